@@ -1,0 +1,79 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Every target shares these: Swift 6 language mode and the upcoming features that make
+// each `public import` and each existential a visible decision (STYLE.md §1).
+let settings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "TrustMesh",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "trustmesh", targets: ["trustmesh"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // C libraries from Debian, found by pkg-config. Each has exactly one Swift importer.
+        .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+
+        .target(name: "TrustMeshCrypto", dependencies: ["CSodium"], swiftSettings: settings),
+        .target(name: "TrustMeshCompression", dependencies: ["CZstd"], swiftSettings: settings),
+        .target(name: "TrustMeshDICOM", dependencies: ["CZlib"], swiftSettings: settings),
+        .target(name: "TrustMeshModel", dependencies: ["TrustMeshCrypto"], swiftSettings: settings),
+        .target(
+            name: "TrustMeshStore",
+            dependencies: [
+                "TrustMeshModel", "TrustMeshDICOM", "TrustMeshCompression", "TrustMeshCrypto",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: settings
+        ),
+        .target(
+            name: "TrustMeshNode",
+            dependencies: ["TrustMeshStore", "TrustMeshModel", "TrustMeshCrypto", "TrustMeshDICOM"],
+            swiftSettings: settings
+        ),
+        .executableTarget(
+            name: "trustmesh",
+            dependencies: [
+                "TrustMeshNode", "TrustMeshStore", "TrustMeshModel", "TrustMeshDICOM",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: settings
+        ),
+        .target(
+            name: "TrustMeshTesting",
+            dependencies: ["TrustMeshNode", "TrustMeshDICOM"],
+            swiftSettings: settings
+        ),
+
+        .testTarget(name: "TrustMeshCryptoTests", dependencies: ["TrustMeshCrypto"], swiftSettings: settings),
+        .testTarget(name: "TrustMeshCompressionTests", dependencies: ["TrustMeshCompression"], swiftSettings: settings),
+        .testTarget(
+            name: "TrustMeshDICOMTests",
+            dependencies: ["TrustMeshDICOM", "TrustMeshTesting"],
+            swiftSettings: settings
+        ),
+        .testTarget(name: "TrustMeshModelTests", dependencies: ["TrustMeshModel"], swiftSettings: settings),
+        .testTarget(
+            name: "TrustMeshStoreTests",
+            dependencies: ["TrustMeshStore", "TrustMeshDICOM", "TrustMeshTesting"],
+            swiftSettings: settings
+        ),
+        .testTarget(
+            name: "TrustMeshCLITests",
+            dependencies: ["TrustMeshTesting", "TrustMeshDICOM", "TrustMeshNode"],
+            swiftSettings: settings
+        ),
+    ]
+)

@@ -1,0 +1,355 @@
+import Foundation
+import GRDB
+import TrustMeshCrypto
+import TrustMeshModel
+
+/// The node's catalogue: studies, series, instances, their manifests (ordered chunk hashes) and the
+/// chunks, in one SQLite file (WAL) opened once per process.
+///
+/// Each invariant is kept by one write transaction: an instance, its manifest and the chunk rows it
+/// references appear together or not at all.
+package final class Catalogue: Sendable {
+    private let pool: DatabasePool
+
+    /// Opens or creates the catalogue at `path` and brings its schema up to date.
+    package init(path: String) throws {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        configuration.prepareDatabase { db in
+            // FULL: a committed ingest survives power loss, not just a crash of the process
+            // (https://www.sqlite.org/pragma.html#pragma_synchronous).
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        pool = try DatabasePool(path: path, configuration: configuration)
+        try Self.migrator.migrate(pool)
+    }
+
+    /// Versioned migrations: a migration that has shipped is never edited, only followed.
+    private static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: studies, series, instances, manifests, chunks") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE chunk (
+                        hash BLOB PRIMARY KEY NOT NULL,      -- BLAKE2b-256 of the plaintext
+                        size INTEGER NOT NULL,               -- plaintext bytes
+                        storedSize INTEGER NOT NULL          -- zstd frame bytes on disk
+                    ) WITHOUT ROWID;
+                    CREATE TABLE study (
+                        studyUID TEXT PRIMARY KEY NOT NULL,
+                        nhsNumber TEXT,                      -- NULL: unmatched, never published
+                        patientID TEXT, patientName TEXT, birthDate TEXT, sex TEXT,
+                        studyDate TEXT, studyTime TEXT, accession TEXT, description TEXT,
+                        referringPhysician TEXT, institution TEXT,
+                        createdAt TEXT NOT NULL, updatedAt TEXT NOT NULL
+                    );
+                    CREATE INDEX study_nhs ON study(nhsNumber);
+                    CREATE TABLE series (
+                        seriesUID TEXT PRIMARY KEY NOT NULL,
+                        studyUID TEXT NOT NULL REFERENCES study(studyUID) ON DELETE CASCADE,
+                        modality TEXT, seriesNumber TEXT, description TEXT, bodyPart TEXT
+                    );
+                    CREATE INDEX series_study ON series(studyUID);
+                    CREATE TABLE instance (
+                        sopInstanceUID TEXT PRIMARY KEY NOT NULL,
+                        seriesUID TEXT NOT NULL REFERENCES series(seriesUID) ON DELETE CASCADE,
+                        sopClassUID TEXT, instanceNumber TEXT, numberOfFrames TEXT, transferSyntaxUID TEXT,
+                        size INTEGER NOT NULL,
+                        manifestHash BLOB NOT NULL,          -- BLAKE2b-256 over the ordered chunk hashes
+                        ingestedAt TEXT NOT NULL
+                    );
+                    CREATE INDEX instance_series ON instance(seriesUID);
+                    CREATE TABLE manifest (
+                        sopInstanceUID TEXT NOT NULL REFERENCES instance(sopInstanceUID) ON DELETE CASCADE,
+                        position INTEGER NOT NULL,
+                        chunkHash BLOB NOT NULL REFERENCES chunk(hash),
+                        PRIMARY KEY (sopInstanceUID, position)
+                    ) WITHOUT ROWID;
+                    CREATE INDEX manifest_chunk ON manifest(chunkHash);
+                    """
+            )
+        }
+        return migrator
+    }
+
+    /// Whether the catalogue lists a chunk (and so its file is durable).
+    package func hasChunk(_ hash: Digest256) throws -> Bool {
+        try pool.read { db in
+            try Bool.fetchOne(db, sql: "SELECT 1 FROM chunk WHERE hash = ?", arguments: [Data(hash.rawBytes)]) ?? false
+        }
+    }
+
+    /// Of `hashes`, those the catalogue lists.
+    package func knownChunks(_ hashes: Set<Digest256>) throws -> Set<Digest256> {
+        try pool.read { db in
+            var known: Set<Digest256> = []
+            let statement = try db.cachedStatement(sql: "SELECT 1 FROM chunk WHERE hash = ?")
+            for hash in hashes where try Bool.fetchOne(statement, arguments: [Data(hash.rawBytes)]) ?? false {
+                known.insert(hash)
+            }
+            return known
+        }
+    }
+
+    /// What happened to one instance in ``commit(_:chunks:)``.
+    package enum Outcome: Sendable, Equatable {
+        case added
+        case unchanged
+        case replaced
+        case refused(StoreErrorBox)
+    }
+
+    /// Commits prepared instances in one transaction; an instance whose patient contradicts its study
+    /// is refused (and only it).
+    package func commit(_ instances: [PreparedInstance], chunks: [Digest256: ChunkSize]) throws -> [Outcome] {
+        let now = ISO8601DateFormatter().string(from: Date())
+        return try pool.write { db in
+            var outcomes: [Outcome] = []
+            for instance in instances {
+                outcomes.append(try Self.commit(instance, chunks: chunks, now: now, db: db))
+            }
+            // Series and studies left empty when an instance moved are removed.
+            try db.execute(sql: "DELETE FROM series WHERE seriesUID NOT IN (SELECT seriesUID FROM instance)")
+            try db.execute(sql: "DELETE FROM study WHERE studyUID NOT IN (SELECT studyUID FROM series)")
+            return outcomes
+        }
+    }
+
+    private static func commit(
+        _ instance: PreparedInstance, chunks: [Digest256: ChunkSize], now: String, db: Database
+    ) throws -> Outcome {
+        let a = instance.attributes
+        let manifestHash = Data(instance.manifestHash.rawBytes)
+        if let row = try Row.fetchOne(
+            db,
+            sql: """
+                SELECT i.manifestHash, s.studyUID FROM instance i JOIN series s ON s.seriesUID = i.seriesUID
+                WHERE i.sopInstanceUID = ?
+                """,
+            arguments: [instance.sopInstanceUID]
+        ) {
+            let existingHash: Data = row["manifestHash"]
+            let existingStudy: String = row["studyUID"]
+            if existingHash == manifestHash && existingStudy == instance.studyUID { return .unchanged }
+        }
+        // The patient of an instance must match the study it joins: merging two patients' images
+        // is a clinical safety hazard, so the instance is refused instead.
+        if let study = try Row.fetchOne(
+            db, sql: "SELECT nhsNumber, patientID FROM study WHERE studyUID = ?", arguments: [instance.studyUID]
+        ) {
+            let nhs: String? = study["nhsNumber"]
+            if nhs != instance.nhsNumber?.digits {
+                let theirs = nhs.map { "NHS number ending \($0.suffix(4))" } ?? "no NHS number"
+                let mine = instance.nhsNumber.map { "NHS number ending \($0.digits.suffix(4))" } ?? "no NHS number"
+                return .refused(
+                    StoreErrorBox(
+                        .patientMismatch(
+                            study: instance.studyUID,
+                            reason: "\(instance.path) has \(mine) but the study already held has \(theirs)"
+                        )
+                    )
+                )
+            }
+            try db.execute(
+                sql: "UPDATE study SET updatedAt = ? WHERE studyUID = ?", arguments: [now, instance.studyUID]
+            )
+        } else {
+            try db.execute(
+                sql: """
+                    INSERT INTO study (studyUID, nhsNumber, patientID, patientName, birthDate, sex, studyDate,
+                        studyTime, accession, description, referringPhysician, institution, createdAt, updatedAt)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    instance.studyUID, instance.nhsNumber?.digits, a.patientID, a.patientName, a.patientBirthDate,
+                    a.patientSex, a.studyDate, a.studyTime, a.accessionNumber, a.studyDescription,
+                    a.referringPhysicianName, a.institutionName, now, now,
+                ]
+            )
+        }
+        try db.execute(
+            sql: """
+                INSERT INTO series (seriesUID, studyUID, modality, seriesNumber, description, bodyPart)
+                VALUES (?, ?, ?, ?, ?, ?)
+                ON CONFLICT(seriesUID) DO UPDATE SET studyUID = excluded.studyUID
+                """,
+            arguments: [
+                instance.seriesUID, instance.studyUID, a.modality, a.seriesNumber, a.seriesDescription,
+                a.bodyPartExamined,
+            ]
+        )
+        let replaced = try Bool.fetchOne(
+            db, sql: "SELECT 1 FROM instance WHERE sopInstanceUID = ?", arguments: [instance.sopInstanceUID]
+        ) ?? false
+        if replaced {
+            try db.execute(sql: "DELETE FROM instance WHERE sopInstanceUID = ?", arguments: [instance.sopInstanceUID])
+        }
+        try db.execute(
+            sql: """
+                INSERT INTO instance (sopInstanceUID, seriesUID, sopClassUID, instanceNumber, numberOfFrames,
+                    transferSyntaxUID, size, manifestHash, ingestedAt)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                instance.sopInstanceUID, instance.seriesUID, a.sopClassUID, a.instanceNumber, a.numberOfFrames,
+                instance.transferSyntaxUID, instance.size, manifestHash, now,
+            ]
+        )
+        let insertChunk = try db.cachedStatement(
+            sql: "INSERT OR IGNORE INTO chunk (hash, size, storedSize) VALUES (?, ?, ?)"
+        )
+        let insertManifest = try db.cachedStatement(
+            sql: "INSERT INTO manifest (sopInstanceUID, position, chunkHash) VALUES (?, ?, ?)"
+        )
+        for (position, hash) in instance.manifest.enumerated() {
+            let blob = Data(hash.rawBytes)
+            if let size = chunks[hash] {
+                try insertChunk.execute(arguments: [blob, size.plain, size.stored])
+            }
+            try insertManifest.execute(arguments: [instance.sopInstanceUID, position, blob])
+        }
+        return replaced ? .replaced : .added
+    }
+
+    // MARK: Reading
+
+    /// The studies held for one patient, newest first.
+    package func studies(nhs: NHSNumber) throws -> [StudySummary] {
+        try studies(where: "st.nhsNumber = ?", arguments: [nhs.digits])
+    }
+
+    /// Studies with no valid NHS number: stored, never published.
+    package func unmatchedStudies() throws -> [StudySummary] {
+        try studies(where: "st.nhsNumber IS NULL", arguments: [])
+    }
+
+    /// One study, if held.
+    package func study(uid: String) throws -> StudySummary? {
+        try studies(where: "st.studyUID = ?", arguments: [uid]).first
+    }
+
+    private func studies(where condition: String, arguments: StatementArguments) throws -> [StudySummary] {
+        try pool.read { db in
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT st.*,
+                        (SELECT COUNT(*) FROM series se WHERE se.studyUID = st.studyUID) AS seriesCount,
+                        (SELECT COUNT(*) FROM instance i JOIN series se ON se.seriesUID = i.seriesUID
+                            WHERE se.studyUID = st.studyUID) AS instanceCount,
+                        (SELECT COALESCE(SUM(i.size), 0) FROM instance i JOIN series se ON se.seriesUID = i.seriesUID
+                            WHERE se.studyUID = st.studyUID) AS size,
+                        (SELECT GROUP_CONCAT(DISTINCT se.modality) FROM series se WHERE se.studyUID = st.studyUID)
+                            AS modalities,
+                        (SELECT GROUP_CONCAT(DISTINCT se.bodyPart) FROM series se WHERE se.studyUID = st.studyUID)
+                            AS bodyParts
+                    FROM study st WHERE \(condition)
+                    ORDER BY st.studyDate DESC, st.studyTime DESC, st.studyUID
+                    """,
+                arguments: arguments
+            )
+            return rows.map { row in
+                StudySummary(
+                    studyInstanceUID: row["studyUID"],
+                    nhsNumber: row["nhsNumber"],
+                    patientName: row["patientName"],
+                    studyDate: row["studyDate"],
+                    studyTime: row["studyTime"],
+                    accessionNumber: row["accession"],
+                    description: row["description"],
+                    modalities: (row["modalities"] as String?)?.split(separator: ",").map(String.init).sorted() ?? [],
+                    bodyParts: (row["bodyParts"] as String?)?.split(separator: ",").map(String.init).sorted() ?? [],
+                    seriesCount: row["seriesCount"],
+                    instanceCount: row["instanceCount"],
+                    sizeBytes: row["size"]
+                )
+            }
+        }
+    }
+
+    /// The instances of a study with their manifests, in series then instance order.
+    package func instances(ofStudy uid: String) throws -> [StoredInstance] {
+        try pool.read { db in
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT i.sopInstanceUID, i.seriesUID, i.size, m.chunkHash, c.size AS chunkSize
+                    FROM instance i
+                    JOIN series se ON se.seriesUID = i.seriesUID
+                    JOIN manifest m ON m.sopInstanceUID = i.sopInstanceUID
+                    JOIN chunk c ON c.hash = m.chunkHash
+                    WHERE se.studyUID = ?
+                    ORDER BY se.seriesUID, CAST(i.instanceNumber AS INTEGER), i.sopInstanceUID, m.position
+                    """,
+                arguments: [uid]
+            )
+            var result: [StoredInstance] = []
+            for row in rows {
+                let sop: String = row["sopInstanceUID"]
+                let hashBytes: Data = row["chunkHash"]
+                let chunk = StoredInstance.Chunk(hash: try Digest256(rawBytes: [UInt8](hashBytes)), size: row["chunkSize"])
+                if result.last?.sopInstanceUID == sop {
+                    result[result.count - 1].chunks.append(chunk)
+                } else {
+                    result.append(
+                        StoredInstance(sopInstanceUID: sop, seriesUID: row["seriesUID"], size: row["size"], chunks: [chunk])
+                    )
+                }
+            }
+            return result
+        }
+    }
+
+    /// Totals for status displays.
+    package func statistics() throws -> StoreStatistics {
+        try pool.read { db in
+            let row = try Row.fetchOne(
+                db,
+                sql: """
+                    SELECT
+                        (SELECT COUNT(*) FROM study) AS studies,
+                        (SELECT COUNT(*) FROM study WHERE nhsNumber IS NULL) AS unmatched,
+                        (SELECT COUNT(*) FROM instance) AS instances,
+                        (SELECT COALESCE(SUM(size), 0) FROM instance) AS bytes,
+                        (SELECT COUNT(*) FROM chunk) AS chunks,
+                        (SELECT COALESCE(SUM(storedSize), 0) FROM chunk) AS storedBytes
+                    """
+            )!
+            return StoreStatistics(
+                studies: row["studies"], unmatchedStudies: row["unmatched"], instances: row["instances"],
+                instanceBytes: row["bytes"], chunks: row["chunks"], storedBytes: row["storedBytes"]
+            )
+        }
+    }
+
+    /// Of the given chunk hashes, which the catalogue does not list (used to clean up orphans).
+    package func unlisted(_ hashes: some Sequence<Digest256>) throws -> [Digest256] {
+        let known = try knownChunks(Set(hashes))
+        return hashes.filter { !known.contains($0) }
+    }
+}
+
+/// A ``StoreError`` as an `Equatable` value (compared by text).
+package struct StoreErrorBox: Sendable, Equatable {
+    package let error: StoreError
+    package init(_ error: StoreError) { self.error = error }
+    package static func == (lhs: Self, rhs: Self) -> Bool { lhs.error.description == rhs.error.description }
+}
+
+/// A chunk's plaintext and stored sizes.
+package struct ChunkSize: Sendable {
+    package var plain: Int
+    package var stored: Int
+}
+
+/// An instance as the catalogue holds it: where its bytes are.
+package struct StoredInstance: Sendable {
+    package struct Chunk: Sendable {
+        package var hash: Digest256
+        package var size: Int
+    }
+    package var sopInstanceUID: String
+    package var seriesUID: String
+    package var size: Int
+    package var chunks: [Chunk]
+}

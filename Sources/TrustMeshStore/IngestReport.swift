@@ -1,0 +1,48 @@
+/// What an ingest did.
+public struct IngestReport: Sendable, Codable, Equatable {
+    /// A file that was not ingested, and why.
+    public struct Failure: Sendable, Codable, Equatable {
+        public var path: String
+        public var reason: String
+    }
+
+    public var instancesAdded = 0
+    /// Instances already held with different bytes (a corrected header), now replaced.
+    public var instancesReplaced = 0
+    /// Instances already held byte for byte: nothing was added.
+    public var instancesUnchanged = 0
+    /// Files skipped on purpose (DICOMDIR indexes).
+    public var skipped = 0
+    public var failures: [Failure] = []
+    /// Study Instance UIDs touched by this ingest.
+    public var studies: [String] = []
+    /// Of ``studies``, those with no valid NHS number: stored, never shared.
+    public var unmatchedStudies: [String] = []
+    /// Bytes of the DICOM files read.
+    public var bytesRead = 0
+    /// Bytes newly written to the chunk store (compressed); 0 when everything was already held.
+    public var bytesStored = 0
+    /// Plaintext bytes of the chunks that were new.
+    public var newChunkBytes = 0
+    public var chunksWritten = 0
+
+    /// Bytes read per byte newly stored (∞ shown as 0 when nothing was stored).
+    public var dedupRatio: Double { bytesStored == 0 ? 0 : Double(bytesRead) / Double(bytesStored) }
+
+    public var instancesIngested: Int { instancesAdded + instancesReplaced + instancesUnchanged }
+}
+
+/// Where a long ingest has got to, for a progress display.
+public struct IngestProgress: Sendable {
+    public var filesDone: Int
+    public var filesTotal: Int
+    public var bytesRead: Int
+    public var bytesStored: Int
+    public var failures: Int
+}
+
+/// What an export wrote.
+public struct ExportReport: Sendable, Codable, Equatable {
+    public var files: [String]
+    public var bytes: Int
+}

@@ -1,0 +1,90 @@
+import Glibc
+
+/// Why the store refused or failed an operation.
+///
+/// The text names the file, study or chunk involved and the rule that failed; it never holds a full
+/// NHS number.
+public struct StoreError: Error, CustomStringConvertible, Sendable {
+    private enum Code: Sendable {
+        case io(path: String, operation: String, errno: Int32)
+        case notDICOM(path: String, reason: String)
+        case missingAttribute(path: String, keyword: String)
+        case patientMismatch(study: String, reason: String)
+        case unknownStudy(String)
+        case corruptChunk(hash: String, reason: String)
+        case missingChunk(hash: String)
+        case exists(path: String)
+        case catalogue(String)
+        case skip
+    }
+
+    private let code: Code
+
+    package static func io(path: String, operation: String, errno: Int32) -> StoreError {
+        StoreError(code: .io(path: path, operation: operation, errno: errno))
+    }
+    package static func notDICOM(path: String, reason: String) -> StoreError {
+        StoreError(code: .notDICOM(path: path, reason: reason))
+    }
+    package static func missingAttribute(path: String, keyword: String) -> StoreError {
+        StoreError(code: .missingAttribute(path: path, keyword: keyword))
+    }
+    package static func patientMismatch(study: String, reason: String) -> StoreError {
+        StoreError(code: .patientMismatch(study: study, reason: reason))
+    }
+    package static func unknownStudy(_ uid: String) -> StoreError { StoreError(code: .unknownStudy(uid)) }
+    package static func corruptChunk(hash: String, reason: String) -> StoreError {
+        StoreError(code: .corruptChunk(hash: hash, reason: reason))
+    }
+    package static func missingChunk(hash: String) -> StoreError { StoreError(code: .missingChunk(hash: hash)) }
+    package static func exists(path: String) -> StoreError { StoreError(code: .exists(path: path)) }
+    package static func catalogue(_ message: String) -> StoreError { StoreError(code: .catalogue(message)) }
+    /// A file passed over on purpose (a DICOMDIR index).
+    package static let skip = StoreError(code: .skip)
+
+    var isSkip: Bool {
+        if case .skip = code { return true }
+        return false
+    }
+
+    /// The file the error is about, when it is about one.
+    public var path: String? {
+        switch code {
+        case .io(let path, _, _), .notDICOM(let path, _), .missingAttribute(let path, _), .exists(let path): path
+        default: nil
+        }
+    }
+
+    /// Whether the error is about the input file rather than the node (bad DICOM, missing UIDs).
+    public var isBadInput: Bool {
+        switch code {
+        case .notDICOM, .missingAttribute, .patientMismatch: true
+        default: false
+        }
+    }
+
+    public var description: String {
+        switch code {
+        case .io(let path, let operation, let errno):
+            "\(operation) \(path): \(String(cString: strerror(errno)))"
+        case .notDICOM(let path, let reason):
+            "\(path): not a readable DICOM file: \(reason)"
+        case .missingAttribute(let path, let keyword):
+            "\(path): has no \(keyword); every instance needs one"
+        case .patientMismatch(let study, let reason):
+            "study \(study): \(reason)"
+        case .unknownStudy(let uid):
+            "no study \(uid) is held by this node"
+        case .corruptChunk(let hash, let reason):
+            "chunk \(hash.prefix(16))… is corrupt: \(reason)"
+        case .missingChunk(let hash):
+            "chunk \(hash.prefix(16))… is missing from the chunk store"
+        case .exists(let path):
+            "\(path) already exists; refusing to overwrite it"
+        case .catalogue(let message):
+            "catalogue: \(message)"
+        case .skip:
+            "skipped"
+        }
+    }
+}

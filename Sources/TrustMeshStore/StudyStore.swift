@@ -1,0 +1,349 @@
+import Foundation
+import Glibc
+import Synchronization
+import TrustMeshCompression
+import TrustMeshCrypto
+import TrustMeshDICOM
+import TrustMeshModel
+
+/// A node's imaging: DICOM instances cut into content-defined chunks, each chunk stored once
+/// (zstd), and a catalogue of studies, series, instances and manifests.
+///
+/// ```swift
+/// let store = try StudyStore(directory: "/var/lib/trustmesh/RRK")
+/// let report = try await store.ingest(paths: ["/mnt/cd"])
+/// let studies = try store.studies(nhs: NHSNumber("943 476 5919"))
+/// ```
+public final class StudyStore: Sendable {
+    let catalogue: Catalogue
+    let chunks: FileChunkStore
+    let parameters: ChunkingParameters
+    /// zstd level for new chunks: 1 is the best speed/ratio point for 16-bit pixel data (BASELINES.md).
+    let compressionLevel: Int32 = 1
+
+    /// Opens (creating if needed) the store in `directory`: `catalogue.sqlite` and `chunks/`.
+    public convenience init(directory: String) throws {
+        try self.init(directory: directory, parameters: .standard)
+    }
+
+    package init(directory: String, parameters: ChunkingParameters) throws {
+        try FileChunkStore.makeDirectory(directory)
+        catalogue = try Catalogue(path: directory + "/catalogue.sqlite")
+        chunks = try FileChunkStore(root: directory + "/chunks")
+        self.parameters = parameters
+    }
+
+    // MARK: Queries
+
+    /// The studies this node holds for a patient, newest first.
+    public func studies(nhs: NHSNumber) throws -> [StudySummary] { try catalogue.studies(nhs: nhs) }
+
+    /// Studies held with no valid NHS number.
+    public func unmatchedStudies() throws -> [StudySummary] { try catalogue.unmatchedStudies() }
+
+    /// One study, if held.
+    public func study(uid: String) throws -> StudySummary? { try catalogue.study(uid: uid) }
+
+    /// Totals over the store.
+    public func statistics() throws -> StoreStatistics { try catalogue.statistics() }
+
+    // MARK: Ingest
+
+    /// Ingests DICOM files and folders (recursively).
+    ///
+    /// Each file is parsed and validated before any of its bytes are stored. Good files go in, in
+    /// catalogue transactions of up to `batchSize` instances; a bad file is reported in
+    /// ``IngestReport/failures`` with its reason and leaves no rows and no chunk files behind.
+    /// Re-ingesting files already held adds nothing.
+    /// - Parameters:
+    ///   - paths: files and folders.
+    ///   - workers: files processed at once (default: one per core).
+    ///   - progress: called after each file.
+    /// - Throws: only when the node itself fails (catalogue or disk); bad input is reported instead.
+    public func ingest(
+        paths: [String],
+        workers: Int = ProcessInfo.processInfo.activeProcessorCount,
+        batchSize: Int = 64,
+        progress: (@Sendable (IngestProgress) -> Void)? = nil
+    ) async throws -> IngestReport {
+        var report = IngestReport()
+        var files: [String] = []
+        for path in paths {
+            Self.collectFiles(path, into: &files, report: &report)
+        }
+        let state = IngestState()
+        var pending: [PreparedInstance] = []
+        var done = 0
+        var studies: Set<String> = []
+        var unmatched: Set<String> = []
+
+        func commitPending() throws {
+            guard !pending.isEmpty else { return }
+            // Chunk files were fsynced before rename; their directory entries now, then the rows
+            // that point at them.
+            try chunks.syncDirectories()
+            let outcomes = try catalogue.commit(pending, chunks: state.writtenSizes())
+            for (instance, outcome) in zip(pending, outcomes) {
+                switch outcome {
+                case .added: report.instancesAdded += 1
+                case .replaced: report.instancesReplaced += 1
+                case .unchanged: report.instancesUnchanged += 1
+                case .refused(let box):
+                    report.failures.append(.init(path: instance.path, reason: box.error.description))
+                    continue
+                }
+                studies.insert(instance.studyUID)
+                if instance.nhsNumber == nil { unmatched.insert(instance.studyUID) }
+            }
+            pending.removeAll(keepingCapacity: true)
+        }
+
+        do {
+            try await withThrowingTaskGroup(of: Result<PreparedInstance, StoreError>?.self) { group in
+                var next = 0
+                let width = max(1, workers)
+                while next < files.count && next < width {
+                    let path = files[next]
+                    group.addTask { self.prepareCatching(path: path, state: state) }
+                    next += 1
+                }
+                while let result = try await group.next() {
+                    if next < files.count {
+                        let path = files[next]
+                        group.addTask { self.prepareCatching(path: path, state: state) }
+                        next += 1
+                    }
+                    done += 1
+                    switch result {
+                    case .success(let instance):
+                        report.bytesRead += instance.size
+                        pending.append(instance)
+                        if pending.count >= batchSize { try commitPending() }
+                    case .failure(let error):
+                        if !error.isBadInput { throw error }
+                        report.failures.append(.init(path: error.path ?? "", reason: error.description))
+                    case nil:
+                        report.skipped += 1
+                    }
+                    progress?(
+                        IngestProgress(
+                            filesDone: done, filesTotal: files.count, bytesRead: report.bytesRead,
+                            bytesStored: state.bytesStored, failures: report.failures.count
+                        )
+                    )
+                }
+                try commitPending()
+            }
+        } catch {
+            removeOrphans(state)
+            throw error
+        }
+        removeOrphans(state)
+        let written = state.writtenSizes()
+        let listed = try catalogue.knownChunks(Set(written.keys))
+        for hash in listed {
+            report.chunksWritten += 1
+            report.bytesStored += written[hash]!.stored
+            report.newChunkBytes += written[hash]!.plain
+        }
+        report.studies = studies.sorted()
+        report.unmatchedStudies = unmatched.sorted()
+        return report
+    }
+
+    /// Chunks written by this ingest that no committed instance references (a file that failed
+    /// after some of its chunks were written) are removed, so bad input leaves nothing behind.
+    private func removeOrphans(_ state: IngestState) {
+        let written = state.writtenSizes()
+        guard let orphans = try? catalogue.unlisted(written.keys) else { return }
+        for hash in orphans { chunks.remove(hash) }
+    }
+
+    private func prepareCatching(path: String, state: IngestState) -> Result<PreparedInstance, StoreError>? {
+        do {
+            return .success(try prepare(path: path, state: state))
+        } catch let error as StoreError {
+            if error.isSkip { return nil }
+            return .failure(error)
+        } catch {
+            return .failure(.catalogue("\(error)"))
+        }
+    }
+
+    /// Parses, validates, chunks and stores one file's bytes. Nothing reaches the catalogue here.
+    func prepare(path: String, state: IngestState) throws -> PreparedInstance {
+        if (path as NSString).lastPathComponent.uppercased() == "DICOMDIR" { throw StoreError.skip }
+        let info: DICOMFileInfo
+        do {
+            info = try DICOMReader.read(path: path)
+        } catch {
+            throw StoreError.notDICOM(path: path, reason: error.description)
+        }
+        let a = info.attributes
+        guard let study = a.studyInstanceUID, !study.isEmpty else {
+            throw StoreError.missingAttribute(path: path, keyword: "StudyInstanceUID")
+        }
+        guard let series = a.seriesInstanceUID, !series.isEmpty else {
+            throw StoreError.missingAttribute(path: path, keyword: "SeriesInstanceUID")
+        }
+        guard let sop = a.sopInstanceUID, !sop.isEmpty else {
+            throw StoreError.missingAttribute(path: path, keyword: "SOPInstanceUID")
+        }
+
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw StoreError.io(path: path, operation: "open", errno: errno) }
+        defer { close(fd) }
+        var status = stat()
+        guard fstat(fd, &status) == 0 else { throw StoreError.io(path: path, operation: "stat", errno: errno) }
+        let size = Int(status.st_size)
+
+        // A cut at the start of Pixel Data: header edits (a re-coded PatientName) then leave every
+        // pixel-data chunk identical, however small the instance (departure from pure CDC, see
+        // docs/ARCHITECTURE.md).
+        var regions: [Range<Int>] = [0..<size]
+        if let split = info.pixelDataOffset, split > 0, split < size {
+            regions = [0..<split, split..<size]
+        }
+        let compressor = ZstdCompressor(level: compressionLevel)
+        var manifest: [Digest256] = []
+        for region in regions {
+            let chunker = RegionChunker(fd: fd, path: path, range: region, parameters: parameters)
+            while let chunk = try chunker.next() {
+                let hash = BLAKE2b256.hash(chunk)
+                manifest.append(hash)
+                if state.isWritten(hash) || (try catalogue.hasChunk(hash)) { continue }
+                let compressed = try compressor.compress(chunk)
+                try compressed.withUnsafeBytes { bytes throws(StoreError) in
+                    try chunks.write(hash, compressed: bytes)
+                }
+                state.recordWritten(hash, size: ChunkSize(plain: chunk.count, stored: compressed.count))
+            }
+        }
+        if size == 0 { throw StoreError.notDICOM(path: path, reason: "the file is empty") }
+        return PreparedInstance(
+            path: path, attributes: a, studyUID: study, seriesUID: series, sopInstanceUID: sop,
+            transferSyntaxUID: info.transferSyntax.uid, nhsNumber: PatientMatching.nhsNumber(for: a),
+            size: size, manifest: manifest
+        )
+    }
+
+    private static func collectFiles(_ path: String, into files: inout [String], report: inout IngestReport) {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            report.failures.append(.init(path: path, reason: "\(path): no such file or folder"))
+            return
+        }
+        guard isDirectory.boolValue else {
+            files.append(path)
+            return
+        }
+        guard let enumerator = FileManager.default.enumerator(atPath: path) else {
+            report.failures.append(.init(path: path, reason: "\(path): cannot read the folder"))
+            return
+        }
+        var found: [String] = []
+        while let relative = enumerator.nextObject() as? String {
+            let full = path + "/" + relative
+            var dir: ObjCBool = false
+            if FileManager.default.fileExists(atPath: full, isDirectory: &dir), !dir.boolValue {
+                found.append(full)
+            }
+        }
+        files.append(contentsOf: found.sorted())
+    }
+
+    // MARK: Export
+
+    /// Writes a study's instances back as files, byte-identical to what was ingested:
+    /// `directory/<SeriesInstanceUID>/<SOPInstanceUID>.dcm`.
+    ///
+    /// Every chunk is decompressed with its known size as the ceiling and checked against its
+    /// BLAKE2b-256 name before a byte of it is written. Each file appears whole (temporary name,
+    /// fsync, rename) or not at all.
+    /// - Throws: ``StoreError`` for an unknown study, an existing file, or a corrupt or missing chunk.
+    public func export(studyUID: String, to directory: String) throws -> ExportReport {
+        let instances = try catalogue.instances(ofStudy: studyUID)
+        guard !instances.isEmpty else { throw StoreError.unknownStudy(studyUID) }
+        try FileChunkStore.makeDirectory(directory)
+        let decompressor = ZstdDecompressor()
+        var report = ExportReport(files: [], bytes: 0)
+        for instance in instances {
+            let folder = directory + "/" + instance.seriesUID
+            try FileChunkStore.makeDirectory(folder)
+            let final = folder + "/" + instance.sopInstanceUID + ".dcm"
+            if access(final, F_OK) == 0 { throw StoreError.exists(path: final) }
+            let temp = final + ".partial"
+            let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { throw StoreError.io(path: temp, operation: "create", errno: errno) }
+            do {
+                for chunk in instance.chunks {
+                    let plain = try readChunk(chunk.hash, size: chunk.size, decompressor: decompressor)
+                    try plain.withUnsafeBytes { bytes throws(StoreError) in try Self.writeAll(fd, bytes, path: temp) }
+                }
+                guard fsync(fd) == 0 else { throw StoreError.io(path: temp, operation: "fsync", errno: errno) }
+                close(fd)
+                guard rename(temp, final) == 0 else { throw StoreError.io(path: final, operation: "rename", errno: errno) }
+            } catch {
+                close(fd)
+                unlink(temp)
+                throw error
+            }
+            report.files.append(final)
+            report.bytes += instance.size
+        }
+        return report
+    }
+
+    /// A chunk's plaintext, verified against its hash.
+    package func readChunk(_ hash: Digest256, size: Int, decompressor: ZstdDecompressor) throws -> [UInt8] {
+        let compressed = try chunks.read(hash)
+        let plain: [UInt8]
+        do {
+            plain = try compressed.withUnsafeBytes { bytes throws(CompressionError) in
+                try decompressor.decompress(bytes, limit: size)
+            }
+        } catch {
+            throw StoreError.corruptChunk(hash: hash.hex, reason: error.description)
+        }
+        guard plain.count == size else {
+            throw StoreError.corruptChunk(hash: hash.hex, reason: "\(plain.count) bytes where \(size) were expected")
+        }
+        guard BLAKE2b256.hash(plain) == hash else {
+            throw StoreError.corruptChunk(hash: hash.hex, reason: "its content does not match its hash")
+        }
+        return plain
+    }
+
+    private static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws(StoreError) {
+        var done = 0
+        while done < bytes.count {
+            let n = Glibc.write(fd, bytes.baseAddress! + done, bytes.count - done)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw .io(path: path, operation: "write", errno: errno)
+            }
+            done += n
+        }
+    }
+}
+
+/// Chunks written during one ingest (shared by its workers).
+final class IngestState: Sendable {
+    private struct State {
+        var written: [Digest256: ChunkSize] = [:]
+        var bytesStored = 0
+    }
+    private let state = Mutex(State())
+
+    func isWritten(_ hash: Digest256) -> Bool { state.withLock { $0.written[hash] != nil } }
+
+    func recordWritten(_ hash: Digest256, size: ChunkSize) {
+        state.withLock {
+            if $0.written.updateValue(size, forKey: hash) == nil { $0.bytesStored += size.stored }
+        }
+    }
+
+    func writtenSizes() -> [Digest256: ChunkSize] { state.withLock { $0.written } }
+
+    var bytesStored: Int { state.withLock { $0.bytesStored } }
+}

@@ -1,0 +1,33 @@
+import ArgumentParser
+import TrustMeshNode
+import TrustMeshStore
+
+struct StatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Show the node's identity and what its store holds."
+    )
+
+    @Option(help: ArgumentHelp("The node's data folder.", valueName: "DIR"))
+    var data: String
+
+    @Flag(help: "Also list the unmatched studies (no valid NHS number).")
+    var unmatched = false
+
+    func run() throws {
+        let node = try LocalNode(directory: data)
+        let s = try node.store.statistics()
+        let c = node.configuration
+        print("Node \(c.trust) — \(c.name)")
+        print("  signing key     \(c.signingPublicKey.base64)")
+        print("  studies         \(s.studies) (\(s.unmatchedStudies) unmatched)")
+        print("  instances       \(s.instances), \(Output.bytes(s.instanceBytes))")
+        let ratio = s.storedBytes > 0 ? Double(s.instanceBytes) / Double(s.storedBytes) : 0
+        print("  on disk         \(Output.bytes(s.storedBytes)) in \(s.chunks) chunks (\(String(format: "%.2f", ratio))× smaller)")
+        if unmatched {
+            for study in try node.store.unmatchedStudies() {
+                print("  unmatched: \(study.studyInstanceUID)  \(Output.date(study.studyDate))  \(study.description ?? "")")
+            }
+        }
+    }
+}

@@ -1,0 +1,22 @@
+import ArgumentParser
+
+@main
+struct TrustMeshCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "trustmesh",
+        abstract: "A trust's node in a peer-to-peer network that shares imaging where care follows the patient.",
+        discussion: """
+            Start here:
+              trustmesh init --data /var/lib/trustmesh --trust RRK --name "University Hospitals Birmingham"
+              trustmesh ingest --data /var/lib/trustmesh /mnt/pacs-export
+              trustmesh query --data /var/lib/trustmesh --nhs "943 476 5919"
+              trustmesh export --data /var/lib/trustmesh --study 1.2.826.0.1.3680043.8.498.1 --out ./study
+
+            Every command takes --help.
+            """,
+        subcommands: [
+            InitCommand.self, IngestCommand.self, QueryCommand.self, ExportCommand.self, InspectCommand.self,
+            StatusCommand.self, SynthesizeCommand.self,
+        ]
+    )
+}
