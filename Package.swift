@@ -46,7 +46,7 @@ let package = Package(
         .executableTarget(
             name: "trustmesh",
             dependencies: [
-                "TrustMeshNode", "TrustMeshStore", "TrustMeshModel", "TrustMeshDICOM",
+                "TrustMeshNode", "TrustMeshStore", "TrustMeshModel", "TrustMeshDICOM", "TrustMeshCrypto",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: settings

@@ -10,7 +10,7 @@
 ///
 /// The description names offsets, tags, lengths and VRs, never a value, so it holds no patient data.
 public struct DICOMError: Error, CustomStringConvertible, Sendable {
-    private enum Code: String, Sendable {
+    fileprivate enum Code: String, Sendable {
         case truncated, invalidVR, invalidLength, missingMetaInformation, notDICOM, missingItem
         case nestingTooDeep, valueTooLarge, deflate, io, unencodable
     }

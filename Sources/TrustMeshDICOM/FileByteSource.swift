@@ -82,7 +82,7 @@ public final class FileByteSource: ByteSource {
 
     private func readFile(into destination: UnsafeMutableRawBufferPointer) throws(DICOMError) -> Int {
         while true {
-            let got = Glibc.read(fd, destination.baseAddress, destination.count)
+            let got = systemRead(fd, destination.baseAddress, destination.count)
             if got >= 0 {
                 position += got
                 return got
@@ -91,6 +91,11 @@ public final class FileByteSource: ByteSource {
             throw .io("read", path: path, errno: errno)
         }
     }
+}
+
+/// `read(2)`, named apart from ``FileByteSource/read(into:)``, which would shadow it inside the class.
+private func systemRead(_ fd: Int32, _ buffer: UnsafeMutableRawPointer?, _ count: Int) -> Int {
+    read(fd, buffer, count)
 }
 
 // One reader owns a file source at a time: it holds a file offset and a buffer.

@@ -1,7 +1,8 @@
 import Foundation
 import GRDB
-import TrustMeshCrypto
-import TrustMeshModel
+package import TrustMeshCrypto
+package import TrustMeshModel
+import TrustMeshDICOM
 
 /// The node's catalogue: studies, series, instances, their manifests (ordered chunk hashes) and the
 /// chunks, in one SQLite file (WAL) opened once per process.

@@ -1,6 +1,6 @@
 import Synchronization
 import Glibc
-import TrustMeshCrypto
+package import TrustMeshCrypto
 
 /// Where chunk bytes live: each chunk once, named by the BLAKE2b-256 of its plaintext, holding its
 /// zstd frame exactly as it is sent to peers.

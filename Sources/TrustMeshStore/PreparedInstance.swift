@@ -1,6 +1,6 @@
-import TrustMeshCrypto
-import TrustMeshDICOM
-import TrustMeshModel
+package import TrustMeshCrypto
+package import TrustMeshDICOM
+package import TrustMeshModel
 
 /// An instance whose chunks are durably stored, waiting for its catalogue commit.
 package struct PreparedInstance: Sendable {

@@ -1,10 +1,10 @@
 import Foundation
 import Glibc
 import Synchronization
-import TrustMeshCompression
-import TrustMeshCrypto
+package import TrustMeshCompression
+package import TrustMeshCrypto
 import TrustMeshDICOM
-import TrustMeshModel
+public import TrustMeshModel
 
 /// A node's imaging: DICOM instances cut into content-defined chunks, each chunk stored once
 /// (zstd), and a catalogue of studies, series, instances and manifests.
@@ -57,12 +57,12 @@ public final class StudyStore: Sendable {
     /// Re-ingesting files already held adds nothing.
     /// - Parameters:
     ///   - paths: files and folders.
-    ///   - workers: files processed at once (default: one per core).
+    ///   - workers: files processed at once (nil: one per core).
     ///   - progress: called after each file.
     /// - Throws: only when the node itself fails (catalogue or disk); bad input is reported instead.
     public func ingest(
         paths: [String],
-        workers: Int = ProcessInfo.processInfo.activeProcessorCount,
+        workers: Int? = nil,
         batchSize: Int = 64,
         progress: (@Sendable (IngestProgress) -> Void)? = nil
     ) async throws -> IngestReport {
@@ -101,7 +101,7 @@ public final class StudyStore: Sendable {
         do {
             try await withThrowingTaskGroup(of: Result<PreparedInstance, StoreError>?.self) { group in
                 var next = 0
-                let width = max(1, workers)
+                let width = max(1, workers ?? ProcessInfo.processInfo.activeProcessorCount)
                 while next < files.count && next < width {
                     let path = files[next]
                     group.addTask { self.prepareCatching(path: path, state: state) }
@@ -211,9 +211,9 @@ public final class StudyStore: Sendable {
             while let chunk = try chunker.next() {
                 let hash = BLAKE2b256.hash(chunk)
                 manifest.append(hash)
-                if state.isWritten(hash) || (try catalogue.hasChunk(hash)) { continue }
+                if try state.isWritten(hash) || catalogue.hasChunk(hash) { continue }
                 let compressed = try compressor.compress(chunk)
-                try compressed.withUnsafeBytes { bytes throws(StoreError) in
+                try compressed.withUnsafeBytes { bytes in
                     try chunks.write(hash, compressed: bytes)
                 }
                 state.recordWritten(hash, size: ChunkSize(plain: chunk.count, stored: compressed.count))
@@ -278,7 +278,7 @@ public final class StudyStore: Sendable {
             do {
                 for chunk in instance.chunks {
                     let plain = try readChunk(chunk.hash, size: chunk.size, decompressor: decompressor)
-                    try plain.withUnsafeBytes { bytes throws(StoreError) in try Self.writeAll(fd, bytes, path: temp) }
+                    try plain.withUnsafeBytes { bytes in try Self.writeAll(fd, bytes, path: temp) }
                 }
                 guard fsync(fd) == 0 else { throw StoreError.io(path: temp, operation: "fsync", errno: errno) }
                 close(fd)
@@ -299,11 +299,11 @@ public final class StudyStore: Sendable {
         let compressed = try chunks.read(hash)
         let plain: [UInt8]
         do {
-            plain = try compressed.withUnsafeBytes { bytes throws(CompressionError) in
+            plain = try compressed.withUnsafeBytes { bytes in
                 try decompressor.decompress(bytes, limit: size)
             }
         } catch {
-            throw StoreError.corruptChunk(hash: hash.hex, reason: error.description)
+            throw StoreError.corruptChunk(hash: hash.hex, reason: "\(error)")
         }
         guard plain.count == size else {
             throw StoreError.corruptChunk(hash: hash.hex, reason: "\(plain.count) bytes where \(size) were expected")

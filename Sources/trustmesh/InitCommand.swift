@@ -1,4 +1,5 @@
 import ArgumentParser
+import TrustMeshCrypto
 import TrustMeshModel
 import TrustMeshNode
 

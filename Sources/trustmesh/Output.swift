@@ -65,3 +65,9 @@ final class ProgressLine: @unchecked Sendable {
         FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
     }
 }
+
+/// A refusal the user can act on: printed as `Error: <message>` without a usage banner, exit 1.
+struct UserError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}

@@ -24,7 +24,7 @@ struct QueryCommand: ParsableCommand {
 
     func run() throws {
         let number: NHSNumber
-        do { number = try NHSNumber(nhs) } catch { throw ValidationError("--nhs: \(error)") }
+        do { number = try NHSNumber(nhs) } catch { throw UserError("--nhs: \(error)") }
         let node = try LocalNode(directory: data)
         let studies = try node.store.studies(nhs: number)
         if json {

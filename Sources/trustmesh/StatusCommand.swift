@@ -1,4 +1,6 @@
 import ArgumentParser
+import Foundation
+import TrustMeshCrypto
 import TrustMeshNode
 import TrustMeshStore
 

@@ -1,0 +1,79 @@
+import Foundation
+import Glibc
+
+/// The result of running a program to completion.
+public struct ProcessResult: Sendable {
+    public var status: Int32
+    public var stdout: String
+    public var stderr: String
+    /// Peak resident memory of the child, in bytes (from `wait4`'s rusage).
+    public var maxResidentBytes: Int
+}
+
+/// Runs real programs for tests: the built `trustmesh` and system tools.
+public enum CommandRunner {
+    /// The `trustmesh` executable built beside the test bundle.
+    public static var trustmeshPath: String {
+        if let override = ProcessInfo.processInfo.environment["TRUSTMESH_BIN"] { return override }
+        // Tests run from .build/<config>/; the executable sits there too.
+        var url = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        for _ in 0..<6 {
+            let candidate = url.appendingPathComponent("trustmesh").path
+            if FileManager.default.isExecutableFile(atPath: candidate), !candidate.hasSuffix(".xctest/trustmesh") {
+                return candidate
+            }
+            url.deleteLastPathComponent()
+        }
+        return ".build/debug/trustmesh"
+    }
+
+    /// Runs `trustmesh` with arguments.
+    public static func trustmesh(_ arguments: [String]) throws -> ProcessResult {
+        try run(trustmeshPath, arguments)
+    }
+
+    /// Runs a program to completion, capturing its output and peak memory.
+    ///
+    /// Uses `posix_spawn` and `wait4` (not Foundation's Process) so the child's own rusage is
+    /// available: tests check that memory stays bounded by chunk size, not file size.
+    public static func run(_ program: String, _ arguments: [String], environment: [String: String]? = nil) throws -> ProcessResult {
+        let directory = try TemporaryDirectory(prefix: "trustmesh-run")
+        let outPath = directory.appending("stdout")
+        let errPath = directory.appending("stderr")
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        let argv = ([program] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var env = ProcessInfo.processInfo.environment
+        if let environment { env.merge(environment) { $1 } }
+        let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { envp.forEach { free($0) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawnp(&pid, program, &actions, nil, argv, envp)
+        guard spawned == 0 else {
+            throw CommandRunnerError(message: "cannot start \(program): \(String(cString: strerror(spawned)))")
+        }
+        var status: Int32 = 0
+        var usage = rusage()
+        while wait4(pid, &status, 0, &usage) < 0 {
+            guard errno == EINTR else { throw CommandRunnerError(message: "wait4 failed for \(program)") }
+        }
+        let exit: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        return ProcessResult(
+            status: exit,
+            stdout: (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "",
+            stderr: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "",
+            maxResidentBytes: Int(usage.ru_maxrss) * 1024
+        )
+    }
+}
+
+/// A program could not be run.
+public struct CommandRunnerError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}

@@ -1,0 +1,128 @@
+import Foundation
+import Glibc
+import Testing
+import TrustMeshDICOM
+import TrustMeshTesting
+
+/// The `trustmesh` command as a user runs it: a real process, real files.
+@Suite struct CLITests {
+    func trustmesh(_ arguments: String...) throws -> ProcessResult { try CommandRunner.trustmesh(arguments) }
+
+    @Test func initCreatesOwnerOnlyKeyFilesAndRefusesToRunTwice() throws {
+        let dir = try TemporaryDirectory()
+        let data = dir.appending("node")
+        let first = try trustmesh("init", "--data", data, "--trust", "rrk", "--name", "University Hospitals Birmingham")
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(first.stdout.contains("RRK"))
+        for key in ["signing.key", "agreement.key"] {
+            var info = stat()
+            #expect(stat(data + "/keys/" + key, &info) == 0)
+            #expect(info.st_mode & 0o777 == 0o600)
+        }
+        let keyBefore = try Data(contentsOf: URL(fileURLWithPath: data + "/keys/signing.key"))
+        let second = try trustmesh("init", "--data", data, "--trust", "RRK", "--name", "Again")
+        #expect(second.status != 0)
+        #expect(second.stderr.contains("already holds a TrustMesh node"))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: data + "/keys/signing.key")) == keyBefore)
+        // Secrets never reach the output.
+        #expect(!first.stdout.contains(keyBefore.base64EncodedString()))
+    }
+
+    @Test func initRefusesAMalformedODSCode() throws {
+        let dir = try TemporaryDirectory()
+        let result = try trustmesh("init", "--data", dir.appending("n"), "--trust", "R-K", "--name", "X")
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("not an ODS code"))
+    }
+
+    @Test func ingestQueryAndExportRoundTrip() throws {
+        let dir = try TemporaryDirectory()
+        let data = dir.appending("node")
+        #expect(try trustmesh("init", "--data", data, "--trust", "RQ3", "--name", "Birmingham Children's").status == 0)
+        let made = try trustmesh(
+            "synthesize", "--out", dir.appending("in"), "--patient-id", "943 476 5919", "--instances", "3",
+            "--size", "64", "--study-uid", "1.2.826.0.1.3680043.10.1.1"
+        )
+        #expect(made.status == 0, "\(made.stderr)")
+
+        let ingest = try trustmesh("ingest", "--data", data, dir.appending("in"))
+        #expect(ingest.status == 0, "\(ingest.stderr)")
+        #expect(ingest.stdout.contains("Ingested 3 instances in 1 study"))
+
+        let query = try trustmesh("query", "--data", data, "--nhs", "943-476-5919", "--json")
+        #expect(query.status == 0, "\(query.stderr)")
+        let studies = try JSONSerialization.jsonObject(with: Data(query.stdout.utf8)) as? [[String: Any]]
+        #expect(studies?.count == 1)
+        #expect(studies?.first?["studyInstanceUID"] as? String == "1.2.826.0.1.3680043.10.1.1")
+        #expect(studies?.first?["instanceCount"] as? Int == 3)
+
+        let text = try trustmesh("query", "--data", data, "--nhs", "9434765919")
+        #expect(text.stdout.contains("1 study for NHS number 943 476 5919"))
+
+        let export = try trustmesh("export", "--data", data, "--study", "1.2.826.0.1.3680043.10.1.1", "--out", dir.appending("out"))
+        #expect(export.status == 0, "\(export.stderr)")
+        #expect(export.stdout.contains("Exported 3 files"))
+
+        let again = try trustmesh("ingest", "--data", data, dir.appending("in"))
+        #expect(again.stdout.contains("3 already held"))
+        #expect(again.stdout.contains("nothing new to store"))
+    }
+
+    @Test func anInvalidNHSNumberExitsNonZeroNamingTheProblem() throws {
+        let dir = try TemporaryDirectory()
+        let data = dir.appending("node")
+        _ = try trustmesh("init", "--data", data, "--trust", "RRK", "--name", "UHB")
+        let result = try trustmesh("query", "--data", data, "--nhs", "943 476 5918")
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("check digit"))
+        let short = try trustmesh("query", "--data", data, "--nhs", "12345")
+        #expect(short.stderr.contains("10 digits"))
+    }
+
+    @Test func ingestOfABadFileExitsTwoAndNamesIt() throws {
+        let dir = try TemporaryDirectory()
+        let data = dir.appending("node")
+        _ = try trustmesh("init", "--data", data, "--trust", "RRK", "--name", "UHB")
+        _ = try trustmesh("synthesize", "--out", dir.appending("in"), "--instances", "1", "--size", "32")
+        try Data("garbage".utf8).write(to: URL(fileURLWithPath: dir.appending("in/bad.dcm")))
+        let result = try trustmesh("ingest", "--data", data, dir.appending("in"))
+        #expect(result.status == 2)
+        #expect(result.stdout.contains("1 file(s) refused"))
+        #expect(result.stdout.contains("bad.dcm"))
+        #expect(result.stdout.contains("Ingested 1 instances"))
+    }
+
+    @Test func commandsOnAFolderThatIsNotANodeSaySo() throws {
+        let dir = try TemporaryDirectory()
+        let result = try trustmesh("query", "--data", dir.path, "--nhs", "9434765919")
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("trustmesh init"))
+    }
+
+    @Test func inspectPrintsKeywordsAndErrorsAsJSON() throws {
+        let dir = try TemporaryDirectory()
+        _ = try trustmesh(
+            "synthesize", "--out", dir.appending("in"), "--instances", "1", "--size", "32", "--patient-id", "4010232137"
+        )
+        let file = try #require(FileManager.default.contentsOfDirectory(atPath: dir.appending("in")).first)
+        try Data("DICM".utf8).write(to: URL(fileURLWithPath: dir.appending("bad.dcm")))
+        let result = try trustmesh("inspect", "--json", dir.appending("in/" + file), dir.appending("bad.dcm"))
+        #expect(result.status == 2)
+        let objects = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]])
+        #expect(objects.count == 2)
+        #expect(objects[0]["PatientID"] as? String == "4010232137")
+        #expect(objects[0]["Modality"] as? String == "CT")
+        #expect(objects[0]["TransferSyntaxUID"] as? String == "1.2.840.10008.1.2.1")
+        #expect(objects[0]["error"] == nil)
+        #expect((objects[1]["error"] as? String)?.isEmpty == false)
+    }
+
+    @Test func inspectOfAOneGigabyteFileStaysSmallInMemory() throws {
+        let dir = try TemporaryDirectory()
+        let path = dir.appending("large.dcm")
+        try DICOMWriter.writeLargePixelDataFile(path: path, pixelDataLength: 1 << 30)
+        let result = try trustmesh("inspect", "--json", path)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.maxResidentBytes < 64 << 20, "peak RSS \(result.maxResidentBytes) bytes")
+    }
+}
