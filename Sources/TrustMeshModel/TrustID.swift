@@ -9,7 +9,8 @@ public struct TrustID: Hashable, Sendable, Comparable, Codable, CustomStringConv
     /// - Throws: ``ModelError/trustID(_:)`` if it is not 3 to 6 letters and digits.
     public init(_ text: String) throws(ModelError) {
         let upper = text.uppercased()
-        let ok = (3...6).contains(upper.utf8.count)
+        let ok =
+            (3...6).contains(upper.utf8.count)
             && upper.utf8.allSatisfy { (48...57).contains($0) || (65...90).contains($0) }
         guard ok else { throw .trustID(text) }
         code = upper

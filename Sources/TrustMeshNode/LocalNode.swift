@@ -37,7 +37,9 @@ public final class LocalNode: Sendable {
     public init(directory: String) throws {
         self.directory = directory
         let path = directory + "/node.json"
-        guard let data = FileManager.default.contents(atPath: path) else { throw NodeError.notANode(directory: directory) }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw NodeError.notANode(directory: directory)
+        }
         do {
             configuration = try JSONDecoder().decode(NodeConfiguration.self, from: data)
         } catch {
@@ -66,9 +68,11 @@ public final class LocalNode: Sendable {
         }
         do {
             try manager.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            try manager.createDirectory(atPath: keys, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            try manager.createDirectory(
+                atPath: keys, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         } catch {
-            throw NodeError.io(path: directory, reason: "cannot create the node's folders: \(error.localizedDescription)")
+            throw NodeError.io(
+                path: directory, reason: "cannot create the node's folders: \(error.localizedDescription)")
         }
         let signing = SigningKey()
         let agreement = AgreementKey()

@@ -16,7 +16,9 @@ public struct NodeError: Error, CustomStringConvertible, Sendable {
     package static func configuration(path: String, reason: String) -> NodeError {
         NodeError(code: .configuration(path: path, reason: reason))
     }
-    package static func io(path: String, reason: String) -> NodeError { NodeError(code: .io(path: path, reason: reason)) }
+    package static func io(path: String, reason: String) -> NodeError {
+        NodeError(code: .io(path: path, reason: reason))
+    }
 
     public var description: String {
         switch code {

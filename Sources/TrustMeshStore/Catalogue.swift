@@ -1,8 +1,8 @@
 import Foundation
 import GRDB
 package import TrustMeshCrypto
-package import TrustMeshModel
 import TrustMeshDICOM
+package import TrustMeshModel
 
 /// The node's catalogue: studies, series, instances, their manifests (ordered chunk hashes) and the
 /// chunks, in one SQLite file (WAL) opened once per process.
@@ -179,9 +179,10 @@ package final class Catalogue: Sendable {
                 a.bodyPartExamined,
             ]
         )
-        let replaced = try Bool.fetchOne(
-            db, sql: "SELECT 1 FROM instance WHERE sopInstanceUID = ?", arguments: [instance.sopInstanceUID]
-        ) ?? false
+        let replaced =
+            try Bool.fetchOne(
+                db, sql: "SELECT 1 FROM instance WHERE sopInstanceUID = ?", arguments: [instance.sopInstanceUID]
+            ) ?? false
         if replaced {
             try db.execute(sql: "DELETE FROM instance WHERE sopInstanceUID = ?", arguments: [instance.sopInstanceUID])
         }
@@ -288,12 +289,14 @@ package final class Catalogue: Sendable {
             for row in rows {
                 let sop: String = row["sopInstanceUID"]
                 let hashBytes: Data = row["chunkHash"]
-                let chunk = StoredInstance.Chunk(hash: try Digest256(rawBytes: [UInt8](hashBytes)), size: row["chunkSize"])
+                let chunk = StoredInstance.Chunk(
+                    hash: try Digest256(rawBytes: [UInt8](hashBytes)), size: row["chunkSize"])
                 if result.last?.sopInstanceUID == sop {
                     result[result.count - 1].chunks.append(chunk)
                 } else {
                     result.append(
-                        StoredInstance(sopInstanceUID: sop, seriesUID: row["seriesUID"], size: row["size"], chunks: [chunk])
+                        StoredInstance(
+                            sopInstanceUID: sop, seriesUID: row["seriesUID"], size: row["size"], chunks: [chunk])
                     )
                 }
             }

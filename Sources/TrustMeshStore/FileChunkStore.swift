@@ -1,5 +1,5 @@
-import Synchronization
 import Glibc
+import Synchronization
 package import TrustMeshCrypto
 
 /// Where chunk bytes live: each chunk once, named by the BLAKE2b-256 of its plaintext, holding its
@@ -127,4 +127,3 @@ package final class FileChunkStore: ChunkStore {
         }
     }
 }
-

@@ -282,7 +282,9 @@ public final class StudyStore: Sendable {
                 }
                 guard fsync(fd) == 0 else { throw StoreError.io(path: temp, operation: "fsync", errno: errno) }
                 close(fd)
-                guard rename(temp, final) == 0 else { throw StoreError.io(path: final, operation: "rename", errno: errno) }
+                guard rename(temp, final) == 0 else {
+                    throw StoreError.io(path: final, operation: "rename", errno: errno)
+                }
             } catch {
                 close(fd)
                 unlink(temp)

@@ -36,7 +36,9 @@ public enum CommandRunner {
     ///
     /// Uses `posix_spawn` and `wait4` (not Foundation's Process) so the child's own rusage is
     /// available: tests check that memory stays bounded by chunk size, not file size.
-    public static func run(_ program: String, _ arguments: [String], environment: [String: String]? = nil) throws -> ProcessResult {
+    public static func run(_ program: String, _ arguments: [String], environment: [String: String]? = nil) throws
+        -> ProcessResult
+    {
         let directory = try TemporaryDirectory(prefix: "trustmesh-run")
         let outPath = directory.appending("stdout")
         let errPath = directory.appending("stderr")

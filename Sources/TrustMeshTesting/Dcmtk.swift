@@ -18,7 +18,8 @@ public enum Dcmtk {
 
     /// One element line of `dcmdump` output.
     public struct Element: Sendable, Hashable {
-        /// Nesting depth: 0 for the top level (and the meta group), 1 inside an item of a top-level sequence…
+        /// Indentation level as dcmdump prints it: 0 for the top level (and the meta group), 1 for the items
+        /// of a top-level sequence, 2 for the elements in those items, and so on.
         public var depth: Int
         /// The tag as dcmdump prints it, upper-cased: `"0010,0020"`.
         public var tag: String
@@ -46,7 +47,7 @@ public enum Dcmtk {
         let output = Pipe()
         // Standard error goes to a file so that neither pipe can fill and stall the tool.
         let errorPath = FileManager.default.temporaryDirectory.path + "/dcmtk-stderr-" + UUID().uuidString
-        FileManager.default.createFile(atPath: errorPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: errorPath, contents: nil)
         defer { try? FileManager.default.removeItem(atPath: errorPath) }
         let errorHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: errorPath))
         process.standardOutput = output
@@ -67,6 +68,9 @@ public enum Dcmtk {
     }
 
     /// Every element `dcmdump` prints for a file, meta group included, values converted to UTF-8.
+    ///
+    /// Because of the conversion, dcmdump reports Specific Character Set (0008,0005) as `ISO_IR 192`
+    /// whatever the file says.
     /// - Parameters:
     ///   - path: The DICOM file.
     ///   - extraArguments: More `dcmdump` options, e.g. `["-f"]` to read a bare data set.
@@ -102,8 +106,10 @@ public enum Dcmtk {
         var valueField = afterTag.dropFirst(3)[..<hash.lowerBound].trimmingCharacters(in: .whitespaces)
         let trailer = afterTag[hash.upperBound...].trimmingCharacters(in: .whitespaces)
         // The trailer is "length, vm Keyword".
-        let keyword = trailer.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: true).dropFirst(2)
+        var keyword = trailer.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: true).dropFirst(2)
             .joined(separator: " ")
+        // dcmtk marks retired attributes, e.g. RETIRED_OtherPatientIDs (0010,1000).
+        if keyword.hasPrefix("RETIRED_") { keyword.removeFirst("RETIRED_".count) }
         if valueField.hasPrefix("["), let close = valueField.lastIndex(of: "]") {
             valueField = String(valueField[valueField.index(after: valueField.startIndex)..<close])
         } else if valueField.hasPrefix("(no value available)") || valueField.hasPrefix("(Sequence")

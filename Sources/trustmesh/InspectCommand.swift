@@ -61,7 +61,9 @@ struct InspectCommand: ParsableCommand {
                         print("  \(key.padding(toLength: 24, withPad: " ", startingAt: 0)) \(text)")
                     } else if let list = object[key] as? [[String: String]], !list.isEmpty {
                         for item in list {
-                            print("  \(key.padding(toLength: 24, withPad: " ", startingAt: 0)) \(item["PatientID"] ?? "") (issuer \(item["IssuerOfPatientID"] ?? "none"))")
+                            print(
+                                "  \(key.padding(toLength: 24, withPad: " ", startingAt: 0)) \(item["PatientID"] ?? "") (issuer \(item["IssuerOfPatientID"] ?? "none"))"
+                            )
                         }
                     }
                 }

@@ -36,7 +36,8 @@ enum Output {
 
     /// Pads or truncates to a column width.
     static func column(_ text: String, _ width: Int) -> String {
-        text.count > width ? String(text.prefix(width - 1)) + "…" : text.padding(toLength: width, withPad: " ", startingAt: 0)
+        text.count > width
+            ? String(text.prefix(width - 1)) + "…" : text.padding(toLength: width, withPad: " ", startingAt: 0)
     }
 }
 

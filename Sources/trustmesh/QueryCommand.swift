@@ -35,7 +35,9 @@ struct QueryCommand: ParsableCommand {
             print("No studies held for NHS number \(number.formatted) at \(node.configuration.trust).")
             return
         }
-        print("\(studies.count) \(studies.count == 1 ? "study" : "studies") for NHS number \(number.formatted) at \(node.configuration.trust):")
+        print(
+            "\(studies.count) \(studies.count == 1 ? "study" : "studies") for NHS number \(number.formatted) at \(node.configuration.trust):"
+        )
         print(
             Output.column("Date", 11) + Output.column("Mod", 6) + Output.column("Description", 28)
                 + Output.column("Accession", 12) + Output.column("Series", 7) + Output.column("Images", 7) + "Size"

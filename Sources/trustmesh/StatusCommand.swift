@@ -25,10 +25,14 @@ struct StatusCommand: ParsableCommand {
         print("  studies         \(s.studies) (\(s.unmatchedStudies) unmatched)")
         print("  instances       \(s.instances), \(Output.bytes(s.instanceBytes))")
         let ratio = s.storedBytes > 0 ? Double(s.instanceBytes) / Double(s.storedBytes) : 0
-        print("  on disk         \(Output.bytes(s.storedBytes)) in \(s.chunks) chunks (\(String(format: "%.2f", ratio))× smaller)")
+        print(
+            "  on disk         \(Output.bytes(s.storedBytes)) in \(s.chunks) chunks (\(String(format: "%.2f", ratio))× smaller)"
+        )
         if unmatched {
             for study in try node.store.unmatchedStudies() {
-                print("  unmatched: \(study.studyInstanceUID)  \(Output.date(study.studyDate))  \(study.description ?? "")")
+                print(
+                    "  unmatched: \(study.studyInstanceUID)  \(Output.date(study.studyDate))  \(study.description ?? "")"
+                )
             }
         }
     }

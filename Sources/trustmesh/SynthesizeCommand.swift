@@ -15,7 +15,8 @@ struct SynthesizeCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Folder to write into.", valueName: "DIR"))
     var out: String
 
-    @Option(help: ArgumentHelp("PatientID to write (an NHS number, or anything for an unmatched study).", valueName: "ID"))
+    @Option(
+        help: ArgumentHelp("PatientID to write (an NHS number, or anything for an unmatched study).", valueName: "ID"))
     var patientID: String = "9434765919"
 
     @Option(help: "Patient name (DICOM PN, e.g. DOE^JANE).")

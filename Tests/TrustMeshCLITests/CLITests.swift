@@ -59,7 +59,8 @@ import TrustMeshTesting
         let text = try trustmesh("query", "--data", data, "--nhs", "9434765919")
         #expect(text.stdout.contains("1 study for NHS number 943 476 5919"))
 
-        let export = try trustmesh("export", "--data", data, "--study", "1.2.826.0.1.3680043.10.1.1", "--out", dir.appending("out"))
+        let export = try trustmesh(
+            "export", "--data", data, "--study", "1.2.826.0.1.3680043.10.1.1", "--out", dir.appending("out"))
         #expect(export.status == 0, "\(export.stderr)")
         #expect(export.stdout.contains("Exported 3 files"))
 

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import TrustMeshStore
 
 /// Deterministic pseudo-random bytes (SplitMix64), so failures reproduce.

@@ -4,6 +4,7 @@ import TrustMeshCrypto
 import TrustMeshDICOM
 import TrustMeshModel
 import TrustMeshTesting
+
 @testable import TrustMeshStore
 
 /// A small synthetic study written to `directory`.
@@ -28,7 +29,9 @@ func files(under path: String) -> [String] {
     var found: [String] = []
     while let relative = enumerator?.nextObject() as? String {
         var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: path + "/" + relative, isDirectory: &isDirectory), !isDirectory.boolValue {
+        if FileManager.default.fileExists(atPath: path + "/" + relative, isDirectory: &isDirectory),
+            !isDirectory.boolValue
+        {
             found.append(path + "/" + relative)
         }
     }
@@ -49,7 +52,9 @@ func chunkFiles(_ storeDirectory: String) -> [String] {
         #expect(report.instancesAdded == 5)
         #expect(report.failures.isEmpty)
         #expect(report.studies == [study.studyInstanceUID])
-        #expect(report.bytesRead == originals.reduce(0) { $0 + (try! FileManager.default.attributesOfItem(atPath: $1)[.size] as! Int) })
+        #expect(
+            report.bytesRead
+                == originals.reduce(0) { $0 + (try! FileManager.default.attributesOfItem(atPath: $1)[.size] as! Int) })
 
         let exported = try store.export(studyUID: study.studyInstanceUID, to: dir.appending("out"))
         #expect(exported.files.count == 5)
@@ -93,7 +98,8 @@ func chunkFiles(_ storeDirectory: String) -> [String] {
         // Re-code the name as another trust's PAS would: a longer value near the start of the file.
         let edited = dir.appending("edited.dcm")
         try FileManager.default.copyItem(atPath: files[0], toPath: edited)
-        let result = try CommandRunner.run("dcmodify", ["-nb", "-m", "(0010,0010)=MUCH-LONGER-SURNAME^FORENAME^MIDDLE", edited])
+        let result = try CommandRunner.run(
+            "dcmodify", ["-nb", "-m", "(0010,0010)=MUCH-LONGER-SURNAME^FORENAME^MIDDLE", edited])
         #expect(result.status == 0, "\(result.stderr)")
         let size = try FileManager.default.attributesOfItem(atPath: edited)[.size] as! Int
         let report = try await store.ingest(paths: [edited])
@@ -108,7 +114,8 @@ func chunkFiles(_ storeDirectory: String) -> [String] {
         let (_, good) = try makeStudy(in: input, instances: 2)
         let bytes = try Data(contentsOf: URL(fileURLWithPath: good[0]))
         try bytes.prefix(bytes.count - 100).write(to: URL(fileURLWithPath: input + "/truncated.dcm"))
-        try Data("this is not DICOM at all, just a note left on a CD".utf8).write(to: URL(fileURLWithPath: input + "/README.txt"))
+        try Data("this is not DICOM at all, just a note left on a CD".utf8).write(
+            to: URL(fileURLWithPath: input + "/README.txt"))
         let store = try StudyStore(directory: dir.appending("store"))
         let report = try await store.ingest(paths: [input])
         #expect(report.instancesAdded == 2)
@@ -125,7 +132,8 @@ func chunkFiles(_ storeDirectory: String) -> [String] {
         let dir = try TemporaryDirectory()
         let (study, _) = try makeStudy(in: dir.appending("a"), patientID: "9434765919", instances: 2)
         // Same Study Instance UID, another patient, other pixels: a mis-filed image.
-        _ = try makeStudy(in: dir.appending("b"), patientID: "4010232137", instances: 1, seed: 9, studyUID: study.studyInstanceUID)
+        _ = try makeStudy(
+            in: dir.appending("b"), patientID: "4010232137", instances: 1, seed: 9, studyUID: study.studyInstanceUID)
         let store = try StudyStore(directory: dir.appending("store"))
         _ = try await store.ingest(paths: [dir.appending("a")])
         let chunksBefore = chunkFiles(dir.appending("store"))
@@ -189,7 +197,9 @@ func chunkFiles(_ storeDirectory: String) -> [String] {
         var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: chunk)))
         bytes[bytes.count / 2] ^= 0x40
         try Data(bytes).write(to: URL(fileURLWithPath: chunk))
-        #expect(throws: StoreError.self) { try store.export(studyUID: study.studyInstanceUID, to: dir.appending("out")) }
+        #expect(throws: StoreError.self) {
+            try store.export(studyUID: study.studyInstanceUID, to: dir.appending("out"))
+        }
         #expect(files(under: dir.appending("out")).isEmpty)
     }
 
