@@ -7,6 +7,7 @@ public struct ModelError: Error, CustomStringConvertible, Sendable, Equatable {
         case nhsNumberCharacters
         case nhsNumberCheckDigit
         case trustID(String)
+        case topology(String)
     }
 
     private let code: Code
@@ -19,6 +20,8 @@ public struct ModelError: Error, CustomStringConvertible, Sendable, Equatable {
     public static let nhsNumberCheckDigit = ModelError(code: .nhsNumberCheckDigit)
     /// An ODS code that is not 3 to 6 letters and digits.
     public static func trustID(_ text: String) -> ModelError { ModelError(code: .trustID(text)) }
+    /// A topology that cannot be used, and why.
+    public static func topology(_ reason: String) -> ModelError { ModelError(code: .topology(reason)) }
 
     public var description: String {
         switch code {
@@ -30,6 +33,8 @@ public struct ModelError: Error, CustomStringConvertible, Sendable, Equatable {
             "the NHS number's check digit is wrong (modulus 11): check it for a typing error"
         case .trustID(let text):
             "'\(text.prefix(16))' is not an ODS code (3 to 6 letters and digits, e.g. RRK)"
+        case .topology(let reason):
+            "topology: \(reason)"
         }
     }
 }
