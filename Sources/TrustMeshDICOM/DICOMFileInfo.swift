@@ -40,7 +40,14 @@ public struct DICOMFileInfo: Sendable, Hashable {
     /// Rescale Intercept (0028,1052).
     public var rescaleIntercept: Double?
 
-    /// Creates file information; the reader fills it in.
+    /// Creates file information; ``DICOMReader`` fills in the rest.
+    /// - Parameters:
+    ///   - attributes: The indexed attributes.
+    ///   - transferSyntax: The data set's transfer syntax.
+    ///   - hasPreamble: Whether the file has the preamble and `DICM` prefix.
+    ///   - hasMetaGroup: Whether the file has File Meta Information.
+    ///   - fileSize: The file's size in bytes.
+    ///   - pixelDataOffset: Where the top-level Pixel Data element's header starts.
     public init(
         attributes: DICOMAttributes = DICOMAttributes(), transferSyntax: TransferSyntax,
         hasPreamble: Bool, hasMetaGroup: Bool, fileSize: Int, pixelDataOffset: Int? = nil

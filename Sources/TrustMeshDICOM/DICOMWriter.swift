@@ -1,9 +1,9 @@
 #if canImport(Glibc)
-internal import Glibc
+    internal import Glibc
 #elseif canImport(Musl)
-internal import Musl
+    internal import Musl
 #elseif canImport(Darwin)
-internal import Darwin
+    internal import Darwin
 #endif
 
 /// Writes DICOM Part 10 files: fixtures for tests, the demo and the benchmark.
@@ -150,7 +150,9 @@ public enum DICOMWriter {
         sopClassUID: String, sopInstanceUID: String, into out: inout [UInt8]
     ) throws(DICOMError) {
         var body = dataset.filter { $0.tag.group != 0x0002 }
-        if !body.contains(where: { $0.tag == .sopClassUID }) { body.append(DataElement(.sopClassUID, .ui, .string(sopClassUID))) }
+        if !body.contains(where: { $0.tag == .sopClassUID }) {
+            body.append(DataElement(.sopClassUID, .ui, .string(sopClassUID)))
+        }
         if !body.contains(where: { $0.tag == .sopInstanceUID }) {
             body.append(DataElement(.sopInstanceUID, .ui, .string(sopInstanceUID)))
         }

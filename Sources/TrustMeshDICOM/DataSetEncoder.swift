@@ -54,9 +54,9 @@ struct DataSetEncoder {
             } else {
                 values.withUnsafeBytes { raw in
                     #if _endian(little)
-                    out.append(contentsOf: raw)
+                        out.append(contentsOf: raw)
                     #else
-                    for value in values { append16(value) }
+                        for value in values { append16(value) }
                     #endif
                 }
             }
@@ -148,7 +148,8 @@ struct DataSetEncoder {
         bytes.reserveCapacity(text.unicodeScalars.count)
         for scalar in text.unicodeScalars {
             guard scalar.value <= 0xFF else {
-                throw .unencodable(tag: tag, "character U+\(String(scalar.value, radix: 16, uppercase: true)) is not in ISO_IR 100")
+                throw .unencodable(
+                    tag: tag, "character U+\(String(scalar.value, radix: 16, uppercase: true)) is not in ISO_IR 100")
             }
             bytes.append(UInt8(scalar.value))
         }

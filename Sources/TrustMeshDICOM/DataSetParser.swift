@@ -118,7 +118,8 @@ struct DataSetParser<Source: ByteSource> {
                 return false
             }
             if tag == .itemDelimitationItem || tag == .item || tag == .sequenceDelimitationItem {
-                throw .invalidLength(at: headerOffset, tag: tag, "unexpected \(tag) outside the sequence or item it ends")
+                throw .invalidLength(
+                    at: headerOffset, tag: tag, "unexpected \(tag) outside the sequence or item it ends")
             }
             throw .invalidLength(at: headerOffset, tag: tag, "unexpected delimiter group FFFE in a data set")
         }
@@ -171,7 +172,8 @@ struct DataSetParser<Source: ByteSource> {
         if let vr, encoding.explicitVR, vr.swapSize > 1, valueLength % vr.swapSize != 0 {
             // PS3.5 §7.1.1: binary values are whole numbers of their size (and every length is even).
             throw .invalidLength(
-                at: headerOffset, tag: tag, "value length \(valueLength) is not a multiple of \(vr.swapSize) for VR \(vr)")
+                at: headerOffset, tag: tag,
+                "value length \(valueLength) is not a multiple of \(vr.swapSize) for VR \(vr)")
         }
         if tag == .pixelData && context == .topLevel && recordsPixelDataOffset {
             collected.pixelDataOffset = headerOffset
@@ -201,7 +203,8 @@ struct DataSetParser<Source: ByteSource> {
         } else {
             throw .invalidLength(
                 at: headerOffset, tag: tag,
-                "undefined length is allowed only for SQ, UN and encapsulated Pixel Data, not VR \(vr.map(\.rawValue) ?? "?")")
+                "undefined length is allowed only for SQ, UN and encapsulated Pixel Data, not VR \(vr.map(\.rawValue) ?? "?")"
+            )
         }
     }
 
@@ -354,6 +357,9 @@ struct DataSetParser<Source: ByteSource> {
     }
 
     private mutating func truncatedHeader(at offset: Int, encoding: Encoding) -> DICOMError {
+        if input.available == 0 {
+            return .truncated(at: offset, "the file ends inside an item, before the item's end")
+        }
         var tag: Tag?
         if input.available >= 4 {
             tag = Tag(input.uint16(0, bigEndian: encoding.bigEndian), input.uint16(2, bigEndian: encoding.bigEndian))

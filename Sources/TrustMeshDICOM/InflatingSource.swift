@@ -23,7 +23,8 @@ struct InflatingSource<Base: ByteSource>: ByteSource {
         guard !finished, buffer.count > 0 else { return 0 }
         let z = stream.pointer
         z.pointee.next_out = buffer.baseAddress!.assumingMemoryBound(to: Bytef.self)
-        z.pointee.avail_out = uInt(min(buffer.count, Int(UInt32.max)))
+        let capacity = min(buffer.count, Int(UInt32.max))
+        z.pointee.avail_out = uInt(capacity)
         while true {
             if z.pointee.avail_in == 0 {
                 let got = try base.read(into: stream.input)
@@ -40,7 +41,7 @@ struct InflatingSource<Base: ByteSource>: ByteSource {
             // becomes empty or the output buffer becomes full"; Z_BUF_ERROR only means no progress was possible.
             let status = CZlib.inflate(z, Z_NO_FLUSH)
             compressedConsumed += Int(before - z.pointee.avail_in)
-            let produced = buffer.count - Int(z.pointee.avail_out)
+            let produced = capacity - Int(z.pointee.avail_out)
             switch status {
             case Z_STREAM_END:
                 finished = true
@@ -54,13 +55,24 @@ struct InflatingSource<Base: ByteSource>: ByteSource {
         }
     }
 
-    mutating func skip(_ count: Int) throws(DICOMError) -> Int { try skipByReading(count) }
+    mutating func skip(_ count: Int) throws(DICOMError) -> Int {
+        var skipped = 0
+        while skipped < count {
+            let piece = min(count - skipped, stream.scratch.count)
+            let got = try read(into: UnsafeMutableRawBufferPointer(rebasing: stream.scratch[..<piece]))
+            if got == 0 { break }
+            skipped += got
+        }
+        return skipped
+    }
 }
 
-/// Owns a zlib `z_stream` set up for raw inflate and its input buffer; `inflateEnd` runs in `deinit`.
+/// Owns a zlib `z_stream` set up for raw inflate, its input buffer, and a scratch buffer that skipped
+/// output is inflated into; `inflateEnd` runs in `deinit`.
 private final class InflateStream {
     let pointer: UnsafeMutablePointer<z_stream>
     let input: UnsafeMutableRawBufferPointer
+    let scratch: UnsafeMutableRawBufferPointer
 
     init(offset: Int) throws(DICOMError) {
         let pointer = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
@@ -76,6 +88,7 @@ private final class InflateStream {
         }
         self.pointer = pointer
         self.input = .allocate(byteCount: 64 * 1024, alignment: 16)
+        self.scratch = .allocate(byteCount: 64 * 1024, alignment: 16)
     }
 
     deinit {
@@ -83,5 +96,6 @@ private final class InflateStream {
         inflateEnd(pointer)
         pointer.deallocate()
         input.deallocate()
+        scratch.deallocate()
     }
 }

@@ -1,9 +1,9 @@
 #if canImport(Glibc)
-internal import Glibc
+    internal import Glibc
 #elseif canImport(Musl)
-internal import Musl
+    internal import Musl
 #elseif canImport(Darwin)
-internal import Darwin
+    internal import Darwin
 #endif
 
 /// A deterministic, realistic CT study written as Part 10 files: the demo's, tests' and benchmarks' data.
@@ -213,7 +213,8 @@ public struct SyntheticStudy: Sendable {
             DataElement(.rescaleType, .lo, "HU"),
             DataElement(.pixelData, .ow, .uint16(pixels)),
         ]
-        let texts = [patientName, patientID, institutionName, referringPhysician, studyDescription]
+        let texts =
+            [patientName, patientID, institutionName, referringPhysician, studyDescription]
             + otherPatientIDs.flatMap { [$0.patientID, $0.issuer ?? ""] }
         if texts.contains(where: { $0.utf8.contains { $0 >= 0x80 } }) {
             dataset.append(DataElement(.specificCharacterSet, .cs, "ISO_IR 192"))

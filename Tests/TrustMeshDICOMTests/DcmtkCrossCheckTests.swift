@@ -212,7 +212,8 @@ import TrustMeshTesting
         #expect(info.attributes.patientName == "Ødegård^Åse")
         #expect(
             info.attributes.otherPatientIDs == [
-                OtherPatientID(patientID: "4010232137", issuer: "NHS"), OtherPatientID(patientID: "Q-1", issuer: "1.2.3"),
+                OtherPatientID(patientID: "4010232137", issuer: "NHS"),
+                OtherPatientID(patientID: "Q-1", issuer: "1.2.3"),
                 OtherPatientID(patientID: "A1", issuer: "TRUST"), OtherPatientID(patientID: "B2", issuer: "TRUST"),
             ])
     }

@@ -39,11 +39,13 @@ enum Fixtures {
                             DataElement(
                                 Tag(0x0008, 0x9215), .sq,
                                 .sequence(
-                                    [[
-                                        DataElement(Tag(0x0008, 0x0100), .sh, "113076"),
-                                        DataElement(Tag(0x0008, 0x0102), .sh, "DCM"),
-                                        DataElement(.modality, .cs, "MR"),
-                                    ]], undefinedLength: true)),
+                                    [
+                                        [
+                                            DataElement(Tag(0x0008, 0x0100), .sh, "113076"),
+                                            DataElement(Tag(0x0008, 0x0102), .sh, "DCM"),
+                                            DataElement(.modality, .cs, "MR"),
+                                        ]
+                                    ], undefinedLength: true)),
                         ],
                         [DataElement(Tag(0x0008, 0x1155), .ui, "2.25.43")],
                     ], undefinedLength: true)),
@@ -71,10 +73,12 @@ enum Fixtures {
                             DataElement(
                                 .issuerOfPatientIDQualifiersSequence, .sq,
                                 .sequence(
-                                    [[
-                                        DataElement(.universalEntityID, .ut, "2.16.840.1.113883.2.1.4.1"),
-                                        DataElement(.universalEntityIDType, .cs, "ISO"),
-                                    ]], undefinedLength: false)),
+                                    [
+                                        [
+                                            DataElement(.universalEntityID, .ut, "2.16.840.1.113883.2.1.4.1"),
+                                            DataElement(.universalEntityIDType, .cs, "ISO"),
+                                        ]
+                                    ], undefinedLength: false)),
                         ],
                     ], undefinedLength: false)),
             DataElement(.bodyPartExamined, .cs, "CHEST"),
