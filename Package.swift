@@ -19,6 +19,12 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // C libraries from Debian, found by pkg-config. Each has exactly one Swift importer.
@@ -40,20 +46,30 @@ let package = Package(
         ),
         .target(
             name: "TrustMeshNode",
-            dependencies: ["TrustMeshStore", "TrustMeshModel", "TrustMeshCrypto", "TrustMeshDICOM"],
+            dependencies: [
+                "TrustMeshStore", "TrustMeshModel", "TrustMeshCrypto", "TrustMeshDICOM", "TrustMeshGossip",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
             swiftSettings: settings
         ),
         .executableTarget(
             name: "trustmesh",
             dependencies: [
-                "TrustMeshNode", "TrustMeshStore", "TrustMeshModel", "TrustMeshDICOM", "TrustMeshCrypto",
+                "TrustMeshNode", "TrustMeshStore", "TrustMeshModel", "TrustMeshDICOM", "TrustMeshCrypto", "TrustMeshGossip",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: settings
         ),
         .target(
             name: "TrustMeshTesting",
-            dependencies: ["TrustMeshNode", "TrustMeshDICOM"],
+            dependencies: ["TrustMeshNode", "TrustMeshDICOM", "TrustMeshModel"],
             swiftSettings: settings
         ),
 
@@ -73,6 +89,21 @@ let package = Package(
         .testTarget(
             name: "TrustMeshCLITests",
             dependencies: ["TrustMeshTesting", "TrustMeshDICOM", "TrustMeshNode"],
+            swiftSettings: settings
+        ),
+        .target(name: "TrustMeshGossip", dependencies: ["TrustMeshModel", "TrustMeshCrypto"], swiftSettings: settings),
+        .testTarget(
+            name: "TrustMeshNodeTests",
+            dependencies: [
+                "TrustMeshNode", "TrustMeshModel", "TrustMeshCrypto", "TrustMeshTesting", "TrustMeshDICOM",
+                "TrustMeshGossip", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: settings
+        ),
+        .testTarget(
+            name: "TrustMeshGossipTests",
+            dependencies: ["TrustMeshGossip", "TrustMeshModel", "TrustMeshCrypto"],
             swiftSettings: settings
         ),
     ]

@@ -23,7 +23,11 @@ package final class Catalogue: Sendable {
         }
         pool = try DatabasePool(path: path, configuration: configuration)
         try Self.migrator.migrate(pool)
+        index = IndexTable(pool: pool)
     }
+
+    /// The federated index records, in the same file.
+    package let index: IndexTable
 
     /// Versioned migrations: a migration that has shipped is never edited, only followed.
     private static var migrator: DatabaseMigrator {
@@ -70,6 +74,7 @@ package final class Catalogue: Sendable {
                     """
             )
         }
+        IndexTable.migrate(&migrator)
         return migrator
     }
 
@@ -266,6 +271,37 @@ package final class Catalogue: Sendable {
                     sizeBytes: row["size"]
                 )
             }
+        }
+    }
+
+    /// The identity of a study's content: BLAKE2b-256 over each instance's SOP Instance UID and
+    /// manifest hash, in SOP Instance UID order. Nil if the study is not held.
+    package func studyManifestHash(uid: String) throws -> Digest256? {
+        try pool.read { db in
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT i.sopInstanceUID, i.manifestHash FROM instance i
+                    JOIN series se ON se.seriesUID = i.seriesUID
+                    WHERE se.studyUID = ? ORDER BY i.sopInstanceUID
+                    """,
+                arguments: [uid])
+            guard !rows.isEmpty else { return nil }
+            var hasher = BLAKE2b256()
+            for row in rows {
+                let sop: String = row["sopInstanceUID"]
+                let hash: Data = row["manifestHash"]
+                hasher.update(Array(sop.utf8) + [0])
+                hasher.update([UInt8](hash))
+            }
+            return hasher.finalize()
+        }
+    }
+
+    /// Whether the study is held here.
+    package func holds(studyUID: String) throws -> Bool {
+        try pool.read { db in
+            try Bool.fetchOne(db, sql: "SELECT 1 FROM study WHERE studyUID = ?", arguments: [studyUID]) ?? false
         }
     }
 

@@ -44,6 +44,15 @@ public final class StudyStore: Sendable {
     /// One study, if held.
     public func study(uid: String) throws -> StudySummary? { try catalogue.study(uid: uid) }
 
+    /// The federated index records held by this node.
+    package var index: IndexTable { catalogue.index }
+
+    /// The identity of a study's content (BLAKE2b-256 over its instances' manifests).
+    package func studyManifestHash(uid: String) throws -> Digest256? { try catalogue.studyManifestHash(uid: uid) }
+
+    /// Whether the study is held here.
+    public func holds(studyUID: String) throws -> Bool { try catalogue.holds(studyUID: studyUID) }
+
     /// Totals over the store.
     public func statistics() throws -> StoreStatistics { try catalogue.statistics() }
 

@@ -36,7 +36,7 @@ struct IngestCommand: AsyncParsableCommand {
     func run() async throws {
         let node = try LocalNode(directory: data)
         let line = ProgressLine()
-        let report = try await node.store.ingest(paths: paths) { p in
+        let (report, published) = try await node.ingest(paths: paths) { p in
             line.update { elapsed in
                 let rate = elapsed > 0 ? Double(p.bytesRead) / elapsed : 0
                 return "ingesting \(p.filesDone)/\(p.filesTotal) files  \(Output.bytes(p.bytesRead)) read  "
@@ -49,6 +49,9 @@ struct IngestCommand: AsyncParsableCommand {
             print(try Output.json(report))
         } else {
             printSummary(report)
+            if !published.isEmpty {
+                print("  published \(published.count) index record(s) for the network to gossip")
+            }
         }
         if !report.failures.isEmpty { throw ExitCode(2) }
     }

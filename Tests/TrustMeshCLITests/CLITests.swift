@@ -48,16 +48,21 @@ import TrustMeshTesting
         let ingest = try trustmesh("ingest", "--data", data, dir.appending("in"))
         #expect(ingest.status == 0, "\(ingest.stderr)")
         #expect(ingest.stdout.contains("Ingested 3 instances in 1 study"))
+        #expect(ingest.stdout.contains("published 1 index record"))
 
         let query = try trustmesh("query", "--data", data, "--nhs", "943-476-5919", "--json")
         #expect(query.status == 0, "\(query.stderr)")
-        let studies = try JSONSerialization.jsonObject(with: Data(query.stdout.utf8)) as? [[String: Any]]
+        let result = try JSONSerialization.jsonObject(with: Data(query.stdout.utf8)) as? [String: Any]
+        let studies = result?["studies"] as? [[String: Any]]
+        #expect(result?["optedOut"] as? Bool == false)
         #expect(studies?.count == 1)
         #expect(studies?.first?["studyInstanceUID"] as? String == "1.2.826.0.1.3680043.10.1.1")
         #expect(studies?.first?["instanceCount"] as? Int == 3)
+        #expect(studies?.first?["holder"] as? String == "RQ3")
+        #expect(studies?.first?["localCopy"] as? Bool == true)
 
         let text = try trustmesh("query", "--data", data, "--nhs", "9434765919")
-        #expect(text.stdout.contains("1 study for NHS number 943 476 5919"))
+        #expect(text.stdout.contains("1 study for NHS number 943 476 5919 across the network"))
 
         let export = try trustmesh(
             "export", "--data", data, "--study", "1.2.826.0.1.3680043.10.1.1", "--out", dir.appending("out"))
@@ -67,6 +72,13 @@ import TrustMeshTesting
         let again = try trustmesh("ingest", "--data", data, dir.appending("in"))
         #expect(again.stdout.contains("3 already held"))
         #expect(again.stdout.contains("nothing new to store"))
+        #expect(!again.stdout.contains("published"))
+
+        let optOut = try trustmesh("optout", "--data", data, "--nhs", "9434765919")
+        #expect(optOut.status == 0, "\(optOut.stderr)")
+        let hidden = try trustmesh("query", "--data", data, "--nhs", "9434765919")
+        #expect(hidden.stdout.contains("opted out"))
+        #expect(!hidden.stdout.contains("1.2.826.0.1.3680043.10.1.1"))
     }
 
     @Test func anInvalidNHSNumberExitsNonZeroNamingTheProblem() throws {
@@ -124,6 +136,7 @@ import TrustMeshTesting
         try DICOMWriter.writeLargePixelDataFile(path: path, pixelDataLength: 1 << 30)
         let result = try trustmesh("inspect", "--json", path)
         #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.maxResidentBytes > 0, "peak memory was not measured")
         #expect(result.maxResidentBytes < 64 << 20, "peak RSS \(result.maxResidentBytes) bytes")
     }
 }

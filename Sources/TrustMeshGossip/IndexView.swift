@@ -1,0 +1,88 @@
+public import TrustMeshModel
+
+/// The current federated index, folded from index records: which studies each patient has, where.
+///
+/// A pure value, so the node, the simulation and the auditor's replay apply the very same rules:
+///
+/// - For each (origin, study UID), the record with the highest sequence wins; an older record that
+///   arrives later changes nothing.
+/// - If that record is ``IndexRecord/Kind-swift.enum/withdrawn``, the study is not listed (the
+///   tombstone stays, so the older record can't bring the study back).
+/// - An ``IndexRecord/Kind-swift.enum/optOut`` record, from any origin, hides every study of that NHS
+///   number, from every origin, for good.
+///
+/// The result does not depend on the order in which records are applied, and applying a record twice
+/// changes nothing, so gossip can deliver records in any order. Records must have been verified
+/// against their origin's key before they are applied.
+///
+/// ```swift
+/// var view = IndexView(try await log.allRecords())
+/// view.apply(newRecord)
+/// for study in view.studies(for: nhs) { print(study.origin, study.studyUID ?? "") }
+/// ```
+public struct IndexView: Sendable {
+    private struct StudyKey: Hashable, Sendable {
+        var origin: TrustID
+        var studyUID: String
+    }
+
+    private var latest: [StudyKey: IndexRecord] = [:]
+    private var studiesByPatient: [NHSNumber: Set<StudyKey>] = [:]
+    private var optedOut: Set<NHSNumber> = []
+
+    /// An empty view.
+    public init() {}
+
+    /// The view of `records`, in any order.
+    /// - Parameter records: Verified records.
+    public init(_ records: some Sequence<IndexRecord>) {
+        for record in records {
+            apply(record)
+        }
+    }
+
+    /// Folds one verified record into the view.
+    ///
+    /// A ``IndexRecord/Kind-swift.enum/study`` or ``IndexRecord/Kind-swift.enum/withdrawn`` record
+    /// without a study UID says nothing about any study and is ignored.
+    /// - Parameter record: A record verified against its origin's pinned key.
+    public mutating func apply(_ record: IndexRecord) {
+        if record.kind == .optOut {
+            optedOut.insert(record.nhsNumber)
+            return
+        }
+        guard let studyUID = record.studyUID else { return }
+        let key = StudyKey(origin: record.origin, studyUID: studyUID)
+        if let current = latest[key] {
+            guard record.sequence > current.sequence else { return }
+            // A correction may move the study to another patient.
+            studiesByPatient[current.nhsNumber]?.remove(key)
+        }
+        latest[key] = record
+        studiesByPatient[record.nhsNumber, default: []].insert(key)
+    }
+
+    /// Whether the patient has opted out of sharing (an opt-out record from any origin).
+    /// - Parameter nhs: The patient.
+    public func isOptedOut(_ nhs: NHSNumber) -> Bool {
+        optedOut.contains(nhs)
+    }
+
+    /// The patient's studies at every origin: for each, the latest record, not withdrawn. Empty if the
+    /// patient opted out.
+    /// - Parameter nhs: The patient.
+    /// - Returns: Records ordered by origin, then study UID.
+    public func studies(for nhs: NHSNumber) -> [IndexRecord] {
+        guard !optedOut.contains(nhs), let keys = studiesByPatient[nhs] else { return [] }
+        return keys.compactMap { latest[$0] }.filter { $0.kind == .study }.sorted(by: Self.order)
+    }
+
+    /// Every listed study of every patient who has not opted out, ordered by origin, then study UID.
+    public var studies: [IndexRecord] {
+        latest.values.filter { $0.kind == .study && !optedOut.contains($0.nhsNumber) }.sorted(by: Self.order)
+    }
+
+    private static func order(_ a: IndexRecord, _ b: IndexRecord) -> Bool {
+        (a.origin, a.studyUID ?? "") < (b.origin, b.studyUID ?? "")
+    }
+}

@@ -1,0 +1,262 @@
+public import TrustMeshCrypto
+
+/// What a node tells the network about one study it holds, signed by that node (its **origin**).
+///
+/// Each origin numbers its records 1, 2, 3… without gaps (``sequence``), which lets gossip summarise
+/// "everything I hold from RRK" as one number. A later record for the same (``origin``, ``studyUID``)
+/// supersedes an earlier one: a study that gains instances is re-announced with a higher sequence, and a
+/// study deleted at its origin is announced as ``Kind-swift.enum/withdrawn``. A ``Kind-swift.enum/optOut``
+/// record says the patient has opted out of sharing: every node stops listing and sharing all of that
+/// NHS number's studies, whichever trust holds them.
+///
+/// The signature covers ``signedBytes``, the canonical encoding of every field except the signature
+/// itself (see ``CanonicalEncoder`` for the byte forms). Records travel as JSON (the `Codable` form),
+/// which need not be byte-stable: a receiver always re-derives ``signedBytes`` from the decoded
+/// fields and checks the signature with the origin's pinned key, never trusting the node that relayed
+/// the record.
+///
+/// ```swift
+/// let record = IndexRecord.Draft(
+///     origin: try TrustID("RRK"), sequence: 12, kind: .study, nhsNumber: try NHSNumber("9434765919"),
+///     studyUID: "1.2.826.0.1.3680043.10.999.1", modalities: ["CT"], instanceCount: 300,
+///     sizeBytes: 157_286_400, issuedAt: "2026-03-14T09:26:53Z"
+/// ).signed(by: nodeKey)
+/// try record.verify(with: pinnedKeys[record.origin]!)   // throws CryptoError.badSignature
+/// ```
+public struct IndexRecord: Sendable, Codable, Hashable {
+    /// What a record announces.
+    public enum Kind: String, Sendable, Codable, Hashable, CaseIterable {
+        /// The origin holds this study (first announcement or an update).
+        case study
+        /// The study was deleted at its origin; other nodes stop listing it.
+        case withdrawn
+        /// The patient opted out of sharing: every node stops listing and sharing this NHS number's
+        /// studies, from every origin. ``IndexRecord/studyUID`` is `nil`.
+        case optOut
+    }
+
+    /// The trust that signed the record and (for a study) holds the study.
+    public let origin: TrustID
+    /// The record's position in its origin's log: 1, 2, 3… without gaps.
+    public let sequence: UInt64
+    /// What the record announces.
+    public let kind: Kind
+    /// The patient.
+    public let nhsNumber: NHSNumber
+    /// The DICOM StudyInstanceUID (0020,000D); `nil` for an opt-out.
+    public let studyUID: String?
+    /// The DICOM StudyDate (0008,0020) as written, `YYYYMMDD`.
+    public let studyDate: String?
+    /// The modalities in the study (ModalitiesInStudy or the series' Modality), e.g. `["CT", "SR"]`.
+    public let modalities: [String]
+    /// The body parts examined (BodyPartExamined of the series), e.g. `["CHEST"]`.
+    public let bodyParts: [String]
+    /// The DICOM StudyDescription (0008,1030).
+    public let studyDescription: String?
+    /// The DICOM AccessionNumber (0008,0050) at the origin.
+    public let accessionNumber: String?
+    /// How many series the origin holds.
+    public let seriesCount: Int
+    /// How many instances (DICOM files) the origin holds.
+    public let instanceCount: Int
+    /// The total size of the instances, in bytes, before compression.
+    public let sizeBytes: Int
+    /// The hash of the study's manifest: the identity of its content.
+    public let manifestHash: Digest256?
+    /// When the origin signed the record: ISO-8601 in UTC, e.g. `2026-03-14T09:26:53Z`.
+    public let issuedAt: String
+    /// The origin's Ed25519 signature of ``signedBytes``.
+    public let signature: Signature
+
+    /// Assembles a record from its fields and a signature, without checking the signature.
+    ///
+    /// For reading records back from storage; anything from outside must go through
+    /// ``verify(with:)`` before it is believed.
+    /// - Parameters:
+    ///   - draft: Every signed field.
+    ///   - signature: The origin's signature of `draft.signedBytes`.
+    public init(draft: Draft, signature: Signature) {
+        origin = draft.origin
+        sequence = draft.sequence
+        kind = draft.kind
+        nhsNumber = draft.nhsNumber
+        studyUID = draft.studyUID
+        studyDate = draft.studyDate
+        modalities = draft.modalities
+        bodyParts = draft.bodyParts
+        studyDescription = draft.studyDescription
+        accessionNumber = draft.accessionNumber
+        seriesCount = draft.seriesCount
+        instanceCount = draft.instanceCount
+        sizeBytes = draft.sizeBytes
+        manifestHash = draft.manifestHash
+        issuedAt = draft.issuedAt
+        self.signature = signature
+    }
+
+    /// The signed fields, without the signature: edit a copy and sign it to make a new record.
+    public var draft: Draft {
+        Draft(
+            origin: origin, sequence: sequence, kind: kind, nhsNumber: nhsNumber, studyUID: studyUID,
+            studyDate: studyDate, modalities: modalities, bodyParts: bodyParts,
+            studyDescription: studyDescription, accessionNumber: accessionNumber, seriesCount: seriesCount,
+            instanceCount: instanceCount, sizeBytes: sizeBytes, manifestHash: manifestHash, issuedAt: issuedAt)
+    }
+
+    /// The canonical encoding of every field except ``signature``: what the signature covers.
+    ///
+    /// See ``Draft/signedBytes`` for the field order.
+    public var signedBytes: [UInt8] { draft.signedBytes }
+
+    /// Checks that ``signature`` is `key`'s signature of ``signedBytes``.
+    ///
+    /// Pass the pinned key of ``origin``, never a key the sender supplied: a relay cannot then alter
+    /// any field, or forge a record in another trust's name.
+    /// - Parameter key: The origin's pinned Ed25519 key.
+    /// - Throws: ``CryptoError/badSignature`` if any field was altered or another key signed it. There
+    ///   is no `Bool` form, on purpose.
+    public func verify(with key: VerifyingKey) throws(CryptoError) {
+        try key.verify(signature, for: signedBytes)
+    }
+}
+
+extension IndexRecord {
+    /// The signed fields of an ``IndexRecord``, before signing.
+    ///
+    /// ```swift
+    /// var draft = record.draft
+    /// draft.sequence = nextSequence
+    /// draft.instanceCount += 12
+    /// let update = draft.signed(by: nodeKey)
+    /// ```
+    public struct Draft: Sendable, Hashable {
+        /// The signing trust.
+        public var origin: TrustID
+        /// The next sequence number of the origin's log.
+        public var sequence: UInt64
+        /// What the record announces.
+        public var kind: Kind
+        /// The patient.
+        public var nhsNumber: NHSNumber
+        /// The StudyInstanceUID; `nil` for an opt-out.
+        public var studyUID: String?
+        /// The StudyDate, `YYYYMMDD`.
+        public var studyDate: String?
+        /// The modalities in the study.
+        public var modalities: [String]
+        /// The body parts examined.
+        public var bodyParts: [String]
+        /// The StudyDescription.
+        public var studyDescription: String?
+        /// The AccessionNumber at the origin.
+        public var accessionNumber: String?
+        /// How many series the origin holds.
+        public var seriesCount: Int
+        /// How many instances the origin holds.
+        public var instanceCount: Int
+        /// The total size of the instances, in bytes.
+        public var sizeBytes: Int
+        /// The hash of the study's manifest.
+        public var manifestHash: Digest256?
+        /// When the origin signs: ISO-8601 in UTC, e.g. `2026-03-14T09:26:53Z`.
+        public var issuedAt: String
+
+        /// Creates the fields of a record; optional fields default to absent and counts to zero.
+        /// - Parameters:
+        ///   - origin: The signing trust.
+        ///   - sequence: The next sequence number of the origin's log (the first is 1).
+        ///   - kind: What the record announces.
+        ///   - nhsNumber: The patient.
+        ///   - studyUID: The StudyInstanceUID; `nil` for an opt-out.
+        ///   - studyDate: The StudyDate, `YYYYMMDD`.
+        ///   - modalities: The modalities in the study.
+        ///   - bodyParts: The body parts examined.
+        ///   - studyDescription: The StudyDescription.
+        ///   - accessionNumber: The AccessionNumber at the origin.
+        ///   - seriesCount: How many series the origin holds.
+        ///   - instanceCount: How many instances the origin holds.
+        ///   - sizeBytes: The total size of the instances, in bytes.
+        ///   - manifestHash: The hash of the study's manifest.
+        ///   - issuedAt: The signing time, ISO-8601 in UTC.
+        public init(
+            origin: TrustID, sequence: UInt64, kind: Kind, nhsNumber: NHSNumber, studyUID: String? = nil,
+            studyDate: String? = nil, modalities: [String] = [], bodyParts: [String] = [],
+            studyDescription: String? = nil, accessionNumber: String? = nil, seriesCount: Int = 0,
+            instanceCount: Int = 0, sizeBytes: Int = 0, manifestHash: Digest256? = nil, issuedAt: String
+        ) {
+            self.origin = origin
+            self.sequence = sequence
+            self.kind = kind
+            self.nhsNumber = nhsNumber
+            self.studyUID = studyUID
+            self.studyDate = studyDate
+            self.modalities = modalities
+            self.bodyParts = bodyParts
+            self.studyDescription = studyDescription
+            self.accessionNumber = accessionNumber
+            self.seriesCount = seriesCount
+            self.instanceCount = instanceCount
+            self.sizeBytes = sizeBytes
+            self.manifestHash = manifestHash
+            self.issuedAt = issuedAt
+        }
+
+        /// The domain-separation string of index records, version 1.
+        public static let domain = "TrustMesh/IndexRecord/v1"
+
+        /// The canonical encoding of the fields: what the origin signs.
+        ///
+        /// ``domain`` and `0x00`, then, in this order and in ``CanonicalEncoder``'s forms:
+        ///
+        /// | # | field | form |
+        /// |---|---|---|
+        /// | 1 | `origin` | String (the upper-case ODS code) |
+        /// | 2 | `sequence` | UInt64 |
+        /// | 3 | `kind` | String: `study`, `withdrawn` or `optOut` |
+        /// | 4 | `nhsNumber` | String: the 10 digits, no spaces |
+        /// | 5 | `studyUID` | Optional String |
+        /// | 6 | `studyDate` | Optional String |
+        /// | 7 | `modalities` | Array of String |
+        /// | 8 | `bodyParts` | Array of String |
+        /// | 9 | `studyDescription` | Optional String |
+        /// | 10 | `accessionNumber` | Optional String |
+        /// | 11 | `seriesCount` | Int (8 bytes) |
+        /// | 12 | `instanceCount` | Int (8 bytes) |
+        /// | 13 | `sizeBytes` | Int (8 bytes) |
+        /// | 14 | `manifestHash` | Optional raw bytes (`00 00 00 20` + 32 bytes) |
+        /// | 15 | `issuedAt` | String |
+        ///
+        /// The JSON form carries exactly these values (the NHS number as its 10 digits, the manifest
+        /// hash as 64 lowercase hex digits, the signature as padded base64), so a verifier rebuilds this
+        /// message from the JSON and checks it with `crypto_sign_verify_detached`.
+        public var signedBytes: [UInt8] {
+            var encoder = CanonicalEncoder(domain: Self.domain)
+            encoder.append(origin.code)
+            encoder.append(sequence)
+            encoder.append(kind.rawValue)
+            encoder.append(nhsNumber.digits)
+            encoder.append(optional: studyUID)
+            encoder.append(optional: studyDate)
+            encoder.append(modalities)
+            encoder.append(bodyParts)
+            encoder.append(optional: studyDescription)
+            encoder.append(optional: accessionNumber)
+            encoder.append(seriesCount)
+            encoder.append(instanceCount)
+            encoder.append(sizeBytes)
+            encoder.append(optional: manifestHash)
+            encoder.append(issuedAt)
+            return encoder.bytes
+        }
+
+        /// Signs the fields with the origin's key.
+        ///
+        /// Ed25519 is deterministic: the same fields and key always give the same record.
+        /// - Parameter key: The origin's signing key; ``origin`` must be the trust that owns it, or no
+        ///   receiver will accept the record.
+        /// - Returns: The signed record.
+        public func signed(by key: SigningKey) -> IndexRecord {
+            IndexRecord(draft: self, signature: key.sign(signedBytes))
+        }
+    }
+}

@@ -1,0 +1,32 @@
+public import TrustMeshModel
+
+/// The answer to "what imaging exists for this patient, anywhere?", from the node's own copy of the
+/// federated index: no other node is asked, so the time does not grow with the number of trusts.
+public struct FederatedQueryResult: Codable, Sendable, Equatable {
+    /// One study at one trust.
+    public struct Study: Codable, Sendable, Equatable {
+        public var studyInstanceUID: String
+        /// The ODS code of the trust that holds it.
+        public var holder: String
+        /// The holding trust's name, when the topology names it.
+        public var holderName: String?
+        public var studyDate: String?
+        public var modalities: [String]
+        public var bodyParts: [String]
+        public var description: String?
+        public var accessionNumber: String?
+        public var seriesCount: Int
+        public var instanceCount: Int
+        public var sizeBytes: Int
+        /// Whether this node holds a copy.
+        public var localCopy: Bool
+    }
+
+    /// The patient's NHS number, ten digits.
+    /// - Warning: identifies a patient.
+    public var nhsNumber: String
+    /// The patient has opted out of sharing: no study is listed or shared anywhere.
+    public var optedOut: Bool
+    /// Newest first.
+    public var studies: [Study]
+}

@@ -1,0 +1,103 @@
+import Foundation
+import TrustMeshCrypto
+import TrustMeshGossip
+public import TrustMeshModel
+public import TrustMeshStore
+
+extension LocalNode {
+    /// Ingests files and publishes an index record for every matched study whose content changed.
+    ///
+    /// Unmatched studies (no valid NHS number) are stored but never published.
+    public func ingest(
+        paths: [String], progress: (@Sendable (IngestProgress) -> Void)? = nil
+    ) async throws -> (report: IngestReport, published: [IndexRecord]) {
+        let report = try await store.ingest(paths: paths, progress: progress)
+        let matched = Set(report.studies).subtracting(report.unmatchedStudies)
+        let published = try publishChanges(studyUIDs: matched.sorted())
+        return (report, published)
+    }
+
+    /// Signs and stores a new index record for each study whose content differs from what this node
+    /// last published for it (or that it never published).
+    /// - Returns: the records published.
+    @discardableResult
+    public func publishChanges(studyUIDs: [String]) throws -> [IndexRecord] {
+        let key = try signingKey()
+        let index = store.index
+        var published: [IndexRecord] = []
+        for uid in studyUIDs {
+            guard let summary = try store.study(uid: uid), let digits = summary.nhsNumber,
+                let nhs = try? NHSNumber(digits)
+            else { continue }
+            let manifest = try store.studyManifestHash(uid: uid)
+            let trust = configuration.trust
+            let record = try index.publish(origin: trust) { sequence in
+                if let last = try index.latest(origin: trust, studyUID: uid), last.kind == .study,
+                    last.manifestHash == manifest, last.nhsNumber == nhs
+                {
+                    return nil
+                }
+                return IndexRecord.Draft(
+                    origin: trust, sequence: sequence, kind: .study, nhsNumber: nhs, studyUID: uid,
+                    studyDate: summary.studyDate, modalities: summary.modalities, bodyParts: summary.bodyParts,
+                    studyDescription: summary.description, accessionNumber: summary.accessionNumber,
+                    seriesCount: summary.seriesCount, instanceCount: summary.instanceCount,
+                    sizeBytes: summary.sizeBytes, manifestHash: manifest, issuedAt: Self.now()
+                ).signed(by: key)
+            }
+            if let record { published.append(record) }
+        }
+        return published
+    }
+
+    /// Records that a patient has opted out of sharing. Gossip carries the record to every node,
+    /// each of which then stops listing and sharing the patient's studies.
+    public func optOut(nhs: NHSNumber) throws -> IndexRecord {
+        let key = try signingKey()
+        let trust = configuration.trust
+        let record = try store.index.publish(origin: trust) { sequence in
+            IndexRecord.Draft(origin: trust, sequence: sequence, kind: .optOut, nhsNumber: nhs, issuedAt: Self.now())
+                .signed(by: key)
+        }
+        return record!
+    }
+
+    /// Every study for a patient across the network, from this node's copy of the index.
+    /// - Parameter topology: names the holding trusts (optional).
+    public func query(nhs: NHSNumber, topology: Topology? = nil) throws -> FederatedQueryResult {
+        let view = IndexView(try store.index.records(nhs: nhs))
+        guard !view.isOptedOut(nhs) else {
+            return FederatedQueryResult(nhsNumber: nhs.digits, optedOut: true, studies: [])
+        }
+        let studies = try view.studies(for: nhs).compactMap { record -> FederatedQueryResult.Study? in
+            guard let uid = record.studyUID else { return nil }
+            return FederatedQueryResult.Study(
+                studyInstanceUID: uid, holder: record.origin.code, holderName: topology?.trust(record.origin)?.name,
+                studyDate: record.studyDate, modalities: record.modalities, bodyParts: record.bodyParts,
+                description: record.studyDescription, accessionNumber: record.accessionNumber,
+                seriesCount: record.seriesCount, instanceCount: record.instanceCount, sizeBytes: record.sizeBytes,
+                localCopy: try store.holds(studyUID: uid))
+        }
+        .sorted { ($0.studyDate ?? "", $0.holder, $0.studyInstanceUID) > ($1.studyDate ?? "", $1.holder, $1.studyInstanceUID) }
+        return FederatedQueryResult(nhsNumber: nhs.digits, optedOut: false, studies: studies)
+    }
+
+    static func now() -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.string(from: Date())
+    }
+}
+
+/// The gossip layer's view of the node's SQLite index.
+struct SQLiteIndexLog: IndexLog {
+    let table: IndexTable
+
+    func digest() async throws -> [TrustID: UInt64] { try table.digest() }
+
+    func records(origin: TrustID, after: UInt64, limit: Int) async throws -> [IndexRecord] {
+        try table.records(origin: origin, after: after, limit: limit)
+    }
+
+    func append(_ records: [IndexRecord]) async throws { try table.append(records) }
+}

@@ -1,0 +1,222 @@
+import AsyncHTTPClient
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+import Synchronization
+import TrustMeshCrypto
+public import TrustMeshGossip
+public import TrustMeshModel
+import TrustMeshStore
+
+/// A node at work: the HTTP listener (peer protocol and local API) and the gossip loop, in one
+/// service group that stops cleanly on SIGINT or SIGTERM. A restart resumes from the database.
+///
+/// Routes:
+/// - `POST /peer/v1/gossip`: a sealed, signed ``GossipRequest`` from a pinned peer.
+/// - `GET /api/v1/status`: ``NodeStatus``.
+/// - `GET /api/v1/query?nhs=NUMBER`: ``FederatedQueryResult``.
+public final class NodeRuntime: Sendable {
+    public let node: LocalNode
+    public let topology: Topology
+    public let settings: GossipSettings
+    let gossip: GossipNode
+    let logger: Logger
+    private let me: Topology.Trust
+    private let agreement: AgreementKey
+    private let signing: SigningKey
+    private let nonces = NonceCache()
+    private let counters = Mutex(Counters())
+
+    struct Counters {
+        var rounds = 0
+        var refusals: [String: Int] = [:]
+    }
+
+    /// Prepares a node to run: its keys must match the topology's entry for its trust.
+    /// - Throws: if the trust is not in the topology, the topology lacks keys, or the keys differ.
+    public init(node: LocalNode, topology: Topology, settings: GossipSettings = GossipSettings()) throws {
+        try topology.validate(requireKeys: true)
+        let trust = node.configuration.trust
+        guard let me = topology.trust(trust) else {
+            throw ModelError.topology("\(trust) is not in this topology")
+        }
+        guard me.signingKey == node.configuration.signingPublicKey,
+            me.agreementKey == node.configuration.agreementPublicKey
+        else {
+            throw ModelError.topology("the keys listed for \(trust) are not this node's keys")
+        }
+        self.node = node
+        self.topology = topology
+        self.settings = settings
+        self.me = me
+        self.signing = try node.signingKey()
+        self.agreement = try node.agreementKey()
+        var logger = Logger(label: "trustmesh.\(trust.code)")
+        logger.logLevel = .info
+        self.logger = logger
+        let client = PeerClient(
+            me: trust, signing: signing, agreement: agreement, topology: topology, http: HTTPClient.shared)
+        var keys: [TrustID: VerifyingKey] = [:]
+        for entry in topology.trusts { keys[entry.ods] = entry.signingKey }
+        gossip = GossipNode(
+            id: trust, peers: topology.trusts.map(\.ods), keys: keys, log: SQLiteIndexLog(table: node.store.index),
+            transport: HTTPGossipTransport(client: client), settings: settings)
+    }
+
+    /// Serves until SIGINT or SIGTERM.
+    /// - Parameter onListening: called with the bound port once the listener is up.
+    public func run(onListening: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
+        let (host, port) = try me.hostAndPort()
+        var app = Application(
+            router: router(),
+            configuration: .init(address: .hostname(host, port: port), serverName: "trustmesh"),
+            onServerRunning: { channel in onListening(channel.localAddress?.port ?? port) },
+            logger: logger)
+        app.addServices(GossipLoop(runtime: self))
+        logger.info("node starting", metadata: ["trust": "\(me.ods)", "address": "\(me.address)"])
+        try await app.runService()
+        logger.info("node stopped", metadata: ["trust": "\(me.ods)"])
+    }
+
+    /// One gossip round now (the loop calls this every interval).
+    func gossipRound() async {
+        await gossip.runRound()
+        counters.withLock { $0.rounds += 1 }
+    }
+
+    // MARK: Routes
+
+    private func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.post("/peer/v1/gossip") { request, _ -> Response in
+            await self.peerRequest(request, path: "/peer/v1/gossip") { from, payload in
+                let gossipRequest = try JSONDecoder().decode(GossipRequest.self, from: Data(payload))
+                guard gossipRequest.from == from.ods else {
+                    throw PeerRefusal(.badEnvelope, "the gossip request names another sender")
+                }
+                return try JSONEncoder().encode(try await self.gossip.handle(gossipRequest))
+            }
+        }
+        router.get("/api/v1/status") { _, _ -> Response in
+            do { return Self.json(200, try await self.status()) } catch { return self.internalError(error) }
+        }
+        router.get("/api/v1/query") { request, _ -> Response in
+            guard let text = request.uri.queryParameters["nhs"] else {
+                return Self.json(400, ["error": "give the patient's NHS number as ?nhs=NUMBER"])
+            }
+            let nhs: NHSNumber
+            do { nhs = try NHSNumber(String(text)) } catch {
+                return Self.json(400, ["error": "nhs: \(error)"])
+            }
+            do {
+                let result = try self.node.query(nhs: nhs, topology: self.topology)
+                self.logger.info("query", metadata: ["nhs": "\(nhs)", "studies": "\(result.studies.count)"])
+                return Self.json(200, result)
+            } catch { return self.internalError(error) }
+        }
+        return router
+    }
+
+    /// Opens a peer request, runs `handle` on its payload, and seals the answer to the peer. Every
+    /// refusal is logged and counted; nothing a refused request carries is used.
+    private func peerRequest(
+        _ request: Request, path: String, handle: (Topology.Trust, [UInt8]) async throws -> Data
+    ) async -> Response {
+        var headers: [String: String] = [:]
+        for field in request.headers { headers[field.name.canonicalName] = field.value }
+        let nonce = headers[PeerEnvelope.nonceHeader.lowercased()] ?? ""
+        do {
+            var request = request
+            let body: ByteBuffer
+            do {
+                body = try await request.collectBody(upTo: 32 << 20)
+            } catch {
+                throw PeerRefusal(.tooLarge, "request bodies are limited to 32 MiB")
+            }
+            let opened = try PeerEnvelope.open(
+                .init(method: "POST", path: path, headers: headers, body: Array(buffer: body)), as: me.ods,
+                key: agreement, topology: topology, nonces: nonces)
+            let answer = try await handle(opened.from, opened.payload)
+            let sealed = opened.from.agreementKey!.seal(Array(answer))
+            return signed(status: 200, body: sealed, to: opened.from.ods, nonce: opened.nonce)
+        } catch let refusal as PeerRefusal {
+            counters.withLock { $0.refusals[refusal.code.rawValue, default: 0] += 1 }
+            logger.warning(
+                "refused peer request",
+                metadata: [
+                    "path": "\(path)", "from": "\(headers[PeerEnvelope.fromHeader.lowercased()]?.prefix(8) ?? "?")",
+                    "code": "\(refusal.code.rawValue)", "reason": "\(refusal.message)",
+                ])
+            let body = (try? JSONEncoder().encode(refusal)).map(Array.init) ?? []
+            var response = Response(
+                status: .init(code: refusal.status),
+                body: .init(byteBuffer: ByteBuffer(bytes: body)))
+            response.headers[.contentType] = "application/json"
+            return response
+        } catch {
+            counters.withLock { $0.refusals[PeerRefusal.Code.badEnvelope.rawValue, default: 0] += 1 }
+            logger.warning("bad peer request", metadata: ["path": "\(path)", "error": "\(error)"])
+            let refusal = PeerRefusal(.badEnvelope, "the payload could not be read")
+            return Response(
+                status: .badRequest,
+                body: .init(byteBuffer: ByteBuffer(bytes: (try? JSONEncoder().encode(refusal)).map(Array.init) ?? [])))
+        }
+    }
+
+    private func signed(status: Int, body: [UInt8], to peer: TrustID, nonce: String) -> Response {
+        let signature = signing.sign(
+            PeerEnvelope.responseSigningBytes(status: status, from: me.ods, to: peer, requestNonce: nonce, body: body))
+        var response = Response(status: .init(code: status), body: .init(byteBuffer: ByteBuffer(bytes: body)))
+        response.headers[HTTPField.Name(PeerEnvelope.signatureHeader)!] = signature.base64
+        response.headers[.contentType] = "application/octet-stream"
+        return response
+    }
+
+    private func internalError(_ error: any Error) -> Response {
+        logger.error("local API failed", metadata: ["error": "\(error)"])
+        return Self.json(500, ["error": "the node could not answer; see its log"])
+    }
+
+    private static func json(_ status: Int, _ value: some Encodable) -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let data = (try? encoder.encode(value)) ?? Data()
+        var response = Response(status: .init(code: status), body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        response.headers[.contentType] = "application/json"
+        return response
+    }
+
+    /// The operator's view of the node.
+    public func status() async throws -> NodeStatus {
+        let counts = try node.store.index.countsByOrigin()
+        let stats = try node.store.statistics()
+        let counters = counters.withLock { $0 }
+        return NodeStatus(
+            trust: me.ods.code, name: me.name, address: me.address,
+            peers: topology.trusts.filter { $0.ods != me.ods }.map {
+                .init(ods: $0.ods.code, name: $0.name, address: $0.address, records: counts[$0.ods] ?? 0)
+            },
+            ownRecords: counts[me.ods] ?? 0, studies: stats.studies, instances: stats.instances,
+            storedBytes: stats.storedBytes, gossipRounds: counters.rounds,
+            failedExchanges: await gossip.failedExchanges, acceptedRecords: await gossip.acceptedRecords,
+            rejectedRecords: await gossip.rejectedRecords, refusals: counters.refusals)
+    }
+}
+
+/// Runs a gossip round every interval until the service group shuts down.
+struct GossipLoop: Service {
+    let runtime: NodeRuntime
+
+    func run() async throws {
+        let interval = runtime.settings.roundInterval
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                await runtime.gossipRound()
+                try await Task.sleep(for: interval)
+            }
+        }
+    }
+}

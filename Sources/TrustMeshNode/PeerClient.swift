@@ -1,0 +1,58 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOFoundationCompat
+import NIOHTTP1
+import TrustMeshCrypto
+import TrustMeshGossip
+import TrustMeshModel
+
+/// Calls peers over HTTP: every request signed by this node and sealed to the peer; every response
+/// checked against the peer's pinned key and opened with this node's key.
+struct PeerClient: Sendable {
+    let me: TrustID
+    let signing: SigningKey
+    let agreement: AgreementKey
+    let topology: Topology
+    let http: HTTPClient
+    /// Largest response body accepted.
+    let maximumResponse = 64 << 20
+
+    func call(_ peer: TrustID, path: String, payload: [UInt8], timeout: TimeAmount = .seconds(10)) async throws
+        -> [UInt8]
+    {
+        guard let trust = topology.trust(peer) else {
+            throw PeerRefusal(.unknownPeer, "\(peer) is not in this node's topology")
+        }
+        let envelope = try PeerEnvelope.seal(
+            method: "POST", path: path, payload: payload, from: me, key: signing, to: trust)
+        var request = HTTPClientRequest(url: "http://\(trust.address)\(path)")
+        request.method = .POST
+        for (name, value) in envelope.headers { request.headers.add(name: name, value: value) }
+        request.headers.add(name: "Content-Type", value: "application/octet-stream")
+        request.body = .bytes(ByteBuffer(bytes: envelope.body))
+        let response = try await http.execute(request, timeout: timeout)
+        let body = Array(buffer: try await response.body.collect(upTo: maximumResponse))
+        var headers: [String: String] = [:]
+        for (name, value) in response.headers { headers[name] = value }
+        guard response.status == .ok else {
+            if let refusal = try? JSONDecoder().decode(PeerRefusal.self, from: Data(body)) { throw refusal }
+            throw PeerRefusal(.unavailable, "\(peer) answered HTTP \(response.status.code)")
+        }
+        return try PeerEnvelope.openResponse(
+            status: 200, headers: headers, body: body, from: trust, to: me,
+            requestNonce: envelope.headers[PeerEnvelope.nonceHeader] ?? "", key: agreement)
+    }
+}
+
+/// Gossip between real nodes: a ``GossipRequest`` as a sealed, signed POST to `/peer/v1/gossip`.
+struct HTTPGossipTransport: GossipTransport {
+    static let path = "/peer/v1/gossip"
+    let client: PeerClient
+
+    func exchange(with peer: TrustID, _ request: GossipRequest) async throws -> GossipResponse {
+        let payload = try JSONEncoder().encode(request)
+        let answer = try await client.call(peer, path: Self.path, payload: Array(payload))
+        return try JSONDecoder().decode(GossipResponse.self, from: Data(answer))
+    }
+}

@@ -1,0 +1,46 @@
+/// Why a node refused a peer's request: the closed set of codes that cross the wire.
+///
+/// Internal details stay in the refusing node's log; the peer gets the code and a short message
+/// that names the rule, never secrets or patient data.
+public struct PeerRefusal: Error, CustomStringConvertible, Sendable, Equatable, Codable {
+    /// The wire codes. A new code is added at the end; none is ever renamed.
+    public enum Code: String, Codable, Sendable, CaseIterable {
+        /// The sender's ODS code or key is not pinned in this node's topology.
+        case unknownPeer
+        /// A signature does not verify against the sender's pinned key.
+        case badSignature
+        /// The timestamp is outside the accepted window (clock skew or an old request).
+        case staleRequest
+        /// The nonce was seen before: a replay.
+        case replayedRequest
+        /// Headers missing or malformed, or the body does not open with this node's key.
+        case badEnvelope
+        /// The body is larger than this node accepts.
+        case tooLarge
+        /// No such endpoint.
+        case notFound
+        /// The node failed; the request may be retried.
+        case unavailable
+    }
+
+    public var code: Code
+    public var message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    /// The HTTP status a refusal is sent with.
+    public var status: Int {
+        switch code {
+        case .unknownPeer, .badSignature, .staleRequest, .replayedRequest: 401
+        case .badEnvelope: 400
+        case .tooLarge: 413
+        case .notFound: 404
+        case .unavailable: 503
+        }
+    }
+
+    public var description: String { "\(code.rawValue): \(message)" }
+}

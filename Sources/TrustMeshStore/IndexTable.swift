@@ -1,0 +1,161 @@
+import Foundation
+import GRDB
+package import TrustMeshCrypto
+package import TrustMeshModel
+
+/// The federated index as this node holds it: every verified index record from every origin (its
+/// own included), per origin contiguous from sequence 1, in the catalogue's SQLite file.
+///
+/// The gossip layer sees it through its `IndexLog` protocol (an adapter in TrustMeshNode); the
+/// node's own records are allocated their sequence numbers here, in one write transaction, so a
+/// CLI ingest and a running node never hand out the same number.
+package final class IndexTable: Sendable {
+    private let pool: DatabasePool
+
+    init(pool: DatabasePool) { self.pool = pool }
+
+    static func migrate(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("v2: index records") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE indexRecord (
+                        origin TEXT NOT NULL,
+                        sequence INTEGER NOT NULL,
+                        kind TEXT NOT NULL,
+                        nhsNumber TEXT NOT NULL,
+                        studyUID TEXT,
+                        record BLOB NOT NULL,                -- the signed record, JSON
+                        receivedAt TEXT NOT NULL,
+                        PRIMARY KEY (origin, sequence)
+                    ) WITHOUT ROWID;
+                    CREATE INDEX indexRecord_nhs ON indexRecord(nhsNumber);
+                    """
+            )
+        }
+    }
+
+    /// Per origin, the highest sequence held.
+    package func digest() throws -> [TrustID: UInt64] {
+        try pool.read { db in
+            var digest: [TrustID: UInt64] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT origin, MAX(sequence) AS top FROM indexRecord GROUP BY origin") {
+                let origin: String = row["origin"]
+                let top: Int64 = row["top"]
+                if let id = try? TrustID(origin) { digest[id] = UInt64(top) }
+            }
+            return digest
+        }
+    }
+
+    /// An origin's records after `after`, in order, at most `limit`.
+    package func records(origin: TrustID, after: UInt64, limit: Int) throws -> [IndexRecord] {
+        try pool.read { db in
+            try Self.decode(
+                Row.fetchAll(
+                    db,
+                    sql: "SELECT record FROM indexRecord WHERE origin = ? AND sequence > ? ORDER BY sequence LIMIT ?",
+                    arguments: [origin.code, Int64(after), limit]))
+        }
+    }
+
+    /// Stores verified records that extend their origin's log contiguously; records already held are
+    /// ignored and records beyond a gap are dropped (anti-entropy brings them after the gap).
+    /// - Returns: how many were stored.
+    @discardableResult
+    package func append(_ records: [IndexRecord]) throws -> Int {
+        let ordered = records.sorted { ($0.origin, $0.sequence) < ($1.origin, $1.sequence) }
+        let encoder = JSONEncoder()
+        let now = ISO8601DateFormatter().string(from: Date())
+        return try pool.write { db in
+            var stored = 0
+            var tops: [TrustID: UInt64] = [:]
+            for record in ordered {
+                let top: UInt64
+                if let known = tops[record.origin] {
+                    top = known
+                } else {
+                    top = UInt64(
+                        try Int64.fetchOne(
+                            db, sql: "SELECT MAX(sequence) FROM indexRecord WHERE origin = ?",
+                            arguments: [record.origin.code]) ?? 0)
+                }
+                guard record.sequence == top + 1 else {
+                    tops[record.origin] = top
+                    continue
+                }
+                try Self.insert(record, db: db, encoder: encoder, now: now)
+                tops[record.origin] = record.sequence
+                stored += 1
+            }
+            return stored
+        }
+    }
+
+    /// Allocates this node's next sequence number, lets `make` build and sign the record, and stores
+    /// it, all in one transaction. `make` returns nil to publish nothing.
+    package func publish(origin: TrustID, _ make: (UInt64) throws -> IndexRecord?) throws -> IndexRecord? {
+        let encoder = JSONEncoder()
+        let now = ISO8601DateFormatter().string(from: Date())
+        return try pool.write { db in
+            let top = try Int64.fetchOne(
+                db, sql: "SELECT MAX(sequence) FROM indexRecord WHERE origin = ?", arguments: [origin.code]) ?? 0
+            guard let record = try make(UInt64(top) + 1) else { return nil }
+            try Self.insert(record, db: db, encoder: encoder, now: now)
+            return record
+        }
+    }
+
+    /// Every record that concerns one patient (their studies and any opt-out), from every origin.
+    package func records(nhs: NHSNumber) throws -> [IndexRecord] {
+        try pool.read { db in
+            try Self.decode(
+                Row.fetchAll(
+                    db, sql: "SELECT record FROM indexRecord WHERE nhsNumber = ? ORDER BY origin, sequence",
+                    arguments: [nhs.digits]))
+        }
+    }
+
+    /// The latest record an origin published for a study, if any.
+    package func latest(origin: TrustID, studyUID: String) throws -> IndexRecord? {
+        try pool.read { db in
+            try Self.decode(
+                Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT record FROM indexRecord WHERE origin = ? AND studyUID = ?
+                        ORDER BY sequence DESC LIMIT 1
+                        """,
+                    arguments: [origin.code, studyUID])
+            ).first
+        }
+    }
+
+    /// Records held per origin.
+    package func countsByOrigin() throws -> [TrustID: Int] {
+        try pool.read { db in
+            var counts: [TrustID: Int] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT origin, COUNT(*) AS n FROM indexRecord GROUP BY origin") {
+                let origin: String = row["origin"]
+                if let id = try? TrustID(origin) { counts[id] = row["n"] }
+            }
+            return counts
+        }
+    }
+
+    private static func insert(_ record: IndexRecord, db: Database, encoder: JSONEncoder, now: String) throws {
+        try db.execute(
+            sql: """
+                INSERT INTO indexRecord (origin, sequence, kind, nhsNumber, studyUID, record, receivedAt)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                record.origin.code, Int64(record.sequence), record.kind.rawValue, record.nhsNumber.digits,
+                record.studyUID, try encoder.encode(record), now,
+            ])
+    }
+
+    private static func decode(_ rows: [Row]) throws -> [IndexRecord] {
+        let decoder = JSONDecoder()
+        return try rows.map { row in try decoder.decode(IndexRecord.self, from: row["record"] as Data) }
+    }
+}

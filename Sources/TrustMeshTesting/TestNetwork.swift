@@ -1,0 +1,145 @@
+import Foundation
+import Glibc
+import TrustMeshModel
+import TrustMeshNode
+
+/// Free TCP ports on 127.0.0.1, found by binding port 0 and reading what the kernel chose.
+public enum FreePorts {
+    public static func allocate(_ count: Int) throws -> [Int] {
+        var sockets: [Int32] = []
+        defer { sockets.forEach { close($0) } }
+        var ports: [Int] = []
+        for _ in 0..<count {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            guard fd >= 0 else { throw CommandRunnerError(message: "socket() failed") }
+            sockets.append(fd)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = 0
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let bound = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+            }
+            guard bound == 0 else { throw CommandRunnerError(message: "bind() failed") }
+            _ = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+            }
+            ports.append(Int(UInt16(bigEndian: address.sin_port)))
+        }
+        return ports
+    }
+}
+
+/// A `trustmesh` process running in the background (a node), stopped when released.
+public final class BackgroundProcess: @unchecked Sendable {
+    // Process is not Sendable; this wrapper only starts, signals and waits on it.
+    private let process = Process()
+    public let logPath: String
+
+    public init(_ arguments: [String], logPath: String) throws {
+        self.logPath = logPath
+        FileManager.default.createFile(atPath: logPath, contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        process.executableURL = URL(fileURLWithPath: CommandRunner.trustmeshPath)
+        process.arguments = arguments
+        process.standardOutput = log
+        process.standardError = log
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+    }
+
+    public var isRunning: Bool { process.isRunning }
+
+    /// Sends SIGTERM and waits for the exit; returns the exit status.
+    @discardableResult
+    public func stop() -> Int32 {
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
+        return process.terminationStatus
+    }
+
+    /// What the process has written so far.
+    public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    deinit { if process.isRunning { process.terminate(); process.waitUntilExit() } }
+}
+
+/// A network of real node processes on loopback, made from a generated topology.
+public final class TestNetwork: @unchecked Sendable {
+    public let directory: TemporaryDirectory
+    public let topology: Topology
+    public let topologyPath: String
+    private var processes: [TrustID: BackgroundProcess] = [:]
+    private let lock = NSLock()
+    private let intervalMs: Int
+
+    /// Creates (but does not start) nodes for the given ODS codes, each on a free port.
+    public init(trusts: [String], intervalMs: Int = 100) throws {
+        directory = try TemporaryDirectory(prefix: "trustmesh-net")
+        self.intervalMs = intervalMs
+        let ports = try FreePorts.allocate(trusts.count)
+        let template = Topology(
+            name: "test network",
+            trusts: try zip(trusts, ports).map { code, port in
+                Topology.Trust(ods: try TrustID(code), name: "Test trust \(code)", address: "127.0.0.1:\(port)")
+            })
+        topology = try LocalNetwork.create(template: template, directory: directory.appending("net"))
+        topologyPath = directory.appending("net/topology.json")
+    }
+
+    public func dataDirectory(_ code: String) -> String { directory.appending("net/" + code) }
+
+    public func url(_ code: String) -> String {
+        "http://" + topology.trusts.first { $0.ods.code == code }!.address
+    }
+
+    /// Starts a node and waits (bounded) until its local API answers.
+    public func start(_ code: String, deadline: Duration = .seconds(30)) async throws {
+        let process = try BackgroundProcess(
+            [
+                "node", "run", "--data", dataDirectory(code), "--topology", topologyPath, "--interval-ms",
+                "\(intervalMs)",
+            ], logPath: directory.appending("\(code).log"))
+        lock.withLock { processes[try! TrustID(code)] = process }
+        let url = url(code)
+        try await poll("\(code) to listen", deadline: deadline) {
+            guard process.isRunning else {
+                throw CommandRunnerError(message: "\(code) exited during start:\n\(process.log)")
+            }
+            return (try? await LocalAPIClient.status(node: url)) != nil
+        }
+    }
+
+    /// Stops a node with SIGTERM; returns its exit status.
+    @discardableResult
+    public func stop(_ code: String) -> Int32 {
+        let process = lock.withLock { processes.removeValue(forKey: try! TrustID(code)) }
+        return process?.stop() ?? -1
+    }
+
+    public func log(_ code: String) -> String {
+        (try? String(contentsOfFile: directory.appending("\(code).log"), encoding: .utf8)) ?? ""
+    }
+
+    deinit {
+        for process in processes.values { process.stop() }
+    }
+}
+
+/// Polls `condition` until it is true or the deadline passes (then throws). The pause between polls
+/// only spaces the attempts; nothing waits for a fixed time in place of a condition.
+public func poll(
+    _ what: String, deadline: Duration, every pause: Duration = .milliseconds(50),
+    _ condition: () async throws -> Bool
+) async throws {
+    let clock = ContinuousClock()
+    let end = clock.now.advanced(by: deadline)
+    while clock.now < end {
+        if try await condition() { return }
+        try await Task.sleep(for: pause)
+    }
+    throw CommandRunnerError(message: "timed out after \(deadline) waiting for \(what)")
+}

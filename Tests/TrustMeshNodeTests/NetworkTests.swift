@@ -1,0 +1,128 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Testing
+import TrustMeshCrypto
+import TrustMeshGossip
+import TrustMeshModel
+import TrustMeshNode
+import TrustMeshTesting
+
+/// Real `trustmesh node run` processes on loopback, gossiping over HTTP.
+@Suite(.serialized) struct NetworkTests {
+    let patient = try! NHSNumber("9434765919")
+
+    func ingest(_ network: TestNetwork, at code: String, studyUID: String, patientID: String = "9434765919") throws {
+        let input = network.directory.appending("in-\(studyUID)")
+        let made = try CommandRunner.trustmesh([
+            "synthesize", "--out", input, "--patient-id", patientID, "--instances", "2", "--size", "32",
+            "--study-uid", studyUID,
+        ])
+        #expect(made.status == 0, "\(made.stderr)")
+        let ingested = try CommandRunner.trustmesh(["ingest", "--data", network.dataDirectory(code), input])
+        #expect(ingested.status == 0, "\(ingested.stdout)\(ingested.stderr)")
+    }
+
+    func lists(_ network: TestNetwork, _ code: String, _ studyUID: String) async -> Bool {
+        guard let result = try? await LocalAPIClient.query(node: network.url(code), nhs: patient) else { return false }
+        return result.studies.contains { $0.studyInstanceUID == studyUID }
+    }
+
+    @Test func aStudyIngestedAtOneTrustIsListedAtEveryOther() async throws {
+        let network = try TestNetwork(trusts: ["RRK", "RKB", "RL4", "RWP"])
+        for code in ["RRK", "RKB", "RL4", "RWP"] { try await network.start(code) }
+        try ingest(network, at: "RKB", studyUID: "1.2.826.0.1.3680043.10.7.1")
+        for code in ["RRK", "RL4", "RWP"] {
+            try await poll("\(code) to list the study", deadline: .seconds(30)) {
+                await lists(network, code, "1.2.826.0.1.3680043.10.7.1")
+            }
+        }
+        let result = try await LocalAPIClient.query(node: network.url("RWP"), nhs: patient)
+        let study = try #require(result.studies.first)
+        #expect(study.holder == "RKB")
+        #expect(study.holderName == "Test trust RKB")
+        #expect(study.instanceCount == 2)
+        #expect(study.localCopy == false)
+        let holder = try await LocalAPIClient.query(node: network.url("RKB"), nhs: patient)
+        #expect(holder.studies.first?.localCopy == true)
+
+        // A clean shutdown on SIGTERM.
+        #expect(network.stop("RL4") == 0)
+    }
+
+    @Test func aNodeThatWasDownCatchesUpAndAnOptOutReachesEveryNode() async throws {
+        let network = try TestNetwork(trusts: ["RRK", "RKB", "RL4", "RWP"])
+        for code in ["RRK", "RKB", "RL4", "RWP"] { try await network.start(code) }
+        #expect(network.stop("RWP") == 0)
+        try ingest(network, at: "RRK", studyUID: "1.2.826.0.1.3680043.10.7.2")
+        for code in ["RKB", "RL4"] {
+            try await poll("\(code) to list the study", deadline: .seconds(30)) {
+                await lists(network, code, "1.2.826.0.1.3680043.10.7.2")
+            }
+        }
+        try await network.start("RWP")
+        try await poll("RWP to catch up", deadline: .seconds(30)) {
+            await lists(network, "RWP", "1.2.826.0.1.3680043.10.7.2")
+        }
+
+        let optOut = try CommandRunner.trustmesh(["optout", "--data", network.dataDirectory("RL4"), "--nhs", "943 476 5919"])
+        #expect(optOut.status == 0, "\(optOut.stderr)")
+        for code in ["RRK", "RKB", "RWP"] {
+            try await poll("\(code) to hide the opted-out patient", deadline: .seconds(30)) {
+                (try? await LocalAPIClient.query(node: network.url(code), nhs: patient).optedOut) == true
+            }
+        }
+        let hidden = try await LocalAPIClient.query(node: network.url("RRK"), nhs: patient)
+        #expect(hidden.studies.isEmpty)
+    }
+
+    @Test func forgedUnknownAndReplayedPeerRequestsAreRefusedAndCounted() async throws {
+        let network = try TestNetwork(trusts: ["RRK", "RKB"], intervalMs: 60_000)
+        try await network.start("RKB")
+        let rkb = try #require(network.topology.trusts.first { $0.ods.code == "RKB" })
+        let rrk = try #require(network.topology.trusts.first { $0.ods.code == "RRK" })
+        let rrkKey = try SigningKey.read(from: network.dataDirectory("RRK") + "/keys/signing.key")
+        let payload = Array(try JSONEncoder().encode(GossipRequest(from: rrk.ods, digest: [:])))
+
+        func send(_ request: PeerEnvelope.Request) async throws -> (Int, String) {
+            var http = HTTPClientRequest(url: network.url("RKB") + request.path)
+            http.method = .POST
+            for (name, value) in request.headers { http.headers.add(name: name, value: value) }
+            http.body = .bytes(ByteBuffer(bytes: request.body))
+            let response = try await HTTPClient.shared.execute(http, timeout: .seconds(10))
+            let body = try await response.body.collect(upTo: 1 << 20)
+            return (Int(response.status.code), String(buffer: body))
+        }
+
+        // A genuine request from RRK is answered; the same bytes again are a replay.
+        let genuine = try PeerEnvelope.seal(
+            method: "POST", path: "/peer/v1/gossip", payload: payload, from: rrk.ods, key: rrkKey, to: rkb)
+        let first = try await send(genuine)
+        #expect(first.0 == 200, "\(first.1)")
+        let replay = try await send(genuine)
+        #expect(replay.0 == 401)
+        #expect(replay.1.contains("replayedRequest"))
+
+        // Signed with a key that is not RRK's pinned key.
+        let forged = try PeerEnvelope.seal(
+            method: "POST", path: "/peer/v1/gossip", payload: payload, from: rrk.ods, key: SigningKey(), to: rkb)
+        let forgedAnswer = try await send(forged)
+        #expect(forgedAnswer.0 == 401)
+        #expect(forgedAnswer.1.contains("badSignature"))
+
+        // A trust that is not in the topology at all.
+        let stranger = try PeerEnvelope.seal(
+            method: "POST", path: "/peer/v1/gossip", payload: payload, from: try TrustID("RXX"), key: SigningKey(),
+            to: rkb)
+        let strangerAnswer = try await send(stranger)
+        #expect(strangerAnswer.0 == 401)
+        #expect(strangerAnswer.1.contains("unknownPeer"))
+
+        let status = try await LocalAPIClient.status(node: network.url("RKB"))
+        #expect(status.refusals["replayedRequest"] == 1)
+        #expect(status.refusals["badSignature"] == 1)
+        #expect(status.refusals["unknownPeer"] == 1)
+        #expect(status.ownRecords == 0)
+    }
+}
