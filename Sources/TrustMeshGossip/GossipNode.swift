@@ -168,13 +168,14 @@ public actor GossipNode {
 
     private func exchange(with peer: TrustID) async throws {
         let response = try await transport.exchange(with: peer, GossipRequest(from: id, digest: try await log.digest()))
-        try await accept(response.records)
+        // A peer may send no more than our own batch size; the rest comes in later rounds.
+        try await accept(response.records.prefix(settings.batchSize))
         let mine = try await log.digest()
         let push = try await records(lackedBy: response.digest, mine: mine)
         guard !push.isEmpty else { return }
         let second = try await transport.exchange(with: peer, GossipRequest(from: id, digest: mine, records: push))
         // Normally empty: the peer has just told us what it holds.
-        try await accept(second.records)
+        try await accept(second.records.prefix(settings.batchSize))
     }
 
     /// Up to `fanout` distinct peers, by a partial Fisher–Yates shuffle.

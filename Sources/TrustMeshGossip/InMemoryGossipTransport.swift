@@ -37,6 +37,8 @@ public final class InMemoryGossipTransport: GossipTransport, Sendable {
         public var bytes = 0
         /// Index records carried in those messages.
         public var records = 0
+        /// The most records carried in one message.
+        public var largestBatch = 0
         /// Exchanges that failed because a node was down or partitioned away, or not registered.
         public var refused = 0
 
@@ -170,6 +172,7 @@ public final class InMemoryGossipTransport: GossipTransport, Sendable {
             $0.statistics.messages += 1
             $0.statistics.bytes += bytes
             $0.statistics.records += records
+            $0.statistics.largestBatch = max($0.statistics.largestBatch, records)
         }
     }
 

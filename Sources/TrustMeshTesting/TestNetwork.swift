@@ -1,6 +1,6 @@
 import Foundation
 import Glibc
-import TrustMeshModel
+public import TrustMeshModel
 import TrustMeshNode
 
 /// Free TCP ports on 127.0.0.1, found by binding port 0 and reading what the kernel chose.

@@ -25,6 +25,24 @@ import TrustMeshModel
         #expect(Set(try await network.node(sleeper).indexView().studies) == Set(published))
     }
 
+    @Test func longBacklogArrivesInBatchesOfAtMostBatchSize() async throws {
+        let network = try GossipSimulation(nodeCount: 12, settings: GossipSettings(batchSize: 7), seed: 12)
+        let late = network.ids[11]
+        network.transport.setDown(late, true)
+        for index in 0..<100 {
+            try await network.publish(at: network.ids[index % 3])
+        }
+        await network.tick(12)
+        network.transport.setDown(late, false)
+        network.transport.resetStatistics()
+
+        let rounds = try #require(try await network.runUntilConverged(maxRounds: 30))
+
+        #expect(network.transport.statistics.largestBatch <= 7)
+        #expect(rounds >= 2)
+        #expect(try await network.node(late).digest().values.reduce(0, +) == 100)
+    }
+
     @Test func partitionedHalvesConvergeAfterHeal() async throws {
         let network = try GossipSimulation(nodeCount: 40, seed: 40)
         let west = Array(network.ids.prefix(20))
