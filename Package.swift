@@ -62,7 +62,8 @@ let package = Package(
         .executableTarget(
             name: "trustmesh",
             dependencies: [
-                "TrustMeshNode", "TrustMeshStore", "TrustMeshModel", "TrustMeshDICOM", "TrustMeshCrypto", "TrustMeshGossip",
+                "TrustMeshNode", "TrustMeshStore", "TrustMeshModel", "TrustMeshDICOM", "TrustMeshCrypto",
+                "TrustMeshGossip",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: settings

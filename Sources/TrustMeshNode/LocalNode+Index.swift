@@ -78,7 +78,9 @@ extension LocalNode {
                 seriesCount: record.seriesCount, instanceCount: record.instanceCount, sizeBytes: record.sizeBytes,
                 localCopy: try store.holds(studyUID: uid))
         }
-        .sorted { ($0.studyDate ?? "", $0.holder, $0.studyInstanceUID) > ($1.studyDate ?? "", $1.holder, $1.studyInstanceUID) }
+        .sorted {
+            ($0.studyDate ?? "", $0.holder, $0.studyInstanceUID) > ($1.studyDate ?? "", $1.holder, $1.studyInstanceUID)
+        }
         return FederatedQueryResult(nhsNumber: nhs.digits, optedOut: false, studies: studies)
     }
 

@@ -121,7 +121,8 @@ public enum PeerEnvelope {
         guard let seconds = Int(timestamp) else { throw PeerRefusal(.badEnvelope, "malformed timestamp") }
         let skew = now.timeIntervalSince1970 - Double(seconds)
         guard abs(skew) <= window else {
-            throw PeerRefusal(.staleRequest, "timestamp is \(Int(skew)) s from this node's clock (window ±\(Int(window)) s)")
+            throw PeerRefusal(
+                .staleRequest, "timestamp is \(Int(skew)) s from this node's clock (window ±\(Int(window)) s)")
         }
         let nonce = try header(nonceHeader)
         guard let nonceBytes = Data(base64Encoded: nonce), nonceBytes.count == 16 else {
@@ -162,7 +163,8 @@ public enum PeerEnvelope {
         else {
             throw PeerRefusal(.badEnvelope, "\(peer.ods)'s response is not signed")
         }
-        let signed = responseSigningBytes(status: status, from: peer.ods, to: me, requestNonce: requestNonce, body: body)
+        let signed = responseSigningBytes(
+            status: status, from: peer.ods, to: me, requestNonce: requestNonce, body: body)
         do {
             try verifying.verify(signature, for: signed)
         } catch {

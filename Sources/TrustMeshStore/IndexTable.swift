@@ -38,7 +38,8 @@ package final class IndexTable: Sendable {
     package func digest() throws -> [TrustID: UInt64] {
         try pool.read { db in
             var digest: [TrustID: UInt64] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT origin, MAX(sequence) AS top FROM indexRecord GROUP BY origin") {
+            for row in try Row.fetchAll(db, sql: "SELECT origin, MAX(sequence) AS top FROM indexRecord GROUP BY origin")
+            {
                 let origin: String = row["origin"]
                 let top: Int64 = row["top"]
                 if let id = try? TrustID(origin) { digest[id] = UInt64(top) }
@@ -97,8 +98,9 @@ package final class IndexTable: Sendable {
         let encoder = JSONEncoder()
         let now = ISO8601DateFormatter().string(from: Date())
         return try pool.write { db in
-            let top = try Int64.fetchOne(
-                db, sql: "SELECT MAX(sequence) FROM indexRecord WHERE origin = ?", arguments: [origin.code]) ?? 0
+            let top =
+                try Int64.fetchOne(
+                    db, sql: "SELECT MAX(sequence) FROM indexRecord WHERE origin = ?", arguments: [origin.code]) ?? 0
             guard let record = try make(UInt64(top) + 1) else { return nil }
             try Self.insert(record, db: db, encoder: encoder, now: now)
             return record

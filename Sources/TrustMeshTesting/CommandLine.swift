@@ -51,7 +51,8 @@ public enum CommandRunner {
         posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         let timePath = directory.appending("time")
         let timed = FileManager.default.isExecutableFile(atPath: "/usr/bin/time")
-        let command = timed ? ["/usr/bin/time", "-f", "%M", "-o", timePath, program] + arguments : [program] + arguments
+        let command =
+            timed ? ["/usr/bin/time", "-f", "%M", "-o", timePath, program] + arguments : [program] + arguments
         let argv = command.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var env = ProcessInfo.processInfo.environment

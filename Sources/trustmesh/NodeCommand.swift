@@ -48,7 +48,8 @@ struct NodeCommand: AsyncParsableCommand {
             let node = try LocalNode(directory: data)
             let runtime = try NodeRuntime(
                 node: node, topology: try LocalNetwork.read(topology),
-                settings: GossipSettings(fanout: fanout, batchSize: batchSize, roundInterval: .milliseconds(intervalMs)))
+                settings: GossipSettings(fanout: fanout, batchSize: batchSize, roundInterval: .milliseconds(intervalMs))
+            )
             let trust = node.configuration.trust
             let host = try runtime.topology.trust(trust)?.hostAndPort().host ?? "127.0.0.1"
             try await runtime.run { port in

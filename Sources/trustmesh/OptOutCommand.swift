@@ -24,6 +24,8 @@ struct OptOutCommand: ParsableCommand {
         do { number = try NHSNumber(nhs) } catch { throw UserError("--nhs: \(error)") }
         let node = try LocalNode(directory: data)
         let record = try node.optOut(nhs: number)
-        print("Opt-out recorded for NHS number \(number.formatted) (record \(record.origin)#\(record.sequence)); every node will stop sharing this patient's imaging.")
+        print(
+            "Opt-out recorded for NHS number \(number.formatted) (record \(record.origin)#\(record.sequence)); every node will stop sharing this patient's imaging."
+        )
     }
 }

@@ -53,7 +53,9 @@ struct QueryCommand: AsyncParsableCommand {
         if result.optedOut {
             return "NHS number \(nhs.formatted): the patient has opted out of sharing imaging; no studies are listed."
         }
-        guard !result.studies.isEmpty else { return "No studies anywhere in the network for NHS number \(nhs.formatted)." }
+        guard !result.studies.isEmpty else {
+            return "No studies anywhere in the network for NHS number \(nhs.formatted)."
+        }
         let count = result.studies.count
         var lines = ["\(count) \(count == 1 ? "study" : "studies") for NHS number \(nhs.formatted) across the network:"]
         lines.append(

@@ -66,7 +66,9 @@ import TrustMeshTesting
             await lists(network, "RWP", "1.2.826.0.1.3680043.10.7.2")
         }
 
-        let optOut = try CommandRunner.trustmesh(["optout", "--data", network.dataDirectory("RL4"), "--nhs", "943 476 5919"])
+        let optOut = try CommandRunner.trustmesh([
+            "optout", "--data", network.dataDirectory("RL4"), "--nhs", "943 476 5919",
+        ])
         #expect(optOut.status == 0, "\(optOut.stderr)")
         for code in ["RRK", "RKB", "RWP"] {
             try await poll("\(code) to hide the opted-out patient", deadline: .seconds(30)) {

@@ -33,7 +33,8 @@ struct Pair {
             to: topology.trusts[1], now: now)
     }
 
-    func open(_ request: PeerEnvelope.Request, nonces: NonceCache = NonceCache(), now: Date = Date()) throws(PeerRefusal)
+    func open(_ request: PeerEnvelope.Request, nonces: NonceCache = NonceCache(), now: Date = Date())
+        throws(PeerRefusal)
         -> PeerEnvelope.Opened
     {
         try PeerEnvelope.open(request, as: rkbID, key: rkb.agreement, topology: topology, nonces: nonces, now: now)
@@ -117,10 +118,12 @@ struct Pair {
         let pair = try Pair()
         let body = pair.rrk.agreement.publicKey.seal(Array("ok".utf8))
         let signature = pair.rkb.signing.sign(
-            PeerEnvelope.responseSigningBytes(status: 200, from: pair.rkbID, to: pair.rrkID, requestNonce: "n1", body: body))
+            PeerEnvelope.responseSigningBytes(
+                status: 200, from: pair.rkbID, to: pair.rrkID, requestNonce: "n1", body: body))
         let headers = [PeerEnvelope.signatureHeader: signature.base64]
         let opened = try PeerEnvelope.openResponse(
-            status: 200, headers: headers, body: body, from: pair.topology.trusts[1], to: pair.rrkID, requestNonce: "n1",
+            status: 200, headers: headers, body: body, from: pair.topology.trusts[1], to: pair.rrkID,
+            requestNonce: "n1",
             key: pair.rrk.agreement)
         #expect(opened == Array("ok".utf8))
         #expect(throws: PeerRefusal.self) {
