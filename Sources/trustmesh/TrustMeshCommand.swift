@@ -16,7 +16,7 @@ struct TrustMeshCommand: AsyncParsableCommand {
             """,
         subcommands: [
             InitCommand.self, IngestCommand.self, QueryCommand.self, ExportCommand.self, InspectCommand.self,
-            StatusCommand.self, NetworkCommand.self, NodeCommand.self, OptOutCommand.self, SynthesizeCommand.self,
+            StatusCommand.self, NetworkCommand.self, NodeCommand.self, OptOutCommand.self, SimulateGossipCommand.self, SynthesizeCommand.self,
         ]
     )
 }
