@@ -48,6 +48,7 @@ let package = Package(
             name: "TrustMeshNode",
             dependencies: [
                 "TrustMeshStore", "TrustMeshModel", "TrustMeshCrypto", "TrustMeshDICOM", "TrustMeshGossip",
+                "TrustMeshPolicy",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -105,6 +106,12 @@ let package = Package(
         .testTarget(
             name: "TrustMeshGossipTests",
             dependencies: ["TrustMeshGossip", "TrustMeshModel", "TrustMeshCrypto"],
+            swiftSettings: settings
+        ),
+        .target(name: "TrustMeshPolicy", dependencies: ["TrustMeshModel", "TrustMeshCrypto"], swiftSettings: settings),
+        .testTarget(
+            name: "TrustMeshPolicyTests",
+            dependencies: ["TrustMeshPolicy", "TrustMeshModel", "TrustMeshCrypto"],
             swiftSettings: settings
         ),
     ]

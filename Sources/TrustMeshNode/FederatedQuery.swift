@@ -1,4 +1,4 @@
-public import TrustMeshModel
+import TrustMeshModel
 
 /// The answer to "what imaging exists for this patient, anywhere?", from the node's own copy of the
 /// federated index: no other node is asked, so the time does not grow with the number of trusts.

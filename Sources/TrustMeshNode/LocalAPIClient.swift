@@ -17,9 +17,47 @@ public enum LocalAPIClient {
         try await get(node, "/api/v1/status")
     }
 
+    /// Records a care relationship at the node (signed by it).
+    public static func addCare(node: String, nhs: String, clinician: String, kind: String, expires: String?)
+        async throws -> CareRelationship
+    {
+        var body = ["nhs": nhs, "clinician": clinician, "kind": kind]
+        if let expires { body["expires"] = expires }
+        return try await send(node, "/api/v1/care", body: try JSONEncoder().encode(body))
+    }
+
+    /// The node's care relationships, newest first.
+    public static func care(node: String) async throws -> [CareRelationship] {
+        try await get(node, "/api/v1/care")
+    }
+
+    /// Starts a fetch at the node; returns its first progress report (with its id).
+    public static func startFetch(node: String, study: String, from: String?, clinician: String?) async throws
+        -> FetchProgress
+    {
+        var body = ["study": study]
+        if let from { body["from"] = from }
+        if let clinician { body["clinician"] = clinician }
+        return try await send(node, "/api/v1/fetch", body: try JSONEncoder().encode(body))
+    }
+
+    /// A fetch's progress.
+    public static func fetchProgress(node: String, id: String) async throws -> FetchProgress {
+        try await get(node, "/api/v1/fetch/\(id)")
+    }
+
     private static func get<T: Decodable>(_ node: String, _ path: String) async throws -> T {
+        try await send(node, path, body: nil)
+    }
+
+    private static func send<T: Decodable>(_ node: String, _ path: String, body: Data?) async throws -> T {
         let base = node.hasSuffix("/") ? String(node.dropLast()) : node
-        let request = HTTPClientRequest(url: base + path)
+        var request = HTTPClientRequest(url: base + path)
+        if let body {
+            request.method = .POST
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: body))
+        }
         let response: HTTPClientResponse
         do {
             response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))

@@ -23,6 +23,9 @@ public final class NodeRuntime: Sendable {
     public let topology: Topology
     public let settings: GossipSettings
     let gossip: GossipNode
+    private let http: HTTPClient
+    let fetchServer: FetchServer
+    let fetches: FetchEngine
     let logger: Logger
     private let me: Topology.Trust
     private let agreement: AgreementKey
@@ -37,7 +40,11 @@ public final class NodeRuntime: Sendable {
 
     /// Prepares a node to run: its keys must match the topology's entry for its trust.
     /// - Throws: if the trust is not in the topology, the topology lacks keys, or the keys differ.
-    public init(node: LocalNode, topology: Topology, settings: GossipSettings = GossipSettings()) throws {
+    /// - Parameter fetchBatchBytes: compressed bytes asked for per chunk batch when fetching.
+    public init(
+        node: LocalNode, topology: Topology, settings: GossipSettings = GossipSettings(),
+        fetchBatchBytes: Int = 8 << 20
+    ) throws {
         try topology.validate(requireKeys: true)
         let trust = node.configuration.trust
         guard let me = topology.trust(trust) else {
@@ -57,10 +64,20 @@ public final class NodeRuntime: Sendable {
         var logger = Logger(label: "trustmesh.\(trust.code)")
         logger.logLevel = .info
         self.logger = logger
+        // A peer that is down must fail fast: without this, a request waits out its whole deadline
+        // while the pool retries the connection, and one dead peer stalls gossip rounds and fetches.
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.timeout = .init(connect: .seconds(3), read: .seconds(60))
+        http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         let client = PeerClient(
-            me: trust, signing: signing, agreement: agreement, topology: topology, http: HTTPClient.shared)
+            me: trust, signing: signing, agreement: agreement, topology: topology, http: http)
         var keys: [TrustID: VerifyingKey] = [:]
         for entry in topology.trusts { keys[entry.ods] = entry.signingKey }
+        fetchServer = FetchServer(node: node, logger: logger)
+        var fetchSettings = FetchEngine.Settings()
+        fetchSettings.batchBytes = max(1, fetchBatchBytes)
+        fetches = FetchEngine(node: node, client: client, topology: topology, settings: fetchSettings, logger: logger)
         gossip = GossipNode(
             id: trust, peers: topology.trusts.map(\.ods), keys: keys, log: SQLiteIndexLog(table: node.store.index),
             transport: HTTPGossipTransport(client: client), settings: settings)
@@ -77,8 +94,14 @@ public final class NodeRuntime: Sendable {
             logger: logger)
         app.addServices(GossipLoop(runtime: self))
         logger.info("node starting", metadata: ["trust": "\(me.ods)", "address": "\(me.address)"])
-        try await app.runService()
-        logger.info("node stopped", metadata: ["trust": "\(me.ods)"])
+        defer { logger.info("node stopped", metadata: ["trust": "\(me.ods)"]) }
+        do {
+            try await app.runService()
+        } catch {
+            try? await http.shutdown()
+            throw error
+        }
+        try await http.shutdown()
     }
 
     /// One gossip round now (the loop calls this every interval).
@@ -97,7 +120,17 @@ public final class NodeRuntime: Sendable {
                 guard gossipRequest.from == from.ods else {
                     throw PeerRefusal(.badEnvelope, "the gossip request names another sender")
                 }
-                return try JSONEncoder().encode(try await self.gossip.handle(gossipRequest))
+                return .sealed(try JSONEncoder().encode(try await self.gossip.handle(gossipRequest)))
+            }
+        }
+        router.post(RouterPath(FetchRoutes.manifest)) { request, _ -> Response in
+            await self.peerRequest(request, path: FetchRoutes.manifest) { from, payload in
+                .sealed(try self.fetchServer.manifest(from: from, payload: payload))
+            }
+        }
+        router.post(RouterPath(FetchRoutes.chunks)) { request, _ -> Response in
+            await self.peerRequest(request, path: FetchRoutes.chunks) { from, payload in
+                .raw(try self.fetchServer.chunks(from: from, payload: payload))
             }
         }
         router.get("/api/v1/status") { _, _ -> Response in
@@ -117,17 +150,63 @@ public final class NodeRuntime: Sendable {
                 return Self.json(200, result)
             } catch { return self.internalError(error) }
         }
+        router.post("/api/v1/care") { request, context -> Response in
+            struct Body: Decodable {
+                var nhs: String
+                var clinician: String
+                var kind: String
+                var expires: String?
+            }
+            do {
+                let body = try await request.decode(as: Body.self, context: context)
+                let care = try self.node.addCare(
+                    nhs: body.nhs, clinician: body.clinician, kind: body.kind, expires: body.expires)
+                self.logger.info(
+                    "care relationship added", metadata: ["kind": "\(care.kind.rawValue)", "nhs": "\(care.nhsNumber)"])
+                return Self.json(200, care)
+            } catch let error as CareInputError {
+                return Self.json(400, ["error": error.description])
+            } catch {
+                return Self.json(400, ["error": "\(error)"])
+            }
+        }
+        router.get("/api/v1/care") { _, _ -> Response in
+            do { return Self.json(200, try self.node.store.care.all()) } catch { return self.internalError(error) }
+        }
+        router.post("/api/v1/fetch") { request, context -> Response in
+            struct Body: Decodable {
+                var study: String
+                var from: String?
+                var clinician: String?
+            }
+            do {
+                let body = try await request.decode(as: Body.self, context: context)
+                let holder = try body.from.map { try TrustID($0) }
+                return Self.json(
+                    200, try self.fetches.start(studyUID: body.study, from: holder, clinician: body.clinician))
+            } catch let error as FetchError {
+                return Self.json(409, ["error": error.description, "rule": error.rule ?? ""])
+            } catch {
+                return Self.json(400, ["error": "\(error)"])
+            }
+        }
+        router.get("/api/v1/fetch") { _, _ -> Response in Self.json(200, self.fetches.all()) }
+        router.get("/api/v1/fetch/:id") { _, context -> Response in
+            guard let id = context.parameters.get("id"), let progress = self.fetches.progress(id) else {
+                return Self.json(404, ["error": "no such fetch"])
+            }
+            return Self.json(200, progress)
+        }
         return router
     }
 
     /// Opens a peer request, runs `handle` on its payload, and seals the answer to the peer. Every
     /// refusal is logged and counted; nothing a refused request carries is used.
     private func peerRequest(
-        _ request: Request, path: String, handle: (Topology.Trust, [UInt8]) async throws -> Data
+        _ request: Request, path: String, handle: (Topology.Trust, [UInt8]) async throws -> PeerAnswer
     ) async -> Response {
         var headers: [String: String] = [:]
         for field in request.headers { headers[field.name.canonicalName] = field.value }
-        let nonce = headers[PeerEnvelope.nonceHeader.lowercased()] ?? ""
         do {
             var request = request
             let body: ByteBuffer
@@ -139,9 +218,15 @@ public final class NodeRuntime: Sendable {
             let opened = try PeerEnvelope.open(
                 .init(method: "POST", path: path, headers: headers, body: Array(buffer: body)), as: me.ods,
                 key: agreement, topology: topology, nonces: nonces)
-            let answer = try await handle(opened.from, opened.payload)
-            let sealed = opened.from.agreementKey!.seal(Array(answer))
-            return signed(status: 200, body: sealed, to: opened.from.ods, nonce: opened.nonce)
+            switch try await handle(opened.from, opened.payload) {
+            case .sealed(let answer):
+                let sealed = opened.from.agreementKey!.seal(Array(answer))
+                return signed(status: 200, body: sealed, to: opened.from.ods, nonce: opened.nonce)
+            case .raw(let bytes):
+                var response = Response(status: .ok, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+                response.headers[.contentType] = "application/octet-stream"
+                return response
+            }
         } catch let refusal as PeerRefusal {
             counters.withLock { $0.refusals[refusal.code.rawValue, default: 0] += 1 }
             logger.warning(
@@ -204,6 +289,13 @@ public final class NodeRuntime: Sendable {
             failedExchanges: await gossip.failedExchanges, acceptedRecords: await gossip.acceptedRecords,
             rejectedRecords: await gossip.rejectedRecords, refusals: counters.refusals)
     }
+}
+
+/// What a peer endpoint answers: a payload to seal and sign, or bytes that carry their own
+/// authentication (chunk frames).
+enum PeerAnswer {
+    case sealed(Data)
+    case raw([UInt8])
 }
 
 /// Runs a gossip round every interval until the service group shuts down.

@@ -18,9 +18,26 @@ struct PeerClient: Sendable {
     /// Largest response body accepted.
     let maximumResponse = 64 << 20
 
+    /// Sends a sealed, signed request and returns the peer's opened, verified answer.
     func call(_ peer: TrustID, path: String, payload: [UInt8], timeout: TimeAmount = .seconds(10)) async throws
         -> [UInt8]
     {
+        let (trust, nonce, headers, body) = try await send(peer, path: path, payload: payload, timeout: timeout)
+        return try PeerEnvelope.openResponse(
+            status: 200, headers: headers, body: body, from: trust, to: me, requestNonce: nonce, key: agreement)
+    }
+
+    /// Sends a sealed, signed request and returns the raw answer (chunk batches, whose frames carry
+    /// their own authentication).
+    func callRaw(_ peer: TrustID, path: String, payload: [UInt8], timeout: TimeAmount = .seconds(60)) async throws
+        -> [UInt8]
+    {
+        try await send(peer, path: path, payload: payload, timeout: timeout).body
+    }
+
+    private func send(_ peer: TrustID, path: String, payload: [UInt8], timeout: TimeAmount) async throws -> (
+        trust: Topology.Trust, nonce: String, headers: [String: String], body: [UInt8]
+    ) {
         guard let trust = topology.trust(peer) else {
             throw PeerRefusal(.unknownPeer, "\(peer) is not in this node's topology")
         }
@@ -39,9 +56,7 @@ struct PeerClient: Sendable {
             if let refusal = try? JSONDecoder().decode(PeerRefusal.self, from: Data(body)) { throw refusal }
             throw PeerRefusal(.unavailable, "\(peer) answered HTTP \(response.status.code)")
         }
-        return try PeerEnvelope.openResponse(
-            status: 200, headers: headers, body: body, from: trust, to: me,
-            requestNonce: envelope.headers[PeerEnvelope.nonceHeader] ?? "", key: agreement)
+        return (trust, envelope.headers[PeerEnvelope.nonceHeader] ?? "", headers, body)
     }
 }
 

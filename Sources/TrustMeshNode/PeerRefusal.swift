@@ -21,14 +21,21 @@ public struct PeerRefusal: Error, CustomStringConvertible, Sendable, Equatable, 
         case notFound
         /// The node failed; the request may be retried.
         case unavailable
+        /// The holder's sharing policy refused the study; ``PeerRefusal/rule`` names the rule.
+        case notShared
+        /// The transfer id is unknown, expired, or belongs to another requester.
+        case unknownTransfer
     }
 
     public var code: Code
     public var message: String
+    /// For ``Code/notShared``: the policy rule that failed (a `PolicyRule` raw value).
+    public var rule: String?
 
-    public init(_ code: Code, _ message: String) {
+    public init(_ code: Code, _ message: String, rule: String? = nil) {
         self.code = code
         self.message = message
+        self.rule = rule
     }
 
     /// The HTTP status a refusal is sent with.
@@ -37,8 +44,9 @@ public struct PeerRefusal: Error, CustomStringConvertible, Sendable, Equatable, 
         case .unknownPeer, .badSignature, .staleRequest, .replayedRequest: 401
         case .badEnvelope: 400
         case .tooLarge: 413
-        case .notFound: 404
+        case .notFound, .unknownTransfer: 404
         case .unavailable: 503
+        case .notShared: 403
         }
     }
 

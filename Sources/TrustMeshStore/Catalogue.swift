@@ -10,7 +10,7 @@ package import TrustMeshModel
 /// Each invariant is kept by one write transaction: an instance, its manifest and the chunk rows it
 /// references appear together or not at all.
 package final class Catalogue: Sendable {
-    private let pool: DatabasePool
+    let pool: DatabasePool
 
     /// Opens or creates the catalogue at `path` and brings its schema up to date.
     package init(path: String) throws {
@@ -24,10 +24,14 @@ package final class Catalogue: Sendable {
         pool = try DatabasePool(path: path, configuration: configuration)
         try Self.migrator.migrate(pool)
         index = IndexTable(pool: pool)
+        care = CareTable(pool: pool)
     }
 
     /// The federated index records, in the same file.
     package let index: IndexTable
+
+    /// This trust's care relationships, in the same file.
+    package let care: CareTable
 
     /// Versioned migrations: a migration that has shipped is never edited, only followed.
     private static var migrator: DatabaseMigrator {
@@ -75,6 +79,7 @@ package final class Catalogue: Sendable {
             )
         }
         IndexTable.migrate(&migrator)
+        CareTable.migrate(&migrator)
         return migrator
     }
 
@@ -117,6 +122,21 @@ package final class Catalogue: Sendable {
             // Series and studies left empty when an instance moved are removed.
             try db.execute(sql: "DELETE FROM series WHERE seriesUID NOT IN (SELECT seriesUID FROM instance)")
             try db.execute(sql: "DELETE FROM study WHERE studyUID NOT IN (SELECT studyUID FROM series)")
+            return outcomes
+        }
+    }
+
+    /// Commits instances all together or not at all (a fetched study): the first refusal rolls the
+    /// transaction back and is thrown.
+    package func commitAll(_ instances: [PreparedInstance]) throws -> [Outcome] {
+        let now = ISO8601DateFormatter().string(from: Date())
+        return try pool.write { db in
+            var outcomes: [Outcome] = []
+            for instance in instances {
+                let outcome = try Self.commit(instance, chunks: [:], now: now, db: db)
+                if case .refused(let box) = outcome { throw box.error }
+                outcomes.append(outcome)
+            }
             return outcomes
         }
     }

@@ -10,7 +10,7 @@ package import TrustMeshModel
 /// node's own records are allocated their sequence numbers here, in one write transaction, so a
 /// CLI ingest and a running node never hand out the same number.
 package final class IndexTable: Sendable {
-    private let pool: DatabasePool
+    let pool: DatabasePool
 
     init(pool: DatabasePool) { self.pool = pool }
 
@@ -156,8 +156,26 @@ package final class IndexTable: Sendable {
             ])
     }
 
-    private static func decode(_ rows: [Row]) throws -> [IndexRecord] {
+    static func decode(_ rows: [Row]) throws -> [IndexRecord] {
         let decoder = JSONDecoder()
         return try rows.map { row in try decoder.decode(IndexRecord.self, from: row["record"] as Data) }
+    }
+}
+
+extension IndexTable {
+    /// For a study, each origin's latest record, where that record still lists the study (not
+    /// withdrawn), newest first.
+    package func latestStudyRecords(studyUID: String) throws -> [IndexRecord] {
+        let all = try pool.read { db in
+            try Self.decode(
+                Row.fetchAll(
+                    db, sql: "SELECT record FROM indexRecord WHERE studyUID = ? ORDER BY origin, sequence",
+                    arguments: [studyUID]))
+        }
+        var latest: [TrustID: IndexRecord] = [:]
+        for record in all where record.sequence > (latest[record.origin]?.sequence ?? 0) {
+            latest[record.origin] = record
+        }
+        return latest.values.filter { $0.kind == .study }.sorted { $0.sequence > $1.sequence }
     }
 }

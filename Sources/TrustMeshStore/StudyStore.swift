@@ -47,6 +47,9 @@ public final class StudyStore: Sendable {
     /// The federated index records held by this node.
     package var index: IndexTable { catalogue.index }
 
+    /// This trust's care relationships.
+    package var care: CareTable { catalogue.care }
+
     /// The identity of a study's content (BLAKE2b-256 over its instances' manifests).
     package func studyManifestHash(uid: String) throws -> Digest256? { try catalogue.studyManifestHash(uid: uid) }
 

@@ -37,15 +37,16 @@ public final class BackgroundProcess: @unchecked Sendable {
     private let process = Process()
     public let logPath: String
 
-    public init(_ arguments: [String], logPath: String) throws {
+    public init(_ arguments: [String], logPath: String, environment: [String: String] = [:]) throws {
         self.logPath = logPath
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         process.executableURL = URL(fileURLWithPath: CommandRunner.trustmeshPath)
         process.arguments = arguments
         process.standardOutput = log
         process.standardError = log
         process.standardInput = FileHandle.nullDevice
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         try process.run()
     }
 
@@ -97,12 +98,15 @@ public final class TestNetwork: @unchecked Sendable {
     }
 
     /// Starts a node and waits (bounded) until its local API answers.
-    public func start(_ code: String, deadline: Duration = .seconds(30)) async throws {
+    public func start(
+        _ code: String, arguments: [String] = [], environment: [String: String] = [:],
+        deadline: Duration = .seconds(30)
+    ) async throws {
         let process = try BackgroundProcess(
             [
                 "node", "run", "--data", dataDirectory(code), "--topology", topologyPath, "--interval-ms",
                 "\(intervalMs)",
-            ], logPath: directory.appending("\(code).log"))
+            ] + arguments, logPath: directory.appending("\(code).log"), environment: environment)
         lock.withLock { processes[try! TrustID(code)] = process }
         let url = url(code)
         try await poll("\(code) to listen", deadline: deadline) {
@@ -118,6 +122,13 @@ public final class TestNetwork: @unchecked Sendable {
     public func stop(_ code: String) -> Int32 {
         let process = lock.withLock { processes.removeValue(forKey: try! TrustID(code)) }
         return process?.stop() ?? -1
+    }
+
+    /// Waits for a node that is expected to exit by itself (fault injection); returns its status.
+    public func waitForExit(_ code: String, deadline: Duration = .seconds(60)) async throws -> Int32 {
+        guard let process = lock.withLock({ processes[try! TrustID(code)] }) else { return -1 }
+        try await poll("\(code) to exit", deadline: deadline) { !process.isRunning }
+        return lock.withLock { processes.removeValue(forKey: try! TrustID(code)) }?.stop() ?? -1
     }
 
     public func log(_ code: String) -> String {

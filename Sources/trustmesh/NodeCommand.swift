@@ -38,18 +38,23 @@ struct NodeCommand: AsyncParsableCommand {
         @Option(help: "Most index records sent in one message.")
         var batchSize: Int = 500
 
+        @Option(help: "Compressed kilobytes asked for per chunk batch when fetching.")
+        var fetchBatchKb: Int = 8192
+
         func validate() throws {
             if fanout < 1 { throw ValidationError("--fanout must be at least 1") }
             if intervalMs < 10 { throw ValidationError("--interval-ms must be at least 10") }
             if batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
+            if fetchBatchKb < 1 { throw ValidationError("--fetch-batch-kb must be at least 1") }
         }
 
         func run() async throws {
             let node = try LocalNode(directory: data)
             let runtime = try NodeRuntime(
                 node: node, topology: try LocalNetwork.read(topology),
-                settings: GossipSettings(fanout: fanout, batchSize: batchSize, roundInterval: .milliseconds(intervalMs))
-            )
+                settings: GossipSettings(
+                    fanout: fanout, batchSize: batchSize, roundInterval: .milliseconds(intervalMs)),
+                fetchBatchBytes: fetchBatchKb * 1024)
             let trust = node.configuration.trust
             let host = try runtime.topology.trust(trust)?.hostAndPort().host ?? "127.0.0.1"
             try await runtime.run { port in

@@ -16,7 +16,8 @@ struct TrustMeshCommand: AsyncParsableCommand {
             """,
         subcommands: [
             InitCommand.self, IngestCommand.self, QueryCommand.self, ExportCommand.self, InspectCommand.self,
-            StatusCommand.self, NetworkCommand.self, NodeCommand.self, OptOutCommand.self, SimulateGossipCommand.self, SynthesizeCommand.self,
+            StatusCommand.self, NetworkCommand.self, NodeCommand.self, OptOutCommand.self, CareCommand.self,
+            FetchCommand.self, SimulateGossipCommand.self, MeasureLimitCommand.self, SynthesizeCommand.self,
         ]
     )
 }

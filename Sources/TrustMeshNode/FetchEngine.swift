@@ -1,0 +1,285 @@
+import Foundation
+import Logging
+import Synchronization
+import TrustMeshCompression
+import TrustMeshCrypto
+import TrustMeshGossip
+import TrustMeshModel
+import TrustMeshStore
+
+/// The requester's side of fetches: asks the holder for the manifest, moves only the chunks this
+/// node lacks, in batches over several connections, verifies every chunk before storing it, and
+/// makes the study visible in one transaction when complete. Several fetches may run at once.
+final class FetchEngine: Sendable {
+    /// Limits that keep memory bounded by batch size, not study size.
+    struct Settings: Sendable {
+        /// Compressed bytes asked for in one batch.
+        var batchBytes = 8 << 20
+        /// Batches in flight at once (parallel connections).
+        var connections = 4
+        /// Times a chunk that fails verification is asked for again before the holder is abandoned.
+        var chunkRetries = 3
+        /// Times a batch that fails in transit is retried.
+        var batchRetries = 3
+    }
+
+    private let node: LocalNode
+    private let client: PeerClient
+    private let topology: Topology
+    private let settings: Settings
+    private let logger: Logger
+    private let jobs = Mutex<[String: FetchProgress]>([:])
+
+    init(node: LocalNode, client: PeerClient, topology: Topology, settings: Settings = Settings(), logger: Logger) {
+        self.node = node
+        self.client = client
+        self.topology = topology
+        self.settings = settings
+        self.logger = logger
+    }
+
+    /// Every fetch since the node started, newest first.
+    func all() -> [FetchProgress] { jobs.withLock { Array($0.values) }.sorted { $0.id > $1.id } }
+
+    func progress(_ id: String) -> FetchProgress? { jobs.withLock { $0[id] } }
+
+    /// Starts fetching a study and returns its id at once; the work goes on in the background.
+    /// - Throws: ``FetchError`` when the fetch cannot even start (unknown study, no care relationship).
+    func start(studyUID: String, from holder: TrustID?, clinician: String?, now: Date = Date()) throws -> FetchProgress
+    {
+        let (record, care) = try prepare(studyUID: studyUID, holder: holder, clinician: clinician, now: now)
+        let id = Self.newID()
+        let progress = FetchProgress(
+            id: id, studyUID: studyUID, holder: record.origin.code, clinician: clinician ?? care.clinician,
+            state: .requesting, chunksTotal: 0, chunksAlreadyHeld: 0, chunksReceived: 0, bytesToMove: 0,
+            bytesReceived: 0, studyBytes: record.sizeBytes, chunksRefetched: 0, elapsedSeconds: 0, bytesPerSecond: 0,
+            secondsLeft: nil, error: nil, rule: nil)
+        jobs.withLock { $0[id] = progress }
+        let started = ContinuousClock.now
+        Task {
+            do {
+                try await self.run(
+                    id: id, record: record, care: care, clinician: clinician ?? care.clinician, started: started)
+            } catch let refusal as PeerRefusal {
+                self.finish(
+                    id, started: started, error: "\(record.origin) refused: \(refusal.message)", rule: refusal.rule)
+            } catch {
+                self.finish(id, started: started, error: "\(error)", rule: nil)
+            }
+        }
+        return progress
+    }
+
+    /// Finds the study in the index and a current care relationship for its patient.
+    private func prepare(studyUID: String, holder: TrustID?, clinician: String?, now: Date) throws -> (
+        IndexRecord, CareRelationship
+    ) {
+        let candidates = try node.store.index.latestStudyRecords(studyUID: studyUID)
+            .filter { $0.origin != node.configuration.trust && (holder == nil || $0.origin == holder) }
+        guard let record = candidates.first else {
+            throw FetchError(
+                description: holder == nil
+                    ? "no other trust in the network lists study \(studyUID)"
+                    : "\(holder!) does not list study \(studyUID)")
+        }
+        let view = IndexView(try node.store.index.records(nhs: record.nhsNumber))
+        if view.isOptedOut(record.nhsNumber) {
+            throw FetchError(description: "the patient has opted out of sharing imaging", rule: "optedOut")
+        }
+        let cares = try node.store.care.current(for: record.nhsNumber, now: now)
+            .filter { clinician == nil || $0.clinician == clinician }
+        guard let care = cares.first else {
+            throw FetchError(
+                description: "this trust has no current care relationship for the patient (NHS number ending "
+                    + "\(record.nhsNumber.digits.suffix(4))): record one with `trustmesh care add` first",
+                rule: "noCareRelationship")
+        }
+        return (record, care)
+    }
+
+    private func run(
+        id: String, record: IndexRecord, care: CareRelationship, clinician: String, started: ContinuousClock.Instant
+    )
+        async throws
+    {
+        let exchange = KeyExchangeKeyPair()
+        let request = ManifestRequest(
+            studyUID: record.studyUID ?? "", care: care, clinician: clinician,
+            transferKey: Data(exchange.publicKey).base64EncodedString())
+        let answer = try await client.call(
+            record.origin, path: FetchRoutes.manifest, payload: Array(try JSONEncoder().encode(request)))
+        let response = try JSONDecoder().decode(ManifestResponse.self, from: Data(answer))
+        let manifest = response.manifest
+        guard manifest.studyUID == record.studyUID, manifest.nhsNumber == record.nhsNumber.digits else {
+            throw FetchError(description: "\(record.origin) sent a manifest for another study or patient")
+        }
+        guard let holderKey = Data(base64Encoded: response.transferKey) else {
+            throw FetchError(description: "\(record.origin) sent a malformed transfer key")
+        }
+        let keys = try KeyExchange.clientSessionKeys(client: exchange, serverPublicKey: [UInt8](holderKey))
+        let distinct = manifest.distinctChunks
+        let missing = try node.store.missingChunks(of: manifest)
+        update(id) {
+            $0.state = .transferring
+            $0.chunksTotal = distinct.count
+            $0.chunksAlreadyHeld = distinct.count - missing.count
+            $0.bytesToMove = missing.reduce(0) { $0 + $1.stored }
+            $0.studyBytes = manifest.size
+        }
+        try await transfer(
+            id: id, missing: missing, transferID: response.transferID, key: keys.rx, holder: record.origin,
+            started: started)
+        try node.store.commitTransfer(manifest, nhsNumber: record.nhsNumber, source: "fetch:\(record.origin)")
+        logger.info(
+            "fetch completed",
+            metadata: ["study": "\(manifest.studyUID)", "from": "\(record.origin)", "chunks": "\(missing.count)"])
+        finish(id, started: started, error: nil, rule: nil)
+    }
+
+    /// Moves the missing chunks in batches over up to `connections` parallel requests.
+    private func transfer(
+        id: String, missing: [TransferManifest.Chunk], transferID: String, key: SymmetricKey, holder: TrustID,
+        started: ContinuousClock.Instant
+    ) async throws {
+        var queue = missing[...]
+        var attempts: [Digest256: Int] = [:]
+        while !queue.isEmpty {
+            var failed: [TransferManifest.Chunk] = []
+            try await withThrowingTaskGroup(of: [TransferManifest.Chunk].self) { group in
+                var inFlight = 0
+                func nextBatch() -> [TransferManifest.Chunk]? {
+                    guard !queue.isEmpty else { return nil }
+                    var batch: [TransferManifest.Chunk] = []
+                    var bytes = 0
+                    while let chunk = queue.first, batch.isEmpty || bytes + chunk.stored <= settings.batchBytes {
+                        batch.append(chunk)
+                        bytes += chunk.stored
+                        queue = queue.dropFirst()
+                    }
+                    return batch
+                }
+                while inFlight < settings.connections, let batch = nextBatch() {
+                    group.addTask {
+                        try await self.fetchBatch(
+                            batch, id: id, transferID: transferID, key: key, holder: holder, started: started)
+                    }
+                    inFlight += 1
+                }
+                while let bad = try await group.next() {
+                    failed += bad
+                    if let batch = nextBatch() {
+                        group.addTask {
+                            try await self.fetchBatch(
+                                batch, id: id, transferID: transferID, key: key, holder: holder, started: started)
+                        }
+                    }
+                }
+            }
+            for chunk in failed {
+                attempts[chunk.hash, default: 0] += 1
+                if attempts[chunk.hash]! > settings.chunkRetries {
+                    throw FetchError(
+                        description: "\(holder) kept sending chunk \(chunk.hash.hex.prefix(16))… that does not match "
+                            + "its hash (\(settings.chunkRetries + 1) attempts); the fetch was abandoned and can be "
+                            + "resumed later")
+                }
+                update(id) { $0.chunksRefetched += 1 }
+            }
+            queue = failed[...]
+        }
+    }
+
+    /// Fetches, verifies and stores one batch; returns the chunks that failed verification.
+    private func fetchBatch(
+        _ batch: [TransferManifest.Chunk], id: String, transferID: String, key: SymmetricKey, holder: TrustID,
+        started: ContinuousClock.Instant
+    ) async throws -> [TransferManifest.Chunk] {
+        let request = ChunkBatchRequest(transferID: transferID, hashes: batch.map(\.hash))
+        let payload = Array(try JSONEncoder().encode(request))
+        var body: [UInt8] = []
+        for attempt in 1...settings.batchRetries {
+            do {
+                body = try await client.callRaw(holder, path: FetchRoutes.chunks, payload: payload)
+                break
+            } catch let refusal as PeerRefusal where refusal.code != .unavailable {
+                throw refusal
+            } catch {
+                if attempt == settings.batchRetries { throw error }
+            }
+        }
+        let wanted = Dictionary(batch.map { ($0.hash, $0) }, uniquingKeysWith: { a, _ in a })
+        var good: [(chunk: TransferManifest.Chunk, stored: [UInt8])] = []
+        var seen: Set<Digest256> = []  // a hash sent twice counts once
+        let decompressor = ZstdDecompressor()
+        for frame in (try? ChunkFrames.parse(body)) ?? [] {
+            guard let chunk = wanted[frame.hash], seen.insert(frame.hash).inserted else { continue }
+            guard
+                let stored = try? XChaCha20Poly1305.open(
+                    Array(frame.sealed), key: key, nonce: frame.nonce,
+                    associatedData: ChunkFrames.associatedData(transferID: transferID, hash: frame.hash)),
+                stored.count == chunk.stored,
+                let plain = try? stored.withUnsafeBytes({ try decompressor.decompress($0, limit: chunk.size) }),
+                plain.count == chunk.size, BLAKE2b256.hash(plain) == chunk.hash
+            else {
+                logger.warning(
+                    "chunk failed verification",
+                    metadata: ["hash": "\(frame.hash.hex.prefix(16))", "from": "\(holder)"])
+                continue
+            }
+            good.append((chunk, stored))
+        }
+        try node.store.storeVerifiedChunks(good)
+        let bytes = good.reduce(0) { $0 + $1.stored.count }
+        update(id) {
+            $0.chunksReceived += good.count
+            $0.bytesReceived += bytes
+        }
+        refreshRate(id, started: started)
+        let verified = Set(good.map(\.chunk.hash))
+        return batch.filter { !verified.contains($0.hash) }
+    }
+
+    private func update(_ id: String, _ change: (inout FetchProgress) -> Void) {
+        jobs.withLock { jobs in
+            if var job = jobs[id] {
+                change(&job)
+                jobs[id] = job
+            }
+        }
+    }
+
+    private func refreshRate(_ id: String, started: ContinuousClock.Instant) {
+        let elapsed = Self.seconds(ContinuousClock.now - started)
+        update(id) {
+            $0.elapsedSeconds = elapsed
+            $0.bytesPerSecond = elapsed > 0 ? Double($0.bytesReceived) / elapsed : 0
+            let left = $0.bytesToMove - $0.bytesReceived
+            $0.secondsLeft = $0.bytesPerSecond > 0 ? Double(left) / $0.bytesPerSecond : nil
+        }
+    }
+
+    private func finish(_ id: String, started: ContinuousClock.Instant, error: String?, rule: String?) {
+        refreshRate(id, started: started)
+        update(id) {
+            $0.state = error == nil ? .completed : .failed
+            $0.error = error
+            $0.rule = rule
+            $0.secondsLeft = error == nil ? 0 : nil
+        }
+        if let error { logger.warning("fetch failed", metadata: ["id": "\(id)", "reason": "\(error)"]) }
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+
+    private static func newID() -> String {
+        let stamp = String(Int(Date().timeIntervalSince1970 * 1000), radix: 36)
+        return stamp + "-" + Random.bytes(4).map { String($0, radix: 16) }.joined()
+    }
+}
+
+enum FetchRoutes {
+    static let manifest = "/peer/v1/fetch/manifest"
+    static let chunks = "/peer/v1/fetch/chunks"
+}

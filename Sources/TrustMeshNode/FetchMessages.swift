@@ -1,0 +1,82 @@
+import Foundation
+import TrustMeshCrypto
+import TrustMeshModel
+import TrustMeshStore
+
+/// The requester's opening message of a fetch (`POST /peer/v1/fetch/manifest`, inside the signed,
+/// sealed envelope): which study, on what grounds, by whom, and the requester's half of the
+/// per-transfer key exchange.
+struct ManifestRequest: Codable, Sendable {
+    var studyUID: String
+    var care: CareRelationship
+    var clinician: String
+    /// The requester's crypto_kx public key for this transfer, base64.
+    var transferKey: String
+}
+
+/// The holder's answer: the manifest, an id for the transfer, and its half of the key exchange.
+struct ManifestResponse: Codable, Sendable {
+    var transferID: String
+    /// The holder's crypto_kx public key for this transfer, base64.
+    var transferKey: String
+    var manifest: TransferManifest
+}
+
+/// A batch of chunks asked for (`POST /peer/v1/fetch/chunks`).
+struct ChunkBatchRequest: Codable, Sendable {
+    var transferID: String
+    var hashes: [Digest256]
+}
+
+/// How chunks travel in a batch response: for each chunk, its 32-byte hash, a 24-byte nonce, the
+/// 4-byte big-endian length of the ciphertext, and the ciphertext: the stored zstd frame sealed
+/// with XChaCha20-Poly1305 under the transfer's key (crypto_kx session key), with the transfer id
+/// and the hash as associated data. The key came from a key exchange whose holder half was in the
+/// signed manifest response, so a frame that opens came from the holder, for this transfer.
+enum ChunkFrames {
+    static func associatedData(transferID: String, hash: Digest256) -> [UInt8] {
+        Array(transferID.utf8) + [0] + hash.rawBytes
+    }
+
+    static func append(hash: Digest256, stored: [UInt8], transferID: String, key: SymmetricKey, to out: inout [UInt8])
+        throws
+    {
+        let nonce = Random.bytes(XChaCha20Poly1305.nonceByteCount)
+        let sealed = try XChaCha20Poly1305.seal(
+            stored, key: key, nonce: nonce, associatedData: associatedData(transferID: transferID, hash: hash))
+        out += hash.rawBytes
+        out += nonce
+        let n = UInt32(sealed.count)
+        out += [UInt8(n >> 24), UInt8(n >> 16 & 0xff), UInt8(n >> 8 & 0xff), UInt8(n & 0xff)]
+        out += sealed
+    }
+
+    /// Splits a batch body into frames; throws on a malformed body (which the requester treats as a
+    /// bad batch).
+    static func parse(_ body: [UInt8]) throws -> [(hash: Digest256, nonce: [UInt8], sealed: ArraySlice<UInt8>)] {
+        var frames: [(Digest256, [UInt8], ArraySlice<UInt8>)] = []
+        var i = 0
+        let nonceCount = XChaCha20Poly1305.nonceByteCount
+        while i < body.count {
+            guard body.count - i >= 32 + nonceCount + 4 else { throw FetchError.badBatch("truncated frame header") }
+            let hash = try Digest256(rawBytes: Array(body[i..<(i + 32)]))
+            let nonce = Array(body[(i + 32)..<(i + 32 + nonceCount)])
+            let l = i + 32 + nonceCount
+            let length = Int(body[l]) << 24 | Int(body[l + 1]) << 16 | Int(body[l + 2]) << 8 | Int(body[l + 3])
+            let start = l + 4
+            guard body.count - start >= length else { throw FetchError.badBatch("truncated frame") }
+            frames.append((hash, nonce, body[start..<(start + length)]))
+            i = start + length
+        }
+        return frames
+    }
+}
+
+/// Why a fetch failed, as the clinician is told.
+public struct FetchError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    /// The policy rule that failed at the holder, when the holder refused.
+    public var rule: String?
+
+    static func badBatch(_ reason: String) -> FetchError { FetchError(description: "malformed chunk batch: \(reason)") }
+}

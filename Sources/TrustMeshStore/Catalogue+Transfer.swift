@@ -1,0 +1,78 @@
+import Foundation
+import GRDB
+package import TrustMeshCrypto
+import TrustMeshDICOM
+
+extension Catalogue {
+    /// A held study's transfer manifest, or nil if the study is not held.
+    package func transferManifest(studyUID: String) throws -> TransferManifest? {
+        try pool.read { db in
+            guard
+                let study = try Row.fetchOne(db, sql: "SELECT * FROM study WHERE studyUID = ?", arguments: [studyUID])
+            else { return nil }
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT i.*, se.modality, se.seriesNumber, se.description AS seriesDescription, se.bodyPart,
+                        m.chunkHash, c.size AS chunkSize, c.storedSize
+                    FROM instance i
+                    JOIN series se ON se.seriesUID = i.seriesUID
+                    JOIN manifest m ON m.sopInstanceUID = i.sopInstanceUID
+                    JOIN chunk c ON c.hash = m.chunkHash
+                    WHERE se.studyUID = ?
+                    ORDER BY se.seriesUID, CAST(i.instanceNumber AS INTEGER), i.sopInstanceUID, m.position
+                    """,
+                arguments: [studyUID])
+            var instances: [TransferManifest.Instance] = []
+            for row in rows {
+                let sop: String = row["sopInstanceUID"]
+                let hash: Data = row["chunkHash"]
+                let chunk = TransferManifest.Chunk(
+                    hash: try Digest256(rawBytes: [UInt8](hash)), size: row["chunkSize"], stored: row["storedSize"])
+                if instances.last?.sopInstanceUID == sop {
+                    instances[instances.count - 1].chunks.append(chunk)
+                    continue
+                }
+                var a = DICOMAttributes()
+                a.patientID = study["patientID"]
+                a.patientName = study["patientName"]
+                a.patientBirthDate = study["birthDate"]
+                a.patientSex = study["sex"]
+                a.studyInstanceUID = studyUID
+                a.studyDate = study["studyDate"]
+                a.studyTime = study["studyTime"]
+                a.accessionNumber = study["accession"]
+                a.studyDescription = study["description"]
+                a.referringPhysicianName = study["referringPhysician"]
+                a.institutionName = study["institution"]
+                a.modality = row["modality"]
+                a.seriesInstanceUID = row["seriesUID"]
+                a.seriesNumber = row["seriesNumber"]
+                a.seriesDescription = row["seriesDescription"]
+                a.bodyPartExamined = row["bodyPart"]
+                a.sopClassUID = row["sopClassUID"]
+                a.sopInstanceUID = sop
+                a.instanceNumber = row["instanceNumber"]
+                a.numberOfFrames = row["numberOfFrames"]
+                a.transferSyntaxUID = row["transferSyntaxUID"]
+                instances.append(
+                    TransferManifest.Instance(
+                        sopInstanceUID: sop, seriesUID: row["seriesUID"], size: row["size"],
+                        transferSyntaxUID: row["transferSyntaxUID"] ?? "", attributes: a, chunks: [chunk]))
+            }
+            return TransferManifest(studyUID: studyUID, nhsNumber: study["nhsNumber"], instances: instances)
+        }
+    }
+
+    /// Records verified chunks whose files are durable, before any instance references them, so an
+    /// interrupted fetch resumes from them. Chunks already listed are left as they are.
+    package func insertChunks(_ chunks: [Digest256: ChunkSize]) throws {
+        try pool.write { db in
+            let statement = try db.cachedStatement(
+                sql: "INSERT OR IGNORE INTO chunk (hash, size, storedSize) VALUES (?, ?, ?)")
+            for (hash, size) in chunks {
+                try statement.execute(arguments: [Data(hash.rawBytes), size.plain, size.stored])
+            }
+        }
+    }
+}

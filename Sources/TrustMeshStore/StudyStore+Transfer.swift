@@ -1,0 +1,55 @@
+import Foundation
+package import TrustMeshCrypto
+import TrustMeshDICOM
+package import TrustMeshModel
+
+extension StudyStore {
+    /// A held study's manifest for a transfer, or nil.
+    package func transferManifest(studyUID: String) throws -> TransferManifest? {
+        try catalogue.transferManifest(studyUID: studyUID)
+    }
+
+    /// The stored (compressed) bytes of a chunk, as sent to peers.
+    package func storedChunk(_ hash: Digest256) throws -> [UInt8] { try chunks.read(hash) }
+
+    /// Of a manifest's distinct chunks, those this node does not hold.
+    package func missingChunks(of manifest: TransferManifest) throws -> [TransferManifest.Chunk] {
+        let distinct = manifest.distinctChunks
+        let held = try catalogue.knownChunks(Set(distinct.map(\.hash)))
+        return distinct.filter { !held.contains($0.hash) }
+    }
+
+    /// Stores received chunks durably (file fsync, directory fsync, then catalogue rows). The caller
+    /// has verified each against its hash. They are listed at once, so a fetch interrupted after
+    /// this resumes without them; they belong to no study until ``commitTransfer(_:nhsNumber:source:)``.
+    package func storeVerifiedChunks(_ received: [(chunk: TransferManifest.Chunk, stored: [UInt8])]) throws {
+        var sizes: [Digest256: ChunkSize] = [:]
+        for (chunk, stored) in received {
+            try stored.withUnsafeBytes { try chunks.write(chunk.hash, compressed: $0) }
+            sizes[chunk.hash] = ChunkSize(plain: chunk.size, stored: stored.count)
+        }
+        try chunks.syncDirectories()
+        try catalogue.insertChunks(sizes)
+    }
+
+    /// Makes a fetched study visible, all instances in one transaction. Every chunk must be held.
+    /// - Throws: ``StoreError`` if a chunk is missing or an instance contradicts a held study's patient.
+    package func commitTransfer(_ manifest: TransferManifest, nhsNumber: NHSNumber, source: String) throws {
+        let missing = try missingChunks(of: manifest)
+        if let first = missing.first { throw StoreError.missingChunk(hash: first.hash.hex) }
+        let prepared = manifest.instances.map { instance in
+            PreparedInstance(
+                path: source + "/" + instance.sopInstanceUID, attributes: instance.attributes,
+                studyUID: manifest.studyUID, seriesUID: instance.seriesUID, sopInstanceUID: instance.sopInstanceUID,
+                transferSyntaxUID: instance.transferSyntaxUID, nhsNumber: nhsNumber, size: instance.size,
+                manifest: instance.chunks.map(\.hash))
+        }
+        let outcomes = try catalogue.commitAll(prepared)
+        if let refused = outcomes.compactMap({ outcome -> StoreError? in
+            if case .refused(let box) = outcome { return box.error }
+            return nil
+        }).first {
+            throw refused
+        }
+    }
+}

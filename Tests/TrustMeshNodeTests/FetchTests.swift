@@ -1,0 +1,188 @@
+import Foundation
+import Testing
+import TrustMeshCrypto
+import TrustMeshModel
+import TrustMeshNode
+import TrustMeshTesting
+
+/// Care-gated fetches between real node processes on loopback.
+@Suite(.serialized) struct FetchTests {
+    static let patient = "9434765919"
+
+    /// Makes a study, ingests it at `code`, and waits until `requester` lists it.
+    func publish(
+        _ network: TestNetwork, at code: String, requester: String, studyUID: String, instances: Int = 6,
+        size: Int = 128
+    ) async throws -> [String] {
+        let input = network.directory.appending("in-\(studyUID)")
+        let made = try CommandRunner.trustmesh([
+            "synthesize", "--out", input, "--patient-id", Self.patient, "--instances", "\(instances)", "--size",
+            "\(size)", "--study-uid", studyUID,
+        ])
+        #expect(made.status == 0, "\(made.stderr)")
+        let ingested = try CommandRunner.trustmesh(["ingest", "--data", network.dataDirectory(code), input])
+        #expect(ingested.status == 0, "\(ingested.stdout)\(ingested.stderr)")
+        try await poll("\(requester) to list \(studyUID)", deadline: .seconds(30)) {
+            let result = try? await LocalAPIClient.query(node: network.url(requester), nhs: NHSNumber(Self.patient))
+            return result?.studies.contains { $0.studyInstanceUID == studyUID } == true
+        }
+        return try FileManager.default.contentsOfDirectory(atPath: input).map { input + "/" + $0 }
+    }
+
+    func fetch(_ network: TestNetwork, at code: String, study: String) throws -> (ProcessResult, [String: Any]) {
+        let result = try CommandRunner.trustmesh(["fetch", "--node", network.url(code), "--study", study, "--json"])
+        let json = (try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8))) as? [String: Any] ?? [:]
+        return (result, json)
+    }
+
+    func addCare(_ network: TestNetwork, at code: String, nhs: String = patient) throws {
+        let care = try CommandRunner.trustmesh([
+            "care", "add", "--node", network.url(code), "--nhs", nhs, "--clinician", "Dr Ada Lovelace", "--kind",
+            "referral",
+        ])
+        #expect(care.status == 0, "\(care.stderr)")
+    }
+
+    func hashes(_ paths: [String]) throws -> Set<String> {
+        Set(try paths.map { BLAKE2b256.hash([UInt8](try Data(contentsOf: URL(fileURLWithPath: $0)))).hex })
+    }
+
+    func exported(_ network: TestNetwork, at code: String, study: String) throws -> [String] {
+        let out = network.directory.appending("export-\(code)-\(UUID().uuidString.prefix(6))")
+        let result = try CommandRunner.trustmesh([
+            "export", "--data", network.dataDirectory(code), "--study", study, "--out", out,
+        ])
+        #expect(result.status == 0, "\(result.stderr)")
+        let enumerator = FileManager.default.enumerator(atPath: out)
+        var files: [String] = []
+        while let path = enumerator?.nextObject() as? String {
+            if path.hasSuffix(".dcm") { files.append(out + "/" + path) }
+        }
+        return files
+    }
+
+    @Test func aFetchNeedsACareRelationshipThenArrivesByteIdenticalAndARefetchMovesNothing() async throws {
+        let network = try TestNetwork(trusts: ["RRK", "RKB"])
+        try await network.start("RRK")
+        try await network.start("RKB")
+        let study = "1.2.826.0.1.3680043.10.8.1"
+        let originals = try await publish(network, at: "RRK", requester: "RKB", studyUID: study)
+
+        let refused = try fetch(network, at: "RKB", study: study)
+        #expect(refused.0.status != 0)
+        #expect(refused.0.stderr.contains("care relationship"))
+
+        try addCare(network, at: "RKB")
+        let (fetched, progress) = try fetch(network, at: "RKB", study: study)
+        #expect(fetched.status == 0, "\(fetched.stderr)\n\(network.log("RKB"))\n\(network.log("RRK"))")
+        #expect(progress["state"] as? String == "completed")
+        #expect((progress["bytesReceived"] as? Int ?? 0) > 0)
+        #expect(progress["bytesReceived"] as? Int == progress["bytesToMove"] as? Int)
+        #expect(try hashes(try exported(network, at: "RKB", study: study)) == (try hashes(originals)))
+        let listed = try await LocalAPIClient.query(node: network.url("RKB"), nhs: NHSNumber(Self.patient))
+        #expect(listed.studies.first { $0.studyInstanceUID == study }?.localCopy == true)
+
+        let (again, second) = try fetch(network, at: "RKB", study: study)
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(second["bytesReceived"] as? Int == 0)
+        #expect(second["chunksAlreadyHeld"] as? Int == second["chunksTotal"] as? Int)
+    }
+
+    @Test func theSameImagesUnderAnEditedHeaderMoveOnlyTheDifference() async throws {
+        let network = try TestNetwork(trusts: ["RRK", "RKB"])
+        try await network.start("RRK")
+        try await network.start("RKB")
+        let study = "1.2.826.0.1.3680043.10.8.2"
+        let originals = try await publish(
+            network, at: "RRK", requester: "RKB", studyUID: study, instances: 4, size: 256)
+        // RKB already holds the same images, re-coded by its own PAS: new UIDs, a longer name.
+        let local = network.directory.appending("local-copy")
+        try FileManager.default.createDirectory(atPath: local, withIntermediateDirectories: true)
+        for (i, file) in originals.enumerated() {
+            let copy = local + "/\(i).dcm"
+            try FileManager.default.copyItem(atPath: file, toPath: copy)
+            let edit = try CommandRunner.run(
+                "dcmodify",
+                [
+                    "-nb", "-gin", "-m", "(0010,0010)=RECODED^PATIENT^NAME^AT^RKB", "-m",
+                    "(0020,000D)=1.2.826.0.1.3680043.10.8.99", "-m", "(0020,000E)=1.2.826.0.1.3680043.10.8.99.1", copy,
+                ])
+            #expect(edit.status == 0, "\(edit.stderr)")
+        }
+        let ingested = try CommandRunner.trustmesh(["ingest", "--data", network.dataDirectory("RKB"), local])
+        #expect(ingested.status == 0, "\(ingested.stdout)")
+
+        try addCare(network, at: "RKB")
+        let (fetched, progress) = try fetch(network, at: "RKB", study: study)
+        #expect(fetched.status == 0, "\(fetched.stderr)")
+        let moved = progress["bytesReceived"] as? Int ?? -1
+        let size = progress["studyBytes"] as? Int ?? 0
+        #expect(moved > 0)
+        #expect(Double(moved) < 0.05 * Double(size), "moved \(moved) of \(size)")
+        #expect(try hashes(try exported(network, at: "RKB", study: study)) == (try hashes(originals)))
+    }
+
+    @Test func aHolderThatSendsBadChunksIsRetriedThenAbandonedAndNothingPartialIsVisible() async throws {
+        let network = try TestNetwork(trusts: ["RRK", "RKB"])
+        try await network.start("RRK", environment: ["TRUSTMESH_FAULT_CORRUPT_CHUNKS": "2"])
+        try await network.start("RKB")
+        let study = "1.2.826.0.1.3680043.10.8.3"
+        _ = try await publish(network, at: "RRK", requester: "RKB", studyUID: study)
+        try addCare(network, at: "RKB")
+        let (fetched, progress) = try fetch(network, at: "RKB", study: study)
+        #expect(fetched.status == 0, "\(fetched.stderr)")
+        #expect(progress["chunksRefetched"] as? Int == 2)
+
+        let second = "1.2.826.0.1.3680043.10.8.4"
+        network.stop("RRK")
+        try await network.start("RRK", environment: ["TRUSTMESH_FAULT_CORRUPT_CHUNKS": "100000"])
+        _ = try await publish(network, at: "RRK", requester: "RKB", studyUID: second, instances: 2, size: 64)
+        let (failed, _) = try fetch(network, at: "RKB", study: second)
+        #expect(failed.status != 0)
+        #expect(failed.stderr.contains("does not match its hash"))
+        let listed = try await LocalAPIClient.query(node: network.url("RKB"), nhs: NHSNumber(Self.patient))
+        #expect(listed.studies.first { $0.studyInstanceUID == second }?.localCopy == false)
+    }
+
+    @Test func anInterruptedFetchResumesFromTheChunksAlreadyHere() async throws {
+        let network = try TestNetwork(trusts: ["RRK", "RKB"])
+        try await network.start(
+            "RRK", arguments: [], environment: ["TRUSTMESH_FAULT_EXIT_AFTER_BATCHES": "8"])
+        try await network.start("RKB", arguments: ["--fetch-batch-kb", "64"])
+        let study = "1.2.826.0.1.3680043.10.8.5"
+        let originals = try await publish(
+            network, at: "RRK", requester: "RKB", studyUID: study, instances: 12, size: 256)
+        try addCare(network, at: "RKB")
+        let (interrupted, first) = try fetch(network, at: "RKB", study: study)
+        #expect(interrupted.status != 0)
+        #expect(try await network.waitForExit("RRK") == 75)
+        let movedBefore = first["bytesReceived"] as? Int ?? 0
+        #expect(movedBefore > 0)
+
+        try await network.start("RRK")
+        let (resumed, second) = try fetch(network, at: "RKB", study: study)
+        #expect(resumed.status == 0, "\(resumed.stderr)\n\(network.log("RKB"))\n\(network.log("RRK"))")
+        #expect((second["chunksAlreadyHeld"] as? Int ?? 0) > 0)
+        #expect((second["bytesReceived"] as? Int ?? 0) + movedBefore >= (second["bytesToMove"] as? Int ?? 0))
+        #expect(try hashes(try exported(network, at: "RKB", study: study)) == (try hashes(originals)))
+    }
+
+    @Test func anOptedOutPatientIsNeitherListedNorFetched() async throws {
+        let network = try TestNetwork(trusts: ["RRK", "RKB"])
+        try await network.start("RRK")
+        try await network.start("RKB")
+        let study = "1.2.826.0.1.3680043.10.8.6"
+        _ = try await publish(network, at: "RRK", requester: "RKB", studyUID: study, instances: 2, size: 64)
+        try addCare(network, at: "RKB")
+        let optOut = try CommandRunner.trustmesh([
+            "optout", "--data", network.dataDirectory("RRK"), "--nhs", Self.patient,
+        ])
+        #expect(optOut.status == 0)
+        try await poll("RKB to learn of the opt-out", deadline: .seconds(30)) {
+            (try? await LocalAPIClient.query(node: network.url("RKB"), nhs: NHSNumber(Self.patient)))?.optedOut == true
+        }
+        let (refused, _) = try fetch(network, at: "RKB", study: study)
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("opted out"))
+    }
+}
