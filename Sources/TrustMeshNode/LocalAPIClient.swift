@@ -66,9 +66,18 @@ public enum LocalAPIClient {
         }
         let body = try await response.body.collect(upTo: 64 << 20)
         guard response.status == .ok else {
-            let message = (try? JSONDecoder().decode([String: String].self, from: Data(buffer: body)))?["error"]
-            throw NodeError.io(path: base, reason: message ?? "HTTP \(response.status.code)")
+            let answer = try? JSONDecoder().decode([String: String].self, from: Data(buffer: body))
+            guard let message = answer?["error"] else {
+                throw NodeError.io(path: base, reason: "the node answered HTTP \(response.status.code)")
+            }
+            let rule = answer?["rule"].flatMap { $0.isEmpty ? nil : " [rule: \($0)]" } ?? ""
+            throw LocalAPIError(description: message + rule)
         }
         return try JSONDecoder().decode(T.self, from: Data(buffer: body))
     }
+}
+
+/// A node's local API refused a request; the text is the node's reason.
+public struct LocalAPIError: Error, CustomStringConvertible, Sendable {
+    public var description: String
 }
