@@ -31,6 +31,7 @@ let package = Package(
         .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CLinux"),
 
         .target(name: "TrustMeshCrypto", dependencies: ["CSodium"], swiftSettings: settings),
         .target(name: "TrustMeshCompression", dependencies: ["CZstd"], swiftSettings: settings),
@@ -39,7 +40,7 @@ let package = Package(
         .target(
             name: "TrustMeshStore",
             dependencies: [
-                "TrustMeshModel", "TrustMeshDICOM", "TrustMeshCompression", "TrustMeshCrypto",
+                "TrustMeshModel", "TrustMeshDICOM", "TrustMeshCompression", "TrustMeshCrypto", "CLinux",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: settings

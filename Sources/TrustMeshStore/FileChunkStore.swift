@@ -1,3 +1,4 @@
+internal import CLinux
 import Glibc
 import Synchronization
 package import TrustMeshCrypto
@@ -38,6 +39,15 @@ package final class FileChunkStore: ChunkStore {
     }
 
     package func write(_ hash: Digest256, compressed: UnsafeRawBufferPointer) throws(StoreError) {
+        try write(hash, compressed: compressed, durably: true)
+    }
+
+    /// Writes a chunk. With `durably: false` the file is not fsynced: the caller must call
+    /// ``syncFilesystem()`` before any catalogue row points at it (a batch then pays for one flush
+    /// instead of one per chunk). Until then a crash may leave a partly written file under the
+    /// final name, which is harmless: the catalogue does not list it, and the next write of that
+    /// chunk replaces it.
+    package func write(_ hash: Digest256, compressed: UnsafeRawBufferPointer, durably: Bool) throws(StoreError) {
         let hex = hash.hex
         let directory = root + "/" + hex.prefix(2)
         try Self.makeDirectory(directory)
@@ -59,7 +69,7 @@ package final class FileChunkStore: ChunkStore {
             done += n
         }
         // fsync before rename: after a crash the name must never point at a partly written file.
-        if fsync(fd) != 0 {
+        if durably && fsync(fd) != 0 {
             let e = errno
             close(fd)
             unlink(temp)
@@ -112,6 +122,16 @@ package final class FileChunkStore: ChunkStore {
         for directory in directories {
             try Self.fsyncDirectory(directory)
         }
+    }
+
+    /// Flushes every file and rename on the chunk store's filesystem (`syncfs(2)`), then forgets the
+    /// directories waiting for ``syncDirectories()``, which this covers.
+    package func syncFilesystem() throws(StoreError) {
+        let fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw .io(path: root, operation: "open", errno: errno) }
+        defer { close(fd) }
+        guard trustmesh_syncfs(fd) == 0 else { throw .io(path: root, operation: "syncfs", errno: errno) }
+        dirtyDirectories.withLock { $0.removeAll() }
     }
 
     static func fsyncDirectory(_ path: String) throws(StoreError) {

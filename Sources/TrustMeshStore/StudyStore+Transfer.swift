@@ -19,16 +19,17 @@ extension StudyStore {
         return distinct.filter { !held.contains($0.hash) }
     }
 
-    /// Stores received chunks durably (file fsync, directory fsync, then catalogue rows). The caller
+    /// Stores received chunks durably (files, one filesystem flush, then catalogue rows). The caller
     /// has verified each against its hash. They are listed at once, so a fetch interrupted after
     /// this resumes without them; they belong to no study until ``commitTransfer(_:nhsNumber:source:)``.
     package func storeVerifiedChunks(_ received: [(chunk: TransferManifest.Chunk, stored: [UInt8])]) throws {
         var sizes: [Digest256: ChunkSize] = [:]
         for (chunk, stored) in received {
-            try stored.withUnsafeBytes { try chunks.write(chunk.hash, compressed: $0) }
+            try stored.withUnsafeBytes { try chunks.write(chunk.hash, compressed: $0, durably: false) }
             sizes[chunk.hash] = ChunkSize(plain: chunk.size, stored: stored.count)
         }
-        try chunks.syncDirectories()
+        // One flush for the batch, before any row points at its files.
+        try chunks.syncFilesystem()
         try catalogue.insertChunks(sizes)
     }
 

@@ -1,0 +1,229 @@
+public import TrustMeshCrypto
+public import TrustMeshModel
+
+/// A trust's audit log as a hash chain: appending drafts to a head, and verifying a whole log.
+///
+/// Pure functions over values: no clock, no I/O. The store appends through
+/// `AuditEntry.Draft.sealed(previous:key:)` inside one database transaction; this type does the same
+/// for a chain held in memory (tests, simulations) and checks logs read back from an export.
+///
+/// ## What verification checks
+///
+/// For each entry, in the order given, the first of these that fails is reported (see
+/// ``AuditError``): it belongs to the log's trust (`wrong trust`); it is the next sequence number
+/// (`duplicate`, `out of order`, or `sequence gap` when the expected entries appear nowhere); its
+/// canonical encoding hashes to its `hash` (`bad hash`); its signature verifies (`bad signature`);
+/// its `previousHash` is the hash of the entry before it, or zero for entry 1 (`broken link`); its
+/// time is `YYYY-MM-DDTHH:MM:SSZ` (`malformed time`).
+///
+/// Signatures are checked with the trust's pinned key, except before a `keyChanged` entry: such an
+/// entry is signed with the new key and its details name the previous key, which then checks the
+/// entries before it. The pinned key therefore vouches, through the hash links, for every earlier
+/// key. Chain checks cannot see entries removed from the end: checkpoints do
+/// (``VerifiedAuditLog/check(_:heldBy:)``).
+///
+/// ```swift
+/// var chain = AuditChain(trust: rrk)
+/// let first = try chain.append(draft, key: nodeKey)
+/// let log = try AuditChain.verify([first], key: nodeKey.verifyingKey)
+/// try log.check(peerCheckpoint, heldBy: rq3)
+/// ```
+public struct AuditChain: Sendable {
+    /// The trust whose log this is.
+    public let trust: TrustID
+    /// The last entry appended, or `nil` for an empty log.
+    public private(set) var head: AuditEntry?
+
+    /// A chain continuing from `head`.
+    /// - Parameters:
+    ///   - trust: The trust whose log it is.
+    ///   - head: The log's last entry, or `nil` to start a new log.
+    public init(trust: TrustID, head: AuditEntry? = nil) {
+        self.trust = trust
+        self.head = head
+    }
+
+    /// Seals a draft as the next entry and makes it the head.
+    /// - Parameters:
+    ///   - draft: The event; its `trust` must be this chain's.
+    ///   - key: The node's signing key.
+    /// - Returns: The new entry.
+    /// - Throws: ``AuditError/wrongTrust(trust:sequence:found:)`` if the draft names another trust.
+    public mutating func append(_ draft: AuditEntry.Draft, key: SigningKey) throws(AuditError) -> AuditEntry {
+        guard draft.trust == trust else {
+            throw .wrongTrust(trust: trust, sequence: (head?.sequence ?? 0) + 1, found: draft.trust)
+        }
+        let entry = draft.sealed(previous: head, key: key)
+        head = entry
+        return entry
+    }
+
+    /// A signed checkpoint of the head, or `nil` for an empty log.
+    /// - Parameters:
+    ///   - time: Now, `YYYY-MM-DDTHH:MM:SSZ`.
+    ///   - key: The node's signing key.
+    public func checkpoint(time: String, key: SigningKey) -> AuditCheckpoint? {
+        head.map { AuditCheckpoint.signed(trust: trust, sequence: $0.sequence, headHash: $0.hash, time: time, key: key) }
+    }
+
+    /// Verifies a whole log: entries 1, 2, 3… of one trust, each hashed, signed and linked.
+    /// - Parameters:
+    ///   - entries: The log, in the order read.
+    ///   - trust: The trust whose log it should be; by default the first entry's.
+    ///   - key: The trust's pinned signing key (its current one, if it ever changed keys).
+    /// - Returns: The verified log, ready to check against checkpoints.
+    /// - Throws: ``AuditError`` for the first failure, naming the trust, the entry and what failed.
+    public static func verify(_ entries: [AuditEntry], trust: TrustID? = nil, key: VerifyingKey) throws(AuditError)
+        -> VerifiedAuditLog
+    {
+        guard let trust = trust ?? entries.first?.trust else {
+            throw .malformed(line: 0, reason: "the log has no entries and names no trust")
+        }
+        let inspection = inspect(entries, trust: trust, key: key)
+        if let first = inspection.problems.first { throw first }
+        return VerifiedAuditLog(trust: trust, entries: inspection.authentic, keys: inspection.keys, pinned: key)
+    }
+
+    /// Every problem in a log, not just the first, and the entries that are authentic.
+    struct Inspection {
+        var problems: [AuditError] = []
+        /// Entries of the trust whose hash and signature hold, in the order given.
+        var authentic: [AuditEntry] = []
+        /// The key that verified each of ``authentic``.
+        var keys: [VerifyingKey] = []
+    }
+
+    /// Checks every entry, recovering after each problem so that later ones are found too.
+    static func inspect(_ entries: [AuditEntry], trust: TrustID, key pinned: VerifyingKey) -> Inspection {
+        var result = Inspection()
+        let keys = signingKeys(entries, trust: trust, pinned: pinned)
+        let present = Set(entries.lazy.filter { $0.trust == trust }.map(\.sequence))
+        var seen: Set<UInt64> = []
+        var previous: AuditEntry?
+        var expected: UInt64 = 1
+        for (index, entry) in entries.enumerated() {
+            let sequence = entry.sequence
+            guard entry.trust == trust else {
+                result.problems.append(.wrongTrust(trust: trust, sequence: sequence, found: entry.trust))
+                continue
+            }
+            guard seen.insert(sequence).inserted else {
+                result.problems.append(.duplicate(trust: trust, sequence: sequence))
+                continue
+            }
+            if sequence != expected {
+                if sequence > expected && !present.contains(expected) {
+                    result.problems.append(.sequenceGap(trust: trust, sequence: sequence, expected: expected))
+                } else {
+                    result.problems.append(.outOfOrder(trust: trust, sequence: sequence, expected: expected))
+                }
+            }
+            expected = sequence &+ 1
+            let message = entry.canonicalBytes
+            let computed = BLAKE2b256.hash(message)
+            guard computed == entry.hash else {
+                result.problems.append(.badHash(trust: trust, sequence: sequence, computed: computed, recorded: entry.hash))
+                previous = nil
+                continue
+            }
+            guard (try? keys[index].verify(entry.signature, for: message)) != nil else {
+                result.problems.append(.badSignature(trust: trust, sequence: sequence))
+                previous = nil
+                continue
+            }
+            if sequence == 1 {
+                if entry.previousHash != AuditEntry.zeroHash {
+                    result.problems.append(.brokenLink(trust: trust, sequence: sequence, previous: nil))
+                }
+            } else if let previous, previous.sequence == sequence - 1, entry.previousHash != previous.hash {
+                result.problems.append(.brokenLink(trust: trust, sequence: sequence, previous: previous.hash))
+            }
+            if CareTime.parse(entry.time) == nil {
+                result.problems.append(.malformedTime(trust: trust, sequence: sequence, time: entry.time))
+            }
+            if entry.kind == .keyChanged, entry.details.flatMap({ try? VerifyingKey(base64: $0) }) == nil {
+                result.problems.append(.badKeyChange(trust: trust, sequence: sequence))
+            }
+            result.authentic.append(entry)
+            result.keys.append(keys[index])
+            previous = entry
+        }
+        return result
+    }
+
+    /// The key each entry must be signed with: the pinned key, walking back from the end, until a
+    /// `keyChanged` entry that verifies with the key in force names the key before it.
+    private static func signingKeys(_ entries: [AuditEntry], trust: TrustID, pinned: VerifyingKey) -> [VerifyingKey] {
+        var keys = [VerifyingKey](repeating: pinned, count: entries.count)
+        var key = pinned
+        for index in entries.indices.reversed() {
+            let entry = entries[index]
+            keys[index] = key
+            guard entry.trust == trust, entry.kind == .keyChanged, let details = entry.details,
+                let previousKey = try? VerifyingKey(base64: details)
+            else { continue }
+            let message = entry.canonicalBytes
+            guard BLAKE2b256.hash(message) == entry.hash, (try? key.verify(entry.signature, for: message)) != nil
+            else { continue }
+            key = previousKey
+        }
+        return keys
+    }
+}
+
+/// A log that passed ``AuditChain/verify(_:trust:key:)``: entries 1…n of one trust, each authentic
+/// and linked to the one before.
+public struct VerifiedAuditLog: Sendable {
+    /// The trust whose log it is.
+    public let trust: TrustID
+    /// Entries 1…n, in order.
+    public let entries: [AuditEntry]
+    /// The key that signed each entry.
+    let keys: [VerifyingKey]
+    /// The trust's pinned (current) key.
+    let pinned: VerifyingKey
+
+    init(trust: TrustID, entries: [AuditEntry], keys: [VerifyingKey], pinned: VerifyingKey) {
+        self.trust = trust
+        self.entries = entries
+        self.keys = keys
+        self.pinned = pinned
+    }
+
+    /// The last entry, or `nil` for an empty log.
+    public var head: AuditEntry? { entries.last }
+
+    /// Checks the log against a checkpoint the trust signed (typically one a peer held).
+    ///
+    /// The checkpoint must verify with the key in force at its sequence (or the pinned key); then
+    /// the log must reach its sequence, and the entry there must have its head hash.
+    /// - Parameters:
+    ///   - checkpoint: A checkpoint of this log's trust.
+    ///   - heldBy: The trust that held it, for the message.
+    /// - Throws: ``AuditError/badCheckpoint(trust:sequence:heldBy:)`` if the trust did not sign it,
+    ///   ``AuditError/truncated(trust:sequence:logEnd:heldBy:)`` if the log ends before it, or
+    ///   ``AuditError/rewritten(trust:sequence:logHash:checkpointHash:heldBy:)`` if the entry differs.
+    public func check(_ checkpoint: AuditCheckpoint, heldBy: TrustID?) throws(AuditError) {
+        let sequence = checkpoint.sequence
+        var candidates = [pinned]
+        if sequence >= 1, sequence <= UInt64(entries.count) {
+            candidates.insert(keys[Int(sequence - 1)], at: 0)
+        } else if let last = keys.last {
+            candidates.insert(last, at: 0)
+        }
+        guard checkpoint.trust == trust, sequence >= 1,
+            candidates.contains(where: { (try? checkpoint.verify(with: $0)) != nil })
+        else {
+            throw .badCheckpoint(trust: trust, sequence: sequence, heldBy: heldBy)
+        }
+        guard sequence <= UInt64(entries.count) else {
+            throw .truncated(trust: trust, sequence: sequence, logEnd: UInt64(entries.count), heldBy: heldBy)
+        }
+        let entry = entries[Int(sequence - 1)]
+        guard entry.hash == checkpoint.headHash else {
+            throw .rewritten(
+                trust: trust, sequence: sequence, logHash: entry.hash, checkpointHash: checkpoint.headHash,
+                heldBy: heldBy)
+        }
+    }
+}

@@ -1,0 +1,114 @@
+public import Foundation
+public import TrustMeshCrypto
+public import TrustMeshModel
+
+/// Verifies several trusts' exports together: each log's chain and signatures, the agreement of two
+/// copies of one trust's log, and every checkpoint that any export holds (or records) against the
+/// log it pins.
+///
+/// A trust that truncated or rewrote its log after peers took checkpoints is exposed only when the
+/// peers' exports are verified alongside its own, so an auditor passes all of them at once.
+///
+/// ```swift
+/// let result = AuditVerification(exports: files.map { try AuditExport.parse($0) }, keys: topologyKeys)
+/// for (file, outcome) in zip(files, result.files) where outcome.failure != nil { print(outcome.failure!) }
+/// ```
+public struct AuditVerification: Sendable {
+    /// What verification found for one export.
+    public struct FileResult: Sendable {
+        /// The trust whose log the export holds; `nil` if it holds no entries.
+        public var trust: TrustID?
+        /// How many entries the export holds.
+        public var entryCount: Int
+        /// The last entry, when the log verified.
+        public var head: AuditEntry?
+        /// The checkpoints (from any export) that this log was checked against and agreed with.
+        public var checkpointsChecked: [HeldCheckpoint] = []
+        /// The first failure, or `nil` if the export verified.
+        public var failure: AuditError?
+    }
+
+    /// One result per export, in the order given.
+    public private(set) var files: [FileResult]
+    /// Checkpoints that pinned a trust whose log was not among the exports (or whose key the
+    /// topology lacks), so could not be checked.
+    public private(set) var unchecked: [HeldCheckpoint] = []
+
+    /// Whether every export verified.
+    public var isClean: Bool { files.allSatisfy { $0.failure == nil } }
+
+    /// Verifies exports against the topology's keys.
+    /// - Parameters:
+    ///   - exports: Parsed exports, typically one per trust.
+    ///   - keys: Each trust's pinned signing key.
+    public init(exports: [AuditExport], keys: [TrustID: VerifyingKey]) {
+        var logs: [Int: VerifiedAuditLog] = [:]
+        files = exports.map { FileResult(trust: $0.trust, entryCount: $0.entries.count) }
+        for (index, export) in exports.enumerated() {
+            guard let trust = export.trust else { continue }
+            guard let key = keys[trust] else {
+                files[index].failure = .unknownTrust(trust)
+                continue
+            }
+            do {
+                let log = try AuditChain.verify(export.entries, trust: trust, key: key)
+                logs[index] = log
+                files[index].head = log.head
+            } catch {
+                files[index].failure = error
+            }
+        }
+        // For each trust, the longest verified copy is the reference; every other copy must be a prefix.
+        var reference: [TrustID: Int] = [:]
+        for (index, log) in logs.sorted(by: { $0.key < $1.key }) {
+            if let current = reference[log.trust], logs[current]!.entries.count >= log.entries.count { continue }
+            reference[log.trust] = index
+        }
+        for (index, log) in logs {
+            guard let referenceIndex = reference[log.trust], referenceIndex != index else { continue }
+            let longer = logs[referenceIndex]!.entries
+            if let fork = zip(log.entries, longer).first(where: { $0.hash != $1.hash }) {
+                let error = AuditError.conflictingCopies(trust: log.trust, sequence: fork.0.sequence)
+                files[index].failure = files[index].failure ?? error
+                files[referenceIndex].failure = files[referenceIndex].failure ?? error
+            }
+        }
+        let recorded = logs.values.map { ($0.trust, $0.entries) }
+        for held in Self.checkpoints(exports: exports, recordedIn: recorded) {
+            guard let index = reference[held.checkpoint.trust], let log = logs[index] else {
+                unchecked.append(held)
+                continue
+            }
+            do {
+                try log.check(held.checkpoint, heldBy: held.heldBy)
+                files[index].checkpointsChecked.append(held)
+            } catch {
+                files[index].failure = files[index].failure ?? error
+            }
+        }
+    }
+
+    /// Every distinct checkpoint: those the exports hold, and those recorded in verified logs'
+    /// `checkpoint` entries; lowest sequence first, so the earliest disagreement is reported.
+    /// - Parameters:
+    ///   - exports: The exports, for the checkpoints they hold.
+    ///   - recordedIn: Each trust's authentic entries, for the checkpoints they record.
+    static func checkpoints(exports: [AuditExport], recordedIn logs: [(TrustID, [AuditEntry])]) -> [HeldCheckpoint] {
+        var all = exports.flatMap(\.checkpoints)
+        for (trust, entries) in logs {
+            all += entries.compactMap { entry in
+                recordedCheckpoint(entry).map { HeldCheckpoint(heldBy: trust, checkpoint: $0) }
+            }
+        }
+        var seen: Set<AuditCheckpoint> = []
+        return all.filter { seen.insert($0.checkpoint).inserted }.sorted {
+            ($0.checkpoint.sequence, $0.checkpoint.trust, $0.heldBy) < ($1.checkpoint.sequence, $1.checkpoint.trust, $1.heldBy)
+        }
+    }
+
+    /// The checkpoint a `checkpoint` entry records in its details, if it does.
+    static func recordedCheckpoint(_ entry: AuditEntry) -> AuditCheckpoint? {
+        guard entry.kind == .checkpoint, let details = entry.details else { return nil }
+        return try? JSONDecoder().decode(AuditCheckpoint.self, from: Data(details.utf8))
+    }
+}

@@ -1,0 +1,358 @@
+public import TrustMeshCrypto
+
+/// One event in a node's append-only audit log, hash-chained to the entry before it and signed by
+/// the node.
+///
+/// Each trust's log numbers its entries 1, 2, 3… without gaps (``sequence``). An entry's ``hash``
+/// is BLAKE2b-256 of its canonical encoding (``Draft/canonicalBytes(sequence:previousHash:)``),
+/// which includes ``previousHash``, the hash of the entry before it (32 zero bytes for entry 1), so
+/// changing, removing or reordering any entry breaks every link after it. The node's Ed25519 key
+/// signs the same canonical bytes. Signed checkpoints (``AuditCheckpoint``) that peers keep pin the
+/// head, so even the node's own operator, who holds the key, cannot rewrite or truncate history
+/// without the peers' checkpoints exposing it.
+///
+/// The byte layout is specified in `docs/AUDIT-FORMAT.md`, precisely enough to verify a log in
+/// another language; `TrustMeshAudit`'s `AuditChain` verifies whole logs.
+///
+/// ```swift
+/// let draft = AuditEntry.Draft(
+///     trust: try TrustID("RRK"), time: CareTime.format(Date()), kind: .fetchServed, actor: "RQ3",
+///     subject: [.nhsNumber: nhs.digits, .studyUID: uid, .peer: "RQ3", .transferID: id],
+///     details: String(decoding: try JSONEncoder().encode(care), as: UTF8.self))
+/// let entry = draft.sealed(previous: head, key: nodeKey)
+/// ```
+public struct AuditEntry: Sendable, Hashable {
+    /// The trust whose node keeps the log and signs its entries.
+    public let trust: TrustID
+    /// The entry's position in its trust's log: 1, 2, 3… without gaps.
+    public let sequence: UInt64
+    /// When the event happened: ISO-8601 UTC, whole seconds, `YYYY-MM-DDTHH:MM:SSZ`.
+    public let time: String
+    /// What happened (an open set; see ``Kind``).
+    public let kind: Kind
+    /// Who did it: a clinician's name, a peer's ODS code, `operator` or `node`.
+    public let actor: String
+    /// What it concerned, as key/value pairs (see ``SubjectKey`` for the well-known keys).
+    ///
+    /// The canonical encoding orders the pairs by the UTF-8 bytes of their keys, so the hash does
+    /// not depend on how a dictionary or a JSON object happened to order them.
+    public let subject: [SubjectKey: String]
+    /// Kind-specific detail, such as the care relationship's JSON for a share decision.
+    public let details: String?
+    /// The ``hash`` of the entry before this one; 32 zero bytes for entry 1.
+    public let previousHash: Digest256
+    /// BLAKE2b-256 of the canonical encoding of every field above.
+    public let hash: Digest256
+    /// The node's Ed25519 signature of the same canonical encoding.
+    public let signature: Signature
+
+    /// Assembles an entry from stored or received fields, without checking anything.
+    ///
+    /// For reading entries back; anything from outside must go through `AuditChain.verify` first.
+    /// - Parameters:
+    ///   - draft: The event's fields.
+    ///   - sequence: Its position in the log.
+    ///   - previousHash: The hash of the entry before it.
+    ///   - hash: The hash as stored (which verification recomputes and compares).
+    ///   - signature: The signature as stored.
+    public init(draft: Draft, sequence: UInt64, previousHash: Digest256, hash: Digest256, signature: Signature) {
+        trust = draft.trust
+        self.sequence = sequence
+        time = draft.time
+        kind = draft.kind
+        actor = draft.actor
+        subject = draft.subject
+        details = draft.details
+        self.previousHash = previousHash
+        self.hash = hash
+        self.signature = signature
+    }
+
+    /// The event's fields, without the chain fields.
+    public var draft: Draft {
+        Draft(trust: trust, time: time, kind: kind, actor: actor, subject: subject, details: details)
+    }
+
+    /// The canonical encoding of every field except ``hash`` and ``signature``: what both cover.
+    public var canonicalBytes: [UInt8] { draft.canonicalBytes(sequence: sequence, previousHash: previousHash) }
+
+    /// The value of a subject key, if present.
+    public subscript(key: SubjectKey) -> String? { subject[key] }
+
+    /// The previous hash of entry 1: 32 zero bytes.
+    public static let zeroHash: Digest256 = try! Digest256(rawBytes: [UInt8](repeating: 0, count: 32))
+}
+
+extension AuditEntry {
+    /// The fields of an event before it takes its place in the chain.
+    public struct Draft: Sendable, Hashable {
+        /// The trust whose node keeps the log.
+        public var trust: TrustID
+        /// When the event happened, `YYYY-MM-DDTHH:MM:SSZ` (see ``CareTime/format(_:)``).
+        public var time: String
+        /// What happened.
+        public var kind: Kind
+        /// Who did it: a clinician's name, a peer's ODS code, `operator` or `node`.
+        public var actor: String
+        /// What it concerned.
+        public var subject: [SubjectKey: String]
+        /// Kind-specific detail, such as a care relationship's JSON.
+        public var details: String?
+
+        /// Creates an event's fields.
+        /// - Parameters:
+        ///   - trust: The trust whose node keeps the log.
+        ///   - time: When it happened, `YYYY-MM-DDTHH:MM:SSZ`.
+        ///   - kind: What happened.
+        ///   - actor: Who did it.
+        ///   - subject: What it concerned.
+        ///   - details: Kind-specific detail.
+        public init(
+            trust: TrustID, time: String, kind: Kind, actor: String, subject: [SubjectKey: String] = [:],
+            details: String? = nil
+        ) {
+            self.trust = trust
+            self.time = time
+            self.kind = kind
+            self.actor = actor
+            self.subject = subject
+            self.details = details
+        }
+
+        /// The domain-separation string of audit entries, version 1.
+        public static let domain = "TrustMesh/AuditEntry/v1"
+
+        /// The canonical encoding of an entry: what its hash and its signature cover.
+        ///
+        /// ``domain`` and `0x00`, then, in ``CanonicalEncoder``'s forms:
+        ///
+        /// | # | field | form |
+        /// |---|---|---|
+        /// | 1 | `trust` | String (the upper-case ODS code) |
+        /// | 2 | `sequence` | UInt64 |
+        /// | 3 | `time` | String |
+        /// | 4 | `kind` | String |
+        /// | 5 | `actor` | String |
+        /// | 6 | `subject` | UInt32 count of pairs, then for each pair, in ascending order of the key's UTF-8 bytes, the key as a String and the value as a String |
+        /// | 7 | `details` | Optional String |
+        /// | 8 | `previousHash` | Raw bytes (`00 00 00 20` + 32 bytes) |
+        /// - Parameters:
+        ///   - sequence: The entry's position in the log.
+        ///   - previousHash: The hash of the entry before it (``AuditEntry/zeroHash`` for entry 1).
+        /// - Returns: The message.
+        public func canonicalBytes(sequence: UInt64, previousHash: Digest256) -> [UInt8] {
+            var encoder = CanonicalEncoder(domain: Self.domain)
+            encoder.append(trust.code)
+            encoder.append(sequence)
+            encoder.append(time)
+            encoder.append(kind.rawValue)
+            encoder.append(actor)
+            let pairs = subject.map { ($0.key.rawValue, $0.value) }.sorted { $0.0.utf8.lexicographicallyPrecedes($1.0.utf8) }
+            encoder.append(pairs.flatMap { [$0.0, $0.1] })
+            encoder.append(optional: details)
+            encoder.append(previousHash)
+            return encoder.bytes
+        }
+
+        /// Takes the place after `previous` in the chain: the next sequence number, the link to
+        /// `previous`'s hash, the hash and the signature.
+        ///
+        /// Ed25519 is deterministic: the same draft, head and key always give the same entry.
+        /// - Parameters:
+        ///   - previous: The log's head, or `nil` for the first entry. It must be an entry of ``trust``.
+        ///   - key: The node's signing key.
+        /// - Returns: The sealed entry.
+        public func sealed(previous: AuditEntry?, key: SigningKey) -> AuditEntry {
+            let sequence = (previous?.sequence ?? 0) + 1
+            let previousHash = previous?.hash ?? AuditEntry.zeroHash
+            let message = canonicalBytes(sequence: sequence, previousHash: previousHash)
+            return AuditEntry(
+                draft: self, sequence: sequence, previousHash: previousHash, hash: BLAKE2b256.hash(message),
+                signature: key.sign(message))
+        }
+    }
+}
+
+extension AuditEntry {
+    /// What an entry records. An open set: a verifier accepts kinds it does not know, and the
+    /// replay ignores them.
+    ///
+    /// The documented kinds (`docs/AUDIT-FORMAT.md` lists their subjects and details) are the static
+    /// members; their raw values are stable and never renamed.
+    public struct Kind: RawRepresentable, Sendable, Hashable, Codable, ExpressibleByStringLiteral,
+        CustomStringConvertible
+    {
+        /// The kind's name, e.g. `fetchServed`.
+        public let rawValue: String
+
+        /// A kind by name.
+        /// - Parameter rawValue: The name.
+        public init(rawValue: String) { self.rawValue = rawValue }
+
+        /// A kind by name, from a literal.
+        /// - Parameter value: The name.
+        public init(stringLiteral value: String) { rawValue = value }
+
+        public var description: String { rawValue }
+
+        public init(from decoder: any Decoder) throws {
+            rawValue = try decoder.singleValueContainer().decode(String.self)
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.singleValueContainer()
+            try container.encode(rawValue)
+        }
+
+        /// The node started.
+        public static let nodeStarted: Kind = "nodeStarted"
+        /// The node stopped (gracefully).
+        public static let nodeStopped: Kind = "nodeStopped"
+        /// A study was ingested or grew: subject `studyUID`, `nhsNumber`.
+        public static let ingest: Kind = "ingest"
+        /// This node published an index record: subject `origin`, `recordSequence`, `recordKind`,
+        /// `nhsNumber`, `studyUID`.
+        public static let recordPublished: Kind = "recordPublished"
+        /// A verified index record arrived from a peer: the same subject as ``recordPublished``.
+        public static let recordReceived: Kind = "recordReceived"
+        /// A patient opted out at this trust: subject `nhsNumber`.
+        public static let optOut: Kind = "optOut"
+        /// A care relationship was recorded: subject `careID`, `nhsNumber`; details its JSON.
+        public static let careAdded: Kind = "careAdded"
+        /// A clinician queried the federated index: subject `nhsNumber`.
+        public static let query: Kind = "query"
+        /// This trust asked a holder for a study: subject `peer`, `studyUID`, `nhsNumber`, `careID`.
+        public static let fetchRequested: Kind = "fetchRequested"
+        /// This trust shared a study: subject `peer` (the requester), `studyUID`, `nhsNumber`,
+        /// `transferID`, `careID`; details the care relationship's JSON as presented.
+        public static let fetchServed: Kind = "fetchServed"
+        /// This trust refused to share: subject `peer`, `studyUID`, `rule`; details the care
+        /// relationship's JSON if one was presented.
+        public static let fetchRefused: Kind = "fetchRefused"
+        /// A fetch this trust made completed: subject `peer` (the holder), `studyUID`, `transferID`,
+        /// `bytes`, `chunks`.
+        public static let fetchCompleted: Kind = "fetchCompleted"
+        /// A fetch this trust made was given up: subject `peer`, `studyUID`, `transferID` if one was
+        /// opened, `rule` if the holder refused.
+        public static let fetchAbandoned: Kind = "fetchAbandoned"
+        /// A request from a peer was refused before any policy decision (bad signature, replay…):
+        /// subject `peer`, `rule`.
+        public static let peerRefused: Kind = "peerRefused"
+        /// This node signed a checkpoint (actor `node`), or accepted a newer checkpoint from a peer
+        /// (actor the peer's ODS code): subject `peer`, `sequence`, `headHash`; details the
+        /// checkpoint's JSON.
+        public static let checkpoint: Kind = "checkpoint"
+        /// The node's signing key changed: this entry is the first signed with the new key; details
+        /// the previous key, padded base64.
+        public static let keyChanged: Kind = "keyChanged"
+    }
+
+    /// A key of an entry's ``AuditEntry/subject``: ASCII letters and digits.
+    ///
+    /// The well-known keys are the static members; others may be used, and verifiers carry them
+    /// through unchanged.
+    public struct SubjectKey: RawRepresentable, Sendable, Hashable, Comparable, ExpressibleByStringLiteral,
+        CustomStringConvertible
+    {
+        /// The key's name.
+        public let rawValue: String
+
+        /// A key by name.
+        /// - Parameter rawValue: The name: 1 to 64 ASCII letters and digits.
+        public init(rawValue: String) { self.rawValue = rawValue }
+
+        /// A key by name, from a literal.
+        /// - Parameter value: The name.
+        public init(stringLiteral value: String) { rawValue = value }
+
+        public var description: String { rawValue }
+
+        public static func < (lhs: SubjectKey, rhs: SubjectKey) -> Bool {
+            lhs.rawValue.utf8.lexicographicallyPrecedes(rhs.rawValue.utf8)
+        }
+
+        /// Whether the name is 1 to 64 ASCII letters and digits, as the JSON decoder requires.
+        public var isWellFormed: Bool {
+            (1...64).contains(rawValue.utf8.count)
+                && rawValue.utf8.allSatisfy { (48...57).contains($0) || (65...90).contains($0) || (97...122).contains($0) }
+        }
+
+        /// The patient's NHS number, 10 digits.
+        public static let nhsNumber: SubjectKey = "nhsNumber"
+        /// A DICOM StudyInstanceUID.
+        public static let studyUID: SubjectKey = "studyUID"
+        /// The other trust involved, by ODS code.
+        public static let peer: SubjectKey = "peer"
+        /// A policy rule (`TrustMeshPolicy.PolicyRule` raw value) or refusal code.
+        public static let rule: SubjectKey = "rule"
+        /// The holder's id for a transfer, which both sides log.
+        public static let transferID: SubjectKey = "transferID"
+        /// A byte count, in decimal.
+        public static let bytes: SubjectKey = "bytes"
+        /// A chunk count, in decimal.
+        public static let chunks: SubjectKey = "chunks"
+        /// A care relationship's id.
+        public static let careID: SubjectKey = "careID"
+        /// An index record's origin trust.
+        public static let origin: SubjectKey = "origin"
+        /// An index record's sequence number, in decimal.
+        public static let recordSequence: SubjectKey = "recordSequence"
+        /// An index record's kind: `study`, `withdrawn` or `optOut`.
+        public static let recordKind: SubjectKey = "recordKind"
+        /// A checkpoint's sequence number, in decimal.
+        public static let sequence: SubjectKey = "sequence"
+        /// A checkpoint's head hash, 64 hex digits.
+        public static let headHash: SubjectKey = "headHash"
+    }
+}
+
+extension AuditEntry: Codable {
+    private enum CodingKeys: String, CodingKey {
+        case trust, sequence, time, kind, actor, subject, details, previousHash, hash, signature
+    }
+
+    /// Decodes an entry's JSON form: `subject` is a JSON object of strings.
+    ///
+    /// Nothing is verified here (see `AuditChain.verify`).
+    /// - Throws: `DecodingError.dataCorrupted` if a subject key is not 1 to 64 ASCII letters and digits.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let raw = try container.decodeIfPresent([String: String].self, forKey: .subject) ?? [:]
+        var subject: [SubjectKey: String] = [:]
+        for (key, value) in raw {
+            let subjectKey = SubjectKey(rawValue: key)
+            guard subjectKey.isWellFormed else {
+                throw DecodingError.dataCorruptedError(
+                    forKey: .subject, in: container, debugDescription: "subject key is not 1 to 64 ASCII letters and digits")
+            }
+            subject[subjectKey] = value
+        }
+        let draft = Draft(
+            trust: try container.decode(TrustID.self, forKey: .trust),
+            time: try container.decode(String.self, forKey: .time),
+            kind: try container.decode(Kind.self, forKey: .kind),
+            actor: try container.decode(String.self, forKey: .actor), subject: subject,
+            details: try container.decodeIfPresent(String.self, forKey: .details))
+        self.init(
+            draft: draft, sequence: try container.decode(UInt64.self, forKey: .sequence),
+            previousHash: try container.decode(Digest256.self, forKey: .previousHash),
+            hash: try container.decode(Digest256.self, forKey: .hash),
+            signature: try container.decode(Signature.self, forKey: .signature))
+    }
+
+    /// Encodes the JSON form; `details` is omitted when absent.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(trust, forKey: .trust)
+        try container.encode(sequence, forKey: .sequence)
+        try container.encode(time, forKey: .time)
+        try container.encode(kind, forKey: .kind)
+        try container.encode(actor, forKey: .actor)
+        try container.encode(
+            Dictionary(uniqueKeysWithValues: subject.map { ($0.key.rawValue, $0.value) }), forKey: .subject)
+        try container.encodeIfPresent(details, forKey: .details)
+        try container.encode(previousHash, forKey: .previousHash)
+        try container.encode(hash, forKey: .hash)
+        try container.encode(signature, forKey: .signature)
+    }
+}
