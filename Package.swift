@@ -65,7 +65,7 @@ let package = Package(
             name: "trustmesh",
             dependencies: [
                 "TrustMeshNode", "TrustMeshStore", "TrustMeshModel", "TrustMeshDICOM", "TrustMeshCrypto",
-                "TrustMeshGossip",
+                "TrustMeshGossip", "TrustMeshAudit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: settings
@@ -113,6 +113,18 @@ let package = Package(
         .testTarget(
             name: "TrustMeshPolicyTests",
             dependencies: ["TrustMeshPolicy", "TrustMeshModel", "TrustMeshCrypto"],
+            swiftSettings: settings
+        ),
+        .target(
+            name: "TrustMeshAudit", dependencies: ["TrustMeshModel", "TrustMeshCrypto", "TrustMeshPolicy"],
+            swiftSettings: settings
+        ),
+        .testTarget(
+            name: "TrustMeshAuditTests",
+            dependencies: [
+                "TrustMeshAudit", "TrustMeshModel", "TrustMeshCrypto", "TrustMeshPolicy", "TrustMeshStore",
+                "TrustMeshNode", "TrustMeshTesting",
+            ],
             swiftSettings: settings
         ),
     ]

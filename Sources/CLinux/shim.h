@@ -5,3 +5,9 @@
 extern int syncfs(int fd);
 
 static inline int trustmesh_syncfs(int fd) { return syncfs(fd); }
+
+// sync_file_range(2) with SYNC_FILE_RANGE_WRITE (2): start writeback of a file's dirty pages now,
+// without waiting, so that a later flush finds less left to write.
+extern int sync_file_range(int fd, long long offset, long long nbytes, unsigned int flags);
+
+static inline int trustmesh_start_writeback(int fd) { return sync_file_range(fd, 0, 0, 2); }

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 public import TrustMeshModel
 
 /// A trust's exported audit log: its entries and the latest checkpoints it holds of its peers, as

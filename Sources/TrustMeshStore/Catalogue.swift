@@ -25,6 +25,7 @@ package final class Catalogue: Sendable {
         try Self.migrator.migrate(pool)
         index = IndexTable(pool: pool)
         care = CareTable(pool: pool)
+        audit = AuditTable(pool: pool)
     }
 
     /// The federated index records, in the same file.
@@ -32,6 +33,9 @@ package final class Catalogue: Sendable {
 
     /// This trust's care relationships, in the same file.
     package let care: CareTable
+
+    /// This node's audit log and its peers' latest checkpoints, in the same file.
+    package let audit: AuditTable
 
     /// Versioned migrations: a migration that has shipped is never edited, only followed.
     private static var migrator: DatabaseMigrator {
@@ -80,6 +84,7 @@ package final class Catalogue: Sendable {
         }
         IndexTable.migrate(&migrator)
         CareTable.migrate(&migrator)
+        AuditTable.migrate(&migrator)
         return migrator
     }
 

@@ -22,15 +22,12 @@ package protocol ChunkStore: Sendable {
 /// A ``ChunkStore`` in a directory: `chunks/ab/abcdef…` (256 fan-out folders by first byte).
 package final class FileChunkStore: ChunkStore {
     private let root: String
-    private let temporary: String
     private let dirtyDirectories = Mutex<Set<String>>([])
 
     /// Opens (creating if needed) the chunk folders under `root`.
     package init(root: String) throws(StoreError) {
         self.root = root
-        self.temporary = root + "/.tmp"
         try Self.makeDirectory(root)
-        try Self.makeDirectory(temporary)
     }
 
     package func path(_ hash: Digest256) -> String {
@@ -52,8 +49,10 @@ package final class FileChunkStore: ChunkStore {
         let directory = root + "/" + hex.prefix(2)
         try Self.makeDirectory(directory)
         let final = directory + "/" + hex
-        // A unique temporary name per writer: two ingests may write the same chunk at once.
-        let temp = temporary + "/" + hex + "." + String(UInt64.random(in: 0...UInt64.max), radix: 36)
+        // A unique temporary name per writer (two ingests may write the same chunk at once), in the
+        // chunk's own folder: creating every temporary file in one shared folder serialises writers
+        // on that folder's lock, and a rename within a folder is the cheapest kind.
+        let temp = directory + "/." + hex + "." + String(UInt64.random(in: 0...UInt64.max), radix: 36)
         let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw .io(path: temp, operation: "create", errno: errno) }
         var done = 0
@@ -69,6 +68,11 @@ package final class FileChunkStore: ChunkStore {
             done += n
         }
         // fsync before rename: after a crash the name must never point at a partly written file.
+        if !durably {
+            // Start writing back now; the batch's flush then waits for less (advisory: errors are
+            // caught by that flush).
+            _ = trustmesh_start_writeback(fd)
+        }
         if durably && fsync(fd) != 0 {
             let e = errno
             close(fd)

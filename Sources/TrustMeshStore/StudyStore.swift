@@ -50,6 +50,9 @@ public final class StudyStore: Sendable {
     /// This trust's care relationships.
     package var care: CareTable { catalogue.care }
 
+    /// This node's audit log and its peers' latest checkpoints.
+    package var audit: AuditTable { catalogue.audit }
+
     /// The identity of a study's content (BLAKE2b-256 over its instances' manifests).
     package func studyManifestHash(uid: String) throws -> Digest256? { try catalogue.studyManifestHash(uid: uid) }
 

@@ -40,7 +40,7 @@ func files(under path: String) -> [String] {
 
 /// Chunk files on disk (excluding the temporary folder).
 func chunkFiles(_ storeDirectory: String) -> [String] {
-    files(under: storeDirectory + "/chunks").filter { !$0.contains("/.tmp/") }
+    files(under: storeDirectory + "/chunks").filter { !($0.split(separator: "/").last ?? "").hasPrefix(".") }
 }
 
 @Suite struct StudyStoreTests {

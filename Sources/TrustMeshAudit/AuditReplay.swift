@@ -1,0 +1,339 @@
+import Foundation
+public import TrustMeshCrypto
+public import TrustMeshModel
+public import TrustMeshPolicy
+
+/// Rebuilds what happened across trusts from their audit logs, and flags what the policy forbids or
+/// the logs cannot account for.
+///
+/// The replay is lenient where ``AuditVerification`` is strict: it reports every problem it can
+/// see, as ``AuditFinding``s, and carries on with the entries that are authentic (hash and
+/// signature hold). It finds:
+///
+/// - ``AuditFinding/Kind-swift.struct/servedWithoutValidCare`` and
+///   ``AuditFinding/Kind-swift.struct/servedOptedOut``: for each `fetchServed`, it re-runs
+///   `SharingPolicy.decide` (the very function the holder ran) on the care relationship recorded in
+///   the entry's details, the requester's pinned key, the study's NHS number as the holder's own
+///   log knew it (from `ingest` and `recordPublished` entries; the entry's `nhsNumber` otherwise),
+///   whether the patient had opted out, and the entry's time. A patient counts as opted out if the
+///   holder's log recorded the opt-out (`optOut`, or an index record of kind `optOut` published or
+///   received) before the share, or any trust's log recorded it at or before the share's time.
+/// - ``AuditFinding/Kind-swift.struct/unmatchedFetch``: a `fetchServed` with a `transferID` for
+///   which the requester's log holds no `fetchCompleted` or `fetchAbandoned` with that id, or the
+///   reverse. Checked only when both trusts' logs are supplied.
+/// - ``AuditFinding/Kind-swift.struct/sequenceGap``: entries missing from a log.
+/// - ``AuditFinding/Kind-swift.struct/checkpointMismatch``: a checkpoint (held by a peer, or
+///   recorded in any log) that the log contradicts.
+/// - ``AuditFinding/Kind-swift.struct/chainInvalid``: entries that are not authentic or not in
+///   their place, and logs with no pinned key.
+///
+/// Pure: the same logs, keys and settings always give the same report.
+///
+/// ```swift
+/// let report = AuditReplay.run(exports: exports, keys: topologyKeys)
+/// for finding in report.findings { print(finding.message) }
+/// ```
+public enum AuditReplay {
+    /// Replays several trusts' exports.
+    /// - Parameters:
+    ///   - exports: Parsed exports; entries are grouped by their trust, whichever file holds them.
+    ///   - keys: Each trust's pinned signing key (the topology's).
+    ///   - settings: The network's policy settings; the nodes' and the replay's must be the same.
+    /// - Returns: The report.
+    public static func run(
+        exports: [AuditExport], keys: [TrustID: VerifyingKey], settings: PolicySettings = .init()
+    ) -> AuditReplayReport {
+        var state = State(keys: keys, settings: settings)
+        state.load(exports)
+        state.checkCheckpoints(exports)
+        state.replayShares()
+        state.matchFetches()
+        return state.report()
+    }
+
+    /// An authentic entry and the key that signed it.
+    private struct Signed {
+        var entry: AuditEntry
+        var key: VerifyingKey
+    }
+
+    private struct State {
+        let keys: [TrustID: VerifyingKey]
+        let settings: PolicySettings
+        /// Each trust's authentic entries, by sequence.
+        var logs: [TrustID: [UInt64: Signed]] = [:]
+        var highest: [TrustID: UInt64] = [:]
+        var findings: [AuditFinding] = []
+        var notes: [String] = []
+
+        init(keys: [TrustID: VerifyingKey], settings: PolicySettings) {
+            self.keys = keys
+            self.settings = settings
+        }
+
+        // MARK: Chains
+
+        mutating func load(_ exports: [AuditExport]) {
+            var copies: [TrustID: [UInt64: AuditEntry]] = [:]
+            for entry in exports.flatMap(\.entries) {
+                if let held = copies[entry.trust]?[entry.sequence] {
+                    if held != entry {
+                        add(
+                            .chainInvalid, entry, rule: "conflicting copies",
+                            "\(entry.trust) #\(entry.sequence): two different entries with this number were "
+                                + "supplied (a fork); the first was replayed")
+                    }
+                    continue
+                }
+                copies[entry.trust, default: [:]][entry.sequence] = entry
+            }
+            for (trust, bySequence) in copies.sorted(by: { $0.key < $1.key }) {
+                let ordered = bySequence.values.sorted { $0.sequence < $1.sequence }
+                highest[trust] = ordered.last?.sequence ?? 0
+                guard let key = keys[trust] else {
+                    findings.append(
+                        AuditFinding(
+                            kind: .chainInvalid, trust: trust, rule: "unknown trust",
+                            message: AuditError.unknownTrust(trust).description + "; its entries were not replayed"))
+                    continue
+                }
+                let inspection = AuditChain.inspect(ordered, trust: trust, key: key)
+                for problem in inspection.problems {
+                    let entry = bySequence[problem.sequence ?? 0]
+                    findings.append(
+                        AuditFinding(
+                            kind: problem.isGap ? .sequenceGap : .chainInvalid, trust: trust,
+                            sequence: problem.sequence, time: entry?.time, rule: problem.check,
+                            message: problem.description))
+                }
+                var signed: [UInt64: Signed] = [:]
+                for (entry, key) in zip(inspection.authentic, inspection.keys) {
+                    signed[entry.sequence] = Signed(entry: entry, key: key)
+                }
+                logs[trust] = signed
+            }
+        }
+
+        mutating func checkCheckpoints(_ exports: [AuditExport]) {
+            let recorded = logs.map { ($0.key, $0.value.values.map(\.entry)) }
+            for held in AuditVerification.checkpoints(exports: exports, recordedIn: recorded) {
+                let checkpoint = held.checkpoint
+                let trust = checkpoint.trust
+                guard let log = logs[trust], let pinned = keys[trust] else {
+                    notes.append(
+                        "The checkpoint of \(trust) #\(checkpoint.sequence) held by \(held.heldBy) was not checked: "
+                            + "\(trust)'s log was not supplied or has no pinned key.")
+                    continue
+                }
+                let sequence = checkpoint.sequence
+                let candidates = [log[sequence]?.key, pinned].compactMap { $0 }
+                let error: AuditError?
+                if sequence == 0 || !candidates.contains(where: { (try? checkpoint.verify(with: $0)) != nil }) {
+                    error = .badCheckpoint(trust: trust, sequence: sequence, heldBy: held.heldBy)
+                } else if sequence > highest[trust] ?? 0 {
+                    error = .truncated(
+                        trust: trust, sequence: sequence, logEnd: highest[trust] ?? 0, heldBy: held.heldBy)
+                } else if let entry = log[sequence]?.entry, entry.hash != checkpoint.headHash {
+                    error = .rewritten(
+                        trust: trust, sequence: sequence, logHash: entry.hash, checkpointHash: checkpoint.headHash,
+                        heldBy: held.heldBy)
+                } else {
+                    error = nil
+                }
+                if let error {
+                    findings.append(
+                        AuditFinding(
+                            kind: .checkpointMismatch, trust: trust, sequence: sequence, time: checkpoint.time,
+                            peer: held.heldBy, rule: error.check, message: error.description))
+                }
+            }
+        }
+
+        // MARK: Shares
+
+        /// An opt-out as some log recorded it.
+        struct OptOut {
+            var trust: TrustID
+            var sequence: UInt64
+            var time: Int64
+        }
+
+        mutating func replayShares() {
+            var optOuts: [NHSNumber: [OptOut]] = [:]
+            for (trust, log) in logs {
+                for signed in log.values {
+                    let entry = signed.entry
+                    guard Self.isOptOut(entry), let nhs = Self.nhs(entry), let time = CareTime.unixSeconds(entry.time)
+                    else { continue }
+                    optOuts[nhs, default: []].append(OptOut(trust: trust, sequence: entry.sequence, time: time))
+                }
+            }
+            for (holder, log) in logs.sorted(by: { $0.key < $1.key }) {
+                var studies: [String: NHSNumber] = [:]
+                var optedOutHere: Set<NHSNumber> = []
+                for signed in log.values.sorted(by: { $0.entry.sequence < $1.entry.sequence }) {
+                    let entry = signed.entry
+                    if Self.isOptOut(entry), let nhs = Self.nhs(entry) { optedOutHere.insert(nhs) }
+                    if [AuditEntry.Kind.ingest, .recordPublished, .fetchCompleted].contains(entry.kind),
+                        (entry[.recordKind] ?? "study") == "study", let uid = entry[.studyUID], let nhs = Self.nhs(entry)
+                    {
+                        studies[uid] = nhs
+                    }
+                    if entry.kind == .fetchServed {
+                        judgeShare(entry, holder: holder, studies: studies, optedOutHere: optedOutHere, optOuts: optOuts)
+                    }
+                }
+            }
+        }
+
+        private mutating func judgeShare(
+            _ entry: AuditEntry, holder: TrustID, studies: [String: NHSNumber], optedOutHere: Set<NHSNumber>,
+            optOuts: [NHSNumber: [OptOut]]
+        ) {
+            let uid = entry[.studyUID]
+            let study = uid ?? "(no study UID recorded)"
+            guard let peerText = entry[.peer], let peer = try? TrustID(peerText) else {
+                add(
+                    .servedWithoutValidCare, entry, rule: PolicyRule.unknownPeer.rawValue,
+                    "\(holder) #\(entry.sequence) served study \(study) without recording a valid requesting trust")
+                return
+            }
+            guard let seconds = CareTime.unixSeconds(entry.time) else {
+                add(
+                    .servedWithoutValidCare, entry, peer: peer, rule: nil,
+                    "\(holder) #\(entry.sequence) served study \(study) to \(peer) at an unreadable time")
+                return
+            }
+            let nhs = uid.flatMap { studies[$0] } ?? Self.nhs(entry)
+            let care = entry.details.flatMap { try? JSONDecoder().decode(CareRelationship.self, from: Data($0.utf8)) }
+            let earlier = nhs.flatMap { optOuts[$0] }?.filter { $0.time <= seconds }.min { $0.time < $1.time }
+            let knewHere = nhs.map(optedOutHere.contains) ?? false
+            let decision = SharingPolicy.decide(
+                SharingRequest(
+                    requester: peer, requesterKey: keys[peer], care: care, studyNHSNumber: nhs,
+                    optedOut: knewHere || earlier != nil, now: Date(timeIntervalSince1970: TimeInterval(seconds))),
+                settings: settings)
+            guard case .refuse(let rule) = decision else { return }
+            let served = "\(holder) #\(entry.sequence) served study \(study) to \(peer)"
+            if rule == .optedOut {
+                var message = "\(served) after the patient (NHS number \(nhs?.description ?? "unknown")) opted out"
+                if let earlier {
+                    message += " (recorded at \(earlier.trust) #\(earlier.sequence), "
+                        + CareTime.format(unixSeconds: earlier.time) + ")"
+                }
+                if !knewHere { message += "; \(holder)'s log does not record learning of the opt-out" }
+                add(.servedOptedOut, entry, peer: peer, rule: rule.rawValue, message)
+            } else {
+                var reason = rule.explanation(for: care, settings: settings)
+                if care == nil, entry.details != nil { reason += " (the recorded details are not a care relationship)" }
+                add(
+                    .servedWithoutValidCare, entry, peer: peer, rule: rule.rawValue,
+                    "\(served), but the sharing policy refuses it: \(reason)")
+            }
+        }
+
+        static func isOptOut(_ entry: AuditEntry) -> Bool {
+            entry.kind == .optOut
+                || ([AuditEntry.Kind.recordPublished, .recordReceived].contains(entry.kind) && entry[.recordKind] == "optOut")
+        }
+
+        static func nhs(_ entry: AuditEntry) -> NHSNumber? {
+            entry[.nhsNumber].flatMap { try? NHSNumber($0) }
+        }
+
+        // MARK: Fetches
+
+        mutating func matchFetches() {
+            var served: [String: [AuditEntry]] = [:]
+            var ended: [String: [AuditEntry]] = [:]
+            for signed in logs.values.flatMap(\.values) {
+                let entry = signed.entry
+                guard let id = entry[.transferID] else { continue }
+                if entry.kind == .fetchServed { served[id, default: []].append(entry) }
+                if entry.kind == .fetchCompleted || entry.kind == .fetchAbandoned { ended[id, default: []].append(entry) }
+            }
+            var unmatchable: [TrustID: Int] = [:]
+            for entry in served.values.joined().sorted(by: Self.byTrustAndSequence) {
+                guard let id = entry[.transferID], let peerText = entry[.peer], let requester = try? TrustID(peerText)
+                else { continue }
+                guard logs[requester] != nil else {
+                    unmatchable[requester, default: 0] += 1
+                    continue
+                }
+                if !(ended[id] ?? []).contains(where: { $0.trust == requester }) {
+                    add(
+                        .unmatchedFetch, entry, peer: requester, rule: nil,
+                        "\(entry.trust) #\(entry.sequence) served transfer \(id.prefix(12))… to \(requester), but "
+                            + "\(requester)'s log has no fetchCompleted or fetchAbandoned for it")
+                }
+            }
+            for entry in ended.values.joined().sorted(by: Self.byTrustAndSequence) {
+                guard let id = entry[.transferID], let peerText = entry[.peer], let holder = try? TrustID(peerText)
+                else { continue }
+                guard logs[holder] != nil else {
+                    unmatchable[holder, default: 0] += 1
+                    continue
+                }
+                if !(served[id] ?? []).contains(where: { $0.trust == holder }) {
+                    add(
+                        .unmatchedFetch, entry, peer: holder, rule: nil,
+                        "\(entry.trust) #\(entry.sequence) logged \(entry.kind) of transfer \(id.prefix(12))… from "
+                            + "\(holder), but \(holder)'s log has no fetchServed for it")
+                }
+            }
+            for (trust, count) in unmatchable.sorted(by: { $0.key < $1.key }) {
+                notes.append(
+                    "\(count) fetch\(count == 1 ? "" : "es") with \(trust) could not be matched: "
+                        + "\(trust)'s log was not supplied (or has no pinned key).")
+            }
+        }
+
+        static func byTrustAndSequence(_ a: AuditEntry, _ b: AuditEntry) -> Bool {
+            (a.trust, a.sequence) < (b.trust, b.sequence)
+        }
+
+        // MARK: Report
+
+        private mutating func add(
+            _ kind: AuditFinding.Kind, _ entry: AuditEntry, peer: TrustID? = nil, rule: String?, _ message: String
+        ) {
+            findings.append(
+                AuditFinding(
+                    kind: kind, trust: entry.trust, sequence: entry.sequence, time: entry.time, peer: peer,
+                    studyUID: entry[.studyUID], transferID: entry[.transferID], rule: rule, message: message))
+        }
+
+        func report() -> AuditReplayReport {
+            var timeline: [(Int64, AuditReplayReport.Event)] = []
+            var trusts: [AuditReplayReport.TrustSummary] = []
+            for trust in Set(highest.keys).sorted() {
+                let entries = (logs[trust] ?? [:]).values.map(\.entry).sorted { $0.sequence < $1.sequence }
+                let times = entries.map(\.time).sorted()
+                trusts.append(
+                    AuditReplayReport.TrustSummary(
+                        trust: trust, entries: entries.count, lastSequence: highest[trust] ?? 0,
+                        firstTime: times.first, lastTime: times.last, headHash: entries.last?.hash.hex))
+                for entry in entries {
+                    var subject: [String: String] = [:]
+                    for (key, value) in entry.subject {
+                        subject[key.rawValue] =
+                            key == .nhsNumber ? ((try? NHSNumber(value))?.description ?? "***") : value
+                    }
+                    timeline.append(
+                        (
+                            CareTime.unixSeconds(entry.time) ?? Int64.min,
+                            AuditReplayReport.Event(
+                                trust: trust, sequence: entry.sequence, time: entry.time, kind: entry.kind.rawValue,
+                                actor: entry.actor, subject: subject)
+                        ))
+                }
+            }
+            timeline.sort { ($0.0, $0.1.trust, $0.1.sequence) < ($1.0, $1.1.trust, $1.1.sequence) }
+            let ordered = findings.sorted {
+                ($0.time ?? "", $0.trust, $0.sequence ?? 0, $0.kind.rawValue)
+                    < ($1.time ?? "", $1.trust, $1.sequence ?? 0, $1.kind.rawValue)
+            }
+            return AuditReplayReport(trusts: trusts, timeline: timeline.map(\.1), findings: ordered, notes: notes)
+        }
+    }
+}

@@ -1,0 +1,287 @@
+import ArgumentParser
+import Foundation
+import TrustMeshAudit
+import TrustMeshCrypto
+import TrustMeshModel
+import TrustMeshNode
+import TrustMeshStore
+
+struct AuditCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "audit",
+        abstract: "Export, verify and replay nodes' tamper-evident audit logs.",
+        discussion: """
+            Each node keeps a hash-chained log of what it did, signed with its key, and holds its
+            peers' signed checkpoints. Export every trust's log, then verify and replay them
+            together, so that each log is checked against the checkpoints its peers hold:
+              trustmesh audit export --data /var/lib/trustmesh --out rrk.jsonl
+              trustmesh audit verify rrk.jsonl rq3.jsonl --topology Topology/west-midlands.json
+              trustmesh audit replay rrk.jsonl rq3.jsonl --topology Topology/west-midlands.json
+            The format is specified in docs/AUDIT-FORMAT.md; Scripts/verify-audit.py checks it
+            independently.
+            """,
+        subcommands: [Export.self, Verify.self, Replay.self, Bench.self]
+    )
+
+    struct Export: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write a node's audit log and the peer checkpoints it holds as JSON Lines.")
+
+        @Option(help: ArgumentHelp("The node's data folder.", valueName: "DIR"))
+        var data: String
+
+        @Option(help: ArgumentHelp("The file to write; it must not exist.", valueName: "FILE"))
+        var out: String
+
+        func run() throws {
+            let node = try LocalNode(directory: data)
+            let trust = node.configuration.trust
+            let entries = try node.store.audit.all()
+            let held = try node.store.audit.checkpoints().map { HeldCheckpoint(heldBy: trust, checkpoint: $0) }
+            let bytes = try AuditExport(entries: entries, checkpoints: held).jsonLines()
+            do {
+                try Data(bytes).write(to: URL(fileURLWithPath: out), options: [.withoutOverwriting])
+            } catch {
+                throw UserError("cannot write \(out) (it must not exist already): \(error.localizedDescription)")
+            }
+            var summary = "Exported \(entries.count) audit entr\(entries.count == 1 ? "y" : "ies") of \(trust)"
+            if let head = entries.last { summary += " (#1–#\(head.sequence), head \(head.hash.hex.prefix(16))…)" }
+            print(summary + " and \(held.count) peer checkpoint\(held.count == 1 ? "" : "s") to \(out)")
+            if !entries.isEmpty {
+                do {
+                    _ = try AuditChain.verify(entries, trust: trust, key: node.configuration.signingPublicKey)
+                } catch {
+                    Output.error("the exported log does not verify with this node's key: \(error)")
+                    throw ExitCode(1)
+                }
+            }
+        }
+    }
+
+    struct Verify: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check exported logs' chains, signatures and checkpoints.",
+            discussion: """
+                Each file's entries must be numbered 1, 2, 3… without gaps, each hashed, linked to the one
+                before and signed by its trust's key as the topology pins it. Every checkpoint that any of
+                the files holds (or records) is then checked against the log it pins: a log that ends
+                before a checkpoint was truncated, one that differs at a checkpoint was rewritten. The first
+                failure of each file is reported with its trust, sequence number and what failed.
+                Exit status 0 if every file verified, 1 otherwise.
+                """)
+
+        @Argument(help: ArgumentHelp("Exported logs (JSON Lines).", valueName: "FILE"))
+        var files: [String]
+
+        @Option(help: ArgumentHelp("The network's topology, with its pinned keys.", valueName: "FILE"))
+        var topology: String
+
+        func run() throws {
+            let keys = try AuditCommand.keys(topology)
+            var exports: [AuditExport] = []
+            var parseFailures: [Int: String] = [:]
+            var positions: [Int] = []
+            for (index, file) in files.enumerated() {
+                do {
+                    exports.append(try AuditCommand.read(file))
+                    positions.append(index)
+                } catch {
+                    parseFailures[index] = "\(error)"
+                }
+            }
+            let verification = AuditVerification(exports: exports, keys: keys)
+            var results: [Int: AuditVerification.FileResult] = [:]
+            for (position, result) in zip(positions, verification.files) { results[position] = result }
+            var failed = 0
+            for (index, file) in files.enumerated() {
+                if let failure = parseFailures[index] {
+                    failed += 1
+                    print("FAILED  \(file): \(failure)")
+                    continue
+                }
+                guard let result = results[index] else { continue }
+                let trust = result.trust?.code ?? "—"
+                if let failure = result.failure {
+                    failed += 1
+                    print("FAILED  \(trust)  \(file): \(failure)")
+                } else if let head = result.head {
+                    let holders = Set(result.checkpointsChecked.map(\.heldBy.code)).sorted()
+                    let checked =
+                        result.checkpointsChecked.isEmpty
+                        ? "no checkpoints to check it against"
+                        : "agrees with \(result.checkpointsChecked.count) checkpoint"
+                            + (result.checkpointsChecked.count == 1 ? "" : "s")
+                            + " (held by \(holders.joined(separator: ", ")))"
+                    print(
+                        "OK      \(trust)  \(file): \(result.entryCount) entries (#1–#\(head.sequence)), "
+                            + "head \(head.hash.hex.prefix(16))…; \(checked)")
+                } else {
+                    print("OK      —  \(file): no entries")
+                }
+            }
+            let unchecked = verification.unchecked
+            if !unchecked.isEmpty {
+                let trusts = Set(unchecked.map(\.checkpoint.trust.code)).sorted().joined(separator: ", ")
+                print(
+                    "\(unchecked.count) checkpoint\(unchecked.count == 1 ? "" : "s") of \(trusts) not checked: "
+                        + "that log was not given (or has no pinned key)")
+            }
+            if failed > 0 {
+                print("\(failed) of \(files.count) log\(files.count == 1 ? "" : "s") failed verification.")
+                throw ExitCode(1)
+            }
+            print("All \(files.count) log\(files.count == 1 ? "" : "s") verified.")
+        }
+    }
+
+    struct Replay: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Rebuild a timeline across trusts' logs and report policy findings.",
+            discussion: """
+                Re-runs the sharing policy on every share a holder logged (its care relationship, the
+                patient's opt-out state as the logs knew it, the time), matches each transfer the holder
+                served with the requester's completion, and reports gaps and checkpoint disagreements.
+                NHS numbers are masked in the output. Exit status 0 with no findings, 3 with findings.
+                """)
+
+        @Argument(help: ArgumentHelp("Exported logs (JSON Lines), one or more per trust.", valueName: "FILE"))
+        var files: [String]
+
+        @Option(help: ArgumentHelp("The network's topology, with its pinned keys.", valueName: "FILE"))
+        var topology: String
+
+        @Flag(help: "Print the report as JSON (timeline included).")
+        var json = false
+
+        @Flag(help: "Also print the merged timeline.")
+        var timeline = false
+
+        func run() throws {
+            let keys = try AuditCommand.keys(topology)
+            var exports: [AuditExport] = []
+            for file in files {
+                do { exports.append(try AuditCommand.read(file)) } catch { throw UserError("\(file): \(error)") }
+            }
+            let report = AuditReplay.run(exports: exports, keys: keys)
+            if json {
+                print(try Output.json(report))
+            } else {
+                print(Self.text(report, timeline: timeline), terminator: "")
+            }
+            if report.hasFindings { throw ExitCode(3) }
+        }
+
+        static func text(_ report: AuditReplayReport, timeline: Bool) -> String {
+            var out = "Replayed \(report.trusts.count) trust\(report.trusts.count == 1 ? "" : "s"):\n"
+            for trust in report.trusts {
+                out +=
+                    "  \(Output.column(trust.trust.code, 7))\(trust.entries) entries to #\(trust.lastSequence)"
+                    + (trust.firstTime.map { ", \($0) – \(trust.lastTime ?? $0)" } ?? "") + "\n"
+            }
+            if timeline {
+                out += "Timeline:\n"
+                for event in report.timeline {
+                    let subject = event.subject.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+                    out +=
+                        "  \(event.time)  \(Output.column("\(event.trust.code) #\(event.sequence)", 12))"
+                        + "\(Output.column(event.kind, 16))\(Output.column(event.actor, 18))"
+                        + subject.joined(separator: " ") + "\n"
+                }
+            }
+            if report.findings.isEmpty {
+                out += "No findings.\n"
+            } else {
+                out += "Findings (\(report.findings.count)):\n"
+                for finding in report.findings {
+                    out += "  \(Output.column(finding.kind.rawValue, 24))\(finding.message)\n"
+                }
+            }
+            for note in report.notes { out += "Note: \(note)\n" }
+            return out
+        }
+    }
+
+    struct Bench: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Measure audit appends per second on a real SQLite file in a temporary folder.",
+            shouldDisplay: false)
+
+        @Option(help: "Entries per measurement.")
+        var entries = 2000
+
+        @Option(help: "Entries per transaction in the batched measurement.")
+        var batch = 100
+
+        @Option(help: "Concurrent appenders in the group-commit measurement.")
+        var concurrency = 32
+
+        func run() async throws {
+            let directory = FileManager.default.temporaryDirectory.path + "/trustmesh-audit-bench-"
+                + UUID().uuidString.prefix(8).lowercased()
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let trust = try TrustID("RRK")
+            let key = SigningKey()
+            let count = max(1, entries)
+            func draft(_ n: Int) -> AuditEntry.Draft {
+                AuditEntry.Draft(
+                    trust: trust, time: CareTime.format(Date()), kind: .fetchServed, actor: "RQ3",
+                    subject: [.peer: "RQ3", .studyUID: "1.2.826.0.1.3680043.10.999.\(n)", .nhsNumber: "9434765919"])
+            }
+            func report(_ label: String, _ count: Int, since start: ContinuousClock.Instant) {
+                let seconds = Double((ContinuousClock.now - start).components.attoseconds) / 1e18
+                    + Double((ContinuousClock.now - start).components.seconds)
+                print("\(Output.column(label, 34)) \(String(format: "%9.0f", Double(count) / seconds)) appends/s")
+            }
+            print("audit bench: \(count) entries per measurement, SQLite synchronous=FULL, WAL, \(directory)")
+
+            let single = try StudyStore(directory: directory + "/single").audit
+            var start = ContinuousClock.now
+            for n in 0..<count { try single.append(draft(n), key: key) }
+            report("single appends (1 per transaction)", count, since: start)
+
+            let batched = try StudyStore(directory: directory + "/batched").audit
+            let size = max(1, batch)
+            start = ContinuousClock.now
+            for first in stride(from: 0, to: count, by: size) {
+                try batched.appendBatch((first..<min(count, first + size)).map(draft), key: key)
+            }
+            report("batched appends (\(size) per transaction)", count, since: start)
+
+            let writer = AuditWriter(table: try StudyStore(directory: directory + "/group").audit, key: key)
+            let tasks = max(1, concurrency)
+            start = ContinuousClock.now
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for task in 0..<tasks {
+                    group.addTask {
+                        for n in stride(from: task, to: count, by: tasks) { _ = try await writer.append(draft(n)) }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            report("group commit (\(tasks) concurrent appenders)", count, since: start)
+
+            let all = try single.all()
+            start = ContinuousClock.now
+            _ = try AuditChain.verify(all, key: key.verifyingKey)
+            let seconds = Double((ContinuousClock.now - start).components.attoseconds) / 1e18
+                + Double((ContinuousClock.now - start).components.seconds)
+            print("\(Output.column("verify (hash + signature + link)", 34)) \(String(format: "%9.0f", Double(all.count) / seconds)) entries/s")
+        }
+    }
+
+    /// The signing keys the topology pins, by trust.
+    static func keys(_ path: String) throws -> [TrustID: VerifyingKey] {
+        let topology = try LocalNetwork.read(path)
+        var keys: [TrustID: VerifyingKey] = [:]
+        for trust in topology.trusts { keys[trust.ods] = trust.signingKey }
+        if keys.isEmpty { throw UserError("\(path) pins no signing keys: use the topology written by `network create`") }
+        return keys
+    }
+
+    /// Reads and parses one export.
+    static func read(_ path: String) throws -> AuditExport {
+        guard let data = FileManager.default.contents(atPath: path) else { throw UserError("cannot read \(path)") }
+        return try AuditExport.parse(Array(data))
+    }
+}

@@ -1,0 +1,275 @@
+import Foundation
+import Testing
+import TrustMeshAudit
+import TrustMeshCrypto
+import TrustMeshModel
+import TrustMeshPolicy
+
+/// Replays of synthetic logs of three trusts with real keys: RRK holds a study of one patient, RQ3
+/// cares for the patient and fetches it, RXK is a bystander.
+@Suite struct AuditReplayTests {
+    typealias F = Fixtures
+    static let transfer = "5f0c2a9e1b7d4c3a8e6f0a1b2c3d4e5f"
+
+    struct Scenario {
+        var rrk = F.LogBuilder(F.rrk)
+        var rq3 = F.LogBuilder(F.rq3)
+        var rxk = F.LogBuilder(F.rxk)
+
+        init() {
+            rrk.add(.nodeStarted, at: 0)
+            rrk.add(.ingest, at: 1, actor: "operator", [.studyUID: F.study, .nhsNumber: F.patient.digits])
+            rrk.add(
+                .recordPublished, at: 1,
+                [
+                    .origin: "RRK", .recordSequence: "1", .recordKind: "study", .studyUID: F.study,
+                    .nhsNumber: F.patient.digits,
+                ])
+            rq3.add(.nodeStarted, at: 0)
+            rxk.add(.nodeStarted, at: 0)
+        }
+
+        /// RQ3 records care, asks RRK, RRK serves (logging `servedSubject`), RQ3 logs the completion.
+        mutating func fetch(
+            care: CareRelationship? = F.care(), at minute: Int = 10, transfer: String = AuditReplayTests.transfer,
+            servedNHS: NHSNumber = F.patient, details: String?? = nil, completed: Bool = true
+        ) {
+            if let care {
+                rq3.add(
+                    .careAdded, at: minute - 1, actor: care.clinician, [.careID: care.id, .nhsNumber: care.nhsNumber.digits],
+                    details: F.json(care))
+            }
+            rq3.add(
+                .fetchRequested, at: minute, actor: "Dr Aisha Patel",
+                [.peer: "RRK", .studyUID: F.study, .nhsNumber: F.patient.digits])
+            rrk.add(
+                .fetchServed, at: minute, actor: "RQ3",
+                [.peer: "RQ3", .studyUID: F.study, .nhsNumber: servedNHS.digits, .transferID: transfer],
+                details: details ?? care.map(F.json))
+            if completed {
+                rq3.add(
+                    .fetchCompleted, at: minute + 1, actor: "Dr Aisha Patel",
+                    [.peer: "RRK", .studyUID: F.study, .transferID: transfer, .bytes: "157286400", .chunks: "600"])
+            }
+        }
+
+        var exports: [AuditExport] { [rrk.export, rq3.export, rxk.export] }
+
+        func replay(_ exports: [AuditExport]? = nil) -> AuditReplayReport {
+            AuditReplay.run(exports: exports ?? self.exports, keys: F.keys)
+        }
+    }
+
+    @Test func aShareUnderValidCareWithBothSidesLoggedHasNoFindings() throws {
+        var scenario = Scenario()
+        scenario.fetch()
+        let report = scenario.replay()
+        #expect(report.findings == [], "\(report.findings.map(\.message))")
+        #expect(!report.hasFindings)
+        #expect(report.notes == [])
+        #expect(report.trusts.map(\.trust) == [F.rq3, F.rrk, F.rxk])
+        let total = scenario.exports.map(\.entries.count).reduce(0, +)
+        #expect(report.timeline.count == total)
+        #expect(report.timeline.map(\.time) == report.timeline.map(\.time).sorted())
+        // The timeline never shows a whole NHS number.
+        #expect(report.timeline.allSatisfy { $0.subject["nhsNumber"].map { $0 == "*** *** 5919" } ?? true })
+        let json = try JSONEncoder().encode(report)
+        #expect(!String(decoding: json, as: UTF8.self).contains(F.patient.digits))
+        #expect(try JSONDecoder().decode(AuditReplayReport.self, from: json) == report)
+    }
+
+    func only(_ report: AuditReplayReport, _ kind: AuditFinding.Kind) -> AuditFinding? {
+        #expect(report.findings.count == 1, "\(report.findings.map(\.message))")
+        #expect(report.findings.first?.kind == kind)
+        return report.findings.first
+    }
+
+    @Test func aShareUnderAnExpiredCareRelationshipIsFound() {
+        var scenario = Scenario()
+        scenario.fetch(care: F.care(expiry: F.time(5)))
+        let finding = only(scenario.replay(), .servedWithoutValidCare)
+        #expect(finding?.trust == F.rrk)
+        #expect(finding?.sequence == 4)
+        #expect(finding?.peer == F.rq3)
+        #expect(finding?.rule == PolicyRule.careExpired.rawValue)
+        #expect(finding?.transferID == Self.transfer)
+        #expect(finding?.studyUID == F.study)
+        #expect(
+            finding?.message
+                == "RRK #4 served study \(F.study) to RQ3, but the sharing policy refuses it: "
+                + "the care relationship has expired (on 2026-11-25 at 09:05:00 UTC)")
+    }
+
+    @Test func everyPolicyRefusalOfAShareIsFoundWithItsRule() {
+        let cases: [(CareRelationship?, String??, PolicyRule)] = [
+            (F.care(nhs: F.otherPatient), nil, .careForAnotherPatient),
+            (F.care(trust: F.rxk), nil, .careSignedByAnotherTrust),
+            (F.care(signer: F.malloryKey), nil, .careSignedByAnotherTrust),
+            (nil, .some(nil), .noCareRelationship),
+            (nil, .some("not a care relationship"), .noCareRelationship),
+            (F.care(expiry: nil), nil, .careTooOld),
+        ]
+        for (index, (care, details, rule)) in cases.enumerated() {
+            var scenario = Scenario()
+            if rule == .careTooOld {
+                // No expiry, served 400 days after the start: older than the 365-day maximum.
+                scenario.fetch(care: care, at: 400 * 24 * 60)
+            } else {
+                scenario.fetch(care: care, details: details)
+            }
+            let finding = only(scenario.replay(), .servedWithoutValidCare)
+            #expect(finding?.rule == rule.rawValue, "case \(index)")
+        }
+    }
+
+    @Test func theStudysPatientComesFromTheHoldersOwnLogNotTheServedEntry() {
+        // The holder logs the share under another patient, with care for that patient: its own ingest
+        // entry says whose study it is.
+        var scenario = Scenario()
+        scenario.fetch(care: F.care(nhs: F.otherPatient), servedNHS: F.otherPatient)
+        #expect(only(scenario.replay(), .servedWithoutValidCare)?.rule == PolicyRule.careForAnotherPatient.rawValue)
+    }
+
+    @Test func aShareAfterTheHolderLearnedOfAnOptOutIsFound() {
+        var scenario = Scenario()
+        scenario.rrk.add(
+            .recordReceived, at: 5, actor: "RXK",
+            [.origin: "RXK", .recordSequence: "3", .recordKind: "optOut", .nhsNumber: F.patient.digits])
+        scenario.fetch()
+        let finding = only(scenario.replay(), .servedOptedOut)
+        #expect(finding?.trust == F.rrk)
+        #expect(finding?.rule == PolicyRule.optedOut.rawValue)
+        #expect(finding?.message.contains("opted out (recorded at RRK #4, 2026-11-25T09:05:00Z)") == true)
+        #expect(finding?.message.contains("does not record") == false)
+        #expect(finding?.message.contains(F.patient.digits) == false)
+    }
+
+    @Test func aShareAfterAnOptOutAnotherTrustLoggedIsFoundEvenIfTheHolderNeverLoggedIt() {
+        var scenario = Scenario()
+        scenario.rxk.add(.optOut, at: 5, actor: "operator", [.nhsNumber: F.patient.digits])
+        scenario.fetch()
+        let finding = only(scenario.replay(), .servedOptedOut)
+        #expect(
+            finding?.message
+                == "RRK #4 served study \(F.study) to RQ3 after the patient (NHS number *** *** 5919) opted out "
+                + "(recorded at RXK #2, 2026-11-25T09:05:00Z); RRK's log does not record learning of the opt-out")
+
+        // An opt-out recorded after the share is not held against it.
+        var later = Scenario()
+        later.fetch()
+        later.rxk.add(.optOut, at: 30, actor: "operator", [.nhsNumber: F.patient.digits])
+        #expect(later.replay().findings == [])
+    }
+
+    @Test func aTransferOnlyTheHolderLoggedIsAnUnmatchedFetch() {
+        var scenario = Scenario()
+        scenario.fetch(completed: false)
+        let finding = only(scenario.replay(), .unmatchedFetch)
+        #expect(finding?.trust == F.rrk)
+        #expect(finding?.peer == F.rq3)
+        #expect(
+            finding?.message
+                == "RRK #4 served transfer 5f0c2a9e1b7d… to RQ3, but RQ3's log has no fetchCompleted or "
+                + "fetchAbandoned for it")
+    }
+
+    @Test func aTransferOnlyTheRequesterLoggedIsAnUnmatchedFetch() {
+        var scenario = Scenario()
+        scenario.fetch()
+        scenario.rq3.add(
+            .fetchAbandoned, at: 20, actor: "Dr Aisha Patel", [.peer: "RRK", .studyUID: F.study, .transferID: "feedface"])
+        let finding = only(scenario.replay(), .unmatchedFetch)
+        #expect(finding?.trust == F.rq3)
+        #expect(finding?.peer == F.rrk)
+        #expect(
+            finding?.message
+                == "RQ3 #5 logged fetchAbandoned of transfer feedface… from RRK, but RRK's log has no fetchServed for it")
+    }
+
+    @Test func fetchesWithATrustWhoseLogIsMissingAreNotedNotFound() {
+        var scenario = Scenario()
+        scenario.fetch(completed: false)
+        let report = scenario.replay([scenario.rrk.export])
+        #expect(report.findings == [])
+        #expect(report.notes == ["1 fetch with RQ3 could not be matched: RQ3's log was not supplied (or has no pinned key)."])
+    }
+
+    @Test func aDeletedEntryIsASequenceGapAndNothingElse() {
+        var scenario = Scenario()
+        scenario.fetch()
+        var entries = scenario.rrk.entries
+        entries.remove(at: 1)
+        let finding = only(scenario.replay([AuditExport(entries: entries), scenario.rq3.export]), .sequenceGap)
+        #expect(finding?.trust == F.rrk)
+        #expect(finding?.sequence == 3)
+        #expect(finding?.message == "RRK #3: sequence gap: entry #2 is missing (expected #2, found #3)")
+    }
+
+    @Test func aLogTruncatedBelowAPeersCheckpointIsACheckpointMismatch() {
+        var scenario = Scenario()
+        scenario.fetch()
+        scenario.rrk.add(.query, at: 30, actor: "Dr B", [.nhsNumber: F.patient.digits])
+        let held = HeldCheckpoint(heldBy: F.rq3, checkpoint: scenario.rrk.checkpoint(at: 31))
+        let truncated = AuditExport(entries: Array(scenario.rrk.entries.prefix(4)))
+        let report = scenario.replay([truncated, AuditExport(entries: scenario.rq3.entries, checkpoints: [held])])
+        let finding = only(report, .checkpointMismatch)
+        #expect(finding?.trust == F.rrk)
+        #expect(finding?.sequence == 5)
+        #expect(finding?.peer == F.rq3)
+        #expect(finding?.rule == "truncated")
+        #expect(finding?.message.hasPrefix("RRK #5: truncated: the log ends at #4") == true)
+    }
+
+    @Test func aRewrittenLogDisagreesWithTheCheckpointAPeerRecordedInItsOwnLog() throws {
+        var scenario = Scenario()
+        scenario.fetch()
+        let pinned = scenario.rrk.checkpoint(at: 12)
+        scenario.rq3.add(.checkpoint, at: 12, actor: "RRK", [.peer: "RRK", .sequence: "4"], details: F.json(pinned))
+        // The insider, who holds RRK's key, rebuilds the log without the share.
+        var chain = AuditChain(trust: F.rrk)
+        let rewritten = try scenario.rrk.entries.prefix(3).map { try chain.append($0.draft, key: F.rrkKey) } + [
+            try chain.append(
+                AuditEntry.Draft(trust: F.rrk, time: F.time(10), kind: .query, actor: "Dr B"), key: F.rrkKey)
+        ]
+        let report = scenario.replay([AuditExport(entries: rewritten), scenario.rq3.export])
+        let kinds = report.findings.map(\.kind)
+        #expect(kinds.contains(.checkpointMismatch))
+        #expect(kinds.contains(.unmatchedFetch))  // RQ3 completed a transfer RRK no longer admits serving
+        let mismatch = report.findings.first { $0.kind == .checkpointMismatch }
+        #expect(mismatch?.rule == "rewritten")
+        #expect(mismatch?.sequence == 4)
+    }
+
+    @Test func anEditedEntryIsInvalidAndLeftOutOfTheTimeline() {
+        var scenario = Scenario()
+        scenario.fetch()
+        var entries = scenario.rrk.entries
+        entries[3] = F.edited(entries[3]) { $0.subject[.peer] = "RXK" }
+        let report = scenario.replay([AuditExport(entries: entries), scenario.rq3.export])
+        let invalid = report.findings.first { $0.kind == .chainInvalid }
+        #expect(invalid?.rule == "bad hash")
+        #expect(invalid?.sequence == 4)
+        #expect(!report.timeline.contains { $0.trust == F.rrk && $0.sequence == 4 })
+        // With the holder's share gone, the requester's completion is unaccounted for.
+        #expect(report.findings.map(\.kind).sorted { $0.rawValue < $1.rawValue } == [.chainInvalid, .unmatchedFetch])
+    }
+
+    @Test func twoDifferentCopiesOfAnEntryAreAFork() throws {
+        var scenario = Scenario()
+        scenario.fetch()
+        var chain = AuditChain(trust: F.rrk, head: scenario.rrk.entries[2])
+        let other = try chain.append(
+            AuditEntry.Draft(trust: F.rrk, time: F.time(10), kind: .query, actor: "Dr B"), key: F.rrkKey)
+        let report = scenario.replay(scenario.exports + [AuditExport(entries: [other])])
+        let finding = only(report, .chainInvalid)
+        #expect(finding?.rule == "conflicting copies")
+        #expect(finding?.sequence == 4)
+    }
+
+    @Test func aLogWithNoPinnedKeyIsInvalid() {
+        var scenario = Scenario()
+        scenario.fetch()
+        let report = AuditReplay.run(exports: scenario.exports, keys: [F.rrk: F.rrkKey.verifyingKey])
+        #expect(report.findings.filter { $0.kind == .chainInvalid }.map(\.trust) == [F.rq3, F.rxk])
+    }
+}
