@@ -94,9 +94,9 @@ public final class StudyStore: Sendable {
 
         func commitPending() throws {
             guard !pending.isEmpty else { return }
-            // Chunk files were fsynced before rename; their directory entries now, then the rows
-            // that point at them.
-            try chunks.syncDirectories()
+            // Chunk files were written (writeback already started) and renamed; one flush of the
+            // filesystem makes them and their names durable, then the rows that point at them.
+            try chunks.syncFilesystem()
             let outcomes = try catalogue.commit(pending, chunks: state.writtenSizes())
             for (instance, outcome) in zip(pending, outcomes) {
                 switch outcome {
@@ -229,7 +229,7 @@ public final class StudyStore: Sendable {
                 if try state.isWritten(hash) || catalogue.hasChunk(hash) { continue }
                 let compressed = try compressor.compress(chunk)
                 try compressed.withUnsafeBytes { bytes in
-                    try chunks.write(hash, compressed: bytes)
+                    try chunks.write(hash, compressed: bytes, durably: false)
                 }
                 state.recordWritten(hash, size: ChunkSize(plain: chunk.count, stored: compressed.count))
             }
