@@ -63,7 +63,9 @@ public struct AuditChain: Sendable {
     ///   - time: Now, `YYYY-MM-DDTHH:MM:SSZ`.
     ///   - key: The node's signing key.
     public func checkpoint(time: String, key: SigningKey) -> AuditCheckpoint? {
-        head.map { AuditCheckpoint.signed(trust: trust, sequence: $0.sequence, headHash: $0.hash, time: time, key: key) }
+        head.map {
+            AuditCheckpoint.signed(trust: trust, sequence: $0.sequence, headHash: $0.hash, time: time, key: key)
+        }
     }
 
     /// Verifies a whole log: entries 1, 2, 3… of one trust, each hashed, signed and linked.
@@ -122,7 +124,8 @@ public struct AuditChain: Sendable {
             let message = entry.canonicalBytes
             let computed = BLAKE2b256.hash(message)
             guard computed == entry.hash else {
-                result.problems.append(.badHash(trust: trust, sequence: sequence, computed: computed, recorded: entry.hash))
+                result.problems.append(
+                    .badHash(trust: trust, sequence: sequence, computed: computed, recorded: entry.hash))
                 previous = nil
                 continue
             }

@@ -130,9 +130,12 @@ public enum AuditReplay {
                 let error: AuditError?
                 if sequence == 0 || !candidates.contains(where: { (try? checkpoint.verify(with: $0)) != nil }) {
                     error = .badCheckpoint(trust: trust, sequence: sequence, heldBy: held.heldBy)
-                } else if sequence > highest[trust] ?? 0 {
-                    error = .truncated(
-                        trust: trust, sequence: sequence, logEnd: highest[trust] ?? 0, heldBy: held.heldBy)
+                } else if let end = log.keys.max(), sequence > end {
+                    // Entries past the last authentic one do not count: garbage appended after a
+                    // truncation must not hide it.
+                    error = .truncated(trust: trust, sequence: sequence, logEnd: end, heldBy: held.heldBy)
+                } else if log.isEmpty {
+                    error = .truncated(trust: trust, sequence: sequence, logEnd: 0, heldBy: held.heldBy)
                 } else if let entry = log[sequence]?.entry, entry.hash != checkpoint.headHash {
                     error = .rewritten(
                         trust: trust, sequence: sequence, logHash: entry.hash, checkpointHash: checkpoint.headHash,
@@ -175,12 +178,14 @@ public enum AuditReplay {
                     let entry = signed.entry
                     if Self.isOptOut(entry), let nhs = Self.nhs(entry) { optedOutHere.insert(nhs) }
                     if [AuditEntry.Kind.ingest, .recordPublished, .fetchCompleted].contains(entry.kind),
-                        (entry[.recordKind] ?? "study") == "study", let uid = entry[.studyUID], let nhs = Self.nhs(entry)
+                        (entry[.recordKind] ?? "study") == "study", let uid = entry[.studyUID],
+                        let nhs = Self.nhs(entry)
                     {
                         studies[uid] = nhs
                     }
                     if entry.kind == .fetchServed {
-                        judgeShare(entry, holder: holder, studies: studies, optedOutHere: optedOutHere, optOuts: optOuts)
+                        judgeShare(
+                            entry, holder: holder, studies: studies, optedOutHere: optedOutHere, optOuts: optOuts)
                     }
                 }
             }
@@ -218,7 +223,8 @@ public enum AuditReplay {
             if rule == .optedOut {
                 var message = "\(served) after the patient (NHS number \(nhs?.description ?? "unknown")) opted out"
                 if let earlier {
-                    message += " (recorded at \(earlier.trust) #\(earlier.sequence), "
+                    message +=
+                        " (recorded at \(earlier.trust) #\(earlier.sequence), "
                         + CareTime.format(unixSeconds: earlier.time) + ")"
                 }
                 if !knewHere { message += "; \(holder)'s log does not record learning of the opt-out" }
@@ -234,7 +240,8 @@ public enum AuditReplay {
 
         static func isOptOut(_ entry: AuditEntry) -> Bool {
             entry.kind == .optOut
-                || ([AuditEntry.Kind.recordPublished, .recordReceived].contains(entry.kind) && entry[.recordKind] == "optOut")
+                || ([AuditEntry.Kind.recordPublished, .recordReceived].contains(entry.kind)
+                    && entry[.recordKind] == "optOut")
         }
 
         static func nhs(_ entry: AuditEntry) -> NHSNumber? {
@@ -250,7 +257,9 @@ public enum AuditReplay {
                 let entry = signed.entry
                 guard let id = entry[.transferID] else { continue }
                 if entry.kind == .fetchServed { served[id, default: []].append(entry) }
-                if entry.kind == .fetchCompleted || entry.kind == .fetchAbandoned { ended[id, default: []].append(entry) }
+                if entry.kind == .fetchCompleted || entry.kind == .fetchAbandoned {
+                    ended[id, default: []].append(entry)
+                }
             }
             var unmatchable: [TrustID: Int] = [:]
             for entry in served.values.joined().sorted(by: Self.byTrustAndSequence) {

@@ -102,7 +102,9 @@ public struct AuditVerification: Sendable {
         }
         var seen: Set<AuditCheckpoint> = []
         return all.filter { seen.insert($0.checkpoint).inserted }.sorted {
-            ($0.checkpoint.sequence, $0.checkpoint.trust, $0.heldBy) < ($1.checkpoint.sequence, $1.checkpoint.trust, $1.heldBy)
+            ($0.checkpoint.sequence, $0.checkpoint.trust, $0.heldBy) < (
+                $1.checkpoint.sequence, $1.checkpoint.trust, $1.heldBy
+            )
         }
     }
 

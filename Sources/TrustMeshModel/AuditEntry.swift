@@ -133,9 +133,12 @@ extension AuditEntry {
         /// | 3 | `time` | String |
         /// | 4 | `kind` | String |
         /// | 5 | `actor` | String |
-        /// | 6 | `subject` | UInt32 count of pairs, then for each pair, in ascending order of the key's UTF-8 bytes, the key as a String and the value as a String |
+        /// | 6 | `subject` | Array of String: key, value, key, value… in ascending order of the keys' UTF-8 bytes |
         /// | 7 | `details` | Optional String |
         /// | 8 | `previousHash` | Raw bytes (`00 00 00 20` + 32 bytes) |
+        ///
+        /// The hash is BLAKE2b-256 of these bytes and the signature is Ed25519 over the same bytes;
+        /// `docs/AUDIT-FORMAT.md` has a worked example.
         /// - Parameters:
         ///   - sequence: The entry's position in the log.
         ///   - previousHash: The hash of the entry before it (``AuditEntry/zeroHash`` for entry 1).
@@ -147,7 +150,9 @@ extension AuditEntry {
             encoder.append(time)
             encoder.append(kind.rawValue)
             encoder.append(actor)
-            let pairs = subject.map { ($0.key.rawValue, $0.value) }.sorted { $0.0.utf8.lexicographicallyPrecedes($1.0.utf8) }
+            let pairs = subject.map { ($0.key.rawValue, $0.value) }.sorted {
+                $0.0.utf8.lexicographicallyPrecedes($1.0.utf8)
+            }
             encoder.append(pairs.flatMap { [$0.0, $0.1] })
             encoder.append(optional: details)
             encoder.append(previousHash)
@@ -274,7 +279,9 @@ extension AuditEntry {
         /// Whether the name is 1 to 64 ASCII letters and digits, as the JSON decoder requires.
         public var isWellFormed: Bool {
             (1...64).contains(rawValue.utf8.count)
-                && rawValue.utf8.allSatisfy { (48...57).contains($0) || (65...90).contains($0) || (97...122).contains($0) }
+                && rawValue.utf8.allSatisfy {
+                    (48...57).contains($0) || (65...90).contains($0) || (97...122).contains($0)
+                }
         }
 
         /// The patient's NHS number, 10 digits.
@@ -323,7 +330,8 @@ extension AuditEntry: Codable {
             let subjectKey = SubjectKey(rawValue: key)
             guard subjectKey.isWellFormed else {
                 throw DecodingError.dataCorruptedError(
-                    forKey: .subject, in: container, debugDescription: "subject key is not 1 to 64 ASCII letters and digits")
+                    forKey: .subject, in: container,
+                    debugDescription: "subject key is not 1 to 64 ASCII letters and digits")
             }
             subject[subjectKey] = value
         }

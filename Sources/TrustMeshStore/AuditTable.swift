@@ -54,7 +54,8 @@ package final class AuditTable: Sendable {
     ///   - drafts: The events, each of the log's trust.
     ///   - key: The node's signing key.
     /// - Returns: The entries, in order, durable on return.
-    /// - Throws: ``StoreError`` if a draft names another trust than the log's, or a database error.
+    /// - Throws: ``StoreError`` if a draft names another trust than the log's or has a subject key
+    ///   that is not 1 to 64 ASCII letters and digits (nothing is stored), or a database error.
     @discardableResult
     package func appendBatch(_ drafts: [AuditEntry.Draft], key: SigningKey) throws -> [AuditEntry] {
         guard !drafts.isEmpty else { return [] }
@@ -67,8 +68,12 @@ package final class AuditTable: Sendable {
                 sql: "INSERT INTO auditEntry (sequence, time, kind, json) VALUES (?, ?, ?, ?)")
             for draft in drafts {
                 if let head, head.trust != draft.trust {
+                    throw StoreError.catalogue("an audit entry of \(draft.trust) cannot join \(head.trust)'s log")
+                }
+                // An entry that could not be read back would make the whole log unreadable.
+                if let key = draft.subject.keys.first(where: { !$0.isWellFormed }) {
                     throw StoreError.catalogue(
-                        "an audit entry of \(draft.trust) cannot join \(head.trust)'s log")
+                        "audit subject key '\(key.rawValue.prefix(64))' is not 1 to 64 ASCII letters and digits")
                 }
                 let entry = draft.sealed(previous: head, key: key)
                 try statement.execute(arguments: [

@@ -11,13 +11,15 @@ struct AuditCommand: AsyncParsableCommand {
         commandName: "audit",
         abstract: "Export, verify and replay nodes' tamper-evident audit logs.",
         discussion: """
-            Each node keeps a hash-chained log of what it did, signed with its key, and holds its
-            peers' signed checkpoints. Export every trust's log, then verify and replay them
-            together, so that each log is checked against the checkpoints its peers hold:
-              trustmesh audit export --data /var/lib/trustmesh --out rrk.jsonl
-              trustmesh audit verify rrk.jsonl rq3.jsonl --topology Topology/west-midlands.json
-              trustmesh audit replay rrk.jsonl rq3.jsonl --topology Topology/west-midlands.json
-            The format is specified in docs/AUDIT-FORMAT.md; Scripts/verify-audit.py checks it
+            Each node keeps a hash-chained log of what it did, signed with its key, and holds its \
+            peers' signed checkpoints. Export every trust's log, then verify and replay them together, \
+            so that each log is checked against the checkpoints its peers hold:
+
+              trustmesh audit export --data DIR --out rrk.jsonl
+              trustmesh audit verify rrk.jsonl rq3.jsonl --topology TOPOLOGY
+              trustmesh audit replay rrk.jsonl rq3.jsonl --topology TOPOLOGY
+
+            The format is specified in docs/AUDIT-FORMAT.md; Scripts/verify-audit.py checks exports \
             independently.
             """,
         subcommands: [Export.self, Verify.self, Replay.self, Bench.self]
@@ -62,11 +64,12 @@ struct AuditCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Check exported logs' chains, signatures and checkpoints.",
             discussion: """
-                Each file's entries must be numbered 1, 2, 3… without gaps, each hashed, linked to the one
-                before and signed by its trust's key as the topology pins it. Every checkpoint that any of
-                the files holds (or records) is then checked against the log it pins: a log that ends
-                before a checkpoint was truncated, one that differs at a checkpoint was rewritten. The first
-                failure of each file is reported with its trust, sequence number and what failed.
+                Each file's entries must be numbered 1, 2, 3… without gaps, each hashed, linked to the one \
+                before and signed by its trust's key as the topology pins it. Every checkpoint that any of \
+                the files holds (or records) is then checked against the log it pins: a log that ends \
+                before a checkpoint was truncated, one that differs at a checkpoint was rewritten. The \
+                first failure of each file is reported with its trust, sequence number and what failed.
+
                 Exit status 0 if every file verified, 1 otherwise.
                 """)
 
@@ -138,10 +141,12 @@ struct AuditCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Rebuild a timeline across trusts' logs and report policy findings.",
             discussion: """
-                Re-runs the sharing policy on every share a holder logged (its care relationship, the
-                patient's opt-out state as the logs knew it, the time), matches each transfer the holder
-                served with the requester's completion, and reports gaps and checkpoint disagreements.
-                NHS numbers are masked in the output. Exit status 0 with no findings, 3 with findings.
+                Re-runs the sharing policy on every share a holder logged (its care relationship, the \
+                patient's opt-out state as the logs knew it, the time), matches each transfer the holder \
+                served with the requester's completion, and reports gaps and checkpoint disagreements. NHS \
+                numbers are masked in the output.
+
+                Exit status 0 with no findings, 3 with findings.
                 """)
 
         @Argument(help: ArgumentHelp("Exported logs (JSON Lines), one or more per trust.", valueName: "FILE"))
@@ -216,7 +221,8 @@ struct AuditCommand: AsyncParsableCommand {
         var concurrency = 32
 
         func run() async throws {
-            let directory = FileManager.default.temporaryDirectory.path + "/trustmesh-audit-bench-"
+            let directory =
+                FileManager.default.temporaryDirectory.path + "/trustmesh-audit-bench-"
                 + UUID().uuidString.prefix(8).lowercased()
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -228,12 +234,14 @@ struct AuditCommand: AsyncParsableCommand {
                     trust: trust, time: CareTime.format(Date()), kind: .fetchServed, actor: "RQ3",
                     subject: [.peer: "RQ3", .studyUID: "1.2.826.0.1.3680043.10.999.\(n)", .nhsNumber: "9434765919"])
             }
-            func report(_ label: String, _ count: Int, since start: ContinuousClock.Instant) {
-                let seconds = Double((ContinuousClock.now - start).components.attoseconds) / 1e18
-                    + Double((ContinuousClock.now - start).components.seconds)
-                print("\(Output.column(label, 34)) \(String(format: "%9.0f", Double(count) / seconds)) appends/s")
+            func report(_ label: String, _ count: Int, since start: ContinuousClock.Instant, unit: String = "appends/s")
+            {
+                let elapsed = (ContinuousClock.now - start).components
+                let seconds = Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18
+                let rate = String(format: "%9.0f", Double(count) / seconds)
+                print("\(Output.column(label, 44)) \(rate) \(unit)")
             }
-            print("audit bench: \(count) entries per measurement, SQLite synchronous=FULL, WAL, \(directory)")
+            print("audit bench: \(count) entries per measurement; SQLite WAL, synchronous=FULL, in \(directory)")
 
             let single = try StudyStore(directory: directory + "/single").audit
             var start = ContinuousClock.now
@@ -264,9 +272,7 @@ struct AuditCommand: AsyncParsableCommand {
             let all = try single.all()
             start = ContinuousClock.now
             _ = try AuditChain.verify(all, key: key.verifyingKey)
-            let seconds = Double((ContinuousClock.now - start).components.attoseconds) / 1e18
-                + Double((ContinuousClock.now - start).components.seconds)
-            print("\(Output.column("verify (hash + signature + link)", 34)) \(String(format: "%9.0f", Double(all.count) / seconds)) entries/s")
+            report("verify (hash, signature, link)", all.count, since: start, unit: "entries/s")
         }
     }
 
@@ -275,7 +281,9 @@ struct AuditCommand: AsyncParsableCommand {
         let topology = try LocalNetwork.read(path)
         var keys: [TrustID: VerifyingKey] = [:]
         for trust in topology.trusts { keys[trust.ods] = trust.signingKey }
-        if keys.isEmpty { throw UserError("\(path) pins no signing keys: use the topology written by `network create`") }
+        if keys.isEmpty {
+            throw UserError("\(path) pins no signing keys: use the topology written by `network create`")
+        }
         return keys
     }
 

@@ -132,7 +132,9 @@ import TrustMeshModel
             draft: edited.draft, sequence: 3, previousHash: edited.previousHash,
             hash: BLAKE2b256.hash(edited.canonicalBytes), signature: edited.signature)
         #expect(verify(entries) == .badSignature(trust: F.rrk, sequence: 3))
-        #expect(verify(entries)?.description.hasPrefix("RRK #3: bad signature: the entry is not signed by RRK's key") == true)
+        #expect(
+            verify(entries)?.description.hasPrefix("RRK #3: bad signature: the entry is not signed by RRK's key")
+                == true)
     }
 
     @Test func editingAnEntryAndReSigningItWithTheNodesOwnKeyBreaksTheNextLink() {
@@ -148,7 +150,8 @@ import TrustMeshModel
         #expect(verify(entries) == .sequenceGap(trust: F.rrk, sequence: 4, expected: 3))
         #expect(verify(entries)?.description == "RRK #4: sequence gap: entry #3 is missing (expected #3, found #4)")
         entries.remove(at: 2)
-        #expect(verify(entries)?.description == "RRK #5: sequence gap: entries #3–#4 are missing (expected #3, found #5)")
+        #expect(
+            verify(entries)?.description == "RRK #5: sequence gap: entries #3–#4 are missing (expected #3, found #5)")
     }
 
     @Test func deletingAnEntryAndRenumberingTheRestIsABadHash() {
@@ -249,7 +252,8 @@ import TrustMeshModel
         let forged = AuditCheckpoint.signed(
             trust: F.rrk, sequence: 9, headHash: entries[3].hash, time: F.time(5), key: F.rq3Key)
         #expect(
-            F.failure { try log.check(forged, heldBy: F.rq3) } == .badCheckpoint(trust: F.rrk, sequence: 9, heldBy: F.rq3))
+            F.failure { try log.check(forged, heldBy: F.rq3) }
+                == .badCheckpoint(trust: F.rrk, sequence: 9, heldBy: F.rq3))
     }
 
     @Test func anUnknownTrustAndAnEmptyLogAreReported() throws {
@@ -279,7 +283,8 @@ import TrustMeshModel
         let log = try AuditChain.verify(entries, key: newKey.verifyingKey)
         // A checkpoint from before the change still verifies, with the key in force then.
         try log.check(
-            AuditCheckpoint.signed(trust: F.rrk, sequence: 2, headHash: entries[1].hash, time: F.time(2), key: F.rrkKey),
+            AuditCheckpoint.signed(
+                trust: F.rrk, sequence: 2, headHash: entries[1].hash, time: F.time(2), key: F.rrkKey),
             heldBy: F.rq3)
         // The old key alone no longer verifies the log's tail.
         #expect(verify(entries) == .badSignature(trust: F.rrk, sequence: 4))
@@ -323,7 +328,8 @@ import TrustMeshModel
         let original = F.log(count: 5)
         var chain = AuditChain(trust: F.rrk, head: original[2])
         var fork = Array(original.prefix(3))
-        fork.append(try! chain.append(AuditEntry.Draft(trust: F.rrk, time: F.time(4), kind: .query, actor: "z"), key: F.rrkKey))
+        fork.append(
+            try! chain.append(AuditEntry.Draft(trust: F.rrk, time: F.time(4), kind: .query, actor: "z"), key: F.rrkKey))
         let verification = AuditVerification(
             exports: [AuditExport(entries: original), AuditExport(entries: fork)], keys: F.keys)
         #expect(verification.files[0].failure == .conflictingCopies(trust: F.rrk, sequence: 4))

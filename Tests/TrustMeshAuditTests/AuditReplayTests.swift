@@ -36,7 +36,8 @@ import TrustMeshPolicy
         ) {
             if let care {
                 rq3.add(
-                    .careAdded, at: minute - 1, actor: care.clinician, [.careID: care.id, .nhsNumber: care.nhsNumber.digits],
+                    .careAdded, at: minute - 1, actor: care.clinician,
+                    [.careID: care.id, .nhsNumber: care.nhsNumber.digits],
                     details: F.json(care))
             }
             rq3.add(
@@ -177,13 +178,15 @@ import TrustMeshPolicy
         var scenario = Scenario()
         scenario.fetch()
         scenario.rq3.add(
-            .fetchAbandoned, at: 20, actor: "Dr Aisha Patel", [.peer: "RRK", .studyUID: F.study, .transferID: "feedface"])
+            .fetchAbandoned, at: 20, actor: "Dr Aisha Patel",
+            [.peer: "RRK", .studyUID: F.study, .transferID: "feedface"])
         let finding = only(scenario.replay(), .unmatchedFetch)
         #expect(finding?.trust == F.rq3)
         #expect(finding?.peer == F.rrk)
         #expect(
             finding?.message
-                == "RQ3 #5 logged fetchAbandoned of transfer feedface… from RRK, but RRK's log has no fetchServed for it")
+                == "RQ3 #5 logged fetchAbandoned of transfer feedface… from RRK, but RRK's log has no fetchServed for it"
+        )
     }
 
     @Test func fetchesWithATrustWhoseLogIsMissingAreNotedNotFound() {
@@ -191,7 +194,10 @@ import TrustMeshPolicy
         scenario.fetch(completed: false)
         let report = scenario.replay([scenario.rrk.export])
         #expect(report.findings == [])
-        #expect(report.notes == ["1 fetch with RQ3 could not be matched: RQ3's log was not supplied (or has no pinned key)."])
+        #expect(
+            report.notes == [
+                "1 fetch with RQ3 could not be matched: RQ3's log was not supplied (or has no pinned key)."
+            ])
     }
 
     @Test func aDeletedEntryIsASequenceGapAndNothingElse() {
@@ -220,6 +226,24 @@ import TrustMeshPolicy
         #expect(finding?.message.hasPrefix("RRK #5: truncated: the log ends at #4") == true)
     }
 
+    @Test func garbageAppendedAfterATruncationDoesNotHideIt() {
+        var scenario = Scenario()
+        scenario.fetch()
+        scenario.rrk.add(.query, at: 30, actor: "Dr B", [.nhsNumber: F.patient.digits])
+        scenario.rrk.add(.query, at: 31, actor: "Dr C", [.nhsNumber: F.patient.digits])
+        let held = HeldCheckpoint(heldBy: F.rq3, checkpoint: scenario.rrk.checkpoint(at: 32))
+        // #5 and #6 replaced by entries signed with a key nobody pins.
+        let tail = F.log(F.rrk, count: 6, key: F.malloryKey).suffix(2)
+        let report = scenario.replay([
+            AuditExport(entries: Array(scenario.rrk.entries.prefix(4)) + tail),
+            AuditExport(entries: scenario.rq3.entries, checkpoints: [held]),
+        ])
+        let mismatch = report.findings.first { $0.kind == .checkpointMismatch }
+        #expect(mismatch?.rule == "truncated")
+        #expect(mismatch?.message.hasPrefix("RRK #6: truncated: the log ends at #4") == true)
+        #expect(report.findings.filter { $0.kind == .chainInvalid }.map(\.sequence) == [5, 6])
+    }
+
     @Test func aRewrittenLogDisagreesWithTheCheckpointAPeerRecordedInItsOwnLog() throws {
         var scenario = Scenario()
         scenario.fetch()
@@ -227,10 +251,11 @@ import TrustMeshPolicy
         scenario.rq3.add(.checkpoint, at: 12, actor: "RRK", [.peer: "RRK", .sequence: "4"], details: F.json(pinned))
         // The insider, who holds RRK's key, rebuilds the log without the share.
         var chain = AuditChain(trust: F.rrk)
-        let rewritten = try scenario.rrk.entries.prefix(3).map { try chain.append($0.draft, key: F.rrkKey) } + [
-            try chain.append(
-                AuditEntry.Draft(trust: F.rrk, time: F.time(10), kind: .query, actor: "Dr B"), key: F.rrkKey)
-        ]
+        let rewritten =
+            try scenario.rrk.entries.prefix(3).map { try chain.append($0.draft, key: F.rrkKey) } + [
+                try chain.append(
+                    AuditEntry.Draft(trust: F.rrk, time: F.time(10), kind: .query, actor: "Dr B"), key: F.rrkKey)
+            ]
         let report = scenario.replay([AuditExport(entries: rewritten), scenario.rq3.export])
         let kinds = report.findings.map(\.kind)
         #expect(kinds.contains(.checkpointMismatch))

@@ -47,7 +47,12 @@ import TrustMeshTesting
         try audit.append(Self.draft(1), key: F.rrkKey)
         let foreign = AuditEntry.Draft(trust: F.rq3, time: F.time(2), kind: .query, actor: "x")
         #expect(throws: StoreError.self) { try audit.appendBatch([Self.draft(2), foreign], key: F.rrkKey) }
+        // A subject key the JSON reader would refuse would make the whole log unreadable.
+        var unreadable = Self.draft(2)
+        unreadable.subject["nhs number"] = F.patient.digits
+        #expect(throws: StoreError.self) { try audit.append(unreadable, key: F.rrkKey) }
         #expect(try audit.count() == 1)
+        _ = try AuditExport.parse(try AuditExport(entries: try audit.all()).jsonLines())
     }
 
     /// A CLI command and the running node append to the same file through separate connections.

@@ -80,7 +80,8 @@ enum Fixtures {
 
         @discardableResult
         mutating func add(
-            _ kind: AuditEntry.Kind, at minute: Int, actor: String = "node", _ subject: [AuditEntry.SubjectKey: String] = [:],
+            _ kind: AuditEntry.Kind, at minute: Int, actor: String = "node",
+            _ subject: [AuditEntry.SubjectKey: String] = [:],
             details: String? = nil
         ) -> AuditEntry {
             let entry = try! chain.append(
