@@ -47,13 +47,27 @@ final class FetchEngine: Sendable {
     /// - Throws: ``FetchError`` when the fetch cannot even start (unknown study, no care relationship).
     func start(studyUID: String, from holder: TrustID?, clinician: String?, now: Date = Date()) throws -> FetchProgress
     {
-        let (record, care) = try prepare(studyUID: studyUID, holder: holder, clinician: clinician, now: now)
+        let (record, care): (IndexRecord, CareRelationship)
+        do {
+            (record, care) = try prepare(studyUID: studyUID, holder: holder, clinician: clinician, now: now)
+        } catch let error as FetchError {
+            var subject: [AuditEntry.SubjectKey: String] = [.studyUID: studyUID]
+            if let holder { subject[.peer] = holder.code }
+            if let rule = error.rule { subject[.rule] = rule }
+            try node.audit(.fetchAbandoned, actor: clinician ?? "local API user", subject: subject)
+            throw error
+        }
+        try node.audit(
+            .fetchRequested, actor: clinician ?? care.clinician,
+            subject: [
+                .peer: record.origin.code, .studyUID: studyUID, .nhsNumber: record.nhsNumber.digits, .careID: care.id,
+            ])
         let id = Self.newID()
         let progress = FetchProgress(
             id: id, studyUID: studyUID, holder: record.origin.code, clinician: clinician ?? care.clinician,
             state: .requesting, chunksTotal: 0, chunksAlreadyHeld: 0, chunksReceived: 0, bytesToMove: 0,
             bytesReceived: 0, studyBytes: record.sizeBytes, chunksRefetched: 0, elapsedSeconds: 0, bytesPerSecond: 0,
-            secondsLeft: nil, error: nil, rule: nil)
+            secondsLeft: nil, error: nil, rule: nil, transferID: nil)
         jobs.withLock { $0[id] = progress }
         let started = ContinuousClock.now
         Task {
@@ -109,6 +123,7 @@ final class FetchEngine: Sendable {
         let answer = try await client.call(
             record.origin, path: FetchRoutes.manifest, payload: Array(try JSONEncoder().encode(request)))
         let response = try JSONDecoder().decode(ManifestResponse.self, from: Data(answer))
+        update(id) { $0.transferID = response.transferID }
         let manifest = response.manifest
         guard manifest.studyUID == record.studyUID, manifest.nhsNumber == record.nhsNumber.digits else {
             throw FetchError(description: "\(record.origin) sent a manifest for another study or patient")
@@ -267,6 +282,21 @@ final class FetchEngine: Sendable {
             $0.secondsLeft = error == nil ? 0 : nil
         }
         if let error { logger.warning("fetch failed", metadata: ["id": "\(id)", "reason": "\(error)"]) }
+        if let job = progress(id) {
+            var subject: [AuditEntry.SubjectKey: String] = [.peer: job.holder, .studyUID: job.studyUID]
+            if let transferID = job.transferID { subject[.transferID] = transferID }
+            if error == nil {
+                subject[.bytes] = "\(job.bytesReceived)"
+                subject[.chunks] = "\(job.chunksReceived)"
+            } else if let rule {
+                subject[.rule] = rule
+            }
+            do {
+                try node.audit(error == nil ? .fetchCompleted : .fetchAbandoned, actor: job.clinician, subject: subject)
+            } catch {
+                logger.error("could not audit the end of a fetch", metadata: ["id": "\(id)", "error": "\(error)"])
+            }
+        }
     }
 
     static func seconds(_ duration: Duration) -> Double {

@@ -34,4 +34,6 @@ public struct FetchProgress: Codable, Sendable, Equatable {
     public var error: String?
     /// For a holder's refusal: the policy rule that failed.
     public var rule: String?
+    /// The holder's id for the transfer, once it served the manifest (both sides audit it).
+    public var transferID: String?
 }

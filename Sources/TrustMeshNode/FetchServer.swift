@@ -53,6 +53,10 @@ final class FetchServer: Sendable {
                 requester: requester.ods, requesterKey: requester.signingKey, care: request.care, studyNHSNumber: nhs,
                 optedOut: optedOut, now: now))
         if case .refuse(let rule) = decision {
+            try node.audit(
+                .fetchRefused, actor: requester.ods.code,
+                subject: [.peer: requester.ods.code, .studyUID: request.studyUID, .rule: rule.rawValue],
+                details: LocalNode.auditJSON(request.care))
             logger.warning(
                 "fetch refused",
                 metadata: ["study": "\(request.studyUID)", "requester": "\(requester.ods)", "rule": "\(rule.rawValue)"])
@@ -73,6 +77,14 @@ final class FetchServer: Sendable {
                 hashes: Set(manifest.instances.flatMap { $0.chunks.map(\.hash) }),
                 expires: now.addingTimeInterval(Self.transferLifetime))
         }
+        // Audited before the manifest leaves: a share that cannot be logged does not happen.
+        try node.audit(
+            .fetchServed, actor: requester.ods.code,
+            subject: [
+                .peer: requester.ods.code, .studyUID: request.studyUID, .nhsNumber: manifest.nhsNumber ?? "",
+                .transferID: transferID, .careID: request.care.id,
+            ],
+            details: LocalNode.auditJSON(request.care))
         logger.info(
             "fetch manifest served",
             metadata: [

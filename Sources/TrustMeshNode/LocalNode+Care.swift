@@ -40,6 +40,9 @@ extension LocalNode {
             kind: kind, start: CareTime.format(now), expiry: expiry)
         let care = draft.signed(by: try signingKey())
         try store.care.add(care)
+        try audit(
+            .careAdded, actor: care.clinician, subject: [.careID: care.id, .nhsNumber: care.nhsNumber.digits],
+            details: Self.auditJSON(care))
         return care
     }
 }

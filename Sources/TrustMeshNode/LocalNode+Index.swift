@@ -13,6 +13,11 @@ extension LocalNode {
     ) async throws -> (report: IngestReport, published: [IndexRecord]) {
         let report = try await store.ingest(paths: paths, progress: progress)
         let matched = Set(report.studies).subtracting(report.unmatchedStudies)
+        for uid in report.studies {
+            var subject: [AuditEntry.SubjectKey: String] = [.studyUID: uid]
+            if matched.contains(uid), let nhs = try store.study(uid: uid)?.nhsNumber { subject[.nhsNumber] = nhs }
+            try audit(.ingest, actor: "operator", subject: subject)
+        }
         let published = try publishChanges(studyUIDs: matched.sorted())
         return (report, published)
     }
@@ -45,7 +50,10 @@ extension LocalNode {
                     sizeBytes: summary.sizeBytes, manifestHash: manifest, issuedAt: Self.now()
                 ).signed(by: key)
             }
-            if let record { published.append(record) }
+            if let record {
+                published.append(record)
+                try audit(.recordPublished, actor: "node", subject: Self.auditSubject(record))
+            }
         }
         return published
     }
@@ -59,12 +67,27 @@ extension LocalNode {
             IndexRecord.Draft(origin: trust, sequence: sequence, kind: .optOut, nhsNumber: nhs, issuedAt: Self.now())
                 .signed(by: key)
         }
+        try audit(.optOut, actor: "operator", subject: [.nhsNumber: nhs.digits])
+        try audit(.recordPublished, actor: "node", subject: Self.auditSubject(record!))
         return record!
+    }
+
+    /// The audit subject of an index record.
+    static func auditSubject(_ record: IndexRecord) -> [AuditEntry.SubjectKey: String] {
+        var subject: [AuditEntry.SubjectKey: String] = [
+            .origin: record.origin.code, .recordSequence: "\(record.sequence)", .recordKind: record.kind.rawValue,
+            .nhsNumber: record.nhsNumber.digits,
+        ]
+        if let uid = record.studyUID { subject[.studyUID] = uid }
+        return subject
     }
 
     /// Every study for a patient across the network, from this node's copy of the index.
     /// - Parameter topology: names the holding trusts (optional).
-    public func query(nhs: NHSNumber, topology: Topology? = nil) throws -> FederatedQueryResult {
+    public func query(nhs: NHSNumber, topology: Topology? = nil, asker: String = "operator") throws
+        -> FederatedQueryResult
+    {
+        try audit(.query, actor: asker, subject: [.nhsNumber: nhs.digits])
         let view = IndexView(try store.index.records(nhs: nhs))
         guard !view.isOptedOut(nhs) else {
             return FederatedQueryResult(nhsNumber: nhs.digits, optedOut: true, studies: [])
@@ -91,9 +114,10 @@ extension LocalNode {
     }
 }
 
-/// The gossip layer's view of the node's SQLite index.
+/// The gossip layer's view of the node's SQLite index; every record it stores is audited.
 struct SQLiteIndexLog: IndexLog {
     let table: IndexTable
+    let node: LocalNode
 
     func digest() async throws -> [TrustID: UInt64] { try table.digest() }
 
@@ -101,5 +125,9 @@ struct SQLiteIndexLog: IndexLog {
         try table.records(origin: origin, after: after, limit: limit)
     }
 
-    func append(_ records: [IndexRecord]) async throws { try table.append(records) }
+    func append(_ records: [IndexRecord]) async throws {
+        for record in try table.append(records) {
+            try node.audit(.recordReceived, actor: "gossip", subject: LocalNode.auditSubject(record))
+        }
+    }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Synchronization
 public import TrustMeshCrypto
 public import TrustMeshModel
 public import TrustMeshStore
@@ -31,6 +32,7 @@ public final class LocalNode: Sendable {
     public let directory: String
     public let configuration: NodeConfiguration
     public let store: StudyStore
+    private let signingKeyCache = Mutex<SigningKey?>(nil)
 
     /// Opens an existing node.
     /// - Throws: ``NodeError/notANode(directory:)`` when `directory` holds no node.
@@ -50,6 +52,14 @@ public final class LocalNode: Sendable {
 
     /// The node's signing key, read from its 0600 key file.
     public func signingKey() throws -> SigningKey { try SigningKey.read(from: directory + "/keys/signing.key") }
+
+    /// The signing key, read once per process.
+    func cachedSigningKey() throws -> SigningKey {
+        if let key = signingKeyCache.withLock({ $0 }) { return key }
+        let key = try signingKey()
+        signingKeyCache.withLock { $0 = key }
+        return key
+    }
 
     /// The node's X25519 key, read from its 0600 key file.
     public func agreementKey() throws -> AgreementKey { try AgreementKey.read(from: directory + "/keys/agreement.key") }

@@ -79,7 +79,8 @@ public final class NodeRuntime: Sendable {
         fetchSettings.batchBytes = max(1, fetchBatchBytes)
         fetches = FetchEngine(node: node, client: client, topology: topology, settings: fetchSettings, logger: logger)
         gossip = GossipNode(
-            id: trust, peers: topology.trusts.map(\.ods), keys: keys, log: SQLiteIndexLog(table: node.store.index),
+            id: trust, peers: topology.trusts.map(\.ods), keys: keys,
+            log: SQLiteIndexLog(table: node.store.index, node: node),
             transport: HTTPGossipTransport(client: client), settings: settings)
     }
 
@@ -94,7 +95,11 @@ public final class NodeRuntime: Sendable {
             logger: logger)
         app.addServices(GossipLoop(runtime: self))
         logger.info("node starting", metadata: ["trust": "\(me.ods)", "address": "\(me.address)"])
-        defer { logger.info("node stopped", metadata: ["trust": "\(me.ods)"]) }
+        try node.audit(.nodeStarted, actor: "node")
+        defer {
+            try? node.audit(.nodeStopped, actor: "node")
+            logger.info("node stopped", metadata: ["trust": "\(me.ods)"])
+        }
         do {
             try await app.runService()
         } catch {
@@ -145,7 +150,8 @@ public final class NodeRuntime: Sendable {
                 return Self.json(400, ["error": "nhs: \(error)"])
             }
             do {
-                let result = try self.node.query(nhs: nhs, topology: self.topology)
+                let asker = request.uri.queryParameters["clinician"].map(String.init) ?? "local API user"
+                let result = try self.node.query(nhs: nhs, topology: self.topology, asker: asker)
                 self.logger.info("query", metadata: ["nhs": "\(nhs)", "studies": "\(result.studies.count)"])
                 return Self.json(200, result)
             } catch { return self.internalError(error) }
@@ -229,6 +235,10 @@ public final class NodeRuntime: Sendable {
             }
         } catch let refusal as PeerRefusal {
             counters.withLock { $0.refusals[refusal.code.rawValue, default: 0] += 1 }
+            let peer = String(headers[PeerEnvelope.fromHeader.lowercased()]?.prefix(8) ?? "?")
+            if refusal.code != .notShared {  // policy refusals are audited as fetchRefused
+                try? node.audit(.peerRefused, actor: peer, subject: [.peer: peer, .rule: refusal.code.rawValue])
+            }
             logger.warning(
                 "refused peer request",
                 metadata: [

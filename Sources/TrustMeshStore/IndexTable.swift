@@ -61,14 +61,14 @@ package final class IndexTable: Sendable {
 
     /// Stores verified records that extend their origin's log contiguously; records already held are
     /// ignored and records beyond a gap are dropped (anti-entropy brings them after the gap).
-    /// - Returns: how many were stored.
+    /// - Returns: the records stored (not those already held or beyond a gap).
     @discardableResult
-    package func append(_ records: [IndexRecord]) throws -> Int {
+    package func append(_ records: [IndexRecord]) throws -> [IndexRecord] {
         let ordered = records.sorted { ($0.origin, $0.sequence) < ($1.origin, $1.sequence) }
         let encoder = JSONEncoder()
         let now = ISO8601DateFormatter().string(from: Date())
         return try pool.write { db in
-            var stored = 0
+            var stored: [IndexRecord] = []
             var tops: [TrustID: UInt64] = [:]
             for record in ordered {
                 let top: UInt64
@@ -86,7 +86,7 @@ package final class IndexTable: Sendable {
                 }
                 try Self.insert(record, db: db, encoder: encoder, now: now)
                 tops[record.origin] = record.sequence
-                stored += 1
+                stored.append(record)
             }
             return stored
         }

@@ -86,6 +86,29 @@ import TrustMeshTesting
         #expect(again.status == 0, "\(again.stderr)")
         #expect(second["bytesReceived"] as? Int == 0)
         #expect(second["chunksAlreadyHeld"] as? Int == second["chunksTotal"] as? Int)
+
+        // Both trusts' signed logs verify offline and account for every transfer.
+        var logs: [String] = []
+        for code in ["RRK", "RKB"] {
+            let path = network.directory.appending("\(code).audit.jsonl")
+            let export = try CommandRunner.trustmesh([
+                "audit", "export", "--data", network.dataDirectory(code), "--out", path,
+            ])
+            #expect(export.status == 0, "\(export.stderr)")
+            logs.append(path)
+        }
+        let verify = try CommandRunner.trustmesh(["audit", "verify"] + logs + ["--topology", network.topologyPath])
+        #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
+        let replay = try CommandRunner.trustmesh(
+            ["audit", "replay"] + logs + ["--topology", network.topologyPath, "--json"])
+        #expect(replay.status == 0, "\(replay.stdout)\(replay.stderr)")
+        let rrkLog = try String(contentsOfFile: logs[0], encoding: .utf8)
+        let rkbLog = try String(contentsOfFile: logs[1], encoding: .utf8)
+        #expect(rrkLog.contains("\"fetchServed\""))
+        #expect(rkbLog.contains("\"fetchCompleted\""))
+        #expect(rkbLog.contains("\"fetchAbandoned\""))  // the first attempt, without care
+        #expect(rkbLog.contains("\"careAdded\""))
+        #expect(rkbLog.contains("\"recordReceived\""))
     }
 
     @Test func theSameImagesUnderAnEditedHeaderMoveOnlyTheDifference() async throws {
