@@ -26,6 +26,7 @@ public final class NodeRuntime: Sendable {
     private let http: HTTPClient
     let fetchServer: FetchServer
     let fetches: FetchEngine
+    let checkpoints: CheckpointPublisher
     let logger: Logger
     private let me: Topology.Trust
     private let agreement: AgreementKey
@@ -43,7 +44,7 @@ public final class NodeRuntime: Sendable {
     /// - Parameter fetchBatchBytes: compressed bytes asked for per chunk batch when fetching.
     public init(
         node: LocalNode, topology: Topology, settings: GossipSettings = GossipSettings(),
-        fetchBatchBytes: Int = 8 << 20
+        fetchBatchBytes: Int = 8 << 20, checkpointInterval: Duration = .seconds(30)
     ) throws {
         try topology.validate(requireKeys: true)
         let trust = node.configuration.trust
@@ -75,6 +76,8 @@ public final class NodeRuntime: Sendable {
         var keys: [TrustID: VerifyingKey] = [:]
         for entry in topology.trusts { keys[entry.ods] = entry.signingKey }
         fetchServer = FetchServer(node: node, logger: logger)
+        checkpoints = CheckpointPublisher(
+            node: node, topology: topology, client: client, interval: checkpointInterval, logger: logger)
         var fetchSettings = FetchEngine.Settings()
         fetchSettings.batchBytes = max(1, fetchBatchBytes)
         fetches = FetchEngine(node: node, client: client, topology: topology, settings: fetchSettings, logger: logger)
@@ -93,7 +96,7 @@ public final class NodeRuntime: Sendable {
             configuration: .init(address: .hostname(host, port: port), serverName: "trustmesh"),
             onServerRunning: { channel in onListening(channel.localAddress?.port ?? port) },
             logger: logger)
-        app.addServices(GossipLoop(runtime: self))
+        app.addServices(GossipLoop(runtime: self), checkpoints)
         logger.info("node starting", metadata: ["trust": "\(me.ods)", "address": "\(me.address)"])
         try node.audit(.nodeStarted, actor: "node")
         defer {
@@ -126,6 +129,11 @@ public final class NodeRuntime: Sendable {
                     throw PeerRefusal(.badEnvelope, "the gossip request names another sender")
                 }
                 return .sealed(try JSONEncoder().encode(try await self.gossip.handle(gossipRequest)))
+            }
+        }
+        router.post(RouterPath(CheckpointPublisher.path)) { request, _ -> Response in
+            await self.peerRequest(request, path: CheckpointPublisher.path) { from, payload in
+                .sealed(try CheckpointPublisher.receive(payload, from: from, node: self.node, logger: self.logger))
             }
         }
         router.post(RouterPath(FetchRoutes.manifest)) { request, _ -> Response in

@@ -41,11 +41,15 @@ struct NodeCommand: AsyncParsableCommand {
         @Option(help: "Compressed kilobytes asked for per chunk batch when fetching.")
         var fetchBatchKb: Int = 8192
 
+        @Option(help: "Seconds between signed checkpoints of the audit log sent to peers (when it grew).")
+        var checkpointSeconds: Int = 30
+
         func validate() throws {
             if fanout < 1 { throw ValidationError("--fanout must be at least 1") }
             if intervalMs < 10 { throw ValidationError("--interval-ms must be at least 10") }
             if batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
             if fetchBatchKb < 1 { throw ValidationError("--fetch-batch-kb must be at least 1") }
+            if checkpointSeconds < 1 { throw ValidationError("--checkpoint-seconds must be at least 1") }
         }
 
         func run() async throws {
@@ -54,7 +58,7 @@ struct NodeCommand: AsyncParsableCommand {
                 node: node, topology: try LocalNetwork.read(topology),
                 settings: GossipSettings(
                     fanout: fanout, batchSize: batchSize, roundInterval: .milliseconds(intervalMs)),
-                fetchBatchBytes: fetchBatchKb * 1024)
+                fetchBatchBytes: fetchBatchKb * 1024, checkpointInterval: .seconds(checkpointSeconds))
             let trust = node.configuration.trust
             let host = try runtime.topology.trust(trust)?.hostAndPort().host ?? "127.0.0.1"
             try await runtime.run { port in
