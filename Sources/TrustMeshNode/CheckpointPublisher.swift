@@ -88,7 +88,8 @@ final class CheckpointPublisher: Service {
         ]
         switch try node.store.audit.storeCheckpoint(checkpoint) {
         case .stored:
-            try node.audit(.checkpoint, actor: peer.ods.code, subject: subject, details: LocalNode.auditJSON(checkpoint))
+            try node.audit(
+                .checkpoint, actor: peer.ods.code, subject: subject, details: LocalNode.auditJSON(checkpoint))
         case .notNewer:
             break
         case .conflicting(let held):
