@@ -32,6 +32,8 @@ public final class NodeRuntime: Sendable {
     private let agreement: AgreementKey
     private let signing: SigningKey
     private let nonces = NonceCache()
+    /// Requests signed before this moment are refused: the nonce cache starts empty.
+    private let startedAt = Date()
     private let counters = Mutex(Counters())
 
     struct Counters {
@@ -231,7 +233,7 @@ public final class NodeRuntime: Sendable {
             }
             let opened = try PeerEnvelope.open(
                 .init(method: "POST", path: path, headers: headers, body: Array(buffer: body)), as: me.ods,
-                key: agreement, topology: topology, nonces: nonces)
+                key: agreement, topology: topology, nonces: nonces, notBefore: startedAt)
             switch try await handle(opened.from, opened.payload) {
             case .sealed(let answer):
                 let sealed = opened.from.agreementKey!.seal(Array(answer))

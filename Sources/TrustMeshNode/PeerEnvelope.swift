@@ -100,7 +100,7 @@ public enum PeerEnvelope {
     /// - Throws: ``PeerRefusal`` with the rule that failed.
     public static func open(
         _ request: Request, as me: TrustID, key: AgreementKey, topology: Topology, nonces: NonceCache,
-        now: Date = Date()
+        notBefore: Date = .distantPast, now: Date = Date()
     ) throws(PeerRefusal) -> Opened {
         func header(_ name: String) throws(PeerRefusal) -> String {
             guard let value = request.headers[name] ?? request.headers[name.lowercased()], !value.isEmpty else {
@@ -123,6 +123,11 @@ public enum PeerEnvelope {
         guard abs(skew) <= window else {
             throw PeerRefusal(
                 .staleRequest, "timestamp is \(Int(skew)) s from this node's clock (window ±\(Int(window)) s)")
+        }
+        // Nonces live in memory: a request signed before this process started could be a replay of
+        // one the previous process already accepted, so it is refused (the sender retries).
+        guard Double(seconds) >= notBefore.timeIntervalSince1970.rounded(.down) else {
+            throw PeerRefusal(.staleRequest, "the request was signed before this node started; send it again")
         }
         let nonce = try header(nonceHeader)
         guard let nonceBytes = Data(base64Encoded: nonce), nonceBytes.count == 16 else {
@@ -186,8 +191,8 @@ public final class NonceCache: Sendable {
         var lastPurge = Date.distantPast
     }
     private let state = Mutex(State())
-    /// Requests timestamped before the node started are refused as stale by ``insert``'s caller
-    /// window; nonces do not survive a restart, so the window is what stops replays across one.
+    /// Nonces do not survive a restart; ``PeerEnvelope/open(_:as:key:topology:nonces:notBefore:now:)``
+    /// refuses requests signed before the node started, which stops replays across one.
     public init() {}
 
     /// Records a nonce; false if it was already recorded.

@@ -67,7 +67,7 @@ import TrustMeshTesting
             }
         }
         try await poll("RKB to hold a checkpoint of RRK's log covering the share", deadline: .seconds(30)) {
-            let probes = try exportLogs(network, ["RRK", "RKB"], suffix: "-probe")
+            let probes = try exportLogs(network, ["RRK", "RKB"], suffix: "-probe-\(UUID().uuidString.prefix(8))")
             let served = try lines(probes[0]).first { $0["kind"] as? String == "fetchServed" }?["sequence"] as? Int
             let held = try lines(probes[1]).filter {
                 $0["type"] as? String == "checkpoint" && $0["trust"] as? String == "RRK"

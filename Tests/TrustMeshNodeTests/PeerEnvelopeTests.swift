@@ -91,6 +91,21 @@ struct Pair {
         }
     }
 
+    @Test func aRequestSignedBeforeTheNodeStartedIsRefused() throws {
+        let pair = try Pair()
+        let request = try pair.request(now: Date().addingTimeInterval(-10))
+        do {
+            _ = try PeerEnvelope.open(
+                request, as: pair.rkbID, key: pair.rkb.agreement, topology: pair.topology, nonces: NonceCache(),
+                notBefore: Date())
+            Issue.record("a request from before the restart was accepted")
+        } catch { #expect(error.code == .staleRequest) }
+        // The same request is fine for a node that was already running.
+        _ = try PeerEnvelope.open(
+            request, as: pair.rkbID, key: pair.rkb.agreement, topology: pair.topology, nonces: NonceCache(),
+            notBefore: Date().addingTimeInterval(-60))
+    }
+
     @Test func anUnpinnedSenderIsRefused() throws {
         let pair = try Pair()
         let stranger = SigningKey()
