@@ -43,18 +43,11 @@ public struct Signature: Sendable, Hashable, Codable, CustomStringConvertible {
     /// Decodes the base64 string form.
     /// - Throws: `DecodingError.dataCorrupted` if the string is not a valid signature.
     public init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        let text = try container.decode(String.self)
-        do {
-            try self.init(base64: text)
-        } catch {
-            throw DecodingError.dataCorruptedError(in: container, debugDescription: "Signature: \(error)")
-        }
+        self = try Base64.decode(decoder, as: "Signature") { text throws(CryptoError) in try Self(base64: text) }
     }
 
     /// Encodes as the base64 string form.
     public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(base64)
+        try Base64.encode(base64, to: encoder)
     }
 }

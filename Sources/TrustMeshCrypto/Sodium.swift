@@ -61,6 +61,26 @@ func withUInt8Pointer<R>(_ bytes: UnsafeRawBufferPointer, _ body: (UnsafePointer
 /// alphabet with padding (`sodium_base64_VARIANT_ORIGINAL`), which is what Python's `base64.b64encode` and
 /// Foundation's `base64EncodedString()` produce. Keeps Foundation out of this module.
 enum Base64 {
+    /// Decodes a key or signature from its `Codable` form, a base64 string, turning a malformed one
+    /// into `DecodingError.dataCorrupted` that names the type.
+    static func decode<T>(_ decoder: any Decoder, as name: String, _ make: (String) throws(CryptoError) -> T) throws
+        -> T
+    {
+        let container = try decoder.singleValueContainer()
+        let text = try container.decode(String.self)
+        do {
+            return try make(text)
+        } catch {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "\(name): \(error)")
+        }
+    }
+
+    /// Encodes a key or signature as its base64 string form.
+    static func encode(_ text: String, to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(text)
+    }
+
     static func encode(_ bytes: [UInt8]) -> String {
         _ = Sodium.ready
         let variant = Int32(sodium_base64_VARIANT_ORIGINAL)
