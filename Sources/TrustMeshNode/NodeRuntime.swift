@@ -239,7 +239,7 @@ public final class NodeRuntime: Sendable {
                 let sealed = opened.from.agreementKey!.seal(Array(answer))
                 return signed(status: 200, body: sealed, to: opened.from.ods, nonce: opened.nonce)
             case .raw(let bytes):
-                var response = Response(status: .ok, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+                var response = Response(status: .ok, body: .init(byteBuffer: bytes))
                 response.headers[.contentType] = "application/octet-stream"
                 return response
             }
@@ -315,7 +315,7 @@ public final class NodeRuntime: Sendable {
 /// authentication (chunk frames).
 enum PeerAnswer {
     case sealed(Data)
-    case raw([UInt8])
+    case raw(ByteBuffer)
 }
 
 /// Runs a gossip round every interval until the service group shuts down.

@@ -85,6 +85,11 @@ package final class Catalogue: Sendable {
         IndexTable.migrate(&migrator)
         CareTable.migrate(&migrator)
         AuditTable.migrate(&migrator)
+        migrator.registerMigration("v5: chunks in pack files") { db in
+            // NULL pack: the chunk is a file of its own, chunks/ab/<hash> (ingested chunks).
+            try db.execute(
+                sql: "ALTER TABLE chunk ADD COLUMN pack TEXT; ALTER TABLE chunk ADD COLUMN packOffset INTEGER")
+        }
         return migrator
     }
 
