@@ -67,13 +67,17 @@ extension Catalogue {
     /// Records verified chunks whose pack is durable, before any instance references them, so an
     /// interrupted fetch resumes from them. Chunks already listed are left as they are.
     package func insertChunks(_ chunks: [(hash: Digest256, size: ChunkSize, location: PackLocation)]) throws {
+        let now = ISO8601DateFormatter().string(from: Date())
         try pool.write { db in
             let statement = try db.cachedStatement(
-                sql: "INSERT OR IGNORE INTO chunk (hash, size, storedSize, pack, packOffset) VALUES (?, ?, ?, ?, ?)")
+                sql: """
+                    INSERT OR IGNORE INTO chunk (hash, size, storedSize, pack, packOffset, stagedAt)
+                    VALUES (?, ?, ?, ?, ?, ?)
+                    """)
             for chunk in chunks {
                 try statement.execute(arguments: [
                     Data(chunk.hash.rawBytes), chunk.size.plain, chunk.size.stored, chunk.location.pack,
-                    chunk.location.offset,
+                    chunk.location.offset, now,
                 ])
             }
         }

@@ -90,6 +90,10 @@ package final class Catalogue: Sendable {
             try db.execute(
                 sql: "ALTER TABLE chunk ADD COLUMN pack TEXT; ALTER TABLE chunk ADD COLUMN packOffset INTEGER")
         }
+        migrator.registerMigration("v6: when fetched chunks were staged") { db in
+            // Set for chunks a fetch stored before their study was committed; NULL for ingested chunks.
+            try db.execute(sql: "ALTER TABLE chunk ADD COLUMN stagedAt TEXT")
+        }
         return migrator
     }
 

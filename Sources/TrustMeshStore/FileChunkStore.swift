@@ -1,4 +1,5 @@
 internal import CLinux
+import Foundation
 import Glibc
 package import TrustMeshCrypto
 
@@ -154,6 +155,44 @@ package final class FileChunkStore: Sendable {
         }
         if let failure { throw .io(path: path, operation: "read", errno: failure) }
         return bytes
+    }
+
+    /// Size and last modification (seconds since 1970) of a file on disk.
+    package struct FileInfo {
+        package var size: Int
+        package var modified: Double
+    }
+
+    /// Every file in the fan-out folders (chunks of their own and leftover temporary files).
+    package func looseFiles() -> [(path: String, info: FileInfo)] {
+        var found: [(String, FileInfo)] = []
+        for folder in Self.entries(root) where folder.count == 2 {
+            let directory = root + "/" + folder
+            for name in Self.entries(directory) {
+                if let info = Self.info(directory + "/" + name) { found.append((directory + "/" + name, info)) }
+            }
+        }
+        return found
+    }
+
+    /// Every pack file.
+    package func packFiles() -> [(path: String, info: FileInfo)] {
+        let folder = root + "/packs"
+        return Self.entries(folder).filter { $0.hasSuffix(".pack") }.compactMap { name in
+            Self.info(folder + "/" + name).map { (folder + "/" + name, $0) }
+        }
+    }
+
+    private static func entries(_ directory: String) -> [String] {
+        (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+    }
+
+    private static func info(_ path: String) -> FileInfo? {
+        var status = stat()
+        guard stat(path, &status) == 0, (status.st_mode & S_IFMT) == S_IFREG else { return nil }
+        return FileInfo(
+            size: Int(status.st_size),
+            modified: Double(status.st_mtim.tv_sec) + Double(status.st_mtim.tv_nsec) / 1e9)
     }
 
     package func remove(_ hash: Digest256) {
