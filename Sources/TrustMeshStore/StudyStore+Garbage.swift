@@ -1,6 +1,6 @@
 public import Foundation
-import Glibc
 import GRDB
+import Glibc
 package import TrustMeshCrypto
 
 /// What ``StudyStore/collectGarbage(stagedBefore:filesBefore:dryRun:)`` found and removed.
