@@ -150,7 +150,7 @@ enum WebAssets {
           function seconds(s) {
             if (s === null || s === undefined) return "working it out";
             if (s < 1) return "under a second";
-            if (s < 90) return Math.round(s) + " seconds";
+            if (s < 90) return Math.round(s) + (Math.round(s) === 1 ? " second" : " seconds");
             return Math.round(s / 60) + " minutes";
           }
           function render(box, p) {

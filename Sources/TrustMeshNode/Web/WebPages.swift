@@ -267,7 +267,9 @@ enum WebPages {
         case .requesting:
             status = "Asking \(holderName) for the study…"
         case .transferring:
-            let left = fetch.secondsLeft.map { $0 < 1 ? "under a second" : "\(Int($0.rounded())) seconds" }
+            let left = fetch.secondsLeft.map {
+                $0 < 1 ? "under a second" : "\(Int($0.rounded())) second\(Int($0.rounded()) == 1 ? "" : "s")"
+            }
             status =
                 "\(E.size(fetch.bytesReceived)) of \(E.size(total)) at \(E.size(Int(fetch.bytesPerSecond)))/s; "
                 + "time left: \(left ?? "working it out")."
