@@ -26,8 +26,11 @@ import time
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 
+# Selenium Manager must never fetch a browser or driver: both paths are given, and it is told to stay offline.
+os.environ.setdefault("SE_OFFLINE", "true")
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")
 
@@ -141,9 +144,12 @@ def with_javascript(args):
         states, statuses, shot_mid = [], [], False
         end = time.monotonic() + 120
         while time.monotonic() < end:
-            box = driver.find_element(By.CSS_SELECTOR, f"[data-fetch-id='{fetch_id}']")
-            state = box.get_attribute("data-state")
-            status = box.find_element(By.CSS_SELECTOR, "[data-status]").text
+            try:
+                box = driver.find_element(By.CSS_SELECTOR, f"[data-fetch-id='{fetch_id}']")
+                state = box.get_attribute("data-state")
+                status = box.find_element(By.CSS_SELECTOR, "[data-status]").text
+            except (StaleElementReferenceException, NoSuchElementException):
+                continue  # the script swapped in the server's final rendering of the box
             if not states or states[-1] != state:
                 states.append(state)
             if status and (not statuses or statuses[-1] != status):

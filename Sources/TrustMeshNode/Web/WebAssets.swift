@@ -61,6 +61,7 @@ enum WebAssets {
         th, td { text-align: left; padding: .5rem; border-bottom: 1px solid var(--line); vertical-align: top; }
         th { border-bottom: 2px solid var(--ink); }
         td.num, th.num { text-align: right; white-space: nowrap; }
+        td.nowrap, span.nhs { white-space: nowrap; }
         .ods { color: var(--muted); font-size: .9rem; }
         .tag { display: inline-block; padding: 0 .4rem; border: 1px solid var(--ink); font-size: .85rem; }
         .tag.yes { background: #e6f4ec; }

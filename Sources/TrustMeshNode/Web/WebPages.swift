@@ -530,9 +530,10 @@ enum WebPages {
             if let uid = entry.subject[.studyUID] { details.append("study …\(uid.suffix(12))") }
             if let rule = entry.subject[.rule] { details.append("rule \(rule)") }
             if let bytes = entry.subject[.bytes], let count = Int(bytes) { details.append(E.size(count)) }
-            html += "<tr><td class=\"num\">\(entry.sequence)</td><td>\(E.escape(entry.time))</td>"
+            html +=
+                "<tr><td class=\"num\">\(entry.sequence)</td><td class=\"nowrap\">\(E.escape(entry.time.replacingOccurrences(of: "T", with: " ")))</td>"
             html += "<td>\(E.escape(entry.kind.rawValue))</td><td>\(E.escape(entry.actor))</td>"
-            html += "<td>\(E.escape(patient))</td><td>\(E.escape(other))</td>"
+            html += "<td class=\"nowrap\">\(E.escape(patient))</td><td>\(E.escape(other))</td>"
             html += "<td>\(E.escape(details.joined(separator: "; ")))</td>"
             html +=
                 item.problem.map { "<td class=\"failed\">No: \(E.escape($0))</td>" }
