@@ -30,8 +30,13 @@ final class FetchEngine: Sendable {
     private let settings: Settings
     private let logger: Logger
     private let jobs = Mutex<[String: FetchProgress]>([:])
+    private let metrics: NodeMetrics?
 
-    init(node: LocalNode, client: PeerClient, topology: Topology, settings: Settings = Settings(), logger: Logger) {
+    init(
+        node: LocalNode, client: PeerClient, topology: Topology, settings: Settings = Settings(), logger: Logger,
+        metrics: NodeMetrics? = nil
+    ) {
+        self.metrics = metrics
         self.node = node
         self.client = client
         self.topology = topology
@@ -54,7 +59,10 @@ final class FetchEngine: Sendable {
         } catch let error as FetchError {
             var subject: [AuditEntry.SubjectKey: String] = [.studyUID: studyUID]
             if let holder { subject[.peer] = holder.code }
-            if let rule = error.rule { subject[.rule] = rule }
+            if let rule = error.rule {
+                subject[.rule] = rule
+                metrics?.fetchRefusal(rule)
+            }
             try node.audit(.fetchAbandoned, actor: clinician ?? "local API user", subject: subject)
             throw error
         }
@@ -300,6 +308,9 @@ final class FetchEngine: Sendable {
             $0.secondsLeft = error == nil ? 0 : nil
         }
         if let error { logger.warning("fetch failed", metadata: ["id": "\(id)", "reason": "\(error)"]) }
+        if let rule { metrics?.fetchRefusal(rule) }
+        metrics?.fetchEnded(
+            completed: error == nil, bytes: progress(id)?.bytesReceived ?? 0, duration: ContinuousClock.now - started)
         if let job = progress(id) {
             var subject: [AuditEntry.SubjectKey: String] = [.peer: job.holder, .studyUID: job.studyUID]
             if let transferID = job.transferID { subject[.transferID] = transferID }
