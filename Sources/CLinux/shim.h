@@ -11,3 +11,14 @@ static inline int trustmesh_syncfs(int fd) { return syncfs(fd); }
 extern int sync_file_range(int fd, long long offset, long long nbytes, unsigned int flags);
 
 static inline int trustmesh_start_writeback(int fd) { return sync_file_range(fd, 0, 0, 2); }
+
+// O_DIRECT (open(2)): transfer straight between the caller's buffer and the device, bypassing the
+// page cache; buffer address, length and file offset must be aligned to the device's block size.
+// Its value differs by architecture (the kernel's asm/fcntl.h); 0 means "not used here".
+#if defined(__x86_64__) || defined(__i386__)
+static inline int trustmesh_o_direct(void) { return 040000; }
+#elif defined(__aarch64__) || defined(__arm__)
+static inline int trustmesh_o_direct(void) { return 0200000; }
+#else
+static inline int trustmesh_o_direct(void) { return 0; }
+#endif

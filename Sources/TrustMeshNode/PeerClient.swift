@@ -30,15 +30,19 @@ struct PeerClient: Sendable {
 
     /// Sends a sealed, signed request and returns the raw answer (chunk batches, whose frames carry
     /// their own authentication).
-    func callRaw(_ peer: TrustID, path: String, payload: [UInt8], timeout: TimeAmount = .seconds(60)) async throws
-        -> ByteBuffer
-    {
-        try await send(peer, path: path, payload: payload, timeout: timeout).body
+    /// - Parameter body: Receives the answer, reusing its storage (cleared first).
+    func callRaw(
+        _ peer: TrustID, path: String, payload: [UInt8], into body: inout ByteBuffer, timeout: TimeAmount = .seconds(60)
+    ) async throws {
+        var reused = ByteBuffer()
+        swap(&reused, &body)  // uniquely referenced while this call fills it, so its storage is reused
+        body = try await send(peer, path: path, payload: payload, timeout: timeout, into: consume reused).body
     }
 
-    private func send(_ peer: TrustID, path: String, payload: [UInt8], timeout: TimeAmount) async throws -> (
-        trust: Topology.Trust, nonce: String, headers: [String: String], body: ByteBuffer
-    ) {
+    private func send(
+        _ peer: TrustID, path: String, payload: [UInt8], timeout: TimeAmount,
+        into reused: consuming ByteBuffer = ByteBuffer()
+    ) async throws -> (trust: Topology.Trust, nonce: String, headers: [String: String], body: ByteBuffer) {
         guard let trust = topology.trust(peer) else {
             throw PeerRefusal(.unknownPeer, "\(peer) is not in this node's topology")
         }
@@ -56,7 +60,9 @@ struct PeerClient: Sendable {
         guard announced <= maximumResponse else {
             throw PeerRefusal(.unavailable, "\(peer) announced a \(announced)-byte answer, over the limit")
         }
-        var body = ByteBufferAllocator().buffer(capacity: announced)
+        var body = consume reused
+        body.clear()
+        body.reserveCapacity(announced)
         for try await part in response.body {
             guard body.readableBytes + part.readableBytes <= maximumResponse else {
                 throw PeerRefusal(.unavailable, "\(peer) sent an answer over \(maximumResponse) bytes")

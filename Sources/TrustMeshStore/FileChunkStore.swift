@@ -86,16 +86,36 @@ package final class FileChunkStore: Sendable {
         return try Self.readFully(fd, count: Int(info.st_size), offset: 0, path: p)
     }
 
+    /// The alignment (address and length) at which ``writePack(_:)`` can bypass the page cache.
+    package static let directIOAlignment = 4096
+
     /// Writes chunks' stored bytes (back to back, as the caller laid them out) as a new pack file
     /// and makes it durable (data, then the folder entry) before returning, so catalogue rows may
     /// point into it at once.
+    ///
+    /// When `bytes` starts at an address and has a length that are multiples of
+    /// ``directIOAlignment`` (the caller pads with zeros), the file is written with `O_DIRECT`: the
+    /// device reads the caller's buffer, and the copy into the page cache, which perf showed as a
+    /// fifth of a fetch's receiving CPU, is skipped. Filesystems without `O_DIRECT` get an ordinary
+    /// write.
     /// - Returns: the pack's name under `chunks/packs/`.
     package func writePack(_ bytes: UnsafeRawBufferPointer) throws(StoreError) -> String {
         let folder = root + "/packs"
         try Self.makeDirectory(folder)
         let name = String(UInt64.random(in: 0...UInt64.max), radix: 16) + ".pack"
         let path = folder + "/" + name
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        let alignment = Self.directIOAlignment
+        let aligned =
+            bytes.count > 0 && bytes.count % alignment == 0
+            && Int(bitPattern: bytes.baseAddress) % alignment == 0
+        var fd: Int32 = -1
+        if aligned {
+            fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | trustmesh_o_direct(), 0o644)
+            if fd < 0 && errno == EINVAL { unlink(path) }  // no O_DIRECT here: fall back below
+        }
+        if fd < 0 {
+            fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        }
         guard fd >= 0 else { throw .io(path: path, operation: "create", errno: errno) }
         do throws(StoreError) {
             try Self.writeAll(fd, bytes, path: path)
