@@ -18,6 +18,7 @@ import TrustMeshStore
 /// - `POST /peer/v1/gossip`: a sealed, signed ``GossipRequest`` from a pinned peer.
 /// - `GET /api/v1/status`: ``NodeStatus``.
 /// - `GET /api/v1/query?nhs=NUMBER`: ``FederatedQueryResult``.
+/// - `/dicom-web/...`: QIDO-RS, WADO-RS and STOW-RS (``DICOMwebRoutes``).
 public final class NodeRuntime: Sendable {
     public let node: LocalNode
     public let topology: Topology
@@ -207,6 +208,7 @@ public final class NodeRuntime: Sendable {
             }
         }
         router.get("/api/v1/fetch") { _, _ -> Response in Self.json(200, self.fetches.all()) }
+        DICOMwebRoutes(node: node, topology: topology, logger: logger).register(on: router)
         router.get("/api/v1/fetch/:id") { _, context -> Response in
             guard let id = context.parameters.get("id"), let progress = self.fetches.progress(id) else {
                 return Self.json(404, ["error": "no such fetch"])
