@@ -121,6 +121,11 @@ struct DICOMwebRoutes: Sendable {
         return response
     }
 
+    /// Who the audit log names: `?clinician=NAME` (as on `/api/v1/query`), else the DICOMweb client.
+    private func actor(_ request: Request) -> String {
+        request.uri.queryParameters["clinician"].map(String.init) ?? Self.defaultActor
+    }
+
     private func parameters(_ request: Request) -> [(key: String, value: String)] {
         request.uri.queryParameters.map { (key: String($0.key), value: String($0.value)) }
     }
@@ -431,7 +436,7 @@ struct DICOMwebRoutes: Sendable {
         subject[.bytes] = "\(bytes)"
         subject["instances"] = "\(chosen.count)"
         // Audited before a byte leaves: a retrieve that cannot be logged does not happen.
-        try node.audit(.retrieve, actor: Self.defaultActor, subject: subject)
+        try node.audit(.retrieve, actor: actor(request), subject: subject)
 
         let boundary = Random.bytes(16).map { String(format: "%02x", $0) }.joined()
         let heads = chosen.enumerated().map { index, instance in
@@ -473,7 +478,7 @@ struct DICOMwebRoutes: Sendable {
         let chosen = try instances(target, in: manifest)
         var subject = auditSubject(summary, target)
         subject["metadata"] = "\(chosen.count)"
-        try node.audit(.retrieve, actor: Self.defaultActor, subject: subject)
+        try node.audit(.retrieve, actor: actor(request), subject: subject)
         let base = base(request)
         let decompressor = ZstdDecompressor()
         let objects = chosen.map { instance in
@@ -590,7 +595,7 @@ struct DICOMwebRoutes: Sendable {
         guard let boundary = media.parameters["boundary"], (1...70).contains(boundary.count) else {
             throw DICOMwebError.badRequest("the Content-Type has no boundary (1 to 70 characters, RFC 2046)")
         }
-        let actor = request.uri.queryParameters["clinician"].map(String.init) ?? Self.defaultActor
+        let actor = actor(request)
 
         let folder = node.directory + "/tmp/stow-" + Random.bytes(8).map { String(format: "%02x", $0) }.joined()
         try FileManager.default.createDirectory(
