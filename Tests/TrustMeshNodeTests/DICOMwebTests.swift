@@ -175,6 +175,24 @@ import TrustMeshTesting
             "python3 with dicomweb-client is needed (Scripts/setup)\n\(result.stdout)\(result.stderr)\n\(network.log("RRK"))"
         )
 
+        // Once fetched (care-gated), RKB's study is held here too: ONLINE, with a RetrieveURL.
+        #expect(
+            try run([
+                "care", "add", "--node", network.url("RRK"), "--nhs", Self.patient, "--clinician", "Dr Okafor",
+                "--kind", "referral",
+            ]).status == 0)
+        let fetched = try run(["fetch", "--node", network.url("RRK"), "--study", Self.remoteStudy])
+        #expect(fetched.status == 0, "\(fetched.stderr)")
+        let after = try await http(
+            network.url("RRK") + "/dicom-web/studies?PatientID=\(Self.patient)&StudyInstanceUID=\(Self.remoteStudy)")
+        let listed = try #require(try JSONSerialization.jsonObject(with: Data(after.body.utf8)) as? [[String: Any]])
+        #expect(listed.count == 1)
+        #expect((listed.first?["00080056"] as? [String: Any])?["Value"] as? [String] == ["ONLINE"])
+        #expect(
+            ((listed.first?["00081190"] as? [String: Any])?["Value"] as? [String])?.first?.hasSuffix(Self.remoteStudy)
+                == true)
+        #expect(try await http(network.url("RRK") + "/dicom-web/studies/\(Self.remoteStudy)").status == 200)
+
         // Every DICOMweb action is in RRK's signed audit log, named as the DICOMweb client's.
         let log = network.directory.appending("rrk-audit.jsonl")
         #expect(try run(["audit", "export", "--data", network.dataDirectory("RRK"), "--out", log]).status == 0)
