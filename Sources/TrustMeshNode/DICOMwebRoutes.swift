@@ -346,8 +346,11 @@ struct DICOMwebRoutes: Sendable {
     func searchInstances(_ request: Request, study uid: String, series: String?) throws -> Response {
         try requireJSON(request)
         var query = try QIDOQuery.parse(parameters(request), level: .instance)
+        // The path's series narrows any SeriesInstanceUID key: a key naming only other series matches nothing.
+        var excluded = false
         if let series {
-            query.seriesUIDs = query.seriesUIDs.isEmpty || query.seriesUIDs.contains(series) ? [series] : [""]
+            excluded = !query.seriesUIDs.isEmpty && !query.seriesUIDs.contains(series)
+            query.seriesUIDs = [series]
         }
         let (summary, manifest) = try heldStudy(uid)
         try node.audit(
@@ -355,7 +358,7 @@ struct DICOMwebRoutes: Sendable {
             subject: auditSubject(summary, Target(study: uid, series: series)))
         let base = base(request)
         var results: [DICOMJSONObject] = []
-        if studyMatches(query, summary) {
+        if !excluded && studyMatches(query, summary) {
             for instance in manifest.instances {
                 let a = instance.attributes
                 if !query.seriesUIDs.isEmpty && !query.seriesUIDs.contains(instance.seriesUID) { continue }
