@@ -12,8 +12,10 @@ import Foundation
 package struct DICOMJSONObject: Sendable, Equatable, Encodable {
     /// The value representations the node writes.
     package enum VR: String, Sendable {
-        case ae = "AE", `as` = "AS", cs = "CS", da = "DA", ds = "DS", `is` = "IS", lo = "LO", pn = "PN"
-        case sh = "SH", sq = "SQ", tm = "TM", ui = "UI", ul = "UL", ur = "UR", us = "US"
+        case ae = "AE", `as` = "AS", at = "AT", cs = "CS", da = "DA", ds = "DS", dt = "DT", fd = "FD", fl = "FL"
+        case `is` = "IS", lo = "LO", lt = "LT", ob = "OB", od = "OD", of = "OF", ol = "OL", ov = "OV", ow = "OW"
+        case pn = "PN", sh = "SH", sl = "SL", sq = "SQ", ss = "SS", st = "ST", sv = "SV", tm = "TM", uc = "UC"
+        case ui = "UI", ul = "UL", un = "UN", ur = "UR", us = "US", ut = "UT", uv = "UV"
     }
 
     /// One value of an attribute.
@@ -21,7 +23,8 @@ package struct DICOMJSONObject: Sendable, Equatable, Encodable {
         case string(String)
         case integer(Int)
         case decimal(Double)
-        /// A person name, written as `{"Alphabetic": ...}` (F.2.2).
+        /// A person name, written as `{"Alphabetic": ..., "Ideographic": ..., "Phonetic": ...}` from its
+        /// `=`-separated component groups (F.2.2).
         case personName(String)
         case item(DICOMJSONObject)
 
@@ -31,25 +34,38 @@ package struct DICOMJSONObject: Sendable, Equatable, Encodable {
             case .string(let text): try container.encode(text)
             case .integer(let number): try container.encode(number)
             case .decimal(let number): try container.encode(number)
-            case .personName(let name): try container.encode(["Alphabetic": name])
+            case .personName(let name):
+                var groups: [String: String] = [:]
+                for (key, group) in zip(
+                    ["Alphabetic", "Ideographic", "Phonetic"],
+                    name.split(separator: "=", omittingEmptySubsequences: false))
+                where !group.isEmpty {
+                    groups[key] = String(group)
+                }
+                try container.encode(groups)
             case .item(let object): try container.encode(object)
             }
         }
     }
 
-    /// One attribute: its VR and values (none: present but empty, F.2.5).
+    /// One attribute: its VR and values (none: present but empty, F.2.5), or binary as base64 (F.2.7).
     package struct Attribute: Sendable, Equatable, Encodable {
         package var vr: VR
         package var values: [Value]
+        package var inlineBinary: String? = nil
 
         private enum CodingKeys: String, CodingKey {
-            case vr, value = "Value"
+            case vr, value = "Value", inlineBinary = "InlineBinary"
         }
 
         package func encode(to encoder: any Encoder) throws {
             var container = encoder.container(keyedBy: CodingKeys.self)
             try container.encode(vr.rawValue, forKey: .vr)
-            if !values.isEmpty { try container.encode(values, forKey: .value) }
+            if let inlineBinary {
+                try container.encode(inlineBinary, forKey: .inlineBinary)
+            } else if !values.isEmpty {
+                try container.encode(values, forKey: .value)
+            }
         }
     }
 
@@ -84,6 +100,16 @@ package struct DICOMJSONObject: Sendable, Equatable, Encodable {
     /// Sets a numeric attribute.
     package mutating func set(_ tag: UInt32, _ vr: VR, integer: Int) {
         attributes[tag] = Attribute(vr: vr, values: [.integer(integer)])
+    }
+
+    /// Sets an attribute from values already typed.
+    package mutating func set(_ tag: UInt32, _ vr: VR, values: [Value]) {
+        attributes[tag] = Attribute(vr: vr, values: values)
+    }
+
+    /// Sets a binary attribute (OB, OW, UN...) as InlineBinary, base64 (F.2.7).
+    package mutating func set(_ tag: UInt32, _ vr: VR, inlineBinary bytes: [UInt8]) {
+        attributes[tag] = Attribute(vr: vr, values: [], inlineBinary: Data(bytes).base64EncodedString())
     }
 
     /// Sets a sequence attribute from its items.

@@ -485,16 +485,30 @@ struct DICOMwebRoutes: Sendable {
         let base = base(request)
         let decompressor = ZstdDecompressor()
         let objects = chosen.map { instance in
-            var object = Self.instanceObject(instance, manifest: manifest)
+            var object: DICOMJSONObject
             var source = StoredInstanceSource(store: node.store, chunks: instance.chunks, decompressor: decompressor)
             do {
-                let info = try DICOMReader.read(source: &source)
-                Self.add(info, to: &object)
+                // The whole header, Pixel Data left out (its chunks are skipped unread).
+                let dump = try DataSetDump.read(source: &source)
+                object = DICOMJSONObject(dump.elements, dump: dump)
+                if let syntax = dump.meta.first(where: { $0.tag == .transferSyntaxUID }) {
+                    object.set(0x0002_0010, .ui, dump.strings(syntax))
+                }
             } catch {
-                logger.warning(
-                    "metadata: header unreadable, catalogue attributes only",
-                    metadata: ["sop": "\(instance.sopInstanceUID)", "error": "\(error)"])
+                // Files the dump does not handle (no File Meta Information, deflated): the indexed
+                // attributes and image attributes the reader keeps.
+                object = Self.instanceObject(instance, manifest: manifest)
+                var source = StoredInstanceSource(
+                    store: node.store, chunks: instance.chunks, decompressor: decompressor)
+                do {
+                    Self.add(try DICOMReader.read(source: &source), to: &object)
+                } catch {
+                    logger.warning(
+                        "metadata: header unreadable, catalogue attributes only",
+                        metadata: ["sop": "\(instance.sopInstanceUID)", "error": "\(error)"])
+                }
             }
+            object.set(0x0008_0005, .cs, "ISO_IR 192")  // strings were decoded: the JSON is Unicode
             object.set(
                 0x0008_1190, .ur,
                 base + "/studies/\(target.study)/series/\(instance.seriesUID)/instances/\(instance.sopInstanceUID)")

@@ -82,6 +82,16 @@ import TrustMeshTesting
         check(len(metadata) == len(sources), "study metadata")
         check(all(first(m, "00280010") == cfg["rows"] for m in metadata), "Rows from the headers")
         check(all("7FE00010" not in m for m in metadata), "no PixelData in metadata")
+        # Every attribute pydicom finds in the source file, with the same values (Pixel Data left out).
+        for m in metadata:
+            sop_uid = first(m, "00080018")
+            reference = pydicom.dcmread(cfg["sources"][sop_uid]).to_json_dict()
+            for tag, attribute in reference.items():
+                if tag == "7FE00010" or tag == "00080005":
+                    continue
+                check(tag in m, "metadata lacks %s" % tag)
+                check(m[tag].get("Value") == attribute.get("Value"),
+                      "%s: %s, pydicom %s" % (tag, m[tag].get("Value"), attribute.get("Value")))
         check(len(c.retrieve_series_metadata(local, s)) == len(in_series), "series metadata")
         check(first(c.retrieve_instance_metadata(local, s, sop), "00080018") == sop, "instance metadata")
 

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TrustMeshDICOM
 import TrustMeshModel
 import TrustMeshNode
 
@@ -42,6 +43,59 @@ import TrustMeshNode
         var object = DICOMJSONObject()
         object.set(0x0020_0013, .is, ["seven", "+7", " 8 "])
         #expect(object.attributes[0x0020_0013]?.values == [.integer(7), .integer(8)])
+    }
+
+    // MARK: Metadata from a full header dump
+
+    static func dataset() -> [DataElement] {
+        [
+            DataElement(.specificCharacterSet, .cs, "ISO_IR 192"),
+            DataElement(.imageType, .cs, "ORIGINAL\\PRIMARY\\AXIAL"),
+            DataElement(.patientName, .pn, "Müller^Zoë=ミュラー^ゾエ"),
+            DataElement(.patientID, .lo, "9434765919"),
+            DataElement(
+                .otherPatientIDsSequence, .sq,
+                .sequence(
+                    [[DataElement(.patientID, .lo, "4010232137"), DataElement(.issuerOfPatientID, .lo, "NHS")]],
+                    undefinedLength: true)),
+            DataElement(.studyInstanceUID, .ui, "1.2.3"),
+            DataElement(.imagePositionPatient, .ds, "-125\\-125.5\\30"),
+            DataElement(.rows, .us, .uint16([64])),
+            DataElement(.columns, .us, .uint16([48])),
+            // (0054,0080); the writer swaps it for big endian.
+            DataElement(Tag(0x0028, 0x0009), .at, .bytes([0x54, 0x00, 0x80, 0x00])),
+            DataElement(Tag(0x0009, 0x0010), .lo, "PRIVATE CREATOR"),
+            DataElement(.pixelData, .ow, .uint16(Array(repeating: 7, count: 64 * 48))),
+        ]
+    }
+
+    @Test(arguments: [TransferSyntax.explicitVRLittleEndian, .implicitVRLittleEndian, .explicitVRBigEndian])
+    func metadataCarriesTheWholeHeaderTypedAndLeavesPixelDataOut(syntax: TransferSyntax) throws {
+        let bytes = try DICOMWriter.encode(
+            Self.dataset(), transferSyntax: syntax, sopClassUID: "1.2.840.10008.5.1.4.1.1.2", sopInstanceUID: "1.2.3.4")
+        var source = BytesSource(bytes)
+        let dump = try DataSetDump.read(source: &source)
+        let object = DICOMJSONObject(dump.elements, dump: dump)
+        let json = try #require(
+            try JSONSerialization.jsonObject(with: Data(DICOMJSONObject.encode(object))) as? [String: [String: Any]])
+        #expect(json["00080008"]?["Value"] as? [String] == ["ORIGINAL", "PRIMARY", "AXIAL"])
+        let name = (json["00100010"]?["Value"] as? [[String: String]])?.first
+        #expect(name == ["Alphabetic": "Müller^Zoë", "Ideographic": "ミュラー^ゾエ"])
+        #expect(json["00200032"]?["Value"] as? [Double] == [-125, -125.5, 30])
+        #expect(json["00280010"]?["Value"] as? [Int] == [64])
+        #expect(json["00280011"]?["Value"] as? [Int] == [48])
+        #expect(json["00080018"]?["Value"] as? [String] == ["1.2.3.4"])
+        #expect(json["7FE00010"] == nil)
+        let items = try #require(json["00101002"]?["Value"] as? [[String: [String: Any]]])
+        #expect(items.first?["00100020"]?["Value"] as? [String] == ["4010232137"])
+        if syntax != .implicitVRLittleEndian {
+            // Explicit VR says what AT and a private element are; Implicit VR leaves the private one UN.
+            #expect(json["00280009"]?["Value"] as? [String] == ["00540080"])
+            #expect(json["00090010"]?["Value"] as? [String] == ["PRIVATE CREATOR"])
+        } else {
+            #expect(json["00090010"]?["vr"] as? String == "UN")
+            #expect(json["00090010"]?["InlineBinary"] as? String == Data("PRIVATE CREATOR ".utf8).base64EncodedString())
+        }
     }
 
     // MARK: QIDO query parameters
