@@ -254,7 +254,12 @@ struct DICOMwebRoutes: Sendable {
         } else {
             try node.audit(
                 .query, actor: actor, subject: [:], details: "DICOMweb studies held here: " + (request.uri.query ?? ""))
-            for study in try node.store.allStudies()
+            var filter = StudyFilter()
+            filter.studyUIDs = query.studyUIDs
+            filter.dateFrom = query.studyDateFrom
+            filter.dateTo = query.studyDateTo
+            filter.accessionNumber = query.accessionNumber
+            for study in try node.store.studies(matching: filter)
             where query.matchesStudy(
                 nhsNumber: study.nhsNumber, studyUID: study.studyInstanceUID, studyDate: study.studyDate,
                 modalities: study.modalities, accession: study.accessionNumber)

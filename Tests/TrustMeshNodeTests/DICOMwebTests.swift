@@ -232,6 +232,15 @@ import TrustMeshTesting
             #expect(answer.status == 400, "\(query): \(answer.body)")
             #expect(answer.body.contains("error"))
         }
+        // Without PatientID: the studies held here, narrowed by date, accession (wildcards) and UID.
+        for (query, found) in [
+            ("AccessionNumber=AC?0*", true), ("AccessionNumber=XYZ*", false), ("StudyDate=20260314", true),
+            ("StudyDate=19000101-19001231", false), ("StudyInstanceUID=1.2.3,\(Self.localStudy)", true),
+            ("StudyDate=20260101-&ModalitiesInStudy=MR", false),
+        ] {
+            let answer = try await http(base + "/studies?" + query)
+            #expect(answer.status == 200 && answer.body.contains(Self.localStudy) == found, "\(query): \(answer.body)")
+        }
         let warned = try await http(base + "/studies?PatientName=DOE*")
         #expect(warned.status == 200)
         #expect(warned.headers.contains { $0.0.lowercased() == "warning" && $0.1.contains("PatientName") })
