@@ -64,6 +64,25 @@ public final class ZstdDecompressor {
     public func decompress(_ input: UnsafeRawBufferPointer, limit: Int) throws(CompressionError) -> [UInt8] {
         precondition(limit >= 0, "limit must not be negative")
         state = .idle
+        // The common case, a frame that declares its size within the limit, decodes in one call straight
+        // into an array of that size.
+        if let base = input.baseAddress, case let declared = ZSTD_getFrameContentSize(base, input.count),
+            declared < UInt64.max - 1, declared <= UInt64(limit), declared <= UInt64(Self.maxReservation)
+        {
+            var failure: CompressionError?
+            let size = Int(declared)
+            let output = [UInt8](unsafeUninitializedCapacity: max(size, 1)) { buffer, count in
+                let space = UnsafeMutableRawBufferPointer(buffer)
+                do throws(CompressionError) {
+                    count = try decompress(input, into: UnsafeMutableRawBufferPointer(rebasing: space[..<size]))
+                } catch {
+                    failure = error
+                    count = 0
+                }
+            }
+            if let failure { throw failure }
+            return output
+        }
         var output = [UInt8]()
         if let base = input.baseAddress {
             // "ZSTD_getFrameContentSize() [...] @return : decompressed size of `src` frame content, if known;
@@ -89,6 +108,45 @@ public final class ZstdDecompressor {
             throw error
         }
         return output
+    }
+
+    /// Decompresses exactly one frame into caller memory, whose size is the ceiling: the form for hot
+    /// paths that reuse one buffer (a fetch verifying chunks). Same checks and errors as
+    /// ``decompress(_:limit:)-(UnsafeRawBufferPointer,_)`` with `limit: output.count`.
+    /// - Returns: How many bytes were written at the start of `output`.
+    public func decompress(
+        _ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer
+    ) throws(CompressionError) -> Int {
+        state = .idle
+        if let base = input.baseAddress, let destination = output.baseAddress {
+            let declared = ZSTD_getFrameContentSize(base, input.count)
+            if declared < UInt64.max - 1 {
+                guard declared <= UInt64(output.count) else { throw .outputLimitExceeded(limit: output.count) }
+                // One frame exactly, then one call ("ZSTD_decompressDCtx [...] dstCapacity is an upper bound of
+                // originalSize to regenerate", zstd.h): it never writes past `output`.
+                if ZSTD_findFrameCompressedSize(base, input.count) == input.count {
+                    let produced = ZSTD_decompressDCtx(context, destination, output.count, base, input.count)
+                    if ZSTD_isError(produced) == 0 && UInt64(produced) == declared { return produced }
+                }
+            }
+        }
+        // Unknown size or a bad frame: the streaming decoder reports exactly what is wrong.
+        try zstdCheck(ZSTD_DCtx_reset(context, ZSTD_reset_session_only))
+        state = .decoding(produced: 0, limit: output.count)
+        var written = 0
+        do throws(CompressionError) {
+            try decode(input) { piece in
+                UnsafeMutableRawBufferPointer(rebasing: output[written..<(written + piece.count)]).copyMemory(
+                    from: piece)
+                written += piece.count
+                return true
+            }
+            try finish()
+        } catch {
+            state = .idle
+            throw error
+        }
+        return written
     }
 
     /// Decompresses exactly one frame, refusing to produce more than `limit` bytes.

@@ -110,6 +110,58 @@ public enum XChaCha20Poly1305 {
         }
     }
 
+    /// Encrypts `plaintext` under a caller-chosen nonce into caller memory, for hot paths that
+    /// assemble many sealed frames in one buffer. Same rules as ``seal(_:key:nonce:associatedData:)``.
+    /// - Parameter output: At least `plaintext.count + tagByteCount` bytes; receives `ciphertext ‖ tag`.
+    public static func seal(
+        _ plaintext: UnsafeRawBufferPointer, key: SymmetricKey, nonce: [UInt8], associatedData: [UInt8],
+        into output: UnsafeMutableRawBufferPointer
+    ) throws(CryptoError) {
+        _ = Sodium.ready
+        guard nonce.count == nonceByteCount else {
+            throw .invalidLength(expected: nonceByteCount, actual: nonce.count)
+        }
+        precondition(output.count >= plaintext.count + tagByteCount, "output too small for the sealed message")
+        let status = key.withUnsafeBytes { keyBytes in
+            crypto_aead_xchacha20poly1305_ietf_encrypt(
+                output.baseAddress!.assumingMemoryBound(to: UInt8.self), nil,
+                plaintext.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(plaintext.count), associatedData,
+                UInt64(associatedData.count), nil, nonce, keyBytes.uint8Pointer)
+        }
+        Sodium.mustSucceed(status)
+    }
+
+    /// Decrypts `ciphertext ‖ tag` into caller memory. If it does not authenticate, libsodium zeroes
+    /// the output's first `sealed.count - tagByteCount` bytes: no unauthenticated plaintext is released.
+    /// - Parameters:
+    ///   - sealed: `ciphertext ‖ tag`.
+    ///   - nonce: Exactly ``nonceByteCount`` bytes.
+    ///   - output: At least `sealed.count - tagByteCount` bytes.
+    /// - Returns: The plaintext's length.
+    /// - Throws: ``CryptoError/authenticationFailed`` if anything was altered (or `sealed` is shorter
+    ///   than a tag), ``CryptoError/invalidLength(expected:actual:)`` for a nonce of the wrong length.
+    public static func open(
+        _ sealed: UnsafeRawBufferPointer, key: SymmetricKey, nonce: UnsafeRawBufferPointer, associatedData: [UInt8],
+        into output: UnsafeMutableRawBufferPointer
+    ) throws(CryptoError) -> Int {
+        _ = Sodium.ready
+        guard nonce.count == nonceByteCount else {
+            throw .invalidLength(expected: nonceByteCount, actual: nonce.count)
+        }
+        guard sealed.count >= tagByteCount, let input = sealed.baseAddress else { throw .authenticationFailed }
+        let plaintextCount = sealed.count - tagByteCount
+        precondition(output.count >= plaintextCount, "output too small for the opened message")
+        let status = key.withUnsafeBytes { keyBytes in
+            crypto_aead_xchacha20poly1305_ietf_decrypt(
+                output.baseAddress!.assumingMemoryBound(to: UInt8.self), nil, nil,
+                input.assumingMemoryBound(to: UInt8.self), UInt64(sealed.count), associatedData,
+                UInt64(associatedData.count), nonce.baseAddress!.assumingMemoryBound(to: UInt8.self),
+                keyBytes.uint8Pointer)
+        }
+        try Sodium.check(status, failure: .authenticationFailed)
+        return plaintextCount
+    }
+
     /// Writes `plaintext.count + tagByteCount` bytes at `output`.
     private static func encrypt(
         _ plaintext: [UInt8],

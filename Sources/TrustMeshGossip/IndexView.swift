@@ -6,10 +6,12 @@ public import TrustMeshModel
 ///
 /// - For each (origin, study UID), the record with the highest sequence wins; an older record that
 ///   arrives later changes nothing.
-/// - If that record is ``IndexRecord/Kind-swift.enum/withdrawn``, the study is not listed (the
+/// - If that record is ``IndexRecord/Kind-swift.struct/withdrawn``, the study is not listed (the
 ///   tombstone stays, so the older record can't bring the study back).
-/// - An ``IndexRecord/Kind-swift.enum/optOut`` record, from any origin, hides every study of that NHS
+/// - An ``IndexRecord/Kind-swift.struct/optOut`` record, from any origin, hides every study of that NHS
 ///   number, from every origin, for good.
+/// - A record of a kind this version does not know is ignored here (it still counts in its origin's
+///   sequence, so gossip carries it on).
 ///
 /// The result does not depend on the order in which records are applied, and applying a record twice
 /// changes nothing, so gossip can deliver records in any order. Records must have been verified
@@ -43,7 +45,7 @@ public struct IndexView: Sendable {
 
     /// Folds one verified record into the view.
     ///
-    /// A ``IndexRecord/Kind-swift.enum/study`` or ``IndexRecord/Kind-swift.enum/withdrawn`` record
+    /// A ``IndexRecord/Kind-swift.struct/study`` or ``IndexRecord/Kind-swift.struct/withdrawn`` record
     /// without a study UID says nothing about any study and is ignored.
     /// - Parameter record: A record verified against its origin's pinned key.
     public mutating func apply(_ record: IndexRecord) {
@@ -51,7 +53,7 @@ public struct IndexView: Sendable {
             optedOut.insert(record.nhsNumber)
             return
         }
-        guard let studyUID = record.studyUID else { return }
+        guard record.kind == .study || record.kind == .withdrawn, let studyUID = record.studyUID else { return }
         let key = StudyKey(origin: record.origin, studyUID: studyUID)
         if let current = latest[key] {
             guard record.sequence > current.sequence else { return }

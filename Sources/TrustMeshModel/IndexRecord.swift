@@ -5,7 +5,7 @@ public import TrustMeshCrypto
 /// Each origin numbers its records 1, 2, 3… without gaps (``sequence``), which lets gossip summarise
 /// "everything I hold from RRK" as one number. A later record for the same (``origin``, ``studyUID``)
 /// supersedes an earlier one: a study that gains instances is re-announced with a higher sequence, and a
-/// study deleted at its origin is announced as ``Kind-swift.enum/withdrawn``. A ``Kind-swift.enum/optOut``
+/// study deleted at its origin is announced as ``Kind-swift.struct/withdrawn``. A ``Kind-swift.struct/optOut``
 /// record says the patient has opted out of sharing: every node stops listing and sharing all of that
 /// NHS number's studies, whichever trust holds them.
 ///
@@ -24,15 +24,22 @@ public import TrustMeshCrypto
 /// try record.verify(with: pinnedKeys[record.origin]!)   // throws CryptoError.badSignature
 /// ```
 public struct IndexRecord: Sendable, Codable, Hashable {
-    /// What a record announces.
-    public enum Kind: String, Sendable, Codable, Hashable, CaseIterable {
+    /// What a record announces. An open set: a record of a kind this version does not know is still
+    /// verified, stored, relayed and counted in its origin's sequence (so gossip from that origin
+    /// never stalls on it), and simply not listed — a newer node may add kinds without breaking older
+    /// ones.
+    public struct Kind: RawRepresentable, Sendable, Codable, Hashable, CustomStringConvertible {
+        public let rawValue: String
+        public init(rawValue: String) { self.rawValue = rawValue }
+        public var description: String { rawValue }
+
         /// The origin holds this study (first announcement or an update).
-        case study
+        public static let study = Kind(rawValue: "study")
         /// The study was deleted at its origin; other nodes stop listing it.
-        case withdrawn
+        public static let withdrawn = Kind(rawValue: "withdrawn")
         /// The patient opted out of sharing: every node stops listing and sharing this NHS number's
         /// studies, from every origin. ``IndexRecord/studyUID`` is `nil`.
-        case optOut
+        public static let optOut = Kind(rawValue: "optOut")
     }
 
     /// The trust that signed the record and (for a study) holds the study.

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOCore
 import Synchronization
 import TrustMeshCompression
 import TrustMeshCrypto
@@ -29,8 +30,13 @@ final class FetchEngine: Sendable {
     private let settings: Settings
     private let logger: Logger
     private let jobs = Mutex<[String: FetchProgress]>([:])
+    private let metrics: NodeMetrics?
 
-    init(node: LocalNode, client: PeerClient, topology: Topology, settings: Settings = Settings(), logger: Logger) {
+    init(
+        node: LocalNode, client: PeerClient, topology: Topology, settings: Settings = Settings(), logger: Logger,
+        metrics: NodeMetrics? = nil
+    ) {
+        self.metrics = metrics
         self.node = node
         self.client = client
         self.topology = topology
@@ -53,7 +59,10 @@ final class FetchEngine: Sendable {
         } catch let error as FetchError {
             var subject: [AuditEntry.SubjectKey: String] = [.studyUID: studyUID]
             if let holder { subject[.peer] = holder.code }
-            if let rule = error.rule { subject[.rule] = rule }
+            if let rule = error.rule {
+                subject[.rule] = rule
+                metrics?.fetchRefusal(rule)
+            }
             try node.audit(.fetchAbandoned, actor: clinician ?? "local API user", subject: subject)
             throw error
         }
@@ -211,7 +220,7 @@ final class FetchEngine: Sendable {
     ) async throws -> [TransferManifest.Chunk] {
         let request = ChunkBatchRequest(transferID: transferID, hashes: batch.map(\.hash))
         let payload = Array(try JSONEncoder().encode(request))
-        var body: [UInt8] = []
+        var body = ByteBuffer()
         for attempt in 1...settings.batchRetries {
             do {
                 body = try await client.callRaw(holder, path: FetchRoutes.chunks, payload: payload)
@@ -223,28 +232,45 @@ final class FetchEngine: Sendable {
             }
         }
         let wanted = Dictionary(batch.map { ($0.hash, $0) }, uniquingKeysWith: { a, _ in a })
-        var good: [(chunk: TransferManifest.Chunk, stored: [UInt8])] = []
         var seen: Set<Digest256> = []  // a hash sent twice counts once
+        // Each frame is opened straight into the batch's pack buffer and decompressed into one
+        // scratch buffer for its hash check: no allocation per chunk (docs/ARCHITECTURE.md, "Fetch").
+        let pack = UnsafeMutableRawBufferPointer.allocate(byteCount: max(body.readableBytes, 1), alignment: 16)
+        defer { pack.deallocate() }
+        let plain = UnsafeMutableRawBufferPointer.allocate(
+            byteCount: max(batch.map(\.size).max() ?? 0, 1), alignment: 16)
+        defer { plain.deallocate() }
         let decompressor = ZstdDecompressor()
-        for frame in (try? ChunkFrames.parse(body)) ?? [] {
-            guard let chunk = wanted[frame.hash], seen.insert(frame.hash).inserted else { continue }
-            guard
-                let stored = try? XChaCha20Poly1305.open(
-                    Array(frame.sealed), key: key, nonce: frame.nonce,
-                    associatedData: ChunkFrames.associatedData(transferID: transferID, hash: frame.hash)),
-                stored.count == chunk.stored,
-                let plain = try? stored.withUnsafeBytes({ try decompressor.decompress($0, limit: chunk.size) }),
-                plain.count == chunk.size, BLAKE2b256.hash(plain) == chunk.hash
-            else {
-                logger.warning(
-                    "chunk failed verification",
-                    metadata: ["hash": "\(frame.hash.hex.prefix(16))", "from": "\(holder)"])
-                continue
+        var good: [(chunk: TransferManifest.Chunk, offset: Int)] = []
+        var used = 0
+        body.withUnsafeReadableBytes { bytes in
+            for frame in (try? ChunkFrames.parse(bytes)) ?? [] {
+                guard let chunk = wanted[frame.hash], seen.insert(frame.hash).inserted else { continue }
+                let slot = UnsafeMutableRawBufferPointer(rebasing: pack[used..<min(used + chunk.stored, pack.count)])
+                guard frame.sealed.count - XChaCha20Poly1305.tagByteCount == chunk.stored, slot.count == chunk.stored,
+                    let opened = try? XChaCha20Poly1305.open(
+                        UnsafeRawBufferPointer(rebasing: bytes[frame.sealed]), key: key,
+                        nonce: UnsafeRawBufferPointer(rebasing: bytes[frame.nonce]),
+                        associatedData: ChunkFrames.associatedData(transferID: transferID, hash: frame.hash),
+                        into: slot),
+                    opened == chunk.stored,
+                    let size = try? decompressor.decompress(
+                        UnsafeRawBufferPointer(slot),
+                        into: UnsafeMutableRawBufferPointer(rebasing: plain[..<chunk.size])),
+                    size == chunk.size,
+                    BLAKE2b256.hash(UnsafeRawBufferPointer(rebasing: plain[..<size])) == chunk.hash
+                else {
+                    logger.warning(
+                        "chunk failed verification",
+                        metadata: ["hash": "\(frame.hash.hex.prefix(16))", "from": "\(holder)"])
+                    continue
+                }
+                good.append((chunk, used))
+                used += chunk.stored
             }
-            good.append((chunk, stored))
         }
-        try node.store.storeVerifiedChunks(good)
-        let bytes = good.reduce(0) { $0 + $1.stored.count }
+        try node.store.storeVerifiedChunks(UnsafeRawBufferPointer(rebasing: pack[..<used]), chunks: good)
+        let bytes = used
         update(id) {
             $0.chunksReceived += good.count
             $0.bytesReceived += bytes
@@ -282,6 +308,9 @@ final class FetchEngine: Sendable {
             $0.secondsLeft = error == nil ? 0 : nil
         }
         if let error { logger.warning("fetch failed", metadata: ["id": "\(id)", "reason": "\(error)"]) }
+        if let rule { metrics?.fetchRefusal(rule) }
+        metrics?.fetchEnded(
+            completed: error == nil, bytes: progress(id)?.bytesReceived ?? 0, duration: ContinuousClock.now - started)
         if let job = progress(id) {
             var subject: [AuditEntry.SubjectKey: String] = [.peer: job.holder, .studyUID: job.studyUID]
             if let transferID = job.transferID { subject[.transferID] = transferID }

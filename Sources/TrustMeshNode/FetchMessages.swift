@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import TrustMeshCrypto
 import TrustMeshModel
 import TrustMeshStore
@@ -38,34 +39,50 @@ enum ChunkFrames {
         Array(transferID.utf8) + [0] + hash.rawBytes
     }
 
-    static func append(hash: Digest256, stored: [UInt8], transferID: String, key: SymmetricKey, to out: inout [UInt8])
-        throws
-    {
+    /// Bytes a frame adds around its stored chunk.
+    static let overhead = 32 + XChaCha20Poly1305.nonceByteCount + 4 + XChaCha20Poly1305.tagByteCount
+
+    /// Seals a stored chunk into a frame at the end of `out`.
+    static func append(
+        hash: Digest256, stored: [UInt8], transferID: String, key: SymmetricKey, to out: inout ByteBuffer
+    ) throws {
         let nonce = Random.bytes(XChaCha20Poly1305.nonceByteCount)
-        let sealed = try XChaCha20Poly1305.seal(
-            stored, key: key, nonce: nonce, associatedData: associatedData(transferID: transferID, hash: hash))
-        out += hash.rawBytes
-        out += nonce
-        let n = UInt32(sealed.count)
-        out += [UInt8(n >> 24), UInt8(n >> 16 & 0xff), UInt8(n >> 8 & 0xff), UInt8(n & 0xff)]
-        out += sealed
+        let sealedCount = stored.count + XChaCha20Poly1305.tagByteCount
+        out.writeBytes(hash.rawBytes)
+        out.writeBytes(nonce)
+        out.writeInteger(UInt32(sealedCount), endianness: .big)
+        let ad = associatedData(transferID: transferID, hash: hash)
+        try out.writeWithUnsafeMutableBytes(minimumWritableBytes: sealedCount) { space in
+            try stored.withUnsafeBytes { plain in
+                try XChaCha20Poly1305.seal(
+                    plain, key: key, nonce: nonce, associatedData: ad,
+                    into: UnsafeMutableRawBufferPointer(rebasing: space[..<sealedCount]))
+            }
+            return sealedCount
+        }
+    }
+
+    /// Where one frame's parts are in a batch body.
+    struct Frame {
+        var hash: Digest256
+        var nonce: Range<Int>
+        var sealed: Range<Int>
     }
 
     /// Splits a batch body into frames; throws on a malformed body (which the requester treats as a
     /// bad batch).
-    static func parse(_ body: [UInt8]) throws -> [(hash: Digest256, nonce: [UInt8], sealed: ArraySlice<UInt8>)] {
-        var frames: [(Digest256, [UInt8], ArraySlice<UInt8>)] = []
+    static func parse(_ body: UnsafeRawBufferPointer) throws -> [Frame] {
+        var frames: [Frame] = []
         var i = 0
         let nonceCount = XChaCha20Poly1305.nonceByteCount
         while i < body.count {
             guard body.count - i >= 32 + nonceCount + 4 else { throw FetchError.badBatch("truncated frame header") }
             let hash = try Digest256(rawBytes: Array(body[i..<(i + 32)]))
-            let nonce = Array(body[(i + 32)..<(i + 32 + nonceCount)])
             let l = i + 32 + nonceCount
             let length = Int(body[l]) << 24 | Int(body[l + 1]) << 16 | Int(body[l + 2]) << 8 | Int(body[l + 3])
             let start = l + 4
             guard body.count - start >= length else { throw FetchError.badBatch("truncated frame") }
-            frames.append((hash, nonce, body[start..<(start + length)]))
+            frames.append(Frame(hash: hash, nonce: (i + 32)..<l, sealed: start..<(start + length)))
             i = start + length
         }
         return frames

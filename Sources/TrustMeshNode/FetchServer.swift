@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Logging
+import NIOCore
 import Synchronization
 import TrustMeshCrypto
 import TrustMeshGossip
@@ -98,7 +99,7 @@ final class FetchServer: Sendable {
     }
 
     /// Serves one batch of chunks of an open transfer.
-    func chunks(from requester: Topology.Trust, payload: [UInt8], now: Date = Date()) throws -> [UInt8] {
+    func chunks(from requester: Topology.Trust, payload: [UInt8], now: Date = Date()) throws -> ByteBuffer {
         let request = try JSONDecoder().decode(ChunkBatchRequest.self, from: Data(payload))
         guard let transfer = transfers.withLock({ $0[request.transferID] }), transfer.requester == requester.ods,
             transfer.expires > now
@@ -109,17 +110,23 @@ final class FetchServer: Sendable {
         guard request.hashes.count <= Self.maximumBatch, request.hashes.allSatisfy(transfer.hashes.contains) else {
             throw PeerRefusal(.badEnvelope, "the batch asks for chunks outside the transfer's study")
         }
-        var out: [UInt8] = []
+        var stored: [(hash: Digest256, bytes: [UInt8])] = []
         for hash in request.hashes {
-            var stored = try node.store.storedChunk(hash)
+            var bytes = try node.store.storedChunk(hash)
             let corrupt = faults.withLock { faults in
                 guard faults.corruptChunks > 0 else { return false }
                 faults.corruptChunks -= 1
                 return true
             }
-            if corrupt, !stored.isEmpty { stored[stored.count / 2] ^= 0x5A }
+            if corrupt, !bytes.isEmpty { bytes[bytes.count / 2] ^= 0x5A }
+            stored.append((hash, bytes))
+        }
+        // One buffer of the exact size: frames are sealed straight into it.
+        var out = ByteBufferAllocator().buffer(
+            capacity: stored.reduce(0) { $0 + $1.bytes.count + ChunkFrames.overhead })
+        for (hash, bytes) in stored {
             try ChunkFrames.append(
-                hash: hash, stored: stored, transferID: request.transferID, key: transfer.key, to: &out)
+                hash: hash, stored: bytes, transferID: request.transferID, key: transfer.key, to: &out)
         }
         let exitNow = faults.withLock { faults in
             guard let remaining = faults.exitAfterBatches else { return false }

@@ -18,6 +18,8 @@ import TrustMeshStore
 /// - `POST /peer/v1/gossip`: a sealed, signed ``GossipRequest`` from a pinned peer.
 /// - `GET /api/v1/status`: ``NodeStatus``.
 /// - `GET /api/v1/query?nhs=NUMBER`: ``FederatedQueryResult``.
+/// - `GET /api/v1/priors`, `GET /fhir/ImagingStudy`, `GET /metrics` and the page (``WebUI``): see
+///   `PriorImaging.swift`, `FHIRImagingStudy.swift`, `NodeMetrics.swift` and `Web/`.
 /// - `/dicom-web/...`: QIDO-RS, WADO-RS and STOW-RS (``DICOMwebRoutes``).
 public final class NodeRuntime: Sendable {
     public let node: LocalNode
@@ -36,6 +38,10 @@ public final class NodeRuntime: Sendable {
     /// Requests signed before this moment are refused: the nonce cache starts empty.
     private let startedAt = Date()
     private let counters = Mutex(Counters())
+    /// Prometheus metrics, served at `/metrics`.
+    let metrics = NodeMetrics()
+    /// When each peer was last heard from, for the operator's view.
+    let contacts = PeerContacts()
 
     struct Counters {
         var rounds = 0
@@ -83,11 +89,13 @@ public final class NodeRuntime: Sendable {
             node: node, topology: topology, client: client, interval: checkpointInterval, logger: logger)
         var fetchSettings = FetchEngine.Settings()
         fetchSettings.batchBytes = max(1, fetchBatchBytes)
-        fetches = FetchEngine(node: node, client: client, topology: topology, settings: fetchSettings, logger: logger)
+        fetches = FetchEngine(
+            node: node, client: client, topology: topology, settings: fetchSettings, logger: logger, metrics: metrics)
         gossip = GossipNode(
             id: trust, peers: topology.trusts.map(\.ods), keys: keys,
             log: SQLiteIndexLog(table: node.store.index, node: node),
-            transport: HTTPGossipTransport(client: client), settings: settings)
+            transport: ContactRecordingTransport(base: HTTPGossipTransport(client: client), contacts: contacts),
+            settings: settings)
     }
 
     /// Serves until SIGINT or SIGTERM.
@@ -119,12 +127,14 @@ public final class NodeRuntime: Sendable {
     func gossipRound() async {
         await gossip.runRound()
         counters.withLock { $0.rounds += 1 }
+        metrics.gossipRound()
     }
 
     // MARK: Routes
 
     private func router() -> Router<BasicRequestContext> {
         let router = Router()
+        router.add(middleware: MetricsMiddleware(metrics: metrics))
         router.post("/peer/v1/gossip") { request, _ -> Response in
             await self.peerRequest(request, path: "/peer/v1/gossip") { from, payload in
                 let gossipRequest = try JSONDecoder().decode(GossipRequest.self, from: Data(payload))
@@ -215,6 +225,10 @@ public final class NodeRuntime: Sendable {
             }
             return Self.json(200, progress)
         }
+        addPriorRoutes(to: router)
+        addFHIRRoutes(to: router)
+        addMetricsRoutes(to: router)
+        addWebRoutes(to: router)
         return router
     }
 
@@ -236,17 +250,19 @@ public final class NodeRuntime: Sendable {
             let opened = try PeerEnvelope.open(
                 .init(method: "POST", path: path, headers: headers, body: Array(buffer: body)), as: me.ods,
                 key: agreement, topology: topology, nonces: nonces, notBefore: startedAt)
+            contacts.record(opened.from.ods)
             switch try await handle(opened.from, opened.payload) {
             case .sealed(let answer):
                 let sealed = opened.from.agreementKey!.seal(Array(answer))
                 return signed(status: 200, body: sealed, to: opened.from.ods, nonce: opened.nonce)
             case .raw(let bytes):
-                var response = Response(status: .ok, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+                var response = Response(status: .ok, body: .init(byteBuffer: bytes))
                 response.headers[.contentType] = "application/octet-stream"
                 return response
             }
         } catch let refusal as PeerRefusal {
             counters.withLock { $0.refusals[refusal.code.rawValue, default: 0] += 1 }
+            metrics.peerRefusal(refusal.code.rawValue)
             let peer = String(headers[PeerEnvelope.fromHeader.lowercased()]?.prefix(8) ?? "?")
             if refusal.code != .notShared {  // policy refusals are audited as fetchRefused
                 try? node.audit(.peerRefused, actor: peer, subject: [.peer: peer, .rule: refusal.code.rawValue])
@@ -265,6 +281,7 @@ public final class NodeRuntime: Sendable {
             return response
         } catch {
             counters.withLock { $0.refusals[PeerRefusal.Code.badEnvelope.rawValue, default: 0] += 1 }
+            metrics.peerRefusal(PeerRefusal.Code.badEnvelope.rawValue)
             logger.warning("bad peer request", metadata: ["path": "\(path)", "error": "\(error)"])
             let refusal = PeerRefusal(.badEnvelope, "the payload could not be read")
             return Response(
@@ -282,12 +299,12 @@ public final class NodeRuntime: Sendable {
         return response
     }
 
-    private func internalError(_ error: any Error) -> Response {
+    func internalError(_ error: any Error) -> Response {
         logger.error("local API failed", metadata: ["error": "\(error)"])
         return Self.json(500, ["error": "the node could not answer; see its log"])
     }
 
-    private static func json(_ status: Int, _ value: some Encodable) -> Response {
+    static func json(_ status: Int, _ value: some Encodable) -> Response {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let data = (try? encoder.encode(value)) ?? Data()
@@ -317,7 +334,7 @@ public final class NodeRuntime: Sendable {
 /// authentication (chunk frames).
 enum PeerAnswer {
     case sealed(Data)
-    case raw([UInt8])
+    case raw(ByteBuffer)
 }
 
 /// Runs a gossip round every interval until the service group shuts down.

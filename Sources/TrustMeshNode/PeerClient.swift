@@ -24,19 +24,20 @@ struct PeerClient: Sendable {
     {
         let (trust, nonce, headers, body) = try await send(peer, path: path, payload: payload, timeout: timeout)
         return try PeerEnvelope.openResponse(
-            status: 200, headers: headers, body: body, from: trust, to: me, requestNonce: nonce, key: agreement)
+            status: 200, headers: headers, body: Array(buffer: body), from: trust, to: me, requestNonce: nonce,
+            key: agreement)
     }
 
     /// Sends a sealed, signed request and returns the raw answer (chunk batches, whose frames carry
     /// their own authentication).
     func callRaw(_ peer: TrustID, path: String, payload: [UInt8], timeout: TimeAmount = .seconds(60)) async throws
-        -> [UInt8]
+        -> ByteBuffer
     {
         try await send(peer, path: path, payload: payload, timeout: timeout).body
     }
 
     private func send(_ peer: TrustID, path: String, payload: [UInt8], timeout: TimeAmount) async throws -> (
-        trust: Topology.Trust, nonce: String, headers: [String: String], body: [UInt8]
+        trust: Topology.Trust, nonce: String, headers: [String: String], body: ByteBuffer
     ) {
         guard let trust = topology.trust(peer) else {
             throw PeerRefusal(.unknownPeer, "\(peer) is not in this node's topology")
@@ -49,11 +50,23 @@ struct PeerClient: Sendable {
         request.headers.add(name: "Content-Type", value: "application/octet-stream")
         request.body = .bytes(ByteBuffer(bytes: envelope.body))
         let response = try await http.execute(request, timeout: timeout)
-        let body = Array(buffer: try await response.body.collect(upTo: maximumResponse))
+        // Collected into one buffer of the announced size: growing it by doubling would copy a chunk
+        // batch several times.
+        let announced = response.headers.first(name: "Content-Length").flatMap { Int($0) } ?? 0
+        guard announced <= maximumResponse else {
+            throw PeerRefusal(.unavailable, "\(peer) announced a \(announced)-byte answer, over the limit")
+        }
+        var body = ByteBufferAllocator().buffer(capacity: announced)
+        for try await part in response.body {
+            guard body.readableBytes + part.readableBytes <= maximumResponse else {
+                throw PeerRefusal(.unavailable, "\(peer) sent an answer over \(maximumResponse) bytes")
+            }
+            body.writeImmutableBuffer(part)
+        }
         var headers: [String: String] = [:]
         for (name, value) in response.headers { headers[name] = value }
         guard response.status == .ok else {
-            if let refusal = try? JSONDecoder().decode(PeerRefusal.self, from: Data(body)) { throw refusal }
+            if let refusal = try? JSONDecoder().decode(PeerRefusal.self, from: Data(buffer: body)) { throw refusal }
             throw PeerRefusal(.unavailable, "\(peer) answered HTTP \(response.status.code)")
         }
         return (trust, envelope.headers[PeerEnvelope.nonceHeader] ?? "", headers, body)

@@ -64,15 +64,35 @@ extension Catalogue {
         }
     }
 
-    /// Records verified chunks whose files are durable, before any instance references them, so an
+    /// Records verified chunks whose pack is durable, before any instance references them, so an
     /// interrupted fetch resumes from them. Chunks already listed are left as they are.
-    package func insertChunks(_ chunks: [Digest256: ChunkSize]) throws {
+    package func insertChunks(_ chunks: [(hash: Digest256, size: ChunkSize, location: PackLocation)]) throws {
+        let now = ISO8601DateFormatter().string(from: Date())
         try pool.write { db in
             let statement = try db.cachedStatement(
-                sql: "INSERT OR IGNORE INTO chunk (hash, size, storedSize) VALUES (?, ?, ?)")
-            for (hash, size) in chunks {
-                try statement.execute(arguments: [Data(hash.rawBytes), size.plain, size.stored])
+                sql: """
+                    INSERT OR IGNORE INTO chunk (hash, size, storedSize, pack, packOffset, stagedAt)
+                    VALUES (?, ?, ?, ?, ?, ?)
+                    """)
+            for chunk in chunks {
+                try statement.execute(arguments: [
+                    Data(chunk.hash.rawBytes), chunk.size.plain, chunk.size.stored, chunk.location.pack,
+                    chunk.location.offset, now,
+                ])
             }
         }
+    }
+
+    /// Where a chunk's bytes are if it lives in a pack; nil for a chunk in a file of its own.
+    /// - Throws: ``StoreError/missingChunk(hash:)`` if the catalogue does not list the chunk.
+    package func packLocation(_ hash: Digest256) throws -> PackLocation? {
+        let row = try pool.read { db in
+            try Row.fetchOne(
+                db, sql: "SELECT storedSize, pack, packOffset FROM chunk WHERE hash = ?",
+                arguments: [Data(hash.rawBytes)])
+        }
+        guard let row else { throw StoreError.missingChunk(hash: hash.hex) }
+        guard let pack: String = row["pack"], let offset: Int = row["packOffset"] else { return nil }
+        return PackLocation(pack: pack, offset: offset, length: row["storedSize"])
     }
 }

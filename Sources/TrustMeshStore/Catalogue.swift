@@ -85,6 +85,15 @@ package final class Catalogue: Sendable {
         IndexTable.migrate(&migrator)
         CareTable.migrate(&migrator)
         AuditTable.migrate(&migrator)
+        migrator.registerMigration("v5: chunks in pack files") { db in
+            // NULL pack: the chunk is a file of its own, chunks/ab/<hash> (ingested chunks).
+            try db.execute(
+                sql: "ALTER TABLE chunk ADD COLUMN pack TEXT; ALTER TABLE chunk ADD COLUMN packOffset INTEGER")
+        }
+        migrator.registerMigration("v6: when fetched chunks were staged") { db in
+            // Set for chunks a fetch stored before their study was committed; NULL for ingested chunks.
+            try db.execute(sql: "ALTER TABLE chunk ADD COLUMN stagedAt TEXT")
+        }
         return migrator
     }
 

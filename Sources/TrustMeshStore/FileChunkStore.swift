@@ -1,28 +1,32 @@
 internal import CLinux
+import Foundation
 import Glibc
-import Synchronization
 package import TrustMeshCrypto
 
-/// Where chunk bytes live: each chunk once, named by the BLAKE2b-256 of its plaintext, holding its
-/// zstd frame exactly as it is sent to peers.
-///
-/// The catalogue, not the directory, says which chunks exist: a file with no catalogue row is an
-/// orphan of an interrupted ingest and is simply overwritten when that chunk is next written.
-package protocol ChunkStore: Sendable {
-    /// Stores a chunk's compressed bytes durably (temporary file, fsync, rename).
-    func write(_ hash: Digest256, compressed: UnsafeRawBufferPointer) throws(StoreError)
-    /// The compressed bytes of a chunk.
-    func read(_ hash: Digest256) throws(StoreError) -> [UInt8]
-    /// Removes a chunk's file, if present.
-    func remove(_ hash: Digest256)
-    /// Makes the renames of written chunks durable (fsync of their directories).
-    func syncDirectories() throws(StoreError)
+/// Where a chunk's stored bytes are when they sit in a pack file rather than a file of their own.
+package struct PackLocation: Sendable, Equatable {
+    /// The pack's file name under `chunks/packs/`.
+    package var pack: String
+    /// Byte offset of the chunk's zstd frame in the pack.
+    package var offset: Int
+    /// Bytes of the frame.
+    package var length: Int
 }
 
-/// A ``ChunkStore`` in a directory: `chunks/ab/abcdef…` (256 fan-out folders by first byte).
-package final class FileChunkStore: ChunkStore {
+/// Chunk bytes in a directory: `chunks/ab/abcdef…` (256 fan-out folders by first byte), and
+/// `chunks/packs/*.pack` for chunks that arrived in a batch from a peer. Each chunk is stored once,
+/// named by the BLAKE2b-256 of its plaintext, holding its zstd frame exactly as it is sent to peers.
+///
+/// The catalogue, not the directory, says which chunks exist and where: a file or pack with no
+/// catalogue row is an orphan of an interrupted ingest or fetch (a loose chunk file is simply
+/// overwritten when that chunk is next written).
+///
+/// Ingest writes one file per chunk, so a file that fails validation halfway leaves nothing behind
+/// (its chunk files are removed). A fetch stores each verified batch as one pack file: one create,
+/// one `fdatasync` and one folder `fsync` per batch instead of an inode per chunk and a whole
+/// filesystem flush (docs/ARCHITECTURE.md, "Pack files"). Packs are immutable once written.
+package final class FileChunkStore: Sendable {
     private let root: String
-    private let dirtyDirectories = Mutex<Set<String>>([])
 
     /// Opens (creating if needed) the chunk folders under `root`.
     package init(root: String) throws(StoreError) {
@@ -35,16 +39,12 @@ package final class FileChunkStore: ChunkStore {
         return root + "/" + hex.prefix(2) + "/" + hex
     }
 
-    package func write(_ hash: Digest256, compressed: UnsafeRawBufferPointer) throws(StoreError) {
-        try write(hash, compressed: compressed, durably: true)
-    }
-
-    /// Writes a chunk. With `durably: false` the file is not fsynced: the caller must call
+    /// Writes a chunk as a file of its own, not yet durable: the caller must call
     /// ``syncFilesystem()`` before any catalogue row points at it (a batch then pays for one flush
     /// instead of one per chunk). Until then a crash may leave a partly written file under the
     /// final name, which is harmless: the catalogue does not list it, and the next write of that
     /// chunk replaces it.
-    package func write(_ hash: Digest256, compressed: UnsafeRawBufferPointer, durably: Bool) throws(StoreError) {
+    package func write(_ hash: Digest256, compressed: UnsafeRawBufferPointer) throws(StoreError) {
         let hex = hash.hex
         let directory = root + "/" + hex.prefix(2)
         try Self.makeDirectory(directory)
@@ -55,37 +55,22 @@ package final class FileChunkStore: ChunkStore {
         let temp = directory + "/." + hex + "." + String(UInt64.random(in: 0...UInt64.max), radix: 36)
         let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw .io(path: temp, operation: "create", errno: errno) }
-        var done = 0
-        while done < compressed.count {
-            let n = Glibc.write(fd, compressed.baseAddress! + done, compressed.count - done)
-            if n < 0 {
-                if errno == EINTR { continue }
-                let e = errno
-                close(fd)
-                unlink(temp)
-                throw .io(path: temp, operation: "write", errno: e)
-            }
-            done += n
-        }
-        // fsync before rename: after a crash the name must never point at a partly written file.
-        if !durably {
-            // Start writing back now; the batch's flush then waits for less (advisory: errors are
-            // caught by that flush).
-            _ = trustmesh_start_writeback(fd)
-        }
-        if durably && fsync(fd) != 0 {
-            let e = errno
+        do {
+            try Self.writeAll(fd, compressed, path: temp)
+        } catch {
             close(fd)
             unlink(temp)
-            throw .io(path: temp, operation: "fsync", errno: e)
+            throw error
         }
+        // Start writing back now; the batch's flush then waits for less (advisory: errors are caught
+        // by that flush).
+        _ = trustmesh_start_writeback(fd)
         close(fd)
         if rename(temp, final) != 0 {
             let e = errno
             unlink(temp)
             throw .io(path: final, operation: "rename", errno: e)
         }
-        dirtyDirectories.withLock { _ = $0.insert(directory) }
     }
 
     package func read(_ hash: Digest256) throws(StoreError) -> [UInt8] {
@@ -98,44 +83,128 @@ package final class FileChunkStore: ChunkStore {
         defer { close(fd) }
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw .io(path: p, operation: "stat", errno: errno) }
-        let size = Int(info.st_size)
-        var bytes = [UInt8](repeating: 0, count: size)
+        return try Self.readFully(fd, count: Int(info.st_size), offset: 0, path: p)
+    }
+
+    /// Writes chunks' stored bytes (back to back, as the caller laid them out) as a new pack file
+    /// and makes it durable (data, then the folder entry) before returning, so catalogue rows may
+    /// point into it at once.
+    /// - Returns: the pack's name under `chunks/packs/`.
+    package func writePack(_ bytes: UnsafeRawBufferPointer) throws(StoreError) -> String {
+        let folder = root + "/packs"
+        try Self.makeDirectory(folder)
+        let name = String(UInt64.random(in: 0...UInt64.max), radix: 16) + ".pack"
+        let path = folder + "/" + name
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw .io(path: path, operation: "create", errno: errno) }
+        do throws(StoreError) {
+            try Self.writeAll(fd, bytes, path: path)
+            guard fdatasync(fd) == 0 else { throw StoreError.io(path: path, operation: "fdatasync", errno: errno) }
+        } catch {
+            close(fd)
+            unlink(path)
+            throw error
+        }
+        close(fd)
+        try Self.fsyncDirectory(folder)
+        return name
+    }
+
+    /// The stored bytes of a chunk in a pack.
+    package func read(_ hash: Digest256, at location: PackLocation) throws(StoreError) -> [UInt8] {
+        let path = root + "/packs/" + location.pack
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            if errno == ENOENT { throw .missingChunk(hash: hash.hex) }
+            throw .io(path: path, operation: "open", errno: errno)
+        }
+        defer { close(fd) }
+        return try Self.readFully(fd, count: location.length, offset: location.offset, path: path)
+    }
+
+    private static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws(StoreError) {
         var done = 0
-        let failure: Int32? = bytes.withUnsafeMutableBytes { buffer in
-            while done < size {
-                let n = pread(fd, buffer.baseAddress! + done, size - done, off_t(done))
-                if n < 0 { if errno == EINTR { continue }; return errno }
-                if n == 0 { return EIO }
+        while done < bytes.count {
+            let n = Glibc.write(fd, bytes.baseAddress! + done, bytes.count - done)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw .io(path: path, operation: "write", errno: errno)
+            }
+            done += n
+        }
+    }
+
+    private static func readFully(_ fd: Int32, count: Int, offset: Int, path: String) throws(StoreError) -> [UInt8] {
+        var failure: Int32?
+        let bytes = [UInt8](unsafeUninitializedCapacity: max(count, 1)) { buffer, initialized in
+            var done = 0
+            while done < count {
+                let n = pread(fd, buffer.baseAddress! + done, count - done, off_t(offset + done))
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    failure = errno
+                    break
+                }
+                if n == 0 {
+                    failure = EIO
+                    break
+                }
                 done += n
             }
-            return nil
+            initialized = failure == nil ? count : 0
         }
-        if let failure { throw .io(path: p, operation: "read", errno: failure) }
+        if let failure { throw .io(path: path, operation: "read", errno: failure) }
         return bytes
+    }
+
+    /// Size and last modification (seconds since 1970) of a file on disk.
+    package struct FileInfo {
+        package var size: Int
+        package var modified: Double
+    }
+
+    /// Every file in the fan-out folders (chunks of their own and leftover temporary files).
+    package func looseFiles() -> [(path: String, info: FileInfo)] {
+        var found: [(String, FileInfo)] = []
+        for folder in Self.entries(root) where folder.count == 2 {
+            let directory = root + "/" + folder
+            for name in Self.entries(directory) {
+                if let info = Self.info(directory + "/" + name) { found.append((directory + "/" + name, info)) }
+            }
+        }
+        return found
+    }
+
+    /// Every pack file.
+    package func packFiles() -> [(path: String, info: FileInfo)] {
+        let folder = root + "/packs"
+        return Self.entries(folder).filter { $0.hasSuffix(".pack") }.compactMap { name in
+            Self.info(folder + "/" + name).map { (folder + "/" + name, $0) }
+        }
+    }
+
+    private static func entries(_ directory: String) -> [String] {
+        (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+    }
+
+    private static func info(_ path: String) -> FileInfo? {
+        var status = stat()
+        guard stat(path, &status) == 0, (status.st_mode & S_IFMT) == S_IFREG else { return nil }
+        return FileInfo(
+            size: Int(status.st_size),
+            modified: Double(status.st_mtim.tv_sec) + Double(status.st_mtim.tv_nsec) / 1e9)
     }
 
     package func remove(_ hash: Digest256) {
         unlink(path(hash))
     }
 
-    package func syncDirectories() throws(StoreError) {
-        let directories = dirtyDirectories.withLock { dirs in
-            defer { dirs.removeAll() }
-            return dirs
-        }
-        for directory in directories {
-            try Self.fsyncDirectory(directory)
-        }
-    }
-
-    /// Flushes every file and rename on the chunk store's filesystem (`syncfs(2)`), then forgets the
-    /// directories waiting for ``syncDirectories()``, which this covers.
+    /// Flushes every file and rename on the chunk store's filesystem (`syncfs(2)`).
     package func syncFilesystem() throws(StoreError) {
         let fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { throw .io(path: root, operation: "open", errno: errno) }
         defer { close(fd) }
         guard trustmesh_syncfs(fd) == 0 else { throw .io(path: root, operation: "syncfs", errno: errno) }
-        dirtyDirectories.withLock { $0.removeAll() }
     }
 
     static func fsyncDirectory(_ path: String) throws(StoreError) {

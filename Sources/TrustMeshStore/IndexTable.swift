@@ -173,7 +173,10 @@ extension IndexTable {
                     arguments: [studyUID]))
         }
         var latest: [TrustID: IndexRecord] = [:]
-        for record in all where record.sequence > (latest[record.origin]?.sequence ?? 0) {
+        for record in all
+        where (record.kind == .study || record.kind == .withdrawn)
+            && record.sequence > (latest[record.origin]?.sequence ?? 0)
+        {
             latest[record.origin] = record
         }
         return latest.values.filter { $0.kind == .study }.sorted { $0.sequence > $1.sequence }

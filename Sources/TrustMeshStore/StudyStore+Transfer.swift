@@ -9,8 +9,11 @@ extension StudyStore {
         try catalogue.transferManifest(studyUID: studyUID)
     }
 
-    /// The stored (compressed) bytes of a chunk, as sent to peers.
-    package func storedChunk(_ hash: Digest256) throws -> [UInt8] { try chunks.read(hash) }
+    /// The stored (compressed) bytes of a chunk, as sent to peers, from its pack or its own file.
+    package func storedChunk(_ hash: Digest256) throws -> [UInt8] {
+        if let location = try catalogue.packLocation(hash) { return try chunks.read(hash, at: location) }
+        return try chunks.read(hash)
+    }
 
     /// Of a manifest's distinct chunks, those this node does not hold.
     package func missingChunks(of manifest: TransferManifest) throws -> [TransferManifest.Chunk] {
@@ -19,18 +22,34 @@ extension StudyStore {
         return distinct.filter { !held.contains($0.hash) }
     }
 
-    /// Stores received chunks durably (files, one filesystem flush, then catalogue rows). The caller
-    /// has verified each against its hash. They are listed at once, so a fetch interrupted after
+    /// Stores received chunks durably: `pack` (their stored bytes back to back, each at its
+    /// offset) becomes one pack file, flushed, then catalogue rows point into it. The caller has
+    /// verified each chunk against its hash. They are listed at once, so a fetch interrupted after
     /// this resumes without them; they belong to no study until ``commitTransfer(_:nhsNumber:source:)``.
+    package func storeVerifiedChunks(
+        _ pack: UnsafeRawBufferPointer, chunks received: [(chunk: TransferManifest.Chunk, offset: Int)]
+    ) throws {
+        guard !received.isEmpty else { return }
+        let name = try chunks.writePack(pack)
+        try catalogue.insertChunks(
+            received.map { item in
+                (
+                    item.chunk.hash, ChunkSize(plain: item.chunk.size, stored: item.chunk.stored),
+                    PackLocation(pack: name, offset: item.offset, length: item.chunk.stored)
+                )
+            })
+    }
+
+    /// ``storeVerifiedChunks(_:chunks:)`` for chunks held as separate arrays.
     package func storeVerifiedChunks(_ received: [(chunk: TransferManifest.Chunk, stored: [UInt8])]) throws {
-        var sizes: [Digest256: ChunkSize] = [:]
+        var pack: [UInt8] = []
+        var placed: [(chunk: TransferManifest.Chunk, offset: Int)] = []
         for (chunk, stored) in received {
-            try stored.withUnsafeBytes { try chunks.write(chunk.hash, compressed: $0, durably: false) }
-            sizes[chunk.hash] = ChunkSize(plain: chunk.size, stored: stored.count)
+            precondition(stored.count == chunk.stored, "a chunk's stored bytes must match its manifest size")
+            placed.append((chunk, pack.count))
+            pack += stored
         }
-        // One flush for the batch, before any row points at its files.
-        try chunks.syncFilesystem()
-        try catalogue.insertChunks(sizes)
+        try pack.withUnsafeBytes { try storeVerifiedChunks($0, chunks: placed) }
     }
 
     /// Makes a fetched study visible, all instances in one transaction. Every chunk must be held.

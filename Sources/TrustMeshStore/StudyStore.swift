@@ -229,7 +229,7 @@ public final class StudyStore: Sendable {
                 if try state.isWritten(hash) || catalogue.hasChunk(hash) { continue }
                 let compressed = try compressor.compress(chunk)
                 try compressed.withUnsafeBytes { bytes in
-                    try chunks.write(hash, compressed: bytes, durably: false)
+                    try chunks.write(hash, compressed: bytes)
                 }
                 state.recordWritten(hash, size: ChunkSize(plain: chunk.count, stored: compressed.count))
             }
@@ -313,7 +313,7 @@ public final class StudyStore: Sendable {
 
     /// A chunk's plaintext, verified against its hash.
     package func readChunk(_ hash: Digest256, size: Int, decompressor: ZstdDecompressor) throws -> [UInt8] {
-        let compressed = try chunks.read(hash)
+        let compressed = try storedChunk(hash)
         let plain: [UInt8]
         do {
             plain = try compressed.withUnsafeBytes { bytes in

@@ -24,6 +24,7 @@ struct MeasureLimitCommand: ParsableCommand {
         let files = try FileManager.default.contentsOfDirectory(atPath: folder).sorted().map { folder + "/" + $0 }
         let compressor = ZstdCompressor(level: 1)
         let key = SymmetricKey()
+        let nonce = Random.bytes(XChaCha20Poly1305.nonceByteCount)
         var sealed: [(box: [UInt8], size: Int)] = []
         var total = 0
         for file in files {
@@ -35,19 +36,33 @@ struct MeasureLimitCommand: ParsableCommand {
                     let rest = UnsafeRawBufferPointer(rebasing: all[offset...])
                     let cut = Chunker.cutPoint(in: rest, parameters: .standard)
                     let chunk = UnsafeRawBufferPointer(rebasing: rest[0..<cut])
-                    sealed.append((XChaCha20Poly1305.seal(try compressor.compress(chunk), key: key), cut))
+                    let compressed = try compressor.compress(chunk)
+                    let box = try XChaCha20Poly1305.seal(compressed, key: key, nonce: nonce)
+                    sealed.append((box, cut))
                     offset += cut
                 }
             }
         }
+        // The same calls as a fetch's receiver: open into one buffer, decompress into another, hash.
         let decompressor = ZstdDecompressor()
+        let stored = UnsafeMutableRawBufferPointer.allocate(byteCount: 4 << 20, alignment: 16)
+        defer { stored.deallocate() }
+        let plain = UnsafeMutableRawBufferPointer.allocate(byteCount: 4 << 20, alignment: 16)
+        defer { plain.deallocate() }
         var best = Double.infinity
         for _ in 0..<3 {
             let start = ContinuousClock.now
             for (box, size) in sealed {
-                let stored = try XChaCha20Poly1305.open(box, key: key)
-                let plain = try decompressor.decompress(stored, limit: size)
-                _ = BLAKE2b256.hash(plain)
+                let opened = try box.withUnsafeBytes { sealedBytes in
+                    try nonce.withUnsafeBytes { nonceBytes in
+                        try XChaCha20Poly1305.open(
+                            sealedBytes, key: key, nonce: nonceBytes, associatedData: [], into: stored)
+                    }
+                }
+                let produced = try decompressor.decompress(
+                    UnsafeRawBufferPointer(rebasing: stored[..<opened]),
+                    into: UnsafeMutableRawBufferPointer(rebasing: plain[..<size]))
+                _ = BLAKE2b256.hash(UnsafeRawBufferPointer(rebasing: plain[..<produced]))
             }
             let elapsed = ContinuousClock.now - start
             best = min(best, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)

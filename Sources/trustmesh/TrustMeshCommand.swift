@@ -18,7 +18,7 @@ struct TrustMeshCommand: AsyncParsableCommand {
             InitCommand.self, IngestCommand.self, QueryCommand.self, ExportCommand.self, InspectCommand.self,
             StatusCommand.self, NetworkCommand.self, NodeCommand.self, OptOutCommand.self, CareCommand.self,
             FetchCommand.self, SimulateGossipCommand.self, MeasureLimitCommand.self, SynthesizeCommand.self,
-            AuditCommand.self,
+            AuditCommand.self, GCCommand.self,
         ]
     )
 }

@@ -28,6 +28,39 @@ import TrustMeshTesting
         #expect(!first.stdout.contains(keyBefore.base64EncodedString()))
     }
 
+    @Test func gcRemovesOnlyOldLeftoversAndSaysWhat() throws {
+        let dir = try TemporaryDirectory()
+        let data = dir.appending("node")
+        #expect(try trustmesh("init", "--data", data, "--trust", "RQ3", "--name", "Birmingham Children's").status == 0)
+        let uid = "1.2.826.0.1.3680043.10.1.9"
+        let made = try trustmesh(
+            "synthesize", "--out", dir.appending("in"), "--instances", "2", "--size", "64", "--study-uid", uid)
+        #expect(made.status == 0)
+        #expect(try trustmesh("ingest", "--data", data, dir.appending("in")).status == 0)
+        // A leftover of an interrupted ingest: an unlisted chunk file, two hours old, and a fresh one.
+        let folder = data + "/store/chunks/00"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let old = folder + "/" + String(repeating: "0", count: 64)
+        let fresh = folder + "/00" + String(repeating: "1", count: 62)
+        try Data(count: 5000).write(to: URL(fileURLWithPath: old))
+        try Data(count: 7000).write(to: URL(fileURLWithPath: fresh))
+        var times = [timeval(tv_sec: time(nil) - 7200, tv_usec: 0), timeval(tv_sec: time(nil) - 7200, tv_usec: 0)]
+        #expect(utimes(old, &times) == 0)
+
+        let dry = try trustmesh("gc", "--data", data, "--dry-run")
+        #expect(dry.status == 0, "\(dry.stderr)")
+        #expect(dry.stdout.contains("Would remove 0 unused chunk rows, 1 chunk files and 0 pack files (5.0 KB)"))
+        #expect(FileManager.default.fileExists(atPath: old))
+        let gc = try trustmesh("gc", "--data", data)
+        #expect(gc.stdout.contains("Removed 0 unused chunk rows, 1 chunk files"), "\(gc.stdout)")
+        #expect(!FileManager.default.fileExists(atPath: old))
+        #expect(FileManager.default.fileExists(atPath: fresh))
+        #expect(try trustmesh("export", "--data", data, "--study", uid, "--out", dir.appending("x")).status == 0)
+        let bad = try trustmesh("gc", "--data", data, "--staged-hours=-1")
+        #expect(bad.status != 0)
+        #expect(bad.stderr.contains("must not be negative"))
+    }
+
     @Test func initRefusesAMalformedODSCode() throws {
         let dir = try TemporaryDirectory()
         let result = try trustmesh("init", "--data", dir.appending("n"), "--trust", "R-K", "--name", "X")

@@ -195,6 +195,37 @@ struct ZstdTests {
         }
     }
 
+    @Test func decompressingIntoCallerMemoryMatchesAndKeepsItsCeiling() throws {
+        let input = Samples.compressible(300_000)
+        let sized = try Zstd.compress(input)
+        let unsized = try streamCompress(input, pieces: [0..<input.count], pledged: false)
+        let decompressor = ZstdDecompressor()
+        for frame in [sized, unsized] {
+            var output = [UInt8](repeating: 0xEE, count: input.count + 10)
+            let produced = try frame.withUnsafeBytes { bytes in
+                try output.withUnsafeMutableBytes { try decompressor.decompress(bytes, into: $0) }
+            }
+            #expect(produced == input.count)
+            #expect(Array(output.prefix(produced)) == input)
+            #expect(output.suffix(10).allSatisfy { $0 == 0xEE }, "nothing written past the output")
+            var small = [UInt8](repeating: 0, count: input.count - 1)
+            #expect(throws: CompressionError.outputLimitExceeded(limit: input.count - 1)) {
+                try frame.withUnsafeBytes { bytes in
+                    try small.withUnsafeMutableBytes { try decompressor.decompress(bytes, into: $0) }
+                }
+            }
+        }
+        var corrupt = sized
+        corrupt[corrupt.count / 2] ^= 0xFF
+        var output = [UInt8](repeating: 0, count: input.count)
+        let error = #expect(throws: CompressionError.self) {
+            try corrupt.withUnsafeBytes { bytes in
+                try output.withUnsafeMutableBytes { try decompressor.decompress(bytes, into: $0) }
+            }
+        }
+        #expect(error?.description.hasPrefix("corrupt zstd data") == true)
+    }
+
     @Test func truncatedFrameIsRefused() throws {
         let input = Samples.compressible(200_000)
         let frame = try Zstd.compress(input)

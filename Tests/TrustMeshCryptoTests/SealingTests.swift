@@ -112,6 +112,41 @@ struct XChaCha20Poly1305Tests {
         }
     }
 
+    @Test func sealingAndOpeningInCallerMemoryMatchTheArrayForms() throws {
+        let key = SymmetricKey()
+        let nonce = Random.bytes(XChaCha20Poly1305.nonceByteCount)
+        let plaintext = Random.bytes(70_000)
+        let associatedData = Array("transfer|hash".utf8)
+        var sealed = [UInt8](repeating: 0, count: plaintext.count + XChaCha20Poly1305.tagByteCount)
+        try plaintext.withUnsafeBytes { plain in
+            try sealed.withUnsafeMutableBytes {
+                try XChaCha20Poly1305.seal(plain, key: key, nonce: nonce, associatedData: associatedData, into: $0)
+            }
+        }
+        #expect(try XChaCha20Poly1305.open(sealed, key: key, nonce: nonce, associatedData: associatedData) == plaintext)
+
+        func open(_ box: [UInt8], into output: inout [UInt8]) throws -> Int {
+            try box.withUnsafeBytes { boxBytes in
+                try nonce.withUnsafeBytes { nonceBytes in
+                    try output.withUnsafeMutableBytes {
+                        try XChaCha20Poly1305.open(
+                            boxBytes, key: key, nonce: nonceBytes, associatedData: associatedData, into: $0)
+                    }
+                }
+            }
+        }
+        var output = [UInt8](repeating: 0, count: plaintext.count)
+        #expect(try open(sealed, into: &output) == plaintext.count)
+        #expect(output == plaintext)
+
+        var tampered = sealed
+        tampered[100] ^= 1
+        var untouched = [UInt8](repeating: 0xAB, count: plaintext.count)
+        #expect(throws: CryptoError.authenticationFailed) { try open(tampered, into: &untouched) }
+        #expect(untouched.allSatisfy { $0 == 0 }, "no unauthenticated plaintext is released: libsodium zeroes it")
+        #expect(throws: CryptoError.authenticationFailed) { try open(Array(sealed.prefix(15)), into: &untouched) }
+    }
+
     @Test func explicitNonceTamperingIsRefused() throws {
         let key = SymmetricKey()
         let nonce = Random.bytes(XChaCha20Poly1305.nonceByteCount)

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import TrustMeshCrypto
 import TrustMeshGossip
@@ -39,6 +40,20 @@ import TrustMeshModel
         #expect(view.studies(for: Fixtures.patient).isEmpty)
         #expect(view.studies == [otherPatient])
         #expect(!view.isOptedOut(Fixtures.otherPatient))
+    }
+
+    @Test func aRecordOfAKindThisVersionDoesNotKnowIsKeptButChangesNothing() throws {
+        let study = Fixtures.record(origin: Fixtures.rrk, sequence: 1, key: Self.rrkKey)
+        let future = Fixtures.record(
+            origin: Fixtures.rrk, sequence: 2, kind: IndexRecord.Kind(rawValue: "retentionNotice"), key: Self.rrkKey)
+        // It verifies and round-trips through JSON with its kind intact, so a relay passes it on.
+        try future.verify(with: Self.rrkKey.verifyingKey)
+        let decoded = try JSONDecoder().decode(IndexRecord.self, from: try JSONEncoder().encode(future))
+        #expect(decoded.kind.rawValue == "retentionNotice")
+        try decoded.verify(with: Self.rrkKey.verifyingKey)
+        // It neither hides nor supersedes the study.
+        #expect(IndexView([study, future]).studies(for: Fixtures.patient) == [study])
+        #expect(IndexView([future, study]).studies(for: Fixtures.patient) == [study])
     }
 
     @Test func correctionMovesAStudyToTheRightPatient() {

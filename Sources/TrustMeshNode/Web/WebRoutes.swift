@@ -1,0 +1,377 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import TrustMeshDICOM
+import TrustMeshModel
+import TrustMeshPolicy
+import TrustMeshStore
+
+/// The clinician's, operator's and IG officer's page, served by the node on its own address.
+///
+/// | route | what |
+/// |---|---|
+/// | `GET /` | search by NHS number |
+/// | `GET /patient?nhs=` | every study for the patient across the network; care and fetch forms; fetches |
+/// | `POST /care` | form: record a care relationship (nhs, clinician, kind, expires) |
+/// | `POST /fetch` | form: start a fetch (study, from, nhs) |
+/// | `GET /fetches`, `GET /fetch/{id}` | fetches since the node started; one fetch (`?part=1`: its box only) |
+/// | `GET /study?uid=` | a held study: series and thumbnails |
+/// | `GET /thumbnail/{sop}` | PNG thumbnail of an instance's first frame (SVG "preview not available" otherwise) |
+/// | `GET /priors?nhs=&modality=&bodyPart=&months=` | the prior-imaging alert |
+/// | `GET /operator` | peers, index per trust, fetches, refusals, disk and dedup |
+/// | `GET /audit?nhs=&clinician=&trust=` | the audit trail with each entry's verification |
+/// | `GET /assets/app.css`, `GET /assets/app.js` | the stylesheet and script |
+///
+/// Forms work without JavaScript (GET search, POST-redirect-GET for care and fetch). No route
+/// answers with a stack trace: failures become a plain message and the detail goes to the log.
+struct WebUI: Sendable {
+    let runtime: NodeRuntime
+
+    var node: LocalNode { runtime.node }
+    var nodeLabel: String {
+        "\(runtime.topology.trust(node.configuration.trust)?.name ?? node.configuration.name) "
+            + "(\(node.configuration.trust.code))"
+    }
+
+    func register(on router: Router<BasicRequestContext>) {
+        router.get("/") { request, _ in self.home(request) }
+        router.get("/patient") { request, _ in self.patientPage(HTML.query(of: request)) }
+        router.post("/care") { request, _ in await self.recordCare(request) }
+        router.post("/fetch") { request, _ in await self.startFetch(request) }
+        router.get("/fetches") { _, _ in self.fetchesPage() }
+        router.get("/fetch/:id") { request, context in
+            self.fetchPage(id: context.parameters.get("id") ?? "", part: HTML.query(of: request)["part"] == "1")
+        }
+        router.get("/study") { request, _ in self.studyPage(uid: HTML.query(of: request)["uid"] ?? "") }
+        router.get("/thumbnail/:sop") { _, context in self.thumbnail(sop: context.parameters.get("sop") ?? "") }
+        router.get("/priors") { request, _ in self.priorsPage(HTML.query(of: request)) }
+        router.get("/operator") { _, _ in await self.operatorPage() }
+        router.get("/audit") { request, _ in self.auditPage(HTML.query(of: request)) }
+        router.get("/assets/app.css") { _, _ in Self.asset(WebAssets.css, type: "text/css; charset=utf-8") }
+        router.get("/assets/app.js") { _, _ in
+            Self.asset(WebAssets.javascript, type: "text/javascript; charset=utf-8")
+        }
+    }
+
+    static func asset(_ text: String, type: String) -> Response {
+        var response = Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: text)))
+        response.headers[.contentType] = type
+        response.headers[.cacheControl] = "no-cache"
+        response.headers[HTTPField.Name("X-Content-Type-Options")!] = "nosniff"
+        return response
+    }
+
+    /// A page for a failure the person cannot fix by changing what they typed; the detail is logged.
+    func failure(_ error: any Error, doing what: String, status: HTTPResponse.Status = .internalServerError)
+        -> Response
+    {
+        runtime.logger.error("page failed", metadata: ["doing": "\(what)", "error": "\(error)"])
+        let body = """
+            <h1>Something went wrong</h1>
+            <div class="notice error" role="alert"><p>This node could not \(HTML.escape(what)) just now. \
+            Try again in a moment; if it keeps happening, tell your IT service desk (the node's log has the \
+            details).</p></div>
+            """
+        return HTML.response(status, HTML.page(title: "Something went wrong", node: nodeLabel, current: "", body: body))
+    }
+
+    // MARK: Search and patient
+
+    func home(_ request: Request) -> Response {
+        let fields = HTML.query(of: request)
+        if let nhs = fields["nhs"] { return HTML.redirect("/patient?nhs=" + HTML.query(nhs)) }
+        let inFlight = runtime.fetches.all().filter { $0.state == .requesting || $0.state == .transferring }
+        var body = """
+            <h1>Find a patient's imaging</h1>
+            <p>Every study for the patient at every trust in the network, from this node's copy of the \
+            network's index.</p>
+            \(WebPages.searchForm(value: "", error: nil))
+            """
+        if !inFlight.isEmpty {
+            body += "<section aria-labelledby=\"inflight\"><h2 id=\"inflight\">Fetches in progress</h2>"
+            body += inFlight.map { WebPages.fetchBox($0, study: studyRecord($0.studyUID), topology: runtime.topology) }
+                .joined()
+            body += "</section>" + WebPages.ruleSentences()
+        }
+        return HTML.response(.ok, HTML.page(title: "Patient search", node: nodeLabel, current: "/", body: body))
+    }
+
+    /// The patient page; `notice` and `error` come from a form just posted.
+    func patientPage(
+        _ fields: [String: String], notice: String? = nil, error: String? = nil, careError: String? = nil,
+        careValues: [String: String] = [:], status: HTTPResponse.Status = .ok
+    ) -> Response {
+        let text = fields["nhs"] ?? ""
+        let nhs: NHSNumber
+        do {
+            guard !text.trimmingCharacters(in: .whitespaces).isEmpty else {
+                throw InputProblem("nhs", "Enter the patient's NHS number.")
+            }
+            nhs = try NHSNumber(text)
+        } catch {
+            let message =
+                (error as? InputProblem)?.message
+                ?? "“\(text.prefix(20))” is not a valid NHS number: \(error). Check it and search again."
+            let body = "<h1>Find a patient's imaging</h1>" + WebPages.searchForm(value: text, error: message)
+            return HTML.response(
+                .badRequest, HTML.page(title: "Check the NHS number", node: nodeLabel, current: "/", body: body))
+        }
+        let result: FederatedQueryResult
+        let cares: [CareRelationship]
+        do {
+            result = try node.query(nhs: nhs, topology: runtime.topology, asker: "web page user")
+            cares = try node.store.care.current(for: nhs, now: Date())
+        } catch { return failure(error, doing: "search the network's index") }
+        let uids = Set(result.studies.map(\.studyInstanceUID))
+        let fetches = runtime.fetches.all().filter { uids.contains($0.studyUID) }
+        let highlight = fields["fetch"]
+        let shownNotice =
+            notice
+            ?? (fields["care"] == "added"
+                ? "The care relationship is recorded and signed by this trust's node. You can now fetch this "
+                    + "patient's studies from other trusts." : nil)
+        let body = WebPages.patient(
+            result: result, nhs: nhs, cares: cares, fetches: fetches, highlight: highlight, notice: shownNotice,
+            error: error, careError: careError, careValues: careValues, topology: runtime.topology)
+        return HTML.response(
+            status,
+            HTML.page(
+                title: "Imaging for \(nhs.formatted)", node: nodeLabel, current: "/",
+                refresh: fetches.contains { $0.state == .requesting || $0.state == .transferring }, body: body))
+    }
+
+    func recordCare(_ request: Request) async -> Response {
+        let form = await HTML.formBody(of: request)
+        let nhs = form["nhs"] ?? ""
+        do {
+            let expires = form["expires"].flatMap { $0.isEmpty ? nil : $0 }
+            let care = try node.addCare(
+                nhs: nhs, clinician: form["clinician"] ?? "", kind: form["kind"] ?? "", expires: expires)
+            runtime.logger.info("care relationship added from the page", metadata: ["kind": "\(care.kind.rawValue)"])
+            return HTML.redirect("/patient?nhs=\(care.nhsNumber.digits)&care=added#care")
+        } catch let problem as CareInputError {
+            return patientPage(
+                ["nhs": nhs], careError: WebPages.careProblem(problem.description), careValues: form,
+                status: .badRequest)
+        } catch {
+            return failure(error, doing: "record the care relationship")
+        }
+    }
+
+    func startFetch(_ request: Request) async -> Response {
+        let form = await HTML.formBody(of: request)
+        let nhs = form["nhs"] ?? ""
+        let study = form["study"] ?? ""
+        do {
+            let holder = try form["from"].flatMap { $0.isEmpty ? nil : try TrustID($0) }
+            let clinician = form["clinician"].flatMap { $0.isEmpty ? nil : $0 }
+            let progress = try runtime.fetches.start(studyUID: study, from: holder, clinician: clinician)
+            let target = (try? NHSNumber(nhs)).map {
+                "/patient?nhs=\($0.digits)&fetch=\(progress.id)#fetch-\(progress.id)"
+            }
+            return HTML.redirect(target ?? "/fetch/\(progress.id)")
+        } catch let error as FetchError {
+            let message = WebPages.fetchRefusal(error.description, rule: error.rule, holder: nil)
+            if (try? NHSNumber(nhs)) != nil {
+                return patientPage(["nhs": nhs], error: message, status: .conflict)
+            }
+            let body =
+                "<h1>Not fetched</h1><div class=\"notice error\" role=\"alert\"><p>\(HTML.escape(message))</p></div>"
+            return HTML.response(.conflict, HTML.page(title: "Not fetched", node: nodeLabel, current: "", body: body))
+        } catch {
+            return failure(error, doing: "start the fetch")
+        }
+    }
+
+    // MARK: Fetches
+
+    func studyRecord(_ uid: String) -> IndexRecord? {
+        (try? node.store.index.latestStudyRecords(studyUID: uid))?.first
+    }
+
+    func fetchesPage() -> Response {
+        let all = runtime.fetches.all()
+        var body = "<h1>Fetches</h1><p>Fetches this node has run since it started, newest first.</p>"
+        if all.isEmpty {
+            body += "<p>No fetches yet. Search for a patient and fetch a study held at another trust.</p>"
+        } else {
+            body += all.map { WebPages.fetchBox($0, study: studyRecord($0.studyUID), topology: runtime.topology) }
+                .joined()
+            body += WebPages.ruleSentences()
+        }
+        let active = all.contains { $0.state == .requesting || $0.state == .transferring }
+        return HTML.response(
+            .ok, HTML.page(title: "Fetches", node: nodeLabel, current: "/fetches", refresh: active, body: body))
+    }
+
+    func fetchPage(id: String, part: Bool) -> Response {
+        guard let progress = runtime.fetches.progress(id) else {
+            let body = """
+                <h1>No such fetch</h1><div class="notice warn" role="status"><p>This node has no fetch with that \
+                reference. Fetches are listed only until the node restarts; <a href="/fetches">see the fetches it \
+                knows</a>.</p></div>
+                """
+            return HTML.response(.notFound, HTML.page(title: "No such fetch", node: nodeLabel, current: "", body: body))
+        }
+        let box = WebPages.fetchBox(progress, study: studyRecord(progress.studyUID), topology: runtime.topology)
+        if part { return HTML.response(.ok, box) }
+        let active = progress.state == .requesting || progress.state == .transferring
+        return HTML.response(
+            .ok,
+            HTML.page(
+                title: "Fetch", node: nodeLabel, current: "/fetches", refresh: active,
+                body: "<h1>Fetch</h1>" + box + WebPages.ruleSentences()))
+    }
+
+    // MARK: Study viewer
+
+    func studyPage(uid: String) -> Response {
+        let summary: StudySummary?
+        let series: [ViewerSeries]
+        do {
+            summary = try node.store.study(uid: uid)
+            series = summary == nil ? [] : try node.store.viewerSeries(studyUID: uid)
+        } catch { return failure(error, doing: "open the study") }
+        guard let summary else {
+            let listed = studyRecord(uid)
+            var advice = "This node does not hold that study."
+            if let listed {
+                advice += " It is held at \(listed.origin.code); fetch it from the patient's page first."
+            }
+            let link =
+                listed.map { " <a href=\"/patient?nhs=\($0.nhsNumber.digits)\">Open the patient's page</a>." } ?? ""
+            let body = """
+                <h1>Study not available here</h1><div class="notice warn" role="status"><p>\(HTML.escape(advice))\
+                \(link)</p></div>
+                """
+            return HTML.response(
+                .notFound, HTML.page(title: "Study not available", node: nodeLabel, current: "", body: body))
+        }
+        return HTML.response(
+            .ok,
+            HTML.page(
+                title: summary.description ?? "Study", node: nodeLabel, current: "",
+                body: WebPages.study(summary, series: series)))
+    }
+
+    func thumbnail(sop: String) -> Response {
+        let result: Thumbnail
+        do {
+            result = try node.store.thumbnail(sopInstanceUID: sop)
+        } catch {
+            runtime.logger.warning("thumbnail failed", metadata: ["error": "\(error)"])
+            result = .unavailable("the image could not be read")
+        }
+        switch result {
+        case .png(let bytes):
+            var response = Response(status: .ok, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+            response.headers[.contentType] = "image/png"
+            response.headers[.cacheControl] = "private, max-age=3600"
+            return response
+        case .unavailable(let reason):
+            let svg = """
+                <svg xmlns="http://www.w3.org/2000/svg" width="192" height="192" viewBox="0 0 192 192" role="img" \
+                aria-label="Preview not available"><rect width="192" height="192" fill="#f0f4f5"/>\
+                <text x="96" y="90" text-anchor="middle" font-family="sans-serif" font-size="14" fill="#212b32">\
+                Preview not available</text><text x="96" y="112" text-anchor="middle" font-family="sans-serif" \
+                font-size="10" fill="#4c6272">\(HTML.escape(String(reason.prefix(36))))</text></svg>
+                """
+            var response = Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: svg)))
+            response.headers[.contentType] = "image/svg+xml"
+            return response
+        }
+    }
+
+    // MARK: Prior imaging
+
+    func priorsPage(_ fields: [String: String]) -> Response {
+        guard fields["nhs"] != nil || fields["modality"] != nil else {
+            return HTML.response(
+                .ok,
+                HTML.page(
+                    title: "Prior imaging", node: nodeLabel, current: "/priors",
+                    body: WebPages.priorsIntro + WebPages.priorsForm(fields, problem: nil)))
+        }
+        switch PriorImaging.parameters(fields) {
+        case .failure(let problem):
+            return HTML.response(
+                .badRequest,
+                HTML.page(
+                    title: "Prior imaging", node: nodeLabel, current: "/priors",
+                    body: WebPages.priorsIntro + WebPages.priorsForm(fields, problem: problem)))
+        case .success(let (nhs, modality, bodyPart, months)):
+            do {
+                let result = try node.query(nhs: nhs, topology: runtime.topology, asker: "prior-imaging check")
+                let priors = PriorImaging.find(in: result, modality: modality, bodyPart: bodyPart, months: months)
+                return HTML.response(
+                    .ok,
+                    HTML.page(
+                        title: "Prior imaging", node: nodeLabel, current: "/priors",
+                        body: WebPages.priorsIntro + WebPages.priorsForm(fields, problem: nil)
+                            + WebPages.priors(priors, nhs: nhs)))
+            } catch { return failure(error, doing: "check for prior imaging") }
+        }
+    }
+
+    // MARK: Operator and IG
+
+    func operatorPage() async -> Response {
+        do {
+            let status = try await runtime.status()
+            let stats = try node.store.statistics()
+            let peers = runtime.topology.trusts.filter { $0.ods != node.configuration.trust }.map {
+                (trust: $0, contact: runtime.contacts.lastContact($0.ods))
+            }
+            let body = WebPages.operatorView(
+                status: status, statistics: stats, peers: peers, fetches: runtime.fetches.all(), now: Date())
+            return HTML.response(
+                .ok, HTML.page(title: "Operator", node: nodeLabel, current: "/operator", body: body))
+        } catch { return failure(error, doing: "read its status") }
+    }
+
+    func auditPage(_ fields: [String: String]) -> Response {
+        var problem: InputProblem?
+        var nhs: NHSNumber?
+        if let text = fields["nhs"], !text.trimmingCharacters(in: .whitespaces).isEmpty {
+            do { nhs = try NHSNumber(text) } catch {
+                problem = InputProblem("nhs", "“\(text.prefix(20))” is not a valid NHS number: \(error).")
+            }
+        }
+        let clinician = fields["clinician"]?.trimmingCharacters(in: .whitespaces).lowercased() ?? ""
+        let trust = fields["trust"]?.trimmingCharacters(in: .whitespaces).uppercased() ?? ""
+        do {
+            let checked = AuditPageEntry.verify(
+                try node.store.audit.all(), key: node.configuration.signingPublicKey)
+            // Entries about a patient name the NHS number or one of the patient's studies (a completed
+            // fetch names only the study).
+            let studies = Set(try nhs.map { try node.store.index.records(nhs: $0).compactMap(\.studyUID) } ?? [])
+            let filtered = checked.filter { item in
+                if let nhs, item.entry.subject[.nhsNumber] != nhs.digits,
+                    !(item.entry.subject[.studyUID].map(studies.contains) ?? false)
+                {
+                    return false
+                }
+                if !clinician.isEmpty, !item.entry.actor.lowercased().contains(clinician) { return false }
+                if !trust.isEmpty, item.entry.subject[.peer]?.uppercased() != trust,
+                    item.entry.subject[.origin]?.uppercased() != trust
+                {
+                    return false
+                }
+                return true
+            }
+            let body = WebPages.audit(
+                filtered.reversed(), total: checked.count, failures: checked.filter { $0.problem != nil }.count,
+                fields: fields, problem: problem)
+            return HTML.response(
+                problem == nil ? .ok : .badRequest,
+                HTML.page(title: "Audit trail", node: nodeLabel, current: "/audit", body: body))
+        } catch { return failure(error, doing: "read its audit trail") }
+    }
+}
+
+extension NodeRuntime {
+    /// The page's routes (see ``WebUI``).
+    func addWebRoutes(to router: Router<BasicRequestContext>) { WebUI(runtime: self).register(on: router) }
+}
