@@ -151,8 +151,10 @@ struct DICOMwebRoutes: Sendable {
     }
 
     /// A `Warning` field value (RFC 7234 §5.5, as PS3.18 §8.4.4 uses it).
+    /// The text is cut to one printable ASCII line of at most 300 characters.
     private static func warning(_ text: String) -> String {
-        "299 trustmesh \"\(text.replacingOccurrences(of: "\"", with: "'"))\""
+        let printable = text.unicodeScalars.map { (0x20..<0x7F).contains($0.value) && $0 != "\"" ? Character($0) : " " }
+        return "299 trustmesh \"\(String(printable.prefix(300)))\""
     }
 
     /// QIDO, metadata and STOW answer `application/dicom+json`; `application/json` is accepted too.
@@ -700,7 +702,8 @@ struct DICOMwebRoutes: Sendable {
             candidates[failure.path] = nil
             failures[failure.path] = Failure(
                 sopClassUID: a?.sopClassUID, sopInstanceUID: a?.sopInstanceUID,
-                reason: FailureReason.processingFailure, text: failure.reason)
+                reason: FailureReason.processingFailure,
+                text: failure.reason.replacingOccurrences(of: folder + "/", with: ""))
         }
 
         let base = base(request)

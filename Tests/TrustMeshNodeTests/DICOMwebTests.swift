@@ -114,10 +114,10 @@ import TrustMeshTesting
     func run(_ arguments: [String]) throws -> ProcessResult { try CommandRunner.trustmesh(arguments) }
 
     /// Synthesizes a study and returns its files by SOP Instance UID.
-    func synthesize(_ network: TestNetwork, uid: String, patient: String = patient, arguments: [String]) throws
-        -> [String: String]
-    {
-        let folder = network.directory.appending("in-\(uid)")
+    func synthesize(
+        _ network: TestNetwork, uid: String, patient: String = patient, arguments: [String], folder name: String? = nil
+    ) throws -> [String: String] {
+        let folder = network.directory.appending(name ?? "in-\(uid)")
         let made = try run(
             ["synthesize", "--out", folder, "--patient-id", patient, "--study-uid", uid, "--size", "64"] + arguments)
         #expect(made.status == 0, "\(made.stderr)")
@@ -291,6 +291,17 @@ import TrustMeshTesting
             base + "/studies/1.2.3.4", method: .POST, headers: [("Content-Type", Self.stowType)],
             body: Self.multipart([goodBytes]))
         #expect(wrongStudy.status == 409 && wrongStudy.body.contains("43264"), "\(wrongStudy.body)")
+        // Another patient's instance in a study held here: refused by the store, as `ingest` refuses it.
+        let intruder = try synthesize(
+            network, uid: Self.localStudy, patient: Self.otherPatient, arguments: ["--instances", "1", "--seed", "9"],
+            folder: "intruder")
+        let mismatch = try await http(
+            base + "/studies", method: .POST, headers: [("Content-Type", Self.stowType)],
+            body: Self.multipart([[UInt8](try Data(contentsOf: URL(fileURLWithPath: intruder.values.first!)))]))
+        #expect(mismatch.status == 409 && mismatch.body.contains("272"), "\(mismatch.body)")
+        #expect(mismatch.headers.contains { $0.0.lowercased() == "warning" && $0.1.contains("NHS number ending") })
+        #expect(!mismatch.headers.contains { $0.1.contains(network.dataDirectory("RRK")) })
+
         // Framing that is not multipart at all, and other media types.
         #expect(
             try await http(
