@@ -302,6 +302,32 @@ import TrustMeshTesting
         #expect(mismatch.headers.contains { $0.0.lowercased() == "warning" && $0.1.contains("NHS number ending") })
         #expect(!mismatch.headers.contains { $0.1.contains(network.dataDirectory("RRK")) })
 
+        // A client that drops mid-request: nothing is stored, the temporary parts go, the node serves on.
+        let dropper = """
+            import socket, sys
+            s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+            part = open(sys.argv[2], "rb").read()
+            body = b"--b0undary\\r\\nContent-Type: application/dicom\\r\\n\\r\\n" + part
+            s.sendall(b"POST /dicom-web/studies HTTP/1.1\\r\\nHost: x\\r\\nContent-Type: " + sys.argv[3].encode()
+                      + b"\\r\\nContent-Length: %d\\r\\n\\r\\n" % (len(body) * 2) + body)
+            s.close()
+            """
+        let port = String(network.url("RRK").split(separator: ":").last!)
+        let instancesBefore = try #require(try? await LocalAPIClient.status(node: network.url("RRK"))).instances
+        let dropped = try CommandRunner.run(
+            "/usr/bin/env", ["python3", "-c", dropper, port, intruder.values.first!, Self.stowType])
+        #expect(dropped.status == 0, "\(dropped.stderr)")
+        try await poll("RRK to log the dropped request", deadline: .seconds(30)) {
+            network.log("RRK").contains("DICOMweb request failed")
+        }
+        let scratch = network.dataDirectory("RRK") + "/tmp"
+        try await poll("the dropped request's parts to be removed", deadline: .seconds(30)) {
+            let left = (try? FileManager.default.contentsOfDirectory(atPath: scratch)) ?? []
+            return !left.contains { $0.hasPrefix("stow-") }
+        }
+        #expect(try await http(base + "/studies").status == 200)
+        #expect(try #require(try? await LocalAPIClient.status(node: network.url("RRK"))).instances == instancesBefore)
+
         // Framing that is not multipart at all, and other media types.
         #expect(
             try await http(
