@@ -8,15 +8,16 @@ extension LocalNode {
     /// Ingests files and publishes an index record for every matched study whose content changed.
     ///
     /// Unmatched studies (no valid NHS number) are stored but never published.
+    /// - Parameter actor: who the audit log names (`operator` for the CLI, the DICOMweb client for STOW-RS).
     public func ingest(
-        paths: [String], progress: (@Sendable (IngestProgress) -> Void)? = nil
+        paths: [String], progress: (@Sendable (IngestProgress) -> Void)? = nil, actor: String = "operator"
     ) async throws -> (report: IngestReport, published: [IndexRecord]) {
         let report = try await store.ingest(paths: paths, progress: progress)
         let matched = Set(report.studies).subtracting(report.unmatchedStudies)
         for uid in report.studies {
             var subject: [AuditEntry.SubjectKey: String] = [.studyUID: uid]
             if matched.contains(uid), let nhs = try store.study(uid: uid)?.nhsNumber { subject[.nhsNumber] = nhs }
-            try audit(.ingest, actor: "operator", subject: subject)
+            try audit(.ingest, actor: actor, subject: subject)
         }
         let published = try publishChanges(studyUIDs: matched.sorted())
         return (report, published)

@@ -20,6 +20,7 @@ import TrustMeshStore
 /// - `GET /api/v1/query?nhs=NUMBER`: ``FederatedQueryResult``.
 /// - `GET /api/v1/priors`, `GET /fhir/ImagingStudy`, `GET /metrics` and the page (``WebUI``): see
 ///   `PriorImaging.swift`, `FHIRImagingStudy.swift`, `NodeMetrics.swift` and `Web/`.
+/// - `/dicom-web/...`: QIDO-RS, WADO-RS and STOW-RS (``DICOMwebRoutes``).
 public final class NodeRuntime: Sendable {
     public let node: LocalNode
     public let topology: Topology
@@ -217,6 +218,7 @@ public final class NodeRuntime: Sendable {
             }
         }
         router.get("/api/v1/fetch") { _, _ -> Response in Self.json(200, self.fetches.all()) }
+        DICOMwebRoutes(node: node, topology: topology, logger: logger).register(on: router)
         router.get("/api/v1/fetch/:id") { _, context -> Response in
             guard let id = context.parameters.get("id"), let progress = self.fetches.progress(id) else {
                 return Self.json(404, ["error": "no such fetch"])

@@ -269,7 +269,7 @@ package final class Catalogue: Sendable {
         try studies(where: "st.studyUID = ?", arguments: [uid]).first
     }
 
-    private func studies(where condition: String, arguments: StatementArguments) throws -> [StudySummary] {
+    func studies(where condition: String, arguments: StatementArguments) throws -> [StudySummary] {
         try pool.read { db in
             let rows = try Row.fetchAll(
                 db,
