@@ -41,7 +41,8 @@ package struct PDUDecoder: ByteToMessageDecoder {
             let length = buffer.getInteger(at: buffer.readerIndex + 2, as: UInt32.self)
         else { return .needMoreData }
         guard let kind = PDU.Kind(rawValue: type) else {
-            return fail(context, .malformedPDU("unknown PDU type 0x\(String(type, radix: 16))", unrecognised: true))
+            return fail(
+                context, &buffer, .malformedPDU("unknown PDU type 0x\(String(type, radix: 16))", unrecognised: true))
         }
         let limit =
             switch kind {
@@ -50,7 +51,7 @@ package struct PDUDecoder: ByteToMessageDecoder {
             default: 4
             }
         guard Int(length) <= limit else {
-            return fail(context, .malformedPDU("a \(kind) PDU of \(length) bytes; the limit is \(limit)"))
+            return fail(context, &buffer, .malformedPDU("a \(kind) PDU of \(length) bytes; the limit is \(limit)"))
         }
         guard buffer.readableBytes >= 6 + Int(length) else { return .needMoreData }
         buffer.moveReaderIndex(forwardBy: 6)
@@ -58,7 +59,7 @@ package struct PDUDecoder: ByteToMessageDecoder {
         do {
             context.fireChannelRead(wrapInboundOut(.pdu(try PDU.decode(type: type, body: body))))
         } catch {
-            return fail(context, error)
+            return fail(context, &buffer, error)
         }
         return .continue
     }
@@ -70,10 +71,13 @@ package struct PDUDecoder: ByteToMessageDecoder {
         return .needMoreData
     }
 
-    private mutating func fail(_ context: ChannelHandlerContext, _ error: DIMSEError) -> DecodingState {
+    private mutating func fail(_ context: ChannelHandlerContext, _ buffer: inout ByteBuffer, _ error: DIMSEError)
+        -> DecodingState
+    {
         failed = true
+        buffer.moveReaderIndex(to: buffer.writerIndex)
         context.fireChannelRead(wrapInboundOut(.malformed(error)))
-        return .continue
+        return .needMoreData
     }
 }
 
@@ -101,7 +105,9 @@ package final class AssociationIOHandler: ChannelDuplexHandler {
             let nanoseconds = seconds * 1_000_000_000 + attoseconds / 1_000_000_000
             let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
             timer = context.eventLoop.scheduleTask(in: .nanoseconds(nanoseconds)) {
+                // NIOAsyncChannel hands reads to its consumer on read-complete, so a timer event needs one too.
                 bound.value.fireChannelRead(NIOAny(AssociationEvent.timerExpired(id: id)))
+                bound.value.fireChannelReadComplete()
             }
             promise?.succeed()
         case .disarmTimer:

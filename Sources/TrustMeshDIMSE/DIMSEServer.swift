@@ -110,6 +110,19 @@ public final class DIMSEServer: Sendable {
             metadata: ["port": "\(port)", "aeTitle": "\(configuration.aeTitle)", "host": "\(configuration.host)"])
         onListening(port)
         let channel = server.channel
+        do {
+            try await serve(server, settings: settings, channel: channel)
+        } catch {
+            // Cancellation is how the listener is told to stop: not a failure of the node.
+            if !Task.isCancelled { throw error }
+        }
+        logger.info("DICOM listener stopped", metadata: ["port": "\(port)"])
+    }
+
+    private func serve(
+        _ server: NIOAsyncChannel<NIOAsyncChannel<AssociationEvent, AssociationOutput>, Never>,
+        settings: AssociationStateMachine.Settings, channel: any Channel
+    ) async throws {
         try await withTaskCancellationHandler {
             try await server.executeThenClose { inbound in
                 try await withThrowingDiscardingTaskGroup { group in
@@ -132,6 +145,5 @@ public final class DIMSEServer: Sendable {
         } onCancel: {
             channel.close(promise: nil)
         }
-        logger.info("DICOM listener stopped", metadata: ["port": "\(port)"])
     }
 }

@@ -19,11 +19,14 @@ final class NodeDICOMService: DIMSEServiceProvider {
     let node: LocalNode
     let topology: Topology
     let logger: Logger
+    /// This node's own AE title: the Retrieve AE Title of the studies it holds.
+    let aeTitle: String
     /// Per association: studies that received instances, and those of them without an NHS number.
     private let received = Mutex<[Int: (studies: Set<String>, unmatched: Set<String>)]>([:])
 
-    init(node: LocalNode, topology: Topology, logger: Logger) {
+    init(node: LocalNode, topology: Topology, aeTitle: String, logger: Logger) {
         self.node = node
+        self.aeTitle = aeTitle
         self.topology = topology
         self.logger = logger
     }
@@ -72,7 +75,11 @@ final class NodeDICOMService: DIMSEServiceProvider {
         return .success
     }
 
-    func associationEnded(_ association: DIMSEAssociation) async {
+    func associationEnded(_ association: DIMSEAssociation) async { publishReceived(association) }
+
+    /// Audits and publishes what an association has stored so far: at its end, and before it
+    /// queries (so a peer that stores then asks on one association sees what it stored).
+    private func publishReceived(_ association: DIMSEAssociation) {
         guard let entry = received.withLock({ $0.removeValue(forKey: association.id) }) else { return }
         do {
             let published = try node.finishIngest(
@@ -99,6 +106,7 @@ final class NodeDICOMService: DIMSEServiceProvider {
             return DIMSEFindResponse(
                 matches: [], status: .doesNotMatchSOPClass("Patient Root at STUDY level needs PatientID"))
         }
+        publishReceived(request.association)
         let studies: [(NHSNumber, FederatedQueryResult.Study)]
         do {
             guard let found = try candidates(request) else {
@@ -165,7 +173,8 @@ final class NodeDICOMService: DIMSEServiceProvider {
             QueryKeys.numberOfStudyRelatedSeries: "\(study.seriesCount)",
             QueryKeys.numberOfStudyRelatedInstances: "\(study.instanceCount)",
             // Where the study is: the holding trust's node (its default AE title) and name.
-            QueryKeys.retrieveAETitle: Self.defaultAETitle((try? TrustID(study.holder)) ?? node.configuration.trust),
+            QueryKeys.retrieveAETitle: study.holder == node.configuration.trust.code
+                ? aeTitle : Self.defaultAETitle((try? TrustID(study.holder)) ?? node.configuration.trust),
             .institutionName: "\(study.holderName ?? study.holder) (\(study.holder))",
             QueryKeys.instanceAvailability: study.localCopy ? "ONLINE" : "NEARLINE",
         ]

@@ -97,7 +97,8 @@ public final class NodeRuntime: Sendable {
             if configuration.host.isEmpty { configuration.host = (try? me.hostAndPort().host) ?? "127.0.0.1" }
             return DIMSEServer(
                 configuration: configuration,
-                provider: NodeDICOMService(node: node, topology: topology, logger: logger), logger: logger)
+                provider: NodeDICOMService(
+                    node: node, topology: topology, aeTitle: configuration.aeTitle, logger: logger), logger: logger)
         }
     }
 
