@@ -340,6 +340,44 @@ import TrustMeshTesting
         #expect(net.log("RRK").contains("no complete A-ASSOCIATE-RQ"))
     }
 
+    @Test(
+        .enabled(
+            if: FileManager.default.isExecutableFile(atPath: "/usr/sbin/Orthanc"),
+            "Orthanc is not installed (Debian package orthanc): the Orthanc C-STORE test is skipped"))
+    func orthancSendsAStudyByCStore() async throws {
+        let net = try TestNetwork(trusts: ["RWP"])
+        let port = try FreePorts.allocate(1)[0]
+        let uid = "1.2.826.0.1.3680043.10.606.3"
+        let study = SyntheticStudy(
+            patientID: Self.nhs, instancesPerSeries: 3, seed: 33, studyInstanceUID: uid, seriesCount: 2, rows: 64,
+            columns: 64)
+        let made = try study.write(to: net.directory.appending("pacs"))
+        // Orthanc and the node run together in a loopback-only network namespace (the script says why).
+        let run = try CommandRunner.run(
+            "bash",
+            [
+                Self.root + "/Scripts/dimse-orthanc-store", CommandRunner.trustmeshPath, net.dataDirectory("RWP"),
+                net.topologyPath, net.directory.appending("pacs"), "\(port)",
+            ])
+        #expect(run.status == 0, "\(run.stderr)")
+        let answer = try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any]
+        #expect(answer?["InstancesCount"] as? Int == 6, "\(run.stdout)")
+        #expect(answer?["FailedInstancesCount"] as? Int == 0)
+        // The node has stopped; its store holds the study, byte for byte as Orthanc sent it.
+        let export = try CommandRunner.trustmesh([
+            "export", "--data", net.dataDirectory("RWP"), "--study", uid, "--out", net.directory.appending("out"),
+        ])
+        #expect(export.status == 0, "\(export.stderr)")
+        var original: [String: String] = [:]
+        for path in made { original[try DICOMReader.read(path: path).attributes.sopInstanceUID ?? ""] = path }
+        let exported = Self.files(net.directory.appending("out"))
+        #expect(exported.count == 6)
+        for path in exported {
+            let source = try #require(original[try DICOMReader.read(path: path).attributes.sopInstanceUID ?? ""])
+            #expect(try Self.dataSet(path) == Self.dataSet(source))
+        }
+    }
+
     @Test func pynetdicomEchoesStoresAndFinds() async throws {
         let net = try TestNetwork(trusts: ["RKB"])
         let port = try FreePorts.allocate(1)[0]
