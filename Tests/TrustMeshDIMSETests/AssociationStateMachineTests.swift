@@ -85,7 +85,7 @@ import TrustMeshDICOM
         #expect(kinds == ["arm", "begin", "data2", "data1", "disarm", "end"])
         // A timer armed before the message was served is stale by now.
         #expect(machine.timerExpired(id: 2) == [])
-        #expect(machine.responded() == [.armTimer(id: 4, .seconds(5))])
+        #expect(machine.responded() == [.armTimer(id: 5, .seconds(5))])
         #expect(machine.state == .associated)
     }
 
