@@ -22,13 +22,14 @@ struct NodeCommand: AsyncParsableCommand {
                 digests with a few random peers and trades only the records one side lacks.
                 Stops cleanly on Ctrl-C or SIGTERM; started again, it resumes from its database.
 
-                With --dicom-port the node also speaks DICOM on the trust's host, so a PACS or
-                workstation needs no TrustMesh software: C-ECHO; C-STORE (each instance is ingested
-                exactly as `trustmesh ingest` does, stored as sent, never transcoded; the study's
-                index record is published when the association ends); and C-FIND at PATIENT and
-                STUDY level (Study Root and Patient Root), answered from the federated index so
-                a query by PatientID = NHS number lists the patient's studies at every trust,
-                with RetrieveAETitle and InstitutionName naming the trust that holds each one.
+                With --dicom-port the node also speaks DICOM on the trust's host, so a
+                PACS or workstation needs no TrustMesh software: C-ECHO; C-STORE (each
+                instance is ingested exactly as `trustmesh ingest` does, stored as sent,
+                never transcoded; the study's index record is published when the
+                association ends); and C-FIND at PATIENT and STUDY level (Study Root and
+                Patient Root), answered from the federated index: a query by PatientID
+                (the NHS number) lists the patient's studies at every trust, with
+                RetrieveAETitle and InstitutionName naming the trust that holds each.
                 Every query is audited. Example, from the PACS side with dcmtk:
 
                   echoscu -aec TM_RRK 127.0.0.1 11112
