@@ -47,10 +47,20 @@ let package = Package(
             swiftSettings: settings
         ),
         .target(
+            name: "TrustMeshDIMSE",
+            dependencies: [
+                "TrustMeshDICOM",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: settings
+        ),
+        .target(
             name: "TrustMeshNode",
             dependencies: [
                 "TrustMeshStore", "TrustMeshModel", "TrustMeshCrypto", "TrustMeshDICOM", "TrustMeshGossip",
-                "TrustMeshPolicy",
+                "TrustMeshPolicy", "TrustMeshDIMSE",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -67,7 +77,7 @@ let package = Package(
             name: "trustmesh",
             dependencies: [
                 "TrustMeshNode", "TrustMeshStore", "TrustMeshModel", "TrustMeshDICOM", "TrustMeshCrypto",
-                "TrustMeshGossip", "TrustMeshAudit",
+                "TrustMeshGossip", "TrustMeshAudit", "TrustMeshDIMSE",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: settings
@@ -115,6 +125,14 @@ let package = Package(
         .testTarget(
             name: "TrustMeshPolicyTests",
             dependencies: ["TrustMeshPolicy", "TrustMeshModel", "TrustMeshCrypto"],
+            swiftSettings: settings
+        ),
+        .testTarget(
+            name: "TrustMeshDIMSETests",
+            dependencies: [
+                "TrustMeshDIMSE", "TrustMeshDICOM", "TrustMeshTesting", "TrustMeshNode", "TrustMeshModel",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
             swiftSettings: settings
         ),
         .target(

@@ -13,14 +13,27 @@ extension LocalNode {
         paths: [String], progress: (@Sendable (IngestProgress) -> Void)? = nil, actor: String = "operator"
     ) async throws -> (report: IngestReport, published: [IndexRecord]) {
         let report = try await store.ingest(paths: paths, progress: progress)
-        let matched = Set(report.studies).subtracting(report.unmatchedStudies)
-        for uid in report.studies {
+        let published = try finishIngest(
+            studies: Set(report.studies), unmatched: Set(report.unmatchedStudies), actor: actor)
+        return (report, published)
+    }
+
+    /// What follows the store's ingest, for every ingest path (CLI, DICOM C-STORE): one `ingest`
+    /// audit entry per study touched, then index records for the matched studies whose content changed.
+    /// - Parameters:
+    ///   - studies: every study that received instances.
+    ///   - unmatched: those without a valid NHS number (stored, never published).
+    ///   - actor: who sent the instances, for the audit log.
+    /// - Returns: the records published.
+    @discardableResult
+    public func finishIngest(studies: Set<String>, unmatched: Set<String>, actor: String) throws -> [IndexRecord] {
+        let matched = studies.subtracting(unmatched)
+        for uid in studies.sorted() {
             var subject: [AuditEntry.SubjectKey: String] = [.studyUID: uid]
             if matched.contains(uid), let nhs = try store.study(uid: uid)?.nhsNumber { subject[.nhsNumber] = nhs }
             try audit(.ingest, actor: actor, subject: subject)
         }
-        let published = try publishChanges(studyUIDs: matched.sorted())
-        return (report, published)
+        return try publishChanges(studyUIDs: matched.sorted())
     }
 
     /// Signs and stores a new index record for each study whose content differs from what this node

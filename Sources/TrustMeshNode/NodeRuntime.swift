@@ -7,6 +7,7 @@ import NIOCore
 import ServiceLifecycle
 import Synchronization
 import TrustMeshCrypto
+public import TrustMeshDIMSE
 public import TrustMeshGossip
 public import TrustMeshModel
 import TrustMeshStore
@@ -42,6 +43,8 @@ public final class NodeRuntime: Sendable {
     let metrics = NodeMetrics()
     /// When each peer was last heard from, for the operator's view.
     let contacts = PeerContacts()
+    /// The DICOM listener (C-ECHO, C-STORE, C-FIND), when configured.
+    let dicom: DIMSEServer?
 
     struct Counters {
         var rounds = 0
@@ -51,9 +54,11 @@ public final class NodeRuntime: Sendable {
     /// Prepares a node to run: its keys must match the topology's entry for its trust.
     /// - Throws: if the trust is not in the topology, the topology lacks keys, or the keys differ.
     /// - Parameter fetchBatchBytes: compressed bytes asked for per chunk batch when fetching.
+    /// - Parameter dicom: the DICOM listener's settings (nil: no listener); its host is the node's.
     public init(
         node: LocalNode, topology: Topology, settings: GossipSettings = GossipSettings(),
-        fetchBatchBytes: Int = 8 << 20, checkpointInterval: Duration = .seconds(30)
+        fetchBatchBytes: Int = 8 << 20, checkpointInterval: Duration = .seconds(30),
+        dicom: DIMSEServer.Configuration? = nil
     ) throws {
         try topology.validate(requireKeys: true)
         let trust = node.configuration.trust
@@ -96,11 +101,26 @@ public final class NodeRuntime: Sendable {
             log: SQLiteIndexLog(table: node.store.index, node: node),
             transport: ContactRecordingTransport(base: HTTPGossipTransport(client: client), contacts: contacts),
             settings: settings)
+        self.dicom = dicom.map { configuration in
+            var configuration = configuration
+            if configuration.host.isEmpty { configuration.host = (try? me.hostAndPort().host) ?? "127.0.0.1" }
+            return DIMSEServer(
+                configuration: configuration,
+                provider: NodeDICOMService(
+                    node: node, topology: topology, aeTitle: configuration.aeTitle, logger: logger), logger: logger)
+        }
     }
+
+    /// The AE title a trust's node answers to by default: `TM_` and its ODS code, e.g. `TM_RRK`.
+    public static func defaultAETitle(for trust: TrustID) -> String { NodeDICOMService.defaultAETitle(trust) }
 
     /// Serves until SIGINT or SIGTERM.
     /// - Parameter onListening: called with the bound port once the listener is up.
-    public func run(onListening: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
+    /// - Parameter onDICOMListening: called with the DICOM listener's bound port once it is up.
+    public func run(
+        onListening: @escaping @Sendable (Int) -> Void = { _ in },
+        onDICOMListening: @escaping @Sendable (Int) -> Void = { _ in }
+    ) async throws {
         let (host, port) = try me.hostAndPort()
         var app = Application(
             router: router(),
@@ -108,6 +128,7 @@ public final class NodeRuntime: Sendable {
             onServerRunning: { channel in onListening(channel.localAddress?.port ?? port) },
             logger: logger)
         app.addServices(GossipLoop(runtime: self), checkpoints)
+        if let dicom { app.addServices(DICOMListenerService(server: dicom, onListening: onDICOMListening)) }
         logger.info("node starting", metadata: ["trust": "\(me.ods)", "address": "\(me.address)"])
         try node.audit(.nodeStarted, actor: "node")
         defer {
@@ -326,7 +347,8 @@ public final class NodeRuntime: Sendable {
             ownRecords: counts[me.ods] ?? 0, studies: stats.studies, instances: stats.instances,
             storedBytes: stats.storedBytes, gossipRounds: counters.rounds,
             failedExchanges: await gossip.failedExchanges, acceptedRecords: await gossip.acceptedRecords,
-            rejectedRecords: await gossip.rejectedRecords, refusals: counters.refusals)
+            rejectedRecords: await gossip.rejectedRecords, refusals: counters.refusals,
+            dicom: dicom.map { NodeStatus.DICOMListener($0.statistics) })
     }
 }
 

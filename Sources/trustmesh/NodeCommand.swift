@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TrustMeshDIMSE
 import TrustMeshGossip
 import TrustMeshModel
 import TrustMeshNode
@@ -20,6 +21,21 @@ struct NodeCommand: AsyncParsableCommand {
                 (GET /api/v1/status, GET /api/v1/query?nhs=NUMBER). Every round it exchanges index
                 digests with a few random peers and trades only the records one side lacks.
                 Stops cleanly on Ctrl-C or SIGTERM; started again, it resumes from its database.
+
+                With --dicom-port the node also speaks DICOM on the trust's host, so a
+                PACS or workstation needs no TrustMesh software: C-ECHO; C-STORE (each
+                instance is ingested exactly as `trustmesh ingest` does, stored as sent,
+                never transcoded; the study's index record is published when the
+                association ends); and C-FIND at PATIENT and STUDY level (Study Root and
+                Patient Root), answered from the federated index: a query by PatientID
+                (the NHS number) lists the patient's studies at every trust, with
+                RetrieveAETitle and InstitutionName naming the trust that holds each.
+                Every query is audited. Example, from the PACS side with dcmtk:
+
+                  echoscu -aec TM_RRK 127.0.0.1 11112
+                  storescu -aec TM_RRK +sd +r 127.0.0.1 11112 STUDY_FOLDER
+                  findscu -S -aec TM_RRK -k QueryRetrieveLevel=STUDY -k PatientID=9434765919 \\
+                          -k StudyDate -k ModalitiesInStudy -k RetrieveAETitle 127.0.0.1 11112
                 """
         )
 
@@ -44,7 +60,38 @@ struct NodeCommand: AsyncParsableCommand {
         @Option(help: "Seconds between signed checkpoints of the audit log sent to peers (when it grew).")
         var checkpointSeconds: Int = 30
 
+        @Option(
+            help: ArgumentHelp(
+                "Port for DICOM associations (C-ECHO, C-STORE, C-FIND); absent or 0: no DICOM listener.",
+                valueName: "PORT"))
+        var dicomPort: Int = 0
+
+        @Option(
+            help: ArgumentHelp(
+                "The node's DICOM AE title (default: TM_ and the trust's ODS code, e.g. TM_RRK).", valueName: "AE"))
+        var aeTitle: String?
+
+        @Option(
+            help: ArgumentHelp(
+                "Calling AE titles allowed to associate, comma-separated; others are rejected (\"calling AE title not recognised\"). Default: any.",
+                valueName: "AE,AE,..."))
+        var allowedAe: String?
+
+        @Flag(help: "Reject associations whose called AE title is not --ae-title (\"called AE title not recognised\").")
+        var checkCalledAe = false
+
+        @Option(
+            help: ArgumentHelp(
+                "Seconds a DICOM peer has to complete its association request, and may stay idle once associated.",
+                valueName: "SECONDS"))
+        var dicomTimeout: Double = 30
+
         func validate() throws {
+            if dicomPort < 0 || dicomPort > 65535 { throw ValidationError("--dicom-port must be 0–65535") }
+            if let aeTitle, aeTitle.isEmpty || aeTitle.count > 16 || !aeTitle.allSatisfy({ $0.isASCII && $0 != "\\" }) {
+                throw ValidationError("--ae-title must be 1–16 ASCII characters without backslash")
+            }
+            if !(dicomTimeout > 0) { throw ValidationError("--dicom-timeout must be more than 0 seconds") }
             if fanout < 1 { throw ValidationError("--fanout must be at least 1") }
             if intervalMs < 10 { throw ValidationError("--interval-ms must be at least 10") }
             if batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
@@ -54,16 +101,33 @@ struct NodeCommand: AsyncParsableCommand {
 
         func run() async throws {
             let node = try LocalNode(directory: data)
+            let trust = node.configuration.trust
+            let ae = aeTitle ?? NodeRuntime.defaultAETitle(for: trust)
+            var dicom: DIMSEServer.Configuration?
+            if dicomPort > 0 {
+                let allowed = allowedAe.map { list in
+                    Set(
+                        list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter {
+                            !$0.isEmpty
+                        })
+                }
+                dicom = DIMSEServer.Configuration(
+                    host: "", port: dicomPort, aeTitle: ae, checkCalledAETitle: checkCalledAe,
+                    allowedCallingAETitles: allowed, timeout: .milliseconds(Int(dicomTimeout * 1000)))
+            }
             let runtime = try NodeRuntime(
                 node: node, topology: try LocalNetwork.read(topology),
                 settings: GossipSettings(
                     fanout: fanout, batchSize: batchSize, roundInterval: .milliseconds(intervalMs)),
-                fetchBatchBytes: fetchBatchKb * 1024, checkpointInterval: .seconds(checkpointSeconds))
-            let trust = node.configuration.trust
+                fetchBatchBytes: fetchBatchKb * 1024, checkpointInterval: .seconds(checkpointSeconds), dicom: dicom)
             let host = try runtime.topology.trust(trust)?.hostAndPort().host ?? "127.0.0.1"
-            try await runtime.run { port in
-                FileHandle.standardOutput.write(Data("\(trust) listening on http://\(host):\(port)\n".utf8))
-            }
+            try await runtime.run(
+                onListening: { port in
+                    FileHandle.standardOutput.write(Data("\(trust) listening on http://\(host):\(port)\n".utf8))
+                },
+                onDICOMListening: { port in
+                    FileHandle.standardOutput.write(Data("\(trust) DICOM listening on \(host):\(port) as \(ae)\n".utf8))
+                })
         }
     }
 }

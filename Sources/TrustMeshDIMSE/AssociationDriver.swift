@@ -1,0 +1,424 @@
+import Foundation
+import Logging
+import NIOCore
+import Synchronization
+import TrustMeshDICOM
+
+/// Carries out an ``AssociationStateMachine``'s actions for one connection: writes PDUs, arms the
+/// timer, streams C-STORE data sets to a file and serves complete messages through the node's
+/// ``DIMSEServiceProvider``. It reads the next event only once the previous one is done, so a peer
+/// that sends faster than the node ingests is held back by TCP, not buffered.
+struct AssociationDriver: Sendable {
+    typealias Action = AssociationStateMachine.Action
+
+    let id: Int
+    let server: DIMSEServer
+    let settings: AssociationStateMachine.Settings
+    let overCapacity: Bool
+
+    func run(_ connection: NIOAsyncChannel<AssociationEvent, AssociationOutput>) async {
+        let address = connection.channel.remoteAddress
+        let peer = "\(address?.ipAddress ?? "?"):\(address?.port ?? 0)"
+        var logger = server.logger
+        logger[metadataKey: "association"] = "\(id)"
+        logger[metadataKey: "peer"] = "\(peer)"
+        var session = Session(
+            id: id, peerAddress: peer, server: server, logger: logger,
+            machine: AssociationStateMachine(settings: settings, overCapacity: overCapacity))
+        do {
+            try await connection.executeThenClose { inbound, outbound in
+                if try await session.perform(session.machine.connected(), outbound) { return }
+                for try await event in inbound {
+                    let actions: [Action]
+                    switch event {
+                    case .pdu(let pdu): actions = session.machine.received(pdu)
+                    case .malformed(let error): actions = session.machine.malformed(error)
+                    case .timerExpired(let id): actions = session.machine.timerExpired(id: id)
+                    }
+                    if try await session.perform(actions, outbound) { return }
+                }
+                _ = try await session.perform(session.machine.closed(), outbound)
+            }
+        } catch {
+            _ = session.machine.closed()
+            logger.warning("association ended with an error", metadata: ["error": "\(error)"])
+        }
+        session.discardIncoming()
+        if let association = session.association { await server.provider.associationEnded(association) }
+    }
+}
+
+/// The mutable half of a running association.
+private struct Session {
+    enum Sink {
+        case none
+        case file(IncomingFile, AssociationStateMachine.MessageStart)
+        case memory(ByteBuffer, AssociationStateMachine.MessageStart)
+        case discard(AssociationStateMachine.MessageStart, DIMSEStatus)
+    }
+
+    let id: Int
+    let peerAddress: String
+    let server: DIMSEServer
+    let logger: Logger
+    var machine: AssociationStateMachine
+    var association: DIMSEAssociation?
+    var peer: AssociationStateMachine.Peer?
+    var sink: Sink = .none
+
+    init(id: Int, peerAddress: String, server: DIMSEServer, logger: Logger, machine: AssociationStateMachine) {
+        self.id = id
+        self.peerAddress = peerAddress
+        self.server = server
+        self.logger = logger
+        self.machine = machine
+    }
+
+    typealias Outbound = NIOAsyncChannelOutboundWriter<AssociationOutput>
+
+    /// Carries out actions in order; returns true once the connection is to be closed.
+    mutating func perform(_ actions: [AssociationStateMachine.Action], _ outbound: Outbound) async throws -> Bool {
+        var queue = actions[...]
+        while let action = queue.popFirst() {
+            switch action {
+            case .send(let pdu):
+                try await outbound.write(.pdu(pdu))
+            case .armTimer(let id, let duration):
+                try await outbound.write(.armTimer(id: id, duration))
+            case .disarmTimer:
+                try await outbound.write(.disarmTimer)
+            case .close:
+                return true
+            case .accepted(let peer, let contexts):
+                self.peer = peer
+                association = DIMSEAssociation(
+                    id: id, callingAETitle: peer.callingAETitle, calledAETitle: peer.calledAETitle, peer: peerAddress)
+                server.counters.withLock { $0.associationsAccepted += 1 }
+                logger.info(
+                    "DICOM association accepted",
+                    metadata: [
+                        "calling": "\(peer.callingAETitle)", "called": "\(peer.calledAETitle)",
+                        "contexts": "\(contexts.count) accepted",
+                    ])
+            case .rejected(let reject, let reason):
+                server.counters.withLock { $0.associationsRejected += 1 }
+                logger.warning(
+                    "DICOM association rejected",
+                    metadata: ["reason": "\(reason)", "source": "\(reject.source)", "code": "\(reject.reason)"])
+            case .aborted(let reason):
+                server.counters.withLock { $0.associationsAborted += 1 }
+                logger.warning("DICOM association aborted", metadata: ["reason": "\(reason)"])
+            case .peerAborted:
+                logger.info("DICOM association aborted by the peer")
+            case .released:
+                logger.info("DICOM association released")
+            case .beginMessage(let start):
+                sink = begin(start)
+            case .dataFragment(let fragment):
+                server.counters.withLock { $0.bytesReceived += fragment.readableBytes }
+                if let problem = append(fragment) {
+                    queue = machine.abortLocally(problem)[...]
+                }
+            case .endMessage:
+                let finished = sink
+                sink = .none
+                try await serve(finished, outbound)
+                queue.append(contentsOf: machine.responded())
+            }
+        }
+        return false
+    }
+
+    /// Decides where a message's data set goes: a file (C-STORE), memory (C-FIND) or nowhere.
+    private func begin(_ start: AssociationStateMachine.MessageStart) -> Sink {
+        let command = start.command
+        let context = start.context
+        guard command.hasDataSet else { return .discard(start, .success) }
+        switch (command.field, context.service) {
+        case (DIMSECommand.Field.cStoreRQ, .storage):
+            guard let sopClass = command.affectedSOPClassUID, let instance = command.affectedSOPInstanceUID,
+                !instance.isEmpty
+            else {
+                return .discard(start, DIMSEStatus(code: 0xC000, comment: "no Affected SOP Class or Instance UID"))
+            }
+            guard sopClass == context.abstractSyntax else {
+                return .discard(
+                    start, DIMSEStatus(code: 0x0122, comment: "the SOP class differs from the presentation context's"))
+            }
+            do {
+                let file = try IncomingFile(directory: server.provider.incomingDirectory)
+                try file.write(
+                    DICOMWriter.fileMetaInformation(
+                        transferSyntax: context.transferSyntax, sopClassUID: sopClass, sopInstanceUID: instance,
+                        sourceAETitle: peer?.callingAETitle))
+                return .file(file, start)
+            } catch {
+                logger.error("cannot open a file for an incoming instance", metadata: ["error": "\(error)"])
+                return .discard(start, .outOfResources("the node cannot write the instance"))
+            }
+        case (DIMSECommand.Field.cFindRQ, .find):
+            return .memory(ByteBuffer(), start)
+        default:
+            return .discard(start, .success)
+        }
+    }
+
+    /// Adds a data set fragment to the sink; returns a problem that aborts the association.
+    private mutating func append(_ fragment: ByteBuffer) -> DIMSEError? {
+        switch sink {
+        case .file(let file, _):
+            do {
+                try file.write(fragment)
+            } catch {
+                return .io("cannot write an incoming instance: \(error)")
+            }
+        case .memory(var buffer, let start):
+            var fragment = fragment
+            guard buffer.readableBytes + fragment.readableBytes <= server.configuration.maximumIdentifierLength else {
+                return .malformedPDU(
+                    "a C-FIND identifier longer than \(server.configuration.maximumIdentifierLength) bytes")
+            }
+            sink = .none  // keep the buffer uniquely referenced while it grows
+            buffer.writeBuffer(&fragment)
+            sink = .memory(buffer, start)
+        case .none, .discard:
+            break
+        }
+        return nil
+    }
+
+    /// Removes a half-received instance (peer gone or association aborted mid-store).
+    mutating func discardIncoming() {
+        if case .file(let file, let start) = sink {
+            file.remove()
+            logger.warning(
+                "incomplete instance discarded",
+                metadata: ["sopInstanceUID": "\(start.command.affectedSOPInstanceUID ?? "?")"])
+        }
+        sink = .none
+    }
+
+    // MARK: Serving
+
+    private func serve(_ finished: Sink, _ outbound: Outbound) async throws {
+        switch finished {
+        case .none:
+            return
+        case .file(let file, let start):
+            try await store(file, start, outbound)
+        case .memory(let identifier, let start):
+            try await find(identifier, start, outbound)
+        case .discard(let start, let status):
+            try await answer(start, presetStatus: status, outbound)
+        }
+    }
+
+    /// Commands with no data set to keep: C-ECHO, C-CANCEL, and anything refused at its start.
+    private func answer(_ start: AssociationStateMachine.MessageStart, presetStatus: DIMSEStatus, _ outbound: Outbound)
+        async throws
+    {
+        let command = start.command
+        guard command.isRequest else {
+            logger.warning("ignored a DIMSE response sent to the node", metadata: ["field": "\(command.field)"])
+            return
+        }
+        if presetStatus != .success {
+            if command.field == DIMSECommand.Field.cStoreRQ { server.counters.withLock { $0.storesFailed += 1 } }
+            logger.warning(
+                "DIMSE request refused",
+                metadata: [
+                    "field": "\(command.field)", "status": "\(hex(presetStatus.code))",
+                    "reason": "\(presetStatus.comment ?? "")",
+                ])
+            try await send(
+                command.response(status: presetStatus.code, errorComment: presetStatus.comment), dataSet: nil,
+                start.contextID, outbound)
+            return
+        }
+        switch (command.field, start.context.service) {
+        case (DIMSECommand.Field.cEchoRQ, _):
+            server.counters.withLock { $0.echoes += 1 }
+            try await send(command.response(status: 0x0000), dataSet: nil, start.contextID, outbound)
+        case (DIMSECommand.Field.cCancelRQ, _):
+            return  // every C-FIND is answered whole before the next message is read
+        case (DIMSECommand.Field.cStoreRQ, _), (DIMSECommand.Field.cFindRQ, _):
+            // On a context of another service, or with no data set.
+            try await send(
+                command.response(status: 0x0122, errorComment: "not supported on this presentation context"),
+                dataSet: nil, start.contextID, outbound)
+        default:
+            // PS3.7 Annex C: 0211H, unrecognised operation (C-GET, C-MOVE and N-services are not offered).
+            logger.warning("unsupported DIMSE operation", metadata: ["field": "0x\(hex(command.field))"])
+            try await send(
+                command.response(status: 0x0211, errorComment: "operation not supported"), dataSet: nil,
+                start.contextID, outbound)
+        }
+    }
+
+    private func store(_ file: IncomingFile, _ start: AssociationStateMachine.MessageStart, _ outbound: Outbound)
+        async throws
+    {
+        defer { file.remove() }
+        let command = start.command
+        var status: DIMSEStatus
+        do {
+            try file.close()
+            status = await server.provider.store(
+                DIMSEStoreRequest(
+                    association: association!, path: file.path, sopClassUID: command.affectedSOPClassUID ?? "",
+                    sopInstanceUID: command.affectedSOPInstanceUID ?? "", transferSyntax: start.context.transferSyntax,
+                    dataSetBytes: file.bytesWritten - file.headerBytes))
+        } catch {
+            logger.error("cannot finish an incoming instance", metadata: ["error": "\(error)"])
+            status = .outOfResources("the node cannot write the instance")
+        }
+        if status.code == 0 {
+            server.counters.withLock { $0.instancesStored += 1 }
+        } else {
+            server.counters.withLock { $0.storesFailed += 1 }
+            logger.warning(
+                "C-STORE refused",
+                metadata: [
+                    "sopInstanceUID": "\(command.affectedSOPInstanceUID ?? "?")", "status": "\(hex(status.code))",
+                    "reason": "\(status.comment ?? "")",
+                ])
+        }
+        try await send(
+            command.response(status: status.code, errorComment: status.comment), dataSet: nil, start.contextID, outbound
+        )
+    }
+
+    private func find(_ identifier: ByteBuffer, _ start: AssociationStateMachine.MessageStart, _ outbound: Outbound)
+        async throws
+    {
+        let command = start.command
+        let syntax = start.context.transferSyntax
+        let query: QueryDataSet
+        do {
+            query = try QueryDataSet.decode(identifier, transferSyntax: syntax)
+        } catch {
+            logger.warning("C-FIND identifier unreadable", metadata: ["reason": "\(error)"])
+            try await send(
+                command.response(status: 0xA900, errorComment: "the identifier cannot be read"), dataSet: nil,
+                start.contextID, outbound)
+            return
+        }
+        server.counters.withLock { $0.finds += 1 }
+        let level = (query.string(QueryKeys.queryRetrieveLevel) ?? "").uppercased()
+        var keys: [Tag: String] = [:]
+        for element in query.elements { keys[element.tag] = query.string(element.tag) ?? "" }
+        let request = DIMSEFindRequest(
+            association: association!,
+            model: start.context.abstractSyntax == SOPClasses.patientRootFind ? .patientRoot : .studyRoot,
+            level: level, keys: keys)
+        let response = await server.provider.find(request)
+        var returned: [(Tag, VR?)] = query.elements.filter { $0.tag != .specificCharacterSet }.map { ($0.tag, $0.vr) }
+        for extra in [QueryKeys.queryRetrieveLevel, QueryKeys.retrieveAETitle, QueryKeys.instanceAvailability]
+        where !returned.contains(where: { $0.0 == extra }) {
+            returned.append((extra, nil))
+        }
+        for match in response.matches {
+            var values: [(Tag, VR?, String?)] = []
+            for (tag, vr) in returned {
+                if tag == QueryKeys.queryRetrieveLevel {
+                    values.append((tag, vr, level))
+                } else if let value = match[tag] {
+                    values.append((tag, vr, value))
+                } else if tag != QueryKeys.retrieveAETitle && tag != QueryKeys.instanceAvailability {
+                    values.append((tag, vr, nil))
+                }
+            }
+            // Values from the index (descriptions) may be any Unicode: declare UTF-8 when they are not ASCII.
+            if values.contains(where: { $0.2?.utf8.contains { $0 >= 0x80 } ?? false }) {
+                values.append((.specificCharacterSet, .cs, "ISO_IR 192"))
+            }
+            try await send(
+                command.response(status: 0xFF00, hasDataSet: true),
+                dataSet: QueryDataSet.encode(values, transferSyntax: syntax),
+                start.contextID, outbound)
+        }
+        let status = response.status
+        if status.code != 0 {
+            logger.warning(
+                "C-FIND refused", metadata: ["status": "\(hex(status.code))", "reason": "\(status.comment ?? "")"])
+        }
+        try await send(
+            command.response(status: status.code, errorComment: status.comment), dataSet: nil, start.contextID, outbound
+        )
+    }
+
+    /// Sends a message: the command set, then the data set, each cut into PDVs that fit the
+    /// peer's maximum PDU length (PS3.8 §9.3.5, Annex E).
+    private func send(_ command: DIMSECommand, dataSet: ByteBuffer?, _ contextID: UInt8, _ outbound: Outbound)
+        async throws
+    {
+        let peerMaximum = Int(peer?.maximumPDULength ?? 0)
+        let room = max(64, (peerMaximum == 0 ? Int(settings.maximumPDULength) : peerMaximum) - 6)
+        for (part, isCommand) in [(command.encode(), true), (dataSet, false)] {
+            guard var part else { continue }
+            repeat {
+                let slice = part.readSlice(length: min(room, part.readableBytes))!
+                let value = PDV(
+                    contextID: contextID, isCommand: isCommand, isLast: part.readableBytes == 0, data: slice)
+                try await outbound.write(.pdu(.data([value])))
+            } while part.readableBytes > 0
+        }
+    }
+
+    private var settings: AssociationStateMachine.Settings { machine.settings }
+}
+
+private func hex(_ value: UInt16) -> String {
+    let digits = String(value, radix: 16, uppercase: true)
+    return String(repeating: "0", count: 4 - digits.count) + digits
+}
+
+/// A file being received, named so that the store never takes it for anything else, removed
+/// once served or abandoned.
+private final class IncomingFile {
+    let path: String
+    private var fd: Int32
+    private(set) var bytesWritten = 0
+    private(set) var headerBytes = 0
+
+    init(directory: String) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        path = directory + "/.incoming-" + UUID().uuidString + ".dcm"
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw DIMSEError.io("cannot create \(path): errno \(errno)") }
+    }
+
+    func write(_ bytes: [UInt8]) throws {
+        try write(ByteBuffer(bytes: bytes))
+        headerBytes = bytesWritten
+    }
+
+    func write(_ buffer: ByteBuffer) throws {
+        try buffer.withUnsafeReadableBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let result = Foundation.write(fd, raw.baseAddress! + offset, raw.count - offset)
+                if result < 0 {
+                    if errno == EINTR { continue }
+                    throw DIMSEError.io("cannot write \(path): errno \(errno)")
+                }
+                offset += result
+            }
+        }
+        bytesWritten += buffer.readableBytes
+    }
+
+    func close() throws {
+        guard fd >= 0 else { return }
+        let result = Foundation.close(fd)
+        fd = -1
+        guard result == 0 else { throw DIMSEError.io("cannot close \(path): errno \(errno)") }
+    }
+
+    func remove() {
+        try? close()
+        unlink(path)
+    }
+
+    deinit { if fd >= 0 { _ = Foundation.close(fd) } }
+}

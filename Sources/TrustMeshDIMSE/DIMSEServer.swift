@@ -1,0 +1,149 @@
+public import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// The node's DICOM listener (PS3.7/PS3.8): accepts associations, answers C-ECHO, C-STORE and
+/// C-FIND through a ``DIMSEServiceProvider``, until its task is cancelled.
+///
+/// ```swift
+/// let server = DIMSEServer(configuration: .init(host: "127.0.0.1", port: 11112, aeTitle: "TM_RRK"),
+///                          provider: provider, logger: logger)
+/// try await server.run { port in print("DICOM on \(port)") }
+/// ```
+public final class DIMSEServer: Sendable {
+    /// How the listener is set up.
+    public struct Configuration: Sendable {
+        public var host: String
+        /// 0 lets the system choose (reported to `onListening`).
+        public var port: Int
+        public var aeTitle: String
+        /// Refuse associations whose called AE title is not ``aeTitle``.
+        public var checkCalledAETitle: Bool
+        /// Calling AE titles allowed to associate; nil allows any.
+        public var allowedCallingAETitles: Set<String>?
+        /// ARTIM: time allowed to complete an A-ASSOCIATE-RQ, and to stay idle once associated.
+        public var timeout: Duration
+        /// Largest P-DATA-TF PDU accepted (the maximum length advertised in A-ASSOCIATE-AC).
+        public var maximumPDULength: Int
+        /// Associations served at once; more are rejected as transient (local limit exceeded).
+        public var maximumAssociations: Int
+        /// Largest C-FIND identifier accepted, in bytes.
+        public var maximumIdentifierLength: Int
+
+        public init(
+            host: String, port: Int, aeTitle: String, checkCalledAETitle: Bool = false,
+            allowedCallingAETitles: Set<String>? = nil, timeout: Duration = .seconds(30),
+            maximumPDULength: Int = 256 << 10, maximumAssociations: Int = 32, maximumIdentifierLength: Int = 1 << 20
+        ) {
+            self.host = host
+            self.port = port
+            self.aeTitle = aeTitle
+            self.checkCalledAETitle = checkCalledAETitle
+            self.allowedCallingAETitles = allowedCallingAETitles
+            self.timeout = timeout
+            self.maximumPDULength = maximumPDULength
+            self.maximumAssociations = maximumAssociations
+            self.maximumIdentifierLength = maximumIdentifierLength
+        }
+    }
+
+    /// Counters for the operator's status page.
+    public struct Statistics: Sendable, Codable, Equatable {
+        public var port: Int = 0
+        public var aeTitle: String = ""
+        public var associationsAccepted = 0
+        public var associationsRejected = 0
+        public var associationsAborted = 0
+        public var active = 0
+        public var echoes = 0
+        public var instancesStored = 0
+        public var storesFailed = 0
+        public var finds = 0
+        public var bytesReceived = 0
+    }
+
+    public let configuration: Configuration
+    let provider: any DIMSEServiceProvider
+    let logger: Logger
+    let counters = Mutex(Statistics())
+    private let nextID = Atomic<Int>(0)
+
+    public init(configuration: Configuration, provider: some DIMSEServiceProvider, logger: Logger) {
+        self.configuration = configuration
+        self.provider = provider
+        self.logger = logger
+        counters.withLock { $0.aeTitle = configuration.aeTitle }
+    }
+
+    /// The counters now.
+    public var statistics: Statistics { counters.withLock { $0 } }
+
+    /// Listens until the task is cancelled; associations in progress are closed then.
+    /// - Parameter onListening: called with the bound port.
+    /// - Throws: if the address cannot be bound.
+    public func run(onListening: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
+        let settings = AssociationStateMachine.Settings(
+            aeTitle: configuration.aeTitle, checkCalledAETitle: configuration.checkCalledAETitle,
+            allowedCallingAETitles: configuration.allowedCallingAETitles,
+            maximumPDULength: UInt32(configuration.maximumPDULength), timeout: configuration.timeout)
+        let maximumPDU = configuration.maximumPDULength
+        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelOption(.backlog, value: 64)
+            // DIMSE is request/response with small PDUs: without TCP_NODELAY each response can wait
+            // ~40 ms for a delayed ACK (the Nagle stall BASELINES.md measures for Orthanc).
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .bind(host: configuration.host, port: configuration.port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(
+                        ByteToMessageHandler(PDUDecoder(maximumDataLength: maximumPDU)))
+                    try channel.pipeline.syncOperations.addHandler(AssociationIOHandler())
+                    return try NIOAsyncChannel<AssociationEvent, AssociationOutput>(
+                        wrappingChannelSynchronously: channel)
+                }
+            }
+        let port = server.channel.localAddress?.port ?? configuration.port
+        counters.withLock { $0.port = port }
+        logger.info(
+            "DICOM listener up",
+            metadata: ["port": "\(port)", "aeTitle": "\(configuration.aeTitle)", "host": "\(configuration.host)"])
+        onListening(port)
+        let channel = server.channel
+        do {
+            try await serve(server, settings: settings, channel: channel)
+        } catch {
+            // Cancellation is how the listener is told to stop: not a failure of the node.
+            if !Task.isCancelled { throw error }
+        }
+        logger.info("DICOM listener stopped", metadata: ["port": "\(port)"])
+    }
+
+    private func serve(
+        _ server: NIOAsyncChannel<NIOAsyncChannel<AssociationEvent, AssociationOutput>, Never>,
+        settings: AssociationStateMachine.Settings, channel: any Channel
+    ) async throws {
+        try await withTaskCancellationHandler {
+            try await server.executeThenClose { inbound in
+                try await withThrowingDiscardingTaskGroup { group in
+                    for try await connection in inbound {
+                        let id = nextID.wrappingAdd(1, ordering: .relaxed).newValue
+                        let active = counters.withLock {
+                            $0.active += 1
+                            return $0.active
+                        }
+                        let driver = AssociationDriver(
+                            id: id, server: self, settings: settings,
+                            overCapacity: active > configuration.maximumAssociations)
+                        group.addTask {
+                            await driver.run(connection)
+                            self.counters.withLock { $0.active -= 1 }
+                        }
+                    }
+                }
+            }
+        } onCancel: {
+            channel.close(promise: nil)
+        }
+    }
+}

@@ -1,0 +1,258 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+import TrustMeshDICOM
+import TrustMeshDIMSE
+import TrustMeshGossip
+import TrustMeshModel
+import TrustMeshStore
+
+/// The node behind its DICOM listener: C-STORE goes through the same ingest as `trustmesh ingest`
+/// (validation, dedup, audit, index publishing), C-FIND is answered from the federated index and
+/// audited like the local API's query.
+///
+/// Index records are published when the association ends, once per study, not once per instance:
+/// a PACS sending a 300-slice study over one association publishes one record, exactly as one
+/// `trustmesh ingest` of the study's folder does.
+final class NodeDICOMService: DIMSEServiceProvider {
+    let node: LocalNode
+    let topology: Topology
+    let logger: Logger
+    /// This node's own AE title: the Retrieve AE Title of the studies it holds.
+    let aeTitle: String
+    /// Per association: studies that received instances, and those of them without an NHS number.
+    private let received = Mutex<[Int: (studies: Set<String>, unmatched: Set<String>)]>([:])
+
+    init(node: LocalNode, topology: Topology, aeTitle: String, logger: Logger) {
+        self.node = node
+        self.aeTitle = aeTitle
+        self.topology = topology
+        self.logger = logger
+    }
+
+    var incomingDirectory: String { node.directory + "/incoming" }
+
+    /// The AE title a trust's node answers to unless told otherwise: `TM_` and the ODS code.
+    static func defaultAETitle(_ trust: TrustID) -> String { "TM_" + trust.code }
+
+    static func actor(_ association: DIMSEAssociation) -> String {
+        "DICOM \(association.callingAETitle) at \(association.peer)"
+    }
+
+    // MARK: C-STORE
+
+    func store(_ request: DIMSEStoreRequest) async -> DIMSEStatus {
+        // The command names the instance; a data set that names another is not what was announced.
+        if let info = try? DICOMReader.read(path: request.path), let uid = info.attributes.sopInstanceUID,
+            uid != request.sopInstanceUID
+        {
+            return .doesNotMatchSOPClass("the data set's SOP Instance UID differs from the command's")
+        }
+        let report: IngestReport
+        do {
+            report = try await node.store.ingest(paths: [request.path], workers: 1)
+        } catch {
+            logger.error("C-STORE ingest failed", metadata: ["error": "\(error)"])
+            return .outOfResources("the node could not store the instance")
+        }
+        if let failure = report.failures.first {
+            // The store names the file; the peer only needs the rule, without the node's paths.
+            let reason = failure.reason.replacingOccurrences(of: request.path + ": ", with: "")
+                .replacingOccurrences(of: request.path, with: "the instance")
+            logger.warning(
+                "C-STORE refused by ingest",
+                metadata: ["sopInstanceUID": "\(request.sopInstanceUID)", "reason": "\(reason)"])
+            return .cannotUnderstand(reason)
+        }
+        guard report.instancesIngested == 1 else { return .cannotUnderstand("the instance was not stored") }
+        received.withLock { all in
+            var entry = all[request.association.id] ?? ([], [])
+            entry.studies.formUnion(report.studies)
+            entry.unmatched.formUnion(report.unmatchedStudies)
+            all[request.association.id] = entry
+        }
+        return .success
+    }
+
+    func associationEnded(_ association: DIMSEAssociation) async { publishReceived(association) }
+
+    /// Audits and publishes what an association has stored so far: at its end, and before it
+    /// queries (so a peer that stores then asks on one association sees what it stored).
+    private func publishReceived(_ association: DIMSEAssociation) {
+        guard let entry = received.withLock({ $0.removeValue(forKey: association.id) }) else { return }
+        do {
+            let published = try node.finishIngest(
+                studies: entry.studies, unmatched: entry.unmatched, actor: Self.actor(association))
+            logger.info(
+                "DICOM ingest finished",
+                metadata: [
+                    "calling": "\(association.callingAETitle)", "studies": "\(entry.studies.count)",
+                    "published": "\(published.count)",
+                ])
+        } catch {
+            logger.error("could not audit or publish a DICOM ingest", metadata: ["error": "\(error)"])
+        }
+    }
+
+    // MARK: C-FIND
+
+    func find(_ request: DIMSEFindRequest) async -> DIMSEFindResponse {
+        guard request.level == "PATIENT" || request.level == "STUDY" else {
+            return DIMSEFindResponse(
+                matches: [], status: .cannotUnderstand("only PATIENT and STUDY levels are answered"))
+        }
+        if request.model == .patientRoot && request.level == "STUDY" && request.value(.patientID) == nil {
+            return DIMSEFindResponse(
+                matches: [], status: .doesNotMatchSOPClass("Patient Root at STUDY level needs PatientID"))
+        }
+        publishReceived(request.association)
+        let studies: [(NHSNumber, FederatedQueryResult.Study)]
+        do {
+            guard let found = try candidates(request) else {
+                return DIMSEFindResponse(
+                    matches: [],
+                    status: .cannotUnderstand(
+                        "give PatientID (NHS number) or StudyInstanceUID; open queries are not answered"))
+            }
+            studies = found.filter { DICOMQueryMatcher.matches($0.1, request) }
+        } catch {
+            logger.error("C-FIND failed", metadata: ["error": "\(error)"])
+            return DIMSEFindResponse(matches: [], status: .outOfResources("the node could not read its index"))
+        }
+        logger.info(
+            "DICOM query",
+            metadata: [
+                "calling": "\(request.association.callingAETitle)", "level": "\(request.level)",
+                "matches": "\(studies.count)",
+            ])
+        if request.level == "PATIENT" {
+            var byPatient: [NHSNumber: [FederatedQueryResult.Study]] = [:]
+            for (nhs, study) in studies { byPatient[nhs, default: []].append(study) }
+            return DIMSEFindResponse(
+                matches: byPatient.sorted { $0.key.digits < $1.key.digits }.map { nhs, studies in
+                    [
+                        .patientID: nhs.digits,
+                        QueryKeys.numberOfPatientRelatedStudies: "\(studies.count)",
+                        QueryKeys.numberOfPatientRelatedSeries: "\(studies.reduce(0) { $0 + $1.seriesCount })",
+                        QueryKeys.numberOfPatientRelatedInstances: "\(studies.reduce(0) { $0 + $1.instanceCount })",
+                    ]
+                })
+        }
+        return DIMSEFindResponse(matches: studies.map { nhs, study in match(nhs, study) })
+    }
+
+    /// The studies the query can be about, read through the audited federated query; nil for an
+    /// open query (no patient, no study named), which the node declines: every answer must be
+    /// about a named patient so that the audit log can say whose imaging was listed.
+    private func candidates(_ request: DIMSEFindRequest) throws -> [(NHSNumber, FederatedQueryResult.Study)]? {
+        let asker = Self.actor(request.association)
+        if let id = request.value(.patientID) {
+            guard !id.contains("*"), !id.contains("?"), let nhs = try? NHSNumber(id) else { return [] }
+            return try node.query(nhs: nhs, topology: topology, asker: asker).studies.map { (nhs, $0) }
+        }
+        guard request.level == "STUDY", let uids = request.value(.studyInstanceUID), !uids.contains("*") else {
+            return nil
+        }
+        var found: [(NHSNumber, FederatedQueryResult.Study)] = []
+        for uid in Set(uids.split(separator: "\\").map(String.init)) {
+            let patients = Set(try node.store.index.latestStudyRecords(studyUID: uid).map(\.nhsNumber))
+            for nhs in patients.sorted(by: { $0.digits < $1.digits }) {
+                let result = try node.query(nhs: nhs, topology: topology, asker: asker)
+                found += result.studies.filter { $0.studyInstanceUID == uid }.map { (nhs, $0) }
+            }
+        }
+        return found
+    }
+
+    private func match(_ nhs: NHSNumber, _ study: FederatedQueryResult.Study) -> [Tag: String] {
+        var values: [Tag: String] = [
+            .patientID: nhs.digits,
+            .studyInstanceUID: study.studyInstanceUID,
+            QueryKeys.modalitiesInStudy: study.modalities.joined(separator: "\\"),
+            QueryKeys.numberOfStudyRelatedSeries: "\(study.seriesCount)",
+            QueryKeys.numberOfStudyRelatedInstances: "\(study.instanceCount)",
+            // Where the study is: the holding trust's node (its default AE title) and name.
+            QueryKeys.retrieveAETitle: study.holder == node.configuration.trust.code
+                ? aeTitle : Self.defaultAETitle((try? TrustID(study.holder)) ?? node.configuration.trust),
+            .institutionName: "\(study.holderName ?? study.holder) (\(study.holder))",
+            QueryKeys.instanceAvailability: study.localCopy ? "ONLINE" : "NEARLINE",
+        ]
+        if let date = study.studyDate { values[.studyDate] = date }
+        if let description = study.description { values[.studyDescription] = description }
+        if let accession = study.accessionNumber { values[.accessionNumber] = accession }
+        return values
+    }
+}
+
+/// PS3.4 §C.2.2.2 matching of the keys the index holds: single values, date ranges, lists of
+/// UIDs, and `*`/`?` wildcards for text.
+enum DICOMQueryMatcher {
+    static func matches(_ study: FederatedQueryResult.Study, _ request: DIMSEFindRequest) -> Bool {
+        if let uids = request.value(.studyInstanceUID), !uids.contains("*") {
+            guard uids.split(separator: "\\").contains(Substring(study.studyInstanceUID)) else { return false }
+        }
+        if let range = request.value(.studyDate) {
+            guard let date = study.studyDate, dateMatches(date, range) else { return false }
+        }
+        if let wanted = request.value(QueryKeys.modalitiesInStudy) {
+            let set = Set(wanted.split(separator: "\\").map { $0.trimmingCharacters(in: .whitespaces) })
+            guard study.modalities.contains(where: set.contains) else { return false }
+        }
+        if let accession = request.value(.accessionNumber) {
+            guard let value = study.accessionNumber, glob(accession, value) else { return false }
+        }
+        if let description = request.value(.studyDescription) {
+            guard let value = study.description, glob(description, value) else { return false }
+        }
+        return true
+    }
+
+    /// `YYYYMMDD`, `A-B`, `-B` or `A-` (PS3.4 §C.2.2.2.5), inclusive.
+    static func dateMatches(_ date: String, _ query: String) -> Bool {
+        guard let dash = query.firstIndex(of: "-") else { return date == query }
+        let low = String(query[..<dash]).trimmingCharacters(in: .whitespaces)
+        let high = String(query[query.index(after: dash)...]).trimmingCharacters(in: .whitespaces)
+        return (low.isEmpty || date >= low) && (high.isEmpty || date <= high)
+    }
+
+    /// Wildcard matching (PS3.4 §C.2.2.2.4): `*` any run, `?` one character.
+    static func glob(_ pattern: String, _ value: String) -> Bool {
+        let p = Array(pattern)
+        let v = Array(value)
+        var pi = 0
+        var vi = 0
+        var star = -1
+        var mark = 0
+        while vi < v.count {
+            if pi < p.count && (p[pi] == "?" || p[pi] == v[vi]) {
+                pi += 1
+                vi += 1
+            } else if pi < p.count && p[pi] == "*" {
+                star = pi
+                mark = vi
+                pi += 1
+            } else if star >= 0 {
+                pi = star + 1
+                mark += 1
+                vi = mark
+            } else {
+                return false
+            }
+        }
+        while pi < p.count && p[pi] == "*" { pi += 1 }
+        return pi == p.count
+    }
+}
+
+/// Runs the DICOM listener in the node's service group; it stops on graceful shutdown.
+struct DICOMListenerService: Service {
+    let server: DIMSEServer
+    let onListening: @Sendable (Int) -> Void
+
+    func run() async throws {
+        try await cancelWhenGracefulShutdown {
+            try await server.run(onListening: onListening)
+        }
+    }
+}

@@ -1,0 +1,408 @@
+import Foundation
+import NIOCore
+import Testing
+import TrustMeshDICOM
+import TrustMeshNode
+import TrustMeshTesting
+
+@testable import TrustMeshDIMSE
+
+/// Real `trustmesh` nodes with their DICOM listener on loopback, driven by dcmtk, pynetdicom and
+/// a raw socket that misbehaves on purpose.
+@Suite(.serialized) struct DIMSENodeTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
+    static let nhs = "9434765919"
+
+    /// dcmtk by absolute path: pynetdicom installs its own `storescu`, `findscu`… that can shadow them.
+    static func dcmtk(_ tool: String, _ arguments: [String]) throws -> ProcessResult {
+        let path = FileManager.default.isExecutableFile(atPath: "/usr/bin/" + tool) ? "/usr/bin/" + tool : tool
+        return try CommandRunner.run(path, arguments)
+    }
+
+    static func waitForDICOM(_ net: TestNetwork, _ code: String) async throws {
+        let url = net.url(code)
+        try await poll("\(code)'s DICOM listener", deadline: .seconds(30)) {
+            ((try? await LocalAPIClient.status(node: url))?.dicom?.port ?? 0) > 0
+        }
+    }
+
+    static func status(_ net: TestNetwork, _ code: String) async throws -> NodeStatus {
+        try await LocalAPIClient.status(node: net.url(code))
+    }
+
+    /// The bytes after a Part 10 file's File Meta Information: the data set as it travelled.
+    static func dataSet(_ path: String) throws -> [UInt8] {
+        let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+        #expect(Array(bytes[128..<132]) == Array("DICM".utf8))
+        let length = Int(bytes[140]) | Int(bytes[141]) << 8 | Int(bytes[142]) << 16 | Int(bytes[143]) << 24
+        return Array(bytes[(144 + length)...])
+    }
+
+    static func files(_ directory: String) -> [String] {
+        let enumerator = FileManager.default.enumerator(atPath: directory)
+        var found: [String] = []
+        while let name = enumerator?.nextObject() as? String {
+            if name.hasSuffix(".dcm") { found.append(directory + "/" + name) }
+        }
+        return found.sorted()
+    }
+
+    @Test func dcmtkStoresAStudyInSeveralSyntaxesByteForByteAndFindsItFromAnotherTrust() async throws {
+        let net = try TestNetwork(trusts: ["RRK", "RQ3"])
+        let ports = try FreePorts.allocate(2)
+        try await net.start("RRK", arguments: ["--dicom-port", "\(ports[0])"])
+        try await net.start("RQ3", arguments: ["--dicom-port", "\(ports[1])"])
+        try await Self.waitForDICOM(net, "RRK")
+        try await Self.waitForDICOM(net, "RQ3")
+        let rrk = ["127.0.0.1", "\(ports[0])"]
+
+        let echo = try Self.dcmtk("echoscu", ["-aec", "TM_RRK"] + rrk)
+        #expect(echo.status == 0, "\(echo.stderr)")
+
+        // Three series of three slices, sent in four transfer syntaxes: Implicit VR LE, RLE,
+        // JPEG Lossless SV1 and Explicit VR LE, each proposed as the file has it.
+        let uid = "1.2.826.0.1.3680043.10.606.1"
+        let study = SyntheticStudy(
+            patientID: Self.nhs, instancesPerSeries: 3, seed: 606, studyInstanceUID: uid, seriesCount: 3, rows: 64,
+            columns: 64)
+        let made = try study.write(to: net.directory.appending("made"))
+        #expect(made.count == 9)
+        var sent: [String] = []
+        for (index, path) in made.enumerated() {
+            let name = (path as NSString).lastPathComponent
+            let (folder, tool, arguments): (String, String, [String]) =
+                switch index / 3 {
+                case 0: ("implicit", "dcmconv", ["+ti"])
+                case 1: ("rle", "dcmcrle", [])
+                default: index == 6 ? ("jpeg", "dcmcjpeg", ["+e1"]) : ("explicit", "", [])
+                }
+            let out = net.directory.appending("send/\(folder)/\(name)")
+            try FileManager.default.createDirectory(
+                atPath: (out as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            if tool.isEmpty {
+                try FileManager.default.copyItem(atPath: path, toPath: out)
+            } else {
+                let converted = try Self.dcmtk(tool, arguments + [path, out])
+                #expect(converted.status == 0, "\(converted.stderr)")
+            }
+            sent.append(out)
+        }
+        for (folder, propose) in [("implicit", "-xi"), ("rle", "-xr"), ("jpeg", "-xs"), ("explicit", "-xe")] {
+            let store = try Self.dcmtk(
+                "storescu",
+                ["-aec", "TM_RRK", propose, "+sd", "+r"] + rrk + [net.directory.appending("send/" + folder)])
+            #expect(store.status == 0, "storescu \(folder): \(store.stderr)")
+        }
+
+        // Stored and listed at RRK. Records are published when an association ends: one per
+        // storescu run here (each added series changes the study), never one per instance.
+        try await poll("RRK to list the study", deadline: .seconds(30)) {
+            let status = try await Self.status(net, "RRK")
+            return status.instances == 9 && status.ownRecords == 4
+        }
+        let listener = try #require(try await Self.status(net, "RRK").dicom)
+        #expect(listener.instancesStored == 9)
+        #expect(listener.aeTitle == "TM_RRK")
+
+        // Byte for byte: every data set exported is the one sent, in the syntax it was sent in.
+        let export = try CommandRunner.trustmesh([
+            "export", "--data", net.dataDirectory("RRK"), "--study", uid, "--out", net.directory.appending("export"),
+        ])
+        #expect(export.status == 0, "\(export.stderr)")
+        var original: [String: String] = [:]
+        for path in sent { original[try DICOMReader.read(path: path).attributes.sopInstanceUID ?? ""] = path }
+        let exported = Self.files(net.directory.appending("export"))
+        #expect(exported.count == 9)
+        var syntaxes: Set<String> = []
+        for path in exported {
+            let info = try DICOMReader.read(path: path)
+            let source = try #require(original[info.attributes.sopInstanceUID ?? ""])
+            #expect(try Self.dataSet(path) == Self.dataSet(source), "\(source)")
+            syntaxes.insert(info.transferSyntax.uid)
+        }
+        #expect(
+            syntaxes == ["1.2.840.10008.1.2", "1.2.840.10008.1.2.5", "1.2.840.10008.1.2.4.70", "1.2.840.10008.1.2.1"])
+
+        // Sending the study again stores nothing new and publishes nothing.
+        let again = try Self.dcmtk(
+            "storescu", ["-aec", "TM_RRK", "-xe", "+sd", "+r"] + rrk + [net.directory.appending("send/explicit")])
+        #expect(again.status == 0)
+
+        // RQ3 learns of the study by gossip; a workstation asking RQ3 by NHS number sees it at RRK.
+        try await poll("RQ3 to learn of RRK's study", deadline: .seconds(30)) {
+            try await Self.status(net, "RQ3").peers.first { $0.ods == "RRK" }?.records == 4
+        }
+        let find = try Self.dcmtk(
+            "findscu",
+            [
+                "-S", "-aec", "TM_RQ3", "-k", "QueryRetrieveLevel=STUDY", "-k", "PatientID=\(Self.nhs)", "-k",
+                "StudyInstanceUID", "-k", "StudyDate", "-k", "ModalitiesInStudy", "-k", "NumberOfStudyRelatedInstances",
+                "-k", "NumberOfStudyRelatedSeries", "-k", "AccessionNumber", "-k", "InstitutionName", "127.0.0.1",
+                "\(ports[1])",
+            ])
+        #expect(find.status == 0, "\(find.stderr)")
+        let answer = find.stdout + find.stderr
+        #expect(answer.contains(uid))
+        #expect(answer.contains("[TM_RRK]"))  // Retrieve AE Title: the holding trust's node
+        #expect(answer.contains("(RRK)]"))  // Institution Name: the holding trust
+        #expect(answer.contains("[NEARLINE]"))  // not held at RQ3
+        #expect(answer.contains("IS [9 ]"))  // padded to even length (PS3.5 §6.2)
+        #expect(answer.contains("IS [3 ]"))
+
+        // Date ranges and modality filter; a range that excludes the study returns nothing.
+        let studyDate = study.studyDate
+        let inRange = try Self.dcmtk(
+            "findscu",
+            [
+                "-S", "-aec", "TM_RQ3", "-k", "QueryRetrieveLevel=STUDY", "-k", "PatientID=\(Self.nhs)", "-k",
+                "StudyDate=\(studyDate.prefix(4))0101-\(studyDate.prefix(4))1231", "-k", "ModalitiesInStudy=MR\\CT",
+                "-k", "StudyInstanceUID", "127.0.0.1", "\(ports[1])",
+            ])
+        #expect((inRange.stdout + inRange.stderr).contains(uid))
+        let outOfRange = try Self.dcmtk(
+            "findscu",
+            [
+                "-S", "-aec", "TM_RQ3", "-k", "QueryRetrieveLevel=STUDY", "-k", "PatientID=\(Self.nhs)", "-k",
+                "StudyDate=-19991231", "-k", "StudyInstanceUID", "127.0.0.1", "\(ports[1])",
+            ])
+        #expect(outOfRange.status == 0)
+        #expect(!(outOfRange.stdout + outOfRange.stderr).contains(uid))
+
+        // Patient Root, PATIENT level.
+        let patient = try Self.dcmtk(
+            "findscu",
+            [
+                "-P", "-aec", "TM_RQ3", "-k", "QueryRetrieveLevel=PATIENT", "-k", "PatientID=\(Self.nhs)", "-k",
+                "NumberOfPatientRelatedStudies", "127.0.0.1", "\(ports[1])",
+            ])
+        #expect(patient.status == 0, "\(patient.stderr)")
+        #expect((patient.stdout + patient.stderr).contains("NumberOfPatientRelatedStudies"))
+
+        // Queries are audited at RQ3 with the calling AE title as the actor.
+        let audit = try CommandRunner.trustmesh([
+            "audit", "export", "--data", net.dataDirectory("RQ3"), "--out", net.directory.appending("rq3.jsonl"),
+        ])
+        #expect(audit.status == 0, "\(audit.stderr)")
+        let log = try String(contentsOfFile: net.directory.appending("rq3.jsonl"), encoding: .utf8)
+        #expect(log.contains("DICOM FINDSCU at 127.0.0.1"))
+        let rrkAudit = try CommandRunner.trustmesh([
+            "audit", "export", "--data", net.dataDirectory("RRK"), "--out", net.directory.appending("rrk.jsonl"),
+        ])
+        #expect(rrkAudit.status == 0)
+        #expect(
+            try String(contentsOfFile: net.directory.appending("rrk.jsonl"), encoding: .utf8).contains("DICOM STORESCU")
+        )
+        #expect(try await Self.status(net, "RRK").ownRecords == 4)
+        #expect(net.stop("RRK") == 0)
+        #expect(net.stop("RQ3") == 0)
+    }
+
+    @Test func badPeersAreRefusedOrAbortedAndTheListenerKeepsServing() async throws {
+        let net = try TestNetwork(trusts: ["RRK"])
+        let port = try FreePorts.allocate(1)[0]
+        try await net.start(
+            "RRK",
+            arguments: [
+                "--dicom-port", "\(port)", "--allowed-ae", "ECHOSCU,RAWSCU", "--check-called-ae", "--dicom-timeout",
+                "1",
+            ])
+        try await Self.waitForDICOM(net, "RRK")
+
+        // A calling AE title not on the list: A-ASSOCIATE-RJ, "calling AE title not recognised".
+        let intruder = try Self.dcmtk("echoscu", ["-aet", "INTRUDER", "-aec", "TM_RRK", "127.0.0.1", "\(port)"])
+        #expect(intruder.status != 0)
+        #expect((intruder.stdout + intruder.stderr).contains("Calling AE Title Not Recognized"))
+        let raw = try RawAssociation(port: port)
+        try raw.send(
+            .associateRequest(
+                AssociateRequest(
+                    calledAETitle: "TM_RRK", callingAETitle: "INTRUDER",
+                    contexts: [
+                        .init(id: 1, abstractSyntax: SOPClasses.verification, transferSyntaxes: ["1.2.840.10008.1.2"])
+                    ],
+                    user: .init(maximumLength: 0, implementationClassUID: "1.2"))))
+        #expect(try raw.receive() == .associateReject(.callingAETitleNotRecognised))
+        #expect(try raw.closedByNode())
+
+        // The wrong called AE title: rejected, reason 7.
+        let misaddressed = try RawAssociation(port: port)
+        #expect(throws: (any Error).self) {
+            try misaddressed.associate(calledAE: "ANY-SCP", abstractSyntaxes: [SOPClasses.verification])
+        }
+
+        // An unknown SOP class is refused in its presentation context only.
+        let mixed = try RawAssociation(port: port)
+        let accept = try mixed.associate(
+            calledAE: "TM_RRK", abstractSyntaxes: ["1.2.3.4.5.6.7", SOPClasses.verification])
+        #expect(accept.results.map(\.result) == [.abstractSyntaxNotSupported, .acceptance])
+        #expect(accept.user.maximumLength == 256 << 10)
+        try mixed.send(.releaseRequest)
+        #expect(try mixed.receive() == .releaseResponse)
+
+        // Garbage (an HTTP request): A-ABORT, unrecognised PDU.
+        let garbage = try RawAssociation(port: port)
+        try garbage.send(Array("GET / HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
+        #expect(try garbage.receive() == .abort(Abort(source: 2, reason: 1)))
+        #expect(try garbage.closedByNode())
+
+        // A well-formed PDU of the wrong type first: A-ABORT, unexpected PDU.
+        let early = try RawAssociation(port: port)
+        try early.send(.releaseRequest)
+        #expect(try early.receive() == .abort(Abort(source: 2, reason: 2)))
+
+        // An oversized P-DATA-TF length: aborted before any of it is buffered.
+        let huge = try RawAssociation(port: port)
+        try huge.associate(calledAE: "TM_RRK", abstractSyntaxes: [SOPClasses.verification])
+        try huge.send([0x04, 0x00, 0x7F, 0xFF, 0xFF, 0xFF, 0, 0, 0, 0])
+        #expect(try huge.receive() == .abort(Abort(source: 2, reason: 6)))
+        #expect(try huge.closedByNode())
+
+        // Half an A-ASSOCIATE-RQ, then silence: ARTIM closes the connection (1 s here).
+        var request = ByteBuffer()
+        PDU.associateRequest(
+            AssociateRequest(
+                calledAETitle: "TM_RRK", callingAETitle: "RAWSCU",
+                contexts: [
+                    .init(id: 1, abstractSyntax: SOPClasses.verification, transferSyntaxes: ["1.2.840.10008.1.2"])
+                ],
+                user: .init(maximumLength: 0, implementationClassUID: "1.2"))
+        ).encode(into: &request)
+        let stalled = try RawAssociation(port: port)
+        try stalled.send(Array(request.readableBytesView.prefix(40)))
+        #expect(try stalled.receive() == nil)
+
+        // Associated and idle: A-ABORT after the timeout.
+        let idle = try RawAssociation(port: port)
+        try idle.associate(calledAE: "TM_RRK", abstractSyntaxes: [SOPClasses.verification])
+        #expect(try idle.receive() == .abort(Abort(source: 2, reason: 0)))
+
+        // A malformed data set is refused with a 0xC000-range status; the association stays usable.
+        let ct = SyntheticStudy.ctImageStorage
+        let store = try RawAssociation(port: port)
+        try store.associate(calledAE: "TM_RRK", abstractSyntaxes: [ct, SOPClasses.verification])
+        let command = DIMSECommand(
+            field: DIMSECommand.Field.cStoreRQ, messageID: 1, affectedSOPClassUID: ct,
+            affectedSOPInstanceUID: "1.2.826.0.1.3680043.10.606.9", priority: 0, hasDataSet: true)
+        let junk = ByteBuffer(
+            bytes: [0x10, 0x00, 0x20, 0x00, 0x4C, 0x4F, 0x04, 0x00] + Array("ABCD".utf8) + [0xFF, 0xFF])
+        try store.send(.data([PDV(contextID: 1, isCommand: true, isLast: true, data: command.encode())]))
+        try store.send(.data([PDV(contextID: 1, isCommand: false, isLast: true, data: junk)]))
+        guard case .data(let values) = try store.receive() else {
+            throw RawAssociation.RawError(message: "no C-STORE-RSP")
+        }
+        let response = try DIMSECommand.decode(values[0].data)
+        #expect(response.field == DIMSECommand.Field.cStoreRSP)
+        #expect((0xC000...0xCFFF).contains(response.status ?? 0))
+        #expect(response.errorComment?.isEmpty == false)
+        let echo = DIMSECommand(
+            field: DIMSECommand.Field.cEchoRQ, messageID: 2, affectedSOPClassUID: SOPClasses.verification,
+            hasDataSet: false)
+        try store.send(.data([PDV(contextID: 3, isCommand: true, isLast: true, data: echo.encode())]))
+        guard case .data(let echoed) = try store.receive() else {
+            throw RawAssociation.RawError(message: "no C-ECHO-RSP")
+        }
+        #expect(try DIMSECommand.decode(echoed[0].data).status == 0)
+
+        // A peer that drops in the middle of a C-STORE leaves nothing behind.
+        let study = SyntheticStudy(patientID: Self.nhs, instancesPerSeries: 1, seed: 7, rows: 128, columns: 128)
+        let path = try study.write(to: net.directory.appending("drop"))[0]
+        let file = try DICOMReader.read(path: path)
+        let full = try Self.dataSet(path)
+        let abortedBefore = try await Self.status(net, "RRK").dicom?.associationsAborted ?? 0
+        do {
+            let dropper = try RawAssociation(port: port)
+            try dropper.associate(calledAE: "TM_RRK", abstractSyntaxes: [ct])
+            let storeCommand = DIMSECommand(
+                field: DIMSECommand.Field.cStoreRQ, messageID: 1, affectedSOPClassUID: ct,
+                affectedSOPInstanceUID: file.attributes.sopInstanceUID, priority: 0, hasDataSet: true)
+            try dropper.send(.data([PDV(contextID: 1, isCommand: true, isLast: true, data: storeCommand.encode())]))
+            let half = ByteBuffer(bytes: full.prefix(full.count / 2))
+            try dropper.send(.data([PDV(contextID: 1, isCommand: false, isLast: false, data: half)]))
+        }  // closed here
+        try await poll("the node to notice the dropped peer", deadline: .seconds(30)) {
+            (try await Self.status(net, "RRK").dicom?.associationsAborted ?? 0) > abortedBefore
+        }
+        let after = try await Self.status(net, "RRK")
+        #expect(after.instances == 0)
+        #expect(after.studies == 0)
+        let incoming =
+            (try? FileManager.default.contentsOfDirectory(atPath: net.dataDirectory("RRK") + "/incoming")) ?? []
+        #expect(incoming.isEmpty)
+
+        // After all of that, a good peer is served.
+        let good = try Self.dcmtk("echoscu", ["-aec", "TM_RRK", "127.0.0.1", "\(port)"])
+        #expect(good.status == 0, "\(good.stderr)")
+        let listener = try #require(after.dicom)
+        #expect(listener.associationsRejected >= 3)
+        #expect(net.stop("RRK") == 0)
+        #expect(net.log("RRK").contains("calling AE title \"INTRUDER\" not recognised"))
+        #expect(net.log("RRK").contains("no complete A-ASSOCIATE-RQ"))
+    }
+
+    @Test(
+        .enabled(
+            if: FileManager.default.isExecutableFile(atPath: "/usr/sbin/Orthanc"),
+            "Orthanc is not installed (Debian package orthanc): the Orthanc C-STORE test is skipped"))
+    func orthancSendsAStudyByCStore() async throws {
+        let net = try TestNetwork(trusts: ["RWP"])
+        let port = try FreePorts.allocate(1)[0]
+        let uid = "1.2.826.0.1.3680043.10.606.3"
+        let study = SyntheticStudy(
+            patientID: Self.nhs, instancesPerSeries: 3, seed: 33, studyInstanceUID: uid, seriesCount: 2, rows: 64,
+            columns: 64)
+        let made = try study.write(to: net.directory.appending("pacs"))
+        // Orthanc and the node run together in a loopback-only network namespace (the script says why).
+        let run = try CommandRunner.run(
+            "bash",
+            [
+                Self.root + "/Scripts/dimse-orthanc-store", CommandRunner.trustmeshPath, net.dataDirectory("RWP"),
+                net.topologyPath, net.directory.appending("pacs"), "\(port)",
+            ])
+        #expect(run.status == 0, "\(run.stderr)")
+        let answer = try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any]
+        #expect(answer?["InstancesCount"] as? Int == 6, "\(run.stdout)")
+        #expect(answer?["FailedInstancesCount"] as? Int == 0)
+        // The node has stopped; its store holds the study, byte for byte as Orthanc sent it.
+        let export = try CommandRunner.trustmesh([
+            "export", "--data", net.dataDirectory("RWP"), "--study", uid, "--out", net.directory.appending("out"),
+        ])
+        #expect(export.status == 0, "\(export.stderr)")
+        var original: [String: String] = [:]
+        for path in made { original[try DICOMReader.read(path: path).attributes.sopInstanceUID ?? ""] = path }
+        let exported = Self.files(net.directory.appending("out"))
+        #expect(exported.count == 6)
+        for path in exported {
+            let source = try #require(original[try DICOMReader.read(path: path).attributes.sopInstanceUID ?? ""])
+            #expect(try Self.dataSet(path) == Self.dataSet(source))
+        }
+    }
+
+    @Test func pynetdicomEchoesStoresAndFinds() async throws {
+        let net = try TestNetwork(trusts: ["RKB"])
+        let port = try FreePorts.allocate(1)[0]
+        try await net.start("RKB", arguments: ["--dicom-port", "\(port)", "--ae-title", "COVENTRY"])
+        try await Self.waitForDICOM(net, "RKB")
+        let uid = "1.2.826.0.1.3680043.10.606.2"
+        let study = SyntheticStudy(
+            patientID: Self.nhs, instancesPerSeries: 2, seed: 9, studyInstanceUID: uid, seriesCount: 2, rows: 64,
+            columns: 64)
+        let paths = try study.write(to: net.directory.appending("study"))
+        let result = try CommandRunner.run(
+            "python3",
+            [Self.root + "/Scripts/dimse-pynetdicom.py", "127.0.0.1", "\(port)", "COVENTRY", Self.nhs] + paths)
+        #expect(result.status == 0, "\(result.stderr)")
+        let json = try #require(
+            try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any], "\(result.stderr)")
+        #expect(json["echo"] as? Int == 0)
+        #expect(json["stores"] as? [Int] == [0, 0, 0, 0])
+        let matches = json["matches"] as? [[String: Any]] ?? []
+        #expect(matches.count == 1)
+        #expect(matches.first?["StudyInstanceUID"] as? String == uid)
+        #expect(matches.first?["NumberOfStudyRelatedInstances"] as? Int == 4)
+        #expect(matches.first?["RetrieveAETitle"] as? String == "COVENTRY")
+        #expect(json["findStatus"] as? Int == 0)
+        #expect(try await Self.status(net, "RKB").instances == 4)
+        #expect(net.stop("RKB") == 0)
+    }
+}
