@@ -113,6 +113,7 @@ public enum XChaCha20Poly1305 {
     /// Encrypts `plaintext` under a caller-chosen nonce into caller memory, for hot paths that
     /// assemble many sealed frames in one buffer. Same rules as ``seal(_:key:nonce:associatedData:)``.
     /// - Parameter output: At least `plaintext.count + tagByteCount` bytes; receives `ciphertext ‖ tag`.
+    ///   It may start exactly where `plaintext` starts (encryption in place); no other overlap.
     public static func seal(
         _ plaintext: UnsafeRawBufferPointer, key: SymmetricKey, nonce: [UInt8], associatedData: [UInt8],
         into output: UnsafeMutableRawBufferPointer

@@ -42,22 +42,24 @@ enum ChunkFrames {
     /// Bytes a frame adds around its stored chunk.
     static let overhead = 32 + XChaCha20Poly1305.nonceByteCount + 4 + XChaCha20Poly1305.tagByteCount
 
-    /// Seals a stored chunk into a frame at the end of `out`.
+    /// Appends a frame to `out`: `fill` writes the stored chunk (`storedCount` bytes) where its
+    /// ciphertext goes, and it is sealed there, in place.
     static func append(
-        hash: Digest256, stored: [UInt8], transferID: String, key: SymmetricKey, to out: inout ByteBuffer
+        hash: Digest256, storedCount: Int, transferID: String, key: SymmetricKey, to out: inout ByteBuffer,
+        fill: (UnsafeMutableRawBufferPointer) throws -> Void
     ) throws {
         let nonce = Random.bytes(XChaCha20Poly1305.nonceByteCount)
-        let sealedCount = stored.count + XChaCha20Poly1305.tagByteCount
+        let sealedCount = storedCount + XChaCha20Poly1305.tagByteCount
         out.writeBytes(hash.rawBytes)
         out.writeBytes(nonce)
         out.writeInteger(UInt32(sealedCount), endianness: .big)
         let ad = associatedData(transferID: transferID, hash: hash)
         try out.writeWithUnsafeMutableBytes(minimumWritableBytes: sealedCount) { space in
-            try stored.withUnsafeBytes { plain in
-                try XChaCha20Poly1305.seal(
-                    plain, key: key, nonce: nonce, associatedData: ad,
-                    into: UnsafeMutableRawBufferPointer(rebasing: space[..<sealedCount]))
-            }
+            let frame = UnsafeMutableRawBufferPointer(rebasing: space[..<sealedCount])
+            let plain = UnsafeMutableRawBufferPointer(rebasing: frame[..<storedCount])
+            try fill(plain)
+            try XChaCha20Poly1305.seal(
+                UnsafeRawBufferPointer(plain), key: key, nonce: nonce, associatedData: ad, into: frame)
             return sealedCount
         }
     }

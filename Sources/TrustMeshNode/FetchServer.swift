@@ -110,23 +110,22 @@ final class FetchServer: Sendable {
         guard request.hashes.count <= Self.maximumBatch, request.hashes.allSatisfy(transfer.hashes.contains) else {
             throw PeerRefusal(.badEnvelope, "the batch asks for chunks outside the transfer's study")
         }
-        var stored: [(hash: Digest256, bytes: [UInt8])] = []
-        for hash in request.hashes {
-            var bytes = try node.store.storedChunk(hash)
+        // One buffer of the exact size; each chunk is read straight into its frame and sealed in place.
+        let places = try node.store.places(of: request.hashes)
+        var out = ByteBufferAllocator().buffer(capacity: places.reduce(0) { $0 + $1.stored + ChunkFrames.overhead })
+        for place in places {
             let corrupt = faults.withLock { faults in
                 guard faults.corruptChunks > 0 else { return false }
                 faults.corruptChunks -= 1
                 return true
             }
-            if corrupt, !bytes.isEmpty { bytes[bytes.count / 2] ^= 0x5A }
-            stored.append((hash, bytes))
-        }
-        // One buffer of the exact size: frames are sealed straight into it.
-        var out = ByteBufferAllocator().buffer(
-            capacity: stored.reduce(0) { $0 + $1.bytes.count + ChunkFrames.overhead })
-        for (hash, bytes) in stored {
             try ChunkFrames.append(
-                hash: hash, stored: bytes, transferID: request.transferID, key: transfer.key, to: &out)
+                hash: place.hash, storedCount: place.stored, transferID: request.transferID, key: transfer.key,
+                to: &out
+            ) { space in
+                try node.store.readStoredChunk(place, into: space)
+                if corrupt, !space.isEmpty { space[space.count / 2] ^= 0x5A }
+            }
         }
         let exitNow = faults.withLock { faults in
             guard let remaining = faults.exitAfterBatches else { return false }

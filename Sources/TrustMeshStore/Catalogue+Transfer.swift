@@ -95,4 +95,33 @@ extension Catalogue {
         guard let pack: String = row["pack"], let offset: Int = row["packOffset"] else { return nil }
         return PackLocation(pack: pack, offset: offset, length: row["storedSize"])
     }
+
+    /// Where each chunk's stored bytes are, in one read: for each hash, its stored size and pack
+    /// location (nil for a chunk in a file of its own).
+    /// - Throws: ``StoreError/missingChunk(hash:)`` for a hash the catalogue does not list.
+    package func places(_ hashes: [Digest256]) throws -> [ChunkPlace] {
+        try pool.read { db in
+            let statement = try db.cachedStatement(sql: "SELECT storedSize, pack, packOffset FROM chunk WHERE hash = ?")
+            return try hashes.map { hash in
+                guard let row = try Row.fetchOne(statement, arguments: [Data(hash.rawBytes)]) else {
+                    throw StoreError.missingChunk(hash: hash.hex)
+                }
+                let stored: Int = row[0]
+                var location: PackLocation?
+                if let pack: String = row[1], let offset: Int = row[2] {
+                    location = PackLocation(pack: pack, offset: offset, length: stored)
+                }
+                return ChunkPlace(hash: hash, stored: stored, pack: location)
+            }
+        }
+    }
+}
+
+/// Where a chunk's stored bytes are and how many there are.
+package struct ChunkPlace: Sendable {
+    package var hash: Digest256
+    /// Bytes of its zstd frame.
+    package var stored: Int
+    /// Its place in a pack, or nil for a file of its own.
+    package var pack: PackLocation?
 }

@@ -142,6 +142,55 @@ package final class FileChunkStore: Sendable {
         return try Self.readFully(fd, count: location.length, offset: location.offset, path: path)
     }
 
+    /// Reads a chunk of its own, which must be exactly `destination.count` bytes, into `destination`.
+    package func read(_ hash: Digest256, into destination: UnsafeMutableRawBufferPointer) throws(StoreError) {
+        let p = path(hash)
+        let fd = open(p, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            if errno == ENOENT { throw .missingChunk(hash: hash.hex) }
+            throw .io(path: p, operation: "open", errno: errno)
+        }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw .io(path: p, operation: "stat", errno: errno) }
+        guard Int(info.st_size) == destination.count else {
+            throw .corruptChunk(
+                hash: hash.hex, reason: "its file holds \(info.st_size) bytes, not \(destination.count)")
+        }
+        try Self.readFully(fd, into: destination, offset: 0, path: p)
+    }
+
+    /// Reads a chunk's bytes from its pack into `destination` (`location.length` bytes).
+    package func read(
+        _ hash: Digest256, at location: PackLocation, into destination: UnsafeMutableRawBufferPointer
+    ) throws(StoreError) {
+        let path = root + "/packs/" + location.pack
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            if errno == ENOENT { throw .missingChunk(hash: hash.hex) }
+            throw .io(path: path, operation: "open", errno: errno)
+        }
+        defer { close(fd) }
+        try Self.readFully(
+            fd, into: UnsafeMutableRawBufferPointer(rebasing: destination[..<location.length]), offset: location.offset,
+            path: path)
+    }
+
+    private static func readFully(
+        _ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, offset: Int, path: String
+    ) throws(StoreError) {
+        var done = 0
+        while done < buffer.count {
+            let n = pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw .io(path: path, operation: "read", errno: errno)
+            }
+            if n == 0 { throw .io(path: path, operation: "read", errno: EIO) }
+            done += n
+        }
+    }
+
     private static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws(StoreError) {
         var done = 0
         while done < bytes.count {
@@ -155,25 +204,19 @@ package final class FileChunkStore: Sendable {
     }
 
     private static func readFully(_ fd: Int32, count: Int, offset: Int, path: String) throws(StoreError) -> [UInt8] {
-        var failure: Int32?
+        var failure: StoreError?
         let bytes = [UInt8](unsafeUninitializedCapacity: max(count, 1)) { buffer, initialized in
-            var done = 0
-            while done < count {
-                let n = pread(fd, buffer.baseAddress! + done, count - done, off_t(offset + done))
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    failure = errno
-                    break
-                }
-                if n == 0 {
-                    failure = EIO
-                    break
-                }
-                done += n
+            do throws(StoreError) {
+                try readFully(
+                    fd, into: UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(buffer)[..<count]),
+                    offset: offset, path: path)
+                initialized = count
+            } catch {
+                failure = error
+                initialized = 0
             }
-            initialized = failure == nil ? count : 0
         }
-        if let failure { throw .io(path: path, operation: "read", errno: failure) }
+        if let failure { throw failure }
         return bytes
     }
 

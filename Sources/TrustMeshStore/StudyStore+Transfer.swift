@@ -9,6 +9,21 @@ extension StudyStore {
         try catalogue.transferManifest(studyUID: studyUID)
     }
 
+    /// Where chunks' stored bytes are (one catalogue read for a batch).
+    package func places(of hashes: [Digest256]) throws -> [ChunkPlace] { try catalogue.places(hashes) }
+
+    /// Reads a chunk's stored bytes into `destination` (at least `place.stored` bytes), so a server
+    /// can seal them in place.
+    package func readStoredChunk(_ place: ChunkPlace, into destination: UnsafeMutableRawBufferPointer) throws {
+        precondition(destination.count >= place.stored, "destination too small for the chunk")
+        let target = UnsafeMutableRawBufferPointer(rebasing: destination[..<place.stored])
+        if let pack = place.pack {
+            try chunks.read(place.hash, at: pack, into: target)
+        } else {
+            try chunks.read(place.hash, into: target)
+        }
+    }
+
     /// The stored (compressed) bytes of a chunk, as sent to peers, from its pack or its own file.
     package func storedChunk(_ hash: Digest256) throws -> [UInt8] {
         if let location = try catalogue.packLocation(hash) { return try chunks.read(hash, at: location) }
