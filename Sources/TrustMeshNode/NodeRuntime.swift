@@ -124,6 +124,7 @@ public final class NodeRuntime: Sendable {
         let (host, port) = try me.hostAndPort()
         var app = Application(
             router: router(),
+            server: .http1(configuration: .init(additionalChannelHandlers: [ExpectContinueHandler()])),
             configuration: .init(address: .hostname(host, port: port), serverName: "trustmesh"),
             onServerRunning: { channel in onListening(channel.localAddress?.port ?? port) },
             logger: logger)

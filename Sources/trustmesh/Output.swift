@@ -34,10 +34,11 @@ enum Output {
         return String(decoding: try encoder.encode(value), as: UTF8.self)
     }
 
-    /// Pads or truncates to a column width.
+    /// Pads or truncates to a column width, always leaving at least one space before the next
+    /// column ("prior-imaging c… " rather than "prior-imaging che…nhsNumber").
     static func column(_ text: String, _ width: Int) -> String {
-        text.count > width
-            ? String(text.prefix(width - 1)) + "…" : text.padding(toLength: width, withPad: " ", startingAt: 0)
+        let fitted = text.count >= width ? String(text.prefix(width - 2)) + "…" : text
+        return fitted.padding(toLength: width, withPad: " ", startingAt: 0)
     }
 }
 

@@ -216,6 +216,36 @@ import TrustMeshTesting
         #expect(retrieved.contains { ($0["subject"] as? [String: String])?["nhsNumber"] == Self.patient })
     }
 
+    /// curl asks `Expect: 100-continue` before any body over 1 MB and, unanswered, waits out a
+    /// timeout before sending it. The node answers 100 at once; the timeout here is set far beyond
+    /// the test's run so that only the interim answer can explain curl sending the body.
+    @Test func aClientThatExpects100ContinueIsToldToSendItsBody() async throws {
+        let network = try TestNetwork(trusts: ["RRK"], intervalMs: 60_000)
+        try await network.start("RRK")
+        let files = try synthesize(network, uid: Self.stowStudy, arguments: ["--instances", "1"])
+        let body = network.directory.appending("stow.multipart")
+        let bytes = Self.multipart([[UInt8](try Data(contentsOf: URL(fileURLWithPath: files.values.first!)))])
+        try Data(bytes).write(to: URL(fileURLWithPath: body))
+        let curl = try CommandRunner.run(
+            "/usr/bin/curl",
+            [
+                "-sS", "-v", "--expect100-timeout", "600", "--max-time", "120", "-H", "Expect: 100-continue",
+                "-H", "Content-Type: \(Self.stowType)", "--data-binary", "@" + body, "-o", "/dev/null",
+                "-w", "%{http_code}", network.url("RRK") + "/dicom-web/studies",
+            ])
+        #expect(curl.stdout == "200", "\(curl.stderr)")
+        #expect(curl.stderr.contains("HTTP/1.1 100 Continue"), "\(curl.stderr)")
+        // A request that asks and is refused still gets its final answer after the interim one.
+        let refused = try CommandRunner.run(
+            "/usr/bin/curl",
+            [
+                "-sS", "-v", "--expect100-timeout", "600", "--max-time", "120", "-H", "Expect: 100-continue",
+                "-H", "Content-Type: text/plain", "--data-binary", "@" + body, "-o", "/dev/null",
+                "-w", "%{http_code}", network.url("RRK") + "/dicom-web/studies",
+            ])
+        #expect(refused.stdout == "415", "\(refused.stderr)")
+    }
+
     @Test func badRequestsAreRefusedWithTheirStatusAndAMalformedPartFailsAlone() async throws {
         let network = try TestNetwork(trusts: ["RRK", "RKB"], intervalMs: 60_000)
         try await network.start("RRK")

@@ -117,12 +117,12 @@ enum HTML {
         return form(String(buffer: body))
     }
 
-    /// Bytes for people: "512 KB", "1.4 GB".
+    /// Bytes for people: "512 KB", "1.4 GB" (SI units, as the CLI and BENCHMARKS quote them).
     static func size(_ bytes: Int) -> String {
         let value = Double(bytes)
-        if bytes >= 1 << 30 { return String(format: "%.1f GB", value / Double(1 << 30)) }
-        if bytes >= 1 << 20 { return String(format: "%.1f MB", value / Double(1 << 20)) }
-        if bytes >= 1 << 10 { return String(format: "%.0f KB", value / Double(1 << 10)) }
+        if bytes >= 1_000_000_000 { return String(format: "%.1f GB", value / 1e9) }
+        if bytes >= 1_000_000 { return String(format: "%.1f MB", value / 1e6) }
+        if bytes >= 1_000 { return String(format: "%.0f KB", value / 1e3) }
         return "\(bytes) bytes"
     }
 

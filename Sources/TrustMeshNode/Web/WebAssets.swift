@@ -143,9 +143,9 @@ enum WebAssets {
           var rulesNode = document.getElementById("rule-sentences");
           if (rulesNode) { try { rules = JSON.parse(rulesNode.textContent); } catch (e) { rules = {}; } }
           function bytes(n) {
-            if (n >= 1073741824) return (n / 1073741824).toFixed(1) + " GB";
-            if (n >= 1048576) return (n / 1048576).toFixed(1) + " MB";
-            if (n >= 1024) return (n / 1024).toFixed(0) + " KB";
+            if (n >= 1e9) return (n / 1e9).toFixed(1) + " GB";
+            if (n >= 1e6) return (n / 1e6).toFixed(1) + " MB";
+            if (n >= 1e3) return (n / 1e3).toFixed(0) + " KB";
             return n + " bytes";
           }
           function seconds(s) {
