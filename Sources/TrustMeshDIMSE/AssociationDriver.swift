@@ -109,9 +109,11 @@ private struct Session {
                 logger.warning(
                     "DICOM association rejected",
                     metadata: ["reason": "\(reason)", "source": "\(reject.source)", "code": "\(reject.reason)"])
+                await refused("association", status: nil, "rejected: \(reason)")
             case .aborted(let reason):
                 server.counters.withLock { $0.associationsAborted += 1 }
                 logger.warning("DICOM association aborted", metadata: ["reason": "\(reason)"])
+                await refused("association", status: nil, "aborted by the node: \(reason)")
             case .peerAborted:
                 logger.info("DICOM association aborted by the peer")
             case .released:
@@ -131,6 +133,26 @@ private struct Session {
             }
         }
         return false
+    }
+
+    /// Tells the node about a refusal, for its audit log.
+    private func refused(_ operation: String, status: UInt16?, _ reason: String) async {
+        await server.provider.refused(
+            DIMSERefusal(
+                association: association, peer: peerAddress, operation: operation, status: status, reason: reason))
+    }
+
+    private func refused(_ command: DIMSECommand, _ status: DIMSEStatus) async {
+        let operation =
+            switch command.field {
+            case DIMSECommand.Field.cStoreRQ: "C-STORE"
+            case DIMSECommand.Field.cFindRQ: "C-FIND"
+            case DIMSECommand.Field.cEchoRQ: "C-ECHO"
+            case DIMSECommand.Field.cMoveRQ: "C-MOVE"
+            case DIMSECommand.Field.cGetRQ: "C-GET"
+            default: "DIMSE 0x\(hex(command.field))"
+            }
+        await refused(operation, status: status.code, status.comment ?? "no reason given")
     }
 
     /// Decides where a message's data set goes: a file (C-STORE), memory (C-FIND) or nowhere.
@@ -238,6 +260,7 @@ private struct Session {
                     "field": "\(command.field)", "status": "\(hex(presetStatus.code))",
                     "reason": "\(presetStatus.comment ?? "")",
                 ])
+            await refused(command, presetStatus)
             try await send(
                 command.response(status: presetStatus.code, errorComment: presetStatus.comment), dataSet: nil,
                 start.contextID, outbound)
@@ -251,12 +274,14 @@ private struct Session {
             return  // every C-FIND is answered whole before the next message is read
         case (DIMSECommand.Field.cStoreRQ, _), (DIMSECommand.Field.cFindRQ, _):
             // On a context of another service, or with no data set.
+            await refused(command, DIMSEStatus(code: 0x0122, comment: "not supported on this presentation context"))
             try await send(
                 command.response(status: 0x0122, errorComment: "not supported on this presentation context"),
                 dataSet: nil, start.contextID, outbound)
         default:
             // PS3.7 Annex C: 0211H, unrecognised operation (C-GET, C-MOVE and N-services are not offered).
             logger.warning("unsupported DIMSE operation", metadata: ["field": "0x\(hex(command.field))"])
+            await refused(command, DIMSEStatus(code: 0x0211, comment: "operation not supported"))
             try await send(
                 command.response(status: 0x0211, errorComment: "operation not supported"), dataSet: nil,
                 start.contextID, outbound)
@@ -277,6 +302,7 @@ private struct Session {
             server.counters.withLock { $0.instancesStored += 1 }
         } else {
             server.counters.withLock { $0.storesFailed += 1 }
+            await refused(command, status)
             logger.warning(
                 "C-STORE refused",
                 metadata: [
@@ -299,6 +325,7 @@ private struct Session {
             query = try QueryDataSet.decode(identifier, transferSyntax: syntax)
         } catch {
             logger.warning("C-FIND identifier unreadable", metadata: ["reason": "\(error)"])
+            await refused(command, DIMSEStatus(code: 0xA900, comment: "the identifier cannot be read"))
             try await send(
                 command.response(status: 0xA900, errorComment: "the identifier cannot be read"), dataSet: nil,
                 start.contextID, outbound)
@@ -342,6 +369,7 @@ private struct Session {
         if status.code != 0 {
             logger.warning(
                 "C-FIND refused", metadata: ["status": "\(hex(status.code))", "reason": "\(status.comment ?? "")"])
+            await refused(command, status)
         }
         try await send(
             command.response(status: status.code, errorComment: status.comment), dataSet: nil, start.contextID, outbound

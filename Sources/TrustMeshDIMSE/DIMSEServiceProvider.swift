@@ -19,6 +19,30 @@ public protocol DIMSEServiceProvider: Sendable {
     /// An association that was accepted has ended (released, aborted or dropped): the node
     /// publishes what it stored during it.
     func associationEnded(_ association: DIMSEAssociation) async
+
+    /// The listener refused something: an association (rejected, or aborted by the node), or a
+    /// request answered with a failure status, including the provider's own. The node audits it.
+    func refused(_ refusal: DIMSERefusal) async
+}
+
+/// Something the DICOM listener refused, for the audit log.
+public struct DIMSERefusal: Sendable {
+    /// The accepted association, if it got that far.
+    public var association: DIMSEAssociation?
+    /// The peer's address, `host:port`.
+    public var peer: String
+    /// `association`, `C-STORE`, `C-FIND`, `C-ECHO` or `DIMSE 0x…`.
+    public var operation: String
+    /// The response's status; nil for an association refused or aborted.
+    public var status: UInt16?
+    /// Why, in words.
+    public var reason: String
+
+    /// The refusal as one line: `C-STORE refused (0xC000): reason`.
+    public var summary: String {
+        let code = status.map { " (0x" + String($0, radix: 16, uppercase: true) + ")" } ?? ""
+        return "\(operation) refused\(code): \(reason)"
+    }
 }
 
 /// An accepted association, as the services see it.

@@ -215,6 +215,15 @@ extension AuditEntry {
         public static let nodeStopped: Kind = "nodeStopped"
         /// A study was ingested or grew: subject `studyUID`, `nhsNumber`.
         public static let ingest: Kind = "ingest"
+        /// A file or instance offered for ingest (CLI, C-STORE, STOW-RS) was refused: details the
+        /// reason, naming the file or the instance.
+        public static let ingestRefused: Kind = "ingestRefused"
+        /// An ingest stopped because the node failed (a full disk, a catalogue error): details the
+        /// cause. What was stored before it is whole and audited as `ingest`.
+        public static let ingestFailed: Kind = "ingestFailed"
+        /// The DICOM listener refused an association or a request (C-STORE refusals are
+        /// `ingestRefused`): subject `peer` (its address); details the operation, status and reason.
+        public static let dicomRefused: Kind = "dicomRefused"
         /// This node published an index record: subject `origin`, `recordSequence`, `recordKind`,
         /// `nhsNumber`, `studyUID`.
         public static let recordPublished: Kind = "recordPublished"

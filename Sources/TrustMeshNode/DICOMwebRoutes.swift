@@ -693,6 +693,12 @@ struct DICOMwebRoutes: Sendable {
             }
             candidates[part.path] = a
         }
+        // Every refusal is audited: these here, the store's own in `ingest`.
+        try node.auditRefused(
+            failures.sorted { $0.key < $1.key }.map {
+                "STOW-RS \(($0.key as NSString).lastPathComponent): \($0.value.text)"
+            },
+            actor: actor)
         var refused: [IngestReport.Failure] = []
         if !candidates.isEmpty {
             refused = try await node.ingest(paths: candidates.keys.sorted(), actor: actor).report.failures

@@ -12,21 +12,38 @@ extension LocalNode {
     public func ingest(
         paths: [String], progress: (@Sendable (IngestProgress) -> Void)? = nil, actor: String = "operator"
     ) async throws -> (report: IngestReport, published: [IndexRecord]) {
-        let report = try await store.ingest(paths: paths, progress: progress)
+        let report: IngestReport
+        do {
+            report = try await store.ingest(paths: paths, progress: progress)
+        } catch let stopped as IngestInterrupted {
+            // What was committed is whole: audit and publish it, then record why the rest was not
+            // stored (best effort: on a full disk the log may not have room either).
+            let done = stopped.report
+            _ = try? finishIngest(
+                studies: Set(done.studies), unmatched: Set(done.unmatchedStudies), refused: done.failures, actor: actor)
+            try? audit(.ingestFailed, actor: actor, details: "\(stopped.cause)")
+            throw stopped
+        }
         let published = try finishIngest(
-            studies: Set(report.studies), unmatched: Set(report.unmatchedStudies), actor: actor)
+            studies: Set(report.studies), unmatched: Set(report.unmatchedStudies), refused: report.failures,
+            actor: actor)
         return (report, published)
     }
 
-    /// What follows the store's ingest, for every ingest path (CLI, DICOM C-STORE): one `ingest`
-    /// audit entry per study touched, then index records for the matched studies whose content changed.
+    /// What follows the store's ingest, for every ingest path (CLI, DICOM C-STORE, STOW-RS): one
+    /// `ingestRefused` audit entry per refused file, one `ingest` entry per study touched, then
+    /// index records for the matched studies whose content changed.
     /// - Parameters:
     ///   - studies: every study that received instances.
     ///   - unmatched: those without a valid NHS number (stored, never published).
+    ///   - refused: files refused, with their reasons.
     ///   - actor: who sent the instances, for the audit log.
     /// - Returns: the records published.
     @discardableResult
-    public func finishIngest(studies: Set<String>, unmatched: Set<String>, actor: String) throws -> [IndexRecord] {
+    public func finishIngest(
+        studies: Set<String>, unmatched: Set<String>, refused: [IngestReport.Failure] = [], actor: String
+    ) throws -> [IndexRecord] {
+        try auditRefused(refused.map(\.reason), actor: actor)
         let matched = studies.subtracting(unmatched)
         for uid in studies.sorted() {
             var subject: [AuditEntry.SubjectKey: String] = [.studyUID: uid]
@@ -34,6 +51,12 @@ extension LocalNode {
             try audit(.ingest, actor: actor, subject: subject)
         }
         return try publishChanges(studyUIDs: matched.sorted())
+    }
+
+    /// Audits refusals of offered instances, one `ingestRefused` entry each (every refusal is audited).
+    /// - Parameter reasons: each refusal's reason, naming the file or instance.
+    public func auditRefused(_ reasons: [String], actor: String) throws {
+        for reason in reasons { try audit(.ingestRefused, actor: actor, details: reason) }
     }
 
     /// Signs and stores a new index record for each study whose content differs from what this node

@@ -54,6 +54,9 @@ final class NodeDICOMService: DIMSEServiceProvider {
             report = try await node.store.ingest(paths: [request.path], workers: 1)
         } catch {
             logger.error("C-STORE ingest failed", metadata: ["error": "\(error)"])
+            try? node.audit(
+                .ingestFailed, actor: Self.actor(request.association),
+                details: "C-STORE of \(request.sopInstanceUID): \(error)")
             return .outOfResources("the node could not store the instance")
         }
         if let failure = report.failures.first {
@@ -76,6 +79,18 @@ final class NodeDICOMService: DIMSEServiceProvider {
     }
 
     func associationEnded(_ association: DIMSEAssociation) async { publishReceived(association) }
+
+    /// Every refusal is audited: C-STORE refusals as `ingestRefused` (as the CLI's and STOW-RS's
+    /// are), the rest as `dicomRefused`.
+    func refused(_ refusal: DIMSERefusal) async {
+        let actor = refusal.association.map(Self.actor) ?? "DICOM peer at \(refusal.peer)"
+        let kind: AuditEntry.Kind = refusal.operation == "C-STORE" ? .ingestRefused : .dicomRefused
+        do {
+            try node.audit(kind, actor: actor, subject: [.peer: refusal.peer], details: refusal.summary)
+        } catch {
+            logger.error("could not audit a DICOM refusal", metadata: ["error": "\(error)"])
+        }
+    }
 
     /// Audits and publishes what an association has stored so far: at its end, and before it
     /// queries (so a peer that stores then asks on one association sees what it stored).

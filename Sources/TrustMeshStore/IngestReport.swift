@@ -32,6 +32,20 @@ public struct IngestReport: Sendable, Codable, Equatable {
     public var instancesIngested: Int { instancesAdded + instancesReplaced + instancesUnchanged }
 }
 
+/// An ingest the node could not finish (a full disk, a catalogue error): the instances committed
+/// before it stopped are whole and listed in ``report``; nothing of the rest was kept.
+public struct IngestInterrupted: Error, CustomStringConvertible {
+    /// What was committed before the failure.
+    public var report: IngestReport
+    /// Why the node stopped.
+    public var cause: any Error
+
+    public var description: String {
+        let done = report.instancesIngested
+        return done == 0 ? "\(cause)" : "\(cause) (the \(done) instance(s) stored before it are kept, whole)"
+    }
+}
+
 /// Where a long ingest has got to, for a progress display.
 public struct IngestProgress: Sendable {
     public var filesDone: Int

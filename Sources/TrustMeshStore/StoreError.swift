@@ -65,6 +65,9 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
 
     public var description: String {
         switch code {
+        case .io(let path, let operation, let errno) where errno == ENOSPC || errno == EDQUOT:
+            "\(operation) \(path): the disk is full (\(String(cString: strerror(errno)))): free space on the "
+                + "node's disk and run it again; nothing partial was kept"
         case .io(let path, let operation, let errno):
             "\(operation) \(path): \(String(cString: strerror(errno)))"
         case .notDICOM(let path, let reason):

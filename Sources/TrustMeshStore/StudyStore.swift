@@ -74,7 +74,8 @@ public final class StudyStore: Sendable {
     ///   - paths: files and folders.
     ///   - workers: files processed at once (nil: one per core).
     ///   - progress: called after each file.
-    /// - Throws: only when the node itself fails (catalogue or disk); bad input is reported instead.
+    /// - Throws: ``IngestInterrupted`` only when the node itself fails (catalogue or disk), with
+    ///   what was committed before it; bad input is reported instead.
     public func ingest(
         paths: [String],
         workers: Int? = nil,
@@ -151,7 +152,9 @@ public final class StudyStore: Sendable {
             }
         } catch {
             removeOrphans(state)
-            throw error
+            report.studies = studies.sorted()
+            report.unmatchedStudies = unmatched.sorted()
+            throw IngestInterrupted(report: report, cause: error)
         }
         removeOrphans(state)
         let written = state.writtenSizes()

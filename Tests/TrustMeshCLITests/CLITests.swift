@@ -136,6 +136,78 @@ import TrustMeshTesting
         #expect(result.stdout.contains("1 file(s) refused"))
         #expect(result.stdout.contains("bad.dcm"))
         #expect(result.stdout.contains("Ingested 1 instances"))
+        // The refusal is audited with its reason.
+        let log = dir.appending("audit.jsonl")
+        #expect(try trustmesh("audit", "export", "--data", data, "--out", log).status == 0)
+        let entries = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n")
+        #expect(entries.contains { $0.contains("\"ingestRefused\"") && $0.contains("bad.dcm") })
+    }
+
+    /// Whether this machine lets a test mount its own small filesystem (a user and mount namespace).
+    static let canMountTmpfs: Bool = {
+        guard
+            let result = try? CommandRunner.run("/usr/bin/unshare", ["-Urm", "mount", "-t", "tmpfs", "tmpfs", "/mnt"])
+        else { return false }
+        return result.status == 0
+    }()
+
+    /// A node's disk fills in the middle of an ingest: the ingest stops with an error that says so,
+    /// keeps no partial instance and no stray chunk file, audits why; once there is room, the same
+    /// command stores everything, byte for byte.
+    @Test(.enabled(if: canMountTmpfs, "needs unshare -Urm to mount a small tmpfs"))
+    func aFullDiskStopsTheIngestCleanlyAndTheSameCommandFinishesItLater() throws {
+        let dir = try TemporaryDirectory()
+        let uid = "1.2.826.0.1.3680043.10.77.1"
+        _ = try trustmesh(
+            "synthesize", "--out", dir.appending("in"), "--instances", "20", "--size", "512", "--study-uid", uid)
+        let disk = dir.appending("disk")
+        try FileManager.default.createDirectory(atPath: disk, withIntermediateDirectories: true)
+        let bin = CommandRunner.trustmeshPath
+        // Everything on the small disk happens inside the namespace; results are written outside it.
+        let script = """
+            set -u
+            mount -t tmpfs -o size=1500k tmpfs "$1" || exit 90
+            node="$1/node"; out="$2"; in="$3"; bin="$4"; uid="$5"
+            "$bin" init --data "$node" --trust RRK --name UHB > /dev/null || exit 91
+            "$bin" ingest --data "$node" "$in" > "$out/first.out" 2> "$out/first.err"; echo $? > "$out/first.rc"
+            find "$node/store/chunks" -type f | wc -l > "$out/chunk-files"
+            "$bin" status --data "$node" > "$out/status-after-first"
+            mount -o remount,size=64m "$1" || exit 92
+            "$bin" ingest --data "$node" "$in" > "$out/second.out" 2>&1; echo $? > "$out/second.rc"
+            "$bin" export --data "$node" --study "$uid" --out "$out/export" > /dev/null 2>&1; echo $? > "$out/export.rc"
+            "$bin" audit export --data "$node" --out "$out/audit.jsonl" > /dev/null
+            """
+        let run = try CommandRunner.run(
+            "/usr/bin/unshare", ["-Urm", "sh", "-c", script, "sh", disk, dir.path, dir.appending("in"), bin, uid])
+        #expect(run.status == 0, "\(run.stderr)")
+        func read(_ name: String) throws -> String {
+            try String(contentsOfFile: dir.appending(name), encoding: .utf8).trimmingCharacters(
+                in: .whitespacesAndNewlines)
+        }
+        #expect(try read("first.rc") != "0")
+        let error = try read("first.err")
+        #expect(error.contains("the disk is full"), "\(error)")
+        #expect(!error.contains("Fatal") && !error.contains("Stack"), "\(error)")
+        #expect(try read("chunk-files") == "0", "stray chunk files after the failed ingest")
+        let status = try read("status-after-first")
+        #expect(status.contains("instances       0"), "\(status)")
+        let second = try read("second.out")
+        #expect(try read("second.rc") == "0", "\(second)")
+        #expect(try read("export.rc") == "0")
+        func contents(_ folder: String) throws -> [Data] {
+            let base = dir.appending(folder)
+            return try FileManager.default.subpathsOfDirectory(atPath: base).sorted().compactMap { relative in
+                var isDirectory: ObjCBool = false
+                FileManager.default.fileExists(atPath: base + "/" + relative, isDirectory: &isDirectory)
+                return isDirectory.boolValue ? nil : try Data(contentsOf: URL(fileURLWithPath: base + "/" + relative))
+            }.sorted { $0.lexicographicallyPrecedes($1) }
+        }
+        let exported = try contents("export")
+        #expect(exported.count == 20)
+        #expect(exported == (try contents("in")))
+        let audit = try read("audit.jsonl")
+        #expect(audit.contains("\"ingestFailed\"") && audit.contains("the disk is full"))
+        #expect(audit.contains("\"ingest\""))
     }
 
     @Test func commandsOnAFolderThatIsNotANodeSaySo() throws {

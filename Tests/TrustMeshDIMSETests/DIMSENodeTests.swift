@@ -343,6 +343,18 @@ import TrustMeshTesting
         #expect(net.stop("RRK") == 0)
         #expect(net.log("RRK").contains("calling AE title \"INTRUDER\" not recognised"))
         #expect(net.log("RRK").contains("no complete A-ASSOCIATE-RQ"))
+
+        // Every refusal is in the signed audit log with its reason.
+        let log = net.directory.appending("audit.jsonl")
+        let exported = try CommandRunner.trustmesh([
+            "audit", "export", "--data", net.dataDirectory("RRK"), "--out", log,
+        ])
+        #expect(exported.status == 0, "\(exported.stderr)")
+        let entries = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n")
+        let refusals = entries.filter { $0.contains("\"dicomRefused\"") }
+        #expect(refusals.contains { $0.contains("INTRUDER") && $0.contains("rejected") })
+        #expect(refusals.contains { $0.contains("aborted by the node") })
+        #expect(entries.contains { $0.contains("\"ingestRefused\"") && $0.contains("C-STORE refused (0xC") })
     }
 
     @Test(
