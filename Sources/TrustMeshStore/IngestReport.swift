@@ -42,7 +42,9 @@ public struct IngestInterrupted: Error, CustomStringConvertible {
 
     public var description: String {
         let done = report.instancesIngested
-        return done == 0 ? "\(cause)" : "\(cause) (the \(done) instance(s) stored before it are kept, whole)"
+        return done == 0
+            ? "\(cause); nothing of this ingest was stored"
+            : "\(cause); the \(done) instance(s) stored before it are kept, whole"
     }
 }
 

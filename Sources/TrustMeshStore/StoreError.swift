@@ -67,7 +67,7 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
         switch code {
         case .io(let path, let operation, let errno) where errno == ENOSPC || errno == EDQUOT:
             "\(operation) \(path): the disk is full (\(String(cString: strerror(errno)))): free space on the "
-                + "node's disk and run it again; nothing partial was kept"
+                + "node's disk, then run it again"
         case .io(let path, let operation, let errno):
             "\(operation) \(path): \(String(cString: strerror(errno)))"
         case .notDICOM(let path, let reason):

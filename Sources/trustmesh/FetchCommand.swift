@@ -52,9 +52,14 @@ struct FetchCommand: AsyncParsableCommand {
         line.finish()
         if json { print(try Output.json(progress)) }
         guard progress.state == .completed else {
+            // A refusal names its rule; anything else (a dropped holder, a full disk) can be resumed.
+            let resume =
+                progress.chunksReceived > 0
+                ? "; the \(progress.chunksReceived) chunk(s) received are kept and the same command resumes from them"
+                : ""
             throw UserError(
                 "fetch of \(study) failed: \(progress.error ?? "unknown reason")"
-                    + (progress.rule.map { " [rule: \($0)]" } ?? ""))
+                    + (progress.rule.map { " [rule: \($0)]" } ?? resume))
         }
         if !json {
             print(
