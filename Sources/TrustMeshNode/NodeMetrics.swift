@@ -50,41 +50,52 @@ final class NodeMetrics: Sendable {
         var failed = 0
     }
 
+    /// A metric's full name and help text (the descriptor's parts joined with `_` give the name).
+    private static func named(_ name: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
+    }
+
     init() {
-        gossipRounds = registry.makeCounter(name: "trustmesh_gossip_rounds_total", help: "Gossip rounds run")
+        gossipRounds = registry.makeCounter(
+            descriptor: Self.named("trustmesh_gossip_rounds_total", "Gossip rounds run"))
         fetchBytes = registry.makeCounter(
-            name: "trustmesh_fetch_bytes_total", help: "Compressed chunk bytes received and verified by fetches")
+            descriptor: Self.named(
+                "trustmesh_fetch_bytes_total", "Compressed chunk bytes received and verified by fetches"))
         fetchDuration = registry.makeDurationHistogram(
-            name: "trustmesh_fetch_duration_seconds",
-            buckets: [.milliseconds(100), .milliseconds(500), .seconds(1), .seconds(5), .seconds(15), .seconds(60)],
-            help: "Time from a fetch's start to its end")
+            descriptor: Self.named("trustmesh_fetch_duration_seconds", "Time from a fetch's start to its end"),
+            buckets: [.milliseconds(100), .milliseconds(500), .seconds(1), .seconds(5), .seconds(15), .seconds(60)])
         auditAppends = registry.makeCounter(
-            name: "trustmesh_audit_appends_total", help: "Entries appended to the node's audit log")
+            descriptor: Self.named("trustmesh_audit_appends_total", "Entries appended to the node's audit log"))
         gossipAccepted = registry.makeCounter(
-            name: "trustmesh_gossip_records_accepted_total", help: "Index records accepted from peers")
+            descriptor: Self.named("trustmesh_gossip_records_accepted_total", "Index records accepted from peers"))
         gossipFailed = registry.makeCounter(
-            name: "trustmesh_gossip_failed_exchanges_total", help: "Gossip exchanges that failed (peer down)")
-        instances = registry.makeGauge(name: "trustmesh_ingested_instances", help: "DICOM instances held")
-        storedBytes = registry.makeGauge(name: "trustmesh_stored_bytes", help: "Chunk bytes on disk")
+            descriptor: Self.named(
+                "trustmesh_gossip_failed_exchanges_total", "Gossip exchanges that failed (peer down)"))
+        instances = registry.makeGauge(
+            descriptor: Self.named("trustmesh_ingested_instances", "DICOM instances held"))
+        storedBytes = registry.makeGauge(
+            descriptor: Self.named("trustmesh_stored_bytes", "Chunk bytes on disk"))
     }
 
     func request(area: String, method: String, status: Int) {
         registry.makeCounter(
-            name: "trustmesh_http_requests_total",
-            labels: [("area", area), ("method", method), ("status", "\(status)")], help: "HTTP requests served"
+            descriptor: Self.named("trustmesh_http_requests_total", "HTTP requests served"),
+            labels: [("area", area), ("method", method), ("status", "\(status)")]
         ).increment()
     }
 
     func peerRefusal(_ reason: String) {
         registry.makeCounter(
-            name: "trustmesh_peer_refusals_total", labels: [("reason", reason)], help: "Peer requests refused"
+            descriptor: Self.named("trustmesh_peer_refusals_total", "Peer requests refused"),
+            labels: [("reason", reason)]
         ).increment()
     }
 
     func fetchRefusal(_ rule: String) {
         registry.makeCounter(
-            name: "trustmesh_fetch_refusals_total", labels: [("rule", rule)],
-            help: "Fetches refused by a sharing rule (here or at the holder)"
+            descriptor: Self.named(
+                "trustmesh_fetch_refusals_total", "Fetches refused by a sharing rule (here or at the holder)"),
+            labels: [("rule", rule)]
         ).increment()
     }
 
@@ -92,8 +103,8 @@ final class NodeMetrics: Sendable {
 
     func fetchEnded(completed: Bool, bytes: Int, duration: Duration) {
         registry.makeCounter(
-            name: "trustmesh_fetches_total", labels: [("outcome", completed ? "completed" : "failed")],
-            help: "Fetches ended"
+            descriptor: Self.named("trustmesh_fetches_total", "Fetches ended"),
+            labels: [("outcome", completed ? "completed" : "failed")]
         ).increment()
         if bytes > 0 { fetchBytes.increment(by: Int64(bytes)) }
         fetchDuration.record(duration)
@@ -122,8 +133,8 @@ final class NodeMetrics: Sendable {
         if let counts = try? runtime.node.store.index.countsByOrigin() {
             for (origin, count) in counts {
                 registry.makeGauge(
-                    name: "trustmesh_index_records", labels: [("origin", origin.code)],
-                    help: "Index records held, by origin trust"
+                    descriptor: Self.named("trustmesh_index_records", "Index records held, by origin trust"),
+                    labels: [("origin", origin.code)]
                 ).set(Double(count))
             }
         }
