@@ -604,6 +604,10 @@ struct DICOMwebRoutes: Sendable {
         static let cannotUnderstand: UInt16 = 0xC000
     }
 
+    /// STOW-RS on a full disk: 507 Insufficient Storage (RFC 4918 §11.5), nothing kept.
+    static let diskFull = DICOMwebError(
+        status: 507, message: "the node's disk is full: nothing of this request was stored")
+
     func store(_ request: Request, study: String?) async throws -> Response {
         try requireJSON(request)
         guard let header = request.headers[.contentType], let media = MediaType(header),
@@ -637,7 +641,10 @@ struct DICOMwebRoutes: Sendable {
                 case .begin(let headers):
                     let path = folder + "/part-\(parts.count + 1).dcm"
                     fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-                    guard fd >= 0 else { throw NodeError.io(path: path, reason: "cannot create (errno \(errno))") }
+                    guard fd >= 0 else {
+                        if errno == ENOSPC || errno == EDQUOT { throw Self.diskFull }
+                        throw NodeError.io(path: path, reason: "cannot create (errno \(errno))")
+                    }
                     parts.append(Part(path: path, headers: headers))
                 case .content(let bytes):
                     try bytes.withUnsafeBytes { buffer in
@@ -646,6 +653,11 @@ struct DICOMwebRoutes: Sendable {
                             let n = write(fd, buffer.baseAddress! + done, buffer.count - done)
                             if n < 0 && errno == EINTR { continue }
                             guard n > 0 else {
+                                if errno == ENOSPC || errno == EDQUOT {
+                                    close(fd)  // the space comes back only once the file is closed and removed
+                                    fd = -1
+                                    throw Self.diskFull
+                                }
                                 throw NodeError.io(path: parts.last!.path, reason: "write failed (errno \(errno))")
                             }
                             done += n
@@ -659,10 +671,16 @@ struct DICOMwebRoutes: Sendable {
                 }
             }
         }
-        for try await buffer in request.body {
-            try handle(try parser.feed(buffer.readableBytesView))
+        do {
+            for try await buffer in request.body {
+                try handle(try parser.feed(buffer.readableBytesView))
+            }
+            try handle(try parser.finish())
+        } catch let error as DICOMwebError where error.status == 507 {
+            try? FileManager.default.removeItem(atPath: folder)  // first, so the audit has room
+            try? node.audit(.ingestFailed, actor: actor, details: "STOW-RS: \(error.message)")
+            throw error
         }
-        try handle(try parser.finish())
         guard !parts.isEmpty else { throw DICOMwebError.badRequest("the request holds no part") }
 
         // Check each part before the store sees it; the store then validates as for any ingest.
@@ -701,7 +719,19 @@ struct DICOMwebRoutes: Sendable {
             actor: actor)
         var refused: [IngestReport.Failure] = []
         if !candidates.isEmpty {
-            refused = try await node.ingest(paths: candidates.keys.sorted(), actor: actor).report.failures
+            do {
+                refused = try await node.ingest(paths: candidates.keys.sorted(), actor: actor).report.failures
+            } catch let stopped as IngestInterrupted {
+                // Audited by the ingest; the client learns what happened without the node's paths.
+                let done = stopped.report.instancesIngested
+                let kept =
+                    done == 0 ? "nothing of this request was stored" : "\(done) instance(s) were stored before it"
+                if let cause = stopped.cause as? StoreError, cause.isDiskFull {
+                    throw DICOMwebError(status: 507, message: "the node's disk is full: \(kept)")
+                }
+                throw DICOMwebError(
+                    status: 500, message: "the node could not store the instances: \(kept); see its log")
+            }
         }
         for failure in refused {
             let a = candidates[failure.path]

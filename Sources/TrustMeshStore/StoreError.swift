@@ -47,6 +47,12 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
         return false
     }
 
+    /// Whether the disk was full (`ENOSPC`, `EDQUOT`).
+    public var isDiskFull: Bool {
+        if case .io(_, _, let errno) = code { return errno == ENOSPC || errno == EDQUOT }
+        return false
+    }
+
     /// The file the error is about, when it is about one.
     public var path: String? {
         switch code {

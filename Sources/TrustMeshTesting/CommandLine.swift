@@ -27,6 +27,15 @@ public enum CommandRunner {
         return ".build/debug/trustmesh"
     }
 
+    /// Whether this machine lets a test mount its own small filesystem (`unshare -Urm`: a user and
+    /// mount namespace, no root needed), for full-disk tests.
+    public static let canMountTmpfs: Bool = {
+        guard let result = try? run("/usr/bin/unshare", ["-Urm", "mount", "-t", "tmpfs", "tmpfs", "/mnt"]) else {
+            return false
+        }
+        return result.status == 0
+    }()
+
     /// Runs `trustmesh` with arguments.
     public static func trustmesh(_ arguments: [String]) throws -> ProcessResult {
         try run(trustmeshPath, arguments)

@@ -143,18 +143,10 @@ import TrustMeshTesting
         #expect(entries.contains { $0.contains("\"ingestRefused\"") && $0.contains("bad.dcm") })
     }
 
-    /// Whether this machine lets a test mount its own small filesystem (a user and mount namespace).
-    static let canMountTmpfs: Bool = {
-        guard
-            let result = try? CommandRunner.run("/usr/bin/unshare", ["-Urm", "mount", "-t", "tmpfs", "tmpfs", "/mnt"])
-        else { return false }
-        return result.status == 0
-    }()
-
     /// A node's disk fills in the middle of an ingest: the ingest stops with an error that says so,
     /// keeps no partial instance and no stray chunk file, audits why; once there is room, the same
     /// command stores everything, byte for byte.
-    @Test(.enabled(if: canMountTmpfs, "needs unshare -Urm to mount a small tmpfs"))
+    @Test(.enabled(if: CommandRunner.canMountTmpfs, "needs unshare -Urm to mount a small tmpfs"))
     func aFullDiskStopsTheIngestCleanlyAndTheSameCommandFinishesItLater() throws {
         let dir = try TemporaryDirectory()
         let uid = "1.2.826.0.1.3680043.10.77.1"

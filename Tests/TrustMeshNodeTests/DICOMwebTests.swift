@@ -246,6 +246,66 @@ import TrustMeshTesting
         #expect(refused.stdout == "415", "\(refused.stderr)")
     }
 
+    /// A STOW-RS larger than the node's free disk: 507 with a reason, nothing stored, no temporary
+    /// part left, the failure audited. The node runs on a 1.5 MB tmpfs in its own user and mount
+    /// namespace; everything outside it is read after the node has stopped.
+    @Test(.enabled(if: CommandRunner.canMountTmpfs, "needs unshare -Urm to mount a small tmpfs"))
+    func aStoreLargerThanTheDiskIsRefusedWith507AndLeavesNothing() async throws {
+        let dir = try TemporaryDirectory()
+        let port = try FreePorts.allocate(1)[0]
+        let created = try run([
+            "network", "create", "--topology", WebTests.root + "/Topology/west-midlands.json", "--out",
+            dir.appending("net"), "--trusts", "RRK", "--base-port", "\(port)",
+        ])
+        #expect(created.status == 0, "\(created.stderr)")
+        let made = try run([
+            "synthesize", "--out", dir.appending("in"), "--instances", "20", "--size", "512", "--study-uid",
+            Self.stowStudy,
+        ])
+        #expect(made.status == 0)
+        var parts: [[UInt8]] = []
+        for name in try FileManager.default.subpathsOfDirectory(atPath: dir.appending("in")).sorted()
+        where name.hasSuffix(".dcm") {
+            parts.append([UInt8](try Data(contentsOf: URL(fileURLWithPath: dir.appending("in/" + name)))))
+        }
+        try Data(Self.multipart(parts)).write(to: URL(fileURLWithPath: dir.appending("stow.multipart")))
+        try FileManager.default.createDirectory(atPath: dir.appending("disk"), withIntermediateDirectories: true)
+        let script = """
+            set -u
+            disk="$1"; out="$2"; bin="$3"; url="$4"; type="$5"
+            mount -t tmpfs -o size=1500k tmpfs "$disk" || exit 90
+            cp -a "$out/net/RRK" "$disk/RRK" || exit 91
+            "$bin" node run --data "$disk/RRK" --topology "$out/net/topology.json" > "$out/node.log" 2>&1 &
+            pid=$!
+            tries=0
+            until curl -sf "$url/dicom-web/studies" > /dev/null; do
+              tries=$((tries + 1)); [ "$tries" -lt 300 ] || { kill "$pid"; exit 92; }; sleep 0.1
+            done
+            curl -s -o "$out/stow.json" -w "%{http_code}" -H "Content-Type: $type" \\
+              --data-binary @"$out/stow.multipart" "$url/dicom-web/studies" > "$out/stow.code"
+            curl -s "$url/api/v1/status" > "$out/status.json"
+            ls -A "$disk/RRK/tmp" > "$out/tmp-left" 2> /dev/null
+            kill -TERM "$pid"; wait "$pid"
+            "$bin" audit export --data "$disk/RRK" --out "$out/audit.jsonl" > /dev/null
+            """
+        let ran = try CommandRunner.run(
+            "/usr/bin/unshare",
+            [
+                "-Urm", "sh", "-c", script, "sh", dir.appending("disk"), dir.path, CommandRunner.trustmeshPath,
+                "http://127.0.0.1:\(port)", Self.stowType,
+            ])
+        #expect(ran.status == 0, "\(ran.stderr)")
+        func read(_ name: String) throws -> String { try String(contentsOfFile: dir.appending(name), encoding: .utf8) }
+        let answer = try read("stow.json")
+        #expect(try read("stow.code") == "507", "\(answer)")
+        #expect(answer.contains("disk is full"))
+        let statusText = try read("status.json")
+        let status = try JSONSerialization.jsonObject(with: Data(statusText.utf8)) as? [String: Any]
+        #expect(status?["instances"] as? Int == 0, "\(statusText)")
+        #expect(try read("tmp-left").trimmingCharacters(in: .whitespacesAndNewlines).isEmpty)
+        #expect(try read("audit.jsonl").contains("\"ingestFailed\""))
+    }
+
     @Test func badRequestsAreRefusedWithTheirStatusAndAMalformedPartFailsAlone() async throws {
         let network = try TestNetwork(trusts: ["RRK", "RKB"], intervalMs: 60_000)
         try await network.start("RRK")
