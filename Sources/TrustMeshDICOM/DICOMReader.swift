@@ -34,7 +34,60 @@ public enum DICOMReader {
     /// - Throws: ``DICOMError`` naming the byte offset, tag and reason of the first problem found.
     public static func read<S: ByteSource>(source: inout S) throws(DICOMError) -> DICOMFileInfo {
         var parser = DataSetParser(input: Input(source: source))
+        let (hasPreamble, hasMetaGroup, transferSyntax) = try readPreambleAndMeta(&parser)
 
+        let encoding: Encoding =
+            !transferSyntax.isExplicitVR
+            ? .implicitLittleEndian : transferSyntax.isBigEndian ? .explicitBigEndian : .explicitLittleEndian
+        var collected: Collected
+        let fileSize: Int
+        if transferSyntax.isDeflated {
+            // PS3.5 §A.5: everything after the File Meta Information is one raw deflate stream.
+            let metaEnd = parser.input.offset
+            let inflating = try InflatingSource(base: parser.input, baseOffset: metaEnd)
+            var inner = DataSetParser(input: Input(source: inflating, startOffset: metaEnd))
+            inner.collected = parser.collected
+            inner.recordsPixelDataOffset = false
+            try inner.parseTopLevel(encoding: encoding)
+            collected = inner.collected
+            // Bytes after the end of the deflate stream (a pad byte to even length) still count to the size.
+            var base = inner.input.source.base
+            while try base.skip(Int.max / 2) > 0 {}
+            fileSize = base.offset
+            source = base.source
+        } else {
+            try parser.parseTopLevel(encoding: encoding)
+            collected = parser.collected
+            fileSize = parser.input.offset
+            source = parser.input.source
+        }
+        collected.topBigEndian = encoding.bigEndian
+
+        var info = DICOMFileInfo(
+            transferSyntax: transferSyntax, hasPreamble: hasPreamble, hasMetaGroup: hasMetaGroup, fileSize: fileSize,
+            pixelDataOffset: collected.pixelDataOffset)
+        decode(collected, into: &info)
+        return info
+    }
+
+    /// Where a Part 10 file's data set starts: the bytes before it are the preamble, the `DICM`
+    /// prefix and the File Meta Information (PS3.10 §7.1). Only those are read.
+    ///
+    /// A C-MOVE sends the data set alone, as it is stored: the peer learns the transfer syntax from
+    /// the presentation context, not from File Meta Information (PS3.7 §9.1.1.1).
+    /// - Parameter source: The file's bytes, from its start.
+    /// - Returns: The offset of the data set's first byte; 0 for a bare data set.
+    /// - Throws: ``DICOMError`` if the preamble or File Meta Information is damaged.
+    public static func dataSetOffset<S: ByteSource>(source: inout S) throws(DICOMError) -> Int {
+        var parser = DataSetParser(input: Input(source: source))
+        _ = try readPreambleAndMeta(&parser)
+        return parser.input.offset
+    }
+
+    /// Reads the preamble, `DICM` prefix and File Meta Information, leaving the parser at the data set.
+    private static func readPreambleAndMeta<S>(_ parser: inout DataSetParser<S>) throws(DICOMError) -> (
+        hasPreamble: Bool, hasMetaGroup: Bool, transferSyntax: TransferSyntax
+    ) {
         // PS3.10 §7.1: a 128-byte preamble, then "DICM". Tolerate a bare "DICM" without the preamble.
         var hasPreamble = false
         var hasPrefix = false
@@ -75,38 +128,7 @@ public enum DICOMReader {
             hasMetaGroup = false
         }
 
-        let encoding: Encoding =
-            !transferSyntax.isExplicitVR
-            ? .implicitLittleEndian : transferSyntax.isBigEndian ? .explicitBigEndian : .explicitLittleEndian
-        var collected: Collected
-        let fileSize: Int
-        if transferSyntax.isDeflated {
-            // PS3.5 §A.5: everything after the File Meta Information is one raw deflate stream.
-            let metaEnd = parser.input.offset
-            let inflating = try InflatingSource(base: parser.input, baseOffset: metaEnd)
-            var inner = DataSetParser(input: Input(source: inflating, startOffset: metaEnd))
-            inner.collected = parser.collected
-            inner.recordsPixelDataOffset = false
-            try inner.parseTopLevel(encoding: encoding)
-            collected = inner.collected
-            // Bytes after the end of the deflate stream (a pad byte to even length) still count to the size.
-            var base = inner.input.source.base
-            while try base.skip(Int.max / 2) > 0 {}
-            fileSize = base.offset
-            source = base.source
-        } else {
-            try parser.parseTopLevel(encoding: encoding)
-            collected = parser.collected
-            fileSize = parser.input.offset
-            source = parser.input.source
-        }
-        collected.topBigEndian = encoding.bigEndian
-
-        var info = DICOMFileInfo(
-            transferSyntax: transferSyntax, hasPreamble: hasPreamble, hasMetaGroup: hasMetaGroup, fileSize: fileSize,
-            pixelDataOffset: collected.pixelDataOffset)
-        decode(collected, into: &info)
-        return info
+        return (hasPreamble, hasMetaGroup, transferSyntax)
     }
 
     private static func isDICM<S>(_ input: Input<S>, at index: Int) -> Bool {

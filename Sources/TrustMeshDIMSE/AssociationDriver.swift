@@ -184,7 +184,7 @@ private struct Session {
                 logger.error("cannot open a file for an incoming instance", metadata: ["error": "\(error)"])
                 return .discard(start, .outOfResources("the node cannot write the instance"))
             }
-        case (DIMSECommand.Field.cFindRQ, .find):
+        case (DIMSECommand.Field.cFindRQ, .find), (DIMSECommand.Field.cMoveRQ, .move):
             return .memory(ByteBuffer(), start)
         default:
             return .discard(start, .success)
@@ -204,7 +204,7 @@ private struct Session {
             var fragment = fragment
             guard buffer.readableBytes + fragment.readableBytes <= server.configuration.maximumIdentifierLength else {
                 return .malformedPDU(
-                    "a C-FIND identifier longer than \(server.configuration.maximumIdentifierLength) bytes")
+                    "an identifier longer than \(server.configuration.maximumIdentifierLength) bytes")
             }
             sink = .none  // keep the buffer uniquely referenced while it grows
             buffer.writeBuffer(&fragment)
@@ -237,7 +237,11 @@ private struct Session {
         case .file(let file, let start):
             try await store(file, start, outbound)
         case .memory(let identifier, let start):
-            try await find(identifier, start, outbound)
+            if start.command.field == DIMSECommand.Field.cMoveRQ {
+                try await move(identifier, start, outbound)
+            } else {
+                try await find(identifier, start, outbound)
+            }
         case .discard(let start, let status):
             try await answer(start, presetStatus: status, outbound)
         }
@@ -271,15 +275,15 @@ private struct Session {
             server.counters.withLock { $0.echoes += 1 }
             try await send(command.response(status: 0x0000), dataSet: nil, start.contextID, outbound)
         case (DIMSECommand.Field.cCancelRQ, _):
-            return  // every C-FIND is answered whole before the next message is read
-        case (DIMSECommand.Field.cStoreRQ, _), (DIMSECommand.Field.cFindRQ, _):
+            return  // every C-FIND and C-MOVE is answered whole before the next message is read
+        case (DIMSECommand.Field.cStoreRQ, _), (DIMSECommand.Field.cFindRQ, _), (DIMSECommand.Field.cMoveRQ, .move):
             // On a context of another service, or with no data set.
             await refused(command, DIMSEStatus(code: 0x0122, comment: "not supported on this presentation context"))
             try await send(
                 command.response(status: 0x0122, errorComment: "not supported on this presentation context"),
                 dataSet: nil, start.contextID, outbound)
         default:
-            // PS3.7 Annex C: 0211H, unrecognised operation (C-GET, C-MOVE and N-services are not offered).
+            // PS3.7 Annex C: 0211H, unrecognised operation (C-GET and N-services are not offered).
             logger.warning("unsupported DIMSE operation", metadata: ["field": "0x\(hex(command.field))"])
             await refused(command, DIMSEStatus(code: 0x0211, comment: "operation not supported"))
             try await send(
@@ -374,6 +378,167 @@ private struct Session {
         try await send(
             command.response(status: status.code, errorComment: status.comment), dataSet: nil, start.contextID, outbound
         )
+    }
+
+    /// A C-MOVE (PS3.4 §C.4.2): the node's provider says which instances; they go to the
+    /// destination over an association this node opens as requestor, one C-STORE each, with
+    /// Pending responses (sub-operation counts) on the way and a final status.
+    private func move(_ identifier: ByteBuffer, _ start: AssociationStateMachine.MessageStart, _ outbound: Outbound)
+        async throws
+    {
+        let command = start.command
+        let syntax = start.context.transferSyntax
+        server.counters.withLock { $0.moves += 1 }
+        func finish(_ status: DIMSEStatus, _ counts: DIMSECommand.SubOperations? = nil, failed: [String] = [])
+            async throws
+        {
+            if status.isFailure {
+                logger.warning(
+                    "C-MOVE refused", metadata: ["status": "\(hex(status.code))", "reason": "\(status.comment ?? "")"])
+                await refused(command, status)
+            }
+            var response = command.response(
+                status: status.code, hasDataSet: !failed.isEmpty, errorComment: status.comment)
+            response.subOperations = counts
+            // Failed SOP Instance UID List (0008,0058), as many as fit one element's 16-bit length.
+            var list = ""
+            for uid in failed where list.utf8.count + uid.utf8.count + 1 < 0xFFF0 {
+                list += (list.isEmpty ? "" : "\\") + uid
+            }
+            let dataSet =
+                failed.isEmpty ? nil : QueryDataSet.encode([(Tag(0x0008, 0x0058), .ui, list)], transferSyntax: syntax)
+            try await send(response, dataSet: dataSet, start.contextID, outbound)
+        }
+        let query: QueryDataSet
+        do {
+            query = try QueryDataSet.decode(identifier, transferSyntax: syntax)
+        } catch {
+            logger.warning("C-MOVE identifier unreadable", metadata: ["reason": "\(error)"])
+            return try await finish(.cannotUnderstand("the identifier cannot be read"))
+        }
+        guard let name = command.moveDestination, !name.isEmpty,
+            let destination = server.configuration.moveDestinations[name]
+        else {
+            return try await finish(
+                DIMSEStatus(
+                    code: 0xA801, comment: "Move Destination unknown: \"\(command.moveDestination ?? "")\""))
+        }
+        var keys: [Tag: String] = [:]
+        for element in query.elements { keys[element.tag] = query.string(element.tag) ?? "" }
+        let plan = await server.provider.move(
+            DIMSEMoveRequest(
+                association: association!,
+                model: start.context.abstractSyntax == SOPClasses.patientRootMove ? .patientRoot : .studyRoot,
+                level: (query.string(QueryKeys.queryRetrieveLevel) ?? "").uppercased(), keys: keys,
+                destination: destination))
+        if plan.status.isFailure { return try await finish(plan.status) }
+        if plan.instances.isEmpty {
+            return try await finish(plan.status, .init(remaining: nil, completed: 0, failed: 0, warning: 0))
+        }
+
+        // One context per SOP class and transfer syntax held: the data sets go as stored.
+        var pairs: [(String, String)] = []
+        for instance in plan.instances
+        where !pairs.contains(where: { $0 == (instance.sopClassUID, instance.transferSyntaxUID) }) {
+            pairs.append((instance.sopClassUID, instance.transferSyntaxUID))
+        }
+        guard pairs.count <= 128 else {
+            return try await finish(
+                .unableToPerformSubOperations("more than 128 SOP class and transfer syntax pairs"))
+        }
+        let contexts = pairs.enumerated().map { index, pair in
+            PresentationContextProposal(id: UInt8(index * 2 + 1), abstractSyntax: pair.0, transferSyntaxes: [pair.1])
+        }
+        let total = plan.instances.count
+        var completed = 0
+        var warnings = 0
+        var failed: [String] = []
+        func counts(remaining: Int?) -> DIMSECommand.SubOperations {
+            .init(
+                remaining: remaining.map { UInt16(clamping: $0) }, completed: UInt16(clamping: completed),
+                failed: UInt16(clamping: failed.count), warning: UInt16(clamping: warnings))
+        }
+        var scu = StoreSCU.Settings(
+            host: destination.host, port: destination.port, callingAETitle: server.configuration.aeTitle,
+            calledAETitle: destination.aeTitle, timeout: settings.timeout)
+        scu.maximumPDULength = settings.maximumPDULength
+        logger.info(
+            "C-MOVE started",
+            metadata: ["destination": "\(destination.aeTitle)", "instances": "\(total)", "contexts": "\(pairs.count)"])
+        var opened = false
+        var lastPending = ContinuousClock.now
+        do {
+            try await StoreSCU.withAssociation(scu, contexts: contexts) { destinationAssociation in
+                opened = true
+                for (index, instance) in plan.instances.enumerated() {
+                    guard
+                        let contextID = destinationAssociation.contextID(
+                            abstractSyntax: instance.sopClassUID, transferSyntax: instance.transferSyntaxUID)
+                    else {
+                        logger.warning(
+                            "C-MOVE: the destination did not accept the instance's SOP class and syntax",
+                            metadata: ["sopInstanceUID": "\(instance.sopInstanceUID)"])
+                        failed.append(instance.sopInstanceUID)
+                        continue
+                    }
+                    var bytes = 0
+                    let status = try await destinationAssociation.store(
+                        contextID: contextID, sopClassUID: instance.sopClassUID,
+                        sopInstanceUID: instance.sopInstanceUID,
+                        moveOriginator: (association?.callingAETitle ?? "", command.messageID ?? 0)
+                    ) { write in
+                        try await instance.dataSet { piece in
+                            bytes += piece.count
+                            try await write(piece)
+                        }
+                    }
+                    server.counters.withLock { $0.bytesSent += bytes }
+                    if status.code == 0 {
+                        completed += 1
+                        server.counters.withLock { $0.instancesSent += 1 }
+                    } else if !status.isFailure {
+                        warnings += 1
+                        server.counters.withLock { $0.instancesSent += 1 }
+                    } else {
+                        logger.warning(
+                            "C-MOVE: the destination refused an instance",
+                            metadata: [
+                                "sopInstanceUID": "\(instance.sopInstanceUID)", "status": "\(hex(status.code))",
+                                "reason": "\(status.comment ?? "")",
+                            ])
+                        failed.append(instance.sopInstanceUID)
+                    }
+                    // Pending every 4 sub-operations, and after any that ends more than 0.5 s after the last Pending.
+                    let remaining = total - index - 1
+                    if remaining > 0 && (index % 4 == 3 || ContinuousClock.now - lastPending > .milliseconds(500)) {
+                        lastPending = ContinuousClock.now
+                        var pending = command.response(status: 0xFF00)
+                        pending.subOperations = counts(remaining: remaining)
+                        try await send(pending, dataSet: nil, start.contextID, outbound)
+                    }
+                }
+            }
+        } catch {
+            logger.warning("C-MOVE: sub-operations stopped", metadata: ["reason": "\(error)"])
+            guard opened else {
+                return try await finish(
+                    .unableToPerformSubOperations("destination \(destination.aeTitle) unreachable or refused"))
+            }
+            // The instance being sent and those after it have failed.
+            failed += plan.instances.dropFirst(completed + warnings + failed.count).map(\.sopInstanceUID)
+        }
+        logger.info(
+            "C-MOVE finished",
+            metadata: [
+                "destination": "\(destination.aeTitle)", "completed": "\(completed)", "failed": "\(failed.count)",
+                "warning": "\(warnings)",
+            ])
+        let final: DIMSEStatus =
+            failed.isEmpty && warnings == 0
+            ? plan.status
+            : .subOperationsWarning(
+                plan.status.comment ?? "\(failed.count) of \(total) sub-operations failed, \(warnings) warnings")
+        try await finish(final, counts(remaining: nil), failed: failed)
     }
 
     /// Sends a message: the command set, then the data set, each cut into PDVs that fit the

@@ -11,6 +11,7 @@ package struct DIMSECommand: Sendable, Equatable {
         package static let cFindRSP: UInt16 = 0x8020
         package static let cGetRQ: UInt16 = 0x0010
         package static let cMoveRQ: UInt16 = 0x0021
+        package static let cMoveRSP: UInt16 = 0x8021
         package static let cEchoRQ: UInt16 = 0x0030
         package static let cEchoRSP: UInt16 = 0x8030
         package static let cCancelRQ: UInt16 = 0x0FFF
@@ -28,6 +29,30 @@ package struct DIMSECommand: Sendable, Equatable {
     package var hasDataSet: Bool
     package var status: UInt16?
     package var errorComment: String?
+    /// Move Destination (0000,0600) of a C-MOVE-RQ.
+    package var moveDestination: String?
+    /// Move Originator Application Entity Title (0000,1030) and Message ID (0000,1031) of a
+    /// C-STORE-RQ sent as a C-MOVE's sub-operation.
+    package var moveOriginatorAETitle: String?
+    package var moveOriginatorMessageID: UInt16?
+    /// Number of Remaining, Completed, Failed and Warning Sub-operations (0000,1020–1023) of a
+    /// C-MOVE-RSP.
+    package var subOperations: SubOperations?
+
+    /// The sub-operation counts of a C-MOVE (PS3.7 §9.1.4.1.11–14).
+    package struct SubOperations: Sendable, Equatable {
+        package var remaining: UInt16?
+        package var completed: UInt16
+        package var failed: UInt16
+        package var warning: UInt16
+
+        package init(remaining: UInt16?, completed: UInt16, failed: UInt16, warning: UInt16) {
+            self.remaining = remaining
+            self.completed = completed
+            self.failed = failed
+            self.warning = warning
+        }
+    }
 
     package init(
         field: UInt16, messageID: UInt16? = nil, messageIDBeingRespondedTo: UInt16? = nil,
@@ -84,7 +109,10 @@ package struct DIMSECommand: Sendable, Equatable {
             case 0x0800: dataSetType = try us(value, element)
             case 0x0900: command.status = try us(value, element)
             case 0x0902: command.errorComment = text(value)
+            case 0x0600: command.moveDestination = text(value)
             case 0x1000: command.affectedSOPInstanceUID = text(value)
+            case 0x1030: command.moveOriginatorAETitle = text(value)
+            case 0x1031: command.moveOriginatorMessageID = try us(value, element)
             default: continue  // group length, move destination, originator and the rest: not used here
             }
         }
@@ -117,12 +145,21 @@ package struct DIMSECommand: Sendable, Equatable {
         putUS(0x0100, field)
         putUS(0x0110, messageID)
         putUS(0x0120, messageIDBeingRespondedTo)
+        putText(0x0600, moveDestination, pad: 0x20)
         putUS(0x0700, priority)
         // dcmtk and pynetdicom write 0x0001 for "a data set follows".
         putUS(0x0800, hasDataSet ? 0x0001 : Self.noDataSet)
         putUS(0x0900, status)
         putText(0x0902, errorComment, pad: 0x20)
         putText(0x1000, affectedSOPInstanceUID, pad: 0)
+        if let counts = subOperations {
+            putUS(0x1020, counts.remaining)
+            putUS(0x1021, counts.completed)
+            putUS(0x1022, counts.failed)
+            putUS(0x1023, counts.warning)
+        }
+        putText(0x1030, moveOriginatorAETitle, pad: 0x20)
+        putUS(0x1031, moveOriginatorMessageID)
         var out = ByteBuffer()
         // (0000,0000) UL, implicit VR: tag, 32-bit length 4, value.
         out.writeInteger(UInt16(0), endianness: .little)

@@ -9,6 +9,7 @@ public struct DIMSEError: Error, CustomStringConvertible, Sendable, Equatable {
         case badCommand(String)
         case badDataSet(String)
         case io(String)
+        case peer(String)
     }
 
     private let code: Code
@@ -33,6 +34,9 @@ public struct DIMSEError: Error, CustomStringConvertible, Sendable, Equatable {
     package static func badCommand(_ message: String) -> DIMSEError { DIMSEError(code: .badCommand(message)) }
     /// A data set (C-FIND identifier) that cannot be read.
     package static func badDataSet(_ message: String) -> DIMSEError { DIMSEError(code: .badDataSet(message)) }
+    /// A peer this node associated with as requestor (a C-MOVE's destination) could not be reached,
+    /// refused, aborted, broke the protocol or did not answer in time.
+    package static func peer(_ message: String) -> DIMSEError { DIMSEError(code: .peer(message)) }
     /// The node could not write or read a file.
     package static func io(_ message: String) -> DIMSEError { DIMSEError(code: .io(message)) }
 
@@ -41,6 +45,7 @@ public struct DIMSEError: Error, CustomStringConvertible, Sendable, Equatable {
         switch code {
         case .protocolViolation(let reason, _): reason
         case .badCommand, .badDataSet, .io: 6
+        case .peer: 0
         }
     }
 
@@ -50,6 +55,7 @@ public struct DIMSEError: Error, CustomStringConvertible, Sendable, Equatable {
         case .badCommand(let message): "bad DIMSE command: \(message)"
         case .badDataSet(let message): "bad data set: \(message)"
         case .io(let message): message
+        case .peer(let message): message
         }
     }
 }

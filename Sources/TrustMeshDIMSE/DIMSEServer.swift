@@ -3,8 +3,8 @@ import NIOCore
 import NIOPosix
 import Synchronization
 
-/// The node's DICOM listener (PS3.7/PS3.8): accepts associations, answers C-ECHO, C-STORE and
-/// C-FIND through a ``DIMSEServiceProvider``, until its task is cancelled.
+/// The node's DICOM listener (PS3.7/PS3.8): accepts associations, answers C-ECHO, C-STORE, C-FIND
+/// and C-MOVE through a ``DIMSEServiceProvider``, until its task is cancelled.
 ///
 /// ```swift
 /// let server = DIMSEServer(configuration: .init(host: "127.0.0.1", port: 11112, aeTitle: "TM_RRK"),
@@ -28,13 +28,16 @@ public final class DIMSEServer: Sendable {
         public var maximumPDULength: Int
         /// Associations served at once; more are rejected as transient (local limit exceeded).
         public var maximumAssociations: Int
-        /// Largest C-FIND identifier accepted, in bytes.
+        /// Largest C-FIND or C-MOVE identifier accepted, in bytes.
         public var maximumIdentifierLength: Int
+        /// C-MOVE destinations by AE title; a C-MOVE to any other is refused (0xA801).
+        public var moveDestinations: [String: DIMSEMoveDestination]
 
         public init(
             host: String, port: Int, aeTitle: String, checkCalledAETitle: Bool = false,
             allowedCallingAETitles: Set<String>? = nil, timeout: Duration = .seconds(30),
-            maximumPDULength: Int = 256 << 10, maximumAssociations: Int = 32, maximumIdentifierLength: Int = 1 << 20
+            maximumPDULength: Int = 256 << 10, maximumAssociations: Int = 32, maximumIdentifierLength: Int = 1 << 20,
+            moveDestinations: [DIMSEMoveDestination] = []
         ) {
             self.host = host
             self.port = port
@@ -45,6 +48,7 @@ public final class DIMSEServer: Sendable {
             self.maximumPDULength = maximumPDULength
             self.maximumAssociations = maximumAssociations
             self.maximumIdentifierLength = maximumIdentifierLength
+            self.moveDestinations = Dictionary(moveDestinations.map { ($0.aeTitle, $0) }) { _, last in last }
         }
     }
 
@@ -61,6 +65,9 @@ public final class DIMSEServer: Sendable {
         public var storesFailed = 0
         public var finds = 0
         public var bytesReceived = 0
+        public var moves = 0
+        public var instancesSent = 0
+        public var bytesSent = 0
     }
 
     public let configuration: Configuration

@@ -16,6 +16,11 @@ public protocol DIMSEServiceProvider: Sendable {
     /// A C-FIND at PATIENT or STUDY level.
     func find(_ request: DIMSEFindRequest) async -> DIMSEFindResponse
 
+    /// A C-MOVE to a destination in the listener's table: which instances to send. The listener
+    /// then associates with the destination, sends them by C-STORE and reports progress; the node
+    /// audits here, before a byte leaves.
+    func move(_ request: DIMSEMoveRequest) async -> DIMSEMovePlan
+
     /// An association that was accepted has ended (released, aborted or dropped): the node
     /// publishes what it stored during it.
     func associationEnded(_ association: DIMSEAssociation) async
@@ -89,6 +94,73 @@ public struct DIMSEFindRequest: Sendable {
     }
 }
 
+/// A C-MOVE request (PS3.4 §C.4.2.1) whose Move Destination is known.
+public struct DIMSEMoveRequest: Sendable {
+    public var association: DIMSEAssociation
+    public var model: DIMSEFindRequest.Model
+    /// Query/Retrieve Level (0008,0052): `STUDY`, `SERIES` (or another, which the node declines).
+    public var level: String
+    /// Every key of the identifier, as for C-FIND.
+    public var keys: [Tag: String]
+    public var destination: DIMSEMoveDestination
+
+    /// A key's value; nil when absent or empty.
+    public func value(_ tag: Tag) -> String? {
+        guard let value = keys[tag], !value.isEmpty else { return nil }
+        return value
+    }
+}
+
+/// A known C-MOVE destination: an AE title and where it listens.
+public struct DIMSEMoveDestination: Sendable, Hashable {
+    public var aeTitle: String
+    public var host: String
+    public var port: Int
+
+    public init(aeTitle: String, host: String, port: Int) {
+        self.aeTitle = aeTitle
+        self.host = host
+        self.port = port
+    }
+}
+
+/// One instance a C-MOVE sends: its SOP class and instance, the syntax it is held in (sent as is,
+/// never transcoded) and its data set.
+public struct DIMSEOutgoingInstance: Sendable {
+    public var sopClassUID: String
+    public var sopInstanceUID: String
+    public var transferSyntaxUID: String
+    /// Hands the data set (no File Meta Information) to `write`, piece by piece, in order.
+    public var dataSet: @Sendable (_ write: (ArraySlice<UInt8>) async throws -> Void) async throws -> Void
+
+    public init(
+        sopClassUID: String, sopInstanceUID: String, transferSyntaxUID: String,
+        dataSet: @escaping @Sendable (_ write: (ArraySlice<UInt8>) async throws -> Void) async throws -> Void
+    ) {
+        self.sopClassUID = sopClassUID
+        self.sopInstanceUID = sopInstanceUID
+        self.transferSyntaxUID = transferSyntaxUID
+        self.dataSet = dataSet
+    }
+}
+
+/// What a C-MOVE sends, and how it ends.
+public struct DIMSEMovePlan: Sendable {
+    public var instances: [DIMSEOutgoingInstance]
+    /// A failure (0xA…/0xC…) ends the C-MOVE at once with that status, nothing sent. Otherwise the
+    /// final status when every sub-operation succeeds: success, or a warning (0xB000) with a comment,
+    /// e.g. that some of the studies asked for are held at another trust.
+    public var status: DIMSEStatus
+
+    public init(instances: [DIMSEOutgoingInstance], status: DIMSEStatus = .success) {
+        self.instances = instances
+        self.status = status
+    }
+
+    /// Nothing is sent; the C-MOVE ends with `status`.
+    public static func refused(_ status: DIMSEStatus) -> DIMSEMovePlan { DIMSEMovePlan(instances: [], status: status) }
+}
+
 /// The matches of a C-FIND and its final status.
 public struct DIMSEFindResponse: Sendable {
     /// One dictionary per match: tag → text. The listener returns the requested keys (empty when a
@@ -120,6 +192,19 @@ public struct DIMSEStatus: Sendable, Equatable {
     }
     /// 0xA700: out of resources.
     public static func outOfResources(_ comment: String) -> DIMSEStatus { DIMSEStatus(code: 0xA700, comment: comment) }
+    /// 0xA702: out of resources, unable to perform sub-operations (PS3.4 §C.4.2.1.5).
+    public static func unableToPerformSubOperations(_ comment: String) -> DIMSEStatus {
+        DIMSEStatus(code: 0xA702, comment: comment)
+    }
+    /// 0xB000: sub-operations complete, one or more failures or warnings (PS3.4 §C.4.2.1.5).
+    public static func subOperationsWarning(_ comment: String) -> DIMSEStatus {
+        DIMSEStatus(code: 0xB000, comment: comment)
+    }
+    /// Whether this status ends an operation as a failure (not success, pending, cancel or warning).
+    public var isFailure: Bool {
+        code != 0x0000 && code != 0xFF00 && code != 0xFF01 && code != 0xFE00 && code & 0xF000 != 0xB000
+            && code != 0x0001 && code != 0x0107 && code != 0x0116
+    }
     /// 0xA900: the data set or identifier does not match the SOP class.
     public static func doesNotMatchSOPClass(_ comment: String) -> DIMSEStatus {
         DIMSEStatus(code: 0xA900, comment: comment)

@@ -3,6 +3,8 @@ package enum SOPClasses {
     package static let verification = "1.2.840.10008.1.1"
     package static let patientRootFind = "1.2.840.10008.5.1.4.1.2.1.1"
     package static let studyRootFind = "1.2.840.10008.5.1.4.1.2.2.1"
+    package static let patientRootMove = "1.2.840.10008.5.1.4.1.2.1.2"
+    package static let studyRootMove = "1.2.840.10008.5.1.4.1.2.2.2"
 
     /// Storage SOP classes: CT, MR, CR, DX, MG, US, NM, PET, XA, RF, SC, SR and RT, plus the
     /// presentation states and key object selections a PACS sends along with a study.
@@ -47,7 +49,7 @@ package enum SOPClasses {
         "1.2.840.10008.5.1.4.1.1.481.8": "RT Ion Plan",
     ]
 
-    /// Uncompressed syntaxes: the only ones a C-ECHO or C-FIND needs.
+    /// Uncompressed syntaxes: the only ones a C-ECHO, C-FIND or C-MOVE needs.
     package static let uncompressed: Set<String> = [
         "1.2.840.10008.1.2",  // Implicit VR Little Endian
         "1.2.840.10008.1.2.1",  // Explicit VR Little Endian
@@ -73,13 +75,14 @@ package enum SOPClasses {
 
     /// What the node does on a presentation context of this abstract syntax, if it accepts it.
     package enum Service: Sendable, Equatable {
-        case verification, storage, find
+        case verification, storage, find, move
     }
 
     package static func service(for abstractSyntax: String) -> Service? {
         switch abstractSyntax {
         case verification: .verification
         case patientRootFind, studyRootFind: .find
+        case patientRootMove, studyRootMove: .move
         default: storage[abstractSyntax] != nil ? .storage : nil
         }
     }

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import Synchronization
+import TrustMeshCompression
 import TrustMeshDICOM
 import TrustMeshDIMSE
 import TrustMeshGossip
@@ -10,7 +11,8 @@ import TrustMeshStore
 
 /// The node behind its DICOM listener: C-STORE goes through the same ingest as `trustmesh ingest`
 /// (validation, dedup, audit, index publishing), C-FIND is answered from the federated index and
-/// audited like the local API's query.
+/// audited like the local API's query, C-MOVE sends studies held here, audited like a WADO-RS
+/// retrieve.
 ///
 /// Index records are published when the association ends, once per study, not once per instance:
 /// a PACS sending a 300-slice study over one association publishes one record, exactly as one
@@ -197,6 +199,121 @@ final class NodeDICOMService: DIMSEServiceProvider {
         if let description = study.description { values[.studyDescription] = description }
         if let accession = study.accessionNumber { values[.accessionNumber] = accession }
         return values
+    }
+
+    // MARK: C-MOVE
+
+    /// Which instances a C-MOVE sends: those of the studies (or series) named that are held here and
+    /// not hidden by an opt-out, each study audited as a `retrieve` before a byte leaves. A study
+    /// the index places only at another trust is not moved: the answer says where it is (0xC001
+    /// when nothing asked for is here; a warning, 0xB000, when some of it is).
+    func move(_ request: DIMSEMoveRequest) async -> DIMSEMovePlan {
+        guard request.level == "STUDY" || request.level == "SERIES" else {
+            return .refused(.cannotUnderstand("only STUDY and SERIES levels are moved"))
+        }
+        func uids(_ tag: Tag) -> [String]? {
+            guard let value = request.value(tag), !value.contains("*"), !value.contains("?") else { return nil }
+            let list = value.split(separator: "\\").map { $0.trimmingCharacters(in: .whitespaces) }.filter {
+                !$0.isEmpty
+            }
+            var seen: Set<String> = []
+            return list.isEmpty ? nil : list.filter { seen.insert($0).inserted }
+        }
+        guard let studies = uids(.studyInstanceUID) else {
+            return .refused(.cannotUnderstand("give StudyInstanceUID (one, or a list)"))
+        }
+        var series: Set<String>?
+        if request.level == "SERIES" {
+            guard studies.count == 1, let list = uids(.seriesInstanceUID) else {
+                return .refused(.cannotUnderstand("SERIES level needs one StudyInstanceUID and SeriesInstanceUID"))
+            }
+            series = Set(list)
+        }
+        publishReceived(request.association)
+        let actor = Self.actor(request.association)
+        let destination = request.destination
+        let details = "C-MOVE to \(destination.aeTitle) at \(destination.host):\(destination.port)"
+        var instances: [DIMSEOutgoingInstance] = []
+        var elsewhere: [(study: String, holders: [String])] = []
+        do {
+            for uid in studies {
+                if let summary = try node.store.study(uid: uid), !(try optedOut(summary.nhsNumber)),
+                    request.value(.patientID).map({ $0 == summary.nhsNumber }) ?? true,
+                    let manifest = try node.store.transferManifest(studyUID: uid)
+                {
+                    let chosen = manifest.instances.filter { series?.contains($0.seriesUID) ?? true }
+                    guard !chosen.isEmpty else { continue }
+                    var subject: [AuditEntry.SubjectKey: String] = [.studyUID: uid]
+                    if let nhs = summary.nhsNumber { subject[.nhsNumber] = nhs }
+                    if let series, series.count == 1 { subject["seriesUID"] = series.first }
+                    subject[.bytes] = "\(chosen.reduce(0) { $0 + $1.size })"
+                    subject["instances"] = "\(chosen.count)"
+                    // Audited before a byte leaves: a move that cannot be logged does not happen.
+                    try node.audit(.retrieve, actor: actor, subject: subject, details: details)
+                    instances += chosen.map(outgoing)
+                    continue
+                }
+                let holders = try node.store.index.latestStudyRecords(studyUID: uid).filter {
+                    $0.origin != node.configuration.trust
+                        && !IndexView((try? node.store.index.records(nhs: $0.nhsNumber)) ?? []).isOptedOut($0.nhsNumber)
+                }.map(\.origin.code)
+                if !holders.isEmpty { elsewhere.append((uid, Array(Set(holders)).sorted())) }
+            }
+        } catch {
+            logger.error("C-MOVE failed", metadata: ["error": "\(error)"])
+            return .refused(.unableToPerformSubOperations("the node could not read or audit the study"))
+        }
+        logger.info(
+            "DICOM move",
+            metadata: [
+                "calling": "\(request.association.callingAETitle)", "destination": "\(destination.aeTitle)",
+                "instances": "\(instances.count)", "heldElsewhere": "\(elsewhere.map(\.study))",
+            ])
+        guard let first = elsewhere.first else { return DIMSEMovePlan(instances: instances) }
+        let trusts = Array(Set(elsewhere.flatMap(\.holders))).sorted().joined(separator: ", ")
+        for (study, holders) in elsewhere {
+            logger.warning(
+                "C-MOVE: study held at another trust, not moved",
+                metadata: ["studyUID": "\(study)", "holders": "\(holders.joined(separator: ","))"])
+        }
+        if instances.isEmpty {
+            // Error Comment is 64 characters at most (PS3.7 §C.4.2.1.5 leaves its text to the SCP).
+            let long = "study \(first.study) is held at \(trusts); fetch it with trustmesh fetch first"
+            let comment = long.count <= 64 ? long : "study held at \(trusts), not here; trustmesh fetch it first"
+            return .refused(DIMSEStatus(code: 0xC001, comment: comment))
+        }
+        return DIMSEMovePlan(
+            instances: instances,
+            status: .subOperationsWarning("\(elsewhere.count) held at \(trusts), not here; trustmesh fetch first"))
+    }
+
+    /// An instance as the listener sends it: its data set read chunk by chunk from the store (one
+    /// chunk in memory at a time), the File Meta Information left out.
+    private func outgoing(_ instance: TransferManifest.Instance) -> DIMSEOutgoingInstance {
+        let store = node.store
+        return DIMSEOutgoingInstance(
+            sopClassUID: instance.attributes.sopClassUID ?? "", sopInstanceUID: instance.sopInstanceUID,
+            transferSyntaxUID: instance.transferSyntaxUID
+        ) { write in
+            let decompressor = ZstdDecompressor()
+            var head = StoredInstanceSource(store: store, chunks: instance.chunks, decompressor: decompressor)
+            var skip = try DICOMReader.dataSetOffset(source: &head)
+            for chunk in instance.chunks {
+                let plain = try store.readChunk(chunk.hash, size: chunk.size, decompressor: decompressor)
+                guard skip < plain.count else {
+                    skip -= plain.count
+                    continue
+                }
+                try await write(plain[skip...])
+                skip = 0
+            }
+        }
+    }
+
+    /// Whether the patient has opted out: nothing of theirs is moved, as DICOMweb serves nothing.
+    private func optedOut(_ digits: String?) throws -> Bool {
+        guard let digits, let nhs = try? NHSNumber(digits) else { return false }
+        return IndexView(try node.store.index.records(nhs: nhs)).isOptedOut(nhs)
     }
 }
 

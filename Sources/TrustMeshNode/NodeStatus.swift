@@ -41,6 +41,10 @@ public struct NodeStatus: Codable, Sendable {
         public var storesFailed: Int
         public var queries: Int
         public var bytesReceived: Int
+        /// C-MOVE requests, and the instances and bytes their sub-operations sent.
+        public var moves: Int
+        public var instancesSent: Int
+        public var bytesSent: Int
 
         init(_ statistics: DIMSEServer.Statistics) {
             port = statistics.port
@@ -54,6 +58,9 @@ public struct NodeStatus: Codable, Sendable {
             storesFailed = statistics.storesFailed
             queries = statistics.finds
             bytesReceived = statistics.bytesReceived
+            moves = statistics.moves
+            instancesSent = statistics.instancesSent
+            bytesSent = statistics.bytesSent
         }
     }
 }

@@ -31,17 +31,24 @@ public enum FreePorts {
     }
 }
 
-/// A `trustmesh` process running in the background (a node), stopped when released.
+/// A process running in the background (a `trustmesh` node, or a peer such as dcmtk's
+/// `storescp`), stopped when released.
 public final class BackgroundProcess: @unchecked Sendable {
     // Process is not Sendable; this wrapper only starts, signals and waits on it.
     private let process = Process()
     public let logPath: String
+    /// SIGTERM for nodes; SIGKILL for peers that ignore it (dcmtk's `storescp`).
+    private let stopSignal: Int32
 
-    public init(_ arguments: [String], logPath: String, environment: [String: String] = [:]) throws {
+    public init(
+        _ arguments: [String], logPath: String, environment: [String: String] = [:],
+        executable: String = CommandRunner.trustmeshPath, killHard: Bool = false
+    ) throws {
         self.logPath = logPath
+        stopSignal = killHard ? SIGKILL : SIGTERM
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        process.executableURL = URL(fileURLWithPath: CommandRunner.trustmeshPath)
+        process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         process.standardOutput = log
         process.standardError = log
@@ -52,11 +59,11 @@ public final class BackgroundProcess: @unchecked Sendable {
 
     public var isRunning: Bool { process.isRunning }
 
-    /// Sends SIGTERM and waits for the exit; returns the exit status.
+    /// Sends SIGTERM (or the signal given at start) and waits for the exit; returns the exit status.
     @discardableResult
     public func stop() -> Int32 {
         if process.isRunning {
-            process.terminate()
+            Glibc.kill(process.processIdentifier, stopSignal)
             process.waitUntilExit()
         }
         return process.terminationStatus
@@ -65,7 +72,7 @@ public final class BackgroundProcess: @unchecked Sendable {
     /// What the process has written so far.
     public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
-    deinit { if process.isRunning { process.terminate(); process.waitUntilExit() } }
+    deinit { stop() }
 }
 
 /// A network of real node processes on loopback, made from a generated topology.

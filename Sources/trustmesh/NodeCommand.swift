@@ -30,12 +30,18 @@ struct NodeCommand: AsyncParsableCommand {
                 Patient Root), answered from the federated index: a query by PatientID
                 (the NHS number) lists the patient's studies at every trust, with
                 RetrieveAETitle and InstitutionName naming the trust that holds each.
-                Every query is audited. Example, from the PACS side with dcmtk:
+                Every query is audited. C-MOVE (Study Root and Patient Root, STUDY and
+                SERIES level) sends studies held here, as stored, to a destination named
+                with --move-destination; a study held only at another trust is not moved
+                (fetch it first with `trustmesh fetch`). Example, from the PACS side with dcmtk:
 
                   echoscu -aec TM_RRK 127.0.0.1 11112
                   storescu -aec TM_RRK +sd +r 127.0.0.1 11112 STUDY_FOLDER
                   findscu -S -aec TM_RRK -k QueryRetrieveLevel=STUDY -k PatientID=9434765919 \\
                           -k StudyDate -k ModalitiesInStudy -k RetrieveAETitle 127.0.0.1 11112
+                  movescu -S -aec TM_RRK -aem PACS1 -k QueryRetrieveLevel=STUDY \\
+                          -k StudyInstanceUID=1.2.3 127.0.0.1 11112
+                  (the node run with --move-destination PACS1=HOST:PORT)
                 """
         )
 
@@ -86,17 +92,56 @@ struct NodeCommand: AsyncParsableCommand {
                 valueName: "SECONDS"))
         var dicomTimeout: Double = 30
 
+        @Option(
+            help: ArgumentHelp(
+                "A C-MOVE destination: its AE title and where it listens (repeatable). A C-MOVE to an AE title not given here is refused (\"Move Destination unknown\").",
+                valueName: "AE=HOST:PORT"))
+        var moveDestination: [String] = []
+
         func validate() throws {
             if dicomPort < 0 || dicomPort > 65535 { throw ValidationError("--dicom-port must be 0–65535") }
             if let aeTitle, aeTitle.isEmpty || aeTitle.count > 16 || !aeTitle.allSatisfy({ $0.isASCII && $0 != "\\" }) {
                 throw ValidationError("--ae-title must be 1–16 ASCII characters without backslash")
             }
             if !(dicomTimeout > 0) { throw ValidationError("--dicom-timeout must be more than 0 seconds") }
+            var seen: Set<String> = []
+            for value in moveDestination {
+                let destination = try Self.moveDestination(value)
+                guard seen.insert(destination.aeTitle).inserted else {
+                    throw ValidationError("--move-destination names \(destination.aeTitle) twice")
+                }
+            }
             if fanout < 1 { throw ValidationError("--fanout must be at least 1") }
             if intervalMs < 10 { throw ValidationError("--interval-ms must be at least 10") }
             if batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
             if fetchBatchKb < 1 { throw ValidationError("--fetch-batch-kb must be at least 1") }
             if checkpointSeconds < 1 { throw ValidationError("--checkpoint-seconds must be at least 1") }
+        }
+
+        /// `AE=HOST:PORT`: an AE title of 1–16 characters of the default repertoire, no backslash and
+        /// no control characters (PS3.5 §6.2, AE), and a port 1–65535.
+        static func moveDestination(_ value: String) throws -> DIMSEMoveDestination {
+            let usage = "--move-destination \"\(value)\": expected AE=HOST:PORT, e.g. PACS1=10.0.0.5:104"
+            guard let equals = value.firstIndex(of: "="), let colon = value.lastIndex(of: ":"), colon > equals else {
+                throw ValidationError(usage)
+            }
+            let ae = value[..<equals].trimmingCharacters(in: .whitespaces)
+            let host = String(value[value.index(after: equals)..<colon])
+            let port = Int(value[value.index(after: colon)...])
+            guard !ae.isEmpty, ae.count <= 16,
+                ae.allSatisfy({ $0 != "\\" && ($0.asciiValue.map { (0x20..<0x7F).contains($0) } ?? false) })
+            else {
+                throw ValidationError(
+                    "--move-destination \"\(value)\": the AE title must be 1–16 ASCII characters, "
+                        + "no backslash or control characters")
+            }
+            guard !host.isEmpty, !host.contains(where: { $0.isWhitespace }) else {
+                throw ValidationError("--move-destination \"\(value)\": no host; \(usage)")
+            }
+            guard let port, (1...65535).contains(port) else {
+                throw ValidationError("--move-destination \"\(value)\": the port must be 1–65535")
+            }
+            return DIMSEMoveDestination(aeTitle: ae, host: host, port: port)
         }
 
         func run() async throws {
@@ -113,7 +158,8 @@ struct NodeCommand: AsyncParsableCommand {
                 }
                 dicom = DIMSEServer.Configuration(
                     host: "", port: dicomPort, aeTitle: ae, checkCalledAETitle: checkCalledAe,
-                    allowedCallingAETitles: allowed, timeout: .milliseconds(Int(dicomTimeout * 1000)))
+                    allowedCallingAETitles: allowed, timeout: .milliseconds(Int(dicomTimeout * 1000)),
+                    moveDestinations: try moveDestination.map(Self.moveDestination))
             }
             let runtime = try NodeRuntime(
                 node: node, topology: try LocalNetwork.read(topology),
