@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 import TrustMeshCompression
 import TrustMeshCrypto
-package import TrustMeshDICOM
+import TrustMeshDICOM
 
 /// A series of a held study, for the study viewer.
 package struct ViewerSeries: Sendable, Equatable {

@@ -190,8 +190,9 @@ import TrustMeshTesting
             let base = dir.appending(folder)
             return try FileManager.default.subpathsOfDirectory(atPath: base).sorted().compactMap { relative in
                 var isDirectory: ObjCBool = false
-                FileManager.default.fileExists(atPath: base + "/" + relative, isDirectory: &isDirectory)
-                return isDirectory.boolValue ? nil : try Data(contentsOf: URL(fileURLWithPath: base + "/" + relative))
+                let exists = FileManager.default.fileExists(atPath: base + "/" + relative, isDirectory: &isDirectory)
+                return !exists || isDirectory.boolValue
+                    ? nil : try Data(contentsOf: URL(fileURLWithPath: base + "/" + relative))
             }.sorted { $0.lexicographicallyPrecedes($1) }
         }
         let exported = try contents("export")
