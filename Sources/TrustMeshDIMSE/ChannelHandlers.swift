@@ -131,3 +131,13 @@ package final class AssociationIOHandler: ChannelDuplexHandler {
 
 @available(*, unavailable)
 extension AssociationIOHandler: Sendable {}
+
+extension NIOAsyncChannel where Inbound == AssociationEvent, Outbound == AssociationOutput {
+    /// The pipeline of every association, accepted or opened: PDUs decoded (data at most
+    /// `maximumPDU` bytes), timers and writes carried out, wrapped for the association's task.
+    static func association(_ channel: any Channel, maximumPDU: Int) throws -> Self {
+        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(PDUDecoder(maximumDataLength: maximumPDU)))
+        try channel.pipeline.syncOperations.addHandler(AssociationIOHandler())
+        return try Self(wrappingChannelSynchronously: channel)
+    }
+}

@@ -103,11 +103,8 @@ public final class DIMSEServer: Sendable {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .bind(host: configuration.host, port: configuration.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(
-                        ByteToMessageHandler(PDUDecoder(maximumDataLength: maximumPDU)))
-                    try channel.pipeline.syncOperations.addHandler(AssociationIOHandler())
-                    return try NIOAsyncChannel<AssociationEvent, AssociationOutput>(
-                        wrappingChannelSynchronously: channel)
+                    try NIOAsyncChannel<AssociationEvent, AssociationOutput>.association(
+                        channel, maximumPDU: maximumPDU)
                 }
             }
         let port = server.channel.localAddress?.port ?? configuration.port

@@ -49,11 +49,8 @@ package enum StoreSCU {
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .connect(host: settings.host, port: settings.port) { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(
-                            ByteToMessageHandler(PDUDecoder(maximumDataLength: maximum)))
-                        try channel.pipeline.syncOperations.addHandler(AssociationIOHandler())
-                        return try NIOAsyncChannel<AssociationEvent, AssociationOutput>(
-                            wrappingChannelSynchronously: channel)
+                        try NIOAsyncChannel<AssociationEvent, AssociationOutput>.association(
+                            channel, maximumPDU: maximum)
                     }
                 }
         } catch {
