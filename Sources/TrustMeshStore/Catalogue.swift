@@ -160,12 +160,14 @@ package final class Catalogue: Sendable {
     ) throws -> Outcome {
         let a = instance.attributes
         let manifestHash = Data(instance.manifestHash.rawBytes)
+        // Cached statements: a fetched study commits hundreds of instances in one transaction, and
+        // preparing each statement anew was most of that commit's time.
         if let row = try Row.fetchOne(
-            db,
-            sql: """
-                SELECT i.manifestHash, s.studyUID FROM instance i JOIN series s ON s.seriesUID = i.seriesUID
-                WHERE i.sopInstanceUID = ?
-                """,
+            db.cachedStatement(
+                sql: """
+                    SELECT i.manifestHash, s.studyUID FROM instance i JOIN series s ON s.seriesUID = i.seriesUID
+                    WHERE i.sopInstanceUID = ?
+                    """),
             arguments: [instance.sopInstanceUID]
         ) {
             let existingHash: Data = row["manifestHash"]
@@ -175,7 +177,8 @@ package final class Catalogue: Sendable {
         // The patient of an instance must match the study it joins: merging two patients' images
         // is a clinical safety hazard, so the instance is refused instead.
         if let study = try Row.fetchOne(
-            db, sql: "SELECT nhsNumber, patientID FROM study WHERE studyUID = ?", arguments: [instance.studyUID]
+            db.cachedStatement(sql: "SELECT nhsNumber, patientID FROM study WHERE studyUID = ?"),
+            arguments: [instance.studyUID]
         ) {
             let nhs: String? = study["nhsNumber"]
             if nhs != instance.nhsNumber?.digits {
@@ -190,9 +193,8 @@ package final class Catalogue: Sendable {
                     )
                 )
             }
-            try db.execute(
-                sql: "UPDATE study SET updatedAt = ? WHERE studyUID = ?", arguments: [now, instance.studyUID]
-            )
+            try db.cachedStatement(sql: "UPDATE study SET updatedAt = ? WHERE studyUID = ?").execute(
+                arguments: [now, instance.studyUID])
         } else {
             try db.execute(
                 sql: """
@@ -207,12 +209,13 @@ package final class Catalogue: Sendable {
                 ]
             )
         }
-        try db.execute(
+        try db.cachedStatement(
             sql: """
                 INSERT INTO series (seriesUID, studyUID, modality, seriesNumber, description, bodyPart)
                 VALUES (?, ?, ?, ?, ?, ?)
                 ON CONFLICT(seriesUID) DO UPDATE SET studyUID = excluded.studyUID
-                """,
+                """
+        ).execute(
             arguments: [
                 instance.seriesUID, instance.studyUID, a.modality, a.seriesNumber, a.seriesDescription,
                 a.bodyPartExamined,
@@ -220,17 +223,19 @@ package final class Catalogue: Sendable {
         )
         let replaced =
             try Bool.fetchOne(
-                db, sql: "SELECT 1 FROM instance WHERE sopInstanceUID = ?", arguments: [instance.sopInstanceUID]
+                db.cachedStatement(sql: "SELECT 1 FROM instance WHERE sopInstanceUID = ?"),
+                arguments: [instance.sopInstanceUID]
             ) ?? false
         if replaced {
             try db.execute(sql: "DELETE FROM instance WHERE sopInstanceUID = ?", arguments: [instance.sopInstanceUID])
         }
-        try db.execute(
+        try db.cachedStatement(
             sql: """
                 INSERT INTO instance (sopInstanceUID, seriesUID, sopClassUID, instanceNumber, numberOfFrames,
                     transferSyntaxUID, size, manifestHash, ingestedAt)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """,
+                """
+        ).execute(
             arguments: [
                 instance.sopInstanceUID, instance.seriesUID, a.sopClassUID, a.instanceNumber, a.numberOfFrames,
                 instance.transferSyntaxUID, instance.size, manifestHash, now,
