@@ -105,15 +105,31 @@ public final class TestNetwork: @unchecked Sendable {
     }
 
     /// Starts a node and waits (bounded) until its local API answers.
+    /// - Parameter diskKB: run the node on a tmpfs of this size (a copy of its folder, in its own user
+    ///   and mount namespace: `unshare -Urm`, see ``CommandRunner/canMountTmpfs``), for full-disk
+    ///   tests. What it writes there is gone when it stops; check through its API.
     public func start(
         _ code: String, arguments: [String] = [], environment: [String: String] = [:],
-        deadline: Duration = .seconds(30)
+        deadline: Duration = .seconds(30), diskKB: Int? = nil
     ) async throws {
-        let process = try BackgroundProcess(
-            [
-                "node", "run", "--data", dataDirectory(code), "--topology", topologyPath, "--interval-ms",
-                "\(intervalMs)",
-            ] + arguments, logPath: directory.appending("\(code).log"), environment: environment)
+        let run = ["node", "run", "--topology", topologyPath, "--interval-ms", "\(intervalMs)"] + arguments
+        let process: BackgroundProcess
+        if let diskKB {
+            let disk = dataDirectory(code) + "-disk"
+            try FileManager.default.createDirectory(atPath: disk, withIntermediateDirectories: true)
+            let script = """
+                mount -t tmpfs -o size=\(diskKB)k tmpfs "$1" && cp -a "$2/." "$1/" || exit 90
+                disk="$1"; bin="$3"; shift 3
+                exec "$bin" "$@" --data "$disk"
+                """
+            process = try BackgroundProcess(
+                ["-Urm", "sh", "-c", script, "sh", disk, dataDirectory(code), CommandRunner.trustmeshPath] + run,
+                logPath: directory.appending("\(code).log"), environment: environment, executable: "/usr/bin/unshare")
+        } else {
+            process = try BackgroundProcess(
+                run + ["--data", dataDirectory(code)], logPath: directory.appending("\(code).log"),
+                environment: environment)
+        }
         lock.withLock { processes[try! TrustID(code)] = process }
         let url = url(code)
         try await poll("\(code) to listen", deadline: deadline) {

@@ -190,6 +190,28 @@ import TrustMeshTesting
         #expect(try hashes(try exported(network, at: "RKB", study: study)) == (try hashes(originals)))
     }
 
+    /// The requester's disk fills during a fetch: the clinician is told so, nothing of the study
+    /// becomes visible, the abandoned fetch is audited, and the node serves on.
+    @Test(.enabled(if: CommandRunner.canMountTmpfs, "needs unshare -Urm to mount a small tmpfs"))
+    func aFetchOntoAFullDiskFailsClearlyAndLeavesNothingVisible() async throws {
+        let network = try TestNetwork(trusts: ["RRK", "RKB"])
+        try await network.start("RRK")
+        try await network.start("RKB", diskKB: 2048)
+        let study = "1.2.826.0.1.3680043.10.8.7"
+        _ = try await publish(network, at: "RRK", requester: "RKB", studyUID: study, instances: 20, size: 512)
+        try addCare(network, at: "RKB")
+        let (failed, _) = try fetch(network, at: "RKB", study: study)
+        #expect(failed.status != 0)
+        #expect(failed.stderr.contains("the disk is full"), "\(failed.stderr)")
+        let listed = try await LocalAPIClient.query(node: network.url("RKB"), nhs: NHSNumber(Self.patient))
+        #expect(listed.studies.first { $0.studyInstanceUID == study }?.localCopy == false)
+        let status = try await LocalAPIClient.status(node: network.url("RKB"))
+        #expect(status.instances == 0 && status.studies == 0)
+        let audit = try CommandRunner.run("/usr/bin/curl", ["-sf", network.url("RKB") + "/audit"])
+        #expect(audit.stdout.contains("fetchAbandoned"), "\(audit.stdout.prefix(500))")
+        #expect(network.stop("RKB") == 0)
+    }
+
     @Test func anOptedOutPatientIsNeitherListedNorFetched() async throws {
         let network = try TestNetwork(trusts: ["RRK", "RKB"])
         try await network.start("RRK")
