@@ -99,8 +99,10 @@ public final class DIMSEServer: Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(.backlog, value: 64)
             // DIMSE is request/response with small PDUs: without TCP_NODELAY each response can wait
-            // ~40 ms for a delayed ACK (the Nagle stall BASELINES.md measures for Orthanc).
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            // ~40 ms for a delayed ACK (the Nagle stall BASELINES.md measures for Orthanc). A TCP-level
+            // option: `.socketOption(.tcp_nodelay)` would set SO_DEBUG (SOL_SOCKET, 1), which an
+            // unprivileged node may not set: its first association then stopped the node.
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .bind(host: configuration.host, port: configuration.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try NIOAsyncChannel<AssociationEvent, AssociationOutput>.association(

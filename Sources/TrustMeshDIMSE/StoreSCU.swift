@@ -46,7 +46,7 @@ package enum StoreSCU {
             let maximum = Int(settings.maximumPDULength)
             channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .connectTimeout(TimeAmount(settings.timeout))
-                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .connect(host: settings.host, port: settings.port) { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try NIOAsyncChannel<AssociationEvent, AssociationOutput>.association(

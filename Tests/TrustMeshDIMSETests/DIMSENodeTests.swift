@@ -198,6 +198,36 @@ import TrustMeshTesting
         #expect(net.stop("RQ3") == 0)
     }
 
+    /// The node's disk fills while a PACS sends: each instance that no longer fits is refused with
+    /// 0xA700 (out of resources) and audited; what was stored is whole; the listener serves on.
+    @Test(.enabled(if: CommandRunner.canMountTmpfs, "needs unshare -Urm to mount a small tmpfs"))
+    func aFullDiskRefusesInstancesWithOutOfResourcesAndTheListenerServesOn() async throws {
+        let net = try TestNetwork(trusts: ["RRK"])
+        let port = try FreePorts.allocate(1)[0]
+        try await net.start("RRK", arguments: ["--dicom-port", "\(port)"], diskKB: 2048)
+        try await Self.waitForDICOM(net, "RRK")
+        let study = SyntheticStudy(
+            patientID: Self.nhs, instancesPerSeries: 20, seed: 61, studyInstanceUID: "1.2.826.0.1.3680043.10.606.7",
+            rows: 512, columns: 512)
+        let made = try study.write(to: net.directory.appending("pacs"))
+        // storescu stops at the first refusal (exit status non-zero) and names it with -v.
+        let store = try Self.dcmtk(
+            "storescu",
+            ["-v", "-aec", "TM_RRK", "-xe", "+sd", "+r", "127.0.0.1", "\(port)", net.directory.appending("pacs")])
+        #expect(store.status != 0)
+        #expect(store.stderr.contains("Refused: OutOfResources"), "\(store.stderr.suffix(600))")
+        let status = try await Self.status(net, "RRK")
+        let listener = try #require(status.dicom)
+        #expect(listener.storesFailed == 1)
+        #expect(listener.instancesStored > 0 && listener.instancesStored < made.count)
+        #expect(status.instances == listener.instancesStored)
+        let echo = try Self.dcmtk("echoscu", ["-aec", "TM_RRK", "127.0.0.1", "\(port)"])
+        #expect(echo.status == 0, "\(echo.stderr)")
+        let audit = try CommandRunner.run("/usr/bin/curl", ["-sf", net.url("RRK") + "/audit"])
+        #expect(audit.stdout.contains("ingestFailed"))
+        #expect(net.stop("RRK") == 0)
+    }
+
     @Test func badPeersAreRefusedOrAbortedAndTheListenerKeepsServing() async throws {
         let net = try TestNetwork(trusts: ["RRK"])
         let port = try FreePorts.allocate(1)[0]
