@@ -226,23 +226,20 @@ import TrustMeshTesting
         let body = network.directory.appending("stow.multipart")
         let bytes = Self.multipart([[UInt8](try Data(contentsOf: URL(fileURLWithPath: files.values.first!)))])
         try Data(bytes).write(to: URL(fileURLWithPath: body))
-        let curl = try CommandRunner.run(
-            "/usr/bin/curl",
-            [
-                "-sS", "-v", "--expect100-timeout", "600", "--max-time", "120", "-H", "Expect: 100-continue",
-                "-H", "Content-Type: \(Self.stowType)", "--data-binary", "@" + body, "-o", "/dev/null",
-                "-w", "%{http_code}", network.url("RRK") + "/dicom-web/studies",
-            ])
+        func post(_ contentType: String) throws -> ProcessResult {
+            try CommandRunner.run(
+                "/usr/bin/curl",
+                [
+                    "-sS", "-v", "--expect100-timeout", "600", "--max-time", "120", "-H", "Expect: 100-continue",
+                    "-H", "Content-Type: \(contentType)", "--data-binary", "@" + body, "-o", "/dev/null",
+                    "-w", "%{http_code}", network.url("RRK") + "/dicom-web/studies",
+                ])
+        }
+        let curl = try post(Self.stowType)
         #expect(curl.stdout == "200", "\(curl.stderr)")
         #expect(curl.stderr.contains("HTTP/1.1 100 Continue"), "\(curl.stderr)")
         // A request that asks and is refused still gets its final answer after the interim one.
-        let refused = try CommandRunner.run(
-            "/usr/bin/curl",
-            [
-                "-sS", "-v", "--expect100-timeout", "600", "--max-time", "120", "-H", "Expect: 100-continue",
-                "-H", "Content-Type: text/plain", "--data-binary", "@" + body, "-o", "/dev/null",
-                "-w", "%{http_code}", network.url("RRK") + "/dicom-web/studies",
-            ])
+        let refused = try post("text/plain")
         #expect(refused.stdout == "415", "\(refused.stderr)")
     }
 
