@@ -549,13 +549,10 @@ private struct Session {
         let peerMaximum = Int(peer?.maximumPDULength ?? 0)
         let room = max(64, (peerMaximum == 0 ? Int(settings.maximumPDULength) : peerMaximum) - 6)
         for (part, isCommand) in [(command.encode(), true), (dataSet, false)] {
-            guard var part else { continue }
-            repeat {
-                let slice = part.readSlice(length: min(room, part.readableBytes))!
-                let value = PDV(
-                    contextID: contextID, isCommand: isCommand, isLast: part.readableBytes == 0, data: slice)
+            guard let part else { continue }
+            for value in PDV.fragments(of: part, contextID: contextID, isCommand: isCommand, room: room) {
                 try await outbound.write(.pdu(.data([value])))
-            } while part.readableBytes > 0
+            }
         }
     }
 

@@ -479,3 +479,22 @@ extension PDU {
         return String(decoding: slice, as: UTF8.self)
     }
 }
+
+extension PDV {
+    /// `bytes` cut into PDVs of at most `room` bytes, in order (PS3.8 Annex E): the last one is
+    /// flagged last when `isLast`, so a data set sent in pieces flags only its final piece's end.
+    /// The slices share `bytes`' storage.
+    static func fragments(
+        of bytes: ByteBuffer, contextID: UInt8, isCommand: Bool, isLast: Bool = true, room: Int
+    ) -> [PDV] {
+        var bytes = bytes
+        var values: [PDV] = []
+        repeat {
+            let slice = bytes.readSlice(length: min(room, bytes.readableBytes))!
+            values.append(
+                PDV(contextID: contextID, isCommand: isCommand, isLast: isLast && bytes.readableBytes == 0, data: slice)
+            )
+        } while bytes.readableBytes > 0
+        return values
+    }
+}

@@ -235,15 +235,11 @@ package struct StoreAssociation {
     }
 
     private func sendFragments(_ bytes: ByteBuffer, contextID: UInt8, isCommand: Bool, isLast: Bool) async throws {
-        var bytes = bytes
-        let room = sendLength - 6
-        repeat {
-            let slice = bytes.readSlice(length: min(room, bytes.readableBytes))!
-            let last = isLast && bytes.readableBytes == 0
-            try await write(
-                .data([PDV(contextID: contextID, isCommand: isCommand, isLast: last, data: slice)]),
-                isCommand ? "sending a command" : "sending a data set")
-        } while bytes.readableBytes > 0
+        let values = PDV.fragments(
+            of: bytes, contextID: contextID, isCommand: isCommand, isLast: isLast, room: sendLength - 6)
+        for value in values {
+            try await write(.data([value]), isCommand ? "sending a command" : "sending a data set")
+        }
     }
 
     private func write(_ pdu: PDU, _ what: String) async throws {

@@ -254,8 +254,7 @@ final class NodeDICOMService: DIMSEServiceProvider {
                     continue
                 }
                 let holders = try node.store.index.latestStudyRecords(studyUID: uid).filter {
-                    $0.origin != node.configuration.trust
-                        && !IndexView((try? node.store.index.records(nhs: $0.nhsNumber)) ?? []).isOptedOut($0.nhsNumber)
+                    $0.origin != node.configuration.trust && !((try? optedOut($0.nhsNumber.digits)) ?? false)
                 }.map(\.origin.code)
                 if !holders.isEmpty { elsewhere.append((uid, Array(Set(holders)).sorted())) }
             }

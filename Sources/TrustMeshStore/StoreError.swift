@@ -71,7 +71,7 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
 
     public var description: String {
         switch code {
-        case .io(let path, let operation, let errno) where errno == ENOSPC || errno == EDQUOT:
+        case .io(let path, let operation, let errno) where isDiskFull:
             "\(operation) \(path): the disk is full (\(String(cString: strerror(errno)))): free space on the "
                 + "node's disk, then run it again"
         case .io(let path, let operation, let errno):
