@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOCore
+import NIOPosix
 import Synchronization
 import TrustMeshCompression
 import TrustMeshCrypto
@@ -216,7 +217,8 @@ final class FetchEngine: Sendable {
         }
     }
 
-    /// Fetches, verifies and stores one batch; returns the chunks that failed verification.
+    /// Fetches, verifies and stores one batch; returns the chunks that failed verification. Chunks
+    /// are verified as their frames arrive, while the holder is still sending the rest.
     private func fetchBatch(
         _ batch: [TransferManifest.Chunk], id: String, transferID: String, key: SymmetricKey, holder: TrustID,
         started: ContinuousClock.Instant, pool: BatchBufferPool
@@ -225,9 +227,19 @@ final class FetchEngine: Sendable {
         let payload = Array(try JSONEncoder().encode(request))
         let buffers = pool.take()
         defer { pool.give(buffers) }
+        // Aligned and padded so the pack can be written without a copy into the page cache.
+        let alignment = FileChunkStore.directIOAlignment
+        let (pack, plain) = buffers.reserve(
+            pack: (batch.reduce(0) { $0 + $1.stored } + alignment - 1) / alignment * alignment,
+            plain: batch.map(\.size).max() ?? 0)
+        var receiver = BatchReceiver(
+            batch: batch, transferID: transferID, key: key, pack: pack, plain: plain, holder: holder, logger: logger)
         for attempt in 1...settings.batchRetries {
+            receiver.restart()
             do {
-                try await client.callRaw(holder, path: FetchRoutes.chunks, payload: payload, into: &buffers.body)
+                try await client.callStreaming(
+                    holder, path: FetchRoutes.chunks, payload: payload, buffer: &buffers.body
+                ) { receiver.take(&$0) }
                 break
             } catch let refusal as PeerRefusal where refusal.code != .unavailable {
                 throw refusal
@@ -235,51 +247,18 @@ final class FetchEngine: Sendable {
                 if attempt == settings.batchRetries { throw error }
             }
         }
-        let wanted = Dictionary(batch.map { ($0.hash, $0) }, uniquingKeysWith: { a, _ in a })
-        var seen: Set<Digest256> = []  // a hash sent twice counts once
-        // Each frame is opened straight into the batch's pack buffer and decompressed into one
-        // scratch buffer for its hash check: no allocation per chunk (docs/ARCHITECTURE.md, "Fetch").
-        let body = buffers.body
-        // Aligned and padded so the pack can be written without a copy into the page cache.
-        let alignment = FileChunkStore.directIOAlignment
-        let (pack, plain) = buffers.reserve(
-            pack: (body.readableBytes + alignment - 1) / alignment * alignment, plain: batch.map(\.size).max() ?? 0)
-        let decompressor = ZstdDecompressor()
-        var good: [(chunk: TransferManifest.Chunk, offset: Int)] = []
-        var used = 0
-        body.withUnsafeReadableBytes { bytes in
-            for frame in (try? ChunkFrames.parse(bytes)) ?? [] {
-                guard let chunk = wanted[frame.hash], seen.insert(frame.hash).inserted else { continue }
-                let slot = UnsafeMutableRawBufferPointer(rebasing: pack[used..<min(used + chunk.stored, pack.count)])
-                guard frame.sealed.count - XChaCha20Poly1305.tagByteCount == chunk.stored, slot.count == chunk.stored,
-                    let opened = try? XChaCha20Poly1305.open(
-                        UnsafeRawBufferPointer(rebasing: bytes[frame.sealed]), key: key,
-                        nonce: UnsafeRawBufferPointer(rebasing: bytes[frame.nonce]),
-                        associatedData: ChunkFrames.associatedData(transferID: transferID, hash: frame.hash),
-                        into: slot),
-                    opened == chunk.stored,
-                    let size = try? decompressor.decompress(
-                        UnsafeRawBufferPointer(slot),
-                        into: UnsafeMutableRawBufferPointer(rebasing: plain[..<chunk.size])),
-                    size == chunk.size,
-                    BLAKE2b256.hash(UnsafeRawBufferPointer(rebasing: plain[..<size])) == chunk.hash
-                else {
-                    logger.warning(
-                        "chunk failed verification",
-                        metadata: ["hash": "\(frame.hash.hex.prefix(16))", "from": "\(holder)"])
-                    continue
-                }
-                good.append((chunk, used))
-                used += chunk.stored
-            }
-        }
+        let used = receiver.used
         let padded = (used + alignment - 1) / alignment * alignment
         UnsafeMutableRawBufferPointer(rebasing: pack[used..<padded]).initializeMemory(as: UInt8.self, repeating: 0)
-        try node.store.storeVerifiedChunks(UnsafeRawBufferPointer(rebasing: pack[..<padded]), chunks: good)
-        let bytes = used
+        // Written and flushed on NIO's blocking-I/O threads: the fdatasync must not hold one of the
+        // few threads that verify chunks (docs/ARCHITECTURE.md, "Fetch").
+        let store = node.store
+        let packed = PackBytes(bytes: UnsafeRawBufferPointer(rebasing: pack[..<padded]))
+        let good = receiver.good
+        try await NIOThreadPool.singleton.runIfActive { try store.storeVerifiedChunks(packed.bytes, chunks: good) }
         update(id) {
             $0.chunksReceived += good.count
-            $0.bytesReceived += bytes
+            $0.bytesReceived += used
         }
         refreshRate(id, started: started)
         let verified = Set(good.map(\.chunk.hash))
@@ -349,7 +328,102 @@ enum FetchRoutes {
     static let chunks = "/peer/v1/fetch/chunks"
 }
 
-/// The memory one chunk batch needs (the answer, the pack being assembled, a chunk's plaintext),
+/// Verifies a batch's frames as they arrive: each is opened straight into the batch's pack
+/// buffer and decompressed into one scratch buffer for its hash check, with no allocation per
+/// chunk (docs/ARCHITECTURE.md, "Fetch"). A frame that fails is skipped (its chunk is asked for
+/// again); a malformed stream stops the batch (every chunk not yet verified is asked for again).
+struct BatchReceiver {
+    let wanted: [Digest256: TransferManifest.Chunk]
+    let transferID: String
+    let key: SymmetricKey
+    let pack: UnsafeMutableRawBufferPointer
+    let plain: UnsafeMutableRawBufferPointer
+    let holder: TrustID
+    let logger: Logger
+    let decompressor = ZstdDecompressor()
+    /// Verified chunks and their offsets in `pack`.
+    private(set) var good: [(chunk: TransferManifest.Chunk, offset: Int)] = []
+    /// Bytes of `pack` filled.
+    private(set) var used = 0
+    private var seen: Set<Digest256> = []  // a hash sent twice counts once
+    private var malformed = false
+
+    init(
+        batch: [TransferManifest.Chunk], transferID: String, key: SymmetricKey, pack: UnsafeMutableRawBufferPointer,
+        plain: UnsafeMutableRawBufferPointer, holder: TrustID, logger: Logger
+    ) {
+        wanted = Dictionary(batch.map { ($0.hash, $0) }, uniquingKeysWith: { a, _ in a })
+        self.transferID = transferID
+        self.key = key
+        self.pack = pack
+        self.plain = plain
+        self.holder = holder
+        self.logger = logger
+    }
+
+    /// Forgets what an earlier attempt at the batch received.
+    mutating func restart() {
+        good = []
+        used = 0
+        seen = []
+        malformed = false
+    }
+
+    /// Verifies every whole frame at the front of `body` and moves past it.
+    mutating func take(_ body: inout ByteBuffer) {
+        while !malformed {
+            let header: ChunkFrames.Header?
+            do {
+                header = try body.withUnsafeReadableBytes { try ChunkFrames.header($0) }
+            } catch {
+                logger.warning("malformed chunk batch", metadata: ["from": "\(holder)", "error": "\(error)"])
+                malformed = true
+                return
+            }
+            guard let header, body.readableBytes >= header.frameCount else { return }
+            body.withUnsafeReadableBytes { bytes in
+                let frame = UnsafeRawBufferPointer(rebasing: bytes[..<header.frameCount])
+                if !verify(header, frame) {
+                    logger.warning(
+                        "chunk failed verification",
+                        metadata: ["hash": "\(header.hash.hex.prefix(16))", "from": "\(holder)"])
+                }
+            }
+            body.moveReaderIndex(forwardBy: header.frameCount)
+        }
+    }
+
+    /// Opens, decompresses and hashes one frame's chunk into the pack; false if it fails.
+    private mutating func verify(_ header: ChunkFrames.Header, _ frame: UnsafeRawBufferPointer) -> Bool {
+        guard let chunk = wanted[header.hash] else { return true }  // not asked for: ignored
+        guard seen.insert(header.hash).inserted else { return true }
+        let nonce = UnsafeRawBufferPointer(rebasing: frame[32..<(32 + XChaCha20Poly1305.nonceByteCount)])
+        let sealed = UnsafeRawBufferPointer(rebasing: frame[ChunkFrames.headerBytes...])
+        let slot = UnsafeMutableRawBufferPointer(rebasing: pack[used..<min(used + chunk.stored, pack.count)])
+        guard sealed.count - XChaCha20Poly1305.tagByteCount == chunk.stored, slot.count == chunk.stored,
+            let opened = try? XChaCha20Poly1305.open(
+                sealed, key: key, nonce: nonce,
+                associatedData: ChunkFrames.associatedData(transferID: transferID, hash: header.hash), into: slot),
+            opened == chunk.stored,
+            let size = try? decompressor.decompress(
+                UnsafeRawBufferPointer(slot), into: UnsafeMutableRawBufferPointer(rebasing: plain[..<chunk.size])),
+            size == chunk.size,
+            BLAKE2b256.hash(UnsafeRawBufferPointer(rebasing: plain[..<size])) == chunk.hash
+        else { return false }
+        good.append((chunk, used))
+        used += chunk.stored
+        return true
+    }
+}
+
+/// A batch's pack, handed to the thread that writes it while its task waits.
+///
+/// `@unchecked Sendable`: the bytes are neither read nor written elsewhere until the write returns.
+struct PackBytes: @unchecked Sendable {
+    let bytes: UnsafeRawBufferPointer
+}
+
+/// The memory one chunk batch needs (the answer as it arrives, the pack being assembled, a chunk's plaintext),
 /// kept for the next batch of the same transfer: allocating them afresh for every 8 MiB batch made
 /// the kernel fault in and zero new pages each time (a tenth of a fetch's receiving CPU).
 ///

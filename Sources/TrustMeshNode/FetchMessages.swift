@@ -64,30 +64,30 @@ enum ChunkFrames {
         }
     }
 
-    /// Where one frame's parts are in a batch body.
-    struct Frame {
+    /// Bytes before a frame's ciphertext: hash, nonce, length.
+    static let headerBytes = 32 + XChaCha20Poly1305.nonceByteCount + 4
+
+    /// Longest ciphertext a frame may announce: more than any stored chunk (at most 1 MiB of
+    /// plaintext, which zstd never expands by more than a few hundred bytes).
+    static let maximumSealed = 2 << 20
+
+    /// A frame's header: its chunk's hash and the length of the ciphertext that follows it.
+    struct Header {
         var hash: Digest256
-        var nonce: Range<Int>
-        var sealed: Range<Int>
+        var sealedCount: Int
+        /// Bytes of the whole frame.
+        var frameCount: Int { ChunkFrames.headerBytes + sealedCount }
     }
 
-    /// Splits a batch body into frames; throws on a malformed body (which the requester treats as a
-    /// bad batch).
-    static func parse(_ body: UnsafeRawBufferPointer) throws -> [Frame] {
-        var frames: [Frame] = []
-        var i = 0
-        let nonceCount = XChaCha20Poly1305.nonceByteCount
-        while i < body.count {
-            guard body.count - i >= 32 + nonceCount + 4 else { throw FetchError.badBatch("truncated frame header") }
-            let hash = try Digest256(rawBytes: Array(body[i..<(i + 32)]))
-            let l = i + 32 + nonceCount
-            let length = Int(body[l]) << 24 | Int(body[l + 1]) << 16 | Int(body[l + 2]) << 8 | Int(body[l + 3])
-            let start = l + 4
-            guard body.count - start >= length else { throw FetchError.badBatch("truncated frame") }
-            frames.append(Frame(hash: hash, nonce: (i + 32)..<l, sealed: start..<(start + length)))
-            i = start + length
-        }
-        return frames
+    /// Reads the header of the frame at the front of `bytes`, or nil if it has not all arrived.
+    /// - Throws: ``FetchError`` when the header announces a frame longer than any chunk.
+    static func header(_ bytes: UnsafeRawBufferPointer) throws -> Header? {
+        guard bytes.count >= headerBytes else { return nil }
+        let hash = try Digest256(rawBytes: Array(bytes[0..<32]))
+        let l = 32 + XChaCha20Poly1305.nonceByteCount
+        let length = Int(bytes[l]) << 24 | Int(bytes[l + 1]) << 16 | Int(bytes[l + 2]) << 8 | Int(bytes[l + 3])
+        guard length <= maximumSealed else { throw FetchError.badBatch("a frame announces \(length) bytes") }
+        return Header(hash: hash, sealedCount: length)
     }
 }
 

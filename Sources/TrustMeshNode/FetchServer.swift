@@ -30,7 +30,7 @@ final class FetchServer: Sendable {
     private let logger: Logger
     private let transfers = Mutex<[String: Transfer]>([:])
     /// Test-only fault injection (see docs/ARCHITECTURE.md): corrupt this many chunk frames before
-    /// sealing them, and exit the process after serving this many batches.
+    /// sealing them, and exit the process part way through the batch after this many.
     private let faults = Mutex(Faults())
 
     struct Faults {
@@ -98,8 +98,8 @@ final class FetchServer: Sendable {
         )
     }
 
-    /// Serves one batch of chunks of an open transfer.
-    func chunks(from requester: Topology.Trust, payload: [UInt8], now: Date = Date()) throws -> ByteBuffer {
+    /// Checks a batch request of an open transfer and returns the batch, to be streamed.
+    func chunks(from requester: Topology.Trust, payload: [UInt8], now: Date = Date()) throws -> ChunkBatch {
         let request = try JSONDecoder().decode(ChunkBatchRequest.self, from: Data(payload))
         guard let transfer = transfers.withLock({ $0[request.transferID] }), transfer.requester == requester.ods,
             transfer.expires > now
@@ -110,32 +110,67 @@ final class FetchServer: Sendable {
         guard request.hashes.count <= Self.maximumBatch, request.hashes.allSatisfy(transfer.hashes.contains) else {
             throw PeerRefusal(.badEnvelope, "the batch asks for chunks outside the transfer's study")
         }
-        // One buffer of the exact size; each chunk is read straight into its frame and sealed in place.
-        let places = try node.store.places(of: request.hashes)
-        var out = ByteBufferAllocator().buffer(capacity: places.reduce(0) { $0 + $1.stored + ChunkFrames.overhead })
-        for place in places {
-            let corrupt = faults.withLock { faults in
+        let exitMidBatch = faults.withLock { faults in
+            guard let remaining = faults.exitAfterBatches else { return false }
+            faults.exitAfterBatches = remaining - 1
+            return remaining <= 0
+        }
+        return ChunkBatch(
+            server: self, places: try node.store.places(of: request.hashes), transferID: request.transferID,
+            key: transfer.key, exitMidBatch: exitMidBatch)
+    }
+
+    /// A batch being served: its frames are read, sealed and written piece by piece, so the
+    /// requester starts verifying the first chunks while the holder is still reading the last, and
+    /// the holder holds one piece in memory, not the batch.
+    struct ChunkBatch: Sendable {
+        fileprivate let server: FetchServer
+        let places: [ChunkPlace]
+        let transferID: String
+        let key: SymmetricKey
+        let exitMidBatch: Bool
+
+        /// Bytes of the whole answer.
+        var length: Int { places.reduce(0) { $0 + $1.stored + ChunkFrames.overhead } }
+
+        /// Bytes of frames gathered into one write.
+        static let pieceBytes = 512 << 10
+
+        /// Calls `write` with each piece of the answer, in order.
+        func write(_ write: (ByteBuffer) async throws -> Void) async throws {
+            var next = places[...]
+            while !next.isEmpty {
+                var count = 0
+                var bytes = 0
+                for place in next {
+                    guard count == 0 || bytes + place.stored <= Self.pieceBytes else { break }
+                    count += 1
+                    bytes += place.stored + ChunkFrames.overhead
+                }
+                var out = ByteBufferAllocator().buffer(capacity: bytes)
+                for place in next.prefix(count) { try frame(place, into: &out) }
+                next = next.dropFirst(count)
+                if exitMidBatch {  // half a piece, then gone: the requester sees a frame cut short
+                    try await write(out.getSlice(at: out.readerIndex, length: out.readableBytes / 2)!)
+                    server.logger.critical("fault injection: exiting mid-transfer")
+                    _exit(75)
+                }
+                try await write(out)
+            }
+        }
+
+        private func frame(_ place: ChunkPlace, into out: inout ByteBuffer) throws {
+            let corrupt = server.faults.withLock { faults in
                 guard faults.corruptChunks > 0 else { return false }
                 faults.corruptChunks -= 1
                 return true
             }
             try ChunkFrames.append(
-                hash: place.hash, storedCount: place.stored, transferID: request.transferID, key: transfer.key,
-                to: &out
+                hash: place.hash, storedCount: place.stored, transferID: transferID, key: key, to: &out
             ) { space in
-                try node.store.readStoredChunk(place, into: space)
+                try server.node.store.readStoredChunk(place, into: space)
                 if corrupt, !space.isEmpty { space[space.count / 2] ^= 0x5A }
             }
         }
-        let exitNow = faults.withLock { faults in
-            guard let remaining = faults.exitAfterBatches else { return false }
-            faults.exitAfterBatches = remaining - 1
-            return remaining <= 0
-        }
-        if exitNow {
-            logger.critical("fault injection: exiting mid-transfer")
-            _exit(75)
-        }
-        return out
     }
 }

@@ -178,7 +178,7 @@ public final class NodeRuntime: Sendable {
         }
         router.post(RouterPath(FetchRoutes.chunks)) { request, _ -> Response in
             await self.peerRequest(request, path: FetchRoutes.chunks) { from, payload in
-                .raw(try self.fetchServer.chunks(from: from, payload: payload))
+                .stream(try self.fetchServer.chunks(from: from, payload: payload))
             }
         }
         router.get("/api/v1/status") { _, _ -> Response in
@@ -277,8 +277,18 @@ public final class NodeRuntime: Sendable {
             case .sealed(let answer):
                 let sealed = opened.from.agreementKey!.seal(Array(answer))
                 return signed(status: 200, body: sealed, to: opened.from.ods, nonce: opened.nonce)
-            case .raw(let bytes):
-                var response = Response(status: .ok, body: .init(byteBuffer: bytes))
+            case .stream(let batch):
+                let logger = logger
+                let body = ResponseBody(contentLength: batch.length) { writer in
+                    do {
+                        try await batch.write { try await writer.write($0) }
+                        try await writer.finish(nil)
+                    } catch {
+                        logger.warning("chunk batch stopped", metadata: ["error": "\(error)"])
+                        throw error
+                    }
+                }
+                var response = Response(status: .ok, body: body)
                 response.headers[.contentType] = "application/octet-stream"
                 return response
             }
@@ -356,8 +366,10 @@ public final class NodeRuntime: Sendable {
 /// What a peer endpoint answers: a payload to seal and sign, or bytes that carry their own
 /// authentication (chunk frames).
 enum PeerAnswer {
+    /// Sealed to the peer and signed by this node.
     case sealed(Data)
-    case raw(ByteBuffer)
+    /// Chunk frames, which carry their own authentication, streamed.
+    case stream(FetchServer.ChunkBatch)
 }
 
 /// Runs a gossip round every interval until the service group shuts down.

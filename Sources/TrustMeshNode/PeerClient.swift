@@ -28,21 +28,54 @@ struct PeerClient: Sendable {
             key: agreement)
     }
 
-    /// Sends a sealed, signed request and returns the raw answer (chunk batches, whose frames carry
-    /// their own authentication).
-    /// - Parameter body: Receives the answer, reusing its storage (cleared first).
-    func callRaw(
-        _ peer: TrustID, path: String, payload: [UInt8], into body: inout ByteBuffer, timeout: TimeAmount = .seconds(60)
+    /// Sends a sealed, signed request and hands the raw answer (chunk frames, which carry their
+    /// own authentication) to `consume` as it arrives. `consume` reads what it can from the front
+    /// of `buffer` and leaves an incomplete tail for its next call; `buffer`'s storage is reused.
+    func callStreaming(
+        _ peer: TrustID, path: String, payload: [UInt8], buffer: inout ByteBuffer, timeout: TimeAmount = .seconds(60),
+        consume: (inout ByteBuffer) throws -> Void
     ) async throws {
-        var reused = ByteBuffer()
-        swap(&reused, &body)  // uniquely referenced while this call fills it, so its storage is reused
-        body = try await send(peer, path: path, payload: payload, timeout: timeout, into: consume reused).body
+        let (_, _, response) = try await execute(peer, path: path, payload: payload, timeout: timeout)
+        guard response.status == .ok else { throw try await refusal(response, from: peer) }
+        buffer.clear()
+        var received = 0
+        for try await part in response.body {
+            received += part.readableBytes
+            guard received <= maximumResponse else {
+                throw PeerRefusal(.unavailable, "\(peer) sent an answer over \(maximumResponse) bytes")
+            }
+            if buffer.writableBytes < part.readableBytes { buffer.discardReadBytes() }
+            buffer.writeImmutableBuffer(part)
+            try consume(&buffer)
+        }
     }
 
     private func send(
-        _ peer: TrustID, path: String, payload: [UInt8], timeout: TimeAmount,
-        into reused: consuming ByteBuffer = ByteBuffer()
+        _ peer: TrustID, path: String, payload: [UInt8], timeout: TimeAmount
     ) async throws -> (trust: Topology.Trust, nonce: String, headers: [String: String], body: ByteBuffer) {
+        let (trust, nonce, response) = try await execute(peer, path: path, payload: payload, timeout: timeout)
+        guard response.status == .ok else { throw try await refusal(response, from: peer) }
+        // Collected into one buffer of the announced size: growing it by doubling would copy it.
+        let announced = response.headers.first(name: "Content-Length").flatMap { Int($0) } ?? 0
+        guard announced <= maximumResponse else {
+            throw PeerRefusal(.unavailable, "\(peer) announced a \(announced)-byte answer, over the limit")
+        }
+        var body = ByteBuffer()
+        body.reserveCapacity(announced)
+        for try await part in response.body {
+            guard body.readableBytes + part.readableBytes <= maximumResponse else {
+                throw PeerRefusal(.unavailable, "\(peer) sent an answer over \(maximumResponse) bytes")
+            }
+            body.writeImmutableBuffer(part)
+        }
+        var headers: [String: String] = [:]
+        for (name, value) in response.headers { headers[name] = value }
+        return (trust, nonce, headers, body)
+    }
+
+    private func execute(_ peer: TrustID, path: String, payload: [UInt8], timeout: TimeAmount) async throws -> (
+        trust: Topology.Trust, nonce: String, response: HTTPClientResponse
+    ) {
         guard let trust = topology.trust(peer) else {
             throw PeerRefusal(.unknownPeer, "\(peer) is not in this node's topology")
         }
@@ -54,28 +87,14 @@ struct PeerClient: Sendable {
         request.headers.add(name: "Content-Type", value: "application/octet-stream")
         request.body = .bytes(ByteBuffer(bytes: envelope.body))
         let response = try await http.execute(request, timeout: timeout)
-        // Collected into one buffer of the announced size: growing it by doubling would copy a chunk
-        // batch several times.
-        let announced = response.headers.first(name: "Content-Length").flatMap { Int($0) } ?? 0
-        guard announced <= maximumResponse else {
-            throw PeerRefusal(.unavailable, "\(peer) announced a \(announced)-byte answer, over the limit")
-        }
-        var body = consume reused
-        body.clear()
-        body.reserveCapacity(announced)
-        for try await part in response.body {
-            guard body.readableBytes + part.readableBytes <= maximumResponse else {
-                throw PeerRefusal(.unavailable, "\(peer) sent an answer over \(maximumResponse) bytes")
-            }
-            body.writeImmutableBuffer(part)
-        }
-        var headers: [String: String] = [:]
-        for (name, value) in response.headers { headers[name] = value }
-        guard response.status == .ok else {
-            if let refusal = try? JSONDecoder().decode(PeerRefusal.self, from: Data(buffer: body)) { throw refusal }
-            throw PeerRefusal(.unavailable, "\(peer) answered HTTP \(response.status.code)")
-        }
-        return (trust, envelope.headers[PeerEnvelope.nonceHeader] ?? "", headers, body)
+        return (trust, envelope.headers[PeerEnvelope.nonceHeader] ?? "", response)
+    }
+
+    /// The refusal a non-200 answer carries (its body is small JSON).
+    private func refusal(_ response: HTTPClientResponse, from peer: TrustID) async throws -> PeerRefusal {
+        let body = try await response.body.collect(upTo: 1 << 20)
+        if let refusal = try? JSONDecoder().decode(PeerRefusal.self, from: Data(buffer: body)) { return refusal }
+        return PeerRefusal(.unavailable, "\(peer) answered HTTP \(response.status.code)")
     }
 }
 
