@@ -10,11 +10,26 @@ extension Catalogue {
             guard
                 let study = try Row.fetchOne(db, sql: "SELECT * FROM study WHERE studyUID = ?", arguments: [studyUID])
             else { return nil }
-            let rows = try Row.fetchAll(
+            var shared = DICOMAttributes()
+            shared.patientID = study["patientID"]
+            shared.patientName = study["patientName"]
+            shared.patientBirthDate = study["birthDate"]
+            shared.patientSex = study["sex"]
+            shared.studyInstanceUID = studyUID
+            shared.studyDate = study["studyDate"]
+            shared.studyTime = study["studyTime"]
+            shared.accessionNumber = study["accession"]
+            shared.studyDescription = study["description"]
+            shared.referringPhysicianName = study["referringPhysician"]
+            shared.institutionName = study["institution"]
+            // Columns read by position: a fetch waits for this, and by name costs a lookup per
+            // column per row (one row per chunk of every instance).
+            let rows = try Row.fetchCursor(
                 db,
                 sql: """
-                    SELECT i.*, se.modality, se.seriesNumber, se.description AS seriesDescription, se.bodyPart,
-                        m.chunkHash, c.size AS chunkSize, c.storedSize
+                    SELECT i.sopInstanceUID, i.seriesUID, i.size, i.transferSyntaxUID, i.sopClassUID,
+                        i.instanceNumber, i.numberOfFrames, se.modality, se.seriesNumber, se.description,
+                        se.bodyPart, m.chunkHash, c.size, c.storedSize
                     FROM instance i
                     JOIN series se ON se.seriesUID = i.seriesUID
                     JOIN manifest m ON m.sopInstanceUID = i.sopInstanceUID
@@ -24,41 +39,30 @@ extension Catalogue {
                     """,
                 arguments: [studyUID])
             var instances: [TransferManifest.Instance] = []
-            for row in rows {
-                let sop: String = row["sopInstanceUID"]
-                let hash: Data = row["chunkHash"]
+            while let row = try rows.next() {
+                let sop: String = row[0]
+                let hash: Data = row[11]
                 let chunk = TransferManifest.Chunk(
-                    hash: try Digest256(rawBytes: [UInt8](hash)), size: row["chunkSize"], stored: row["storedSize"])
+                    hash: try Digest256(rawBytes: [UInt8](hash)), size: row[12], stored: row[13])
                 if instances.last?.sopInstanceUID == sop {
                     instances[instances.count - 1].chunks.append(chunk)
                     continue
                 }
-                var a = DICOMAttributes()
-                a.patientID = study["patientID"]
-                a.patientName = study["patientName"]
-                a.patientBirthDate = study["birthDate"]
-                a.patientSex = study["sex"]
-                a.studyInstanceUID = studyUID
-                a.studyDate = study["studyDate"]
-                a.studyTime = study["studyTime"]
-                a.accessionNumber = study["accession"]
-                a.studyDescription = study["description"]
-                a.referringPhysicianName = study["referringPhysician"]
-                a.institutionName = study["institution"]
-                a.modality = row["modality"]
-                a.seriesInstanceUID = row["seriesUID"]
-                a.seriesNumber = row["seriesNumber"]
-                a.seriesDescription = row["seriesDescription"]
-                a.bodyPartExamined = row["bodyPart"]
-                a.sopClassUID = row["sopClassUID"]
+                var a = shared
+                a.seriesInstanceUID = row[1]
+                a.transferSyntaxUID = row[3]
+                a.sopClassUID = row[4]
+                a.instanceNumber = row[5]
+                a.numberOfFrames = row[6]
+                a.modality = row[7]
+                a.seriesNumber = row[8]
+                a.seriesDescription = row[9]
+                a.bodyPartExamined = row[10]
                 a.sopInstanceUID = sop
-                a.instanceNumber = row["instanceNumber"]
-                a.numberOfFrames = row["numberOfFrames"]
-                a.transferSyntaxUID = row["transferSyntaxUID"]
                 instances.append(
                     TransferManifest.Instance(
-                        sopInstanceUID: sop, seriesUID: row["seriesUID"], size: row["size"],
-                        transferSyntaxUID: row["transferSyntaxUID"] ?? "", attributes: a, chunks: [chunk]))
+                        sopInstanceUID: sop, seriesUID: row[1], size: row[2], transferSyntaxUID: row[3] ?? "",
+                        attributes: a, chunks: [chunk]))
             }
             return TransferManifest(studyUID: studyUID, nhsNumber: study["nhsNumber"], instances: instances)
         }

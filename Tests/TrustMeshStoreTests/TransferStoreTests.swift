@@ -85,4 +85,41 @@ import TrustMeshTesting
         #expect(files(under: dir.appending("out")).filter { !$0.hasSuffix(".partial") }.count < 2)
         #expect(files(under: dir.appending("out")).allSatisfy { !$0.hasSuffix(".partial") })
     }
+
+    @Test func aManifestSurvivesItsWireFormExactly() async throws {
+        let dir = try TemporaryDirectory()
+        let (study, _) = try makeStudy(in: dir.appending("in"), instances: 6, size: 64)
+        let holder = try StudyStore(directory: dir.appending("a"))
+        _ = try await holder.ingest(paths: [dir.appending("in")])
+        var manifest = try #require(try holder.transferManifest(studyUID: study.studyInstanceUID))
+        #expect(try JSONDecoder().decode(TransferManifest.self, from: JSONEncoder().encode(manifest)) == manifest)
+
+        // What the catalogue never produces must survive too: an instance whose own fields
+        // disagree with its attributes, one without them, and attributes that differ per instance.
+        manifest.instances[0].sopInstanceUID = "1.2.3.999"
+        manifest.instances[1].attributes.sopInstanceUID = nil
+        manifest.instances[1].attributes.transferSyntaxUID = nil
+        manifest.instances[2].seriesUID = "1.2.3.998"
+        manifest.instances[3].attributes.patientName = "OTHER^NAME"
+        manifest.instances[4].chunks = manifest.instances[0].chunks + manifest.instances[4].chunks
+        let wire = try JSONEncoder().encode(manifest)
+        #expect(try JSONDecoder().decode(TransferManifest.self, from: wire) == manifest)
+        let shared = try #require(try JSONSerialization.jsonObject(with: wire) as? [String: Any])["shared"] as? [Any]
+        #expect(shared?.count == 2)  // the study's set, and instance 3's with the other name
+    }
+
+    @Test func aDamagedManifestIsRefused() throws {
+        let good = #"{"studyUID":"1.2","chunks":"","shared":[{}],"instances":[]}"#
+        #expect(try JSONDecoder().decode(TransferManifest.self, from: Data(good.utf8)).instances.isEmpty)
+        for bad in [
+            #"{"studyUID":"1.2","chunks":"AAAA","shared":[],"instances":[]}"#,  // not whole records
+            #"{"studyUID":"1.2","chunks":"","shared":[{}],"instances":[{"size":1,"shared":0,"own":{},"chunks":[]}]}"#,
+            #"{"studyUID":"1.2","chunks":"","shared":[],"instances":[{"uid":"1","series":"2","size":1,"syntax":"3","shared":0,"own":{},"chunks":[]}]}"#,
+            #"{"studyUID":"1.2","chunks":"","shared":[{}],"instances":[{"uid":"1","series":"2","size":1,"syntax":"3","shared":0,"own":{},"chunks":[0]}]}"#,
+        ] {
+            #expect(throws: DecodingError.self, "\(bad)") {
+                try JSONDecoder().decode(TransferManifest.self, from: Data(bad.utf8))
+            }
+        }
+    }
 }
