@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import Logging
 import NIOCore
 import NIOPosix
@@ -439,7 +440,13 @@ final class BatchBuffers: @unchecked Sendable {
     ) {
         if pack.count < packBytes || pack.baseAddress == nil {
             pack.deallocate()
-            pack = .allocate(byteCount: max(packBytes, 1), alignment: FileChunkStore.directIOAlignment)
+            // In 2 MiB pages where the kernel allows it (transparent huge pages, `madvise` mode):
+            // faulting in 8 MiB batch buffers 4 KiB at a time was most of a fetch's page faults
+            // (the benchmark study: ~15,000 at the requester, ~2,400 with this).
+            let huge = 2 << 20
+            let bytes = (max(packBytes, 1) + huge - 1) / huge * huge
+            pack = .allocate(byteCount: bytes, alignment: huge)
+            _ = madvise(pack.baseAddress, bytes, MADV_HUGEPAGE)
         }
         if plain.count < plainBytes || plain.baseAddress == nil {
             plain.deallocate()
