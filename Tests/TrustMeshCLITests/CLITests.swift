@@ -158,13 +158,16 @@ import TrustMeshTesting
         // Everything on the small disk happens inside the namespace; results are written outside it.
         let script = """
             set -u
-            mount -t tmpfs -o size=1500k tmpfs "$1" || exit 90
+            mount -t tmpfs -o size=64m tmpfs "$1" || exit 90
             node="$1/node"; out="$2"; in="$3"; bin="$4"; uid="$5"
-            "$bin" init --data "$node" --trust RRK --name UHB > /dev/null || exit 91
+            # A ballast file leaves 1.5 MB free; removing it later is the operator freeing space
+            # (a remount to grow the disk is refused to an unprivileged user, even in its namespace).
+            fallocate -l $((64 * 1024 * 1024 - 1500 * 1024)) "$1/ballast" || exit 91
+            "$bin" init --data "$node" --trust RRK --name UHB > /dev/null || exit 92
             "$bin" ingest --data "$node" "$in" > "$out/first.out" 2> "$out/first.err"; echo $? > "$out/first.rc"
             find "$node/store/chunks" -type f | wc -l > "$out/chunk-files"
             "$bin" status --data "$node" > "$out/status-after-first"
-            mount -o remount,size=64m "$1" || exit 92
+            rm "$1/ballast"
             "$bin" ingest --data "$node" "$in" > "$out/second.out" 2>&1; echo $? > "$out/second.rc"
             "$bin" export --data "$node" --study "$uid" --out "$out/export" > /dev/null 2>&1; echo $? > "$out/export.rc"
             "$bin" audit export --data "$node" --out "$out/audit.jsonl" > /dev/null
