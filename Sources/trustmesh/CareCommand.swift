@@ -26,9 +26,9 @@ struct CareCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Record that this trust's clinical staff have started caring for a patient.",
             discussion: """
-                The record is signed by this trust's node and travels with every fetch of the
-                patient's imaging from another trust, which shares only while it is current. Kinds:
-                referral, admission, outpatient, emergency, mdt. Without --expires it counts for at
+                The record is signed by this trust's node and travels with every fetch of the \
+                patient's imaging from another trust, which shares only while it is current. Kinds: \
+                referral, admission, outpatient, emergency, mdt. Without --expires it counts for at \
                 most a year from today.
                 """
         )

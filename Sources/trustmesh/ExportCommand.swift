@@ -7,8 +7,8 @@ struct ExportCommand: ParsableCommand {
         commandName: "export",
         abstract: "Write a study's DICOM files back out, byte-identical to what was ingested.",
         discussion: """
-            Files are written as OUT/<SeriesInstanceUID>/<SOPInstanceUID>.dcm. Every chunk is
-            checked against its hash first; a file appears whole or not at all. Existing files are
+            Files are written as OUT/<SeriesInstanceUID>/<SOPInstanceUID>.dcm. Every chunk is \
+            checked against its hash first; a file appears whole or not at all. Existing files are \
             never overwritten.
             """
     )

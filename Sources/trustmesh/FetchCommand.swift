@@ -7,15 +7,15 @@ struct FetchCommand: AsyncParsableCommand {
         commandName: "fetch",
         abstract: "Pull a study from the trust that holds it, under a care relationship.",
         discussion: """
-            Asks the node at --node to fetch the study from its holder (found in the federated
-            index; --from chooses one when several hold it). The request carries this trust's
-            current care relationship for the patient, signed by the node; the holder shares only
-            if it is current, names the same patient, and the patient has not opted out. Only the
-            chunks this node lacks move, compressed and encrypted, over several connections; every
-            chunk is checked against its hash; the study appears only when complete. An
+            Asks the node at --node to fetch the study from its holder (found in the federated \
+            index; --from chooses one when several hold it). The request carries this trust's \
+            current care relationship for the patient, signed by the node; the holder shares only \
+            if it is current, names the same patient, and the patient has not opted out. Only the \
+            chunks this node lacks move, compressed and encrypted, over several connections; every \
+            chunk is checked against its hash; the study appears only when complete. An \
             interrupted fetch resumes from what arrived when asked again.
 
-            Exit status 0 when the study is here; 1 when it failed, with the reason (for a refusal,
+            Exit status 0 when the study is here; 1 when it failed, with the reason (for a refusal, \
             the rule that failed).
             """
     )

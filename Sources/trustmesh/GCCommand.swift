@@ -8,9 +8,9 @@ struct GCCommand: ParsableCommand {
         commandName: "gc",
         abstract: "Free disk space that no study uses: chunks of abandoned fetches, leftovers of interrupted ingests.",
         discussion: """
-            Removes catalogue rows of chunks that no instance uses, then chunk files and pack files
-            that no row lists. Safe while the node runs: chunks a fetch stored within --staged-hours
-            are kept (the fetch may still resume), and files modified within --file-minutes are kept
+            Removes catalogue rows of chunks that no instance uses, then chunk files and pack files \
+            that no row lists. Safe while the node runs: chunks a fetch stored within --staged-hours \
+            are kept (the fetch may still resume), and files modified within --file-minutes are kept \
             (an ingest or fetch writes its files before it lists them). Studies are never touched.
 
               trustmesh gc --data /var/lib/trustmesh --dry-run    # what would go

@@ -8,14 +8,14 @@ struct IngestCommand: AsyncParsableCommand {
         commandName: "ingest",
         abstract: "Ingest DICOM files and folders into the node's store.",
         discussion: """
-            Folders are read recursively. Each file is parsed and checked before any of it is
-            stored; a file that is not valid DICOM, or lacks its UIDs, or names a different patient
-            from the rest of its study, is reported with the reason and leaves nothing behind, while
-            the good files go in. Bytes already held (the same images, a re-sent study) are never
-            stored twice. Studies whose PatientID (or an NHS-issued Other Patient ID) is not a valid
+            Folders are read recursively. Each file is parsed and checked before any of it is \
+            stored; a file that is not valid DICOM, or lacks its UIDs, or names a different patient \
+            from the rest of its study, is reported with the reason and leaves nothing behind, while \
+            the good files go in. Bytes already held (the same images, a re-sent study) are never \
+            stored twice. Studies whose PatientID (or an NHS-issued Other Patient ID) is not a valid \
             NHS number are stored but marked unmatched, and are never shared.
 
-            Exit status: 0 when every file went in, 2 when some files were refused, 1 on an error
+            Exit status: 0 when every file went in, 2 when some files were refused, 1 on an error \
             of the node itself (disk, catalogue).
             """
     )

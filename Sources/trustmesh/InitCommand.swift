@@ -8,8 +8,8 @@ struct InitCommand: ParsableCommand {
         commandName: "init",
         abstract: "Create a node: its keys and an empty store.",
         discussion: """
-            Creates DIR with the node's Ed25519 signing key and X25519 key (files readable by their
-            owner only), an empty catalogue and chunk store, and node.json with the public keys that
+            Creates DIR with the node's Ed25519 signing key and X25519 key (files readable by their \
+            owner only), an empty catalogue and chunk store, and node.json with the public keys that \
             go into the network's topology. Refuses to touch a folder that already holds a node.
             """
     )

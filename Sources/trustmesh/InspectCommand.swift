@@ -7,8 +7,8 @@ struct InspectCommand: ParsableCommand {
         commandName: "inspect",
         abstract: "Print the attributes the index uses from DICOM files (without storing them).",
         discussion: """
-            Reads each file's header only; pixel data is skipped, so large files are quick. With
-            --json prints one object per file keyed by DICOM keyword, plus "path", and "error" where
+            Reads each file's header only; pixel data is skipped, so large files are quick. With \
+            --json prints one object per file keyed by DICOM keyword, plus "path", and "error" where \
             a file could not be read (exit status 2 if any could not).
             """
     )

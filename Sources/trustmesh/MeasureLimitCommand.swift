@@ -9,9 +9,9 @@ struct MeasureLimitCommand: ParsableCommand {
         commandName: "measure-limit",
         abstract: "Measure this machine's one-core limit for receiving a fetch (for Scripts/bench transfer).",
         discussion: """
-            Chunks and compresses the files in memory as ingest would (zstd -1), seals each chunk
-            with XChaCha20-Poly1305, then times, on one thread, what a fetch's receiver must do per
-            chunk: open the AEAD, decompress, and hash the plaintext with BLAKE2b-256. Prints the
+            Chunks and compresses the files in memory as ingest would (zstd -1), seals each chunk \
+            with XChaCha20-Poly1305, then times, on one thread, what a fetch's receiver must do per \
+            chunk: open the AEAD, decompress, and hash the plaintext with BLAKE2b-256. Prints the \
             study bytes per second.
             """,
         shouldDisplay: false

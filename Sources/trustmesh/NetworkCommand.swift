@@ -13,8 +13,8 @@ struct NetworkCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Create one node per trust with fresh keys, and the topology they share.",
             discussion: """
-                Reads a topology template (e.g. Topology/west-midlands.json), creates OUT/<ODS>/ for
-                each trust (keys 0600, empty store) and OUT/topology.json with every trust's public
+                Reads a topology template (e.g. Topology/west-midlands.json), creates OUT/<ODS>/ for \
+                each trust (keys 0600, empty store) and OUT/topology.json with every trust's public \
                 keys filled in. Start a node with:
                   trustmesh node run --data OUT/RRK --topology OUT/topology.json
                 """

@@ -16,23 +16,23 @@ struct NodeCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Serve the trust's address until SIGINT or SIGTERM.",
             discussion: """
-                Listens on the address the topology gives this node's trust: the peer protocol
-                (every request signed by a pinned peer and sealed to this node) and the local API
-                (GET /api/v1/status, GET /api/v1/query?nhs=NUMBER). Every round it exchanges index
-                digests with a few random peers and trades only the records one side lacks.
+                Listens on the address the topology gives this node's trust: the peer protocol \
+                (every request signed by a pinned peer and sealed to this node) and the local API \
+                (GET /api/v1/status, GET /api/v1/query?nhs=NUMBER). Every round it exchanges index \
+                digests with a few random peers and trades only the records one side lacks. \
                 Stops cleanly on Ctrl-C or SIGTERM; started again, it resumes from its database.
 
-                With --dicom-port the node also speaks DICOM on the trust's host, so a
-                PACS or workstation needs no TrustMesh software: C-ECHO; C-STORE (each
-                instance is ingested exactly as `trustmesh ingest` does, stored as sent,
-                never transcoded; the study's index record is published when the
-                association ends); and C-FIND at PATIENT and STUDY level (Study Root and
-                Patient Root), answered from the federated index: a query by PatientID
-                (the NHS number) lists the patient's studies at every trust, with
-                RetrieveAETitle and InstitutionName naming the trust that holds each.
-                Every query is audited. C-MOVE (Study Root and Patient Root, STUDY and
-                SERIES level) sends studies held here, as stored, to a destination named
-                with --move-destination; a study held only at another trust is not moved
+                With --dicom-port the node also speaks DICOM on the trust's host, so a \
+                PACS or workstation needs no TrustMesh software: C-ECHO; C-STORE (each \
+                instance is ingested exactly as `trustmesh ingest` does, stored as sent, \
+                never transcoded; the study's index record is published when the \
+                association ends); and C-FIND at PATIENT and STUDY level (Study Root and \
+                Patient Root), answered from the federated index: a query by PatientID \
+                (the NHS number) lists the patient's studies at every trust, with \
+                RetrieveAETitle and InstitutionName naming the trust that holds each. \
+                Every query is audited. C-MOVE (Study Root and Patient Root, STUDY and \
+                SERIES level) sends studies held here, as stored, to a destination named \
+                with --move-destination; a study held only at another trust is not moved \
                 (fetch it first with `trustmesh fetch`). Example, from the PACS side with dcmtk:
 
                   echoscu -aec TM_RRK 127.0.0.1 11112

@@ -7,8 +7,8 @@ struct OptOutCommand: ParsableCommand {
         commandName: "optout",
         abstract: "Record that a patient has opted out of sharing their imaging.",
         discussion: """
-            Publishes a signed opt-out record that gossip carries to every node; each then stops
-            listing and sharing the patient's studies. Trusts keep the imaging they hold for their
+            Publishes a signed opt-out record that gossip carries to every node; each then stops \
+            listing and sharing the patient's studies. Trusts keep the imaging they hold for their \
             own care. Works whether or not the node is running (the running node gossips it).
             """
     )

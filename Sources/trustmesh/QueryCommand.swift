@@ -7,12 +7,12 @@ struct QueryCommand: AsyncParsableCommand {
         commandName: "query",
         abstract: "List a patient's studies at every trust in the network, by NHS number.",
         discussion: """
-            Answered from the node's own copy of the federated index: no other trust is asked, so
-            it is as fast with 50 trusts as with 2. Ask a running node with --node, or read a
+            Answered from the node's own copy of the federated index: no other trust is asked, so \
+            it is as fast with 50 trusts as with 2. Ask a running node with --node, or read a \
             node's folder directly with --data.
 
-            The NHS number may be written with spaces or dashes (943 476 5919). An invalid number
-            (wrong length, wrong check digit) is refused with the reason. A patient who has opted
+            The NHS number may be written with spaces or dashes (943 476 5919). An invalid number \
+            (wrong length, wrong check digit) is refused with the reason. A patient who has opted \
             out of sharing is reported as such, with no studies.
             """
     )

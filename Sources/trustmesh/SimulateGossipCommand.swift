@@ -7,8 +7,8 @@ struct SimulateGossipCommand: AsyncParsableCommand {
         commandName: "simulate-gossip",
         abstract: "Simulate gossip among many trusts in one process (for Scripts/bench gossip).",
         discussion: """
-            Runs N nodes over an in-memory transport with the real gossip code, publishes records at
-            random nodes and reports rounds until every node holds each record, bytes per record per
+            Runs N nodes over an in-memory transport with the real gossip code, publishes records at \
+            random nodes and reports rounds until every node holds each record, bytes per record per \
             node, and time per round. Prints one Markdown table row.
             """,
         shouldDisplay: false

@@ -6,8 +6,8 @@ struct SynthesizeCommand: ParsableCommand {
         commandName: "synthesize",
         abstract: "Write a synthetic CT study (for demos, tests and benchmarks; no real patient).",
         discussion: """
-            Writes realistic 16-bit CT slices (body, lungs, spine, noise) as DICOM Part 10 files.
-            Use a test NHS number (e.g. 943 476 5919) so synthetic data is never mistaken for a
+            Writes realistic 16-bit CT slices (body, lungs, spine, noise) as DICOM Part 10 files. \
+            Use a test NHS number (e.g. 943 476 5919) so synthetic data is never mistaken for a \
             real patient's.
             """
     )
