@@ -57,9 +57,9 @@ final class NodeDICOMService: DIMSEServiceProvider {
         } catch {
             logger.error("C-STORE ingest failed", metadata: ["error": "\(error)"])
             try? node.audit(
-                .ingestFailed, actor: Self.actor(request.association),
-                details: "C-STORE of \(request.sopInstanceUID): \(error)")
-            return .outOfResources("the node could not store the instance")
+                .ingestFailed, actor: Self.actor(request.association), subject: [.peer: request.association.peer],
+                details: "C-STORE of \(request.sopInstanceUID) refused with 0xA700: \(error)")
+            return .outOfResources(Self.nodeFailure)
         }
         if let failure = report.failures.first {
             // The store names the file; the peer only needs the rule, without the node's paths.
@@ -82,9 +82,14 @@ final class NodeDICOMService: DIMSEServiceProvider {
 
     func associationEnded(_ association: DIMSEAssociation) async { publishReceived(association) }
 
+    /// What the peer is told when the node itself fails to store an instance (0xA700).
+    private static let nodeFailure = "the node could not store the instance"
+
     /// Every refusal is audited: C-STORE refusals as `ingestRefused` (as the CLI's and STOW-RS's
     /// are), the rest as `dicomRefused`.
     func refused(_ refusal: DIMSERefusal) async {
+        // Audited once, by `store`, as `ingestFailed` with the cause the peer is not told.
+        if refusal.operation == "C-STORE", refusal.reason == Self.nodeFailure { return }
         let actor = refusal.association.map(Self.actor) ?? "DICOM peer at \(refusal.peer)"
         let kind: AuditEntry.Kind = refusal.operation == "C-STORE" ? .ingestRefused : .dicomRefused
         do {
