@@ -157,7 +157,7 @@ package struct QueryDataSet: Sendable, Equatable {
     }
 }
 
-/// The PATIENT and STUDY level keys this node answers (PS3.4 Tables C.6-1, C.6-5) and their VRs.
+/// The keys this node answers at each level (PS3.4 Tables C.6-1, C.6-5, C.6-6, C.6-7) and their VRs.
 package enum QueryKeys {
     package static let queryRetrieveLevel = Tag(0x0008, 0x0052)
     package static let retrieveAETitle = Tag(0x0008, 0x0054)
@@ -168,6 +168,7 @@ package enum QueryKeys {
     package static let numberOfPatientRelatedInstances = Tag(0x0020, 0x1204)
     package static let numberOfStudyRelatedSeries = Tag(0x0020, 0x1206)
     package static let numberOfStudyRelatedInstances = Tag(0x0020, 0x1208)
+    package static let numberOfSeriesRelatedInstances = Tag(0x0020, 0x1209)
 
     package static func vr(of tag: Tag) -> VR? {
         switch tag {
@@ -178,11 +179,12 @@ package enum QueryKeys {
         case .studyTime: .tm
         case .accessionNumber, .studyID: .sh
         case retrieveAETitle: .ae
-        case .institutionName, .studyDescription, .patientID, .issuerOfPatientID: .lo
+        case .institutionName, .studyDescription, .seriesDescription, .patientID, .issuerOfPatientID: .lo
         case .referringPhysicianName, .patientName: .pn
         case .studyInstanceUID, .seriesInstanceUID, .sopClassUID, .sopInstanceUID: .ui
         case numberOfPatientRelatedStudies, numberOfPatientRelatedSeries, numberOfPatientRelatedInstances,
-            numberOfStudyRelatedSeries, numberOfStudyRelatedInstances:
+            numberOfStudyRelatedSeries, numberOfStudyRelatedInstances, numberOfSeriesRelatedInstances, .seriesNumber,
+            .instanceNumber, .numberOfFrames:
             .is
         default: nil
         }

@@ -120,9 +120,11 @@ final class NodeDICOMService: DIMSEServiceProvider {
     // MARK: C-FIND
 
     func find(_ request: DIMSEFindRequest) async -> DIMSEFindResponse {
+        if request.level == "SERIES" || request.level == "IMAGE" { return findWithinHeldStudies(request) }
         guard request.level == "PATIENT" || request.level == "STUDY" else {
             return DIMSEFindResponse(
-                matches: [], status: .cannotUnderstand("only PATIENT and STUDY levels are answered"))
+                matches: [],
+                status: .cannotUnderstand("the Query/Retrieve Level must be PATIENT, STUDY, SERIES or IMAGE"))
         }
         if request.model == .patientRoot && request.level == "STUDY" && request.value(.patientID) == nil {
             return DIMSEFindResponse(
@@ -142,12 +144,7 @@ final class NodeDICOMService: DIMSEServiceProvider {
             logger.error("C-FIND failed", metadata: ["error": "\(error)"])
             return DIMSEFindResponse(matches: [], status: .outOfResources("the node could not read its index"))
         }
-        logger.info(
-            "DICOM query",
-            metadata: [
-                "calling": "\(request.association.callingAETitle)", "level": "\(request.level)",
-                "matches": "\(studies.count)",
-            ])
+        logQuery(request, matches: studies.count)
         if request.level == "PATIENT" {
             var byPatient: [NHSNumber: [FederatedQueryResult.Study]] = [:]
             for (nhs, study) in studies { byPatient[nhs, default: []].append(study) }
@@ -185,6 +182,96 @@ final class NodeDICOMService: DIMSEServiceProvider {
             }
         }
         return found
+    }
+
+    /// SERIES and IMAGE levels (PS3.4 §C.4.1.2.2, hierarchical): answered from the catalogue for
+    /// studies held here, named by StudyInstanceUID (and, at IMAGE level, SeriesInstanceUID): only
+    /// the holder knows a study's series. Each study's patient is looked up through the audited
+    /// federated query, so the query is logged against the patient and an opted-out patient's
+    /// study lists nothing. A study held only at another trust has no matches here; its Retrieve AE
+    /// Title at STUDY level says where to ask.
+    private func findWithinHeldStudies(_ request: DIMSEFindRequest) -> DIMSEFindResponse {
+        func uids(_ tag: Tag) -> Set<String>? {
+            guard let value = request.value(tag), !value.contains("*"), !value.contains("?") else { return nil }
+            return Set(value.split(separator: "\\").map { $0.trimmingCharacters(in: .whitespaces) })
+        }
+        guard let studies = uids(.studyInstanceUID) else {
+            return DIMSEFindResponse(
+                matches: [],
+                status: .cannotUnderstand(
+                    "give StudyInstanceUID: \(request.level) queries are answered for named studies"))
+        }
+        let series = uids(.seriesInstanceUID)
+        if request.level == "IMAGE" && series == nil {
+            return DIMSEFindResponse(
+                matches: [],
+                status: .cannotUnderstand("give SeriesInstanceUID: IMAGE queries are answered for named series"))
+        }
+        if request.model == .patientRoot && request.value(.patientID) == nil {
+            return DIMSEFindResponse(
+                matches: [], status: .doesNotMatchSOPClass("Patient Root at \(request.level) level needs PatientID"))
+        }
+        publishReceived(request.association)
+        var matches: [[Tag: String]] = []
+        do {
+            for uid in studies.sorted() {
+                guard let summary = try node.store.study(uid: uid), let digits = summary.nhsNumber,
+                    let nhs = try? NHSNumber(digits), request.value(.patientID).map({ $0 == digits }) ?? true
+                else { continue }
+                let listed = try node.query(nhs: nhs, topology: topology, asker: Self.actor(request.association))
+                guard listed.studies.contains(where: { $0.studyInstanceUID == uid && $0.localCopy }),
+                    let manifest = try node.store.transferManifest(studyUID: uid)
+                else { continue }
+                let common: [Tag: String] = [
+                    .patientID: digits, .studyInstanceUID: uid, QueryKeys.retrieveAETitle: aeTitle,
+                    QueryKeys.instanceAvailability: "ONLINE",
+                ]
+                for group in DICOMwebRoutes.series(of: manifest) {
+                    let first = group[0]
+                    guard series?.contains(first.seriesUID) ?? true,
+                        DICOMQueryMatcher.matchesSeries(first.attributes, request)
+                    else { continue }
+                    var values = common.merging(Self.seriesValues(first, count: group.count)) { a, _ in a }
+                    if request.level == "SERIES" {
+                        matches.append(values)
+                        continue
+                    }
+                    for instance in group where DICOMQueryMatcher.matchesInstance(instance, request) {
+                        values[.sopInstanceUID] = instance.sopInstanceUID
+                        values[.sopClassUID] = instance.attributes.sopClassUID
+                        values[.instanceNumber] = instance.attributes.instanceNumber
+                        values[.numberOfFrames] = instance.attributes.numberOfFrames
+                        matches.append(values)
+                    }
+                }
+            }
+        } catch {
+            logger.error("C-FIND failed", metadata: ["error": "\(error)"])
+            return DIMSEFindResponse(matches: [], status: .outOfResources("the node could not read its catalogue"))
+        }
+        logQuery(request, matches: matches.count)
+        return DIMSEFindResponse(matches: matches)
+    }
+
+    private func logQuery(_ request: DIMSEFindRequest, matches: Int) {
+        logger.info(
+            "DICOM query",
+            metadata: [
+                "calling": "\(request.association.callingAETitle)", "level": "\(request.level)",
+                "matches": "\(matches)",
+            ])
+    }
+
+    private static func seriesValues(_ instance: TransferManifest.Instance, count: Int) -> [Tag: String] {
+        let a = instance.attributes
+        var values: [Tag: String] = [
+            .seriesInstanceUID: instance.seriesUID, QueryKeys.numberOfSeriesRelatedInstances: "\(count)",
+        ]
+        values[.modality] = a.modality
+        values[.seriesNumber] = a.seriesNumber
+        values[.seriesDescription] = a.seriesDescription
+        values[.bodyPartExamined] = a.bodyPartExamined
+        return values
     }
 
     private func match(_ nhs: NHSNumber, _ study: FederatedQueryResult.Study) -> [Tag: String] {
@@ -340,6 +427,38 @@ enum DICOMQueryMatcher {
         }
         if let description = request.value(.studyDescription) {
             guard let value = study.description, glob(description, value) else { return false }
+        }
+        return true
+    }
+
+    /// Series-level keys: Modality (one value or a list), Series Number (single value), Series
+    /// Description (wildcards).
+    static func matchesSeries(_ a: DICOMAttributes, _ request: DIMSEFindRequest) -> Bool {
+        if let wanted = request.value(.modality) {
+            let set = Set(wanted.split(separator: "\\").map { $0.trimmingCharacters(in: .whitespaces) })
+            guard set.contains(a.modality ?? "") else { return false }
+        }
+        if let number = request.value(.seriesNumber) {
+            guard Int(number.trimmingCharacters(in: .whitespaces)) == Int(a.seriesNumber ?? "") else { return false }
+        }
+        if let description = request.value(.seriesDescription) {
+            guard let value = a.seriesDescription, glob(description, value) else { return false }
+        }
+        return true
+    }
+
+    /// Instance-level keys: SOP Instance UID and SOP Class UID (one value or a list), Instance
+    /// Number (single value).
+    static func matchesInstance(_ instance: TransferManifest.Instance, _ request: DIMSEFindRequest) -> Bool {
+        func listed(_ tag: Tag, _ value: String?) -> Bool {
+            guard let wanted = request.value(tag) else { return true }
+            return wanted.split(separator: "\\").map { $0.trimmingCharacters(in: .whitespaces) }.contains(value ?? "")
+        }
+        guard listed(.sopInstanceUID, instance.sopInstanceUID), listed(.sopClassUID, instance.attributes.sopClassUID)
+        else { return false }
+        if let number = request.value(.instanceNumber) {
+            guard Int(number.trimmingCharacters(in: .whitespaces)) == Int(instance.attributes.instanceNumber ?? "")
+            else { return false }
         }
         return true
     }

@@ -26,7 +26,8 @@ struct NodeCommand: AsyncParsableCommand {
                 PACS or workstation needs no TrustMesh software: C-ECHO; C-STORE (each \
                 instance is ingested exactly as `trustmesh ingest` does, stored as sent, \
                 never transcoded; the study's index record is published when the \
-                association ends); and C-FIND at PATIENT and STUDY level (Study Root and \
+                association ends); C-FIND at SERIES and IMAGE level for studies held here; and \
+                C-FIND at PATIENT and STUDY level (Study Root and \
                 Patient Root), answered from the federated index: a query by PatientID \
                 (the NHS number) lists the patient's studies at every trust, with \
                 RetrieveAETitle and InstitutionName naming the trust that holds each. \

@@ -15,6 +15,11 @@ import TrustMeshTesting
     static let nhs = "9434765919"
 
     /// dcmtk by absolute path: pynetdicom installs its own `storescu`, `findscu`… that can shadow them.
+    /// How many C-FIND answers in findscu's output carry a value for the element `prefix` begins.
+    static func answers(_ output: String, _ prefix: String) -> Int {
+        output.components(separatedBy: "\n").filter { $0.contains(prefix) }.count
+    }
+
     static func dcmtk(_ tool: String, _ arguments: [String]) throws -> ProcessResult {
         let path = FileManager.default.isExecutableFile(atPath: "/usr/bin/" + tool) ? "/usr/bin/" + tool : tool
         return try CommandRunner.run(path, arguments)
@@ -124,6 +129,51 @@ import TrustMeshTesting
         #expect(
             syntaxes == ["1.2.840.10008.1.2", "1.2.840.10008.1.2.5", "1.2.840.10008.1.2.4.70", "1.2.840.10008.1.2.1"])
 
+        // SERIES and IMAGE level at the holder, from its catalogue: one match per series (with its
+        // instance count), one per instance of the series asked for.
+        var perSeries: [String: Int] = [:]
+        for path in exported {
+            perSeries[try DICOMReader.read(path: path).attributes.seriesInstanceUID ?? "", default: 0] += 1
+        }
+        let seriesFind = try Self.dcmtk(
+            "findscu",
+            [
+                "-S", "-aec", "TM_RRK", "-k", "QueryRetrieveLevel=SERIES", "-k", "StudyInstanceUID=\(uid)", "-k",
+                "SeriesInstanceUID", "-k", "Modality", "-k", "NumberOfSeriesRelatedInstances",
+            ] + rrk)
+        #expect(seriesFind.status == 0, "\(seriesFind.stderr)")
+        let seriesAnswer = seriesFind.stdout + seriesFind.stderr
+        #expect(Self.answers(seriesAnswer, "(0020,000e) UI [") == perSeries.count, "\(seriesAnswer)")
+        #expect(Self.answers(seriesAnswer, "(0008,0060) CS [") == perSeries.count)
+        for (series, count) in perSeries {
+            let block = seriesAnswer.components(separatedBy: "(0020,000e) UI [\(series)").dropFirst().first ?? ""
+            #expect(block.contains("(0020,1209) IS [\(count)"), "\(series): \(block.prefix(300))")
+        }
+        let (someSeries, itsCount) = try #require(perSeries.first)
+        let imageFind = try Self.dcmtk(
+            "findscu",
+            [
+                "-S", "-aec", "TM_RRK", "-k", "QueryRetrieveLevel=IMAGE", "-k", "StudyInstanceUID=\(uid)", "-k",
+                "SeriesInstanceUID=\(someSeries)", "-k", "SOPInstanceUID", "-k", "SOPClassUID", "-k", "InstanceNumber",
+            ] + rrk)
+        #expect(imageFind.status == 0, "\(imageFind.stderr)")
+        let imageAnswer = imageFind.stdout + imageFind.stderr
+        #expect(Self.answers(imageAnswer, "(0008,0018) UI [") == itsCount, "\(imageAnswer)")
+        // A query for one instance finds just it; one without its study is declined with the reason.
+        let oneUID = try #require(
+            original.first { (try? DICOMReader.read(path: $0.value).attributes.seriesInstanceUID) == someSeries }?.key)
+        let oneFind = try Self.dcmtk(
+            "findscu",
+            [
+                "-S", "-aec", "TM_RRK", "-k", "QueryRetrieveLevel=IMAGE", "-k", "StudyInstanceUID=\(uid)", "-k",
+                "SeriesInstanceUID=\(someSeries)", "-k", "SOPInstanceUID=\(oneUID)",
+            ] + rrk)
+        #expect(Self.answers(oneFind.stdout + oneFind.stderr, "(0008,0018) UI [") == 1)
+        let open = try Self.dcmtk(
+            "findscu",
+            ["-v", "-S", "-aec", "TM_RRK", "-k", "QueryRetrieveLevel=SERIES", "-k", "SeriesInstanceUID"] + rrk)
+        #expect((open.stdout + open.stderr).contains("Failed: UnableToProcess"), "\(open.stdout + open.stderr)")
+
         // Sending the study again stores nothing new and publishes nothing.
         let again = try Self.dcmtk(
             "storescu", ["-aec", "TM_RRK", "-xe", "+sd", "+r"] + rrk + [net.directory.appending("send/explicit")])
@@ -149,6 +199,17 @@ import TrustMeshTesting
         #expect(answer.contains("[NEARLINE]"))  // not held at RQ3
         #expect(answer.contains("IS [9 ]"))  // padded to even length (PS3.5 §6.2)
         #expect(answer.contains("IS [3 ]"))
+
+        // RQ3 does not hold the study, so it knows none of its series: no matches (STUDY level said
+        // where the study is).
+        let elsewhere = try Self.dcmtk(
+            "findscu",
+            [
+                "-S", "-aec", "TM_RQ3", "-k", "QueryRetrieveLevel=SERIES", "-k", "StudyInstanceUID=\(uid)", "-k",
+                "SeriesInstanceUID", "127.0.0.1", "\(ports[1])",
+            ])
+        #expect(elsewhere.status == 0, "\(elsewhere.stderr)")
+        #expect(Self.answers(elsewhere.stdout + elsewhere.stderr, "(0020,000e) UI [") == 0)
 
         // Date ranges and modality filter; a range that excludes the study returns nothing.
         let studyDate = study.studyDate
