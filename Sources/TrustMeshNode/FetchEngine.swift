@@ -32,6 +32,7 @@ final class FetchEngine: Sendable {
     private let settings: Settings
     private let logger: Logger
     private let jobs = Mutex<[String: FetchProgress]>([:])
+    private let claims = ChunkClaims()
     private let metrics: NodeMetrics?
 
     init(
@@ -144,21 +145,38 @@ final class FetchEngine: Sendable {
         }
         let keys = try KeyExchange.clientSessionKeys(client: exchange, serverPublicKey: [UInt8](holderKey))
         let distinct = manifest.distinctChunks
-        let missing = try node.store.missingChunks(of: manifest)
-        update(id) {
-            $0.state = .transferring
-            $0.chunksTotal = distinct.count
-            $0.chunksAlreadyHeld = distinct.count - missing.count
-            $0.bytesToMove = missing.reduce(0) { $0 + $1.stored }
-            $0.studyBytes = manifest.size
+        var missing = try node.store.missingChunks(of: manifest)
+        // Chunks another fetch is moving right now are waited for, not moved twice; what that
+        // fetch fails to bring is then fetched here.
+        defer { claims.release(id) }
+        while true {
+            let (mine, others) = claims.claim(missing, for: id)
+            update(id) {
+                $0.state = .transferring
+                $0.chunksTotal = distinct.count
+                $0.chunksAlreadyHeld = distinct.count - $0.chunksReceived - mine.count
+                $0.bytesToMove = $0.bytesReceived + mine.reduce(0) { $0 + $1.stored }
+                $0.studyBytes = manifest.size
+            }
+            try await transfer(
+                id: id, missing: mine, transferID: response.transferID, key: keys.rx, holder: record.origin,
+                started: started)
+            claims.release(id)
+            guard !others.isEmpty else { break }
+            logger.info(
+                "fetch waits for chunks another fetch is moving",
+                metadata: ["study": "\(manifest.studyUID)", "fetches": "\(others.count)"])
+            await claims.wait(for: others)
+            missing = try node.store.missingChunks(of: manifest)
+            if missing.isEmpty { break }
         }
-        try await transfer(
-            id: id, missing: missing, transferID: response.transferID, key: keys.rx, holder: record.origin,
-            started: started)
         try node.store.commitTransfer(manifest, nhsNumber: record.nhsNumber, source: "fetch:\(record.origin)")
         logger.info(
             "fetch completed",
-            metadata: ["study": "\(manifest.studyUID)", "from": "\(record.origin)", "chunks": "\(missing.count)"])
+            metadata: [
+                "study": "\(manifest.studyUID)", "from": "\(record.origin)",
+                "chunks": "\(progress(id)?.chunksReceived ?? 0)",
+            ])
         finish(id, started: started, error: nil, rule: nil)
     }
 
@@ -414,6 +432,66 @@ struct BatchReceiver {
         good.append((chunk, used))
         used += chunk.stored
         return true
+    }
+}
+
+/// Chunks being fetched right now, and the fetch moving each: a fetch that needs a chunk another
+/// is already moving waits for that fetch instead of moving the chunk again (two clinicians
+/// fetching one study at once, or two studies that share their images). A fetch waits only after
+/// giving up its own claims, so no two fetches can wait for each other.
+final class ChunkClaims: Sendable {
+    private struct State {
+        var owner: [Digest256: String] = [:]
+        var claimed: [String: [Digest256]] = [:]
+        var waiting: [String: [CheckedContinuation<Void, Never>]] = [:]
+    }
+
+    private let state = Mutex(State())
+
+    /// Claims for fetch `id` each of `chunks` that no other fetch has claimed. Returns those (to
+    /// move), and the fetches that hold claims on the rest.
+    func claim(_ chunks: [TransferManifest.Chunk], for id: String) -> (
+        mine: [TransferManifest.Chunk], others: Set<String>
+    ) {
+        state.withLock { state in
+            var mine: [TransferManifest.Chunk] = []
+            var others: Set<String> = []
+            for chunk in chunks {
+                if let owner = state.owner[chunk.hash] {
+                    if owner != id { others.insert(owner) } else { mine.append(chunk) }
+                    continue
+                }
+                state.owner[chunk.hash] = id
+                state.claimed[id, default: []].append(chunk.hash)
+                mine.append(chunk)
+            }
+            return (mine, others)
+        }
+    }
+
+    /// Drops fetch `id`'s claims and wakes the fetches waiting for it.
+    func release(_ id: String) {
+        let waiters = state.withLock { state in
+            for hash in state.claimed.removeValue(forKey: id) ?? [] where state.owner[hash] == id {
+                state.owner[hash] = nil
+            }
+            return state.waiting.removeValue(forKey: id) ?? []
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Returns once none of `fetches` holds a claim.
+    func wait(for fetches: Set<String>) async {
+        for fetch in fetches {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let done = state.withLock { state in
+                    guard state.claimed[fetch] != nil else { return true }
+                    state.waiting[fetch, default: []].append(continuation)
+                    return false
+                }
+                if done { continuation.resume() }
+            }
+        }
     }
 }
 

@@ -12,11 +12,12 @@ public struct FetchProgress: Codable, Sendable, Equatable {
     public var state: State
     /// Chunks the study has, distinct.
     public var chunksTotal: Int
-    /// Chunks already held here before the fetch (deduplicated: not moved).
+    /// Chunks this fetch does not move: held here before it, or moved by another fetch running at
+    /// the same time (deduplicated).
     public var chunksAlreadyHeld: Int
     /// Chunks received and verified during this fetch.
     public var chunksReceived: Int
-    /// Compressed bytes that must move (the chunks not held here).
+    /// Compressed bytes this fetch moves (the chunks not held here and not moved by another fetch).
     public var bytesToMove: Int
     /// Compressed bytes received and verified.
     public var bytesReceived: Int

@@ -145,6 +145,61 @@ import TrustMeshTesting
         #expect(try hashes(try exported(network, at: "RKB", study: study)) == (try hashes(originals)))
     }
 
+    /// Fetches running at once never move a chunk twice: a study asked for twice, and a second
+    /// study with the same images under re-coded headers, all started together, arrive whole and
+    /// between them move each chunk of the holder's store exactly once.
+    @Test func fetchesRunningAtOnceMoveEachChunkOnce() async throws {
+        let network = try TestNetwork(trusts: ["RRK", "RKB"])
+        try await network.start("RRK")
+        try await network.start("RKB", arguments: ["--fetch-batch-kb", "64"])  // many batches: they overlap
+        let first = "1.2.826.0.1.3680043.10.8.11"
+        let originals = try await publish(
+            network, at: "RRK", requester: "RKB", studyUID: first, instances: 20, size: 512)
+        let second = "1.2.826.0.1.3680043.10.8.12"
+        let copies = network.directory.appending("copies")
+        try FileManager.default.createDirectory(atPath: copies, withIntermediateDirectories: true)
+        for (i, file) in originals.enumerated() {
+            try FileManager.default.copyItem(atPath: file, toPath: copies + "/\(i).dcm")
+        }
+        let edit = try CommandRunner.run(
+            "dcmodify",
+            [
+                "-nb", "-gin", "-m", "(0010,0010)=RECODED^NAME", "-m", "(0020,000D)=\(second)", "-m",
+                "(0020,000E)=\(second).1",
+            ]
+                + originals.indices.map { copies + "/\($0).dcm" })
+        #expect(edit.status == 0, "\(edit.stderr)")
+        let ingested = try CommandRunner.trustmesh(["ingest", "--data", network.dataDirectory("RRK"), copies])
+        #expect(ingested.status == 0, "\(ingested.stdout)\(ingested.stderr)")
+        try await poll("RKB to list \(second)", deadline: .seconds(30)) {
+            let result = try? await LocalAPIClient.query(node: network.url("RKB"), nhs: NHSNumber(Self.patient))
+            return result?.studies.contains { $0.studyInstanceUID == second } == true
+        }
+        try addCare(network, at: "RKB")
+
+        var ids: [String] = []
+        for study in [first, first, second] {
+            ids.append(
+                try await LocalAPIClient.startFetch(node: network.url("RKB"), study: study, from: nil, clinician: nil)
+                    .id)
+        }
+        var ended: [FetchProgress] = []
+        try await poll("the three fetches to end", deadline: .seconds(60)) {
+            ended = []
+            for id in ids { ended.append(try await LocalAPIClient.fetchProgress(node: network.url("RKB"), id: id)) }
+            return ended.allSatisfy { $0.state == .completed || $0.state == .failed }
+        }
+        #expect(ended.allSatisfy { $0.state == .completed }, "\(ended.map { $0.error ?? "" })")
+        let holder = try await LocalAPIClient.status(node: network.url("RRK"))
+        let requester = try await LocalAPIClient.status(node: network.url("RKB"))
+        #expect(requester.storedBytes == holder.storedBytes)
+        #expect(
+            ended.reduce(0) { $0 + $1.bytesReceived } == holder.storedBytes,
+            "moved \(ended.map(\.bytesReceived)) for a store of \(holder.storedBytes) bytes")
+        #expect(try hashes(try exported(network, at: "RKB", study: first)) == (try hashes(originals)))
+        #expect(try exported(network, at: "RKB", study: second).count == originals.count)
+    }
+
     @Test func aHolderThatSendsBadChunksIsRetriedThenAbandonedAndNothingPartialIsVisible() async throws {
         let network = try TestNetwork(trusts: ["RRK", "RKB"])
         try await network.start("RRK", environment: ["TRUSTMESH_FAULT_CORRUPT_CHUNKS": "2"])
