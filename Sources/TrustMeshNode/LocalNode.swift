@@ -27,6 +27,7 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
 /// DIR/keys/agreement.key     X25519 secret key (0600)
 /// DIR/store/catalogue.sqlite studies, series, instances, manifests, chunks
 /// DIR/store/chunks/          zstd chunks named by BLAKE2b-256
+/// DIR/node.lock              held by a running `node run` (one node per folder)
 /// ```
 public final class LocalNode: Sendable {
     public let directory: String

@@ -5,6 +5,8 @@ public struct NodeError: Error, CustomStringConvertible, Sendable {
         case notANode(directory: String)
         case configuration(path: String, reason: String)
         case io(path: String, reason: String)
+        case alreadyRunning(directory: String, pid: String)
+        case addressInUse(String)
     }
 
     private let code: Code
@@ -20,6 +22,11 @@ public struct NodeError: Error, CustomStringConvertible, Sendable {
         NodeError(code: .io(path: path, reason: reason))
     }
 
+    package static func alreadyRunning(directory: String, pid: String) -> NodeError {
+        NodeError(code: .alreadyRunning(directory: directory, pid: pid))
+    }
+    package static func addressInUse(_ addresses: String) -> NodeError { NodeError(code: .addressInUse(addresses)) }
+
     public var description: String {
         switch code {
         case .alreadyInitialised(let directory):
@@ -30,6 +37,12 @@ public struct NodeError: Error, CustomStringConvertible, Sendable {
             "\(path): \(reason)"
         case .io(let path, let reason):
             "\(path): \(reason)"
+        case .alreadyRunning(let directory, let pid):
+            "a node is already running on \(directory) (process \(pid)): two nodes on one data folder would "
+                + "serve and gossip as one trust twice; stop that one first"
+        case .addressInUse(let addresses):
+            "cannot listen on \(addresses): the address is in use (another node or program has it); "
+                + "stop it, or change the address in the topology"
         }
     }
 }

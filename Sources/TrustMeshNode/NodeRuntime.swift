@@ -36,6 +36,8 @@ public final class NodeRuntime: Sendable {
     private let agreement: AgreementKey
     private let signing: SigningKey
     private let nonces = NonceCache()
+    /// Held while the runtime exists: one node per data folder.
+    private let lock: DataFolderLock
     /// Requests signed before this moment are refused: the nonce cache starts empty.
     private let startedAt = Date()
     private let counters = Mutex(Counters())
@@ -70,6 +72,7 @@ public final class NodeRuntime: Sendable {
         else {
             throw ModelError.topology("the keys listed for \(trust) are not this node's keys")
         }
+        lock = try DataFolderLock(directory: node.directory)
         self.node = node
         self.topology = topology
         self.settings = settings
@@ -121,6 +124,24 @@ public final class NodeRuntime: Sendable {
         onListening: @escaping @Sendable (Int) -> Void = { _ in },
         onDICOMListening: @escaping @Sendable (Int) -> Void = { _ in }
     ) async throws {
+        // The HTTP client must be shut down on every way out, or its deinit stops the process.
+        do {
+            try await serve(onListening: onListening, onDICOMListening: onDICOMListening)
+        } catch {
+            try? await http.shutdown()
+            if let io = error as? IOError, io.errnoCode == EADDRINUSE {
+                var addresses = "\(me.address) (\(me.ods)'s address in the topology)"
+                if let dicom { addresses += " or the DICOM port \(dicom.configuration.port)" }
+                throw NodeError.addressInUse(addresses)
+            }
+            throw error
+        }
+        try await http.shutdown()
+    }
+
+    private func serve(
+        onListening: @escaping @Sendable (Int) -> Void, onDICOMListening: @escaping @Sendable (Int) -> Void
+    ) async throws {
         let (host, port) = try me.hostAndPort()
         var app = Application(
             router: router(),
@@ -136,13 +157,7 @@ public final class NodeRuntime: Sendable {
             try? node.audit(.nodeStopped, actor: "node")
             logger.info("node stopped", metadata: ["trust": "\(me.ods)"])
         }
-        do {
-            try await app.runService()
-        } catch {
-            try? await http.shutdown()
-            throw error
-        }
-        try await http.shutdown()
+        try await app.runService()
     }
 
     /// One gossip round now (the loop calls this every interval).
@@ -385,4 +400,32 @@ struct GossipLoop: Service {
             }
         }
     }
+}
+
+/// An exclusive `flock` on the data folder's `node.lock` while a node runs there, so a second
+/// `node run` on the same folder stops at once with the first one's process id. (CLI commands
+/// that take `--data` do not take it: they are meant to work beside a running node.) The kernel
+/// drops the lock when the process ends, however it ends.
+final class DataFolderLock: Sendable {
+    private let fd: Int32
+
+    init(directory: String) throws {
+        let path = directory + "/node.lock"
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw NodeError.io(path: path, reason: String(cString: strerror(errno))) }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            var buffer = [UInt8](repeating: 0, count: 32)
+            let count = pread(fd, &buffer, buffer.count, 0)
+            close(fd)
+            let pid = String(decoding: buffer.prefix(max(count, 0)), as: UTF8.self)
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            throw NodeError.alreadyRunning(directory: directory, pid: pid.isEmpty ? "unknown" : pid)
+        }
+        let pid = Array("\(getpid())\n".utf8)
+        _ = ftruncate(fd, 0)
+        _ = pwrite(fd, pid, pid.count, 0)
+        self.fd = fd
+    }
+
+    deinit { close(fd) }
 }

@@ -79,6 +79,45 @@ import TrustMeshTesting
         #expect(hidden.studies.isEmpty)
     }
 
+    /// A second `node run` on a running node's folder stops at once and names the first; a node
+    /// whose address another program holds says so plainly. Neither disturbs what is running.
+    @Test func aSecondNodeOnOneFolderAndATakenAddressAreRefusedClearly() async throws {
+        let network = try TestNetwork(trusts: ["RRK", "RKB"], intervalMs: 60_000)
+        try await network.start("RRK")
+        func run(_ code: String) throws -> ProcessResult {
+            // Bounded: a node that wrongly started would otherwise serve until killed.
+            try CommandRunner.run(
+                "/usr/bin/timeout",
+                [
+                    "20", CommandRunner.trustmeshPath, "node", "run", "--data", network.dataDirectory(code),
+                    "--topology", network.topologyPath,
+                ])
+        }
+        let second = try run("RRK")
+        #expect(second.status == 1, "\(second.stdout)\(second.stderr)")
+        #expect(second.stderr.contains("a node is already running on \(network.dataDirectory("RRK")) (process "))
+        #expect(try await LocalAPIClient.status(node: network.url("RRK")).trust == "RRK")
+
+        // RKB's address held by a listener that is not a node.
+        let port = try #require(Int(network.url("RKB").split(separator: ":").last ?? ""))
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(listener) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        #expect(bound == 0 && listen(listener, 1) == 0)
+        let taken = try run("RKB")
+        #expect(taken.status == 1, "\(taken.stdout)\(taken.stderr)")
+        #expect(taken.stderr.contains("cannot listen on 127.0.0.1:\(port)"), "\(taken.stderr)")
+        #expect(!taken.stderr.contains("bind(descriptor"))
+    }
+
     @Test func forgedUnknownAndReplayedPeerRequestsAreRefusedAndCounted() async throws {
         let network = try TestNetwork(trusts: ["RRK", "RKB"], intervalMs: 60_000)
         try await network.start("RKB")
