@@ -51,8 +51,30 @@ public enum LocalNetwork {
             return try JSONDecoder().decode(Topology.self, from: data)
         } catch let error as ModelError {
             throw NodeError.configuration(path: path, reason: error.description)
+        } catch let error as DecodingError {
+            throw NodeError.configuration(path: path, reason: Self.reason(error))
         } catch {
             throw NodeError.configuration(path: path, reason: "not a topology: \(error)")
+        }
+    }
+
+    /// What is wrong with a topology file, by field, in words.
+    static func reason(_ error: DecodingError) -> String {
+        func path(_ context: DecodingError.Context, _ last: (any CodingKey)? = nil) -> String {
+            (context.codingPath + (last.map { [$0] } ?? [])).map { $0.intValue.map(String.init) ?? $0.stringValue }
+                .joined(separator: ".")
+        }
+        switch error {
+        case .keyNotFound(let key, let context):
+            return "not a topology: \"\(path(context, key))\" is missing"
+        case .typeMismatch(_, let context), .valueNotFound(_, let context):
+            return "not a topology: \"\(path(context))\" has the wrong type"
+        case .dataCorrupted(let context) where context.codingPath.isEmpty:
+            return "not valid JSON" + (context.underlyingError.map { " (\($0))" } ?? "")
+        case .dataCorrupted(let context):
+            return "not a topology: \"\(path(context))\" is malformed: \(context.debugDescription)"
+        @unknown default:
+            return "not a topology: \(error)"
         }
     }
 

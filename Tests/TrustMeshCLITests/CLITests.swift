@@ -61,6 +61,29 @@ import TrustMeshTesting
         #expect(bad.stderr.contains("must not be negative"))
     }
 
+    /// A topology file that cannot be used is named with what is wrong in it, by field.
+    @Test func aBadTopologyIsRefusedNamingTheField() throws {
+        let dir = try TemporaryDirectory()
+        #expect(try trustmesh("init", "--data", dir.appending("node"), "--trust", "RRK", "--name", "UHB").status == 0)
+        let cases: [(String, String)] = [
+            (#"{"trusts": ["#, "not valid JSON"),
+            (#"{"trusts": []}"#, #""name" is missing"#),
+            (
+                #"{"name": "n", "trusts": [{"ods": "RRK", "name": "UHB", "address": 7}]}"#,
+                #""trusts.0.address" has the wrong type"#
+            ),
+        ]
+        for (index, (text, expected)) in cases.enumerated() {
+            let path = dir.appending("topology-\(index).json")
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+            let run = try trustmesh("node", "run", "--data", dir.appending("node"), "--topology", path)
+            #expect(run.status == 1)
+            #expect(
+                run.stderr.contains("\(path): \(expected)")
+                    || run.stderr.contains("\(path): not a topology: \(expected)"), "\(run.stderr)")
+        }
+    }
+
     @Test func initRefusesAMalformedODSCode() throws {
         let dir = try TemporaryDirectory()
         let result = try trustmesh("init", "--data", dir.appending("n"), "--trust", "R-K", "--name", "X")
