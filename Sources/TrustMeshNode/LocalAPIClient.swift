@@ -51,7 +51,9 @@ public enum LocalAPIClient {
     }
 
     private static func send<T: Decodable>(_ node: String, _ path: String, body: Data?) async throws -> T {
-        let base = node.hasSuffix("/") ? String(node.dropLast()) : node
+        // `127.0.0.1:7401` means the node's local API, over HTTP.
+        let url = node.contains("://") ? node : "http://" + node
+        let base = url.hasSuffix("/") ? String(url.dropLast()) : url
         var request = HTTPClientRequest(url: base + path)
         if let body {
             request.method = .POST
@@ -62,7 +64,12 @@ public enum LocalAPIClient {
         do {
             response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
         } catch {
-            throw NodeError.io(path: base, reason: "the node does not answer (is it running?): \(error)")
+            let refused = "\(error)".contains("Connection refused")
+            throw NodeError.io(
+                path: base,
+                reason: refused
+                    ? "nothing is listening there: is the node running, and is this its address?"
+                    : "the node does not answer (is it running?): \(error)")
         }
         let body = try await response.body.collect(upTo: 64 << 20)
         guard response.status == .ok else {
