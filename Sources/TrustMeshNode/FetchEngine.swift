@@ -263,7 +263,12 @@ final class FetchEngine: Sendable {
             } catch let refusal as PeerRefusal where refusal.code != .unavailable {
                 throw refusal
             } catch {
-                if attempt == settings.batchRetries { throw error }
+                if attempt == settings.batchRetries {
+                    throw FetchError(
+                        description: "\(holder) stopped sending chunks part way and \(attempt) attempts did not "
+                            + "get them (\(Self.transitFailure(error))); what arrived is kept: ask for the study "
+                            + "again to resume")
+                }
             }
         }
         let used = receiver.used
@@ -330,6 +335,19 @@ final class FetchEngine: Sendable {
                 logger.error("could not audit the end of a fetch", metadata: ["id": "\(id)", "error": "\(error)"])
             }
         }
+    }
+
+    /// A batch's failure in transit, in words.
+    static func transitFailure(_ error: any Error) -> String {
+        let text = "\(error)"
+        if text.contains("Connection refused") { return "it no longer answers" }
+        if text.contains("remoteConnectionClosed") || text.contains("Connection reset") {
+            return "it closed the connection"
+        }
+        if text.contains("deadlineExceeded") || text.contains("readTimeout") || text.contains("connectTimeout") {
+            return "it did not answer in time"
+        }
+        return text
     }
 
     static func seconds(_ duration: Duration) -> Double {

@@ -233,6 +233,8 @@ import TrustMeshTesting
         try addCare(network, at: "RKB")
         let (interrupted, first) = try fetch(network, at: "RKB", study: study)
         #expect(interrupted.status != 0)
+        #expect(interrupted.stderr.contains("RRK stopped sending chunks part way"), "\(interrupted.stderr)")
+        #expect(interrupted.stderr.contains("ask for the study again to resume"))
         #expect(try await network.waitForExit("RRK") == 75)
         let movedBefore = first["bytesReceived"] as? Int ?? 0
         #expect(movedBefore > 0)
