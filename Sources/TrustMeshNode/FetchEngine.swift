@@ -253,24 +253,23 @@ final class FetchEngine: Sendable {
             plain: batch.map(\.size).max() ?? 0)
         var receiver = BatchReceiver(
             batch: batch, transferID: transferID, key: key, pack: pack, plain: plain, holder: holder, logger: logger)
-        for attempt in 1...settings.batchRetries {
+        var failure: (any Error)?
+        for _ in 1...settings.batchRetries {
             receiver.restart()
             do {
                 try await client.callStreaming(
                     holder, path: FetchRoutes.chunks, payload: payload, buffer: &buffers.body
                 ) { receiver.take(&$0) }
+                failure = nil
                 break
             } catch let refusal as PeerRefusal where refusal.code != .unavailable {
                 throw refusal
             } catch {
-                if attempt == settings.batchRetries {
-                    throw FetchError(
-                        description: "\(holder) stopped sending chunks part way and \(attempt) attempts did not "
-                            + "get them (\(Self.transitFailure(error))); what arrived is kept: ask for the study "
-                            + "again to resume")
-                }
+                failure = error
             }
         }
+        // What was verified is stored even when the last attempt broke off: a resumed fetch
+        // starts from it.
         let used = receiver.used
         let padded = (used + alignment - 1) / alignment * alignment
         UnsafeMutableRawBufferPointer(rebasing: pack[used..<padded]).initializeMemory(as: UInt8.self, repeating: 0)
@@ -285,6 +284,12 @@ final class FetchEngine: Sendable {
             $0.bytesReceived += used
         }
         refreshRate(id, started: started)
+        if let failure {
+            throw FetchError(
+                description: "\(holder) stopped sending chunks part way and \(settings.batchRetries) attempts did "
+                    + "not get them (\(Self.transitFailure(failure))); what arrived is kept: ask for the study "
+                    + "again to resume")
+        }
         let verified = Set(good.map(\.chunk.hash))
         return batch.filter { !verified.contains($0.hash) }
     }
