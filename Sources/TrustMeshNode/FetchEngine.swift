@@ -47,7 +47,10 @@ final class FetchEngine: Sendable {
         self.logger = logger
     }
 
-    /// Every fetch since the node started, newest first.
+    /// Ended fetches kept for the API and the page (the audit log keeps every one).
+    static let endedFetchesKept = 500
+
+    /// Running fetches and the latest ended ones (at most ``endedFetchesKept``), newest first.
     func all() -> [FetchProgress] { jobs.withLock { Array($0.values) }.sorted { $0.id > $1.id } }
 
     func progress(_ id: String) -> FetchProgress? { jobs.withLock { $0[id] } }
@@ -80,7 +83,16 @@ final class FetchEngine: Sendable {
             state: .requesting, chunksTotal: 0, chunksAlreadyHeld: 0, chunksReceived: 0, bytesToMove: 0,
             bytesReceived: 0, studyBytes: record.sizeBytes, chunksRefetched: 0, elapsedSeconds: 0, bytesPerSecond: 0,
             secondsLeft: nil, error: nil, rule: nil, transferID: nil)
-        jobs.withLock { $0[id] = progress }
+        jobs.withLock { jobs in
+            jobs[id] = progress
+            // A node runs for months: keep every running fetch, and only the latest ended ones.
+            let ended = jobs.values.filter { $0.state == .completed || $0.state == .failed }
+            if ended.count > Self.endedFetchesKept {
+                for job in ended.sorted(by: { $0.id < $1.id }).prefix(ended.count - Self.endedFetchesKept) {
+                    jobs[job.id] = nil
+                }
+            }
+        }
         let started = ContinuousClock.now
         Task {
             do {
