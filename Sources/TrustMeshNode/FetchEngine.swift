@@ -146,7 +146,14 @@ final class FetchEngine: Sendable {
             transferKey: Data(exchange.publicKey).base64EncodedString())
         let answer = try await client.call(
             record.origin, path: FetchRoutes.manifest, payload: Array(try JSONEncoder().encode(request)))
-        let response = try JSONDecoder().decode(ManifestResponse.self, from: Data(answer))
+        let response: ManifestResponse
+        do {
+            response = try JSONDecoder().decode(ManifestResponse.self, from: Data(answer))
+        } catch {
+            throw FetchError(
+                description: "\(record.origin) answered with a manifest this node cannot read (is it running "
+                    + "another TrustMesh release?): \(error)")
+        }
         update(id) { $0.transferID = response.transferID }
         let manifest = response.manifest
         guard manifest.studyUID == record.studyUID, manifest.nhsNumber == record.nhsNumber.digits else {
