@@ -115,9 +115,30 @@ final class FetchServer: Sendable {
             faults.exitAfterBatches = remaining - 1
             return remaining <= 0
         }
+        // Checked before the answer starts: once it streams, a failure can only cut it short.
+        let places: [ChunkPlace]
+        do {
+            places = try node.store.places(of: request.hashes)
+        } catch let error as StoreError {
+            throw damaged(transfer, "\(error)")
+        }
+        if let missing = node.store.firstMissing(places) {
+            throw damaged(transfer, "chunk \(missing.hash.hex.prefix(16))… is not on its disk")
+        }
         return ChunkBatch(
-            server: self, places: try node.store.places(of: request.hashes), transferID: request.transferID,
-            key: transfer.key, exitMidBatch: exitMidBatch)
+            server: self, places: places, transferID: request.transferID, key: transfer.key,
+            exitMidBatch: exitMidBatch)
+    }
+
+    /// A refusal for a study this node can no longer serve whole, logged loudly for its operators.
+    private func damaged(_ transfer: Transfer, _ what: String) -> PeerRefusal {
+        logger.error(
+            "this node's store is damaged: a study it lists cannot be served",
+            metadata: ["study": "\(transfer.studyUID)", "problem": "\(what)"])
+        return PeerRefusal(
+            .storeDamaged,
+            "its own store has lost part of study \(transfer.studyUID) (\(what)); its operators must restore "
+                + "it (`trustmesh export` there names what is damaged)")
     }
 
     /// A batch being served: its frames are read, sealed and written piece by piece, so the

@@ -25,6 +25,9 @@ public struct PeerRefusal: Error, CustomStringConvertible, Sendable, Equatable, 
         case notShared
         /// The transfer id is unknown, expired, or belongs to another requester.
         case unknownTransfer
+        /// The holder's own store has lost bytes the study needs: not worth retrying until its
+        /// operators restore them.
+        case storeDamaged
     }
 
     public var code: Code
@@ -47,6 +50,7 @@ public struct PeerRefusal: Error, CustomStringConvertible, Sendable, Equatable, 
         case .notFound, .unknownTransfer: 404
         case .unavailable: 503
         case .notShared: 403
+        case .storeDamaged: 500
         }
     }
 

@@ -39,6 +39,17 @@ package final class FileChunkStore: Sendable {
         return root + "/" + hex.prefix(2) + "/" + hex
     }
 
+    /// Whether a chunk's stored bytes are on disk where the catalogue says (a file of `stored`
+    /// bytes, or a pack long enough to hold it): one `stat`, no read.
+    package func isPresent(_ hash: Digest256, stored: Int, at location: PackLocation?) -> Bool {
+        var info = stat()
+        if let location {
+            return stat(root + "/packs/" + location.pack, &info) == 0
+                && Int(info.st_size) >= location.offset + location.length
+        }
+        return stat(path(hash), &info) == 0 && Int(info.st_size) == stored
+    }
+
     /// Writes a chunk as a file of its own, not yet durable: the caller must call
     /// ``syncFilesystem()`` before any catalogue row points at it (a batch then pays for one flush
     /// instead of one per chunk). Until then a crash may leave a partly written file under the

@@ -12,6 +12,12 @@ extension StudyStore {
     /// Where chunks' stored bytes are (one catalogue read for a batch).
     package func places(of hashes: [Digest256]) throws -> [ChunkPlace] { try catalogue.places(hashes) }
 
+    /// The first of `places` whose bytes are not on disk as the catalogue says (a damaged store), or
+    /// nil when all are.
+    package func firstMissing(_ places: [ChunkPlace]) -> ChunkPlace? {
+        places.first { !chunks.isPresent($0.hash, stored: $0.stored, at: $0.pack) }
+    }
+
     /// Reads a chunk's stored bytes into `destination` (at least `place.stored` bytes), so a server
     /// can seal them in place.
     package func readStoredChunk(_ place: ChunkPlace, into destination: UnsafeMutableRawBufferPointer) throws {

@@ -222,6 +222,31 @@ import TrustMeshTesting
         #expect(listed.studies.first { $0.studyInstanceUID == second }?.localCopy == false)
     }
 
+    /// A holder whose store has lost a chunk of the study refuses at once, saying so (retrying
+    /// would not help), and logs it for its operators; nothing of the study appears here.
+    @Test func aHolderWhoseStoreLostAChunkSaysSoAndNothingAppears() async throws {
+        let network = try TestNetwork(trusts: ["RRK", "RKB"])
+        try await network.start("RRK")
+        try await network.start("RKB")
+        let study = "1.2.826.0.1.3680043.10.8.13"
+        _ = try await publish(network, at: "RRK", requester: "RKB", studyUID: study, instances: 3, size: 64)
+        try addCare(network, at: "RKB")
+        let chunks = network.dataDirectory("RRK") + "/store/chunks"
+        let lost = try #require(
+            FileManager.default.enumerator(atPath: chunks)?.allObjects.compactMap { $0 as? String }.first {
+                $0.split(separator: "/").last?.count == 64
+            })
+        try FileManager.default.removeItem(atPath: chunks + "/" + lost)
+        let (failed, progress) = try fetch(network, at: "RKB", study: study)
+        #expect(failed.status != 0)
+        #expect(
+            failed.stderr.contains("RRK refused: its own store has lost part of study \(study)"), "\(failed.stderr)")
+        #expect(progress["chunksRefetched"] as? Int ?? 0 == 0)
+        let listed = try await LocalAPIClient.query(node: network.url("RKB"), nhs: NHSNumber(Self.patient))
+        #expect(listed.studies.first { $0.studyInstanceUID == study }?.localCopy == false)
+        #expect(network.log("RRK").contains("this node's store is damaged"))
+    }
+
     @Test func anInterruptedFetchResumesFromTheChunksAlreadyHere() async throws {
         let network = try TestNetwork(trusts: ["RRK", "RKB"])
         try await network.start(
