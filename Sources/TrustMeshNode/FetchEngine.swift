@@ -211,11 +211,18 @@ final class FetchEngine: Sendable {
             var failed: [TransferManifest.Chunk] = []
             try await withThrowingTaskGroup(of: [TransferManifest.Chunk].self) { group in
                 var inFlight = 0
+                var queuedBytes = queue.reduce(0) { $0 + $1.stored }
                 func nextBatch() -> [TransferManifest.Chunk]? {
                     guard !queue.isEmpty else { return nil }
+                    // Full batches while there is plenty left; near the end, a share of what is
+                    // left per connection, so the last batches finish together instead of one
+                    // running alone on one core.
+                    let limit = max(
+                        settings.batchBytes / 16, min(settings.batchBytes, queuedBytes / settings.connections))
                     var batch: [TransferManifest.Chunk] = []
                     var bytes = 0
-                    while let chunk = queue.first, batch.isEmpty || bytes + chunk.stored <= settings.batchBytes {
+                    defer { queuedBytes -= bytes }
+                    while let chunk = queue.first, batch.isEmpty || bytes + chunk.stored <= limit {
                         batch.append(chunk)
                         bytes += chunk.stored
                         queue = queue.dropFirst()
