@@ -130,8 +130,9 @@ package final class Catalogue: Sendable {
         let now = ISO8601DateFormatter().string(from: Date())
         return try pool.write { db in
             var outcomes: [Outcome] = []
+            var touched: Set<String> = []
             for instance in instances {
-                outcomes.append(try Self.commit(instance, chunks: chunks, now: now, db: db))
+                outcomes.append(try Self.commit(instance, chunks: chunks, now: now, touched: &touched, db: db))
             }
             // Series and studies left empty when an instance moved are removed.
             try db.execute(sql: "DELETE FROM series WHERE seriesUID NOT IN (SELECT seriesUID FROM instance)")
@@ -146,8 +147,9 @@ package final class Catalogue: Sendable {
         let now = ISO8601DateFormatter().string(from: Date())
         return try pool.write { db in
             var outcomes: [Outcome] = []
+            var touched: Set<String> = []
             for instance in instances {
-                let outcome = try Self.commit(instance, chunks: [:], now: now, db: db)
+                let outcome = try Self.commit(instance, chunks: [:], now: now, touched: &touched, db: db)
                 if case .refused(let box) = outcome { throw box.error }
                 outcomes.append(outcome)
             }
@@ -155,11 +157,14 @@ package final class Catalogue: Sendable {
         }
     }
 
+    /// - Parameter touched: studies whose `updatedAt` this transaction has already set.
     private static func commit(
-        _ instance: PreparedInstance, chunks: [Digest256: ChunkSize], now: String, db: Database
+        _ instance: PreparedInstance, chunks: [Digest256: ChunkSize], now: String, touched: inout Set<String>,
+        db: Database
     ) throws -> Outcome {
         let a = instance.attributes
         let manifestHash = Data(instance.manifestHash.rawBytes)
+        var replaced = false
         // Cached statements: a fetched study commits hundreds of instances in one transaction, and
         // preparing each statement anew was most of that commit's time.
         if let row = try Row.fetchOne(
@@ -173,6 +178,7 @@ package final class Catalogue: Sendable {
             let existingHash: Data = row["manifestHash"]
             let existingStudy: String = row["studyUID"]
             if existingHash == manifestHash && existingStudy == instance.studyUID { return .unchanged }
+            replaced = true
         }
         // The patient of an instance must match the study it joins: merging two patients' images
         // is a clinical safety hazard, so the instance is refused instead.
@@ -193,9 +199,12 @@ package final class Catalogue: Sendable {
                     )
                 )
             }
-            try db.cachedStatement(sql: "UPDATE study SET updatedAt = ? WHERE studyUID = ?").execute(
-                arguments: [now, instance.studyUID])
+            if touched.insert(instance.studyUID).inserted {
+                try db.cachedStatement(sql: "UPDATE study SET updatedAt = ? WHERE studyUID = ?").execute(
+                    arguments: [now, instance.studyUID])
+            }
         } else {
+            touched.insert(instance.studyUID)
             try db.execute(
                 sql: """
                     INSERT INTO study (studyUID, nhsNumber, patientID, patientName, birthDate, sex, studyDate,
@@ -221,11 +230,6 @@ package final class Catalogue: Sendable {
                 a.bodyPartExamined,
             ]
         )
-        let replaced =
-            try Bool.fetchOne(
-                db.cachedStatement(sql: "SELECT 1 FROM instance WHERE sopInstanceUID = ?"),
-                arguments: [instance.sopInstanceUID]
-            ) ?? false
         if replaced {
             try db.execute(sql: "DELETE FROM instance WHERE sopInstanceUID = ?", arguments: [instance.sopInstanceUID])
         }
