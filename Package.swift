@@ -61,7 +61,7 @@ let package = Package(
             name: "TrustMeshNode",
             dependencies: [
                 "TrustMeshStore", "TrustMeshModel", "TrustMeshCrypto", "TrustMeshDICOM", "TrustMeshGossip",
-                "TrustMeshPolicy", "TrustMeshDIMSE",
+                "TrustMeshPolicy", "TrustMeshDIMSE", "CLinux",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
