@@ -1,6 +1,6 @@
 import Foundation
 import GRDB
-package import TrustMeshCrypto
+import TrustMeshCrypto
 package import TrustMeshModel
 
 /// The federated index as this node holds it: every verified index record from every origin (its

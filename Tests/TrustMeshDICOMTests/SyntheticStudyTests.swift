@@ -47,7 +47,7 @@ import TrustMeshTesting
 
         // zstd -1 compresses the baseline study 2.14×; ours must land near it.
         let joined = dir.appending("all.raw")
-        FileManager.default.createFile(atPath: joined, contents: nil)
+        #expect(FileManager.default.createFile(atPath: joined, contents: nil))
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: joined))
         for path in paths { try handle.write(contentsOf: try Data(contentsOf: URL(fileURLWithPath: path))) }
         try handle.close()
