@@ -44,26 +44,27 @@ public struct TransferManifest: Codable, Sendable, Equatable {
 /// by the requester, before any chunk moves): the distinct chunks once, as one base64 table of
 /// 40-byte records (hash, plaintext size, stored size, sizes big-endian); the attributes an
 /// instance shares with others (patient, study, series) once per distinct set; per instance only
-/// what is its own, its chunks as indices into the table. Lossless: decoding gives back the
-/// manifest that was encoded. For the benchmark study (300 instances) 371 KB became 113 KB.
+/// what is its own, as plain fields, its chunks as indices into the table. Lossless: decoding
+/// gives back the manifest that was encoded.
 extension TransferManifest {
     private enum CodingKeys: String, CodingKey {
         case studyUID, nhsNumber, chunks, shared, instances
     }
 
     private struct WireInstance: Codable {
-        /// The SOP Instance UID, when it is not the one in `own`.
-        var uid: String?
+        var uid: String
         /// The series UID, when it is not the one in the shared set.
         var series: String?
         var size: Int
-        /// The transfer syntax UID, when it is not the one in `own`.
-        var syntax: String?
+        var syntax: String
         /// Index of the shared attribute set.
         var shared: Int
-        /// The instance's own attributes: SOP Instance UID, Instance Number, Number of Frames,
-        /// Transfer Syntax UID.
-        var own: DICOMAttributes
+        /// Instance Number and Number of Frames.
+        var number: String?
+        var frames: String?
+        /// Only for an instance whose attributes name another SOP Instance UID or transfer syntax
+        /// than its own fields (never one from the catalogue): its own attributes exactly.
+        var own: DICOMAttributes?
         /// Indices into the chunk table, in order.
         var chunks: [Int]
     }
@@ -111,13 +112,17 @@ extension TransferManifest {
                 }
                 return index
             }
+            // Plain fields in the usual case: a nested attributes object per instance was most of
+            // the encoding and decoding time.
+            let usual =
+                own.sopInstanceUID == instance.sopInstanceUID && own.transferSyntaxUID == instance.transferSyntaxUID
             wire.append(
                 WireInstance(
-                    uid: own.sopInstanceUID == instance.sopInstanceUID ? nil : instance.sopInstanceUID,
+                    uid: instance.sopInstanceUID,
                     series: shared.seriesInstanceUID == instance.seriesUID ? nil : instance.seriesUID,
-                    size: instance.size,
-                    syntax: own.transferSyntaxUID == instance.transferSyntaxUID ? nil : instance.transferSyntaxUID,
-                    shared: setIndex, own: own, chunks: indices))
+                    size: instance.size, syntax: instance.transferSyntaxUID, shared: setIndex,
+                    number: usual ? own.instanceNumber : nil, frames: usual ? own.numberOfFrames : nil,
+                    own: usual ? nil : own, chunks: indices))
         }
         try container.encode(Data(table).base64EncodedString(), forKey: .chunks)
         try container.encode(sharedSets, forKey: .shared)
@@ -151,19 +156,17 @@ extension TransferManifest {
                     forKey: .instances, in: container, debugDescription: "an instance refers to no shared set or chunk")
             }
             var attributes = sharedSets[wire.shared]
-            attributes.sopInstanceUID = wire.own.sopInstanceUID
-            attributes.instanceNumber = wire.own.instanceNumber
-            attributes.numberOfFrames = wire.own.numberOfFrames
-            attributes.transferSyntaxUID = wire.own.transferSyntaxUID
-            guard let uid = wire.uid ?? wire.own.sopInstanceUID,
-                let series = wire.series ?? attributes.seriesInstanceUID,
-                let syntax = wire.syntax ?? wire.own.transferSyntaxUID
-            else {
+            let own = wire.own
+            attributes.sopInstanceUID = own == nil ? wire.uid : own?.sopInstanceUID
+            attributes.transferSyntaxUID = own == nil ? wire.syntax : own?.transferSyntaxUID
+            attributes.instanceNumber = own == nil ? wire.number : own?.instanceNumber
+            attributes.numberOfFrames = own == nil ? wire.frames : own?.numberOfFrames
+            guard let series = wire.series ?? attributes.seriesInstanceUID else {
                 throw DecodingError.dataCorruptedError(
-                    forKey: .instances, in: container, debugDescription: "an instance has no UID, series or syntax")
+                    forKey: .instances, in: container, debugDescription: "an instance has no series")
             }
             return Instance(
-                sopInstanceUID: uid, seriesUID: series, size: wire.size, transferSyntaxUID: syntax,
+                sopInstanceUID: wire.uid, seriesUID: series, size: wire.size, transferSyntaxUID: wire.syntax,
                 attributes: attributes, chunks: wire.chunks.map { chunks[$0] })
         }
     }
