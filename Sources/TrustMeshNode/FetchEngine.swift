@@ -185,7 +185,9 @@ final class FetchEngine: Sendable {
             logger.info(
                 "fetch waits for chunks another fetch is moving",
                 metadata: ["study": "\(manifest.studyUID)", "fetches": "\(others.count)"])
+            update(id) { $0.waitingForOtherFetches = others.count }
             await claims.wait(for: others)
+            update(id) { $0.waitingForOtherFetches = nil }
             missing = try node.store.missingChunks(of: manifest)
             if missing.isEmpty { break }
         }

@@ -37,4 +37,7 @@ public struct FetchProgress: Codable, Sendable, Equatable {
     public var rule: String?
     /// The holder's id for the transfer, once it served the manifest (both sides audit it).
     public var transferID: String?
+    /// While the chunks this fetch still lacks are being moved by other fetches running at the
+    /// same time (the same images asked for twice): how many; nil otherwise.
+    public var waitingForOtherFetches: Int? = nil
 }

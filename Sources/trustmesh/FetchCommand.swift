@@ -43,6 +43,9 @@ struct FetchCommand: AsyncParsableCommand {
             progress = try await LocalAPIClient.fetchProgress(node: node, id: progress.id)
             let p = progress
             line.update { _ in
+                if p.waitingForOtherFetches != nil {
+                    return "fetching from \(p.holder): waiting for another fetch that is moving the same images"
+                }
                 let left = p.secondsLeft.map { String(format: "%.0f s left", $0) } ?? ""
                 return "fetching from \(p.holder): \(Output.bytes(p.bytesReceived)) of \(Output.bytes(p.bytesToMove)), "
                     + "\(p.chunksReceived)/\(p.chunksTotal - p.chunksAlreadyHeld) chunks, "

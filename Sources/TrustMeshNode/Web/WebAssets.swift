@@ -171,6 +171,8 @@ enum WebAssets {
               text = "Not fetched. " + (p.rule && rules[p.rule] ? rules[p.rule] : (p.error || "The fetch failed."));
             } else if (p.state === "requesting") {
               text = "Asking " + p.holder + " for the study…";
+            } else if (p.waitingForOtherFetches) {
+              text = "Waiting for another fetch that is bringing the same images…";
             } else {
               text = bytes(p.bytesReceived) + " of " + bytes(total) + " at " + bytes(Math.round(p.bytesPerSecond)) +
                 "/s; time left: " + seconds(p.secondsLeft) + ".";

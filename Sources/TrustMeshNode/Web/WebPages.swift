@@ -266,6 +266,8 @@ enum WebPages {
             status = fetchRefusal(fetch.error ?? "the fetch failed", rule: fetch.rule, holder: fetch.holder)
         case .requesting:
             status = "Asking \(holderName) for the study…"
+        case .transferring where fetch.waitingForOtherFetches != nil:
+            status = "Waiting for another fetch that is bringing the same images…"
         case .transferring:
             let left = fetch.secondsLeft.map {
                 $0 < 1 ? "under a second" : "\(Int($0.rounded())) second\(Int($0.rounded()) == 1 ? "" : "s")"
