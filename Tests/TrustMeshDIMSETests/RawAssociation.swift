@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import NIOCore
 import TrustMeshDIMSE
+import TrustMeshTesting
 
 /// A blocking TCP client for writing arbitrary bytes to the node's DICOM port and reading the
 /// PDUs it answers: what a misbehaving or malicious peer does, which no real toolkit will.
@@ -10,17 +11,7 @@ final class RawAssociation {
 
     /// Connects to 127.0.0.1:`port`; every read waits at most `timeout` seconds.
     init(port: Int, timeout: Int = 20) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        guard connected == 0 else { throw RawError(message: "connect failed: errno \(errno)") }
+        fd = try Loopback.connect(port: port)
         var limit = timeval(tv_sec: timeout, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
     }

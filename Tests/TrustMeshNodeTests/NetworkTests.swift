@@ -100,18 +100,8 @@ import TrustMeshTesting
 
         // RKB's address held by a listener that is not a node.
         let port = try #require(Int(network.url("RKB").split(separator: ":").last ?? ""))
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let listener = try Loopback.listen(port: port)
         defer { close(listener) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        #expect(bound == 0 && listen(listener, 1) == 0)
         let taken = try run("RKB")
         #expect(taken.status == 1, "\(taken.stdout)\(taken.stderr)")
         #expect(taken.stderr.contains("cannot listen on 127.0.0.1:\(port)"), "\(taken.stderr)")
