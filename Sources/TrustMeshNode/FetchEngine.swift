@@ -467,7 +467,7 @@ struct BatchReceiver {
     private mutating func verify(_ header: ChunkFrames.Header, _ frame: UnsafeRawBufferPointer) -> Bool {
         guard let chunk = wanted[header.hash] else { return true }  // not asked for: ignored
         guard seen.insert(header.hash).inserted else { return true }
-        let nonce = UnsafeRawBufferPointer(rebasing: frame[32..<(32 + XChaCha20Poly1305.nonceByteCount)])
+        let nonce = UnsafeRawBufferPointer(rebasing: frame[ChunkFrames.nonceOffset..<ChunkFrames.lengthOffset])
         let sealed = UnsafeRawBufferPointer(rebasing: frame[ChunkFrames.headerBytes...])
         let slot = UnsafeMutableRawBufferPointer(rebasing: pack[used..<min(used + chunk.stored, pack.count)])
         guard sealed.count - XChaCha20Poly1305.tagByteCount == chunk.stored, slot.count == chunk.stored,

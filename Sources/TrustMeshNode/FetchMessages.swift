@@ -40,7 +40,7 @@ enum ChunkFrames {
     }
 
     /// Bytes a frame adds around its stored chunk.
-    static let overhead = 32 + XChaCha20Poly1305.nonceByteCount + 4 + XChaCha20Poly1305.tagByteCount
+    static let overhead = headerBytes + XChaCha20Poly1305.tagByteCount
 
     /// Appends a frame to `out`: `fill` writes the stored chunk (`storedCount` bytes) where its
     /// ciphertext goes, and it is sealed there, in place.
@@ -65,7 +65,10 @@ enum ChunkFrames {
     }
 
     /// Bytes before a frame's ciphertext: hash, nonce, length.
-    static let headerBytes = 32 + XChaCha20Poly1305.nonceByteCount + 4
+    static let headerBytes = lengthOffset + 4
+    /// Where a frame's nonce and ciphertext length start.
+    static let nonceOffset = Digest256.byteCount
+    static let lengthOffset = nonceOffset + XChaCha20Poly1305.nonceByteCount
 
     /// Longest ciphertext a frame may announce: more than any stored chunk (at most 1 MiB of
     /// plaintext, which zstd never expands by more than a few hundred bytes).
@@ -83,8 +86,8 @@ enum ChunkFrames {
     /// - Throws: ``FetchError`` when the header announces a frame longer than any chunk.
     static func header(_ bytes: UnsafeRawBufferPointer) throws -> Header? {
         guard bytes.count >= headerBytes else { return nil }
-        let hash = try Digest256(rawBytes: Array(bytes[0..<32]))
-        let l = 32 + XChaCha20Poly1305.nonceByteCount
+        let hash = try Digest256(rawBytes: Array(bytes[0..<nonceOffset]))
+        let l = lengthOffset
         let length = Int(bytes[l]) << 24 | Int(bytes[l + 1]) << 16 | Int(bytes[l + 2]) << 8 | Int(bytes[l + 3])
         guard length <= maximumSealed else { throw FetchError.badBatch("a frame announces \(length) bytes") }
         return Header(hash: hash, sealedCount: length)

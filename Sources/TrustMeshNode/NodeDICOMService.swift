@@ -174,7 +174,7 @@ final class NodeDICOMService: DIMSEServiceProvider {
             return nil
         }
         var found: [(NHSNumber, FederatedQueryResult.Study)] = []
-        for uid in Set(uids.split(separator: "\\").map(String.init)) {
+        for uid in Set(DICOMQueryMatcher.values(uids)) {
             let patients = Set(try node.store.index.latestStudyRecords(studyUID: uid).map(\.nhsNumber))
             for nhs in patients.sorted(by: { $0.digits < $1.digits }) {
                 let result = try node.query(nhs: nhs, topology: topology, asker: asker)
@@ -191,10 +191,7 @@ final class NodeDICOMService: DIMSEServiceProvider {
     /// study lists nothing. A study held only at another trust has no matches here; its Retrieve AE
     /// Title at STUDY level says where to ask.
     private func findWithinHeldStudies(_ request: DIMSEFindRequest) -> DIMSEFindResponse {
-        func uids(_ tag: Tag) -> Set<String>? {
-            guard let value = request.value(tag), !value.contains("*"), !value.contains("?") else { return nil }
-            return Set(value.split(separator: "\\").map { $0.trimmingCharacters(in: .whitespaces) })
-        }
+        func uids(_ tag: Tag) -> Set<String>? { DICOMQueryMatcher.uidList(request.value(tag)).map(Set.init) }
         guard let studies = uids(.studyInstanceUID) else {
             return DIMSEFindResponse(
                 matches: [],
@@ -303,14 +300,7 @@ final class NodeDICOMService: DIMSEServiceProvider {
         guard request.level == "STUDY" || request.level == "SERIES" else {
             return .refused(.cannotUnderstand("only STUDY and SERIES levels are moved"))
         }
-        func uids(_ tag: Tag) -> [String]? {
-            guard let value = request.value(tag), !value.contains("*"), !value.contains("?") else { return nil }
-            let list = value.split(separator: "\\").map { $0.trimmingCharacters(in: .whitespaces) }.filter {
-                !$0.isEmpty
-            }
-            var seen: Set<String> = []
-            return list.isEmpty ? nil : list.filter { seen.insert($0).inserted }
-        }
+        func uids(_ tag: Tag) -> [String]? { DICOMQueryMatcher.uidList(request.value(tag)) }
         guard let studies = uids(.studyInstanceUID) else {
             return .refused(.cannotUnderstand("give StudyInstanceUID (one, or a list)"))
         }
@@ -413,13 +403,13 @@ final class NodeDICOMService: DIMSEServiceProvider {
 enum DICOMQueryMatcher {
     static func matches(_ study: FederatedQueryResult.Study, _ request: DIMSEFindRequest) -> Bool {
         if let uids = request.value(.studyInstanceUID), !uids.contains("*") {
-            guard uids.split(separator: "\\").contains(Substring(study.studyInstanceUID)) else { return false }
+            guard values(uids).contains(study.studyInstanceUID) else { return false }
         }
         if let range = request.value(.studyDate) {
             guard let date = study.studyDate, dateMatches(date, range) else { return false }
         }
         if let wanted = request.value(QueryKeys.modalitiesInStudy) {
-            let set = Set(wanted.split(separator: "\\").map { $0.trimmingCharacters(in: .whitespaces) })
+            let set = Set(values(wanted))
             guard study.modalities.contains(where: set.contains) else { return false }
         }
         if let accession = request.value(.accessionNumber) {
@@ -431,11 +421,28 @@ enum DICOMQueryMatcher {
         return true
     }
 
+    /// A multi-valued key's values (backslash-separated, PS3.5 §6.4), trimmed, empty ones left
+    /// out, each once, in order.
+    static func values(_ text: String) -> [String] {
+        var seen: Set<String> = []
+        return text.split(separator: "\\").map { $0.trimmingCharacters(in: .whitespaces) }.filter {
+            !$0.isEmpty && seen.insert($0).inserted
+        }
+    }
+
+    /// A UID key's list (PS3.4 §C.2.2.2.2), or nil when the key is absent, universal, holds
+    /// wildcards or lists nothing.
+    static func uidList(_ value: String?) -> [String]? {
+        guard let value, !value.contains("*"), !value.contains("?") else { return nil }
+        let list = values(value)
+        return list.isEmpty ? nil : list
+    }
+
     /// Series-level keys: Modality (one value or a list), Series Number (single value), Series
     /// Description (wildcards).
     static func matchesSeries(_ a: DICOMAttributes, _ request: DIMSEFindRequest) -> Bool {
         if let wanted = request.value(.modality) {
-            let set = Set(wanted.split(separator: "\\").map { $0.trimmingCharacters(in: .whitespaces) })
+            let set = Set(values(wanted))
             guard set.contains(a.modality ?? "") else { return false }
         }
         if let number = request.value(.seriesNumber) {
@@ -452,7 +459,7 @@ enum DICOMQueryMatcher {
     static func matchesInstance(_ instance: TransferManifest.Instance, _ request: DIMSEFindRequest) -> Bool {
         func listed(_ tag: Tag, _ value: String?) -> Bool {
             guard let wanted = request.value(tag) else { return true }
-            return wanted.split(separator: "\\").map { $0.trimmingCharacters(in: .whitespaces) }.contains(value ?? "")
+            return values(wanted).contains(value ?? "")
         }
         guard listed(.sopInstanceUID, instance.sopInstanceUID), listed(.sopClassUID, instance.attributes.sopClassUID)
         else { return false }

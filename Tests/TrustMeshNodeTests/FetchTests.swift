@@ -29,6 +29,14 @@ import TrustMeshTesting
         return try FileManager.default.contentsOfDirectory(atPath: input).map { input + "/" + $0 }
     }
 
+    /// RRK (the holder) and RKB (the requester), both running with default settings.
+    func holderAndRequester() async throws -> TestNetwork {
+        let network = try TestNetwork(trusts: ["RRK", "RKB"])
+        try await network.start("RRK")
+        try await network.start("RKB")
+        return network
+    }
+
     func fetch(_ network: TestNetwork, at code: String, study: String) throws -> (ProcessResult, [String: Any]) {
         let result = try CommandRunner.trustmesh(["fetch", "--node", network.url(code), "--study", study, "--json"])
         let json = (try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8))) as? [String: Any] ?? [:]
@@ -62,9 +70,7 @@ import TrustMeshTesting
     }
 
     @Test func aFetchNeedsACareRelationshipThenArrivesByteIdenticalAndARefetchMovesNothing() async throws {
-        let network = try TestNetwork(trusts: ["RRK", "RKB"])
-        try await network.start("RRK")
-        try await network.start("RKB")
+        let network = try await holderAndRequester()
         let study = "1.2.826.0.1.3680043.10.8.1"
         let originals = try await publish(network, at: "RRK", requester: "RKB", studyUID: study)
 
@@ -112,9 +118,7 @@ import TrustMeshTesting
     }
 
     @Test func theSameImagesUnderAnEditedHeaderMoveOnlyTheDifference() async throws {
-        let network = try TestNetwork(trusts: ["RRK", "RKB"])
-        try await network.start("RRK")
-        try await network.start("RKB")
+        let network = try await holderAndRequester()
         let study = "1.2.826.0.1.3680043.10.8.2"
         let originals = try await publish(
             network, at: "RRK", requester: "RKB", studyUID: study, instances: 4, size: 256)
@@ -225,9 +229,7 @@ import TrustMeshTesting
     /// A holder whose store has lost a chunk of the study refuses at once, saying so (retrying
     /// would not help), and logs it for its operators; nothing of the study appears here.
     @Test func aHolderWhoseStoreLostAChunkSaysSoAndNothingAppears() async throws {
-        let network = try TestNetwork(trusts: ["RRK", "RKB"])
-        try await network.start("RRK")
-        try await network.start("RKB")
+        let network = try await holderAndRequester()
         let study = "1.2.826.0.1.3680043.10.8.13"
         _ = try await publish(network, at: "RRK", requester: "RKB", studyUID: study, instances: 3, size: 64)
         try addCare(network, at: "RKB")
@@ -295,9 +297,7 @@ import TrustMeshTesting
     }
 
     @Test func anOptedOutPatientIsNeitherListedNorFetched() async throws {
-        let network = try TestNetwork(trusts: ["RRK", "RKB"])
-        try await network.start("RRK")
-        try await network.start("RKB")
+        let network = try await holderAndRequester()
         let study = "1.2.826.0.1.3680043.10.8.6"
         _ = try await publish(network, at: "RRK", requester: "RKB", studyUID: study, instances: 2, size: 64)
         try addCare(network, at: "RKB")
