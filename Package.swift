@@ -29,16 +29,24 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
+        // Listed in layer order: a target depends only on targets listed above it.
         // C libraries from Debian, found by pkg-config. Each has exactly one Swift importer.
         .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CLinux"),
 
+        // Libraries with one job each, no networking.
         .target(name: "TrustMeshCrypto", dependencies: ["CSodium"], swiftSettings: settings),
         .target(name: "TrustMeshCompression", dependencies: ["CZstd"], swiftSettings: settings),
         .target(name: "TrustMeshDICOM", dependencies: ["CZlib"], swiftSettings: settings),
         .target(name: "TrustMeshModel", dependencies: ["TrustMeshCrypto"], swiftSettings: settings),
+        .target(name: "TrustMeshPolicy", dependencies: ["TrustMeshModel", "TrustMeshCrypto"], swiftSettings: settings),
+        .target(
+            name: "TrustMeshAudit", dependencies: ["TrustMeshModel", "TrustMeshCrypto", "TrustMeshPolicy"],
+            swiftSettings: settings
+        ),
+        .target(name: "TrustMeshGossip", dependencies: ["TrustMeshModel", "TrustMeshCrypto"], swiftSettings: settings),
         .target(
             name: "TrustMeshStore",
             dependencies: [
@@ -57,11 +65,73 @@ let package = Package(
             ],
             swiftSettings: settings
         ),
+
+        // The node, divided by job (docs/ARCHITECTURE.md, "Targets").
+        .target(
+            name: "TrustMeshNodeCore",
+            dependencies: [
+                "TrustMeshStore", "TrustMeshModel", "TrustMeshCrypto", "TrustMeshDICOM", "TrustMeshGossip",
+                "TrustMeshPolicy", "TrustMeshAudit",
+            ],
+            swiftSettings: settings
+        ),
+        .target(
+            name: "TrustMeshPeer",
+            dependencies: [
+                "TrustMeshNodeCore", "TrustMeshStore", "TrustMeshModel", "TrustMeshCrypto", "TrustMeshGossip",
+                "TrustMeshPolicy",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: settings
+        ),
+        .target(
+            name: "TrustMeshFetch",
+            dependencies: [
+                "TrustMeshNodeCore", "TrustMeshPeer", "TrustMeshStore", "TrustMeshModel", "TrustMeshCrypto",
+                "TrustMeshCompression", "TrustMeshGossip", "TrustMeshPolicy",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: settings
+        ),
+        .target(
+            name: "TrustMeshDICOMweb",
+            dependencies: [
+                "TrustMeshNodeCore", "TrustMeshStore", "TrustMeshModel", "TrustMeshCrypto", "TrustMeshDICOM",
+                "TrustMeshCompression", "TrustMeshGossip",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: settings
+        ),
+        .target(
+            name: "TrustMeshWeb",
+            dependencies: [
+                "TrustMeshNodeCore", "TrustMeshFetch", "TrustMeshPeer", "TrustMeshStore", "TrustMeshModel",
+                "TrustMeshCrypto", "TrustMeshDICOM", "TrustMeshPolicy", "TrustMeshAudit",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: settings
+        ),
         .target(
             name: "TrustMeshNode",
             dependencies: [
+                "TrustMeshNodeCore", "TrustMeshPeer", "TrustMeshFetch", "TrustMeshDICOMweb", "TrustMeshWeb",
                 "TrustMeshStore", "TrustMeshModel", "TrustMeshCrypto", "TrustMeshDICOM", "TrustMeshGossip",
-                "TrustMeshPolicy", "TrustMeshDIMSE", "CLinux",
+                "TrustMeshDIMSE", "TrustMeshCompression",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -79,18 +149,20 @@ let package = Package(
         .executableTarget(
             name: "trustmesh",
             dependencies: [
-                "TrustMeshNode", "TrustMeshStore", "TrustMeshModel", "TrustMeshDICOM", "TrustMeshCrypto",
-                "TrustMeshGossip", "TrustMeshAudit", "TrustMeshDIMSE",
+                "TrustMeshNode", "TrustMeshNodeCore", "TrustMeshFetch", "TrustMeshStore", "TrustMeshModel",
+                "TrustMeshDICOM", "TrustMeshCrypto", "TrustMeshGossip", "TrustMeshAudit", "TrustMeshDIMSE",
+                "TrustMeshCompression",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: settings
         ),
+
+        // Test support and tests.
         .target(
             name: "TrustMeshTesting",
-            dependencies: ["TrustMeshNode", "TrustMeshDICOM", "TrustMeshModel"],
+            dependencies: ["TrustMeshNode", "TrustMeshNodeCore", "TrustMeshDICOM", "TrustMeshModel"],
             swiftSettings: settings
         ),
-
         .testTarget(name: "TrustMeshCryptoTests", dependencies: ["TrustMeshCrypto"], swiftSettings: settings),
         .testTarget(name: "TrustMeshCompressionTests", dependencies: ["TrustMeshCompression"], swiftSettings: settings),
         .testTarget(
@@ -106,15 +178,18 @@ let package = Package(
         ),
         .testTarget(
             name: "TrustMeshCLITests",
-            dependencies: ["TrustMeshTesting", "TrustMeshDICOM", "TrustMeshNode"],
+            dependencies: [
+                "TrustMeshTesting", "TrustMeshDICOM", "TrustMeshNode", "TrustMeshNodeCore", "TrustMeshFetch",
+            ],
             swiftSettings: settings
         ),
-        .target(name: "TrustMeshGossip", dependencies: ["TrustMeshModel", "TrustMeshCrypto"], swiftSettings: settings),
         .testTarget(
             name: "TrustMeshNodeTests",
             dependencies: [
-                "TrustMeshNode", "TrustMeshModel", "TrustMeshCrypto", "TrustMeshTesting", "TrustMeshDICOM",
-                "TrustMeshGossip", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                "TrustMeshNode", "TrustMeshNodeCore", "TrustMeshPeer", "TrustMeshFetch", "TrustMeshDICOMweb",
+                "TrustMeshWeb", "TrustMeshModel", "TrustMeshCrypto", "TrustMeshTesting", "TrustMeshDICOM",
+                "TrustMeshGossip", "TrustMeshPolicy", "TrustMeshStore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: settings
@@ -124,7 +199,6 @@ let package = Package(
             dependencies: ["TrustMeshGossip", "TrustMeshModel", "TrustMeshCrypto"],
             swiftSettings: settings
         ),
-        .target(name: "TrustMeshPolicy", dependencies: ["TrustMeshModel", "TrustMeshCrypto"], swiftSettings: settings),
         .testTarget(
             name: "TrustMeshPolicyTests",
             dependencies: ["TrustMeshPolicy", "TrustMeshModel", "TrustMeshCrypto"],
@@ -133,20 +207,17 @@ let package = Package(
         .testTarget(
             name: "TrustMeshDIMSETests",
             dependencies: [
-                "TrustMeshDIMSE", "TrustMeshDICOM", "TrustMeshTesting", "TrustMeshNode", "TrustMeshModel",
+                "TrustMeshDIMSE", "TrustMeshDICOM", "TrustMeshTesting", "TrustMeshNode", "TrustMeshNodeCore",
+                "TrustMeshFetch", "TrustMeshModel",
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
-            swiftSettings: settings
-        ),
-        .target(
-            name: "TrustMeshAudit", dependencies: ["TrustMeshModel", "TrustMeshCrypto", "TrustMeshPolicy"],
             swiftSettings: settings
         ),
         .testTarget(
             name: "TrustMeshAuditTests",
             dependencies: [
                 "TrustMeshAudit", "TrustMeshModel", "TrustMeshCrypto", "TrustMeshPolicy", "TrustMeshStore",
-                "TrustMeshNode", "TrustMeshTesting",
+                "TrustMeshNode", "TrustMeshNodeCore", "TrustMeshFetch", "TrustMeshTesting",
             ],
             swiftSettings: settings
         ),

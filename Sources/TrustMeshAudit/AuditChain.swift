@@ -86,13 +86,39 @@ public struct AuditChain: Sendable {
         return VerifiedAuditLog(trust: trust, entries: inspection.authentic, keys: inspection.keys, pinned: key)
     }
 
+    /// One entry of a log and what, if anything, is wrong with it.
+    public struct EntryCheck: Sendable {
+        public var entry: AuditEntry
+        /// Nil when the entry verifies; otherwise the first thing found wrong with it.
+        public var problem: AuditError?
+    }
+
+    /// Checks every entry as ``verify(_:trust:key:)`` does (hash, signature by the key in force,
+    /// following `keyChanged` entries, link, sequence, time), without stopping at the first failure:
+    /// for a page that shows each entry with its verification.
+    /// - Parameters:
+    ///   - entries: The log, in the order read.
+    ///   - trust: The trust whose log it is.
+    ///   - key: The trust's pinned signing key (its current one).
+    public static func check(_ entries: [AuditEntry], trust: TrustID, key: VerifyingKey) -> [EntryCheck] {
+        let inspection = inspect(entries, trust: trust, key: key)
+        return entries.enumerated().map { EntryCheck(entry: $1, problem: inspection.problemAt[$0]) }
+    }
+
     /// Every problem in a log, not just the first, and the entries that are authentic.
     struct Inspection {
         var problems: [AuditError] = []
+        /// The first problem found with the entry at each index.
+        var problemAt: [Int: AuditError] = [:]
         /// Entries of the trust whose hash and signature hold, in the order given.
         var authentic: [AuditEntry] = []
         /// The key that verified each of ``authentic``.
         var keys: [VerifyingKey] = []
+
+        mutating func found(_ problem: AuditError, at index: Int) {
+            problems.append(problem)
+            if problemAt[index] == nil { problemAt[index] = problem }
+        }
     }
 
     /// Checks every entry, recovering after each problem so that later ones are found too.
@@ -106,46 +132,46 @@ public struct AuditChain: Sendable {
         for (index, entry) in entries.enumerated() {
             let sequence = entry.sequence
             guard entry.trust == trust else {
-                result.problems.append(.wrongTrust(trust: trust, sequence: sequence, found: entry.trust))
+                result.found(.wrongTrust(trust: trust, sequence: sequence, found: entry.trust), at: index)
                 continue
             }
             guard seen.insert(sequence).inserted else {
-                result.problems.append(.duplicate(trust: trust, sequence: sequence))
+                result.found(.duplicate(trust: trust, sequence: sequence), at: index)
                 continue
             }
             if sequence != expected {
                 if sequence > expected && !present.contains(expected) {
-                    result.problems.append(.sequenceGap(trust: trust, sequence: sequence, expected: expected))
+                    result.found(.sequenceGap(trust: trust, sequence: sequence, expected: expected), at: index)
                 } else {
-                    result.problems.append(.outOfOrder(trust: trust, sequence: sequence, expected: expected))
+                    result.found(.outOfOrder(trust: trust, sequence: sequence, expected: expected), at: index)
                 }
             }
             expected = sequence &+ 1
             let message = entry.canonicalBytes
             let computed = BLAKE2b256.hash(message)
             guard computed == entry.hash else {
-                result.problems.append(
-                    .badHash(trust: trust, sequence: sequence, computed: computed, recorded: entry.hash))
+                result.found(
+                    .badHash(trust: trust, sequence: sequence, computed: computed, recorded: entry.hash), at: index)
                 previous = nil
                 continue
             }
             guard (try? keys[index].verify(entry.signature, for: message)) != nil else {
-                result.problems.append(.badSignature(trust: trust, sequence: sequence))
+                result.found(.badSignature(trust: trust, sequence: sequence), at: index)
                 previous = nil
                 continue
             }
             if sequence == 1 {
                 if entry.previousHash != AuditEntry.zeroHash {
-                    result.problems.append(.brokenLink(trust: trust, sequence: sequence, previous: nil))
+                    result.found(.brokenLink(trust: trust, sequence: sequence, previous: nil), at: index)
                 }
             } else if let previous, previous.sequence == sequence - 1, entry.previousHash != previous.hash {
-                result.problems.append(.brokenLink(trust: trust, sequence: sequence, previous: previous.hash))
+                result.found(.brokenLink(trust: trust, sequence: sequence, previous: previous.hash), at: index)
             }
             if CareTime.parse(entry.time) == nil {
-                result.problems.append(.malformedTime(trust: trust, sequence: sequence, time: entry.time))
+                result.found(.malformedTime(trust: trust, sequence: sequence, time: entry.time), at: index)
             }
             if entry.kind == .keyChanged, entry.details.flatMap({ try? VerifyingKey(base64: $0) }) == nil {
-                result.problems.append(.badKeyChange(trust: trust, sequence: sequence))
+                result.found(.badKeyChange(trust: trust, sequence: sequence), at: index)
             }
             result.authentic.append(entry)
             result.keys.append(keys[index])

@@ -240,6 +240,9 @@ extension AuditEntry {
         /// This trust shared a study: subject `peer` (the requester), `studyUID`, `nhsNumber`,
         /// `transferID`, `careID`; details the care relationship's JSON as presented.
         public static let fetchServed: Kind = "fetchServed"
+        /// Instances of a study held here sent to a local client (DICOMweb WADO-RS or metadata, a
+        /// DICOM C-MOVE), audited before the first byte leaves.
+        public static let retrieve: Kind = "retrieve"
         /// This trust refused to share: subject `peer`, `studyUID`, `rule`; details the care
         /// relationship's JSON if one was presented.
         public static let fetchRefused: Kind = "fetchRefused"
@@ -319,6 +322,14 @@ extension AuditEntry {
         public static let sequence: SubjectKey = "sequence"
         /// A checkpoint's head hash, 64 hex digits.
         public static let headHash: SubjectKey = "headHash"
+        /// A DICOM SeriesInstanceUID, when one series was named.
+        public static let seriesUID: SubjectKey = "seriesUID"
+        /// A DICOM SOPInstanceUID, when one instance was named.
+        public static let sopInstanceUID: SubjectKey = "sopInstanceUID"
+        /// An instance count, in decimal.
+        public static let instances: SubjectKey = "instances"
+        /// What a retrieve sent: `metadata` when only the attributes left.
+        public static let metadata: SubjectKey = "metadata"
     }
 }
 

@@ -3,7 +3,9 @@ import Foundation
 import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
+public import TrustMeshFetch
 public import TrustMeshModel
+public import TrustMeshNodeCore
 
 /// Asks a running node's local API, as the `trustmesh` command and scripts do.
 public enum LocalAPIClient {

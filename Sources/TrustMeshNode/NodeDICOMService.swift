@@ -7,6 +7,7 @@ import TrustMeshDICOM
 import TrustMeshDIMSE
 import TrustMeshGossip
 import TrustMeshModel
+import TrustMeshNodeCore
 import TrustMeshStore
 
 /// The node behind its DICOM listener: C-STORE goes through the same ingest as `trustmesh ingest`
@@ -174,7 +175,7 @@ final class NodeDICOMService: DIMSEServiceProvider {
             return nil
         }
         var found: [(NHSNumber, FederatedQueryResult.Study)] = []
-        for uid in Set(DICOMQueryMatcher.values(uids)) {
+        for uid in Set(DICOMMatching.values(uids)) {
             let patients = Set(try node.store.index.latestStudyRecords(studyUID: uid).map(\.nhsNumber))
             for nhs in patients.sorted(by: { $0.digits < $1.digits }) {
                 let result = try node.query(nhs: nhs, topology: topology, asker: asker)
@@ -191,7 +192,7 @@ final class NodeDICOMService: DIMSEServiceProvider {
     /// study lists nothing. A study held only at another trust has no matches here; its Retrieve AE
     /// Title at STUDY level says where to ask.
     private func findWithinHeldStudies(_ request: DIMSEFindRequest) -> DIMSEFindResponse {
-        func uids(_ tag: Tag) -> Set<String>? { DICOMQueryMatcher.uidList(request.value(tag)).map(Set.init) }
+        func uids(_ tag: Tag) -> Set<String>? { DICOMMatching.uidList(request.value(tag)).map(Set.init) }
         guard let studies = uids(.studyInstanceUID) else {
             return DIMSEFindResponse(
                 matches: [],
@@ -223,7 +224,7 @@ final class NodeDICOMService: DIMSEServiceProvider {
                     .patientID: digits, .studyInstanceUID: uid, QueryKeys.retrieveAETitle: aeTitle,
                     QueryKeys.instanceAvailability: "ONLINE",
                 ]
-                for group in DICOMwebRoutes.series(of: manifest) {
+                for group in manifest.series {
                     let first = group[0]
                     guard series?.contains(first.seriesUID) ?? true,
                         DICOMQueryMatcher.matchesSeries(first.attributes, request)
@@ -300,7 +301,7 @@ final class NodeDICOMService: DIMSEServiceProvider {
         guard request.level == "STUDY" || request.level == "SERIES" else {
             return .refused(.cannotUnderstand("only STUDY and SERIES levels are moved"))
         }
-        func uids(_ tag: Tag) -> [String]? { DICOMQueryMatcher.uidList(request.value(tag)) }
+        func uids(_ tag: Tag) -> [String]? { DICOMMatching.uidList(request.value(tag)) }
         guard let studies = uids(.studyInstanceUID) else {
             return .refused(.cannotUnderstand("give StudyInstanceUID (one, or a list)"))
         }
@@ -319,24 +320,20 @@ final class NodeDICOMService: DIMSEServiceProvider {
         var elsewhere: [(study: String, holders: [String])] = []
         do {
             for uid in studies {
-                if let summary = try node.store.study(uid: uid), !(try optedOut(summary.nhsNumber)),
-                    request.value(.patientID).map({ $0 == summary.nhsNumber }) ?? true,
-                    let manifest = try node.store.transferManifest(studyUID: uid)
+                if let (summary, manifest) = try node.servableStudy(uid),
+                    request.value(.patientID).map({ $0 == summary.nhsNumber }) ?? true
                 {
                     let chosen = manifest.instances.filter { series?.contains($0.seriesUID) ?? true }
                     guard !chosen.isEmpty else { continue }
-                    var subject: [AuditEntry.SubjectKey: String] = [.studyUID: uid]
-                    if let nhs = summary.nhsNumber { subject[.nhsNumber] = nhs }
-                    if let series, series.count == 1 { subject["seriesUID"] = series.first }
-                    subject[.bytes] = "\(chosen.reduce(0) { $0 + $1.size })"
-                    subject["instances"] = "\(chosen.count)"
                     // Audited before a byte leaves: a move that cannot be logged does not happen.
-                    try node.audit(.retrieve, actor: actor, subject: subject, details: details)
+                    try node.auditRetrieve(
+                        summary, chosen: chosen, series: series?.count == 1 ? series?.first : nil, actor: actor,
+                        details: details)
                     instances += chosen.map(outgoing)
                     continue
                 }
                 let holders = try node.store.index.latestStudyRecords(studyUID: uid).filter {
-                    $0.origin != node.configuration.trust && !((try? optedOut($0.nhsNumber.digits)) ?? false)
+                    $0.origin != node.configuration.trust && !((try? node.isOptedOut($0.nhsNumber)) ?? false)
                 }.map(\.origin.code)
                 if !holders.isEmpty { elsewhere.append((uid, Array(Set(holders)).sorted())) }
             }
@@ -377,7 +374,7 @@ final class NodeDICOMService: DIMSEServiceProvider {
             transferSyntaxUID: instance.transferSyntaxUID
         ) { write in
             let decompressor = ZstdDecompressor()
-            var head = StoredInstanceSource(store: store, chunks: instance.chunks, decompressor: decompressor)
+            var head = ChunkedInstanceSource(store: store, chunks: instance.chunks, decompressor: decompressor)
             var skip = try DICOMReader.dataSetOffset(source: &head)
             for chunk in instance.chunks {
                 let plain = try store.readChunk(chunk.hash, size: chunk.size, decompressor: decompressor)
@@ -390,12 +387,6 @@ final class NodeDICOMService: DIMSEServiceProvider {
             }
         }
     }
-
-    /// Whether the patient has opted out: nothing of theirs is moved, as DICOMweb serves nothing.
-    private func optedOut(_ digits: String?) throws -> Bool {
-        guard let digits, let nhs = try? NHSNumber(digits) else { return false }
-        return IndexView(try node.store.index.records(nhs: nhs)).isOptedOut(nhs)
-    }
 }
 
 /// PS3.4 §C.2.2.2 matching of the keys the index holds: single values, date ranges, lists of
@@ -403,53 +394,42 @@ final class NodeDICOMService: DIMSEServiceProvider {
 enum DICOMQueryMatcher {
     static func matches(_ study: FederatedQueryResult.Study, _ request: DIMSEFindRequest) -> Bool {
         if let uids = request.value(.studyInstanceUID), !uids.contains("*") {
-            guard values(uids).contains(study.studyInstanceUID) else { return false }
+            guard DICOMMatching.values(uids).contains(study.studyInstanceUID) else { return false }
         }
         if let range = request.value(.studyDate) {
-            guard let date = study.studyDate, dateMatches(date, range) else { return false }
+            guard let date = study.studyDate, DICOMMatching.date(date, inRange: range) else { return false }
         }
         if let wanted = request.value(QueryKeys.modalitiesInStudy) {
-            let set = Set(values(wanted))
+            let set = Set(DICOMMatching.values(wanted))
             guard study.modalities.contains(where: set.contains) else { return false }
         }
         if let accession = request.value(.accessionNumber) {
-            guard let value = study.accessionNumber, glob(accession, value) else { return false }
+            guard let value = study.accessionNumber, DICOMMatching.wildcard(accession, matches: value) else {
+                return false
+            }
         }
         if let description = request.value(.studyDescription) {
-            guard let value = study.description, glob(description, value) else { return false }
+            guard let value = study.description, DICOMMatching.wildcard(description, matches: value) else {
+                return false
+            }
         }
         return true
-    }
-
-    /// A multi-valued key's values (backslash-separated, PS3.5 §6.4), trimmed, empty ones left
-    /// out, each once, in order.
-    static func values(_ text: String) -> [String] {
-        var seen: Set<String> = []
-        return text.split(separator: "\\").map { $0.trimmingCharacters(in: .whitespaces) }.filter {
-            !$0.isEmpty && seen.insert($0).inserted
-        }
-    }
-
-    /// A UID key's list (PS3.4 §C.2.2.2.2), or nil when the key is absent, universal, holds
-    /// wildcards or lists nothing.
-    static func uidList(_ value: String?) -> [String]? {
-        guard let value, !value.contains("*"), !value.contains("?") else { return nil }
-        let list = values(value)
-        return list.isEmpty ? nil : list
     }
 
     /// Series-level keys: Modality (one value or a list), Series Number (single value), Series
     /// Description (wildcards).
     static func matchesSeries(_ a: DICOMAttributes, _ request: DIMSEFindRequest) -> Bool {
         if let wanted = request.value(.modality) {
-            let set = Set(values(wanted))
+            let set = Set(DICOMMatching.values(wanted))
             guard set.contains(a.modality ?? "") else { return false }
         }
         if let number = request.value(.seriesNumber) {
             guard Int(number.trimmingCharacters(in: .whitespaces)) == Int(a.seriesNumber ?? "") else { return false }
         }
         if let description = request.value(.seriesDescription) {
-            guard let value = a.seriesDescription, glob(description, value) else { return false }
+            guard let value = a.seriesDescription, DICOMMatching.wildcard(description, matches: value) else {
+                return false
+            }
         }
         return true
     }
@@ -459,7 +439,7 @@ enum DICOMQueryMatcher {
     static func matchesInstance(_ instance: TransferManifest.Instance, _ request: DIMSEFindRequest) -> Bool {
         func listed(_ tag: Tag, _ value: String?) -> Bool {
             guard let wanted = request.value(tag) else { return true }
-            return values(wanted).contains(value ?? "")
+            return DICOMMatching.values(wanted).contains(value ?? "")
         }
         guard listed(.sopInstanceUID, instance.sopInstanceUID), listed(.sopClassUID, instance.attributes.sopClassUID)
         else { return false }
@@ -468,42 +448,6 @@ enum DICOMQueryMatcher {
             else { return false }
         }
         return true
-    }
-
-    /// `YYYYMMDD`, `A-B`, `-B` or `A-` (PS3.4 §C.2.2.2.5), inclusive.
-    static func dateMatches(_ date: String, _ query: String) -> Bool {
-        guard let dash = query.firstIndex(of: "-") else { return date == query }
-        let low = String(query[..<dash]).trimmingCharacters(in: .whitespaces)
-        let high = String(query[query.index(after: dash)...]).trimmingCharacters(in: .whitespaces)
-        return (low.isEmpty || date >= low) && (high.isEmpty || date <= high)
-    }
-
-    /// Wildcard matching (PS3.4 §C.2.2.2.4): `*` any run, `?` one character.
-    static func glob(_ pattern: String, _ value: String) -> Bool {
-        let p = Array(pattern)
-        let v = Array(value)
-        var pi = 0
-        var vi = 0
-        var star = -1
-        var mark = 0
-        while vi < v.count {
-            if pi < p.count && (p[pi] == "?" || p[pi] == v[vi]) {
-                pi += 1
-                vi += 1
-            } else if pi < p.count && p[pi] == "*" {
-                star = pi
-                mark = vi
-                pi += 1
-            } else if star >= 0 {
-                pi = star + 1
-                mark += 1
-                vi = mark
-            } else {
-                return false
-            }
-        }
-        while pi < p.count && p[pi] == "*" { pi += 1 }
-        return pi == p.count
     }
 }
 

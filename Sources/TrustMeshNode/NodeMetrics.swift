@@ -4,8 +4,10 @@ import Hummingbird
 import NIOCore
 import Prometheus
 import Synchronization
+import TrustMeshFetch
 import TrustMeshGossip
 import TrustMeshModel
+import TrustMeshNodeCore
 import TrustMeshStore
 
 /// The node's Prometheus metrics (swift-prometheus), served at `GET /metrics` in the text
@@ -31,7 +33,7 @@ import TrustMeshStore
 /// | `trustmesh_ingested_instances` | gauge | (instances held) |
 /// | `trustmesh_stored_bytes` | gauge | (chunk bytes on disk) |
 /// | `trustmesh_index_records` | gauge | `origin` (ODS code) |
-final class NodeMetrics: Sendable {
+final class NodeMetrics: FetchMetrics {
     let registry = PrometheusCollectorRegistry()
     private let gossipRounds: Counter
     private let fetchBytes: Counter
@@ -172,14 +174,16 @@ struct MetricsMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 }
 
-extension NodeRuntime {
-    /// `GET /metrics`.
-    func addMetricsRoutes(to router: Router<BasicRequestContext>) {
+extension NodeMetrics {
+    /// The metrics door: `GET /metrics`.
+    func routes(runtime: NodeRuntime) -> RouteCollection<BasicRequestContext> {
+        let router = RouteCollection(context: BasicRequestContext.self)
         router.get("/metrics") { _, _ -> Response in
-            let body = await self.metrics.scrape(runtime: self)
+            let body = await self.scrape(runtime: runtime)
             var response = Response(status: .ok, body: .init(byteBuffer: ByteBuffer(bytes: body)))
             response.headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
             return response
         }
+        return router
     }
 }

@@ -1,28 +1,28 @@
 import AsyncHTTPClient
-internal import CLinux
 import Foundation
-import HTTPTypes
+import Glibc
 import Hummingbird
 import Logging
 import NIOCore
 import ServiceLifecycle
 import Synchronization
 import TrustMeshCrypto
+import TrustMeshDICOMweb
 public import TrustMeshDIMSE
+import TrustMeshFetch
 public import TrustMeshGossip
 public import TrustMeshModel
+public import TrustMeshNodeCore
+import TrustMeshPeer
 import TrustMeshStore
+import TrustMeshWeb
 
-/// A node at work: the HTTP listener (peer protocol and local API) and the gossip loop, in one
-/// service group that stops cleanly on SIGINT or SIGTERM. A restart resumes from the database.
-///
-/// Routes:
-/// - `POST /peer/v1/gossip`: a sealed, signed ``GossipRequest`` from a pinned peer.
-/// - `GET /api/v1/status`: ``NodeStatus``.
-/// - `GET /api/v1/query?nhs=NUMBER`: ``FederatedQueryResult``.
-/// - `GET /api/v1/priors`, `GET /fhir/ImagingStudy`, `GET /metrics` and the page (``WebUI``): see
-///   `PriorImaging.swift`, `FHIRImagingStudy.swift`, `NodeMetrics.swift` and `Web/`.
-/// - `/dicom-web/...`: QIDO-RS, WADO-RS and STOW-RS (``DICOMwebRoutes``).
+/// A node at work, and the composition root: it builds the doors (the peer protocol, the local JSON
+/// API, DICOMweb, FHIR, the page, metrics), the services (gossip loop, checkpoint publisher, the
+/// DICOM listener with its node adapter) and runs them in one service group that stops cleanly on
+/// SIGINT or SIGTERM. A restart resumes from the database. Each door is a route collection of its
+/// own target, with its own middleware and its one mapping from errors to answers; this type only
+/// wires them.
 public final class NodeRuntime: Sendable {
     public let node: LocalNode
     public let topology: Topology
@@ -36,23 +36,17 @@ public final class NodeRuntime: Sendable {
     private let me: Topology.Trust
     private let agreement: AgreementKey
     private let signing: SigningKey
-    private let nonces = NonceCache()
     /// Held while the runtime exists: one node per data folder.
     private let lock: DataFolderLock
-    /// Requests signed before this moment are refused: the nonce cache starts empty.
-    private let startedAt = Date()
-    private let counters = Mutex(Counters())
+    /// The peer listener's door (envelopes, refusals).
+    private let peerDoor: PeerDoor
+    private let counters = RuntimeCounters()
     /// Prometheus metrics, served at `/metrics`.
     let metrics = NodeMetrics()
     /// When each peer was last heard from, for the operator's view.
     let contacts = PeerContacts()
     /// The DICOM listener (C-ECHO, C-STORE, C-FIND), when configured.
     let dicom: DIMSEServer?
-
-    struct Counters {
-        var rounds = 0
-        var refusals: [String: Int] = [:]
-    }
 
     /// Prepares a node to run: its keys must match the topology's entry for its trust.
     /// - Throws: if the trust is not in the topology, the topology lacks keys, or the keys differ.
@@ -94,6 +88,12 @@ public final class NodeRuntime: Sendable {
         var keys: [TrustID: VerifyingKey] = [:]
         for entry in topology.trusts { keys[entry.ods] = entry.signingKey }
         fetchServer = FetchServer(node: node, logger: logger)
+        let counters = counters
+        let metrics = metrics
+        peerDoor = try PeerDoor(node: node, topology: topology, contacts: contacts, logger: logger) { code in
+            counters.refused(code.rawValue)
+            metrics.peerRefusal(code.rawValue)
+        }
         checkpoints = CheckpointPublisher(
             node: node, topology: topology, client: client, interval: checkpointInterval, logger: logger)
         var fetchSettings = FetchEngine.Settings()
@@ -126,7 +126,7 @@ public final class NodeRuntime: Sendable {
         onDICOMListening: @escaping @Sendable (Int) -> Void = { _ in }
     ) async throws {
         // Batch buffers are reused from the heap, not faulted in afresh (A/B: ~3% off a fetch).
-        trustmesh_keep_freed_memory()
+        ProcessMemory.keepFreedMemoryForReuse()
         // The HTTP client must be shut down on every way out, or its deinit stops the process.
         do {
             try await serve(onListening: onListening, onDICOMListening: onDICOMListening)
@@ -166,208 +166,52 @@ public final class NodeRuntime: Sendable {
     /// One gossip round now (the loop calls this every interval).
     func gossipRound() async {
         await gossip.runRound()
-        counters.withLock { $0.rounds += 1 }
+        counters.roundRun()
         metrics.gossipRound()
     }
 
-    // MARK: Routes
+    // MARK: Doors
 
     private func router() -> Router<BasicRequestContext> {
         let router = Router()
         router.add(middleware: MetricsMiddleware(metrics: metrics))
-        router.post("/peer/v1/gossip") { request, _ -> Response in
-            await self.peerRequest(request, path: "/peer/v1/gossip") { from, payload in
+        router.addRoutes(peerDoor.routes(peerHandlers()))
+        let services = LocalServices(
+            node: node, topology: topology, fetches: fetches, contacts: contacts, logger: logger,
+            status: { try await self.status() })
+        router.addRoutes(LocalAPI(services).routes())
+        router.addRoutes(DICOMwebRoutes(node: node, topology: topology, logger: logger).routes())
+        router.addRoutes(FHIRImagingStudy.routes(services))
+        router.addRoutes(metrics.routes(runtime: self))
+        router.addRoutes(WebUI(services).routes())
+        return router
+    }
+
+    /// What each peer route does with an opened request.
+    private func peerHandlers() -> [String: PeerDoor.Handler] {
+        [
+            "/peer/v1/gossip": { from, payload in
                 let gossipRequest = try JSONDecoder().decode(GossipRequest.self, from: Data(payload))
                 guard gossipRequest.from == from.ods else {
                     throw PeerRefusal(.badEnvelope, "the gossip request names another sender")
                 }
                 return .sealed(try JSONEncoder().encode(try await self.gossip.handle(gossipRequest)))
-            }
-        }
-        router.post(RouterPath(CheckpointPublisher.path)) { request, _ -> Response in
-            await self.peerRequest(request, path: CheckpointPublisher.path) { from, payload in
+            },
+            CheckpointPublisher.path: { from, payload in
                 .sealed(try CheckpointPublisher.receive(payload, from: from, node: self.node, logger: self.logger))
-            }
-        }
-        router.post(RouterPath(FetchRoutes.manifest)) { request, _ -> Response in
-            await self.peerRequest(request, path: FetchRoutes.manifest) { from, payload in
+            },
+            FetchRoutes.manifest: { from, payload in
                 .sealed(try self.fetchServer.manifest(from: from, payload: payload))
-            }
-        }
-        router.post(RouterPath(FetchRoutes.chunks)) { request, _ -> Response in
-            await self.peerRequest(request, path: FetchRoutes.chunks) { from, payload in
-                .stream(try self.fetchServer.chunks(from: from, payload: payload))
-            }
-        }
-        router.get("/api/v1/status") { _, _ -> Response in
-            do { return Self.json(200, try await self.status()) } catch { return self.internalError(error) }
-        }
-        router.get("/api/v1/query") { request, _ -> Response in
-            guard let text = request.uri.queryParameters["nhs"] else {
-                return Self.json(400, ["error": "give the patient's NHS number as ?nhs=NUMBER"])
-            }
-            let nhs: NHSNumber
-            do { nhs = try NHSNumber(String(text)) } catch {
-                return Self.json(400, ["error": "nhs: \(error)"])
-            }
-            do {
-                let asker = request.uri.queryParameters["clinician"].map(String.init) ?? "local API user"
-                let result = try self.node.query(nhs: nhs, topology: self.topology, asker: asker)
-                self.logger.info("query", metadata: ["nhs": "\(nhs)", "studies": "\(result.studies.count)"])
-                return Self.json(200, result)
-            } catch { return self.internalError(error) }
-        }
-        router.post("/api/v1/care") { request, context -> Response in
-            struct Body: Decodable {
-                var nhs: String
-                var clinician: String
-                var kind: String
-                var expires: String?
-            }
-            do {
-                let body = try await request.decode(as: Body.self, context: context)
-                let care = try self.node.addCare(
-                    nhs: body.nhs, clinician: body.clinician, kind: body.kind, expires: body.expires)
-                self.logger.info(
-                    "care relationship added", metadata: ["kind": "\(care.kind.rawValue)", "nhs": "\(care.nhsNumber)"])
-                return Self.json(200, care)
-            } catch let error as CareInputError {
-                return Self.json(400, ["error": error.description])
-            } catch {
-                return Self.json(400, ["error": "\(error)"])
-            }
-        }
-        router.get("/api/v1/care") { _, _ -> Response in
-            do { return Self.json(200, try self.node.store.care.all()) } catch { return self.internalError(error) }
-        }
-        router.post("/api/v1/fetch") { request, context -> Response in
-            struct Body: Decodable {
-                var study: String
-                var from: String?
-                var clinician: String?
-            }
-            do {
-                let body = try await request.decode(as: Body.self, context: context)
-                let holder = try body.from.map { try TrustID($0) }
-                return Self.json(
-                    200, try self.fetches.start(studyUID: body.study, from: holder, clinician: body.clinician))
-            } catch let error as FetchError {
-                return Self.json(409, ["error": error.description, "rule": error.rule ?? ""])
-            } catch {
-                return Self.json(400, ["error": "\(error)"])
-            }
-        }
-        router.get("/api/v1/fetch") { _, _ -> Response in Self.json(200, self.fetches.all()) }
-        DICOMwebRoutes(node: node, topology: topology, logger: logger).register(on: router)
-        router.get("/api/v1/fetch/:id") { _, context -> Response in
-            guard let id = context.parameters.get("id"), let progress = self.fetches.progress(id) else {
-                return Self.json(404, ["error": "no such fetch"])
-            }
-            return Self.json(200, progress)
-        }
-        addPriorRoutes(to: router)
-        addFHIRRoutes(to: router)
-        addMetricsRoutes(to: router)
-        addWebRoutes(to: router)
-        return router
-    }
-
-    /// Opens a peer request, runs `handle` on its payload, and seals the answer to the peer. Every
-    /// refusal is logged and counted; nothing a refused request carries is used.
-    private func peerRequest(
-        _ request: Request, path: String, handle: (Topology.Trust, [UInt8]) async throws -> PeerAnswer
-    ) async -> Response {
-        var headers: [String: String] = [:]
-        for field in request.headers { headers[field.name.canonicalName] = field.value }
-        do {
-            var request = request
-            let body: ByteBuffer
-            do {
-                body = try await request.collectBody(upTo: 32 << 20)
-            } catch {
-                throw PeerRefusal(.tooLarge, "request bodies are limited to 32 MiB")
-            }
-            let opened = try PeerEnvelope.open(
-                .init(method: "POST", path: path, headers: headers, body: Array(buffer: body)), as: me.ods,
-                key: agreement, topology: topology, nonces: nonces, notBefore: startedAt)
-            contacts.record(opened.from.ods)
-            switch try await handle(opened.from, opened.payload) {
-            case .sealed(let answer):
-                let sealed = opened.from.agreementKey!.seal(Array(answer))
-                return signed(status: 200, body: sealed, to: opened.from.ods, nonce: opened.nonce)
-            case .stream(let batch):
-                let logger = logger
-                let body = ResponseBody(contentLength: batch.length) { writer in
-                    do {
-                        try await batch.write { try await writer.write($0) }
-                        try await writer.finish(nil)
-                    } catch {
-                        logger.warning("chunk batch stopped", metadata: ["error": "\(error)"])
-                        throw error
-                    }
-                }
-                var response = Response(status: .ok, body: body)
-                response.headers[.contentType] = "application/octet-stream"
-                return response
-            }
-        } catch let refusal as PeerRefusal {
-            counters.withLock { $0.refusals[refusal.code.rawValue, default: 0] += 1 }
-            metrics.peerRefusal(refusal.code.rawValue)
-            let peer = String(headers[PeerEnvelope.fromHeader.lowercased()]?.prefix(8) ?? "?")
-            if refusal.code != .notShared {  // policy refusals are audited as fetchRefused
-                try? node.audit(.peerRefused, actor: peer, subject: [.peer: peer, .rule: refusal.code.rawValue])
-            }
-            logger.warning(
-                "refused peer request",
-                metadata: [
-                    "path": "\(path)", "from": "\(headers[PeerEnvelope.fromHeader.lowercased()]?.prefix(8) ?? "?")",
-                    "code": "\(refusal.code.rawValue)", "reason": "\(refusal.message)",
-                ])
-            let body = (try? JSONEncoder().encode(refusal)).map(Array.init) ?? []
-            var response = Response(
-                status: .init(code: refusal.status),
-                body: .init(byteBuffer: ByteBuffer(bytes: body)))
-            response.headers[.contentType] = "application/json"
-            return response
-        } catch {
-            counters.withLock { $0.refusals[PeerRefusal.Code.badEnvelope.rawValue, default: 0] += 1 }
-            metrics.peerRefusal(PeerRefusal.Code.badEnvelope.rawValue)
-            logger.warning("bad peer request", metadata: ["path": "\(path)", "error": "\(error)"])
-            let refusal = PeerRefusal(.badEnvelope, "the payload could not be read")
-            return Response(
-                status: .badRequest,
-                body: .init(byteBuffer: ByteBuffer(bytes: (try? JSONEncoder().encode(refusal)).map(Array.init) ?? [])))
-        }
-    }
-
-    private func signed(status: Int, body: [UInt8], to peer: TrustID, nonce: String) -> Response {
-        let signature = signing.sign(
-            PeerEnvelope.responseSigningBytes(status: status, from: me.ods, to: peer, requestNonce: nonce, body: body))
-        var response = Response(status: .init(code: status), body: .init(byteBuffer: ByteBuffer(bytes: body)))
-        response.headers[HTTPField.Name(PeerEnvelope.signatureHeader)!] = signature.base64
-        response.headers[.contentType] = "application/octet-stream"
-        return response
-    }
-
-    func internalError(_ error: any Error) -> Response {
-        logger.error("local API failed", metadata: ["error": "\(error)"])
-        return Self.json(500, ["error": "the node could not answer; see its log"])
-    }
-
-    static func json(_ status: Int, _ value: some Encodable) -> Response {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let data = (try? encoder.encode(value)) ?? Data()
-        var response = Response(status: .init(code: status), body: .init(byteBuffer: ByteBuffer(bytes: data)))
-        response.headers[.contentType] = "application/json"
-        return response
+            },
+            FetchRoutes.chunks: { from, payload in .stream(try self.fetchServer.chunks(from: from, payload: payload)) },
+        ]
     }
 
     /// The operator's view of the node.
     public func status() async throws -> NodeStatus {
         let counts = try node.store.index.countsByOrigin()
         let stats = try node.store.statistics()
-        let counters = counters.withLock { $0 }
+        let counters = counters.snapshot
         return NodeStatus(
             trust: me.ods.code, name: me.name, address: me.address,
             peers: topology.trusts.filter { $0.ods != me.ods }.map {
@@ -381,13 +225,17 @@ public final class NodeRuntime: Sendable {
     }
 }
 
-/// What a peer endpoint answers: a payload to seal and sign, or bytes that carry their own
-/// authentication (chunk frames).
-enum PeerAnswer {
-    /// Sealed to the peer and signed by this node.
-    case sealed(Data)
-    /// Chunk frames, which carry their own authentication, streamed.
-    case stream(FetchServer.ChunkBatch)
+/// The runtime's counters, shared with the peer door's refusal callback.
+final class RuntimeCounters: Sendable {
+    struct Values {
+        var rounds = 0
+        var refusals: [String: Int] = [:]
+    }
+    private let values = Mutex(Values())
+
+    func refused(_ code: String) { values.withLock { $0.refusals[code, default: 0] += 1 } }
+    func roundRun() { values.withLock { $0.rounds += 1 } }
+    var snapshot: Values { values.withLock { $0 } }
 }
 
 /// Runs a gossip round every interval until the service group shuts down.
@@ -403,32 +251,4 @@ struct GossipLoop: Service {
             }
         }
     }
-}
-
-/// An exclusive `flock` on the data folder's `node.lock` while a node runs there, so a second
-/// `node run` on the same folder stops at once with the first one's process id. (CLI commands
-/// that take `--data` do not take it: they are meant to work beside a running node.) The kernel
-/// drops the lock when the process ends, however it ends.
-final class DataFolderLock: Sendable {
-    private let fd: Int32
-
-    init(directory: String) throws {
-        let path = directory + "/node.lock"
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw NodeError.io(path: path, reason: String(cString: strerror(errno))) }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            var buffer = [UInt8](repeating: 0, count: 32)
-            let count = pread(fd, &buffer, buffer.count, 0)
-            close(fd)
-            let pid = String(decoding: buffer.prefix(max(count, 0)), as: UTF8.self)
-                .trimmingCharacters(in: .whitespacesAndNewlines)
-            throw NodeError.alreadyRunning(directory: directory, pid: pid.isEmpty ? "unknown" : pid)
-        }
-        let pid = Array("\(getpid())\n".utf8)
-        _ = ftruncate(fd, 0)
-        _ = pwrite(fd, pid, pid.count, 0)
-        self.fd = fd
-    }
-
-    deinit { close(fd) }
 }

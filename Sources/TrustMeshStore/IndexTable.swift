@@ -164,7 +164,7 @@ package final class IndexTable: Sendable {
 
 extension IndexTable {
     /// For a study, each origin's latest record, where that record still lists the study (not
-    /// withdrawn), newest first.
+    /// withdrawn), newest first: ``IndexView``'s rule over the study's records.
     package func latestStudyRecords(studyUID: String) throws -> [IndexRecord] {
         let all = try pool.read { db in
             try Self.decode(
@@ -172,13 +172,6 @@ extension IndexTable {
                     db, sql: "SELECT record FROM indexRecord WHERE studyUID = ? ORDER BY origin, sequence",
                     arguments: [studyUID]))
         }
-        var latest: [TrustID: IndexRecord] = [:]
-        for record in all
-        where (record.kind == .study || record.kind == .withdrawn)
-            && record.sequence > (latest[record.origin]?.sequence ?? 0)
-        {
-            latest[record.origin] = record
-        }
-        return latest.values.filter { $0.kind == .study }.sorted { $0.sequence > $1.sequence }
+        return IndexView(all).holders(of: studyUID)
     }
 }

@@ -171,3 +171,17 @@ extension TransferManifest {
         }
     }
 }
+
+extension TransferManifest {
+    /// The study's instances grouped by series, series and instances in manifest order: what
+    /// DICOMweb's series search and the DICOM C-FIND and C-MOVE list of a held study.
+    package var series: [[Instance]] {
+        var order: [String] = []
+        var groups: [String: [Instance]] = [:]
+        for instance in instances {
+            if groups[instance.seriesUID] == nil { order.append(instance.seriesUID) }
+            groups[instance.seriesUID, default: []].append(instance)
+        }
+        return order.map { groups[$0]! }
+    }
+}

@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 public import TrustMeshModel
 import TrustMeshNode
+import TrustMeshNodeCore
 
 /// Addresses on 127.0.0.1 for tests that open sockets themselves.
 public enum Loopback {

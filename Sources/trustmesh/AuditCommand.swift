@@ -4,6 +4,7 @@ import TrustMeshAudit
 import TrustMeshCrypto
 import TrustMeshModel
 import TrustMeshNode
+import TrustMeshNodeCore
 import TrustMeshStore
 
 struct AuditCommand: AsyncParsableCommand {

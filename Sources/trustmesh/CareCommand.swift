@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import TrustMeshModel
 import TrustMeshNode
+import TrustMeshNodeCore
 
 struct CareCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

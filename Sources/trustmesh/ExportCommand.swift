@@ -1,5 +1,6 @@
 import ArgumentParser
 import TrustMeshNode
+import TrustMeshNodeCore
 import TrustMeshStore
 
 struct ExportCommand: ParsableCommand {

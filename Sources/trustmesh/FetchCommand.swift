@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
+import TrustMeshFetch
 import TrustMeshNode
+import TrustMeshNodeCore
 
 struct FetchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

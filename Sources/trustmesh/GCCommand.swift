@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
+import TrustMeshFetch
 import TrustMeshNode
+import TrustMeshNodeCore
 import TrustMeshStore
 
 struct GCCommand: ParsableCommand {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import TrustMeshNode
+import TrustMeshNodeCore
 import TrustMeshStore
 
 struct IngestCommand: AsyncParsableCommand {

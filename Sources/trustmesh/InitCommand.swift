@@ -2,6 +2,7 @@ import ArgumentParser
 import TrustMeshCrypto
 import TrustMeshModel
 import TrustMeshNode
+import TrustMeshNodeCore
 
 struct InitCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

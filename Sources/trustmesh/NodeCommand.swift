@@ -4,6 +4,7 @@ import TrustMeshDIMSE
 import TrustMeshGossip
 import TrustMeshModel
 import TrustMeshNode
+import TrustMeshNodeCore
 
 struct NodeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,7 @@
 import ArgumentParser
 import TrustMeshModel
 import TrustMeshNode
+import TrustMeshNodeCore
 
 struct OptOutCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

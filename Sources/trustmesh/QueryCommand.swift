@@ -1,6 +1,7 @@
 import ArgumentParser
 import TrustMeshModel
 import TrustMeshNode
+import TrustMeshNodeCore
 
 struct QueryCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

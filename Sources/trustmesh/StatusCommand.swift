@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import TrustMeshCrypto
 import TrustMeshNode
+import TrustMeshNodeCore
 import TrustMeshStore
 
 struct StatusCommand: ParsableCommand {

@@ -3,6 +3,7 @@ import NIOCore
 import Testing
 import TrustMeshDICOM
 import TrustMeshNode
+import TrustMeshNodeCore
 import TrustMeshTesting
 
 @testable import TrustMeshDIMSE

@@ -1,7 +1,9 @@
 import Foundation
 import Testing
+import TrustMeshFetch
 import TrustMeshModel
 import TrustMeshNode
+import TrustMeshNodeCore
 import TrustMeshTesting
 
 /// Three real nodes go through a realistic day; their signed logs, exported and replayed offline,

@@ -6,7 +6,9 @@ import Testing
 import TrustMeshCompression
 import TrustMeshCrypto
 import TrustMeshModel
+import TrustMeshNodeCore
 
+@testable import TrustMeshFetch
 @testable import TrustMeshNode
 @testable import TrustMeshStore
 

@@ -1,8 +1,10 @@
 import Foundation
 import Testing
 import TrustMeshDICOM
+import TrustMeshDICOMweb
 import TrustMeshModel
 import TrustMeshNode
+import TrustMeshNodeCore
 
 /// The pieces of the DICOMweb routes that need no server: DICOM JSON, query parsing, multipart.
 @Suite struct DICOMwebUnitTests {
@@ -169,9 +171,9 @@ import TrustMeshNode
                 nhsNumber: nil, studyUID: "1.2", studyDate: "20240315", modalities: ["CT"], accession: "XCC0001"))
         #expect(
             !query.matchesStudy(nhsNumber: nil, studyUID: "1.2", studyDate: nil, modalities: ["CT"], accession: "ACC0"))
-        #expect(QIDOQuery.wildcardMatch("*", ""))
-        #expect(QIDOQuery.wildcardMatch("A*B?D", "AxxBcD"))
-        #expect(!QIDOQuery.wildcardMatch("A*B?D", "AxxBD"))
+        #expect(DICOMMatching.wildcard("*", matches: ""))
+        #expect(DICOMMatching.wildcard("A*B?D", matches: "AxxBcD"))
+        #expect(!DICOMMatching.wildcard("A*B?D", matches: "AxxBD"))
     }
 
     // MARK: Multipart

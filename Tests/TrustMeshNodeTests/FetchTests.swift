@@ -1,8 +1,10 @@
 import Foundation
 import Testing
 import TrustMeshCrypto
+import TrustMeshFetch
 import TrustMeshModel
 import TrustMeshNode
+import TrustMeshNodeCore
 import TrustMeshTesting
 
 /// Care-gated fetches between real node processes on loopback.

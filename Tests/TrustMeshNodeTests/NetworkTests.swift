@@ -7,6 +7,8 @@ import TrustMeshCrypto
 import TrustMeshGossip
 import TrustMeshModel
 import TrustMeshNode
+import TrustMeshNodeCore
+import TrustMeshPeer
 import TrustMeshTesting
 
 /// Real `trustmesh node run` processes on loopback, gossiping over HTTP.

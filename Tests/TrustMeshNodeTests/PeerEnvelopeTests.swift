@@ -3,6 +3,8 @@ import Testing
 import TrustMeshCrypto
 import TrustMeshModel
 import TrustMeshNode
+import TrustMeshNodeCore
+import TrustMeshPeer
 
 /// Two trusts with fresh keys, pinned in one topology.
 struct Pair {

@@ -1,6 +1,8 @@
 import Foundation
 import Testing
 import TrustMeshNode
+import TrustMeshNodeCore
+import TrustMeshWeb
 
 /// The prior-imaging matching rule on its own, with a fixed "today".
 struct PriorImagingTests {

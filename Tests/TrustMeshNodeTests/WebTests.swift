@@ -3,9 +3,12 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import Testing
+import TrustMeshFetch
 import TrustMeshModel
 import TrustMeshNode
+import TrustMeshNodeCore
 import TrustMeshTesting
+import TrustMeshWeb
 
 /// The page, the prior-imaging API, FHIR search and the metrics, against real node processes.
 @Suite(.serialized) struct WebTests {

@@ -1,5 +1,3 @@
-public import TrustMeshModel
-
 /// The current federated index, folded from index records: which studies each patient has, where.
 ///
 /// A pure value, so the node, the simulation and the auditor's replay apply the very same rules:
@@ -82,6 +80,14 @@ public struct IndexView: Sendable {
     /// Every listed study of every patient who has not opted out, ordered by origin, then study UID.
     public var studies: [IndexRecord] {
         latest.values.filter { $0.kind == .study && !optedOut.contains($0.nhsNumber) }.sorted(by: Self.order)
+    }
+
+    /// For one study, each origin's latest record where that record still lists it (not
+    /// withdrawn), newest first. Opt-outs are not applied: the caller decides what they hide.
+    /// - Parameter studyUID: The study.
+    public func holders(of studyUID: String) -> [IndexRecord] {
+        latest.filter { $0.key.studyUID == studyUID && $0.value.kind == .study }.map(\.value)
+            .sorted { $0.sequence > $1.sequence }
     }
 
     private static func order(_ a: IndexRecord, _ b: IndexRecord) -> Bool {

@@ -1,29 +1,42 @@
-import Foundation
+package import Foundation
 import Glibc
-import Logging
+package import Logging
 import NIOCore
 import NIOPosix
 import Synchronization
 import TrustMeshCompression
 import TrustMeshCrypto
 import TrustMeshGossip
-import TrustMeshModel
+package import TrustMeshModel
+package import TrustMeshNodeCore
+package import TrustMeshPeer
+import TrustMeshPolicy
 import TrustMeshStore
 
 /// The requester's side of fetches: asks the holder for the manifest, moves only the chunks this
 /// node lacks, in batches over several connections, verifies every chunk before storing it, and
 /// makes the study visible in one transaction when complete. Several fetches may run at once.
-final class FetchEngine: Sendable {
+/// What a fetch tells the node's metrics (the composition root's Prometheus registry).
+package protocol FetchMetrics: Sendable {
+    /// A fetch was refused by a sharing rule, here or at the holder.
+    func fetchRefusal(_ rule: String)
+    /// A fetch ended, completed or not, after moving `bytes` in `duration`.
+    func fetchEnded(completed: Bool, bytes: Int, duration: Duration)
+}
+
+package final class FetchEngine: Sendable {
     /// Limits that keep memory bounded by batch size, not study size.
-    struct Settings: Sendable {
+    package struct Settings: Sendable {
         /// Compressed bytes asked for in one batch.
-        var batchBytes = 8 << 20
+        package var batchBytes = 8 << 20
         /// Batches in flight at once (parallel connections).
-        var connections = 4
+        package var connections = 4
         /// Times a chunk that fails verification is asked for again before the holder is abandoned.
-        var chunkRetries = 3
+        package var chunkRetries = 3
         /// Times a batch that fails in transit is retried.
-        var batchRetries = 3
+        package var batchRetries = 3
+
+        package init() {}
     }
 
     private let node: LocalNode
@@ -33,11 +46,11 @@ final class FetchEngine: Sendable {
     private let logger: Logger
     private let jobs = Mutex<[String: FetchProgress]>([:])
     private let claims = ChunkClaims()
-    private let metrics: NodeMetrics?
+    private let metrics: (any FetchMetrics)?
 
-    init(
+    package init(
         node: LocalNode, client: PeerClient, topology: Topology, settings: Settings = Settings(), logger: Logger,
-        metrics: NodeMetrics? = nil
+        metrics: (any FetchMetrics)? = nil
     ) {
         self.metrics = metrics
         self.node = node
@@ -51,13 +64,14 @@ final class FetchEngine: Sendable {
     static let endedFetchesKept = 500
 
     /// Running fetches and the latest ended ones (at most ``endedFetchesKept``), newest first.
-    func all() -> [FetchProgress] { jobs.withLock { Array($0.values) }.sorted { $0.id > $1.id } }
+    package func all() -> [FetchProgress] { jobs.withLock { Array($0.values) }.sorted { $0.id > $1.id } }
 
-    func progress(_ id: String) -> FetchProgress? { jobs.withLock { $0[id] } }
+    package func progress(_ id: String) -> FetchProgress? { jobs.withLock { $0[id] } }
 
     /// Starts fetching a study and returns its id at once; the work goes on in the background.
     /// - Throws: ``FetchError`` when the fetch cannot even start (unknown study, no care relationship).
-    func start(studyUID: String, from holder: TrustID?, clinician: String?, now: Date = Date()) throws -> FetchProgress
+    package func start(studyUID: String, from holder: TrustID?, clinician: String?, now: Date = Date()) throws
+        -> FetchProgress
     {
         let (record, care): (IndexRecord, CareRelationship)
         do {
@@ -66,8 +80,8 @@ final class FetchEngine: Sendable {
             var subject: [AuditEntry.SubjectKey: String] = [.studyUID: studyUID]
             if let holder { subject[.peer] = holder.code }
             if let rule = error.rule {
-                subject[.rule] = rule
-                metrics?.fetchRefusal(rule)
+                subject[.rule] = rule.name
+                metrics?.fetchRefusal(rule.name)
             }
             try node.audit(.fetchAbandoned, actor: clinician ?? "local API user", subject: subject)
             throw error
@@ -99,10 +113,16 @@ final class FetchEngine: Sendable {
                 try await self.run(
                     id: id, record: record, care: care, clinician: clinician ?? care.clinician, started: started)
             } catch let refusal as PeerRefusal {
+                let failure: FetchFailure =
+                    refusal.rule != nil ? .refused : refusal.code == .unavailable ? .holderUnreachable : .other
                 self.finish(
-                    id, started: started, error: "\(record.origin) refused: \(refusal.message)", rule: refusal.rule)
+                    id, started: started, error: "\(record.origin) refused: \(refusal.message)", rule: refusal.rule,
+                    failure: failure)
+            } catch let error as FetchError {
+                self.finish(id, started: started, error: error.description, rule: error.rule, failure: error.failure)
             } catch {
-                self.finish(id, started: started, error: "\(error)", rule: nil)
+                let failure: FetchFailure = PeerTransportFailure(error) == nil ? .other : .holderUnreachable
+                self.finish(id, started: started, error: "\(error)", rule: nil, failure: failure)
             }
         }
         return progress
@@ -118,11 +138,10 @@ final class FetchEngine: Sendable {
             throw FetchError(
                 description: holder == nil
                     ? "no other trust in the network lists study \(studyUID)"
-                    : "\(holder!) does not list study \(studyUID)")
+                    : "\(holder!) does not list study \(studyUID)", failure: .notListed)
         }
-        let view = IndexView(try node.store.index.records(nhs: record.nhsNumber))
-        if view.isOptedOut(record.nhsNumber) {
-            throw FetchError(description: "the patient has opted out of sharing imaging", rule: "optedOut")
+        if try node.isOptedOut(record.nhsNumber) {
+            throw FetchError(description: "the patient has opted out of sharing imaging", rule: .known(.optedOut))
         }
         let cares = try node.store.care.current(for: record.nhsNumber, now: now)
             .filter { clinician == nil || $0.clinician == clinician }
@@ -130,7 +149,7 @@ final class FetchEngine: Sendable {
             throw FetchError(
                 description: "this trust has no current care relationship for the patient (NHS number ending "
                     + "\(record.nhsNumber.digits.suffix(4))): record one with `trustmesh care add` first",
-                rule: "noCareRelationship")
+                rule: .known(.noCareRelationship))
         }
         return (record, care)
     }
@@ -316,7 +335,7 @@ final class FetchEngine: Sendable {
             throw FetchError(
                 description: "\(holder) stopped sending chunks part way and \(settings.batchRetries) attempts did "
                     + "not get them (\(Self.transitFailure(failure))); what arrived is kept: ask for the study "
-                    + "again to resume")
+                    + "again to resume", failure: .holderUnreachable)
         }
         let verified = Set(good.map(\.chunk.hash))
         return batch.filter { !verified.contains($0.hash) }
@@ -341,16 +360,20 @@ final class FetchEngine: Sendable {
         }
     }
 
-    private func finish(_ id: String, started: ContinuousClock.Instant, error: String?, rule: String?) {
+    private func finish(
+        _ id: String, started: ContinuousClock.Instant, error: String?, rule: ReportedRule?,
+        failure: FetchFailure? = nil
+    ) {
         refreshRate(id, started: started)
         update(id) {
             $0.state = error == nil ? .completed : .failed
             $0.error = error
             $0.rule = rule
+            $0.failure = error == nil ? nil : failure ?? .other
             $0.secondsLeft = error == nil ? 0 : nil
         }
         if let error { logger.warning("fetch failed", metadata: ["id": "\(id)", "reason": "\(error)"]) }
-        if let rule { metrics?.fetchRefusal(rule) }
+        if let rule { metrics?.fetchRefusal(rule.name) }
         metrics?.fetchEnded(
             completed: error == nil, bytes: progress(id)?.bytesReceived ?? 0, duration: ContinuousClock.now - started)
         if let job = progress(id) {
@@ -360,7 +383,7 @@ final class FetchEngine: Sendable {
                 subject[.bytes] = "\(job.bytesReceived)"
                 subject[.chunks] = "\(job.chunksReceived)"
             } else if let rule {
-                subject[.rule] = rule
+                subject[.rule] = rule.name
             }
             do {
                 try node.audit(error == nil ? .fetchCompleted : .fetchAbandoned, actor: job.clinician, subject: subject)
@@ -372,15 +395,7 @@ final class FetchEngine: Sendable {
 
     /// A batch's failure in transit, in words.
     static func transitFailure(_ error: any Error) -> String {
-        let text = "\(error)"
-        if text.contains("Connection refused") { return "it no longer answers" }
-        if text.contains("remoteConnectionClosed") || text.contains("Connection reset") {
-            return "it closed the connection"
-        }
-        if text.contains("deadlineExceeded") || text.contains("readTimeout") || text.contains("connectTimeout") {
-            return "it did not answer in time"
-        }
-        return text
+        PeerTransportFailure(error)?.description ?? "\(error)"
     }
 
     static func seconds(_ duration: Duration) -> Double {
@@ -393,9 +408,9 @@ final class FetchEngine: Sendable {
     }
 }
 
-enum FetchRoutes {
-    static let manifest = "/peer/v1/fetch/manifest"
-    static let chunks = "/peer/v1/fetch/chunks"
+package enum FetchRoutes {
+    package static let manifest = "/peer/v1/fetch/manifest"
+    package static let chunks = "/peer/v1/fetch/chunks"
 }
 
 /// Verifies a batch's frames as they arrive: each is opened straight into the batch's pack

@@ -152,17 +152,22 @@ extension LocalNode {
 }
 
 /// The gossip layer's view of the node's SQLite index; every record it stores is audited.
-struct SQLiteIndexLog: IndexLog {
+package struct SQLiteIndexLog: IndexLog {
     let table: IndexTable
     let node: LocalNode
 
-    func digest() async throws -> [TrustID: UInt64] { try table.digest() }
+    package init(table: IndexTable, node: LocalNode) {
+        self.table = table
+        self.node = node
+    }
 
-    func records(origin: TrustID, after: UInt64, limit: Int) async throws -> [IndexRecord] {
+    package func digest() async throws -> [TrustID: UInt64] { try table.digest() }
+
+    package func records(origin: TrustID, after: UInt64, limit: Int) async throws -> [IndexRecord] {
         try table.records(origin: origin, after: after, limit: limit)
     }
 
-    func append(_ records: [IndexRecord]) async throws {
+    package func append(_ records: [IndexRecord]) async throws {
         for record in try table.append(records) {
             try node.audit(.recordReceived, actor: "gossip", subject: LocalNode.auditSubject(record))
         }

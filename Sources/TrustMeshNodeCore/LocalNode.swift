@@ -55,7 +55,7 @@ public final class LocalNode: Sendable {
     public func signingKey() throws -> SigningKey { try SigningKey.read(from: directory + "/keys/signing.key") }
 
     /// The signing key, read once per process.
-    func cachedSigningKey() throws -> SigningKey {
+    package func cachedSigningKey() throws -> SigningKey {
         if let key = signingKeyCache.withLock({ $0 }) { return key }
         let key = try signingKey()
         signingKeyCache.withLock { $0 = key }

@@ -1,3 +1,5 @@
+public import TrustMeshPolicy
+
 /// Why a node refused a peer's request: the closed set of codes that cross the wire.
 ///
 /// Internal details stay in the refusing node's log; the peer gets the code and a short message
@@ -32,10 +34,10 @@ public struct PeerRefusal: Error, CustomStringConvertible, Sendable, Equatable, 
 
     public var code: Code
     public var message: String
-    /// For ``Code/notShared``: the policy rule that failed (a `PolicyRule` raw value).
-    public var rule: String?
+    /// For ``Code/notShared``: the policy rule that failed (its name on the wire).
+    public var rule: ReportedRule?
 
-    public init(_ code: Code, _ message: String, rule: String? = nil) {
+    public init(_ code: Code, _ message: String, rule: ReportedRule? = nil) {
         self.code = code
         self.message = message
         self.rule = rule

@@ -1,18 +1,20 @@
-import Foundation
+package import Foundation
 import Glibc
-import Logging
-import NIOCore
+package import Logging
+package import NIOCore
 import Synchronization
 import TrustMeshCrypto
 import TrustMeshGossip
-import TrustMeshModel
+package import TrustMeshModel
+package import TrustMeshNodeCore
+import TrustMeshPeer
 import TrustMeshPolicy
 import TrustMeshStore
 
 /// The holder's side of fetches: decides with the shared policy whether to share, answers with the
 /// manifest and a per-transfer key, then serves chunk batches only to that requester, only from
 /// that study, encrypted under that key.
-final class FetchServer: Sendable {
+package final class FetchServer: Sendable {
     struct Transfer: Sendable {
         var requester: TrustID
         var studyUID: String
@@ -38,17 +40,17 @@ final class FetchServer: Sendable {
         var exitAfterBatches = Int(ProcessInfo.processInfo.environment["TRUSTMESH_FAULT_EXIT_AFTER_BATCHES"] ?? "")
     }
 
-    init(node: LocalNode, logger: Logger) {
+    package init(node: LocalNode, logger: Logger) {
         self.node = node
         self.logger = logger
     }
 
     /// Decides and, if allowed, opens a transfer.
-    func manifest(from requester: Topology.Trust, payload: [UInt8], now: Date = Date()) throws -> Data {
+    package func manifest(from requester: Topology.Trust, payload: [UInt8], now: Date = Date()) throws -> Data {
         let request = try JSONDecoder().decode(ManifestRequest.self, from: Data(payload))
         let summary = try node.store.study(uid: request.studyUID)
         let nhs = summary?.nhsNumber.flatMap { try? NHSNumber($0) }
-        let optedOut = try nhs.map { IndexView(try node.store.index.records(nhs: $0)).isOptedOut($0) } ?? false
+        let optedOut = try nhs.map(node.isOptedOut) ?? false
         let decision = SharingPolicy.decide(
             SharingRequest(
                 requester: requester.ods, requesterKey: requester.signingKey, care: request.care, studyNHSNumber: nhs,
@@ -61,7 +63,7 @@ final class FetchServer: Sendable {
             logger.warning(
                 "fetch refused",
                 metadata: ["study": "\(request.studyUID)", "requester": "\(requester.ods)", "rule": "\(rule.rawValue)"])
-            throw PeerRefusal(.notShared, rule.explanation(for: request.care), rule: rule.rawValue)
+            throw PeerRefusal(.notShared, rule.explanation(for: request.care), rule: .known(rule))
         }
         guard let manifest = try node.store.transferManifest(studyUID: request.studyUID),
             let clientKey = Data(base64Encoded: request.transferKey)
@@ -99,7 +101,7 @@ final class FetchServer: Sendable {
     }
 
     /// Checks a batch request of an open transfer and returns the batch, to be streamed.
-    func chunks(from requester: Topology.Trust, payload: [UInt8], now: Date = Date()) throws -> ChunkBatch {
+    package func chunks(from requester: Topology.Trust, payload: [UInt8], now: Date = Date()) throws -> ChunkBatch {
         let request = try JSONDecoder().decode(ChunkBatchRequest.self, from: Data(payload))
         guard let transfer = transfers.withLock({ $0[request.transferID] }), transfer.requester == requester.ods,
             transfer.expires > now
@@ -144,7 +146,7 @@ final class FetchServer: Sendable {
     /// A batch being served: its frames are read, sealed and written piece by piece, so the
     /// requester starts verifying the first chunks while the holder is still reading the last, and
     /// the holder holds one piece in memory, not the batch.
-    struct ChunkBatch: Sendable {
+    package struct ChunkBatch: PeerStream {
         fileprivate let server: FetchServer
         let places: [ChunkPlace]
         let transferID: String
@@ -152,13 +154,13 @@ final class FetchServer: Sendable {
         let exitMidBatch: Bool
 
         /// Bytes of the whole answer.
-        var length: Int { places.reduce(0) { $0 + $1.stored + ChunkFrames.overhead } }
+        package var length: Int { places.reduce(0) { $0 + $1.stored + ChunkFrames.overhead } }
 
         /// Bytes of frames gathered into one write.
         static let pieceBytes = 512 << 10
 
         /// Calls `write` with each piece of the answer, in order.
-        func write(_ write: (ByteBuffer) async throws -> Void) async throws {
+        package func write(_ write: (ByteBuffer) async throws -> Void) async throws {
             var next = places[...]
             while !next.isEmpty {
                 var count = 0

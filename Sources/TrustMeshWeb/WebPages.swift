@@ -1,7 +1,10 @@
 import Foundation
+import TrustMeshAudit
 import TrustMeshCrypto
 import TrustMeshDICOM
+import TrustMeshFetch
 import TrustMeshModel
+import TrustMeshNodeCore
 import TrustMeshPolicy
 import TrustMeshStore
 
@@ -201,8 +204,8 @@ enum WebPages {
     // MARK: Fetch progress
 
     /// The policy rules in plain words with what to do next, as the page shows a refusal.
-    static func ruleSentence(_ code: String) -> String? {
-        guard let rule = PolicyRule(rawValue: code) else { return nil }
+    static func ruleSentence(_ reported: ReportedRule) -> String? {
+        guard case .known(let rule) = reported else { return nil }
         let advice: String
         switch rule {
         case .noCareRelationship:
@@ -222,27 +225,24 @@ enum WebPages {
     /// Rule sentences for the script, as a JSON data block (not executed).
     static func ruleSentences() -> String {
         var map: [String: String] = [:]
-        for rule in PolicyRule.allCases { map[rule.rawValue] = ruleSentence(rule.rawValue) }
+        for rule in PolicyRule.allCases { map[rule.rawValue] = ruleSentence(.known(rule)) }
         let data = (try? JSONSerialization.data(withJSONObject: map, options: [.sortedKeys])) ?? Data("{}".utf8)
         let json = String(decoding: data, as: UTF8.self).replacingOccurrences(of: "<", with: "\\u003c")
         return "<script type=\"application/json\" id=\"rule-sentences\">\(json)</script>"
     }
 
     /// A fetch that did not start or failed, in words a clinician understands.
-    static func fetchRefusal(_ error: String, rule: String?, holder: String?) -> String {
+    static func fetchRefusal(_ error: String, rule: ReportedRule?, failure: FetchFailure?, holder: String?) -> String {
         if let rule, let sentence = ruleSentence(rule) { return "Not fetched. " + sentence }
-        let lower = error.lowercased()
-        if lower.contains("connect") || lower.contains("refused") && !lower.contains(": ")
-            || lower.contains("does not answer") || lower.contains("unavailable") || lower.contains("timed out")
-            || lower.contains("timeout")
-        {
+        switch failure {
+        case .holderUnreachable:
             return "Not fetched. The node at \(holder ?? "the holding trust") did not answer; it may be down. "
                 + "Try again later: the fetch carries on from what has already arrived."
-        }
-        if lower.contains("no other trust in the network lists study") || lower.contains("does not list study") {
+        case .notListed:
             return "Not fetched. No other trust in the network lists this study now; search again to see where it is."
+        case .refused, .other, nil:
+            return "Not fetched. " + error.prefix(1).uppercased() + error.dropFirst()
         }
-        return "Not fetched. " + error.prefix(1).uppercased() + error.dropFirst()
     }
 
     static func fetchBox(_ fetch: FetchProgress, study: IndexRecord?, topology: Topology) -> String {
@@ -263,7 +263,8 @@ enum WebPages {
                 "Complete: \(E.size(fetch.bytesReceived)) moved (\(fetch.chunksAlreadyHeld) of \(fetch.chunksTotal) "
                 + "pieces were already here)."
         case .failed:
-            status = fetchRefusal(fetch.error ?? "the fetch failed", rule: fetch.rule, holder: fetch.holder)
+            status = fetchRefusal(
+                fetch.error ?? "the fetch failed", rule: fetch.rule, failure: fetch.failure, holder: fetch.holder)
         case .requesting:
             status = "Asking \(holderName) for the study…"
         case .transferring where fetch.waitingForOtherFetches != nil:
@@ -458,7 +459,9 @@ enum WebPages {
         html += "</tbody></table></div></section>"
 
         var ruleCounts: [String: Int] = [:]
-        for fetch in fetches where fetch.state == .failed { ruleCounts[fetch.rule ?? "other failure", default: 0] += 1 }
+        for fetch in fetches where fetch.state == .failed {
+            ruleCounts[fetch.rule?.name ?? "other failure", default: 0] += 1
+        }
         html += "<section aria-labelledby=\"refusals-title\"><h2 id=\"refusals-title\">Refusals</h2>"
         if status.refusals.isEmpty && ruleCounts.isEmpty {
             html += "<p>No refusals since the node started.</p>"
@@ -488,7 +491,7 @@ enum WebPages {
     // MARK: Audit
 
     static func audit(
-        _ entries: [AuditPageEntry], total: Int, failures: Int, fields: [String: String], problem: InputProblem?
+        _ entries: [AuditChain.EntryCheck], total: Int, failures: Int, fields: [String: String], problem: InputProblem?
     ) -> String {
         var html = """
             <h1>Audit trail</h1>
@@ -538,40 +541,10 @@ enum WebPages {
             html += "<td class=\"nowrap\">\(E.escape(patient))</td><td>\(E.escape(other))</td>"
             html += "<td>\(E.escape(details.joined(separator: "; ")))</td>"
             html +=
-                item.problem.map { "<td class=\"failed\">No: \(E.escape($0))</td>" }
+                item.problem.map { "<td class=\"failed\">No: \(E.escape($0.description))</td>" }
                 ?? "<td class=\"verified\">Yes</td>"
             html += "</tr>"
         }
         return html + "</tbody></table></div>"
-    }
-}
-
-/// An audit entry with the outcome of checking it: its hash, its link to the entry before, and its
-/// signature by the node's key (the same checks as `trustmesh audit verify`, entry by entry).
-struct AuditPageEntry: Sendable {
-    var entry: AuditEntry
-    /// Nil when the entry verifies; otherwise what failed, in words.
-    var problem: String?
-
-    static func verify(_ entries: [AuditEntry], key: VerifyingKey) -> [AuditPageEntry] {
-        var previous: AuditEntry?
-        return entries.map { entry in
-            defer { previous = entry }
-            let message = entry.canonicalBytes
-            if BLAKE2b256.hash(message) != entry.hash {
-                return AuditPageEntry(entry: entry, problem: "its content was changed after it was written")
-            }
-            if (try? key.verify(entry.signature, for: message)) == nil {
-                return AuditPageEntry(entry: entry, problem: "its signature is not this node's")
-            }
-            let expected = entry.sequence == 1 ? AuditEntry.zeroHash : previous?.hash
-            if let previous, previous.sequence + 1 != entry.sequence {
-                return AuditPageEntry(entry: entry, problem: "entries before it are missing")
-            }
-            if entry.previousHash != expected {
-                return AuditPageEntry(entry: entry, problem: "it does not follow the entry before it")
-            }
-            return AuditPageEntry(entry: entry, problem: nil)
-        }
     }
 }

@@ -1,6 +1,6 @@
 public import Foundation
-import Hummingbird
 import TrustMeshModel
+public import TrustMeshNodeCore
 
 /// The prior-imaging alert: before a scan is ordered, the comparable studies the patient already has
 /// anywhere in the network, so the clinician can fetch instead of re-imaging.
@@ -103,23 +103,5 @@ struct InputProblem: Error, Sendable {
     init(_ field: String, _ message: String) {
         self.field = field
         self.message = message
-    }
-}
-
-extension NodeRuntime {
-    /// `GET /api/v1/priors?nhs=&modality=&bodyPart=&months=12`: ``PriorImaging`` as JSON.
-    func addPriorRoutes(to router: Router<BasicRequestContext>) {
-        router.get("/api/v1/priors") { request, _ -> Response in
-            switch PriorImaging.parameters(HTML.query(of: request)) {
-            case .failure(let problem):
-                return Self.json(400, ["error": "\(problem.field): \(problem.message)"])
-            case .success(let (nhs, modality, bodyPart, months)):
-                do {
-                    let result = try self.node.query(nhs: nhs, topology: self.topology, asker: "prior-imaging check")
-                    return Self.json(
-                        200, PriorImaging.find(in: result, modality: modality, bodyPart: bodyPart, months: months))
-                } catch { return self.internalError(error) }
-            }
-        }
     }
 }

@@ -1,18 +1,19 @@
-import Foundation
-import Logging
+package import Foundation
+package import Logging
 import NIOCore
 import ServiceLifecycle
 import Synchronization
 import TrustMeshCrypto
-import TrustMeshModel
+package import TrustMeshModel
+package import TrustMeshNodeCore
 import TrustMeshStore
 
 /// Every interval, if the node's audit log has grown, signs a checkpoint of its head, records it in
 /// the log, and sends it to every peer (`POST /peer/v1/audit/checkpoint`). Peers keep the latest
 /// checkpoint of each trust, so a node cannot truncate or rewrite its history without their
 /// checkpoints exposing it (docs/AUDIT-FORMAT.md §1).
-final class CheckpointPublisher: Service {
-    static let path = "/peer/v1/audit/checkpoint"
+package final class CheckpointPublisher: Service {
+    package static let path = "/peer/v1/audit/checkpoint"
 
     let node: LocalNode
     let topology: Topology
@@ -21,7 +22,7 @@ final class CheckpointPublisher: Service {
     let logger: Logger
     private let lastSequence = Mutex<UInt64>(0)
 
-    init(node: LocalNode, topology: Topology, client: PeerClient, interval: Duration, logger: Logger) {
+    package init(node: LocalNode, topology: Topology, client: PeerClient, interval: Duration, logger: Logger) {
         self.node = node
         self.topology = topology
         self.client = client
@@ -29,7 +30,7 @@ final class CheckpointPublisher: Service {
         self.logger = logger
     }
 
-    func run() async throws {
+    package func run() async throws {
         try? await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 try await Task.sleep(for: self.interval)
@@ -73,7 +74,9 @@ final class CheckpointPublisher: Service {
     }
 
     /// A peer's checkpoint arrived: verified against the peer's pinned key, kept if newer, audited.
-    static func receive(_ payload: [UInt8], from peer: Topology.Trust, node: LocalNode, logger: Logger) throws -> Data {
+    package static func receive(_ payload: [UInt8], from peer: Topology.Trust, node: LocalNode, logger: Logger) throws
+        -> Data
+    {
         let checkpoint = try JSONDecoder().decode(AuditCheckpoint.self, from: Data(payload))
         guard checkpoint.trust == peer.ods, let key = peer.signingKey else {
             throw PeerRefusal(.badEnvelope, "a checkpoint must be of the sender's own log")

@@ -1,10 +1,11 @@
 import Foundation
 import HTTPTypes
-import Hummingbird
+package import Hummingbird
 import Logging
 import NIOCore
 import TrustMeshCrypto
 import TrustMeshModel
+import TrustMeshNodeCore
 
 /// FHIR R4 search over the federated index: `GET /fhir/ImagingStudy?patient.identifier=SYSTEM|NHS`
 /// (or `subject:identifier=`) answers a `searchset` Bundle of ImagingStudy resources, one per study
@@ -25,7 +26,7 @@ import TrustMeshModel
 ///
 /// Bad or unsupported parameters answer 400 with an OperationOutcome. An opted-out patient gets an
 /// empty Bundle with an informational OperationOutcome entry (`search.mode` `outcome`).
-enum FHIRImagingStudy {
+package enum FHIRImagingStudy {
     static let nhsSystem = "https://fhir.nhs.uk/Id/nhs-number"
     static let odsSystem = "https://fhir.nhs.uk/Id/ods-organization-code"
     static let dicomSystem = "http://dicom.nema.org/resources/ontology/DCM"
@@ -180,31 +181,35 @@ enum FHIRImagingStudy {
     }
 }
 
-extension NodeRuntime {
-    /// `GET /fhir/ImagingStudy`.
-    func addFHIRRoutes(to router: Router<BasicRequestContext>) {
+extension FHIRImagingStudy {
+    /// The FHIR door: `GET /fhir/ImagingStudy`, behind `middleware` (outermost first). Every
+    /// failure is answered as an OperationOutcome.
+    package static func routes(
+        _ services: LocalServices, middleware: [any MiddlewareProtocol<Request, Response, BasicRequestContext>] = []
+    ) -> RouteCollection<BasicRequestContext> {
+        let router = RouteCollection(context: BasicRequestContext.self)
+        for layer in middleware { router.add(middleware: layer) }
         router.get("/fhir/ImagingStudy") { request, _ -> Response in
-            switch FHIRImagingStudy.patient(HTML.query(of: request)) {
+            switch patient(HTML.query(of: request)) {
             case .failure(let problem):
-                return FHIRImagingStudy.response(
-                    .badRequest, FHIRImagingStudy.outcome(code: "invalid", "\(problem.field): \(problem.message)"))
+                return response(.badRequest, outcome(code: "invalid", "\(problem.field): \(problem.message)"))
             case .success(let nhs):
                 do {
-                    let result = try self.node.query(nhs: nhs, topology: self.topology, asker: "FHIR client")
+                    let topology = services.topology
+                    let result = try services.node.query(nhs: nhs, topology: topology, asker: "FHIR client")
                     let host =
-                        request.head.authority ?? self.topology.trust(self.node.configuration.trust)?.address ?? ""
+                        request.head.authority ?? topology.trust(services.node.configuration.trust)?.address ?? ""
                     let selfURL =
                         "http://\(host)/fhir/ImagingStudy?patient.identifier="
-                        + HTML.query("\(FHIRImagingStudy.nhsSystem)|\(nhs.digits)")
-                    return FHIRImagingStudy.response(
-                        .ok, FHIRImagingStudy.bundle(result, topology: self.topology, selfURL: selfURL))
+                        + HTML.query("\(nhsSystem)|\(nhs.digits)")
+                    return response(.ok, bundle(result, topology: topology, selfURL: selfURL))
                 } catch {
-                    self.logger.error("FHIR search failed", metadata: ["error": "\(error)"])
-                    return FHIRImagingStudy.response(
-                        .internalServerError,
-                        FHIRImagingStudy.outcome(code: "exception", "the node could not answer; see its log"))
+                    services.logger.error("FHIR search failed", metadata: ["error": "\(error)"])
+                    return response(
+                        .internalServerError, outcome(code: "exception", "the node could not answer; see its log"))
                 }
             }
         }
+        return router
     }
 }

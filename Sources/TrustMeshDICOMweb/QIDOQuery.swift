@@ -1,3 +1,4 @@
+import TrustMeshDICOM
 package import TrustMeshModel
 
 /// Why a DICOMweb request was refused: an HTTP status and a message for the client. The routes
@@ -273,35 +274,8 @@ package struct QIDOQuery: Sendable, Equatable {
             if let studyDateTo, studyDate > studyDateTo { return false }
         }
         if !modalitiesInStudy.isEmpty && Set(modalitiesInStudy).isDisjoint(with: modalities) { return false }
-        if let accessionNumber, !Self.wildcardMatch(accessionNumber, accession ?? "") { return false }
+        if let accessionNumber, !DICOMMatching.wildcard(accessionNumber, matches: accession ?? "") { return false }
         return true
-    }
-
-    /// `*` matches any run of characters, `?` any one (PS3.4 §C.2.2.2.4).
-    package static func wildcardMatch(_ pattern: String, _ text: String) -> Bool {
-        let p = Array(pattern)
-        let t = Array(text)
-        var (pi, ti) = (0, 0)
-        var star: Int? = nil
-        var mark = 0
-        while ti < t.count {
-            if pi < p.count && (p[pi] == "?" || p[pi] == t[ti]) {
-                pi += 1
-                ti += 1
-            } else if pi < p.count && p[pi] == "*" {
-                star = pi
-                mark = ti
-                pi += 1
-            } else if let s = star {
-                pi = s + 1
-                mark += 1
-                ti = mark
-            } else {
-                return false
-            }
-        }
-        while pi < p.count && p[pi] == "*" { pi += 1 }
-        return pi == p.count
     }
 }
 

@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import TrustMeshCrypto
 import TrustMeshModel
+public import TrustMeshPolicy
 import TrustMeshStore
 
 /// The requester's opening message of a fetch (`POST /peer/v1/fetch/manifest`, inside the signed,
@@ -97,8 +98,29 @@ enum ChunkFrames {
 /// Why a fetch failed, as the clinician is told.
 public struct FetchError: Error, CustomStringConvertible, Sendable {
     public var description: String
-    /// The policy rule that failed at the holder, when the holder refused.
-    public var rule: String?
+    /// The policy rule that failed, here or at the holder, when one did.
+    public var rule: ReportedRule?
+    /// What kind of failure it is, for the screen.
+    public var failure: FetchFailure
+
+    init(description: String, rule: ReportedRule? = nil, failure: FetchFailure? = nil) {
+        self.description = description
+        self.rule = rule
+        self.failure = failure ?? (rule == nil ? .other : .refused)
+    }
 
     static func badBatch(_ reason: String) -> FetchError { FetchError(description: "malformed chunk batch: \(reason)") }
+}
+
+/// What kind of failure ended a fetch, so the page and the CLI can say what to do next without
+/// reading the words of the error.
+public enum FetchFailure: String, Codable, Sendable {
+    /// A sharing rule refused it, here or at the holder (``FetchProgress/rule`` names it).
+    case refused
+    /// The holder did not answer, closed the connection or took too long; asking again resumes.
+    case holderUnreachable
+    /// No other trust (or not the one named) lists the study now.
+    case notListed
+    /// Anything else; the error's words say what.
+    case other
 }

@@ -1,10 +1,14 @@
 import Foundation
 import HTTPTypes
-import Hummingbird
+package import Hummingbird
 import Logging
 import NIOCore
+import TrustMeshAudit
 import TrustMeshDICOM
+import TrustMeshFetch
 import TrustMeshModel
+import TrustMeshNodeCore
+import TrustMeshPeer
 import TrustMeshPolicy
 import TrustMeshStore
 
@@ -26,16 +30,25 @@ import TrustMeshStore
 ///
 /// Forms work without JavaScript (GET search, POST-redirect-GET for care and fetch). No route
 /// answers with a stack trace: failures become a plain message and the detail goes to the log.
-struct WebUI: Sendable {
-    let runtime: NodeRuntime
+package struct WebUI: Sendable {
+    let services: LocalServices
 
-    var node: LocalNode { runtime.node }
+    package init(_ services: LocalServices) { self.services = services }
+
+    var node: LocalNode { services.node }
     var nodeLabel: String {
-        "\(runtime.topology.trust(node.configuration.trust)?.name ?? node.configuration.name) "
+        "\(services.topology.trust(node.configuration.trust)?.name ?? node.configuration.name) "
             + "(\(node.configuration.trust.code))"
     }
 
-    func register(on router: Router<BasicRequestContext>) {
+    /// The page's routes, behind `middleware` (outermost first).
+    package func routes(middleware: [any MiddlewareProtocol<Request, Response, BasicRequestContext>] = [])
+        -> RouteCollection<
+            BasicRequestContext
+        >
+    {
+        let router = RouteCollection(context: BasicRequestContext.self)
+        for layer in middleware { router.add(middleware: layer) }
         router.get("/") { request, _ in self.home(request) }
         router.get("/patient") { request, _ in self.patientPage(HTML.query(of: request)) }
         router.post("/care") { request, _ in await self.recordCare(request) }
@@ -53,6 +66,7 @@ struct WebUI: Sendable {
         router.get("/assets/app.js") { _, _ in
             Self.asset(WebAssets.javascript, type: "text/javascript; charset=utf-8")
         }
+        return router
     }
 
     static func asset(_ text: String, type: String) -> Response {
@@ -67,7 +81,7 @@ struct WebUI: Sendable {
     func failure(_ error: any Error, doing what: String, status: HTTPResponse.Status = .internalServerError)
         -> Response
     {
-        runtime.logger.error("page failed", metadata: ["doing": "\(what)", "error": "\(error)"])
+        services.logger.error("page failed", metadata: ["doing": "\(what)", "error": "\(error)"])
         let body = """
             <h1>Something went wrong</h1>
             <div class="notice error" role="alert"><p>This node could not \(HTML.escape(what)) just now. \
@@ -82,7 +96,7 @@ struct WebUI: Sendable {
     func home(_ request: Request) -> Response {
         let fields = HTML.query(of: request)
         if let nhs = fields["nhs"] { return HTML.redirect("/patient?nhs=" + HTML.query(nhs)) }
-        let inFlight = runtime.fetches.all().filter { $0.state == .requesting || $0.state == .transferring }
+        let inFlight = services.fetches.all().filter { $0.state == .requesting || $0.state == .transferring }
         var body = """
             <h1>Find a patient's imaging</h1>
             <p>Every study for the patient at every trust in the network, from this node's copy of the \
@@ -91,7 +105,7 @@ struct WebUI: Sendable {
             """
         if !inFlight.isEmpty {
             body += "<section aria-labelledby=\"inflight\"><h2 id=\"inflight\">Fetches in progress</h2>"
-            body += inFlight.map { WebPages.fetchBox($0, study: studyRecord($0.studyUID), topology: runtime.topology) }
+            body += inFlight.map { WebPages.fetchBox($0, study: studyRecord($0.studyUID), topology: services.topology) }
                 .joined()
             body += "</section>" + WebPages.ruleSentences()
         }
@@ -121,11 +135,11 @@ struct WebUI: Sendable {
         let result: FederatedQueryResult
         let cares: [CareRelationship]
         do {
-            result = try node.query(nhs: nhs, topology: runtime.topology, asker: "web page user")
+            result = try node.query(nhs: nhs, topology: services.topology, asker: "web page user")
             cares = try node.store.care.current(for: nhs, now: Date())
         } catch { return failure(error, doing: "search the network's index") }
         let uids = Set(result.studies.map(\.studyInstanceUID))
-        let fetches = runtime.fetches.all().filter { uids.contains($0.studyUID) }
+        let fetches = services.fetches.all().filter { uids.contains($0.studyUID) }
         let highlight = fields["fetch"]
         let shownNotice =
             notice
@@ -134,7 +148,7 @@ struct WebUI: Sendable {
                     + "patient's studies from other trusts." : nil)
         let body = WebPages.patient(
             result: result, nhs: nhs, cares: cares, fetches: fetches, highlight: highlight, notice: shownNotice,
-            error: error, careError: careError, careValues: careValues, topology: runtime.topology)
+            error: error, careError: careError, careValues: careValues, topology: services.topology)
         return HTML.response(
             status,
             HTML.page(
@@ -149,7 +163,7 @@ struct WebUI: Sendable {
             let expires = form["expires"].flatMap { $0.isEmpty ? nil : $0 }
             let care = try node.addCare(
                 nhs: nhs, clinician: form["clinician"] ?? "", kind: form["kind"] ?? "", expires: expires)
-            runtime.logger.info("care relationship added from the page", metadata: ["kind": "\(care.kind.rawValue)"])
+            services.logger.info("care relationship added from the page", metadata: ["kind": "\(care.kind.rawValue)"])
             return HTML.redirect("/patient?nhs=\(care.nhsNumber.digits)&care=added#care")
         } catch let problem as CareInputError {
             return patientPage(
@@ -167,13 +181,14 @@ struct WebUI: Sendable {
         do {
             let holder = try form["from"].flatMap { $0.isEmpty ? nil : try TrustID($0) }
             let clinician = form["clinician"].flatMap { $0.isEmpty ? nil : $0 }
-            let progress = try runtime.fetches.start(studyUID: study, from: holder, clinician: clinician)
+            let progress = try services.fetches.start(studyUID: study, from: holder, clinician: clinician)
             let target = (try? NHSNumber(nhs)).map {
                 "/patient?nhs=\($0.digits)&fetch=\(progress.id)#fetch-\(progress.id)"
             }
             return HTML.redirect(target ?? "/fetch/\(progress.id)")
         } catch let error as FetchError {
-            let message = WebPages.fetchRefusal(error.description, rule: error.rule, holder: nil)
+            let message = WebPages.fetchRefusal(
+                error.description, rule: error.rule, failure: error.failure, holder: nil)
             if (try? NHSNumber(nhs)) != nil {
                 return patientPage(["nhs": nhs], error: message, status: .conflict)
             }
@@ -192,12 +207,12 @@ struct WebUI: Sendable {
     }
 
     func fetchesPage() -> Response {
-        let all = runtime.fetches.all()
+        let all = services.fetches.all()
         var body = "<h1>Fetches</h1><p>Fetches this node has run since it started, newest first.</p>"
         if all.isEmpty {
             body += "<p>No fetches yet. Search for a patient and fetch a study held at another trust.</p>"
         } else {
-            body += all.map { WebPages.fetchBox($0, study: studyRecord($0.studyUID), topology: runtime.topology) }
+            body += all.map { WebPages.fetchBox($0, study: studyRecord($0.studyUID), topology: services.topology) }
                 .joined()
             body += WebPages.ruleSentences()
         }
@@ -207,7 +222,7 @@ struct WebUI: Sendable {
     }
 
     func fetchPage(id: String, part: Bool) -> Response {
-        guard let progress = runtime.fetches.progress(id) else {
+        guard let progress = services.fetches.progress(id) else {
             let body = """
                 <h1>No such fetch</h1><div class="notice warn" role="status"><p>This node has no fetch with that \
                 reference. Fetches are listed only until the node restarts; <a href="/fetches">see the fetches it \
@@ -215,7 +230,7 @@ struct WebUI: Sendable {
                 """
             return HTML.response(.notFound, HTML.page(title: "No such fetch", node: nodeLabel, current: "", body: body))
         }
-        let box = WebPages.fetchBox(progress, study: studyRecord(progress.studyUID), topology: runtime.topology)
+        let box = WebPages.fetchBox(progress, study: studyRecord(progress.studyUID), topology: services.topology)
         if part { return HTML.response(.ok, box) }
         let active = progress.state == .requesting || progress.state == .transferring
         return HTML.response(
@@ -261,7 +276,7 @@ struct WebUI: Sendable {
         do {
             result = try node.store.thumbnail(sopInstanceUID: sop)
         } catch {
-            runtime.logger.warning("thumbnail failed", metadata: ["error": "\(error)"])
+            services.logger.warning("thumbnail failed", metadata: ["error": "\(error)"])
             result = .unavailable("the image could not be read")
         }
         switch result {
@@ -303,7 +318,7 @@ struct WebUI: Sendable {
                     body: WebPages.priorsIntro + WebPages.priorsForm(fields, problem: problem)))
         case .success(let (nhs, modality, bodyPart, months)):
             do {
-                let result = try node.query(nhs: nhs, topology: runtime.topology, asker: "prior-imaging check")
+                let result = try node.query(nhs: nhs, topology: services.topology, asker: "prior-imaging check")
                 let priors = PriorImaging.find(in: result, modality: modality, bodyPart: bodyPart, months: months)
                 return HTML.response(
                     .ok,
@@ -319,13 +334,13 @@ struct WebUI: Sendable {
 
     func operatorPage() async -> Response {
         do {
-            let status = try await runtime.status()
+            let status = try await services.status()
             let stats = try node.store.statistics()
-            let peers = runtime.topology.trusts.filter { $0.ods != node.configuration.trust }.map {
-                (trust: $0, contact: runtime.contacts.lastContact($0.ods))
+            let peers = services.topology.trusts.filter { $0.ods != node.configuration.trust }.map {
+                (trust: $0, contact: services.contacts.lastContact($0.ods))
             }
             let body = WebPages.operatorView(
-                status: status, statistics: stats, peers: peers, fetches: runtime.fetches.all(), now: Date())
+                status: status, statistics: stats, peers: peers, fetches: services.fetches.all(), now: Date())
             return HTML.response(
                 .ok, HTML.page(title: "Operator", node: nodeLabel, current: "/operator", body: body))
         } catch { return failure(error, doing: "read its status") }
@@ -342,8 +357,9 @@ struct WebUI: Sendable {
         let clinician = fields["clinician"]?.trimmingCharacters(in: .whitespaces).lowercased() ?? ""
         let trust = fields["trust"]?.trimmingCharacters(in: .whitespaces).uppercased() ?? ""
         do {
-            let checked = AuditPageEntry.verify(
-                try node.store.audit.all(), key: node.configuration.signingPublicKey)
+            // The Audit target's checks, entry by entry: the same as `trustmesh audit verify`.
+            let checked = AuditChain.check(
+                try node.store.audit.all(), trust: node.configuration.trust, key: node.configuration.signingPublicKey)
             // Entries about a patient name the NHS number or one of the patient's studies (a completed
             // fetch names only the study).
             let studies = Set(try nhs.map { try node.store.index.records(nhs: $0).compactMap(\.studyUID) } ?? [])
@@ -369,9 +385,4 @@ struct WebUI: Sendable {
                 HTML.page(title: "Audit trail", node: nodeLabel, current: "/audit", body: body))
         } catch { return failure(error, doing: "read its audit trail") }
     }
-}
-
-extension NodeRuntime {
-    /// The page's routes (see ``WebUI``).
-    func addWebRoutes(to router: Router<BasicRequestContext>) { WebUI(runtime: self).register(on: router) }
 }

@@ -1,15 +1,15 @@
-import AsyncHTTPClient
+package import AsyncHTTPClient
 import Foundation
-import NIOCore
+package import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
-import TrustMeshCrypto
-import TrustMeshGossip
-import TrustMeshModel
+package import TrustMeshCrypto
+package import TrustMeshGossip
+package import TrustMeshModel
 
 /// Calls peers over HTTP: every request signed by this node and sealed to the peer; every response
 /// checked against the peer's pinned key and opened with this node's key.
-struct PeerClient: Sendable {
+package struct PeerClient: Sendable {
     let me: TrustID
     let signing: SigningKey
     let agreement: AgreementKey
@@ -18,8 +18,16 @@ struct PeerClient: Sendable {
     /// Largest response body accepted.
     let maximumResponse = 64 << 20
 
+    package init(me: TrustID, signing: SigningKey, agreement: AgreementKey, topology: Topology, http: HTTPClient) {
+        self.me = me
+        self.signing = signing
+        self.agreement = agreement
+        self.topology = topology
+        self.http = http
+    }
+
     /// Sends a sealed, signed request and returns the peer's opened, verified answer.
-    func call(_ peer: TrustID, path: String, payload: [UInt8], timeout: TimeAmount = .seconds(10)) async throws
+    package func call(_ peer: TrustID, path: String, payload: [UInt8], timeout: TimeAmount = .seconds(10)) async throws
         -> [UInt8]
     {
         let (trust, nonce, headers, body) = try await send(peer, path: path, payload: payload, timeout: timeout)
@@ -31,7 +39,7 @@ struct PeerClient: Sendable {
     /// Sends a sealed, signed request and hands the raw answer (chunk frames, which carry their
     /// own authentication) to `consume` as it arrives. `consume` reads what it can from the front
     /// of `buffer` and leaves an incomplete tail for its next call; `buffer`'s storage is reused.
-    func callStreaming(
+    package func callStreaming(
         _ peer: TrustID, path: String, payload: [UInt8], buffer: inout ByteBuffer, timeout: TimeAmount = .seconds(60),
         consume: (inout ByteBuffer) throws -> Void
     ) async throws {
@@ -99,11 +107,13 @@ struct PeerClient: Sendable {
 }
 
 /// Gossip between real nodes: a ``GossipRequest`` as a sealed, signed POST to `/peer/v1/gossip`.
-struct HTTPGossipTransport: GossipTransport {
+package struct HTTPGossipTransport: GossipTransport {
     static let path = "/peer/v1/gossip"
     let client: PeerClient
 
-    func exchange(with peer: TrustID, _ request: GossipRequest) async throws -> GossipResponse {
+    package init(client: PeerClient) { self.client = client }
+
+    package func exchange(with peer: TrustID, _ request: GossipRequest) async throws -> GossipResponse {
         let payload = try JSONEncoder().encode(request)
         let answer = try await client.call(peer, path: Self.path, payload: Array(payload))
         return try JSONDecoder().decode(GossipResponse.self, from: Data(answer))

@@ -1,3 +1,5 @@
+public import TrustMeshPolicy
+
 /// Where a fetch has got to, as the CLI and the local API show it.
 public struct FetchProgress: Codable, Sendable, Equatable {
     public enum State: String, Codable, Sendable {
@@ -33,8 +35,10 @@ public struct FetchProgress: Codable, Sendable, Equatable {
     public var secondsLeft: Double?
     /// Why it failed, in words for the clinician.
     public var error: String?
-    /// For a holder's refusal: the policy rule that failed.
-    public var rule: String?
+    /// For a refusal: the policy rule that failed (its name in JSON).
+    public var rule: ReportedRule?
+    /// When it failed: what kind of failure, for the screen.
+    public var failure: FetchFailure? = nil
     /// The holder's id for the transfer, once it served the manifest (both sides audit it).
     public var transferID: String?
     /// While the chunks this fetch still lacks are being moved by other fetches running at the

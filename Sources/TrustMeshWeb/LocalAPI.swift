@@ -1,0 +1,147 @@
+import Foundation
+import HTTPTypes
+package import Hummingbird
+import Logging
+import NIOCore
+import TrustMeshFetch
+import TrustMeshModel
+import TrustMeshNodeCore
+import TrustMeshPolicy
+import TrustMeshStore
+
+/// The local JSON API the CLI (`--node`) and the page's script use.
+///
+/// | route | what |
+/// |---|---|
+/// | `GET /api/v1/status` | ``NodeStatus`` |
+/// | `GET /api/v1/query?nhs=NUMBER[&clinician=NAME]` | ``FederatedQueryResult`` |
+/// | `POST /api/v1/care`, `GET /api/v1/care` | record a care relationship; list them |
+/// | `POST /api/v1/fetch`, `GET /api/v1/fetch`, `GET /api/v1/fetch/{id}` | start a fetch; fetches; one fetch |
+/// | `GET /api/v1/priors?nhs=&modality=&bodyPart=&months=12` | ``PriorImaging`` |
+///
+/// Every failure is answered `{"error": "…"}` by ``errorResponse(_:)``, the door's one mapping.
+package struct LocalAPI: Sendable {
+    let services: LocalServices
+
+    package init(_ services: LocalServices) { self.services = services }
+
+    /// A failure with the status and message the caller is sent.
+    struct Failure: Error {
+        var status: Int
+        var message: String
+        var rule: String? = nil
+    }
+
+    /// The door's routes, behind `middleware` (outermost first).
+    package func routes(middleware: [any MiddlewareProtocol<Request, Response, BasicRequestContext>] = [])
+        -> RouteCollection<
+            BasicRequestContext
+        >
+    {
+        let router = RouteCollection(context: BasicRequestContext.self)
+        for layer in middleware { router.add(middleware: layer) }
+        router.get("/api/v1/status") { _, _ in await answer { try await services.status() } }
+        router.get("/api/v1/query") { request, _ in await answer { try query(request) } }
+        router.post("/api/v1/care") { request, context in await answer { try await addCare(request, context) } }
+        router.get("/api/v1/care") { _, _ in await answer { try services.node.store.care.all() } }
+        router.post("/api/v1/fetch") { request, context in await answer { try await startFetch(request, context) } }
+        router.get("/api/v1/fetch") { _, _ in await answer { services.fetches.all() } }
+        router.get("/api/v1/fetch/:id") { _, context in
+            await answer {
+                guard let id = context.parameters.get("id"), let progress = services.fetches.progress(id) else {
+                    throw Failure(status: 404, message: "no such fetch")
+                }
+                return progress
+            }
+        }
+        router.get("/api/v1/priors") { request, _ in await answer { try priors(request) } }
+        return router
+    }
+
+    private func query(_ request: Request) throws -> FederatedQueryResult {
+        guard let text = request.uri.queryParameters["nhs"] else {
+            throw Failure(status: 400, message: "give the patient's NHS number as ?nhs=NUMBER")
+        }
+        let nhs: NHSNumber
+        do { nhs = try NHSNumber(String(text)) } catch { throw Failure(status: 400, message: "nhs: \(error)") }
+        let asker = request.uri.queryParameters["clinician"].map(String.init) ?? "local API user"
+        let result = try services.node.query(nhs: nhs, topology: services.topology, asker: asker)
+        services.logger.info("query", metadata: ["nhs": "\(nhs)", "studies": "\(result.studies.count)"])
+        return result
+    }
+
+    private func addCare(_ request: Request, _ context: BasicRequestContext) async throws -> CareRelationship {
+        struct Body: Decodable {
+            var nhs: String
+            var clinician: String
+            var kind: String
+            var expires: String?
+        }
+        do {
+            let body = try await request.decode(as: Body.self, context: context)
+            let care = try services.node.addCare(
+                nhs: body.nhs, clinician: body.clinician, kind: body.kind, expires: body.expires)
+            services.logger.info(
+                "care relationship added", metadata: ["kind": "\(care.kind.rawValue)", "nhs": "\(care.nhsNumber)"])
+            return care
+        } catch let error as CareInputError {
+            throw Failure(status: 400, message: error.description)
+        } catch {
+            throw Failure(status: 400, message: "\(error)")
+        }
+    }
+
+    private func startFetch(_ request: Request, _ context: BasicRequestContext) async throws -> FetchProgress {
+        struct Body: Decodable {
+            var study: String
+            var from: String?
+            var clinician: String?
+        }
+        do {
+            let body = try await request.decode(as: Body.self, context: context)
+            let holder = try body.from.map { try TrustID($0) }
+            return try services.fetches.start(studyUID: body.study, from: holder, clinician: body.clinician)
+        } catch let error as FetchError {
+            throw Failure(status: 409, message: error.description, rule: error.rule?.name ?? "")
+        } catch {
+            throw Failure(status: 400, message: "\(error)")
+        }
+    }
+
+    private func priors(_ request: Request) throws -> PriorImaging {
+        switch PriorImaging.parameters(HTML.query(of: request)) {
+        case .failure(let problem):
+            throw Failure(status: 400, message: "\(problem.field): \(problem.message)")
+        case .success(let (nhs, modality, bodyPart, months)):
+            let result = try services.node.query(nhs: nhs, topology: services.topology, asker: "prior-imaging check")
+            return PriorImaging.find(in: result, modality: modality, bodyPart: bodyPart, months: months)
+        }
+    }
+
+    /// Runs a handler and answers its value as JSON, or its failure through ``errorResponse(_:)``.
+    private func answer(_ handler: () async throws -> some Encodable) async -> Response {
+        do { return Self.json(200, try await handler()) } catch { return errorResponse(error) }
+    }
+
+    /// The door's one mapping from an error to an answer: a ``Failure`` as it says; anything else
+    /// is the node's own failure, logged, and the caller is told only that.
+    func errorResponse(_ error: any Error) -> Response {
+        if let failure = error as? Failure {
+            var body = ["error": failure.message]
+            if let rule = failure.rule { body["rule"] = rule }
+            return Self.json(failure.status, body)
+        }
+        services.logger.error("local API failed", metadata: ["error": "\(error)"])
+        return Self.json(500, ["error": "the node could not answer; see its log"])
+    }
+
+    /// A JSON answer with sorted keys.
+    package static func json(_ status: Int, _ value: some Encodable) -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let data = (try? encoder.encode(value)) ?? Data()
+        var response = Response(status: .init(code: status), body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        response.headers[.contentType] = "application/json"
+        return response
+    }
+}

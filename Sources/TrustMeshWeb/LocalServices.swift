@@ -1,0 +1,29 @@
+package import Logging
+package import TrustMeshFetch
+package import TrustMeshModel
+package import TrustMeshNodeCore
+package import TrustMeshPeer
+
+/// What the local doors (the page, the JSON API, FHIR) are given by the node that runs them.
+package struct LocalServices: Sendable {
+    package let node: LocalNode
+    package let topology: Topology
+    package let fetches: FetchEngine
+    /// When each peer was last heard from, for the operator's view.
+    package let contacts: PeerContacts
+    package let logger: Logger
+    /// The operator's view of the node.
+    package let status: @Sendable () async throws -> NodeStatus
+
+    package init(
+        node: LocalNode, topology: Topology, fetches: FetchEngine, contacts: PeerContacts, logger: Logger,
+        status: @escaping @Sendable () async throws -> NodeStatus
+    ) {
+        self.node = node
+        self.topology = topology
+        self.fetches = fetches
+        self.contacts = contacts
+        self.logger = logger
+        self.status = status
+    }
+}
