@@ -16,14 +16,6 @@ import TrustMeshStore
 /// The requester's side of fetches: asks the holder for the manifest, moves only the chunks this
 /// node lacks, in batches over several connections, verifies every chunk before storing it, and
 /// makes the study visible in one transaction when complete. Several fetches may run at once.
-/// What a fetch tells the node's metrics (the composition root's Prometheus registry).
-package protocol FetchMetrics: Sendable {
-    /// A fetch was refused by a sharing rule, here or at the holder.
-    func fetchRefusal(_ rule: String)
-    /// A fetch ended, completed or not, after moving `bytes` in `duration`.
-    func fetchEnded(completed: Bool, bytes: Int, duration: Duration)
-}
-
 package final class FetchEngine: Sendable {
     /// Limits that keep memory bounded by batch size, not study size.
     package struct Settings: Sendable {
@@ -182,34 +174,12 @@ package final class FetchEngine: Sendable {
             throw FetchError(description: "\(record.origin) sent a malformed transfer key")
         }
         let keys = try KeyExchange.clientSessionKeys(client: exchange, serverPublicKey: [UInt8](holderKey))
-        let distinct = manifest.distinctChunks
-        var missing = try node.store.missingChunks(of: manifest)
         // Chunks another fetch is moving right now are waited for, not moved twice; what that
-        // fetch fails to bring is then fetched here.
+        // fetch fails to bring is then fetched here (BatchScheduler has the rules).
         defer { claims.release(id) }
-        while true {
-            let (mine, others) = claims.claim(missing, for: id)
-            update(id) {
-                $0.state = .transferring
-                $0.chunksTotal = distinct.count
-                $0.chunksAlreadyHeld = distinct.count - $0.chunksReceived - mine.count
-                $0.bytesToMove = $0.bytesReceived + mine.reduce(0) { $0 + $1.stored }
-                $0.studyBytes = manifest.size
-            }
-            try await transfer(
-                id: id, missing: mine, transferID: response.transferID, key: keys.rx, holder: record.origin,
-                started: started)
-            claims.release(id)
-            guard !others.isEmpty else { break }
-            logger.info(
-                "fetch waits for chunks another fetch is moving",
-                metadata: ["study": "\(manifest.studyUID)", "fetches": "\(others.count)"])
-            update(id) { $0.waitingForOtherFetches = others.count }
-            await claims.wait(for: others)
-            update(id) { $0.waitingForOtherFetches = nil }
-            missing = try node.store.missingChunks(of: manifest)
-            if missing.isEmpty { break }
-        }
+        try await transfer(
+            id: id, manifest: manifest, transferID: response.transferID, key: keys.rx, holder: record.origin,
+            started: started)
         try node.store.commitTransfer(manifest, nhsNumber: record.nhsNumber, source: "fetch:\(record.origin)")
         logger.info(
             "fetch completed",
@@ -220,66 +190,65 @@ package final class FetchEngine: Sendable {
         finish(id, started: started, error: nil, rule: nil)
     }
 
-    /// Moves the missing chunks in batches over up to `connections` parallel requests.
+    /// Moves the chunks the study lacks here, carrying out ``BatchScheduler``'s actions: claims,
+    /// batches over up to `connections` parallel requests, retries, waits for other fetches.
     private func transfer(
-        id: String, missing: [TransferManifest.Chunk], transferID: String, key: SymmetricKey, holder: TrustID,
+        id: String, manifest: TransferManifest, transferID: String, key: SymmetricKey, holder: TrustID,
         started: ContinuousClock.Instant
     ) async throws {
+        let distinct = manifest.distinctChunks
         let pool = BatchBufferPool()
-        var queue = missing[...]
-        var attempts: [Digest256: Int] = [:]
-        while !queue.isEmpty {
-            var failed: [TransferManifest.Chunk] = []
-            try await withThrowingTaskGroup(of: [TransferManifest.Chunk].self) { group in
-                var inFlight = 0
-                var queuedBytes = queue.reduce(0) { $0 + $1.stored }
-                func nextBatch() -> [TransferManifest.Chunk]? {
-                    guard !queue.isEmpty else { return nil }
-                    // Full batches while there is plenty left; near the end, a share of what is
-                    // left per connection, so the last batches finish together instead of one
-                    // running alone on one core.
-                    let limit = max(
-                        settings.batchBytes / 16, min(settings.batchBytes, queuedBytes / settings.connections))
-                    var batch: [TransferManifest.Chunk] = []
-                    var bytes = 0
-                    defer { queuedBytes -= bytes }
-                    while let chunk = queue.first, batch.isEmpty || bytes + chunk.stored <= limit {
-                        batch.append(chunk)
-                        bytes += chunk.stored
-                        queue = queue.dropFirst()
-                    }
-                    return batch
-                }
-                while inFlight < settings.connections, let batch = nextBatch() {
-                    group.addTask {
-                        try await self.fetchBatch(
-                            batch, id: id, transferID: transferID, key: key, holder: holder, started: started,
-                            pool: pool)
-                    }
-                    inFlight += 1
-                }
-                while let bad = try await group.next() {
-                    failed += bad
-                    if let batch = nextBatch() {
+        var scheduler = BatchScheduler(
+            settings: .init(
+                batchBytes: settings.batchBytes, connections: settings.connections, chunkRetries: settings.chunkRetries)
+        )
+        var actions = scheduler.start(missing: try node.store.missingChunks(of: manifest))[...]
+        try await withThrowingTaskGroup(of: [TransferManifest.Chunk].self) { group in
+            while true {
+                while let action = actions.popFirst() {
+                    switch action {
+                    case .claim(let missing):
+                        let (mine, others) = claims.claim(missing, for: id)
+                        update(id) {
+                            $0.state = .transferring
+                            $0.chunksTotal = distinct.count
+                            $0.chunksAlreadyHeld = distinct.count - $0.chunksReceived - mine.count
+                            $0.bytesToMove = $0.bytesReceived + mine.reduce(0) { $0 + $1.stored }
+                            $0.studyBytes = manifest.size
+                        }
+                        actions += scheduler.claimed(mine: mine, others: others)
+                    case .fetch(let batch):
                         group.addTask {
                             try await self.fetchBatch(
                                 batch, id: id, transferID: transferID, key: key, holder: holder, started: started,
                                 pool: pool)
                         }
+                    case .retry(let chunks):
+                        update(id) { $0.chunksRefetched += chunks.count }
+                    case .release:
+                        claims.release(id)
+                    case .waitForOthers(let others):
+                        logger.info(
+                            "fetch waits for chunks another fetch is moving",
+                            metadata: ["study": "\(manifest.studyUID)", "fetches": "\(others.count)"])
+                        update(id) { $0.waitingForOtherFetches = others.count }
+                        await claims.wait(for: others)
+                        update(id) { $0.waitingForOtherFetches = nil }
+                        actions += scheduler.othersEnded(stillMissing: try node.store.missingChunks(of: manifest))
+                    case .abandon(let chunk):
+                        throw FetchError(
+                            description: "\(holder) kept sending chunk \(chunk.hash.hex.prefix(16))… that does not "
+                                + "match its hash (\(settings.chunkRetries + 1) attempts); the fetch was abandoned and "
+                                + "can be resumed later")
+                    case .done:
+                        return
                     }
                 }
-            }
-            for chunk in failed {
-                attempts[chunk.hash, default: 0] += 1
-                if attempts[chunk.hash]! > settings.chunkRetries {
-                    throw FetchError(
-                        description: "\(holder) kept sending chunk \(chunk.hash.hex.prefix(16))… that does not match "
-                            + "its hash (\(settings.chunkRetries + 1) attempts); the fetch was abandoned and can be "
-                            + "resumed later")
+                guard let failed = try await group.next() else {
+                    preconditionFailure("the batch scheduler waits for a batch while none is in flight")
                 }
-                update(id) { $0.chunksRefetched += 1 }
+                actions += scheduler.batchEnded(failed: failed)
             }
-            queue = failed[...]
         }
     }
 
@@ -406,210 +375,4 @@ package final class FetchEngine: Sendable {
         let stamp = String(Int(Date().timeIntervalSince1970 * 1000), radix: 36)
         return stamp + "-" + Random.bytes(4).map { String($0, radix: 16) }.joined()
     }
-}
-
-package enum FetchRoutes {
-    package static let manifest = "/peer/v1/fetch/manifest"
-    package static let chunks = "/peer/v1/fetch/chunks"
-}
-
-/// Verifies a batch's frames as they arrive: each is opened straight into the batch's pack
-/// buffer and decompressed into one scratch buffer for its hash check, with no allocation per
-/// chunk (docs/ARCHITECTURE.md, "Fetch"). A frame that fails is skipped (its chunk is asked for
-/// again); a malformed stream stops the batch (every chunk not yet verified is asked for again).
-struct BatchReceiver {
-    let wanted: [Digest256: TransferManifest.Chunk]
-    let transferID: String
-    let key: SymmetricKey
-    let pack: UnsafeMutableRawBufferPointer
-    let plain: UnsafeMutableRawBufferPointer
-    let holder: TrustID
-    let logger: Logger
-    let decompressor = ZstdDecompressor()
-    /// Verified chunks and their offsets in `pack`.
-    private(set) var good: [(chunk: TransferManifest.Chunk, offset: Int)] = []
-    /// Bytes of `pack` filled.
-    private(set) var used = 0
-    private var seen: Set<Digest256> = []  // a hash sent twice counts once
-    private var malformed = false
-
-    init(
-        batch: [TransferManifest.Chunk], transferID: String, key: SymmetricKey, pack: UnsafeMutableRawBufferPointer,
-        plain: UnsafeMutableRawBufferPointer, holder: TrustID, logger: Logger
-    ) {
-        wanted = Dictionary(batch.map { ($0.hash, $0) }, uniquingKeysWith: { a, _ in a })
-        self.transferID = transferID
-        self.key = key
-        self.pack = pack
-        self.plain = plain
-        self.holder = holder
-        self.logger = logger
-    }
-
-    /// Forgets what an earlier attempt at the batch received.
-    mutating func restart() {
-        good = []
-        used = 0
-        seen = []
-        malformed = false
-    }
-
-    /// Verifies every whole frame at the front of `body` and moves past it.
-    mutating func take(_ body: inout ByteBuffer) {
-        while !malformed {
-            let header: ChunkFrames.Header?
-            do {
-                header = try body.withUnsafeReadableBytes { try ChunkFrames.header($0) }
-            } catch {
-                logger.warning("malformed chunk batch", metadata: ["from": "\(holder)", "error": "\(error)"])
-                malformed = true
-                return
-            }
-            guard let header, body.readableBytes >= header.frameCount else { return }
-            body.withUnsafeReadableBytes { bytes in
-                let frame = UnsafeRawBufferPointer(rebasing: bytes[..<header.frameCount])
-                if !verify(header, frame) {
-                    logger.warning(
-                        "chunk failed verification",
-                        metadata: ["hash": "\(header.hash.hex.prefix(16))", "from": "\(holder)"])
-                }
-            }
-            body.moveReaderIndex(forwardBy: header.frameCount)
-        }
-    }
-
-    /// Opens, decompresses and hashes one frame's chunk into the pack; false if it fails.
-    private mutating func verify(_ header: ChunkFrames.Header, _ frame: UnsafeRawBufferPointer) -> Bool {
-        guard let chunk = wanted[header.hash] else { return true }  // not asked for: ignored
-        guard seen.insert(header.hash).inserted else { return true }
-        let nonce = UnsafeRawBufferPointer(rebasing: frame[ChunkFrames.nonceOffset..<ChunkFrames.lengthOffset])
-        let sealed = UnsafeRawBufferPointer(rebasing: frame[ChunkFrames.headerBytes...])
-        let slot = UnsafeMutableRawBufferPointer(rebasing: pack[used..<min(used + chunk.stored, pack.count)])
-        guard sealed.count - XChaCha20Poly1305.tagByteCount == chunk.stored, slot.count == chunk.stored,
-            let opened = try? XChaCha20Poly1305.open(
-                sealed, key: key, nonce: nonce,
-                associatedData: ChunkFrames.associatedData(transferID: transferID, hash: header.hash), into: slot),
-            opened == chunk.stored,
-            let size = try? decompressor.decompress(
-                UnsafeRawBufferPointer(slot), into: UnsafeMutableRawBufferPointer(rebasing: plain[..<chunk.size])),
-            size == chunk.size,
-            BLAKE2b256.hash(UnsafeRawBufferPointer(rebasing: plain[..<size])) == chunk.hash
-        else { return false }
-        good.append((chunk, used))
-        used += chunk.stored
-        return true
-    }
-}
-
-/// Chunks being fetched right now, and the fetch moving each: a fetch that needs a chunk another
-/// is already moving waits for that fetch instead of moving the chunk again (two clinicians
-/// fetching one study at once, or two studies that share their images). A fetch waits only after
-/// giving up its own claims, so no two fetches can wait for each other.
-final class ChunkClaims: Sendable {
-    private struct State {
-        var owner: [Digest256: String] = [:]
-        var claimed: [String: [Digest256]] = [:]
-        var waiting: [String: [CheckedContinuation<Void, Never>]] = [:]
-    }
-
-    private let state = Mutex(State())
-
-    /// Claims for fetch `id` each of `chunks` that no other fetch has claimed. Returns those (to
-    /// move), and the fetches that hold claims on the rest.
-    func claim(_ chunks: [TransferManifest.Chunk], for id: String) -> (
-        mine: [TransferManifest.Chunk], others: Set<String>
-    ) {
-        state.withLock { state in
-            var mine: [TransferManifest.Chunk] = []
-            var others: Set<String> = []
-            for chunk in chunks {
-                if let owner = state.owner[chunk.hash] {
-                    if owner != id { others.insert(owner) } else { mine.append(chunk) }
-                    continue
-                }
-                state.owner[chunk.hash] = id
-                state.claimed[id, default: []].append(chunk.hash)
-                mine.append(chunk)
-            }
-            return (mine, others)
-        }
-    }
-
-    /// Drops fetch `id`'s claims and wakes the fetches waiting for it.
-    func release(_ id: String) {
-        let waiters = state.withLock { state in
-            for hash in state.claimed.removeValue(forKey: id) ?? [] where state.owner[hash] == id {
-                state.owner[hash] = nil
-            }
-            return state.waiting.removeValue(forKey: id) ?? []
-        }
-        for waiter in waiters { waiter.resume() }
-    }
-
-    /// Returns once none of `fetches` holds a claim.
-    func wait(for fetches: Set<String>) async {
-        for fetch in fetches {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let done = state.withLock { state in
-                    guard state.claimed[fetch] != nil else { return true }
-                    state.waiting[fetch, default: []].append(continuation)
-                    return false
-                }
-                if done { continuation.resume() }
-            }
-        }
-    }
-}
-
-/// A batch's pack, handed to the thread that writes it while its task waits.
-///
-/// `@unchecked Sendable`: the bytes are neither read nor written elsewhere until the write returns.
-struct PackBytes: @unchecked Sendable {
-    let bytes: UnsafeRawBufferPointer
-}
-
-/// The memory one chunk batch needs (the answer as it arrives, the pack being assembled, a chunk's plaintext),
-/// kept for the next batch of the same transfer: allocating them afresh for every 8 MiB batch made
-/// the kernel fault in and zero new pages each time (a tenth of a fetch's receiving CPU).
-///
-/// `@unchecked Sendable`: a ``BatchBufferPool`` hands each instance to one batch at a time.
-final class BatchBuffers: @unchecked Sendable {
-    var body = ByteBuffer()
-    private var pack = UnsafeMutableRawBufferPointer(start: nil, count: 0)
-    private var plain = UnsafeMutableRawBufferPointer(start: nil, count: 0)
-
-    /// Buffers of at least these sizes (the pack's aligned for direct I/O); contents undefined.
-    func reserve(pack packBytes: Int, plain plainBytes: Int) -> (
-        pack: UnsafeMutableRawBufferPointer, plain: UnsafeMutableRawBufferPointer
-    ) {
-        if pack.count < packBytes || pack.baseAddress == nil {
-            pack.deallocate()
-            // In 2 MiB pages where the kernel allows it (transparent huge pages, `madvise` mode):
-            // faulting in 8 MiB batch buffers 4 KiB at a time was most of a fetch's page faults
-            // (the benchmark study: ~15,000 at the requester, ~2,400 with this).
-            let huge = 2 << 20
-            let bytes = (max(packBytes, 1) + huge - 1) / huge * huge
-            pack = .allocate(byteCount: bytes, alignment: huge)
-            _ = madvise(pack.baseAddress, bytes, MADV_HUGEPAGE)
-        }
-        if plain.count < plainBytes || plain.baseAddress == nil {
-            plain.deallocate()
-            plain = .allocate(byteCount: max(plainBytes, 1), alignment: 16)
-        }
-        return (pack, plain)
-    }
-
-    deinit {
-        pack.deallocate()
-        plain.deallocate()
-    }
-}
-
-/// Hands out ``BatchBuffers`` to a transfer's batches in flight and takes them back.
-final class BatchBufferPool: Sendable {
-    private let free = Mutex<[BatchBuffers]>([])
-
-    func take() -> BatchBuffers { free.withLock { $0.popLast() } ?? BatchBuffers() }
-
-    func give(_ buffers: BatchBuffers) { free.withLock { $0.append(buffers) } }
 }

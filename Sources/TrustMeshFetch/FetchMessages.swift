@@ -124,3 +124,9 @@ public enum FetchFailure: String, Codable, Sendable {
     /// Anything else; the error's words say what.
     case other
 }
+
+/// The peer routes of a fetch (the holder serves them behind the peer door).
+package enum FetchRoutes {
+    package static let manifest = "/peer/v1/fetch/manifest"
+    package static let chunks = "/peer/v1/fetch/chunks"
+}

@@ -12,6 +12,12 @@ public struct TransferManifest: Codable, Sendable, Equatable {
         public var size: Int
         /// Bytes of the zstd frame as stored and sent.
         public var stored: Int
+
+        package init(hash: Digest256, size: Int, stored: Int) {
+            self.hash = hash
+            self.size = size
+            self.stored = stored
+        }
     }
 
     public struct Instance: Codable, Sendable, Equatable {
