@@ -85,6 +85,15 @@ let package = Package(
             ],
             swiftSettings: settings
         ),
+        // The measurements Scripts/bench runs, kept out of the shipped `trustmesh` (no node inside).
+        .executableTarget(
+            name: "trustmesh-bench",
+            dependencies: [
+                "TrustMeshStore", "TrustMeshAudit", "TrustMeshModel", "TrustMeshCrypto", "TrustMeshCompression",
+                "TrustMeshGossip", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: settings
+        ),
         .target(
             name: "TrustMeshTesting",
             dependencies: ["TrustMeshNode", "TrustMeshDICOM", "TrustMeshModel"],
