@@ -94,9 +94,11 @@ let package = Package(
             ],
             swiftSettings: settings
         ),
+        // Test support without the node: DICOM and Store tests link no HTTP stack.
+        .target(name: "TrustMeshTesting", swiftSettings: settings),
         .target(
-            name: "TrustMeshTesting",
-            dependencies: ["TrustMeshNode", "TrustMeshDICOM", "TrustMeshModel"],
+            name: "TrustMeshNodeTesting",
+            dependencies: ["TrustMeshTesting", "TrustMeshNode", "TrustMeshModel"],
             swiftSettings: settings
         ),
 
@@ -115,15 +117,15 @@ let package = Package(
         ),
         .testTarget(
             name: "TrustMeshCLITests",
-            dependencies: ["TrustMeshTesting", "TrustMeshDICOM", "TrustMeshNode"],
+            dependencies: ["TrustMeshTesting", "TrustMeshDICOM"],
             swiftSettings: settings
         ),
         .target(name: "TrustMeshGossip", dependencies: ["TrustMeshModel", "TrustMeshCrypto"], swiftSettings: settings),
         .testTarget(
             name: "TrustMeshNodeTests",
             dependencies: [
-                "TrustMeshNode", "TrustMeshModel", "TrustMeshCrypto", "TrustMeshTesting", "TrustMeshDICOM",
-                "TrustMeshGossip", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                "TrustMeshNode", "TrustMeshModel", "TrustMeshCrypto", "TrustMeshTesting", "TrustMeshNodeTesting",
+                "TrustMeshDICOM", "TrustMeshGossip", .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: settings
@@ -142,7 +144,8 @@ let package = Package(
         .testTarget(
             name: "TrustMeshDIMSETests",
             dependencies: [
-                "TrustMeshDIMSE", "TrustMeshDICOM", "TrustMeshTesting", "TrustMeshNode", "TrustMeshModel",
+                "TrustMeshDIMSE", "TrustMeshDICOM", "TrustMeshTesting", "TrustMeshNodeTesting", "TrustMeshNode",
+                "TrustMeshModel",
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             swiftSettings: settings

@@ -108,4 +108,5 @@ public enum CommandRunner {
 public struct CommandRunnerError: Error, CustomStringConvertible {
     public var message: String
     public var description: String { message }
+    public init(message: String) { self.message = message }
 }

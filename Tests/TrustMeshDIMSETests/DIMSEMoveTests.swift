@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TrustMeshDICOM
 import TrustMeshNode
+import TrustMeshNodeTesting
 import TrustMeshTesting
 
 /// C-MOVE at real nodes on loopback: dcmtk's `movescu` and pynetdicom ask, dcmtk's `storescp`

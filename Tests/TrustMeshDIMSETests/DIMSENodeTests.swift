@@ -3,6 +3,7 @@ import NIOCore
 import Testing
 import TrustMeshDICOM
 import TrustMeshNode
+import TrustMeshNodeTesting
 import TrustMeshTesting
 
 @testable import TrustMeshDIMSE

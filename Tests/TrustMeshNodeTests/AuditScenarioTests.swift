@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TrustMeshModel
 import TrustMeshNode
+import TrustMeshNodeTesting
 import TrustMeshTesting
 
 /// Three real nodes go through a realistic day; their signed logs, exported and replayed offline,

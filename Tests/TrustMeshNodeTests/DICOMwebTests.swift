@@ -6,6 +6,7 @@ import Testing
 import TrustMeshDICOM
 import TrustMeshModel
 import TrustMeshNode
+import TrustMeshNodeTesting
 import TrustMeshTesting
 
 /// DICOMweb against real node processes on loopback, driven by the Python `dicomweb-client`

@@ -3,6 +3,7 @@ import Testing
 import TrustMeshCrypto
 import TrustMeshModel
 import TrustMeshNode
+import TrustMeshNodeTesting
 import TrustMeshTesting
 
 /// Care-gated fetches between real node processes on loopback.

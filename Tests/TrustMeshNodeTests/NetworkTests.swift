@@ -7,6 +7,7 @@ import TrustMeshCrypto
 import TrustMeshGossip
 import TrustMeshModel
 import TrustMeshNode
+import TrustMeshNodeTesting
 import TrustMeshTesting
 
 /// Real `trustmesh node run` processes on loopback, gossiping over HTTP.

@@ -5,6 +5,7 @@ import NIOHTTP1
 import Testing
 import TrustMeshModel
 import TrustMeshNode
+import TrustMeshNodeTesting
 import TrustMeshTesting
 
 /// The page, the prior-imaging API, FHIR search and the metrics, against real node processes.
