@@ -5,7 +5,7 @@ import TrustMeshDICOM
 import TrustMeshTesting
 
 /// The `trustmesh` command as a user runs it: a real process, real files.
-@Suite struct CLITests {
+@Suite(.timeLimit(.minutes(5))) struct CLITests {
     func trustmesh(_ arguments: String...) throws -> ProcessResult { try CommandRunner.trustmesh(arguments) }
 
     @Test func initCreatesOwnerOnlyKeyFilesAndRefusesToRunTwice() throws {

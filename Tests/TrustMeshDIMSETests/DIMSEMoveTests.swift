@@ -7,7 +7,7 @@ import TrustMeshTesting
 
 /// C-MOVE at real nodes on loopback: dcmtk's `movescu` and pynetdicom ask, dcmtk's `storescp`
 /// receives.
-@Suite(.serialized) struct DIMSEMoveTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct DIMSEMoveTests {
     static let nhs = DIMSENodeTests.nhs
 
     struct Exited: Error { let log: String }
