@@ -151,18 +151,29 @@ let package = Package(
             dependencies: [
                 "TrustMeshNode", "TrustMeshNodeCore", "TrustMeshFetch", "TrustMeshStore", "TrustMeshModel",
                 "TrustMeshDICOM", "TrustMeshCrypto", "TrustMeshGossip", "TrustMeshAudit", "TrustMeshDIMSE",
-                "TrustMeshCompression",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: settings
         ),
-
-        // Test support and tests.
-        .target(
-            name: "TrustMeshTesting",
-            dependencies: ["TrustMeshNode", "TrustMeshNodeCore", "TrustMeshDICOM", "TrustMeshModel"],
+        // The measurements Scripts/bench runs, kept out of the shipped `trustmesh` (no node inside).
+        .executableTarget(
+            name: "trustmesh-bench",
+            dependencies: [
+                "TrustMeshStore", "TrustMeshAudit", "TrustMeshModel", "TrustMeshCrypto", "TrustMeshCompression",
+                "TrustMeshGossip", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             swiftSettings: settings
         ),
+
+        // Test support: without the node (DICOM and Store tests link no HTTP stack), and with it.
+        .target(name: "TrustMeshTesting", swiftSettings: settings),
+        .target(
+            name: "TrustMeshNodeTesting",
+            dependencies: ["TrustMeshTesting", "TrustMeshNode", "TrustMeshNodeCore", "TrustMeshModel"],
+            swiftSettings: settings
+        ),
+
+        // Tests, one target per library target (the node's parts share TrustMeshNodeTests).
         .testTarget(name: "TrustMeshCryptoTests", dependencies: ["TrustMeshCrypto"], swiftSettings: settings),
         .testTarget(name: "TrustMeshCompressionTests", dependencies: ["TrustMeshCompression"], swiftSettings: settings),
         .testTarget(
@@ -170,28 +181,12 @@ let package = Package(
             dependencies: ["TrustMeshDICOM", "TrustMeshTesting"],
             swiftSettings: settings
         ),
-        .testTarget(name: "TrustMeshModelTests", dependencies: ["TrustMeshModel"], swiftSettings: settings),
         .testTarget(
-            name: "TrustMeshStoreTests",
-            dependencies: ["TrustMeshStore", "TrustMeshDICOM", "TrustMeshTesting"],
-            swiftSettings: settings
+            name: "TrustMeshModelTests", dependencies: ["TrustMeshModel", "TrustMeshCrypto"], swiftSettings: settings
         ),
         .testTarget(
-            name: "TrustMeshCLITests",
-            dependencies: [
-                "TrustMeshTesting", "TrustMeshDICOM", "TrustMeshNode", "TrustMeshNodeCore", "TrustMeshFetch",
-            ],
-            swiftSettings: settings
-        ),
-        .testTarget(
-            name: "TrustMeshNodeTests",
-            dependencies: [
-                "TrustMeshNode", "TrustMeshNodeCore", "TrustMeshPeer", "TrustMeshFetch", "TrustMeshDICOMweb",
-                "TrustMeshWeb", "TrustMeshModel", "TrustMeshCrypto", "TrustMeshTesting", "TrustMeshDICOM",
-                "TrustMeshGossip", "TrustMeshPolicy", "TrustMeshStore",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
-            ],
+            name: "TrustMeshPolicyTests",
+            dependencies: ["TrustMeshPolicy", "TrustMeshModel", "TrustMeshCrypto"],
             swiftSettings: settings
         ),
         .testTarget(
@@ -200,16 +195,9 @@ let package = Package(
             swiftSettings: settings
         ),
         .testTarget(
-            name: "TrustMeshPolicyTests",
-            dependencies: ["TrustMeshPolicy", "TrustMeshModel", "TrustMeshCrypto"],
-            swiftSettings: settings
-        ),
-        .testTarget(
-            name: "TrustMeshDIMSETests",
+            name: "TrustMeshStoreTests",
             dependencies: [
-                "TrustMeshDIMSE", "TrustMeshDICOM", "TrustMeshTesting", "TrustMeshNode", "TrustMeshNodeCore",
-                "TrustMeshFetch", "TrustMeshModel",
-                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
+                "TrustMeshStore", "TrustMeshDICOM", "TrustMeshModel", "TrustMeshCrypto", "TrustMeshTesting",
             ],
             swiftSettings: settings
         ),
@@ -217,8 +205,34 @@ let package = Package(
             name: "TrustMeshAuditTests",
             dependencies: [
                 "TrustMeshAudit", "TrustMeshModel", "TrustMeshCrypto", "TrustMeshPolicy", "TrustMeshStore",
-                "TrustMeshNode", "TrustMeshNodeCore", "TrustMeshFetch", "TrustMeshTesting",
+                "TrustMeshNode", "TrustMeshNodeCore", "TrustMeshTesting",
             ],
+            swiftSettings: settings
+        ),
+        .testTarget(
+            name: "TrustMeshDIMSETests",
+            dependencies: [
+                "TrustMeshDIMSE", "TrustMeshDICOM", "TrustMeshTesting", "TrustMeshNodeTesting", "TrustMeshNode",
+                "TrustMeshNodeCore", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            swiftSettings: settings
+        ),
+        .testTarget(
+            name: "TrustMeshNodeTests",
+            dependencies: [
+                "TrustMeshNode", "TrustMeshNodeCore", "TrustMeshPeer", "TrustMeshFetch", "TrustMeshDICOMweb",
+                "TrustMeshWeb", "TrustMeshStore", "TrustMeshModel", "TrustMeshCrypto", "TrustMeshCompression",
+                "TrustMeshDICOM", "TrustMeshGossip", "TrustMeshPolicy", "TrustMeshTesting", "TrustMeshNodeTesting",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: settings
+        ),
+        .testTarget(
+            name: "TrustMeshCLITests",
+            dependencies: ["TrustMeshTesting", "TrustMeshDICOM"],
             swiftSettings: settings
         ),
     ]

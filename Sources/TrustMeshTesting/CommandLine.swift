@@ -10,21 +10,29 @@ public struct ProcessResult: Sendable {
     public var maxResidentBytes: Int
 }
 
-/// Runs real programs for tests: the built `trustmesh` and system tools.
+/// Runs real programs for tests: the built `trustmesh` and `trustmesh-bench`, and system tools.
 public enum CommandRunner {
-    /// The `trustmesh` executable built beside the test bundle.
-    public static var trustmeshPath: String {
-        if let override = ProcessInfo.processInfo.environment["TRUSTMESH_BIN"] { return override }
-        // Tests run from .build/<config>/; the executable sits there too.
+    /// The `trustmesh` executable built beside the test bundle (`TRUSTMESH_BIN` overrides it).
+    public static var trustmeshPath: String { builtExecutable("trustmesh", override: "TRUSTMESH_BIN") }
+
+    /// The `trustmesh-bench` executable (the measurements `Scripts/bench` runs) built beside the
+    /// test bundle (`TRUSTMESH_BENCH_BIN` overrides it).
+    public static var trustmeshBenchPath: String {
+        builtExecutable("trustmesh-bench", override: "TRUSTMESH_BENCH_BIN")
+    }
+
+    private static func builtExecutable(_ name: String, override: String) -> String {
+        if let path = ProcessInfo.processInfo.environment[override] { return path }
+        // Tests run from .build/<config>/; the executables sit there too.
         var url = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
         for _ in 0..<6 {
-            let candidate = url.appendingPathComponent("trustmesh").path
-            if FileManager.default.isExecutableFile(atPath: candidate), !candidate.hasSuffix(".xctest/trustmesh") {
+            let candidate = url.appendingPathComponent(name).path
+            if FileManager.default.isExecutableFile(atPath: candidate), !candidate.hasSuffix(".xctest/" + name) {
                 return candidate
             }
             url.deleteLastPathComponent()
         }
-        return ".build/debug/trustmesh"
+        return ".build/debug/" + name
     }
 
     /// Whether this machine lets a test mount its own small filesystem (`unshare -Urm`: a user and
@@ -39,6 +47,11 @@ public enum CommandRunner {
     /// Runs `trustmesh` with arguments.
     public static func trustmesh(_ arguments: [String]) throws -> ProcessResult {
         try run(trustmeshPath, arguments)
+    }
+
+    /// Runs `trustmesh-bench` with arguments.
+    public static func trustmeshBench(_ arguments: [String]) throws -> ProcessResult {
+        try run(trustmeshBenchPath, arguments)
     }
 
     /// Runs a program to completion, capturing its output and peak memory.
@@ -95,4 +108,5 @@ public enum CommandRunner {
 public struct CommandRunnerError: Error, CustomStringConvertible {
     public var message: String
     public var description: String { message }
+    public init(message: String) { self.message = message }
 }

@@ -17,8 +17,7 @@ struct TrustMeshCommand: AsyncParsableCommand {
         subcommands: [
             InitCommand.self, IngestCommand.self, QueryCommand.self, ExportCommand.self, InspectCommand.self,
             StatusCommand.self, NetworkCommand.self, NodeCommand.self, OptOutCommand.self, CareCommand.self,
-            FetchCommand.self, SimulateGossipCommand.self, MeasureLimitCommand.self, SynthesizeCommand.self,
-            AuditCommand.self, GCCommand.self,
+            FetchCommand.self, SynthesizeCommand.self, AuditCommand.self, GCCommand.self,
         ]
     )
 }

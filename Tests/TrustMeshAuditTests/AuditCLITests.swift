@@ -9,7 +9,7 @@ import TrustMeshStore
 import TrustMeshTesting
 
 /// `trustmesh audit` as an auditor runs it, cross-checked by the independent Python verifier.
-@Suite struct AuditCLITests {
+@Suite(.timeLimit(.minutes(3))) struct AuditCLITests {
     typealias F = Fixtures
 
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

@@ -7,7 +7,7 @@ import TrustMeshStore
 import TrustMeshTesting
 
 /// The audit log in a node's real SQLite catalogue, in a temporary folder per test.
-@Suite struct AuditTableTests {
+@Suite(.timeLimit(.minutes(2))) struct AuditTableTests {
     typealias F = Fixtures
 
     static func draft(_ n: Int, actor: String = "node") -> AuditEntry.Draft {

@@ -5,7 +5,7 @@ import TrustMeshDICOM
 import TrustMeshTesting
 
 /// The `trustmesh` command as a user runs it: a real process, real files.
-@Suite struct CLITests {
+@Suite(.timeLimit(.minutes(5))) struct CLITests {
     func trustmesh(_ arguments: String...) throws -> ProcessResult { try CommandRunner.trustmesh(arguments) }
 
     @Test func initCreatesOwnerOnlyKeyFilesAndRefusesToRunTwice() throws {
@@ -227,6 +227,55 @@ import TrustMeshTesting
         let audit = try read("audit.jsonl")
         #expect(audit.contains("\"ingestFailed\"") && audit.contains("the disk is full"))
         #expect(audit.contains("\"ingest\""))
+    }
+
+    /// The subcommands a `--help` lists: ArgumentParser prints each under `SUBCOMMANDS:`, two
+    /// spaces in, with its abstract beside it (wrapped abstracts are indented further).
+    static func subcommands(_ help: String) -> [String] {
+        let lines = help.split(separator: "\n", omittingEmptySubsequences: false)
+        guard let start = lines.firstIndex(of: "SUBCOMMANDS:") else { return [] }
+        return lines[(start + 1)...].prefix { !$0.isEmpty }.compactMap { line in
+            line.hasPrefix("  ") && !line.hasPrefix("   ") ? line.split(separator: " ").first.map(String.init) : nil
+        }
+    }
+
+    /// The shipped command lists only what an operator, clinician or auditor uses. The
+    /// measurements Scripts/bench runs are `trustmesh-bench` commands: the same invocation that
+    /// works there is refused by `trustmesh` (hiding them from the help would not be enough).
+    @Test func benchmarksAreTrustmeshBenchCommandsAndNotTrustmeshOnes() throws {
+        let help = try trustmesh("--help")
+        #expect(help.status == 0, "\(help.stderr)")
+        let shipped = Self.subcommands(help.stdout)
+        #expect(shipped.contains("ingest") && shipped.contains("audit") && shipped.contains("synthesize"), "\(shipped)")
+        #expect(!shipped.contains("bench"))
+        for moved in ["measure-limit", "simulate-gossip"] {
+            #expect(!help.stdout.contains(moved))
+        }
+        let auditHelp = try trustmesh("audit", "--help")
+        #expect(Self.subcommands(auditHelp.stdout).sorted() == ["export", "replay", "verify"], "\(auditHelp.stdout)")
+
+        let benchHelp = try CommandRunner.trustmeshBench(["--help"])
+        #expect(benchHelp.status == 0, "\(benchHelp.stderr)")
+        #expect(Self.subcommands(benchHelp.stdout).sorted() == ["audit", "measure-limit", "simulate-gossip"])
+
+        let dir = try TemporaryDirectory()
+        #expect(
+            try trustmesh("synthesize", "--out", dir.appending("in"), "--instances", "2", "--size", "32").status == 0)
+        let limit = ["measure-limit", dir.appending("in")]
+        let gossip = ["simulate-gossip", "--nodes", "5", "--records", "2"]
+        let runs: [(shipped: [String], bench: [String], prints: String)] = [
+            (limit, limit, "limit_mb_per_s"),
+            (gossip, gossip, "| 5 | 2 |"),
+            (["audit", "bench", "--entries", "20"], ["audit", "--entries", "20"], "verify (hash, signature, link)"),
+        ]
+        for run in runs {
+            let refused = try CommandRunner.trustmesh(run.shipped)
+            #expect(refused.status != 0, "trustmesh \(run.shipped.joined(separator: " ")) still runs")
+            #expect(!refused.stdout.contains(run.prints))
+            let measured = try CommandRunner.trustmeshBench(run.bench)
+            #expect(measured.status == 0, "trustmesh-bench \(run.bench.joined(separator: " ")): \(measured.stderr)")
+            #expect(measured.stdout.contains(run.prints), "\(measured.stdout)")
+        }
     }
 
     @Test func commandsOnAFolderThatIsNotANodeSaySo() throws {

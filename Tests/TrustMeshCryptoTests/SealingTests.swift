@@ -222,10 +222,14 @@ struct SecretTests {
         #expect(secret.count == 3)
     }
 
-    @Test func symmetricKeyIsRedacted() {
+    @Test func symmetricKeyIsRedactedAndComparesByContent() throws {
         let key = SymmetricKey()
         #expect(key.description == "<redacted>")
-        #expect(key == key)
+        let bytes = key.withUnsafeBytes { Array($0) }
+        #expect(try SymmetricKey(bytes: bytes) == key)  // another instance, same bytes
+        var flipped = bytes
+        flipped[flipped.count - 1] ^= 1
+        #expect(try SymmetricKey(bytes: flipped) != key)  // one bit apart, in the last byte
         #expect(key != SymmetricKey())
     }
 

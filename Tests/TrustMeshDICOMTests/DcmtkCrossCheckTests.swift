@@ -4,7 +4,7 @@ import TrustMeshDICOM
 import TrustMeshTesting
 
 /// Our reader against dcmtk's `dcmdump`, on files written by our writer and by dcmtk's own tools.
-@Suite struct DcmtkCrossCheckTests {
+@Suite(.timeLimit(.minutes(3))) struct DcmtkCrossCheckTests {
     /// Each string attribute we extract, by its DICOM keyword.
     static func ourValues(_ info: DICOMFileInfo) -> [String: String?] {
         let a = info.attributes

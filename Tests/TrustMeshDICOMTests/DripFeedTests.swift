@@ -4,7 +4,7 @@ import TrustMeshDICOM
 import TrustMeshTesting
 
 /// The drip-feed rule (STYLE.md §6): input fed whole, byte by byte, or at random splits gives identical output.
-@Suite struct DripFeedTests {
+@Suite(.timeLimit(.minutes(3))) struct DripFeedTests {
     /// Reads `bytes` whole, one byte per call, and at several seeded random splits; all results must match,
     /// errors included.
     static func expectSameResultHoweverFed(_ bytes: [UInt8], sourceLocation: SourceLocation = #_sourceLocation) {

@@ -4,7 +4,7 @@ import TrustMeshDICOM
 import TrustMeshTesting
 
 /// pydicom as a second, independent reader of the files our writer makes.
-@Suite struct PydicomCrossCheckTests {
+@Suite(.timeLimit(.minutes(3))) struct PydicomCrossCheckTests {
     static let script = """
         import json, sys, pydicom
         out = []

@@ -4,7 +4,7 @@ import TrustMeshDICOM
 import TrustMeshTesting
 
 /// Behaviour of the reader beyond the dcmtk comparisons: streaming, UN sequences, JSON, value types.
-@Suite struct ReaderTests {
+@Suite(.timeLimit(.minutes(3))) struct ReaderTests {
     /// Counts the bytes handed out by `read`, as opposed to skipped.
     struct CountingSource<Base: ByteSource>: ByteSource {
         var base: Base

@@ -4,7 +4,7 @@ import TrustMeshDICOM
 import TrustMeshTesting
 
 /// The synthetic CT studies used by the demo, tests and benchmarks.
-@Suite struct SyntheticStudyTests {
+@Suite(.timeLimit(.minutes(3))) struct SyntheticStudyTests {
     @Test func aStudyIsDeterministicForItsUIDAndSeed() throws {
         let dir = try TemporaryDirectory(prefix: "dicom-synth")
         var study = SyntheticStudy(patientID: "9434765919", instancesPerSeries: 2, seed: 3, rows: 32, columns: 32)

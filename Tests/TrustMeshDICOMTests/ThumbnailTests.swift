@@ -4,7 +4,7 @@ import TrustMeshDICOM
 import TrustMeshTesting
 
 /// Thumbnails of uncompressed monochrome images, checked by decoding the PNG with Python's zlib.
-@Suite struct ThumbnailTests {
+@Suite(.timeLimit(.minutes(3))) struct ThumbnailTests {
     /// Decodes an 8-bit greyscale PNG with filter type 0 (what ``PNGEncoder`` writes), checking each
     /// chunk's CRC: prints "WIDTH HEIGHT" then the pixel rows.
     static let decoder = """

@@ -3,11 +3,12 @@ import Testing
 import TrustMeshDICOM
 import TrustMeshNode
 import TrustMeshNodeCore
+import TrustMeshNodeTesting
 import TrustMeshTesting
 
 /// C-MOVE at real nodes on loopback: dcmtk's `movescu` and pynetdicom ask, dcmtk's `storescp`
 /// receives.
-@Suite(.serialized) struct DIMSEMoveTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct DIMSEMoveTests {
     static let nhs = DIMSENodeTests.nhs
 
     struct Exited: Error { let log: String }

@@ -4,13 +4,14 @@ import Testing
 import TrustMeshDICOM
 import TrustMeshNode
 import TrustMeshNodeCore
+import TrustMeshNodeTesting
 import TrustMeshTesting
 
 @testable import TrustMeshDIMSE
 
 /// Real `trustmesh` nodes with their DICOM listener on loopback, driven by dcmtk, pynetdicom and
 /// a raw socket that misbehaves on purpose.
-@Suite(.serialized) struct DIMSENodeTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct DIMSENodeTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().path
     static let nhs = "9434765919"

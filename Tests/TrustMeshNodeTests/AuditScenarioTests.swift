@@ -4,11 +4,12 @@ import TrustMeshFetch
 import TrustMeshModel
 import TrustMeshNode
 import TrustMeshNodeCore
+import TrustMeshNodeTesting
 import TrustMeshTesting
 
 /// Three real nodes go through a realistic day; their signed logs, exported and replayed offline,
 /// account for every transfer, and an insider's changes are found.
-@Suite(.serialized) struct AuditScenarioTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct AuditScenarioTests {
     let jane = "9434765919"
     let alun = "4010232137"
 

@@ -1,7 +1,6 @@
 import Foundation
 import Logging
 import NIOCore
-import Synchronization
 import Testing
 import TrustMeshCompression
 import TrustMeshCrypto
@@ -107,50 +106,4 @@ import TrustMeshNodeCore
         #expect(result.good.map(\.chunk) == [sent[0].chunk])
         #expect(result.left > 0)  // the rest is left unread, not buffered in hope
     }
-}
-
-/// The bookkeeping that keeps fetches running at once from moving a chunk twice.
-@Suite struct ChunkClaimsTests {
-    func chunk(_ byte: UInt8) throws -> TransferManifest.Chunk {
-        TransferManifest.Chunk(hash: try Digest256(rawBytes: [UInt8](repeating: byte, count: 32)), size: 10, stored: 5)
-    }
-
-    @Test func aChunkIsClaimedOnceAndTheOthersAreToldWhoHasIt() throws {
-        let claims = ChunkClaims()
-        let (a, b, c) = (try chunk(1), try chunk(2), try chunk(3))
-        let first = claims.claim([a, b], for: "f1")
-        #expect(first.mine.map(\.hash) == [a.hash, b.hash] && first.others.isEmpty)
-        let second = claims.claim([b, c], for: "f2")
-        #expect(second.mine.map(\.hash) == [c.hash] && second.others == ["f1"])
-        claims.release("f1")
-        let third = claims.claim([a, b], for: "f3")
-        #expect(third.mine.map(\.hash) == [a.hash, b.hash] && third.others.isEmpty)
-        claims.release("f1")  // again: nothing happens
-        #expect(claims.claim([a], for: "f4").others == ["f3"])
-    }
-
-    @Test func waitingEndsWhenTheOtherFetchReleasesAndAtOnceForOneWithNoClaims() async throws {
-        let claims = ChunkClaims()
-        _ = claims.claim([try chunk(1)], for: "holder")
-        await claims.wait(for: ["nobody"])  // holds nothing: returns at once
-        let released = Flag()
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask {
-                await claims.wait(for: ["holder"])
-                #expect(released.isSet, "woke before the release")
-            }
-            group.addTask {
-                await Task.yield()
-                released.set()
-                claims.release("holder")
-            }
-        }
-    }
-}
-
-/// A flag set by one task and read by another.
-final class Flag: Sendable {
-    private let value = Mutex(false)
-    var isSet: Bool { value.withLock { $0 } }
-    func set() { value.withLock { $0 = true } }
 }

@@ -7,11 +7,12 @@ import TrustMeshDICOM
 import TrustMeshModel
 import TrustMeshNode
 import TrustMeshNodeCore
+import TrustMeshNodeTesting
 import TrustMeshTesting
 
 /// DICOMweb against real node processes on loopback, driven by the Python `dicomweb-client`
 /// package (an independent implementation) and by plain HTTP for the refusals.
-@Suite(.serialized) struct DICOMwebTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct DICOMwebTests {
     static let patient = "9434765919"
     static let otherPatient = "4010232137"
     static let localStudy = "1.2.826.0.1.3680043.10.11.1"

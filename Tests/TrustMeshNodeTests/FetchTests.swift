@@ -5,10 +5,11 @@ import TrustMeshFetch
 import TrustMeshModel
 import TrustMeshNode
 import TrustMeshNodeCore
+import TrustMeshNodeTesting
 import TrustMeshTesting
 
 /// Care-gated fetches between real node processes on loopback.
-@Suite(.serialized) struct FetchTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct FetchTests {
     static let patient = "9434765919"
 
     /// Makes a study, ingests it at `code`, and waits until `requester` lists it.

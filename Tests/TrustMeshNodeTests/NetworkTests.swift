@@ -8,11 +8,12 @@ import TrustMeshGossip
 import TrustMeshModel
 import TrustMeshNode
 import TrustMeshNodeCore
+import TrustMeshNodeTesting
 import TrustMeshPeer
 import TrustMeshTesting
 
 /// Real `trustmesh node run` processes on loopback, gossiping over HTTP.
-@Suite(.serialized) struct NetworkTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct NetworkTests {
     let patient = try! NHSNumber("9434765919")
 
     func ingest(_ network: TestNetwork, at code: String, studyUID: String, patientID: String = "9434765919") throws {

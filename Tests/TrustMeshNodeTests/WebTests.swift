@@ -7,11 +7,12 @@ import TrustMeshFetch
 import TrustMeshModel
 import TrustMeshNode
 import TrustMeshNodeCore
+import TrustMeshNodeTesting
 import TrustMeshTesting
 import TrustMeshWeb
 
 /// The page, the prior-imaging API, FHIR search and the metrics, against real node processes.
-@Suite(.serialized) struct WebTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct WebTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().path
     static let patient = "9434765919"

@@ -43,7 +43,7 @@ func chunkFiles(_ storeDirectory: String) -> [String] {
     files(under: storeDirectory + "/chunks").filter { !($0.split(separator: "/").last ?? "").hasPrefix(".") }
 }
 
-@Suite struct StudyStoreTests {
+@Suite(.timeLimit(.minutes(3))) struct StudyStoreTests {
     @Test func ingestThenExportIsByteIdentical() async throws {
         let dir = try TemporaryDirectory()
         let (study, originals) = try makeStudy(in: dir.appending("in"), instances: 5, size: 96)

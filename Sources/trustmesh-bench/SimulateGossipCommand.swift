@@ -5,13 +5,12 @@ import TrustMeshGossip
 struct SimulateGossipCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "simulate-gossip",
-        abstract: "Simulate gossip among many trusts in one process (for Scripts/bench gossip).",
+        abstract: "Simulate gossip among many trusts in one process (Scripts/bench gossip).",
         discussion: """
             Runs N nodes over an in-memory transport with the real gossip code, publishes records at \
             random nodes and reports rounds until every node holds each record, bytes per record per \
             node, and time per round. Prints one Markdown table row.
-            """,
-        shouldDisplay: false
+            """
     )
 
     @Option(help: "Simulated trusts.")
@@ -31,7 +30,7 @@ struct SimulateGossipCommand: AsyncParsableCommand {
             .init(
                 nodeCount: nodes, recordCount: records,
                 settings: GossipSettings(fanout: fanout), seed: seed))
-        guard report.converged else { throw UserError("did not converge: \(report)") }
+        guard report.converged else { throw BenchError("did not converge: \(report)") }
         let perRound = report.wallTimePerRound.components
         let ms = Double(perRound.seconds) * 1e3 + Double(perRound.attoseconds) / 1e15
         print(

@@ -7,14 +7,13 @@ import TrustMeshStore
 struct MeasureLimitCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "measure-limit",
-        abstract: "Measure this machine's one-core limit for receiving a fetch (for Scripts/bench transfer).",
+        abstract: "Measure this machine's one-core limit for receiving a fetch (Scripts/bench transfer).",
         discussion: """
             Chunks and compresses the files in memory as ingest would (zstd -1), seals each chunk \
             with XChaCha20-Poly1305, then times, on one thread, what a fetch's receiver must do per \
             chunk: open the AEAD, decompress, and hash the plaintext with BLAKE2b-256. Prints the \
             study bytes per second.
-            """,
-        shouldDisplay: false
+            """
     )
 
     @Argument(help: "A folder of DICOM files.")

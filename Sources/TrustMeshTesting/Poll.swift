@@ -1,0 +1,14 @@
+/// Polls `condition` until it is true or the deadline passes (then throws). The pause between polls
+/// only spaces the attempts; nothing waits for a fixed time in place of a condition.
+public func poll(
+    _ what: String, deadline: Duration, every pause: Duration = .milliseconds(50),
+    _ condition: () async throws -> Bool
+) async throws {
+    let clock = ContinuousClock()
+    let end = clock.now.advanced(by: deadline)
+    while clock.now < end {
+        if try await condition() { return }
+        try await Task.sleep(for: pause)
+    }
+    throw CommandRunnerError(message: "timed out after \(deadline) waiting for \(what)")
+}
