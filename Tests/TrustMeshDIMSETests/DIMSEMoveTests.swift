@@ -31,7 +31,7 @@ import TrustMeshTesting
                 logPath: net.directory.appending(name + ".log"), executable: executable,
                 killHard: true)
             let process = process
-            try await poll("storescp to listen", deadline: .seconds(10)) {
+            try await poll("storescp to listen", deadline: .seconds(30)) {
                 guard process.isRunning else { throw Exited(log: process.log) }
                 return (try? DIMSENodeTests.dcmtk("echoscu", ["-aec", name, "127.0.0.1", "\(port)"]))?.status == 0
             }
@@ -124,7 +124,7 @@ import TrustMeshTesting
         #expect(Self.last("Completed Suboperations", in: moved) == "6", "\(moved)")
         #expect(Self.last("Failed Suboperations", in: moved) == "0", "\(moved)")
         #expect(moved.contains("Received Move Response"))  // Pending, with the counts, on the way
-        try await poll("storescp to write six files", deadline: .seconds(10)) { destination.files.count == 6 }
+        try await poll("storescp to write six files", deadline: .seconds(30)) { destination.files.count == 6 }
         var syntaxes: Set<String> = []
         for path in destination.files {
             let info = try DICOMReader.read(path: path)
@@ -145,7 +145,7 @@ import TrustMeshTesting
             ], patientRoot: true)
         #expect(Self.last("DIMSE Status", in: seriesMove)?.hasPrefix("0x0000") == true, "\(seriesMove)")
         #expect(Self.last("Completed Suboperations", in: seriesMove) == "2", "\(seriesMove)")
-        try await poll("storescp to write two files", deadline: .seconds(10)) { destination.files.count == 2 }
+        try await poll("storescp to write two files", deadline: .seconds(30)) { destination.files.count == 2 }
         for path in destination.files {
             #expect(try DICOMReader.read(path: path).attributes.seriesInstanceUID == series)
         }
@@ -181,7 +181,7 @@ import TrustMeshTesting
         #expect(Self.last("DIMSE Status", in: both)?.hasPrefix("0xb000") == true, "\(both)")
         #expect(Self.last("Completed Suboperations", in: both) == "6", "\(both)")
         #expect(both.contains("held at RQ3"), "\(both)")
-        try await poll("storescp to write six files", deadline: .seconds(10)) { destination.files.count == 6 }
+        try await poll("storescp to write six files", deadline: .seconds(30)) { destination.files.count == 6 }
 
         // Audited: each move as a retrieve by the calling AE, with the destination; refusals too.
         let audit = try CommandRunner.trustmesh([
@@ -232,7 +232,7 @@ import TrustMeshTesting
         #expect(answers.last?.first as? Int == 0)
         #expect(answers.last?[1] as? Int == 6)
         #expect(answers.dropLast().contains { $0.first as? Int == 0xFF00 && $0[2] as? Int == 2 })
-        try await poll("storescp to write six files", deadline: .seconds(10)) { destination.files.count == 6 }
+        try await poll("storescp to write six files", deadline: .seconds(30)) { destination.files.count == 6 }
         #expect(net.stop("RRK") == 0)
         #expect(net.stop("RQ3") == 0)
         destination.process.stop()
