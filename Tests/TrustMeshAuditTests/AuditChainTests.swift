@@ -296,6 +296,48 @@ import TrustMeshModel
                 == .badSignature(trust: F.rrk, sequence: 1))
     }
 
+    // MARK: Entry by entry (the audit page)
+
+    @Test func checkingEntryByEntryAcceptsALogThatChangedKeys() throws {
+        let newKey = try SigningKey(seed: Array(repeating: 9, count: 32))
+        var chain = AuditChain(trust: F.rrk)
+        var entries = (1...3).map { n in
+            try! chain.append(AuditEntry.Draft(trust: F.rrk, time: F.time(n), kind: .query, actor: "a"), key: F.rrkKey)
+        }
+        entries.append(
+            try chain.append(
+                AuditEntry.Draft(
+                    trust: F.rrk, time: F.time(4), kind: .keyChanged, actor: "operator",
+                    details: F.rrkKey.verifyingKey.base64), key: newKey))
+        entries.append(
+            try chain.append(AuditEntry.Draft(trust: F.rrk, time: F.time(5), kind: .query, actor: "b"), key: newKey))
+        // The page's checks are verify's: every entry of a valid log verifies, those signed before
+        // the key change included (a page with its own copy called them tampered).
+        let checks = AuditChain.check(entries, trust: F.rrk, key: newKey.verifyingKey)
+        #expect(checks.map(\.entry) == entries)
+        #expect(checks.allSatisfy { $0.problem == nil })
+        _ = try AuditChain.verify(entries, key: newKey.verifyingKey)
+    }
+
+    @Test func checkingEntryByEntryNamesEachEntryThatFailsAndOnlyThose() {
+        var entries = F.log(count: 6)
+        entries[1] = F.edited(entries[1]) { $0.actor = "someone else" }
+        entries[4] = F.resigned(entries[4], key: F.malloryKey)
+        entries[5] = F.edited(entries[5]) { $0.time = "yesterday" }
+        entries[5] = F.resigned(entries[5], key: F.rrkKey)
+        let checks = AuditChain.check(entries, trust: F.rrk, key: Self.pinned)
+        #expect(checks.map { $0.problem == nil } == [true, false, true, true, false, false])
+        #expect(
+            checks[1].problem
+                == .badHash(
+                    trust: F.rrk, sequence: 2, computed: BLAKE2b256.hash(entries[1].canonicalBytes),
+                    recorded: entries[1].hash))
+        #expect(checks[4].problem == .badSignature(trust: F.rrk, sequence: 5))
+        #expect(checks[5].problem == .malformedTime(trust: F.rrk, sequence: 6, time: "yesterday"))
+        // The first failure is the one verify throws.
+        #expect(F.failure { _ = try AuditChain.verify(entries, key: Self.pinned) } == checks[1].problem)
+    }
+
     // MARK: Several exports together
 
     @Test func verificationChecksEveryLogAgainstEveryHeldAndRecordedCheckpoint() throws {
