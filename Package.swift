@@ -69,10 +69,7 @@ let package = Package(
         // The node, divided by job (docs/ARCHITECTURE.md, "Targets").
         .target(
             name: "TrustMeshNodeCore",
-            dependencies: [
-                "TrustMeshStore", "TrustMeshModel", "TrustMeshCrypto", "TrustMeshDICOM", "TrustMeshGossip",
-                "TrustMeshPolicy", "TrustMeshAudit",
-            ],
+            dependencies: ["TrustMeshStore", "TrustMeshModel", "TrustMeshCrypto", "TrustMeshGossip"],
             swiftSettings: settings
         ),
         .target(
@@ -87,6 +84,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: settings
@@ -137,7 +135,6 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -214,7 +211,6 @@ let package = Package(
             dependencies: [
                 "TrustMeshDIMSE", "TrustMeshDICOM", "TrustMeshTesting", "TrustMeshNodeTesting", "TrustMeshNode",
                 "TrustMeshNodeCore", .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             swiftSettings: settings
         ),
@@ -223,7 +219,7 @@ let package = Package(
             dependencies: [
                 "TrustMeshNode", "TrustMeshNodeCore", "TrustMeshPeer", "TrustMeshFetch", "TrustMeshDICOMweb",
                 "TrustMeshWeb", "TrustMeshStore", "TrustMeshModel", "TrustMeshCrypto", "TrustMeshCompression",
-                "TrustMeshDICOM", "TrustMeshGossip", "TrustMeshPolicy", "TrustMeshTesting", "TrustMeshNodeTesting",
+                "TrustMeshDICOM", "TrustMeshGossip", "TrustMeshTesting", "TrustMeshNodeTesting",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
