@@ -14,14 +14,16 @@ public final class TestNetwork: @unchecked Sendable {
     private let intervalMs: Int
 
     /// Creates (but does not start) nodes for the given ODS codes, each on a free port.
-    public init(trusts: [String], intervalMs: Int = 100) throws {
+    /// - Parameter names: trust names by ODS code, for the topology (default "Test trust RRK").
+    public init(trusts: [String], names: [String: String] = [:], intervalMs: Int = 100) throws {
         directory = try TemporaryDirectory(prefix: "trustmesh-net")
         self.intervalMs = intervalMs
         let ports = try FreePorts.allocate(trusts.count)
         let template = Topology(
             name: "test network",
             trusts: try zip(trusts, ports).map { code, port in
-                Topology.Trust(ods: try TrustID(code), name: "Test trust \(code)", address: "127.0.0.1:\(port)")
+                Topology.Trust(
+                    ods: try TrustID(code), name: names[code] ?? "Test trust \(code)", address: "127.0.0.1:\(port)")
             })
         topology = try LocalNetwork.create(template: template, directory: directory.appending("net"))
         topologyPath = directory.appending("net/topology.json")

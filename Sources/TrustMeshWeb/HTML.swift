@@ -3,26 +3,11 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 
-/// Small helpers for server-rendered HTML: escaping, the page frame, and form and query decoding.
+/// Small helpers for server-rendered HTML: the page frame, the response, and form and query
+/// decoding. Markup itself is built as ``SafeHTML``, which escapes what it interpolates.
 enum HTML {
-    /// Escapes text for element content and double-quoted attribute values.
-    static func escape(_ text: String) -> String {
-        var out = ""
-        out.reserveCapacity(text.utf8.count)
-        for character in text {
-            switch character {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.append(character)
-            }
-        }
-        return out
-    }
-
-    /// Percent-encodes a query value.
+    /// Percent-encodes a query value (interpolated into a ``SafeHTML`` attribute, it is then
+    /// escaped too).
     static func query(_ text: String) -> String {
         var allowed = CharacterSet.alphanumerics
         allowed.insert(charactersIn: "-._~")
@@ -37,20 +22,22 @@ enum HTML {
 
     /// A whole page: head (stylesheet and script from this node only), masthead with the trust and
     /// navigation, the content, and a footer.
-    static func page(title: String, node: String, current: String, refresh: Bool = false, body: String) -> String {
-        let nav = navigation.map { entry in
-            let mark = entry.path == current ? " aria-current=\"page\"" : ""
-            return "<a href=\"\(entry.path)\"\(mark)>\(escape(entry.label))</a>"
+    static func page(title: String, node: String, current: String, refresh: Bool = false, body: SafeHTML)
+        -> SafeHTML
+    {
+        let nav = navigation.map { entry -> SafeHTML in
+            let mark: SafeHTML = entry.path == current ? " aria-current=\"page\"" : ""
+            return "<a href=\"\(entry.path)\"\(mark)>\(entry.label)</a>"
         }.joined()
         // Without JavaScript, a page showing a fetch in progress reloads itself.
-        let reload = refresh ? "<noscript><meta http-equiv=\"refresh\" content=\"2\"></noscript>" : ""
+        let reload: SafeHTML = refresh ? "<noscript><meta http-equiv=\"refresh\" content=\"2\"></noscript>" : ""
         return """
             <!doctype html>
             <html lang="en-GB">
             <head>
             <meta charset="utf-8">
             <meta name="viewport" content="width=device-width, initial-scale=1">
-            <title>\(escape(title)) — TrustMesh</title>
+            <title>\(title) — TrustMesh</title>
             <link rel="stylesheet" href="/assets/app.css">
             <script src="/assets/app.js" defer></script>
             \(reload)
@@ -59,7 +46,7 @@ enum HTML {
             <a class="skip" href="#main">Skip to main content</a>
             <header class="masthead">
             <div class="brand">TrustMesh</div>
-            <div class="node">Imaging across the network, from this trust's node: \(escape(node))</div>
+            <div class="node">Imaging across the network, from this trust's node: \(node)</div>
             <nav aria-label="Main">\(nav)</nav>
             </header>
             <main id="main" tabindex="-1">
@@ -73,8 +60,8 @@ enum HTML {
     }
 
     /// An HTML response with headers that keep the page to this node's own resources.
-    static func response(_ status: HTTPResponse.Status = .ok, _ html: String) -> Response {
-        var response = Response(status: status, body: .init(byteBuffer: ByteBuffer(string: html)))
+    static func response(_ status: HTTPResponse.Status = .ok, _ html: SafeHTML) -> Response {
+        var response = Response(status: status, body: .init(byteBuffer: ByteBuffer(string: html.markup)))
         response.headers[.contentType] = "text/html; charset=utf-8"
         response.headers[.cacheControl] = "no-store"
         response.headers[HTTPField.Name("Content-Security-Policy")!] =

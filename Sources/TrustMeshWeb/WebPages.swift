@@ -9,23 +9,26 @@ import TrustMeshPolicy
 import TrustMeshStore
 
 /// The pages' HTML, from values: no I/O here, so every piece can be checked on its own.
+///
+/// Every fragment is a ``SafeHTML``: a value interpolated into one is escaped unless it is itself a
+/// `SafeHTML`, so no call here escapes by hand.
 enum WebPages {
     typealias E = HTML
 
     // MARK: Search
 
-    static func searchForm(value: String, error: String?) -> String {
+    static func searchForm(value: String, error: String?) -> SafeHTML {
         let invalid = error == nil ? "false" : "true"
         return """
             <form class="panel" method="get" action="/patient" role="search" aria-label="Patient search">
             <div class="field">
             <label for="nhs">NHS number</label>
             <p class="hint" id="nhs-help">10 digits, for example 943 476 5919.</p>
-            <p class="error-message" id="nhs-hint" aria-live="polite">\(E.escape(error ?? ""))</p>
+            <p class="error-message" id="nhs-hint" aria-live="polite">\(error ?? "")</p>
             <div class="row">
             <div class="field"><input id="nhs" name="nhs" type="text" inputmode="numeric" autocomplete="off" \
             spellcheck="false" size="14" maxlength="20" data-nhs="nhs-hint" aria-describedby="nhs-help nhs-hint" \
-            aria-invalid="\(invalid)" value="\(E.escape(value))"></div>
+            aria-invalid="\(invalid)" value="\(value)"></div>
             <div class="field"><button type="submit" class="secondary">Search</button></div>
             </div>
             </div>
@@ -39,14 +42,14 @@ enum WebPages {
         result: FederatedQueryResult, nhs: NHSNumber, cares: [CareRelationship], fetches: [FetchProgress],
         highlight: String?, notice: String?, error: String?, careError: String?, careValues: [String: String],
         topology: Topology
-    ) -> String {
-        var html = "<h1>Imaging for NHS number <span class=\"nhs\">\(nhs.formatted)</span></h1>"
+    ) -> SafeHTML {
+        var html: SafeHTML = "<h1>Imaging for NHS number <span class=\"nhs\">\(nhs.formatted)</span></h1>"
         html += searchForm(value: nhs.formatted, error: nil)
         if let notice {
-            html += "<div class=\"notice ok\" role=\"status\" id=\"notice\"><p>\(E.escape(notice))</p></div>"
+            html += "<div class=\"notice ok\" role=\"status\" id=\"notice\"><p>\(notice)</p></div>"
         }
         if let error {
-            html += "<div class=\"notice error\" role=\"alert\" id=\"error\"><p>\(E.escape(error))</p></div>"
+            html += "<div class=\"notice error\" role=\"alert\" id=\"error\"><p>\(error)</p></div>"
         }
         if result.optedOut {
             html += """
@@ -89,50 +92,52 @@ enum WebPages {
     }
 
     static func studiesTable(_ studies: [FederatedQueryResult.Study], nhs: NHSNumber, actions: Bool, id: String)
-        -> String
+        -> SafeHTML
     {
-        var html = """
+        let actionHeader: SafeHTML = actions ? "<th scope=\"col\">Action</th>" : ""
+        var html: SafeHTML = """
             <div class="table-wrap" role="region" aria-labelledby="\(id)-caption" tabindex="0">
             <table id="\(id)"><caption id="\(id)-caption">\(studies.count) \(studies.count == 1 ? "study" : "studies"), \
             most recent first</caption>
             <thead><tr><th scope="col">Date</th><th scope="col">Modality</th><th scope="col">Body part</th>\
             <th scope="col">Description</th><th scope="col">Held at</th><th scope="col" class="num">Size</th>\
-            <th scope="col">Copy here</th>\(actions ? "<th scope=\"col\">Action</th>" : "")</tr></thead><tbody>
+            <th scope="col">Copy here</th>\(actionHeader)</tr></thead><tbody>
             """
         for study in studies {
-            let date = E.isoDate(study.studyDate).map {
-                "<time datetime=\"\($0)\">\(E.escape(E.date(study.studyDate)))</time>"
-            }
-            html += "<tr data-study=\"\(E.escape(study.studyInstanceUID))\">"
-            html += "<td>\(date ?? E.escape(E.date(study.studyDate)))</td>"
-            html += "<td>\(E.escape(study.modalities.joined(separator: ", ")))</td>"
+            let date: SafeHTML =
+                E.isoDate(study.studyDate).map { "<time datetime=\"\($0)\">\(E.date(study.studyDate))</time>" }
+                ?? "\(E.date(study.studyDate))"
+            html += "<tr data-study=\"\(study.studyInstanceUID)\">"
+            html += "<td>\(date)</td>"
+            html += "<td>\(study.modalities.joined(separator: ", "))</td>"
             html +=
-                "<td>\(E.escape(study.bodyParts.isEmpty ? "not recorded" : study.bodyParts.joined(separator: ", ")))</td>"
-            html += "<td>\(E.escape(study.description ?? "no description"))"
+                "<td>\(study.bodyParts.isEmpty ? "not recorded" : study.bodyParts.joined(separator: ", "))</td>"
+            html += "<td>\(study.description ?? "no description")"
             if let accession = study.accessionNumber {
-                html += "<br><span class=\"ods\">Accession \(E.escape(accession))</span>"
+                html += "<br><span class=\"ods\">Accession \(accession)</span>"
             }
             html += "</td>"
             html +=
-                "<td>\(E.escape(study.holderName ?? study.holder)) <span class=\"ods\">(\(E.escape(study.holder)))</span></td>"
+                "<td>\(study.holderName ?? study.holder) <span class=\"ods\">(\(study.holder))</span></td>"
             html += "<td class=\"num\">\(E.size(study.sizeBytes))</td>"
-            html +=
+            let copy: SafeHTML =
                 study.localCopy
                 ? "<td><span class=\"tag yes\">Yes</span></td>" : "<td><span class=\"tag\">No</span></td>"
+            html += copy
             if actions {
                 if study.localCopy {
                     html += """
                         <td><a href="/study?uid=\(E.query(study.studyInstanceUID))">View<span class="skip"> \
-                        \(E.escape(study.description ?? "study"))</span></a></td>
+                        \(study.description ?? "study")</span></a></td>
                         """
                 } else {
                     html += """
                         <td><form method="post" action="/fetch">\
-                        <input type="hidden" name="study" value="\(E.escape(study.studyInstanceUID))">\
-                        <input type="hidden" name="from" value="\(E.escape(study.holder))">\
+                        <input type="hidden" name="study" value="\(study.studyInstanceUID)">\
+                        <input type="hidden" name="from" value="\(study.holder)">\
                         <input type="hidden" name="nhs" value="\(nhs.digits)">\
-                        <button type="submit" aria-label="Fetch \(E.escape(study.description ?? "study")) from \
-                        \(E.escape(study.holder))">Fetch</button></form></td>
+                        <button type="submit" aria-label="Fetch \(study.description ?? "study") from \
+                        \(study.holder)">Fetch</button></form></td>
                         """
                 }
             }
@@ -142,9 +147,10 @@ enum WebPages {
     }
 
     static func careSection(nhs: NHSNumber, cares: [CareRelationship], error: String?, values: [String: String])
-        -> String
+        -> SafeHTML
     {
-        var html = "<section aria-labelledby=\"care-title\" id=\"care\"><h2 id=\"care-title\">Care relationships</h2>"
+        var html: SafeHTML =
+            "<section aria-labelledby=\"care-title\" id=\"care\"><h2 id=\"care-title\">Care relationships</h2>"
         if cares.isEmpty {
             html += """
                 <p id="no-care">This trust has no current care relationship for this patient. Other trusts share \
@@ -154,32 +160,33 @@ enum WebPages {
             html += "<ul id=\"care-list\">"
             for care in cares {
                 let expiry = care.expiry.map { "until \($0.prefix(10))" } ?? "no expiry stated (counts for a year)"
-                html +=
-                    "<li>\(E.escape(care.kind.rawValue.capitalized)) — \(E.escape(care.clinician)), from "
-                    + "\(E.escape(String(care.start.prefix(10)))), \(E.escape(expiry))</li>"
+                let start = care.start.prefix(10)
+                html += "<li>\(care.kind.rawValue.capitalized) — \(care.clinician), from \(start), \(expiry)</li>"
             }
             html += "</ul>"
         }
         let kind = values["kind"] ?? "referral"
-        let options = CareRelationship.Kind.allCases.map { option in
+        let options = CareRelationship.Kind.allCases.map { option -> SafeHTML in
             let label = option == .mdt ? "MDT" : option.rawValue.capitalized
-            let selected = option.rawValue == kind ? " selected" : ""
+            let selected: SafeHTML = option.rawValue == kind ? " selected" : ""
             return "<option value=\"\(option.rawValue)\"\(selected)>\(label)</option>"
         }.joined()
+        let errorMessage: SafeHTML =
+            error.map { "<p class=\"error-message\" role=\"alert\" id=\"care-error\">\($0)</p>" } ?? ""
         html += """
             <form method="post" action="/care" class="panel" aria-labelledby="care-form-title">
             <h3 id="care-form-title">Record a care relationship</h3>
             <p class="hint">Record that you have started delivering care to this patient. It is signed by this \
             trust's node and presented when you fetch.</p>
-            \(error.map { "<p class=\"error-message\" role=\"alert\" id=\"care-error\">\(E.escape($0))</p>" } ?? "")
+            \(errorMessage)
             <input type="hidden" name="nhs" value="\(nhs.digits)">
             <div class="row">
             <div class="field"><label for="clinician">Clinician</label>\
             <input id="clinician" name="clinician" type="text" autocomplete="name" required maxlength="128" \
-            value="\(E.escape(values["clinician"] ?? ""))"></div>
+            value="\(values["clinician"] ?? "")"></div>
             <div class="field"><label for="kind">Kind of care</label><select id="kind" name="kind">\(options)</select></div>
             <div class="field"><label for="expires">Ends on (optional)</label>\
-            <input id="expires" name="expires" type="date" value="\(E.escape(values["expires"] ?? ""))"></div>
+            <input id="expires" name="expires" type="date" value="\(values["expires"] ?? "")"></div>
             <div class="field"><button type="submit">Record care relationship</button></div>
             </div>
             </form></section>
@@ -223,12 +230,27 @@ enum WebPages {
     }
 
     /// Rule sentences for the script, as a JSON data block (not executed).
-    static func ruleSentences() -> String {
+    static func ruleSentences() -> SafeHTML {
         var map: [String: String] = [:]
         for rule in PolicyRule.allCases { map[rule.rawValue] = ruleSentence(.known(rule)) }
-        let data = (try? JSONSerialization.data(withJSONObject: map, options: [.sortedKeys])) ?? Data("{}".utf8)
-        let json = String(decoding: data, as: UTF8.self).replacingOccurrences(of: "<", with: "\\u003c")
-        return "<script type=\"application/json\" id=\"rule-sentences\">\(json)</script>"
+        return jsonBlock(id: "rule-sentences", map)
+    }
+
+    /// A JSON data block: `<script type="application/json">`, which the browser does not run.
+    ///
+    /// The script reads the block's text as JSON, so it is not HTML-escaped (`&quot;` would stay
+    /// `&quot;`); instead every `<` becomes `\u003c`, so nothing in it can close the element or open a
+    /// comment (HTML Living Standard §4.12.1.3, "Restrictions for contents of script elements"). The
+    /// replacement goes by Unicode scalar: a `<` followed by a combining mark is one `Character`, which
+    /// a `Character`-wise replacement would pass over.
+    static func jsonBlock(id: String, _ object: [String: String]) -> SafeHTML {
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+        var json = ""
+        for scalar in String(decoding: data, as: UTF8.self).unicodeScalars {
+            if scalar == "<" { json += "\\u003c" } else { json.unicodeScalars.append(scalar) }
+        }
+        // Trusted: JSON from JSONSerialization with no `<` left, as said above.
+        return "<script type=\"application/json\" id=\"\(id)\">\(SafeHTML(trusted: json))</script>"
     }
 
     /// A fetch that did not start or failed, in words a clinician understands.
@@ -245,14 +267,14 @@ enum WebPages {
         }
     }
 
-    static func fetchBox(_ fetch: FetchProgress, study: IndexRecord?, topology: Topology) -> String {
+    static func fetchBox(_ fetch: FetchProgress, study: IndexRecord?, topology: Topology) -> SafeHTML {
         let title = study.map {
             "\($0.studyDescription ?? "Study") (\($0.modalities.joined(separator: ", ")), \(E.date($0.studyDate)))"
         }
         return fetchBox(fetch, title: title, topology: topology)
     }
 
-    static func fetchBox(_ fetch: FetchProgress, title: String?, topology: Topology) -> String {
+    static func fetchBox(_ fetch: FetchProgress, title: String?, topology: Topology) -> SafeHTML {
         let holderName = (try? TrustID(fetch.holder)).flatMap { topology.trust($0)?.name } ?? fetch.holder
         let total = max(fetch.bytesToMove, 0)
         let value = fetch.state == .completed ? max(total, 1) : fetch.bytesReceived
@@ -277,17 +299,17 @@ enum WebPages {
                 "\(E.size(fetch.bytesReceived)) of \(E.size(total)) at \(E.size(Int(fetch.bytesPerSecond)))/s; "
                 + "time left: \(left ?? "working it out")."
         }
-        let view =
+        let view: SafeHTML =
             fetch.state == .completed
             ? "<p><a href=\"/study?uid=\(E.query(fetch.studyUID))\" data-view>View the study</a></p>" : ""
         return """
-            <div class="fetch" id="fetch-\(E.escape(fetch.id))" data-fetch-id="\(E.escape(fetch.id))" \
+            <div class="fetch" id="fetch-\(fetch.id)" data-fetch-id="\(fetch.id)" \
             data-state="\(fetch.state.rawValue)">
-            <h3>\(E.escape(title ?? "Study \(fetch.studyUID)"))</h3>
-            <p class="ods">From \(E.escape(holderName)) (\(E.escape(fetch.holder))), for \(E.escape(fetch.clinician))</p>
+            <h3>\(title ?? "Study \(fetch.studyUID)")</h3>
+            <p class="ods">From \(holderName) (\(fetch.holder)), for \(fetch.clinician)</p>
             <progress max="\(max(total, 1))" value="\(min(value, max(total, 1)))" \
             aria-label="Fetch progress">\(total > 0 ? value * 100 / total : 0)%</progress>
-            <p data-status aria-live="polite">\(E.escape(status))</p>
+            <p data-status aria-live="polite">\(status)</p>
             \(view)
             </div>
             """
@@ -295,23 +317,23 @@ enum WebPages {
 
     // MARK: Study viewer
 
-    static func study(_ summary: StudySummary, series: [ViewerSeries]) -> String {
-        var html = "<h1>\(E.escape(summary.description ?? "Study"))</h1>"
+    static func study(_ summary: StudySummary, series: [ViewerSeries]) -> SafeHTML {
+        var html: SafeHTML = "<h1>\(summary.description ?? "Study")</h1>"
         html += "<dl class=\"facts panel\">"
-        html += "<dt>Date</dt><dd>\(E.escape(E.date(summary.studyDate)))</dd>"
+        html += "<dt>Date</dt><dd>\(E.date(summary.studyDate))</dd>"
         if let nhs = summary.nhsNumber.flatMap({ try? NHSNumber($0) }) {
             html += "<dt>NHS number</dt><dd><a href=\"/patient?nhs=\(nhs.digits)\">\(nhs.formatted)</a></dd>"
         }
-        html += "<dt>Modality</dt><dd>\(E.escape(summary.modalities.joined(separator: ", ")))</dd>"
-        html += "<dt>Body part</dt><dd>\(E.escape(summary.bodyParts.joined(separator: ", ")))</dd>"
-        if let accession = summary.accessionNumber { html += "<dt>Accession</dt><dd>\(E.escape(accession))</dd>" }
+        html += "<dt>Modality</dt><dd>\(summary.modalities.joined(separator: ", "))</dd>"
+        html += "<dt>Body part</dt><dd>\(summary.bodyParts.joined(separator: ", "))</dd>"
+        if let accession = summary.accessionNumber { html += "<dt>Accession</dt><dd>\(accession)</dd>" }
         html += "<dt>Series</dt><dd>\(summary.seriesCount)</dd><dt>Images</dt><dd>\(summary.instanceCount)</dd>"
         html += "<dt>Size</dt><dd>\(E.size(summary.sizeBytes))</dd></dl>"
         for (index, item) in series.enumerated() {
             let number = item.seriesNumber ?? "\(index + 1)"
             let name = [item.modality, item.description, item.bodyPart].compactMap { $0 }.joined(separator: " · ")
             html += "<section class=\"series-block\" aria-labelledby=\"series-\(index)\">"
-            html += "<h2 id=\"series-\(index)\">Series \(E.escape(number)): \(E.escape(name)) "
+            html += "<h2 id=\"series-\(index)\">Series \(number): \(name) "
             html += "(\(item.instances.count) image\(item.instances.count == 1 ? "" : "s"))</h2>"
             // At most 12 thumbnails a series, spread through it: bounded work per page.
             let shown = sample(item.instances, count: 12)
@@ -326,12 +348,12 @@ enum WebPages {
                 if let syntax, syntax.isEncapsulated || syntax.isDeflated {
                     html += """
                         <figure><div class="unavailable">Preview not available (compressed images)</div>\
-                        <figcaption>\(E.escape(label))</figcaption></figure>
+                        <figcaption>\(label)</figcaption></figure>
                         """
                 } else {
                     html += """
-                        <figure><img src="/thumbnail/\(E.query(instance.sopInstanceUID))" alt="\(E.escape(label))" \
-                        width="192" height="192" loading="lazy"><figcaption>\(E.escape(label))</figcaption></figure>
+                        <figure><img src="/thumbnail/\(E.query(instance.sopInstanceUID))" alt="\(label)" \
+                        width="192" height="192" loading="lazy"><figcaption>\(label)</figcaption></figure>
                         """
                 }
             }
@@ -347,27 +369,27 @@ enum WebPages {
 
     // MARK: Prior imaging
 
-    static let priorsIntro = """
+    static let priorsIntro: SafeHTML = """
         <h1>Prior imaging</h1>
         <p>Before ordering a scan, check for comparable studies the patient already has anywhere in the network: \
         same modality and body part within the period. Fetching one may spare the patient a repeat scan and its \
         radiation.</p>
         """
 
-    static func priorsForm(_ fields: [String: String], problem: InputProblem?, compact: Bool = false) -> String {
-        func error(_ field: String) -> String {
+    static func priorsForm(_ fields: [String: String], problem: InputProblem?, compact: Bool = false) -> SafeHTML {
+        func error(_ field: String) -> SafeHTML {
             guard let problem, problem.field == field else { return "" }
-            return "<p class=\"error-message\" role=\"alert\" id=\"\(field)-error\">\(E.escape(problem.message))</p>"
+            return "<p class=\"error-message\" role=\"alert\" id=\"\(field)-error\">\(problem.message)</p>"
         }
         let prefix = compact ? "prior-" : ""
-        let nhsField =
+        let nhsField: SafeHTML =
             compact
-            ? "<input type=\"hidden\" name=\"nhs\" value=\"\(E.escape(fields["nhs"] ?? ""))\">"
+            ? "<input type=\"hidden\" name=\"nhs\" value=\"\(fields["nhs"] ?? "")\">"
             : """
             <div class="field"><label for="\(prefix)nhs">NHS number</label>\(error("nhs"))\
             <p class="error-message" id="prior-nhs-hint" aria-live="polite"></p>\
             <input id="\(prefix)nhs" name="nhs" type="text" inputmode="numeric" autocomplete="off" maxlength="20" \
-            size="14" data-nhs="prior-nhs-hint" value="\(E.escape(fields["nhs"] ?? ""))"></div>
+            size="14" data-nhs="prior-nhs-hint" value="\(fields["nhs"] ?? "")"></div>
             """
         return """
             <form method="get" action="/priors" class="panel" aria-label="Prior imaging check">
@@ -375,20 +397,20 @@ enum WebPages {
             \(nhsField)
             <div class="field"><label for="\(prefix)modality">Modality</label>\(error("modality"))\
             <input id="\(prefix)modality" name="modality" type="text" size="6" maxlength="16" required \
-            placeholder="CT" value="\(E.escape(fields["modality"] ?? ""))"></div>
+            placeholder="CT" value="\(fields["modality"] ?? "")"></div>
             <div class="field"><label for="\(prefix)bodyPart">Body part</label>\(error("bodyPart"))\
             <input id="\(prefix)bodyPart" name="bodyPart" type="text" size="12" maxlength="64" placeholder="CHEST" \
-            value="\(E.escape(fields["bodyPart"] ?? ""))"></div>
+            value="\(fields["bodyPart"] ?? "")"></div>
             <div class="field"><label for="\(prefix)months">Within (months)</label>\(error("months"))\
             <input id="\(prefix)months" name="months" type="number" min="1" max="120" size="4" \
-            value="\(E.escape(fields["months"] ?? "12"))"></div>
+            value="\(fields["months"] ?? "12")"></div>
             <div class="field"><button type="submit" class="secondary">Check for prior imaging</button></div>
             </div>
             </form>
             """
     }
 
-    static func priors(_ priors: PriorImaging, nhs: NHSNumber) -> String {
+    static func priors(_ priors: PriorImaging, nhs: NHSNumber) -> SafeHTML {
         if priors.optedOut {
             return """
                 <div class="notice warn" role="status" id="opted-out"><p><strong>This patient has opted out of sharing \
@@ -398,17 +420,17 @@ enum WebPages {
         let part = priors.bodyPart.map { "\($0.capitalized) " } ?? ""
         if priors.priors.isEmpty {
             return """
-                <div class="notice ok" role="status" id="prior-alert"><p>No comparable \(E.escape(part))\
-                \(E.escape(priors.modality)) imaging for NHS number \(nhs.formatted) anywhere in the network since \
-                \(E.escape(priors.since)).</p><p class="hint">Matched: \(E.escape(priors.rule)).</p></div>
+                <div class="notice ok" role="status" id="prior-alert"><p>No comparable \(part)\
+                \(priors.modality) imaging for NHS number \(nhs.formatted) anywhere in the network since \
+                \(priors.since).</p><p class="hint">Matched: \(priors.rule).</p></div>
                 """
         }
         let count = priors.priors.count
         return """
             <div class="notice warn" role="alert" id="prior-alert"><p><strong>\(count) comparable \
-            \(E.escape(part))\(E.escape(priors.modality)) stud\(count == 1 ? "y" : "ies") already exist\(count == 1 ? "s" : "") \
+            \(part)\(priors.modality) stud\(count == 1 ? "y" : "ies") already exist\(count == 1 ? "s" : "") \
             for NHS number \(nhs.formatted)</strong> in the last \(priors.months) months. Consider fetching instead \
-            of re-imaging.</p><p class="hint">Matched: \(E.escape(priors.rule)).</p></div>
+            of re-imaging.</p><p class="hint">Matched: \(priors.rule).</p></div>
             \(studiesTable(priors.priors, nhs: nhs, actions: true, id: "priors"))
             """
     }
@@ -427,13 +449,13 @@ enum WebPages {
     static func operatorView(
         status: NodeStatus, statistics: StoreStatistics, peers: [(trust: Topology.Trust, contact: Date?)],
         fetches: [FetchProgress], now: Date
-    ) -> String {
-        var html = "<h1>Operator view</h1>"
+    ) -> SafeHTML {
+        var html: SafeHTML = "<h1>Operator view</h1>"
         let saved = statistics.instanceBytes > 0 ? 100 - statistics.storedBytes * 100 / statistics.instanceBytes : 0
         html += """
             <section aria-labelledby="node-title"><h2 id="node-title">This node</h2><dl class="facts" id="node-facts">
-            <dt>Trust</dt><dd>\(E.escape(status.name)) (\(E.escape(status.trust)))</dd>
-            <dt>Address</dt><dd>\(E.escape(status.address))</dd>
+            <dt>Trust</dt><dd>\(status.name) (\(status.trust))</dd>
+            <dt>Address</dt><dd>\(status.address)</dd>
             <dt>Studies held</dt><dd>\(statistics.studies) (\(statistics.instances) images; \
             \(statistics.unmatchedStudies) without a valid NHS number, never shared)</dd>
             <dt>Disk used</dt><dd id="disk">\(E.size(statistics.storedBytes)) for \(E.size(statistics.instanceBytes)) \
@@ -451,10 +473,10 @@ enum WebPages {
             """
         let records = Dictionary(status.peers.map { ($0.ods, $0.records) }, uniquingKeysWith: { a, _ in a })
         for peer in peers {
-            html += "<tr><td>\(E.escape(peer.trust.name)) <span class=\"ods\">(\(peer.trust.ods.code))</span></td>"
+            html += "<tr><td>\(peer.trust.name) <span class=\"ods\">(\(peer.trust.ods.code))</span></td>"
             html +=
-                "<td>\(E.escape(peer.trust.address))</td><td class=\"num\">\(records[peer.trust.ods.code] ?? 0)</td>"
-            html += "<td>\(E.escape(ago(peer.contact, now: now)))</td></tr>"
+                "<td>\(peer.trust.address)</td><td class=\"num\">\(records[peer.trust.ods.code] ?? 0)</td>"
+            html += "<td>\(ago(peer.contact, now: now))</td></tr>"
         }
         html += "</tbody></table></div></section>"
 
@@ -470,11 +492,11 @@ enum WebPages {
             html += "<th scope=\"col\" class=\"num\">Count</th></tr></thead><tbody>"
             for (code, count) in status.refusals.sorted(by: { $0.key < $1.key }) {
                 html +=
-                    "<tr><td>\(E.escape(code))</td><td>peer requests to this node</td><td class=\"num\">\(count)</td></tr>"
+                    "<tr><td>\(code)</td><td>peer requests to this node</td><td class=\"num\">\(count)</td></tr>"
             }
             for (rule, count) in ruleCounts.sorted(by: { $0.key < $1.key }) {
                 html +=
-                    "<tr><td>\(E.escape(rule))</td><td>fetches by this node</td><td class=\"num\">\(count)</td></tr>"
+                    "<tr><td>\(rule)</td><td>fetches by this node</td><td class=\"num\">\(count)</td></tr>"
             }
             html += "</tbody></table>"
         }
@@ -492,8 +514,8 @@ enum WebPages {
 
     static func audit(
         _ entries: [AuditChain.EntryCheck], total: Int, failures: Int, fields: [String: String], problem: InputProblem?
-    ) -> String {
-        var html = """
+    ) -> SafeHTML {
+        var html: SafeHTML = """
             <h1>Audit trail</h1>
             <p>Every governance event this node recorded: searches, care relationships, fetches asked for, served, \
             completed or refused, opt-outs. Each entry is hash-chained to the one before and signed by the node; \
@@ -503,18 +525,18 @@ enum WebPages {
             failures == 0
             ? "<div class=\"notice ok\" role=\"status\" id=\"chain-status\"><p>All \(total) entries verify: hashes, links and signatures.</p></div>"
             : "<div class=\"notice error\" role=\"alert\" id=\"chain-status\"><p>\(failures) of \(total) entries do NOT verify. The log has been altered; report it to your information governance lead.</p></div>"
-        let nhsError =
-            problem.map { "<p class=\"error-message\" role=\"alert\" id=\"nhs-error\">\(E.escape($0.message))</p>" }
+        let nhsError: SafeHTML =
+            problem.map { "<p class=\"error-message\" role=\"alert\" id=\"nhs-error\">\($0.message)</p>" }
             ?? ""
         html += """
             <form method="get" action="/audit" class="panel" aria-label="Filter the audit trail"><div class="row">
             <div class="field"><label for="audit-nhs">NHS number</label>\(nhsError)\
             <input id="audit-nhs" name="nhs" type="text" inputmode="numeric" size="14" maxlength="20" \
-            value="\(E.escape(fields["nhs"] ?? ""))"></div>
+            value="\(fields["nhs"] ?? "")"></div>
             <div class="field"><label for="audit-clinician">Clinician or actor</label>\
-            <input id="audit-clinician" name="clinician" type="text" size="18" value="\(E.escape(fields["clinician"] ?? ""))"></div>
+            <input id="audit-clinician" name="clinician" type="text" size="18" value="\(fields["clinician"] ?? "")"></div>
             <div class="field"><label for="audit-trust">Other trust (ODS)</label>\
-            <input id="audit-trust" name="trust" type="text" size="6" maxlength="6" value="\(E.escape(fields["trust"] ?? ""))"></div>
+            <input id="audit-trust" name="trust" type="text" size="6" maxlength="6" value="\(fields["trust"] ?? "")"></div>
             <div class="field"><button type="submit" class="secondary">Filter</button></div>
             </div></form>
             """
@@ -536,13 +558,14 @@ enum WebPages {
             if let rule = entry.subject[.rule] { details.append("rule \(rule)") }
             if let bytes = entry.subject[.bytes], let count = Int(bytes) { details.append(E.size(count)) }
             html +=
-                "<tr><td class=\"num\">\(entry.sequence)</td><td class=\"nowrap\">\(E.escape(entry.time.replacingOccurrences(of: "T", with: " ")))</td>"
-            html += "<td>\(E.escape(entry.kind.rawValue))</td><td>\(E.escape(entry.actor))</td>"
-            html += "<td class=\"nowrap\">\(E.escape(patient))</td><td>\(E.escape(other))</td>"
-            html += "<td>\(E.escape(details.joined(separator: "; ")))</td>"
-            html +=
-                item.problem.map { "<td class=\"failed\">No: \(E.escape($0.description))</td>" }
+                "<tr><td class=\"num\">\(entry.sequence)</td><td class=\"nowrap\">\(entry.time.replacingOccurrences(of: "T", with: " "))</td>"
+            html += "<td>\(entry.kind.rawValue)</td><td>\(entry.actor)</td>"
+            html += "<td class=\"nowrap\">\(patient)</td><td>\(other)</td>"
+            html += "<td>\(details.joined(separator: "; "))</td>"
+            let verified: SafeHTML =
+                item.problem.map { "<td class=\"failed\">No: \($0.description)</td>" }
                 ?? "<td class=\"verified\">Yes</td>"
+            html += verified
             html += "</tr>"
         }
         return html + "</tbody></table></div>"

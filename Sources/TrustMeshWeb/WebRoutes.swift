@@ -82,9 +82,9 @@ package struct WebUI: Sendable {
         -> Response
     {
         services.logger.error("page failed", metadata: ["doing": "\(what)", "error": "\(error)"])
-        let body = """
+        let body: SafeHTML = """
             <h1>Something went wrong</h1>
-            <div class="notice error" role="alert"><p>This node could not \(HTML.escape(what)) just now. \
+            <div class="notice error" role="alert"><p>This node could not \(what) just now. \
             Try again in a moment; if it keeps happening, tell your IT service desk (the node's log has the \
             details).</p></div>
             """
@@ -97,7 +97,7 @@ package struct WebUI: Sendable {
         let fields = HTML.query(of: request)
         if let nhs = fields["nhs"] { return HTML.redirect("/patient?nhs=" + HTML.query(nhs)) }
         let inFlight = services.fetches.all().filter { $0.state == .requesting || $0.state == .transferring }
-        var body = """
+        var body: SafeHTML = """
             <h1>Find a patient's imaging</h1>
             <p>Every study for the patient at every trust in the network, from this node's copy of the \
             network's index.</p>
@@ -107,7 +107,8 @@ package struct WebUI: Sendable {
             body += "<section aria-labelledby=\"inflight\"><h2 id=\"inflight\">Fetches in progress</h2>"
             body += inFlight.map { WebPages.fetchBox($0, study: studyRecord($0.studyUID), topology: services.topology) }
                 .joined()
-            body += "</section>" + WebPages.ruleSentences()
+            body += "</section>"
+            body += WebPages.ruleSentences()
         }
         return HTML.response(.ok, HTML.page(title: "Patient search", node: nodeLabel, current: "/", body: body))
     }
@@ -128,7 +129,7 @@ package struct WebUI: Sendable {
             let message =
                 (error as? InputProblem)?.message
                 ?? "“\(text.prefix(20))” is not a valid NHS number: \(error). Check it and search again."
-            let body = "<h1>Find a patient's imaging</h1>" + WebPages.searchForm(value: text, error: message)
+            let body: SafeHTML = "<h1>Find a patient's imaging</h1>\(WebPages.searchForm(value: text, error: message))"
             return HTML.response(
                 .badRequest, HTML.page(title: "Check the NHS number", node: nodeLabel, current: "/", body: body))
         }
@@ -192,8 +193,8 @@ package struct WebUI: Sendable {
             if (try? NHSNumber(nhs)) != nil {
                 return patientPage(["nhs": nhs], error: message, status: .conflict)
             }
-            let body =
-                "<h1>Not fetched</h1><div class=\"notice error\" role=\"alert\"><p>\(HTML.escape(message))</p></div>"
+            let body: SafeHTML =
+                "<h1>Not fetched</h1><div class=\"notice error\" role=\"alert\"><p>\(message)</p></div>"
             return HTML.response(.conflict, HTML.page(title: "Not fetched", node: nodeLabel, current: "", body: body))
         } catch {
             return failure(error, doing: "start the fetch")
@@ -208,7 +209,7 @@ package struct WebUI: Sendable {
 
     func fetchesPage() -> Response {
         let all = services.fetches.all()
-        var body = "<h1>Fetches</h1><p>Fetches this node has run since it started, newest first.</p>"
+        var body: SafeHTML = "<h1>Fetches</h1><p>Fetches this node has run since it started, newest first.</p>"
         if all.isEmpty {
             body += "<p>No fetches yet. Search for a patient and fetch a study held at another trust.</p>"
         } else {
@@ -223,7 +224,7 @@ package struct WebUI: Sendable {
 
     func fetchPage(id: String, part: Bool) -> Response {
         guard let progress = services.fetches.progress(id) else {
-            let body = """
+            let body: SafeHTML = """
                 <h1>No such fetch</h1><div class="notice warn" role="status"><p>This node has no fetch with that \
                 reference. Fetches are listed only until the node restarts; <a href="/fetches">see the fetches it \
                 knows</a>.</p></div>
@@ -237,7 +238,7 @@ package struct WebUI: Sendable {
             .ok,
             HTML.page(
                 title: "Fetch", node: nodeLabel, current: "/fetches", refresh: active,
-                body: "<h1>Fetch</h1>" + box + WebPages.ruleSentences()))
+                body: "<h1>Fetch</h1>\(box)\(WebPages.ruleSentences())"))
     }
 
     // MARK: Study viewer
@@ -255,10 +256,10 @@ package struct WebUI: Sendable {
             if let listed {
                 advice += " It is held at \(listed.origin.code); fetch it from the patient's page first."
             }
-            let link =
+            let link: SafeHTML =
                 listed.map { " <a href=\"/patient?nhs=\($0.nhsNumber.digits)\">Open the patient's page</a>." } ?? ""
-            let body = """
-                <h1>Study not available here</h1><div class="notice warn" role="status"><p>\(HTML.escape(advice))\
+            let body: SafeHTML = """
+                <h1>Study not available here</h1><div class="notice warn" role="status"><p>\(advice)\
                 \(link)</p></div>
                 """
             return HTML.response(
@@ -286,14 +287,15 @@ package struct WebUI: Sendable {
             response.headers[.cacheControl] = "private, max-age=3600"
             return response
         case .unavailable(let reason):
-            let svg = """
+            // SVG is XML: the same five characters are escaped the same way.
+            let svg: SafeHTML = """
                 <svg xmlns="http://www.w3.org/2000/svg" width="192" height="192" viewBox="0 0 192 192" role="img" \
                 aria-label="Preview not available"><rect width="192" height="192" fill="#f0f4f5"/>\
                 <text x="96" y="90" text-anchor="middle" font-family="sans-serif" font-size="14" fill="#212b32">\
                 Preview not available</text><text x="96" y="112" text-anchor="middle" font-family="sans-serif" \
-                font-size="10" fill="#4c6272">\(HTML.escape(String(reason.prefix(36))))</text></svg>
+                font-size="10" fill="#4c6272">\(reason.prefix(36))</text></svg>
                 """
-            var response = Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: svg)))
+            var response = Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: svg.markup)))
             response.headers[.contentType] = "image/svg+xml"
             return response
         }

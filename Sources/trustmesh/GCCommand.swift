@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import TrustMeshFetch
 import TrustMeshNode
 import TrustMeshNodeCore
 import TrustMeshStore
