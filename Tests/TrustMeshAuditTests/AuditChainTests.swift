@@ -267,7 +267,9 @@ import TrustMeshModel
 
     // MARK: Key changes
 
-    @Test func aKeyChangeHandsTheEarlierEntriesToThePreviousKey() throws {
+    /// Three entries signed with RRK's first key, a `keyChanged` entry naming it signed with the
+    /// new key, and one more entry signed with the new key.
+    static func logWithKeyChange() throws -> (entries: [AuditEntry], newKey: SigningKey) {
         let newKey = try SigningKey(seed: Array(repeating: 9, count: 32))
         var chain = AuditChain(trust: F.rrk)
         var entries = (1...3).map { n in
@@ -280,6 +282,11 @@ import TrustMeshModel
                     details: F.rrkKey.verifyingKey.base64), key: newKey))
         entries.append(
             try chain.append(AuditEntry.Draft(trust: F.rrk, time: F.time(5), kind: .query, actor: "b"), key: newKey))
+        return (entries, newKey)
+    }
+
+    @Test func aKeyChangeHandsTheEarlierEntriesToThePreviousKey() throws {
+        let (entries, newKey) = try Self.logWithKeyChange()
         let log = try AuditChain.verify(entries, key: newKey.verifyingKey)
         // A checkpoint from before the change still verifies, with the key in force then.
         try log.check(
@@ -299,18 +306,7 @@ import TrustMeshModel
     // MARK: Entry by entry (the audit page)
 
     @Test func checkingEntryByEntryAcceptsALogThatChangedKeys() throws {
-        let newKey = try SigningKey(seed: Array(repeating: 9, count: 32))
-        var chain = AuditChain(trust: F.rrk)
-        var entries = (1...3).map { n in
-            try! chain.append(AuditEntry.Draft(trust: F.rrk, time: F.time(n), kind: .query, actor: "a"), key: F.rrkKey)
-        }
-        entries.append(
-            try chain.append(
-                AuditEntry.Draft(
-                    trust: F.rrk, time: F.time(4), kind: .keyChanged, actor: "operator",
-                    details: F.rrkKey.verifyingKey.base64), key: newKey))
-        entries.append(
-            try chain.append(AuditEntry.Draft(trust: F.rrk, time: F.time(5), kind: .query, actor: "b"), key: newKey))
+        let (entries, newKey) = try Self.logWithKeyChange()
         // The page's checks are verify's: every entry of a valid log verifies, those signed before
         // the key change included (a page with its own copy called them tampered).
         let checks = AuditChain.check(entries, trust: F.rrk, key: newKey.verifyingKey)
