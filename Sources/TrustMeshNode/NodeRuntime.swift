@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import Foundation
 import Glibc
 import Hummingbird
@@ -28,14 +27,12 @@ public final class NodeRuntime: Sendable {
     public let topology: Topology
     public let settings: GossipSettings
     let gossip: GossipNode
-    private let http: HTTPClient
+    private let client: PeerClient
     let fetchServer: FetchServer
     let fetches: FetchEngine
     let checkpoints: CheckpointPublisher
     let logger: Logger
     private let me: Topology.Trust
-    private let agreement: AgreementKey
-    private let signing: SigningKey
     /// Held while the runtime exists: one node per data folder.
     private let lock: DataFolderLock
     /// The peer listener's door (envelopes, refusals).
@@ -72,28 +69,23 @@ public final class NodeRuntime: Sendable {
         self.topology = topology
         self.settings = settings
         self.me = me
-        self.signing = try node.signingKey()
-        self.agreement = try node.agreementKey()
+        let signing = try node.signingKey()
+        let agreement = try node.agreementKey()
         var logger = Logger(label: "trustmesh.\(trust.code)")
         logger.logLevel = .info
         self.logger = logger
-        // A peer that is down must fail fast: without this, a request waits out its whole deadline
-        // while the pool retries the connection, and one dead peer stalls gossip rounds and fetches.
-        var configuration = HTTPClient.Configuration()
-        configuration.connectionPool.retryConnectionEstablishment = false
-        configuration.timeout = .init(connect: .seconds(3), read: .seconds(60))
-        http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-        let client = PeerClient(
-            me: trust, signing: signing, agreement: agreement, topology: topology, http: http)
-        var keys: [TrustID: VerifyingKey] = [:]
-        for entry in topology.trusts { keys[entry.ods] = entry.signingKey }
-        fetchServer = FetchServer(node: node, logger: logger)
         let counters = counters
         let metrics = metrics
         peerDoor = try PeerDoor(node: node, topology: topology, contacts: contacts, logger: logger) { code in
             counters.refused(code.rawValue)
             metrics.peerRefusal(code.rawValue)
         }
+        // Created after the last step that can throw: its HTTP client must be shut down once made.
+        let client = PeerClient(me: trust, signing: signing, agreement: agreement, topology: topology)
+        self.client = client
+        var keys: [TrustID: VerifyingKey] = [:]
+        for entry in topology.trusts { keys[entry.ods] = entry.signingKey }
+        fetchServer = FetchServer(node: node, logger: logger)
         checkpoints = CheckpointPublisher(
             node: node, topology: topology, client: client, interval: checkpointInterval, logger: logger)
         var fetchSettings = FetchEngine.Settings()
@@ -127,11 +119,11 @@ public final class NodeRuntime: Sendable {
     ) async throws {
         // Batch buffers are reused from the heap, not faulted in afresh (A/B: ~3% off a fetch).
         ProcessMemory.keepFreedMemoryForReuse()
-        // The HTTP client must be shut down on every way out, or its deinit stops the process.
+        // The peer client must be shut down on every way out, or its HTTP client's deinit stops the process.
         do {
             try await serve(onListening: onListening, onDICOMListening: onDICOMListening)
         } catch {
-            try? await http.shutdown()
+            try? await client.shutdown()
             if let io = error as? IOError, io.errnoCode == EADDRINUSE {
                 var addresses = "\(me.address) (\(me.ods)'s address in the topology)"
                 if let dicom { addresses += " or the DICOM port \(dicom.configuration.port)" }
@@ -139,7 +131,7 @@ public final class NodeRuntime: Sendable {
             }
             throw error
         }
-        try await http.shutdown()
+        try await client.shutdown()
     }
 
     private func serve(

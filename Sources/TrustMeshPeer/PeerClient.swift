@@ -1,4 +1,4 @@
-package import AsyncHTTPClient
+import AsyncHTTPClient
 import Foundation
 package import NIOCore
 import NIOFoundationCompat
@@ -18,13 +18,23 @@ package struct PeerClient: Sendable {
     /// Largest response body accepted.
     let maximumResponse = 64 << 20
 
-    package init(me: TrustID, signing: SigningKey, agreement: AgreementKey, topology: Topology, http: HTTPClient) {
+    /// A client with an HTTP client of its own, configured for peers; ``shutdown()`` it when done.
+    package init(me: TrustID, signing: SigningKey, agreement: AgreementKey, topology: Topology) {
         self.me = me
         self.signing = signing
         self.agreement = agreement
         self.topology = topology
-        self.http = http
+        // A peer that is down must fail fast: without this, a request waits out its whole deadline
+        // while the pool retries the connection, and one dead peer stalls gossip rounds and fetches.
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.timeout = .init(connect: .seconds(3), read: .seconds(60))
+        http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
+
+    /// Closes the client's connections. Must be called on every way out: an HTTP client that is
+    /// not shut down stops the process in its deinit.
+    package func shutdown() async throws { try await http.shutdown() }
 
     /// Sends a sealed, signed request and returns the peer's opened, verified answer.
     package func call(_ peer: TrustID, path: String, payload: [UInt8], timeout: TimeAmount = .seconds(10)) async throws
