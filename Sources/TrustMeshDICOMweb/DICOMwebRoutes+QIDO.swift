@@ -104,7 +104,7 @@ extension DICOMwebRoutes {
         try requireJSON(request)
         let query = try QIDOQuery.parse(parameters(request), level: .series)
         let (summary, manifest) = try heldStudy(uid)
-        try node.audit(.query, actor: query.clinician ?? Self.defaultActor, subject: auditSubject(summary))
+        try node.audit(.query, actor: query.clinician ?? Self.defaultActor, subject: LocalNode.auditSubject(summary))
         let base = base(request)
         var results: [DICOMJSONObject] = []
         if studyMatches(query, summary) {
@@ -142,7 +142,7 @@ extension DICOMwebRoutes {
         let (summary, manifest) = try heldStudy(uid)
         try node.audit(
             .query, actor: query.clinician ?? Self.defaultActor,
-            subject: auditSubject(summary, Target(study: uid, series: series)))
+            subject: LocalNode.auditSubject(summary, series: series))
         let base = base(request)
         var results: [DICOMJSONObject] = []
         if !excluded && studyMatches(query, summary) {

@@ -221,14 +221,6 @@ package struct DICOMwebRoutes: Sendable {
         return (held.summary, held.manifest)
     }
 
-    func auditSubject(_ summary: StudySummary, _ target: Target? = nil) -> [AuditEntry.SubjectKey: String] {
-        var subject: [AuditEntry.SubjectKey: String] = [.studyUID: summary.studyInstanceUID]
-        if let nhs = summary.nhsNumber { subject[.nhsNumber] = nhs }
-        if let series = target?.series { subject[.seriesUID] = series }
-        if let instance = target?.instance { subject[.sopInstanceUID] = instance }
-        return subject
-    }
-
     func page(_ objects: [DICOMJSONObject], _ query: QIDOQuery) -> [DICOMJSONObject] {
         let limit = query.limit ?? QIDOQuery.maximumLimit
         return Array(objects.dropFirst(query.offset).prefix(limit))

@@ -303,7 +303,7 @@ package final class FetchEngine: Sendable {
         if let failure {
             throw FetchError(
                 description: "\(holder) stopped sending chunks part way and \(settings.batchRetries) attempts did "
-                    + "not get them (\(Self.transitFailure(failure))); what arrived is kept: ask for the study "
+                    + "not get them (\(PeerTransportFailure(failure)?.description ?? "\(failure)")); what arrived is kept: ask for the study "
                     + "again to resume", failure: .holderUnreachable)
         }
         let verified = Set(good.map(\.chunk.hash))
@@ -360,11 +360,6 @@ package final class FetchEngine: Sendable {
                 logger.error("could not audit the end of a fetch", metadata: ["id": "\(id)", "error": "\(error)"])
             }
         }
-    }
-
-    /// A batch's failure in transit, in words.
-    static func transitFailure(_ error: any Error) -> String {
-        PeerTransportFailure(error)?.description ?? "\(error)"
     }
 
     static func seconds(_ duration: Duration) -> Double {

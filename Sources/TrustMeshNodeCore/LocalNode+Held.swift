@@ -28,6 +28,18 @@ extension LocalNode {
         return (summary, manifest)
     }
 
+    /// The audit subject naming a held study (and its patient), and the series or instance asked
+    /// for: the same keys for every door's query or retrieve of it.
+    package static func auditSubject(_ summary: StudySummary, series: String? = nil, instance: String? = nil)
+        -> [AuditEntry.SubjectKey: String]
+    {
+        var subject: [AuditEntry.SubjectKey: String] = [.studyUID: summary.studyInstanceUID]
+        if let nhs = summary.nhsNumber { subject[.nhsNumber] = nhs }
+        if let series { subject[.seriesUID] = series }
+        if let instance { subject[.sopInstanceUID] = instance }
+        return subject
+    }
+
     /// What a local retrieve sends, for its audit entry.
     package enum RetrieveContent {
         /// The instances' bytes.
@@ -46,10 +58,7 @@ extension LocalNode {
         _ summary: StudySummary, chosen: [TransferManifest.Instance], content: RetrieveContent = .instances,
         series: String? = nil, instance: String? = nil, actor: String, details: String? = nil
     ) throws {
-        var subject: [AuditEntry.SubjectKey: String] = [.studyUID: summary.studyInstanceUID]
-        if let nhs = summary.nhsNumber { subject[.nhsNumber] = nhs }
-        if let series { subject[.seriesUID] = series }
-        if let instance { subject[.sopInstanceUID] = instance }
+        var subject = Self.auditSubject(summary, series: series, instance: instance)
         switch content {
         case .instances:
             subject[.bytes] = "\(chosen.reduce(0) { $0 + $1.size })"
