@@ -197,10 +197,8 @@ extension FHIRImagingStudy {
                 do {
                     let topology = services.topology
                     let result = try services.node.query(nhs: nhs, topology: topology, asker: "FHIR client")
-                    let host =
-                        request.head.authority ?? topology.trust(services.node.configuration.trust)?.address ?? ""
                     let selfURL =
-                        "http://\(host)/fhir/ImagingStudy?patient.identifier="
+                        services.baseURL + "/fhir/ImagingStudy?patient.identifier="
                         + HTML.query("\(nhsSystem)|\(nhs.digits)")
                     return response(.ok, bundle(result, topology: topology, selfURL: selfURL))
                 } catch {
