@@ -27,6 +27,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/vapor/jwt-kit", from: "5.8.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth", from: "2.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         // Listed in layer order: a target depends only on targets listed above it.
@@ -68,6 +72,23 @@ let package = Package(
 
         // The node, divided by job (docs/ARCHITECTURE.md, "Targets").
         .target(
+            name: "TrustMeshAccess",
+            dependencies: [
+                "TrustMeshModel", "TrustMeshCrypto",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdAuth", package: "hummingbird-auth"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            ],
+            swiftSettings: settings
+        ),
+        .target(
             name: "TrustMeshNodeCore",
             dependencies: ["TrustMeshStore", "TrustMeshModel", "TrustMeshCrypto", "TrustMeshGossip"],
             swiftSettings: settings
@@ -103,7 +124,8 @@ let package = Package(
         .target(
             name: "TrustMeshDICOMweb",
             dependencies: [
-                "TrustMeshNodeCore", "TrustMeshStore", "TrustMeshModel", "TrustMeshCrypto", "TrustMeshDICOM",
+                "TrustMeshNodeCore", "TrustMeshAccess", "TrustMeshStore", "TrustMeshModel", "TrustMeshCrypto",
+                "TrustMeshDICOM",
                 "TrustMeshCompression", "TrustMeshGossip",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -115,7 +137,8 @@ let package = Package(
         .target(
             name: "TrustMeshWeb",
             dependencies: [
-                "TrustMeshNodeCore", "TrustMeshFetch", "TrustMeshPeer", "TrustMeshStore", "TrustMeshModel",
+                "TrustMeshNodeCore", "TrustMeshAccess", "TrustMeshFetch", "TrustMeshPeer", "TrustMeshStore",
+                "TrustMeshModel",
                 "TrustMeshCrypto", "TrustMeshDICOM", "TrustMeshPolicy", "TrustMeshAudit",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -127,7 +150,8 @@ let package = Package(
         .target(
             name: "TrustMeshNode",
             dependencies: [
-                "TrustMeshNodeCore", "TrustMeshPeer", "TrustMeshFetch", "TrustMeshDICOMweb", "TrustMeshWeb",
+                "TrustMeshNodeCore", "TrustMeshAccess", "TrustMeshPeer", "TrustMeshFetch", "TrustMeshDICOMweb",
+                "TrustMeshWeb",
                 "TrustMeshStore", "TrustMeshModel", "TrustMeshCrypto", "TrustMeshDICOM", "TrustMeshGossip",
                 "TrustMeshDIMSE", "TrustMeshCompression",
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -140,13 +164,17 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: settings
         ),
         .executableTarget(
             name: "trustmesh",
             dependencies: [
-                "TrustMeshNode", "TrustMeshNodeCore", "TrustMeshFetch", "TrustMeshStore", "TrustMeshModel",
+                "TrustMeshNode", "TrustMeshAccess", "TrustMeshNodeCore", "TrustMeshFetch", "TrustMeshStore",
+                "TrustMeshModel",
                 "TrustMeshDICOM", "TrustMeshCrypto", "TrustMeshGossip", "TrustMeshAudit", "TrustMeshDIMSE",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -166,7 +194,12 @@ let package = Package(
         .target(name: "TrustMeshTesting", swiftSettings: settings),
         .target(
             name: "TrustMeshNodeTesting",
-            dependencies: ["TrustMeshTesting", "TrustMeshNode", "TrustMeshNodeCore", "TrustMeshModel"],
+            dependencies: [
+                "TrustMeshTesting", "TrustMeshNode", "TrustMeshNodeCore", "TrustMeshModel",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            ],
             swiftSettings: settings
         ),
 

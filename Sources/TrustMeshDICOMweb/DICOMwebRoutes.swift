@@ -4,6 +4,7 @@ import HTTPTypes
 package import Hummingbird
 package import Logging
 import NIOCore
+package import TrustMeshAccess
 import TrustMeshCompression
 import TrustMeshCrypto
 import TrustMeshDICOM
@@ -46,12 +47,12 @@ package struct DICOMwebRoutes: Sendable {
     }
 
     /// The door's routes, behind `middleware` (outermost first).
-    package func routes(middleware: [any MiddlewareProtocol<Request, Response, BasicRequestContext>] = [])
+    package func routes(middleware: [any MiddlewareProtocol<Request, Response, AccessContext>] = [])
         -> RouteCollection<
-            BasicRequestContext
+            AccessContext
         >
     {
-        let router = RouteCollection(context: BasicRequestContext.self)
+        let router = RouteCollection(context: AccessContext.self)
         for layer in middleware { router.add(middleware: layer) }
         let studies = Self.prefix + "/studies"
         router.get(RouterPath(studies)) { request, _ in
@@ -103,13 +104,13 @@ package struct DICOMwebRoutes: Sendable {
         var instance: String?
     }
 
-    func uid(_ context: BasicRequestContext, _ name: String) throws(DICOMwebError) -> String {
+    func uid(_ context: AccessContext, _ name: String) throws(DICOMwebError) -> String {
         let value = context.parameters.get(name) ?? ""
         guard QIDOQuery.isUID(value) else { throw .badRequest("\"\(value)\" is not a UID") }
         return value
     }
 
-    func target(_ context: BasicRequestContext) throws(DICOMwebError) -> Target {
+    func target(_ context: AccessContext) throws(DICOMwebError) -> Target {
         Target(
             study: try uid(context, "study"),
             series: context.parameters.get("series") == nil ? nil : try uid(context, "series"),

@@ -10,17 +10,17 @@ public import TrustMeshNodeCore
 /// Asks a running node's local API, as the `trustmesh` command and scripts do.
 public enum LocalAPIClient {
     /// A patient's studies across the network, as the node at `node` (e.g. `http://127.0.0.1:7401`) knows them.
-    public static func query(node: String, nhs: NHSNumber) async throws -> FederatedQueryResult {
+    public static func query(node: NodeEndpoint, nhs: NHSNumber) async throws -> FederatedQueryResult {
         try await get(node, "/api/v1/query?nhs=\(nhs.digits)")
     }
 
     /// The node's status.
-    public static func status(node: String) async throws -> NodeStatus {
+    public static func status(node: NodeEndpoint) async throws -> NodeStatus {
         try await get(node, "/api/v1/status")
     }
 
     /// Records a care relationship at the node (signed by it).
-    public static func addCare(node: String, nhs: String, clinician: String, kind: String, expires: String?)
+    public static func addCare(node: NodeEndpoint, nhs: String, clinician: String, kind: String, expires: String?)
         async throws -> CareRelationship
     {
         var body = ["nhs": nhs, "clinician": clinician, "kind": kind]
@@ -29,12 +29,12 @@ public enum LocalAPIClient {
     }
 
     /// The node's care relationships, newest first.
-    public static func care(node: String) async throws -> [CareRelationship] {
+    public static func care(node: NodeEndpoint) async throws -> [CareRelationship] {
         try await get(node, "/api/v1/care")
     }
 
     /// Starts a fetch at the node; returns its first progress report (with its id).
-    public static func startFetch(node: String, study: String, from: String?, clinician: String?) async throws
+    public static func startFetch(node: NodeEndpoint, study: String, from: String?, clinician: String?) async throws
         -> FetchProgress
     {
         var body = ["study": study]
@@ -44,19 +44,20 @@ public enum LocalAPIClient {
     }
 
     /// A fetch's progress.
-    public static func fetchProgress(node: String, id: String) async throws -> FetchProgress {
+    public static func fetchProgress(node: NodeEndpoint, id: String) async throws -> FetchProgress {
         try await get(node, "/api/v1/fetch/\(id)")
     }
 
-    private static func get<T: Decodable>(_ node: String, _ path: String) async throws -> T {
+    private static func get<T: Decodable>(_ node: NodeEndpoint, _ path: String) async throws -> T {
         try await send(node, path, body: nil)
     }
 
-    private static func send<T: Decodable>(_ node: String, _ path: String, body: Data?) async throws -> T {
-        // `127.0.0.1:7401` means the node's local API, over HTTP.
-        let url = node.contains("://") ? node : "http://" + node
+    private static func send<T: Decodable>(_ node: NodeEndpoint, _ path: String, body: Data?) async throws -> T {
+        // `127.0.0.1:8401` means the node's local API, over HTTP.
+        let url = node.url.contains("://") ? node.url : "http://" + node.url
         let base = url.hasSuffix("/") ? String(url.dropLast()) : url
         var request = HTTPClientRequest(url: base + path)
+        if let token = node.token { request.headers.add(name: "Authorization", value: "Bearer " + token) }
         if let body {
             request.method = .POST
             request.headers.add(name: "Content-Type", value: "application/json")
@@ -83,6 +84,19 @@ public enum LocalAPIClient {
             throw LocalAPIError(description: message + rule)
         }
         return try JSONDecoder().decode(T.self, from: Data(buffer: body))
+    }
+}
+
+/// A node's local listener and the bearer access token to present there.
+public struct NodeEndpoint: Sendable, Hashable {
+    /// e.g. `http://127.0.0.1:8401`.
+    public var url: String
+    /// An access token for the node (`trustmesh login`); nil: none (refused by every guarded door).
+    public var token: String?
+
+    public init(url: String, token: String?) {
+        self.url = url
+        self.token = token
     }
 }
 

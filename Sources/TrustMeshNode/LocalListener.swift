@@ -13,13 +13,25 @@ public struct LocalListener: Sendable, Hashable {
     /// `https://trustmesh.rkb.nhs.uk`: every absolute link the node writes (DICOMweb's RetrieveURL,
     /// FHIR's self link, the sign-in callback) is built from it, never from the request.
     public var publicURL: String
+    /// PEM files for TLS (certificate chain, private key); nil: plain HTTP (loopback only, say).
+    public var tls: TLSFiles?
+
+    /// A certificate chain and its private key, PEM.
+    public struct TLSFiles: Sendable, Hashable {
+        public var certificate: String
+        public var key: String
+        public init(certificate: String, key: String) {
+            self.certificate = certificate
+            self.key = key
+        }
+    }
 
     /// `host:port`, as bound.
     public var address: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 
     /// - Parameter publicURL: nil: `http://HOST:PORT`.
     /// - Throws: ``ModelError/topology(_:)`` naming what is wrong.
-    public init(host: String, port: Int, publicURL: String? = nil) throws {
+    public init(host: String, port: Int, publicURL: String? = nil, tls: TLSFiles? = nil) throws {
         guard !host.isEmpty, !host.contains(where: \.isWhitespace) else {
             throw ModelError.topology("the local address needs a host, e.g. 127.0.0.1:8401")
         }
@@ -28,7 +40,9 @@ public struct LocalListener: Sendable, Hashable {
         }
         self.host = host
         self.port = port
-        let base = publicURL ?? "http://\(host.contains(":") ? "[\(host)]" : host):\(port)"
+        self.tls = tls
+        let scheme = tls == nil ? "http" : "https"
+        let base = publicURL ?? "\(scheme)://\(host.contains(":") ? "[\(host)]" : host):\(port)"
         guard let url = URL(string: base), let scheme = url.scheme, ["http", "https"].contains(scheme),
             url.host != nil, url.query == nil, url.fragment == nil
         else {
@@ -38,13 +52,13 @@ public struct LocalListener: Sendable, Hashable {
     }
 
     /// `HOST:PORT` as typed (`--local-address`).
-    public init(address: String, publicURL: String? = nil) throws {
+    public init(address: String, publicURL: String? = nil, tls: TLSFiles? = nil) throws {
         guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else {
             throw ModelError.topology("the local address must be HOST:PORT, e.g. 127.0.0.1:8401 (got \(address))")
         }
         var host = String(address[..<colon])
         if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        try self.init(host: host, port: port, publicURL: publicURL)
+        try self.init(host: host, port: port, publicURL: publicURL, tls: tls)
     }
 
     /// The default: loopback, the peer listener's port + 1000 (e.g. 7401 → 8401).

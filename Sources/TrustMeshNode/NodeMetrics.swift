@@ -4,6 +4,7 @@ import Hummingbird
 import NIOCore
 import Prometheus
 import Synchronization
+package import TrustMeshAccess
 import TrustMeshFetch
 import TrustMeshGossip
 import TrustMeshModel
@@ -176,8 +177,16 @@ struct MetricsMiddleware<Context: RequestContext>: RouterMiddleware {
 
 extension NodeMetrics {
     /// The metrics door: `GET /metrics`.
-    func routes(runtime: NodeRuntime) -> RouteCollection<BasicRequestContext> {
-        let router = RouteCollection(context: BasicRequestContext.self)
+    func routes(
+        runtime: NodeRuntime, middleware: [any MiddlewareProtocol<Request, Response, AccessContext>] = []
+    ) -> RouteCollection<AccessContext> {
+        let router = RouteCollection(context: AccessContext.self)
+        for layer in middleware { router.add(middleware: layer) }
+        router.get("/health") { _, _ -> Response in
+            var response = Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "ok\n")))
+            response.headers[.contentType] = "text/plain; charset=utf-8"
+            return response
+        }
         router.get("/metrics") { _, _ -> Response in
             let body = await self.scrape(runtime: runtime)
             var response = Response(status: .ok, body: .init(byteBuffer: ByteBuffer(bytes: body)))

@@ -1,10 +1,14 @@
 import Foundation
 import Glibc
-import Hummingbird
+package import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
 import NIOCore
+import NIOSSL
 import ServiceLifecycle
 import Synchronization
+public import TrustMeshAccess
 import TrustMeshCrypto
 import TrustMeshDICOMweb
 public import TrustMeshDIMSE
@@ -51,6 +55,8 @@ public final class NodeRuntime: Sendable {
     let dicom: DIMSEServer?
     /// Where the trust's own people and systems reach the node.
     public let local: LocalListener
+    /// Who may use the local listener: sign-in, sessions, bearer tokens, the permission table.
+    let access: Access
 
     /// Prepares a node to run: its keys must match the topology's entry for its trust.
     /// - Throws: if the trust is not in the topology, the topology lacks keys, or the keys differ.
@@ -58,10 +64,12 @@ public final class NodeRuntime: Sendable {
     /// - Parameter dicom: the DICOM listener's settings (nil: no listener); an empty host means the
     ///   local listener's host (DICOM is a door for the trust's own systems).
     /// - Parameter local: the local listener; nil: loopback, the peer port + 1000.
+    /// - Parameter access: how people sign in and programs present tokens; nil: every door of the
+    ///   local listener but health, assets and sign-in refuses (deny by default).
     public init(
         node: LocalNode, topology: Topology, settings: GossipSettings = GossipSettings(),
         fetchBatchBytes: Int = 8 << 20, checkpointInterval: Duration = .seconds(30),
-        dicom: DIMSEServer.Configuration? = nil, local: LocalListener? = nil
+        dicom: DIMSEServer.Configuration? = nil, local: LocalListener? = nil, access: AccessSettings? = nil
     ) throws {
         try topology.validate(requireKeys: true)
         let trust = node.configuration.trust
@@ -91,6 +99,28 @@ public final class NodeRuntime: Sendable {
             counters.refused(code.rawValue)
             metrics.peerRefusal(code.rawValue)
         }
+        let auditAccess: @Sendable (AccessEvent) -> Void = { [node] event in
+            let actor: String
+            var subject: [AuditEntry.SubjectKey: String] = [:]
+            switch event.actor {
+            case .person(let person, let session):
+                actor = person.name
+                subject = [
+                    "actorKind": "person", "actorIssuer": person.issuer, "actorSubject": person.subject,
+                    "actorRole": person.roleCode, "actorOrganisation": person.organisation.code,
+                ]
+                if let session { subject["session"] = session }
+            case .system(let name):
+                actor = name
+                subject = ["actorKind": "system"]
+            }
+            let details = (try? JSONEncoder().encode(event.details)).map { String(decoding: $0, as: UTF8.self) }
+            try? node.audit(AuditEntry.Kind(rawValue: event.kind), actor: actor, subject: subject, details: details)
+        }
+        self.access = try Access(
+            settings: access, trust: trust, publicURL: local.publicURL, localAddress: local.address,
+            sessionsPath: node.directory + "/access.sqlite", logger: logger, audit: auditAccess,
+            page: { status, title, message in WebUI.messagePage(status, title: title, message: message) })
         // Created after the last step that can throw: its HTTP client must be shut down once made.
         let client = PeerClient(me: trust, signing: signing, agreement: agreement, topology: topology)
         self.client = client
@@ -138,6 +168,7 @@ public final class NodeRuntime: Sendable {
                 onListening: onListening, onLocalListening: onLocalListening, onDICOMListening: onDICOMListening)
         } catch {
             try? await client.shutdown()
+            try? await access.shutdown()
             if let io = error as? IOError, io.errnoCode == EADDRINUSE {
                 var addresses =
                     "\(me.address) (\(me.ods)'s address in the topology), the local address \(local.address)"
@@ -147,6 +178,7 @@ public final class NodeRuntime: Sendable {
             throw error
         }
         try await client.shutdown()
+        try await access.shutdown()
     }
 
     private func serve(
@@ -161,9 +193,13 @@ public final class NodeRuntime: Sendable {
             onServerRunning: { channel in onListening(channel.localAddress?.port ?? port) },
             logger: logger)
         let localPort = local.port
+        let http1: HTTPServerBuilder = .http1(
+            configuration: .init(additionalChannelHandlers: [ExpectContinueHandler()]))
         let localApp = Application(
             router: localRouter(),
-            server: .http1(configuration: .init(additionalChannelHandlers: [ExpectContinueHandler()])),
+            server: try local.tls.map { files in
+                try .tls(http1, tlsConfiguration: try Self.tlsConfiguration(files))
+            } ?? http1,
             configuration: .init(address: .hostname(local.host, port: localPort), serverName: "trustmesh"),
             onServerRunning: { channel in onLocalListening(channel.localAddress?.port ?? localPort) },
             logger: logger)
@@ -177,6 +213,21 @@ public final class NodeRuntime: Sendable {
             logger.info("node stopped", metadata: ["trust": "\(me.ods)"])
         }
         try await app.runService()
+    }
+
+    /// A server TLS configuration from PEM files.
+    /// - Throws: ``NodeError`` naming the file that cannot be read.
+    static func tlsConfiguration(_ files: LocalListener.TLSFiles) throws -> TLSConfiguration {
+        let chain: [NIOSSLCertificate]
+        let key: NIOSSLPrivateKey
+        do { chain = try NIOSSLCertificate.fromPEMFile(files.certificate) } catch {
+            throw ModelError.topology("--tls-certificate \(files.certificate): not a readable PEM certificate chain")
+        }
+        do { key = try NIOSSLPrivateKey(file: files.key, format: .pem) } catch {
+            throw ModelError.topology("--tls-key \(files.key): not a readable PEM private key")
+        }
+        return TLSConfiguration.makeServerConfiguration(
+            certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
     }
 
     /// One gossip round now (the loop calls this every interval).
@@ -197,18 +248,24 @@ public final class NodeRuntime: Sendable {
     }
 
     /// The local listener's routes: everything for the trust's own people and systems.
-    private func localRouter() -> Router<BasicRequestContext> {
-        let router = Router()
+    /// Each door's routes sit behind the access guard (``AccessTable`` says what each needs); the
+    /// listener refuses a foreign `Host` before any door.
+    package func localRouter() -> Router<AccessContext> {
+        let router = Router(context: AccessContext.self)
         router.add(middleware: MetricsMiddleware(metrics: metrics))
+        router.add(middleware: access.listenerMiddleware)
+        let guarded = [access.guardMiddleware]
         let services = LocalServices(
             node: node, topology: topology, fetches: fetches, contacts: contacts, baseURL: local.publicURL,
             logger: logger, status: { try await self.status() })
-        router.addRoutes(LocalAPI(services).routes())
+        router.addRoutes(SignInRoutes(access).routes())
+        router.addRoutes(LocalAPI(services).routes(middleware: guarded))
         router.addRoutes(
-            DICOMwebRoutes(node: node, topology: topology, baseURL: local.publicURL, logger: logger).routes())
-        router.addRoutes(FHIRImagingStudy.routes(services))
-        router.addRoutes(metrics.routes(runtime: self))
-        router.addRoutes(WebUI(services).routes())
+            DICOMwebRoutes(node: node, topology: topology, baseURL: local.publicURL, logger: logger).routes(
+                middleware: guarded))
+        router.addRoutes(FHIRImagingStudy.routes(services, middleware: guarded))
+        router.addRoutes(metrics.routes(runtime: self, middleware: guarded))
+        router.addRoutes(WebUI(services).routes(middleware: guarded))
         return router
     }
 

@@ -45,8 +45,8 @@ public enum CommandRunner {
     }()
 
     /// Runs `trustmesh` with arguments.
-    public static func trustmesh(_ arguments: [String]) throws -> ProcessResult {
-        try run(trustmeshPath, arguments)
+    public static func trustmesh(_ arguments: [String], environment: [String: String]? = nil) throws -> ProcessResult {
+        try run(trustmeshPath, arguments, environment: environment)
     }
 
     /// Runs `trustmesh-bench` with arguments.

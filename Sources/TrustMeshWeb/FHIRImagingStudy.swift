@@ -3,6 +3,7 @@ import HTTPTypes
 package import Hummingbird
 import Logging
 import NIOCore
+package import TrustMeshAccess
 import TrustMeshCrypto
 import TrustMeshModel
 import TrustMeshNodeCore
@@ -185,9 +186,9 @@ extension FHIRImagingStudy {
     /// The FHIR door: `GET /fhir/ImagingStudy`, behind `middleware` (outermost first). Every
     /// failure is answered as an OperationOutcome.
     package static func routes(
-        _ services: LocalServices, middleware: [any MiddlewareProtocol<Request, Response, BasicRequestContext>] = []
-    ) -> RouteCollection<BasicRequestContext> {
-        let router = RouteCollection(context: BasicRequestContext.self)
+        _ services: LocalServices, middleware: [any MiddlewareProtocol<Request, Response, AccessContext>] = []
+    ) -> RouteCollection<AccessContext> {
+        let router = RouteCollection(context: AccessContext.self)
         for layer in middleware { router.add(middleware: layer) }
         router.get("/fhir/ImagingStudy") { request, _ -> Response in
             switch patient(HTML.query(of: request)) {

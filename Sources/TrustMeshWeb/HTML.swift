@@ -2,6 +2,8 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import TrustMeshAccess
+import TrustMeshModel
 
 /// Small helpers for server-rendered HTML: the page frame, the response, and form and query
 /// decoding. Markup itself is built as ``SafeHTML``, which escapes what it interpolates.
@@ -20,12 +22,40 @@ enum HTML {
         ("/audit", "Audit trail"),
     ]
 
+    /// What each navigation entry needs; entries the signed-in person may not use are not shown.
+    static let navigationPermission: [String: Permission] = [
+        "/": .search, "/priors": .search, "/fetches": .view, "/operator": .status, "/audit": .audit,
+    ]
+
+    /// The hidden field every state-changing form carries: the session's CSRF token.
+    static var csrfField: SafeHTML {
+        guard let token = PageCaller.current?.session?.csrf else { return "" }
+        return "<input type=\"hidden\" name=\"csrf\" value=\"\(token)\">"
+    }
+
+    /// Who is signed in, and the sign-out button.
+    static var signedIn: SafeHTML {
+        guard let caller = PageCaller.current else { return "" }
+        let roles = caller.roles.sorted().map(\.label).joined(separator: ", ")
+        let role = caller.person?.roleCode ?? ""
+        return """
+            <div class="who">Signed in as <strong>\(caller.displayName)</strong> \
+            (\(roles.isEmpty ? "no role here" : roles)\(role.isEmpty ? "" : ", " + role))\
+            <form method="post" action="/auth/logout" class="signout">\(csrfField)\
+            <button type="submit">Sign out</button></form></div>
+            """
+    }
+
     /// A whole page: head (stylesheet and script from this node only), masthead with the trust and
     /// navigation, the content, and a footer.
     static func page(title: String, node: String, current: String, refresh: Bool = false, body: SafeHTML)
         -> SafeHTML
     {
-        let nav = navigation.map { entry -> SafeHTML in
+        let caller = PageCaller.current
+        let nav = navigation.filter { entry in
+            guard let caller, let permission = navigationPermission[entry.path] else { return true }
+            return caller.may(permission)
+        }.map { entry -> SafeHTML in
             let mark: SafeHTML = entry.path == current ? " aria-current=\"page\"" : ""
             return "<a href=\"\(entry.path)\"\(mark)>\(entry.label)</a>"
         }.joined()
@@ -48,6 +78,7 @@ enum HTML {
             <div class="brand">TrustMesh</div>
             <div class="node">Imaging across the network, from this trust's node: \(node)</div>
             <nav aria-label="Main">\(nav)</nav>
+            \(signedIn)
             </header>
             <main id="main" tabindex="-1">
             \(body)
@@ -67,7 +98,9 @@ enum HTML {
         response.headers[HTTPField.Name("Content-Security-Policy")!] =
             "default-src 'self'; img-src 'self'; style-src 'self'; script-src 'self'; connect-src 'self'; "
             + "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-        response.headers[HTTPField.Name("Referrer-Policy")!] = "no-referrer"
+        // same-origin, not no-referrer: browsers then send the real Origin on the page's own form posts,
+        // which the access guard checks (with no-referrer a form post carries `Origin: null`).
+        response.headers[HTTPField.Name("Referrer-Policy")!] = "same-origin"
         response.headers[HTTPField.Name("X-Content-Type-Options")!] = "nosniff"
         return response
     }

@@ -3,6 +3,7 @@ import HTTPTypes
 package import Hummingbird
 import Logging
 import NIOCore
+package import TrustMeshAccess
 import TrustMeshFetch
 import TrustMeshModel
 import TrustMeshNodeCore
@@ -33,12 +34,12 @@ package struct LocalAPI: Sendable {
     }
 
     /// The door's routes, behind `middleware` (outermost first).
-    package func routes(middleware: [any MiddlewareProtocol<Request, Response, BasicRequestContext>] = [])
+    package func routes(middleware: [any MiddlewareProtocol<Request, Response, AccessContext>] = [])
         -> RouteCollection<
-            BasicRequestContext
+            AccessContext
         >
     {
-        let router = RouteCollection(context: BasicRequestContext.self)
+        let router = RouteCollection(context: AccessContext.self)
         for layer in middleware { router.add(middleware: layer) }
         router.get("/api/v1/status") { _, _ in await answer { try await services.status() } }
         router.get("/api/v1/query") { request, _ in await answer { try query(request) } }
@@ -70,7 +71,7 @@ package struct LocalAPI: Sendable {
         return result
     }
 
-    private func addCare(_ request: Request, _ context: BasicRequestContext) async throws -> CareRelationship {
+    private func addCare(_ request: Request, _ context: AccessContext) async throws -> CareRelationship {
         struct Body: Decodable {
             var nhs: String
             var clinician: String
@@ -91,7 +92,7 @@ package struct LocalAPI: Sendable {
         }
     }
 
-    private func startFetch(_ request: Request, _ context: BasicRequestContext) async throws -> FetchProgress {
+    private func startFetch(_ request: Request, _ context: AccessContext) async throws -> FetchProgress {
         struct Body: Decodable {
             var study: String
             var from: String?

@@ -132,7 +132,7 @@ enum WebPages {
                         """
                 } else {
                     html += """
-                        <td><form method="post" action="/fetch">\
+                        <td><form method="post" action="/fetch">\(HTML.csrfField)\
                         <input type="hidden" name="study" value="\(study.studyInstanceUID)">\
                         <input type="hidden" name="from" value="\(study.holder)">\
                         <input type="hidden" name="nhs" value="\(nhs.digits)">\
@@ -175,6 +175,7 @@ enum WebPages {
             error.map { "<p class=\"error-message\" role=\"alert\" id=\"care-error\">\($0)</p>" } ?? ""
         html += """
             <form method="post" action="/care" class="panel" aria-labelledby="care-form-title">
+            \(HTML.csrfField)
             <h3 id="care-form-title">Record a care relationship</h3>
             <p class="hint">Record that you have started delivering care to this patient. It is signed by this \
             trust's node and presented when you fetch.</p>

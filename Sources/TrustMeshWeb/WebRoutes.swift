@@ -3,6 +3,7 @@ import HTTPTypes
 package import Hummingbird
 import Logging
 import NIOCore
+package import TrustMeshAccess
 import TrustMeshAudit
 import TrustMeshDICOM
 import TrustMeshFetch
@@ -42,13 +43,14 @@ package struct WebUI: Sendable {
     }
 
     /// The page's routes, behind `middleware` (outermost first).
-    package func routes(middleware: [any MiddlewareProtocol<Request, Response, BasicRequestContext>] = [])
+    package func routes(middleware: [any MiddlewareProtocol<Request, Response, AccessContext>] = [])
         -> RouteCollection<
-            BasicRequestContext
+            AccessContext
         >
     {
-        let router = RouteCollection(context: BasicRequestContext.self)
+        let router = RouteCollection(context: AccessContext.self)
         for layer in middleware { router.add(middleware: layer) }
+        router.add(middleware: PageCaller.Middleware())
         router.get("/") { request, _ in self.home(request) }
         router.get("/patient") { request, _ in self.patientPage(HTML.query(of: request)) }
         router.post("/care") { request, _ in await self.recordCare(request) }
@@ -75,6 +77,19 @@ package struct WebUI: Sendable {
         response.headers[.cacheControl] = "no-cache"
         response.headers[HTTPField.Name("X-Content-Type-Options")!] = "nosniff"
         return response
+    }
+
+    /// A page with a title and one message: refusals and sign-in messages from the access layer.
+    package static func messagePage(_ status: HTTPResponse.Status, title: String, message: String) -> Response {
+        let signIn: SafeHTML =
+            status == .unauthorized || status == .forbidden
+            ? "<p><a href=\"/auth/login\">Sign in</a> · <a href=\"/\">Patient search</a></p>" : ""
+        let body: SafeHTML = """
+            <h1>\(title)</h1>
+            <div class="notice error" role="alert"><p>\(message)</p></div>
+            \(signIn)
+            """
+        return HTML.response(status, HTML.page(title: title, node: "", current: "", body: body))
     }
 
     /// A page for a failure the person cannot fix by changing what they typed; the detail is logged.

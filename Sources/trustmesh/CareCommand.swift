@@ -12,7 +12,7 @@ struct CareCommand: AsyncParsableCommand {
     )
 
     struct Target: ParsableArguments {
-        @Option(help: ArgumentHelp("A running node's local API, e.g. http://127.0.0.1:7401.", valueName: "URL"))
+        @Option(help: ArgumentHelp("A running node's local API, e.g. http://127.0.0.1:8401.", valueName: "URL"))
         var node: String?
 
         @Option(help: ArgumentHelp("A node's data folder (instead of --node).", valueName: "DIR"))
@@ -52,7 +52,7 @@ struct CareCommand: AsyncParsableCommand {
             let care: CareRelationship
             if let node = target.node {
                 care = try await LocalAPIClient.addCare(
-                    node: node, nhs: nhs, clinician: clinician, kind: kind, expires: expires)
+                    node: await NodeLogin.endpoint(node), nhs: nhs, clinician: clinician, kind: kind, expires: expires)
             } else {
                 do {
                     care = try LocalNode(directory: target.data!).addCare(
@@ -79,7 +79,7 @@ struct CareCommand: AsyncParsableCommand {
         func run() async throws {
             let cares: [CareRelationship]
             if let node = target.node {
-                cares = try await LocalAPIClient.care(node: node)
+                cares = try await LocalAPIClient.care(node: await NodeLogin.endpoint(node))
             } else {
                 cares = try LocalNode(directory: target.data!).careRelationships()
             }

@@ -22,7 +22,7 @@ struct FetchCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(help: ArgumentHelp("This trust's node, e.g. http://127.0.0.1:7407.", valueName: "URL"))
+    @Option(help: ArgumentHelp("This trust's node, e.g. http://127.0.0.1:8407.", valueName: "URL"))
     var node: String
 
     @Option(help: ArgumentHelp("The Study Instance UID.", valueName: "UID"))
@@ -38,11 +38,13 @@ struct FetchCommand: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        var progress = try await LocalAPIClient.startFetch(node: node, study: study, from: from, clinician: clinician)
+        let endpoint = await NodeLogin.endpoint(node)
+        var progress = try await LocalAPIClient.startFetch(
+            node: endpoint, study: study, from: from, clinician: clinician)
         let line = ProgressLine()
         while progress.state == .requesting || progress.state == .transferring {
             try await Task.sleep(for: .milliseconds(200))
-            progress = try await LocalAPIClient.fetchProgress(node: node, id: progress.id)
+            progress = try await LocalAPIClient.fetchProgress(node: endpoint, id: progress.id)
             let p = progress
             line.update { _ in
                 if p.waitingForOtherFetches != nil {

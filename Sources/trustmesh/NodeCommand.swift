@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TrustMeshAccess
 import TrustMeshDIMSE
 import TrustMeshGossip
 import TrustMeshModel
@@ -70,6 +71,18 @@ struct NodeCommand: AsyncParsableCommand {
                 valueName: "URL"))
         var publicUrl: String?
 
+        @Option(
+            help: ArgumentHelp(
+                "The access file: the identity provider, this node's client, the role map (docs/ARCHITECTURE.md, \"Sign-in\"). Without it every door of the local listener refuses but health and assets.",
+                valueName: "FILE"))
+        var access: String?
+
+        @Option(help: ArgumentHelp("PEM certificate chain: the local listener serves HTTPS.", valueName: "FILE"))
+        var tlsCertificate: String?
+
+        @Option(help: ArgumentHelp("PEM private key for --tls-certificate.", valueName: "FILE"))
+        var tlsKey: String?
+
         @Option(help: "Peers contacted each round.")
         var fanout: Int = 3
 
@@ -130,6 +143,9 @@ struct NodeCommand: AsyncParsableCommand {
                     throw ValidationError("--move-destination names \(destination.aeTitle) twice")
                 }
             }
+            if (tlsCertificate == nil) != (tlsKey == nil) {
+                throw ValidationError("give --tls-certificate and --tls-key together")
+            }
             if fanout < 1 { throw ValidationError("--fanout must be at least 1") }
             if intervalMs < 10 { throw ValidationError("--interval-ms must be at least 10") }
             if batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
@@ -182,21 +198,25 @@ struct NodeCommand: AsyncParsableCommand {
             }
             let network = try LocalNetwork.read(topology)
             let local: LocalListener
+            let tls = tlsCertificate.flatMap { certificate in
+                tlsKey.map { LocalListener.TLSFiles(certificate: certificate, key: $0) }
+            }
             if let localAddress {
-                local = try LocalListener(address: localAddress, publicURL: publicUrl)
+                local = try LocalListener(address: localAddress, publicURL: publicUrl, tls: tls)
             } else {
                 guard let me = network.trust(trust) else {
                     throw ModelError.topology("\(trust) is not in this topology")
                 }
                 let defaults = try LocalListener.default(peerAddress: me.address)
-                local = try LocalListener(host: defaults.host, port: defaults.port, publicURL: publicUrl)
+                local = try LocalListener(host: defaults.host, port: defaults.port, publicURL: publicUrl, tls: tls)
             }
+            let accessSettings = try access.map(AccessSettings.read)
             let runtime = try NodeRuntime(
                 node: node, topology: network,
                 settings: GossipSettings(
                     fanout: fanout, batchSize: batchSize, roundInterval: .milliseconds(intervalMs)),
                 fetchBatchBytes: fetchBatchKb * 1024, checkpointInterval: .seconds(checkpointSeconds), dicom: dicom,
-                local: local)
+                local: local, access: accessSettings)
             let host = try runtime.topology.trust(trust)?.hostAndPort().host ?? "127.0.0.1"
             try await runtime.run(
                 onListening: { port in

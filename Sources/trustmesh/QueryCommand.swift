@@ -18,7 +18,7 @@ struct QueryCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(help: ArgumentHelp("A running node's local API, e.g. http://127.0.0.1:7401.", valueName: "URL"))
+    @Option(help: ArgumentHelp("A running node's local API, e.g. http://127.0.0.1:8401.", valueName: "URL"))
     var node: String?
 
     @Option(help: ArgumentHelp("A node's data folder (instead of --node).", valueName: "DIR"))
@@ -39,7 +39,7 @@ struct QueryCommand: AsyncParsableCommand {
         do { number = try NHSNumber(nhs) } catch { throw UserError("--nhs: \(error)") }
         let result: FederatedQueryResult
         if let node {
-            result = try await LocalAPIClient.query(node: node, nhs: number)
+            result = try await LocalAPIClient.query(node: await NodeLogin.endpoint(node), nhs: number)
         } else {
             result = try LocalNode(directory: data!).query(nhs: number)
         }

@@ -17,7 +17,8 @@ struct TrustMeshCommand: AsyncParsableCommand {
         subcommands: [
             InitCommand.self, IngestCommand.self, QueryCommand.self, ExportCommand.self, InspectCommand.self,
             StatusCommand.self, NetworkCommand.self, NodeCommand.self, OptOutCommand.self, CareCommand.self,
-            FetchCommand.self, SynthesizeCommand.self, AuditCommand.self, GCCommand.self,
+            FetchCommand.self, SynthesizeCommand.self, AuditCommand.self, GCCommand.self, LoginCommand.self,
+            LogoutCommand.self,
         ]
     )
 }

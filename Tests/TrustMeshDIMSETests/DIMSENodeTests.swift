@@ -28,14 +28,14 @@ import TrustMeshTesting
     }
 
     static func waitForDICOM(_ net: TestNetwork, _ code: String) async throws {
-        let url = net.url(code)
+        let endpoint = net.api(code)
         try await poll("\(code)'s DICOM listener", deadline: .seconds(30)) {
-            ((try? await LocalAPIClient.status(node: url))?.dicom?.port ?? 0) > 0
+            ((try? await LocalAPIClient.status(node: endpoint))?.dicom?.port ?? 0) > 0
         }
     }
 
     static func status(_ net: TestNetwork, _ code: String) async throws -> NodeStatus {
-        try await LocalAPIClient.status(node: net.url(code))
+        try await LocalAPIClient.status(node: net.api(code))
     }
 
     /// The bytes after a Part 10 file's File Meta Information: the data set as it travelled.

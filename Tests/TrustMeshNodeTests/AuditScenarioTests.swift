@@ -40,28 +40,32 @@ import TrustMeshTesting
                 ]).status == 0)
             #expect(try run(["ingest", "--data", network.dataDirectory("RRK"), input]).status == 0)
         }
-        for url in [rkb, rl4] {
-            try await poll("gossip to \(url)", deadline: .seconds(30)) {
-                let a = try? await LocalAPIClient.query(node: url, nhs: NHSNumber(jane))
-                let b = try? await LocalAPIClient.query(node: url, nhs: NHSNumber(alun))
+        for endpoint in [network.api("RKB"), network.api("RL4")] {
+            try await poll("gossip to \(endpoint.url)", deadline: .seconds(30)) {
+                let a = try? await LocalAPIClient.query(node: endpoint, nhs: NHSNumber(jane))
+                let b = try? await LocalAPIClient.query(node: endpoint, nhs: NHSNumber(alun))
                 return a?.studies.count == 1 && b?.studies.count == 1
             }
         }
         // RKB cares for Jane and fetches her CT; RL4 tries without a care relationship and is refused.
         #expect(
-            try run(["care", "add", "--node", rkb, "--nhs", jane, "--clinician", "Dr Shah", "--kind", "referral"])
-                .status == 0)
-        #expect(try run(["fetch", "--node", rkb, "--study", "1.2.826.0.1.3680043.10.9.1"]).status == 0)
-        #expect(try run(["fetch", "--node", rl4, "--study", "1.2.826.0.1.3680043.10.9.1"]).status != 0)
+            try network.cli(
+                "RKB", ["care", "add", "--node", rkb, "--nhs", jane, "--clinician", "Dr Shah", "--kind", "referral"]
+            )
+            .status == 0)
+        #expect(try network.cli("RKB", ["fetch", "--node", rkb, "--study", "1.2.826.0.1.3680043.10.9.1"]).status == 0)
+        #expect(try network.cli("RL4", ["fetch", "--node", rl4, "--study", "1.2.826.0.1.3680043.10.9.1"]).status != 0)
         // Alun opts out at RL4; RKB then cannot fetch his study even with a care relationship.
         #expect(try run(["optout", "--data", network.dataDirectory("RL4"), "--nhs", alun]).status == 0)
         try await poll("the opt-out to reach RKB", deadline: .seconds(30)) {
-            (try? await LocalAPIClient.query(node: rkb, nhs: NHSNumber(alun)))?.optedOut == true
+            (try? await LocalAPIClient.query(node: network.api("RKB"), nhs: NHSNumber(alun)))?.optedOut == true
         }
         #expect(
-            try run(["care", "add", "--node", rkb, "--nhs", alun, "--clinician", "Dr Shah", "--kind", "emergency"])
-                .status == 0)
-        #expect(try run(["fetch", "--node", rkb, "--study", "1.2.826.0.1.3680043.10.9.2"]).status != 0)
+            try network.cli(
+                "RKB", ["care", "add", "--node", rkb, "--nhs", alun, "--clinician", "Dr Shah", "--kind", "emergency"]
+            )
+            .status == 0)
+        #expect(try network.cli("RKB", ["fetch", "--node", rkb, "--study", "1.2.826.0.1.3680043.10.9.2"]).status != 0)
 
         // Wait until RKB holds a checkpoint of RRK's log that covers the share.
         func lines(_ path: String) throws -> [[String: Any]] {

@@ -171,7 +171,7 @@ import TrustMeshTesting
             ]).status == 0)
         let stow = try synthesize(network, uid: Self.stowStudy, arguments: ["--instances", "2"])
         try await poll("RRK to list RKB's study", deadline: .seconds(30)) {
-            let result = try? await LocalAPIClient.query(node: network.url("RRK"), nhs: NHSNumber(Self.patient))
+            let result = try? await LocalAPIClient.query(node: network.api("RRK"), nhs: NHSNumber(Self.patient))
             return result?.studies.contains { $0.studyInstanceUID == Self.remoteStudy } == true
         }
 
@@ -189,11 +189,14 @@ import TrustMeshTesting
 
         // Once fetched (care-gated), RKB's study is held here too: ONLINE, with a RetrieveURL.
         #expect(
-            try run([
-                "care", "add", "--node", network.url("RRK"), "--nhs", Self.patient, "--clinician", "Dr Okafor",
-                "--kind", "referral",
-            ]).status == 0)
-        let fetched = try run(["fetch", "--node", network.url("RRK"), "--study", Self.remoteStudy])
+            try network.cli(
+                "RRK",
+                [
+                    "care", "add", "--node", network.url("RRK"), "--nhs", Self.patient, "--clinician", "Dr Okafor",
+                    "--kind", "referral",
+                ]
+            ).status == 0)
+        let fetched = try network.cli("RRK", ["fetch", "--node", network.url("RRK"), "--study", Self.remoteStudy])
         #expect(fetched.status == 0, "\(fetched.stderr)")
         let after = try await http(
             network.url("RRK") + "/dicom-web/studies?PatientID=\(Self.patient)&StudyInstanceUID=\(Self.remoteStudy)")
@@ -357,7 +360,7 @@ import TrustMeshTesting
         let good = try synthesize(
             network, uid: "1.2.826.0.1.3680043.10.11.9", patient: Self.patient, arguments: ["--instances", "1"])
         let goodBytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: good.values.first!)))
-        let before = try #require(try? await LocalAPIClient.status(node: network.url("RRK")))
+        let before = try #require(try? await LocalAPIClient.status(node: network.api("RRK")))
         let mixed = try await http(
             base + "/studies", method: .POST, headers: [("Content-Type", Self.stowType)],
             body: Self.multipart([goodBytes, Array("this is not DICOM".utf8)]))
@@ -369,7 +372,7 @@ import TrustMeshTesting
         let failed = try #require(response["00081198"]?["Value"] as? [[String: [String: Any]]])
         #expect(failed.first?["00081197"]?["Value"] as? [Int] == [0xC000])
         #expect(mixed.headers.contains { $0.0.lowercased() == "warning" && $0.1.contains("not DICOM") })
-        let after = try #require(try? await LocalAPIClient.status(node: network.url("RRK")))
+        let after = try #require(try? await LocalAPIClient.status(node: network.api("RRK")))
         #expect(after.instances == before.instances + 1)
 
         // Nothing stored: 409. A part for another study than the path names: 0xA900.
@@ -403,7 +406,7 @@ import TrustMeshTesting
             s.close()
             """
         let port = String(network.url("RRK").split(separator: ":").last!)
-        let instancesBefore = try #require(try? await LocalAPIClient.status(node: network.url("RRK"))).instances
+        let instancesBefore = try #require(try? await LocalAPIClient.status(node: network.api("RRK"))).instances
         let dropped = try CommandRunner.run(
             "/usr/bin/env", ["python3", "-c", dropper, port, intruder.values.first!, Self.stowType])
         #expect(dropped.status == 0, "\(dropped.stderr)")
@@ -416,7 +419,7 @@ import TrustMeshTesting
             return !left.contains { $0.hasPrefix("stow-") }
         }
         #expect(try await http(base + "/studies").status == 200)
-        #expect(try #require(try? await LocalAPIClient.status(node: network.url("RRK"))).instances == instancesBefore)
+        #expect(try #require(try? await LocalAPIClient.status(node: network.api("RRK"))).instances == instancesBefore)
 
         // Framing that is not multipart at all, and other media types.
         #expect(

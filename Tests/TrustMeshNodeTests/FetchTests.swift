@@ -26,7 +26,7 @@ import TrustMeshTesting
         let ingested = try CommandRunner.trustmesh(["ingest", "--data", network.dataDirectory(code), input])
         #expect(ingested.status == 0, "\(ingested.stdout)\(ingested.stderr)")
         try await poll("\(requester) to list \(studyUID)", deadline: .seconds(30)) {
-            let result = try? await LocalAPIClient.query(node: network.url(requester), nhs: NHSNumber(Self.patient))
+            let result = try? await LocalAPIClient.query(node: network.api(requester), nhs: NHSNumber(Self.patient))
             return result?.studies.contains { $0.studyInstanceUID == studyUID } == true
         }
         return try FileManager.default.contentsOfDirectory(atPath: input).map { input + "/" + $0 }
@@ -41,16 +41,18 @@ import TrustMeshTesting
     }
 
     func fetch(_ network: TestNetwork, at code: String, study: String) throws -> (ProcessResult, [String: Any]) {
-        let result = try CommandRunner.trustmesh(["fetch", "--node", network.url(code), "--study", study, "--json"])
+        let result = try network.cli(code, ["fetch", "--node", network.url(code), "--study", study, "--json"])
         let json = (try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8))) as? [String: Any] ?? [:]
         return (result, json)
     }
 
     func addCare(_ network: TestNetwork, at code: String, nhs: String = patient) throws {
-        let care = try CommandRunner.trustmesh([
-            "care", "add", "--node", network.url(code), "--nhs", nhs, "--clinician", "Dr Ada Lovelace", "--kind",
-            "referral",
-        ])
+        let care = try network.cli(
+            code,
+            [
+                "care", "add", "--node", network.url(code), "--nhs", nhs, "--clinician", "Dr Ada Lovelace", "--kind",
+                "referral",
+            ])
         #expect(care.status == 0, "\(care.stderr)")
     }
 
@@ -88,7 +90,7 @@ import TrustMeshTesting
         #expect((progress["bytesReceived"] as? Int ?? 0) > 0)
         #expect(progress["bytesReceived"] as? Int == progress["bytesToMove"] as? Int)
         #expect(try hashes(try exported(network, at: "RKB", study: study)) == (try hashes(originals)))
-        let listed = try await LocalAPIClient.query(node: network.url("RKB"), nhs: NHSNumber(Self.patient))
+        let listed = try await LocalAPIClient.query(node: network.api("RKB"), nhs: NHSNumber(Self.patient))
         #expect(listed.studies.first { $0.studyInstanceUID == study }?.localCopy == true)
 
         let (again, second) = try fetch(network, at: "RKB", study: study)
@@ -179,7 +181,7 @@ import TrustMeshTesting
         let ingested = try CommandRunner.trustmesh(["ingest", "--data", network.dataDirectory("RRK"), copies])
         #expect(ingested.status == 0, "\(ingested.stdout)\(ingested.stderr)")
         try await poll("RKB to list \(second)", deadline: .seconds(30)) {
-            let result = try? await LocalAPIClient.query(node: network.url("RKB"), nhs: NHSNumber(Self.patient))
+            let result = try? await LocalAPIClient.query(node: network.api("RKB"), nhs: NHSNumber(Self.patient))
             return result?.studies.contains { $0.studyInstanceUID == second } == true
         }
         try addCare(network, at: "RKB")
@@ -187,18 +189,18 @@ import TrustMeshTesting
         var ids: [String] = []
         for study in [first, first, second] {
             ids.append(
-                try await LocalAPIClient.startFetch(node: network.url("RKB"), study: study, from: nil, clinician: nil)
+                try await LocalAPIClient.startFetch(node: network.api("RKB"), study: study, from: nil, clinician: nil)
                     .id)
         }
         var ended: [FetchProgress] = []
         try await poll("the three fetches to end", deadline: .seconds(60)) {
             ended = []
-            for id in ids { ended.append(try await LocalAPIClient.fetchProgress(node: network.url("RKB"), id: id)) }
+            for id in ids { ended.append(try await LocalAPIClient.fetchProgress(node: network.api("RKB"), id: id)) }
             return ended.allSatisfy { $0.state == .completed || $0.state == .failed }
         }
         #expect(ended.allSatisfy { $0.state == .completed }, "\(ended.map { $0.error ?? "" })")
-        let holder = try await LocalAPIClient.status(node: network.url("RRK"))
-        let requester = try await LocalAPIClient.status(node: network.url("RKB"))
+        let holder = try await LocalAPIClient.status(node: network.api("RRK"))
+        let requester = try await LocalAPIClient.status(node: network.api("RKB"))
         #expect(requester.storedBytes == holder.storedBytes)
         #expect(
             ended.reduce(0) { $0 + $1.bytesReceived } == holder.storedBytes,
@@ -225,7 +227,7 @@ import TrustMeshTesting
         let (failed, _) = try fetch(network, at: "RKB", study: second)
         #expect(failed.status != 0)
         #expect(failed.stderr.contains("does not match its hash"))
-        let listed = try await LocalAPIClient.query(node: network.url("RKB"), nhs: NHSNumber(Self.patient))
+        let listed = try await LocalAPIClient.query(node: network.api("RKB"), nhs: NHSNumber(Self.patient))
         #expect(listed.studies.first { $0.studyInstanceUID == second }?.localCopy == false)
     }
 
@@ -247,7 +249,7 @@ import TrustMeshTesting
         #expect(
             failed.stderr.contains("RRK refused: its own store has lost part of study \(study)"), "\(failed.stderr)")
         #expect(progress["chunksRefetched"] as? Int ?? 0 == 0)
-        let listed = try await LocalAPIClient.query(node: network.url("RKB"), nhs: NHSNumber(Self.patient))
+        let listed = try await LocalAPIClient.query(node: network.api("RKB"), nhs: NHSNumber(Self.patient))
         #expect(listed.studies.first { $0.studyInstanceUID == study }?.localCopy == false)
         #expect(network.log("RRK").contains("this node's store is damaged"))
     }
@@ -290,9 +292,9 @@ import TrustMeshTesting
         let (failed, _) = try fetch(network, at: "RKB", study: study)
         #expect(failed.status != 0)
         #expect(failed.stderr.contains("the disk is full"), "\(failed.stderr)")
-        let listed = try await LocalAPIClient.query(node: network.url("RKB"), nhs: NHSNumber(Self.patient))
+        let listed = try await LocalAPIClient.query(node: network.api("RKB"), nhs: NHSNumber(Self.patient))
         #expect(listed.studies.first { $0.studyInstanceUID == study }?.localCopy == false)
-        let status = try await LocalAPIClient.status(node: network.url("RKB"))
+        let status = try await LocalAPIClient.status(node: network.api("RKB"))
         #expect(status.instances == 0 && status.studies == 0)
         let audit = try CommandRunner.run("/usr/bin/curl", ["-sf", network.url("RKB") + "/audit"])
         #expect(audit.stdout.contains("fetchAbandoned"), "\(audit.stdout.prefix(500))")
@@ -309,7 +311,7 @@ import TrustMeshTesting
         ])
         #expect(optOut.status == 0)
         try await poll("RKB to learn of the opt-out", deadline: .seconds(30)) {
-            (try? await LocalAPIClient.query(node: network.url("RKB"), nhs: NHSNumber(Self.patient)))?.optedOut == true
+            (try? await LocalAPIClient.query(node: network.api("RKB"), nhs: NHSNumber(Self.patient)))?.optedOut == true
         }
         let (refused, _) = try fetch(network, at: "RKB", study: study)
         #expect(refused.status != 0)

@@ -28,7 +28,7 @@ import TrustMeshTesting
     }
 
     func lists(_ network: TestNetwork, _ code: String, _ studyUID: String) async -> Bool {
-        guard let result = try? await LocalAPIClient.query(node: network.url(code), nhs: patient) else { return false }
+        guard let result = try? await LocalAPIClient.query(node: network.api(code), nhs: patient) else { return false }
         return result.studies.contains { $0.studyInstanceUID == studyUID }
     }
 
@@ -41,13 +41,13 @@ import TrustMeshTesting
                 await lists(network, code, "1.2.826.0.1.3680043.10.7.1")
             }
         }
-        let result = try await LocalAPIClient.query(node: network.url("RWP"), nhs: patient)
+        let result = try await LocalAPIClient.query(node: network.api("RWP"), nhs: patient)
         let study = try #require(result.studies.first)
         #expect(study.holder == "RKB")
         #expect(study.holderName == "Test trust RKB")
         #expect(study.instanceCount == 2)
         #expect(study.localCopy == false)
-        let holder = try await LocalAPIClient.query(node: network.url("RKB"), nhs: patient)
+        let holder = try await LocalAPIClient.query(node: network.api("RKB"), nhs: patient)
         #expect(holder.studies.first?.localCopy == true)
 
         // A clean shutdown on SIGTERM.
@@ -75,10 +75,10 @@ import TrustMeshTesting
         #expect(optOut.status == 0, "\(optOut.stderr)")
         for code in ["RRK", "RKB", "RWP"] {
             try await poll("\(code) to hide the opted-out patient", deadline: .seconds(30)) {
-                (try? await LocalAPIClient.query(node: network.url(code), nhs: patient).optedOut) == true
+                (try? await LocalAPIClient.query(node: network.api(code), nhs: patient).optedOut) == true
             }
         }
-        let hidden = try await LocalAPIClient.query(node: network.url("RRK"), nhs: patient)
+        let hidden = try await LocalAPIClient.query(node: network.api("RRK"), nhs: patient)
         #expect(hidden.studies.isEmpty)
     }
 
@@ -99,7 +99,7 @@ import TrustMeshTesting
         let second = try run("RRK")
         #expect(second.status == 1, "\(second.stdout)\(second.stderr)")
         #expect(second.stderr.contains("a node is already running on \(network.dataDirectory("RRK")) (process "))
-        #expect(try await LocalAPIClient.status(node: network.url("RRK")).trust == "RRK")
+        #expect(try await LocalAPIClient.status(node: network.api("RRK")).trust == "RRK")
 
         // RKB's address held by a listener that is not a node.
         let port = try #require(Int(network.peerURL("RKB").split(separator: ":").last ?? ""))
@@ -183,7 +183,7 @@ import TrustMeshTesting
         #expect(strangerAnswer.0 == 401)
         #expect(strangerAnswer.1.contains("unknownPeer"))
 
-        let status = try await LocalAPIClient.status(node: network.url("RKB"))
+        let status = try await LocalAPIClient.status(node: network.api("RKB"))
         #expect(status.refusals["replayedRequest"] == 1)
         #expect(status.refusals["badSignature"] == 1)
         #expect(status.refusals["unknownPeer"] == 1)

@@ -149,7 +149,7 @@ import TrustMeshTesting
         #expect(ingested.status == 0, "\(ingested.stdout)\(ingested.stderr)")
         let node = network.url("RKB")
         try await poll("RKB to learn of the study by gossip", deadline: .seconds(60)) {
-            let result = try? await LocalAPIClient.query(node: node, nhs: NHSNumber(Self.patient))
+            let result = try? await LocalAPIClient.query(node: network.api("RKB"), nhs: NHSNumber(Self.patient))
             return result?.studies.contains { $0.studyInstanceUID == Self.study } == true
         }
 
@@ -177,7 +177,7 @@ import TrustMeshTesting
         #expect(started.status == 303, "\(started.body)")
         let id = String(started.header("Location")?.split(separator: "#fetch-").last ?? "")
         try await poll("the fetch to complete", deadline: .seconds(60)) {
-            (try? await LocalAPIClient.fetchProgress(node: node, id: id))?.state == .completed
+            (try? await LocalAPIClient.fetchProgress(node: network.api("RKB"), id: id))?.state == .completed
         }
 
         let patientPage = try await Self.get(node + "/patient?nhs=\(Self.patient)")

@@ -48,7 +48,7 @@ import TrustMeshWeb
         async throws
     {
         try await poll("\(code) to list \(count) studies", deadline: .seconds(30)) {
-            let result = try? await LocalAPIClient.query(node: network.url(code), nhs: NHSNumber(nhs))
+            let result = try? await LocalAPIClient.query(node: network.api(code), nhs: NHSNumber(nhs))
             return result?.studies.count == count
         }
     }
@@ -208,7 +208,7 @@ import TrustMeshWeb
         #expect(started.status == 303)
         let id = String(started.location.split(separator: "#fetch-").last ?? "")
         try await poll("the fetch to complete", deadline: .seconds(60)) {
-            (try? await LocalAPIClient.fetchProgress(node: node, id: id))?.state == .completed
+            (try? await LocalAPIClient.fetchProgress(node: network.api("RKB"), id: id))?.state == .completed
         }
         let viewer = try await Self.get(node + "/study?uid=\(study)")
         #expect(viewer.status == 200)
@@ -272,7 +272,7 @@ import TrustMeshWeb
         #expect(optOut.status == 0, "\(optOut.stderr)")
         try await Self.waitForStudies(network, at: "RKB", count: 1)
         try await poll("RKB to learn of the opt-out", deadline: .seconds(30)) {
-            (try? await LocalAPIClient.query(node: network.url("RKB"), nhs: NHSNumber(Self.optedOut)))?.optedOut == true
+            (try? await LocalAPIClient.query(node: network.api("RKB"), nhs: NHSNumber(Self.optedOut)))?.optedOut == true
         }
 
         let screenshots = Self.root + "/out/screenshots"

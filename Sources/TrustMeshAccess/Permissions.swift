@@ -1,0 +1,153 @@
+public import HTTPTypes
+
+/// What a person or system may be, at this trust: roles come from the identity provider's claims
+/// through the ``RoleMap``.
+package enum Role: String, Codable, CaseIterable, Sendable, Comparable {
+    /// Searches, views, records care relationships, fetches.
+    case clinician
+    /// Runs the node: status, the operator page, metrics, the ingest doors.
+    case `operator`
+    /// Information governance: the audit trail, exports and emergency reviews.
+    case informationGovernance
+    /// A system feed (a PAS, an EPR) that records care relationships for its clinicians.
+    case careFeed
+
+    package static func < (a: Role, b: Role) -> Bool { a.rawValue < b.rawValue }
+
+    /// How a page names the role.
+    package var label: String {
+        switch self {
+        case .clinician: "clinician"
+        case .operator: "operator"
+        case .informationGovernance: "information governance"
+        case .careFeed: "care feed (system)"
+        }
+    }
+}
+
+/// One thing a door lets a caller do. Deny by default: a caller may do exactly what
+/// ``Permission/grants`` gives its roles.
+package enum Permission: String, CaseIterable, Sendable {
+    /// Search the federated index for a patient (query, page, priors, QIDO, FHIR search).
+    case search
+    /// View studies held here (study page, thumbnails, WADO, fetch progress).
+    case view
+    /// Record a care relationship.
+    case recordCare
+    /// Start a fetch from another trust.
+    case fetch
+    /// Status, the operator page, every fetch.
+    case status
+    /// Prometheus metrics.
+    case metrics
+    /// Store studies (STOW-RS).
+    case ingest
+    /// List studies without naming a patient (bulk QIDO).
+    case listAll
+    /// The audit trail and emergency reviews.
+    case audit
+
+    /// The permission table (docs/ARCHITECTURE.md, "Who may do what").
+    package static let grants: [Role: Set<Permission>] = [
+        .clinician: [.search, .view, .recordCare, .fetch],
+        .operator: [.status, .metrics, .ingest, .listAll],
+        .informationGovernance: [.audit],
+        .careFeed: [.recordCare],
+    ]
+
+    /// The roles that hold this permission.
+    package var roles: [Role] { Role.allCases.filter { Permission.grants[$0]?.contains(self) == true } }
+
+    /// The SMART-style scope a bearer token must carry for this permission, as
+    /// `user/RESOURCE.ACTIONS` (a person) or `system/RESOURCE.ACTIONS` (a system); nil: the role suffices.
+    package var scope: String? {
+        switch self {
+        case .search, .view, .listAll: "ImagingStudy.rs"
+        case .fetch, .ingest: "ImagingStudy.c"
+        case .recordCare: "EpisodeOfCare.c"
+        case .status, .metrics, .audit: nil
+        }
+    }
+}
+
+/// Which door a route belongs to: how a caller proves who it is there.
+package enum Door: String, Sendable {
+    /// The page: a session cookie; state-changing requests carry the CSRF token and our Origin.
+    case page
+    /// The JSON API, DICOMweb, FHIR, metrics: a bearer access token, never a cookie.
+    case program
+    /// Anyone: the sign-in routes, assets, health.
+    case open
+}
+
+/// What a route needs: its door and, unless open, the permission.
+package struct AccessRule: Sendable, Hashable {
+    package var door: Door
+    package var permission: Permission?
+
+    package static let open = AccessRule(door: .open, permission: nil)
+    package static func page(_ permission: Permission) -> AccessRule { AccessRule(door: .page, permission: permission) }
+    package static func program(_ permission: Permission) -> AccessRule {
+        AccessRule(door: .program, permission: permission)
+    }
+}
+
+/// Every route of the local listener and what it needs: the one table the doors' guards read. A
+/// route missing here is refused to everyone (and `AccessTableTests` fails).
+package enum AccessTable {
+    /// Keyed `METHOD PATH`, the path as the router registered it (parameters as `:name`).
+    package static let rules: [String: AccessRule] = [
+        // The sign-in routes, assets and health: open.
+        "GET /health": .open,
+        "GET /auth/login": .open,
+        "GET /auth/callback": .open,
+        "POST /auth/logout": .open,  // checks its own session and CSRF token
+        "GET /auth/signed-out": .open,
+        "GET /auth/config": .open,
+        "GET /assets/app.css": .open,
+        "GET /assets/app.js": .open,
+        // The page.
+        "GET /": .page(.search),
+        "GET /patient": .page(.search),
+        "GET /priors": .page(.search),
+        "POST /care": .page(.recordCare),
+        "POST /fetch": .page(.fetch),
+        "GET /fetches": .page(.view),
+        "GET /fetch/:id": .page(.view),
+        "GET /study": .page(.view),
+        "GET /thumbnail/:sop": .page(.view),
+        "GET /operator": .page(.status),
+        "GET /audit": .page(.audit),
+        "GET /governance": .page(.audit),
+        // The JSON API.
+        "GET /api/v1/status": .program(.status),
+        "GET /api/v1/query": .program(.search),
+        "GET /api/v1/priors": .program(.search),
+        "POST /api/v1/care": .program(.recordCare),
+        "GET /api/v1/care": .program(.recordCare),
+        "POST /api/v1/fetch": .program(.fetch),
+        "GET /api/v1/fetch": .program(.fetch),
+        "GET /api/v1/fetch/:id": .program(.fetch),
+        // FHIR and metrics.
+        "GET /fhir/ImagingStudy": .program(.search),
+        "GET /metrics": .program(.metrics),
+        // DICOMweb (QIDO without a patient is refused in the door unless the caller may listAll).
+        "GET /dicom-web/studies": .program(.search),
+        "POST /dicom-web/studies": .program(.ingest),
+        "GET /dicom-web/studies/:study": .program(.view),
+        "GET /dicom-web/studies/:study/metadata": .program(.view),
+        "GET /dicom-web/studies/:study/series": .program(.search),
+        "GET /dicom-web/studies/:study/series/:series": .program(.view),
+        "GET /dicom-web/studies/:study/series/:series/metadata": .program(.view),
+        "GET /dicom-web/studies/:study/series/:series/instances": .program(.search),
+        "GET /dicom-web/studies/:study/series/:series/instances/:instance": .program(.view),
+        "GET /dicom-web/studies/:study/series/:series/instances/:instance/metadata": .program(.view),
+        "GET /dicom-web/studies/:study/instances": .program(.search),
+        "POST /dicom-web/studies/:study": .program(.ingest),
+    ]
+
+    /// The rule for a resolved route, or nil (refused).
+    package static func rule(_ method: HTTPRequest.Method, _ path: String) -> AccessRule? {
+        rules["\(method.rawValue) \(path)"]
+    }
+}
