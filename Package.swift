@@ -69,7 +69,7 @@ let package = Package(
         // The node, divided by job (docs/ARCHITECTURE.md, "Targets").
         .target(
             name: "TrustMeshNodeCore",
-            dependencies: ["TrustMeshStore", "TrustMeshModel", "TrustMeshCrypto", "TrustMeshGossip"],
+            dependencies: ["TrustMeshStore", "TrustMeshModel", "TrustMeshCrypto", "TrustMeshGossip", "TrustMeshPolicy"],
             swiftSettings: settings
         ),
         .target(
@@ -129,7 +129,7 @@ let package = Package(
             dependencies: [
                 "TrustMeshNodeCore", "TrustMeshPeer", "TrustMeshFetch", "TrustMeshDICOMweb", "TrustMeshWeb",
                 "TrustMeshStore", "TrustMeshModel", "TrustMeshCrypto", "TrustMeshDICOM", "TrustMeshGossip",
-                "TrustMeshDIMSE", "TrustMeshCompression",
+                "TrustMeshDIMSE", "TrustMeshCompression", "TrustMeshPolicy",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -148,6 +148,7 @@ let package = Package(
             dependencies: [
                 "TrustMeshNode", "TrustMeshNodeCore", "TrustMeshFetch", "TrustMeshStore", "TrustMeshModel",
                 "TrustMeshDICOM", "TrustMeshCrypto", "TrustMeshGossip", "TrustMeshAudit", "TrustMeshDIMSE",
+                "TrustMeshPolicy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: settings

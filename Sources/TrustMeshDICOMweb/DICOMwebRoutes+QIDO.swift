@@ -19,12 +19,12 @@ extension DICOMwebRoutes {
     func searchStudies(_ request: Request) throws -> Response {
         try requireJSON(request)
         let query = try QIDOQuery.parse(parameters(request), level: .study)
-        let actor = query.clinician ?? Self.defaultActor
+        let actor = node.provisionalActor(typedName: query.clinician, otherwise: Self.defaultActor)  // PROVISIONAL: replaced by the signed-in person (issue 13)
         let base = base(request)
         var results: [DICOMJSONObject] = []
         if let nhs = query.patientID {
             // The federated index: every trust's studies for this patient (audited as `query`).
-            let federated = try node.query(nhs: nhs, topology: topology, asker: actor)
+            let federated = try node.query(nhs: nhs, topology: topology, by: actor)
             for study in federated.studies
             where query.matchesStudy(
                 nhsNumber: nhs.digits, studyUID: study.studyInstanceUID, studyDate: study.studyDate,
@@ -104,7 +104,9 @@ extension DICOMwebRoutes {
         try requireJSON(request)
         let query = try QIDOQuery.parse(parameters(request), level: .series)
         let (summary, manifest) = try heldStudy(uid)
-        try node.audit(.query, actor: query.clinician ?? Self.defaultActor, subject: LocalNode.auditSubject(summary))
+        try node.audit(
+            .query, actor: node.provisionalActor(typedName: query.clinician, otherwise: Self.defaultActor),  // PROVISIONAL: replaced by the signed-in person (issue 13)
+            subject: LocalNode.auditSubject(summary))
         let base = base(request)
         var results: [DICOMJSONObject] = []
         if studyMatches(query, summary) {
@@ -141,7 +143,7 @@ extension DICOMwebRoutes {
         }
         let (summary, manifest) = try heldStudy(uid)
         try node.audit(
-            .query, actor: query.clinician ?? Self.defaultActor,
+            .query, actor: node.provisionalActor(typedName: query.clinician, otherwise: Self.defaultActor),  // PROVISIONAL: replaced by the signed-in person (issue 13)
             subject: LocalNode.auditSubject(summary, series: series))
         let base = base(request)
         var results: [DICOMJSONObject] = []

@@ -20,10 +20,13 @@ public enum LocalAPIClient {
     }
 
     /// Records a care relationship at the node (signed by it).
-    public static func addCare(node: String, nhs: String, clinician: String, kind: String, expires: String?)
-        async throws -> CareRelationship
-    {
+    public static func addCare(
+        node: String, nhs: String, clinician: String, kind: String, reason: String? = nil,
+        justification: String? = nil, expires: String?
+    ) async throws -> CareRelationship {
         var body = ["nhs": nhs, "clinician": clinician, "kind": kind]
+        if let reason { body["reason"] = reason }
+        if let justification { body["justification"] = justification }
         if let expires { body["expires"] = expires }
         return try await send(node, "/api/v1/care", body: try JSONEncoder().encode(body))
     }

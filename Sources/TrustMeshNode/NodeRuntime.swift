@@ -13,6 +13,7 @@ public import TrustMeshGossip
 public import TrustMeshModel
 public import TrustMeshNodeCore
 import TrustMeshPeer
+public import TrustMeshPolicy
 import TrustMeshStore
 import TrustMeshWeb
 
@@ -49,10 +50,11 @@ public final class NodeRuntime: Sendable {
     /// - Throws: if the trust is not in the topology, the topology lacks keys, or the keys differ.
     /// - Parameter fetchBatchBytes: compressed bytes asked for per chunk batch when fetching.
     /// - Parameter dicom: the DICOM listener's settings (nil: no listener); its host is the node's.
+    /// - Parameter policy: the network's policy (`policy.json`), under which the holder decides every share.
     public init(
         node: LocalNode, topology: Topology, settings: GossipSettings = GossipSettings(),
         fetchBatchBytes: Int = 8 << 20, checkpointInterval: Duration = .seconds(30),
-        dicom: DIMSEServer.Configuration? = nil
+        dicom: DIMSEServer.Configuration? = nil, policy: NetworkPolicy = NetworkPolicy()
     ) throws {
         try topology.validate(requireKeys: true)
         let trust = node.configuration.trust
@@ -85,13 +87,14 @@ public final class NodeRuntime: Sendable {
         self.client = client
         var keys: [TrustID: VerifyingKey] = [:]
         for entry in topology.trusts { keys[entry.ods] = entry.signingKey }
-        fetchServer = FetchServer(node: node, logger: logger)
+        fetchServer = FetchServer(node: node, logger: logger, policy: policy)
         checkpoints = CheckpointPublisher(
             node: node, topology: topology, client: client, interval: checkpointInterval, logger: logger)
         var fetchSettings = FetchEngine.Settings()
         fetchSettings.batchBytes = max(1, fetchBatchBytes)
         fetches = FetchEngine(
-            node: node, client: client, topology: topology, settings: fetchSettings, logger: logger, metrics: metrics)
+            node: node, client: client, topology: topology, settings: fetchSettings, logger: logger, metrics: metrics,
+            policy: policy)
         gossip = GossipNode(
             id: trust, peers: topology.trusts.map(\.ods), keys: keys,
             log: SQLiteIndexLog(table: node.store.index, node: node),
@@ -147,9 +150,9 @@ public final class NodeRuntime: Sendable {
         app.addServices(GossipLoop(runtime: self), checkpoints)
         if let dicom { app.addServices(DICOMListenerService(server: dicom, onListening: onDICOMListening)) }
         logger.info("node starting", metadata: ["trust": "\(me.ods)", "address": "\(me.address)"])
-        try node.audit(.nodeStarted, actor: "node")
+        try node.audit(.nodeStarted, actor: .system("node"))
         defer {
-            try? node.audit(.nodeStopped, actor: "node")
+            try? node.audit(.nodeStopped, actor: .system("node"))
             logger.info("node stopped", metadata: ["trust": "\(me.ods)"])
         }
         try await app.runService()

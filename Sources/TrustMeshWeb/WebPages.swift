@@ -220,6 +220,8 @@ enum WebPages {
         case .optedOut: advice = "The patient's imaging cannot be shared."
         case .careExpired, .careTooOld: advice = "Record a new care relationship, then fetch again."
         case .careNotStarted: advice = "Check this node's clock, or record the care relationship again."
+        case .careClinicianUnverified:
+            advice = "Record the care relationship again, signed in as the clinician, then fetch again."
         case .careSignedByAnotherTrust, .careForAnotherPatient:
             advice = "Record a care relationship for this patient at this trust, then fetch again."
         case .unknownStudy: advice = "The trust no longer holds this study; search again to see where it is now."

@@ -53,6 +53,12 @@ struct NodeCommand: AsyncParsableCommand {
         @Option(help: ArgumentHelp("The network's topology, with public keys.", valueName: "FILE"))
         var topology: String
 
+        @Option(
+            help: ArgumentHelp(
+                "The network policy (care relationship caps per kind, clock skew); default: policy.json beside the topology if there is one, else the defaults.",
+                valueName: "FILE"))
+        var policy: String?
+
         @Option(help: "Peers contacted each round.")
         var fanout: Int = 3
 
@@ -163,15 +169,20 @@ struct NodeCommand: AsyncParsableCommand {
                     allowedCallingAETitles: allowed, timeout: .milliseconds(Int(dicomTimeout * 1000)),
                     moveDestinations: try moveDestination.map(Self.moveDestination))
             }
+            let networkPolicy = try LocalNetwork.policy(policy, besideTopology: topology)
             let runtime = try NodeRuntime(
                 node: node, topology: try LocalNetwork.read(topology),
                 settings: GossipSettings(
                     fanout: fanout, batchSize: batchSize, roundInterval: .milliseconds(intervalMs)),
-                fetchBatchBytes: fetchBatchKb * 1024, checkpointInterval: .seconds(checkpointSeconds), dicom: dicom)
+                fetchBatchBytes: fetchBatchKb * 1024, checkpointInterval: .seconds(checkpointSeconds), dicom: dicom,
+                policy: networkPolicy.policy)
             let host = try runtime.topology.trust(trust)?.hostAndPort().host ?? "127.0.0.1"
             try await runtime.run(
                 onListening: { port in
-                    FileHandle.standardOutput.write(Data("\(trust) listening on http://\(host):\(port)\n".utf8))
+                    FileHandle.standardOutput.write(
+                        Data(
+                            ("\(trust) listening on http://\(host):\(port); network policy "
+                                + (networkPolicy.path ?? "defaults") + "\n").utf8))
                 },
                 onDICOMListening: { port in
                     FileHandle.standardOutput.write(Data("\(trust) DICOM listening on \(host):\(port) as \(ae)\n".utf8))
