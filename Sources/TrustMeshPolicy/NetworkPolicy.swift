@@ -157,10 +157,12 @@ public struct NetworkPolicy: Sendable, Hashable, Codable {
         try container.encode(maxCareRecordsPerPersonPerDay, forKey: .maxCareRecordsPerPersonPerDay)
     }
 
-    /// A duration as the file writes it: `"72h"`, `"365d"`, `"5m"`, `"90s"`.
+    /// A duration as the file writes it: `"72h"`, `"365d"`, `"5m"`, `"90s"` (whole days beyond 72
+    /// hours, else the largest whole unit).
     public static func text(_ duration: Duration) -> String {
         let seconds = duration.components.seconds
-        for (unit, size) in [("d", Int64(86_400)), ("h", 3600), ("m", 60)] where seconds != 0 && seconds % size == 0 {
+        if seconds % 86_400 == 0, seconds > 72 * 3600 { return "\(seconds / 86_400)d" }
+        for (unit, size) in [("h", Int64(3600)), ("m", 60)] where seconds != 0 && seconds % size == 0 {
             return "\(seconds / size)\(unit)"
         }
         return "\(seconds)s"
