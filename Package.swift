@@ -220,7 +220,7 @@ let package = Package(
             dependencies: [
                 "TrustMeshNode", "TrustMeshNodeCore", "TrustMeshPeer", "TrustMeshFetch", "TrustMeshDICOMweb",
                 "TrustMeshWeb", "TrustMeshStore", "TrustMeshModel", "TrustMeshCrypto", "TrustMeshCompression",
-                "TrustMeshDICOM", "TrustMeshGossip", "TrustMeshTesting", "TrustMeshNodeTesting",
+                "TrustMeshDICOM", "TrustMeshGossip", "TrustMeshTesting", "TrustMeshNodeTesting", "TrustMeshPolicy",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -210,10 +210,11 @@ struct AuditCommand: AsyncParsableCommand {
             if timeline {
                 out += "Timeline:\n"
                 for event in report.timeline {
+                    // Who acted is never cut short: an auditor needs the whole name.
+                    let who = event.who.count < 34 ? event.who.padding(toLength: 34, withPad: " ", startingAt: 0) : event.who + " "
                     out +=
                         "  \(event.time)  \(Output.column("\(event.trust.code) #\(event.sequence)", 12))"
-                        + "\(Output.column(event.kind, 18))\(Output.column(event.who, 34))"
-                        + Self.subject(event.subject) + "\n"
+                        + "\(Output.column(event.kind, 18))\(who)" + Self.subject(event.subject) + "\n"
                 }
             }
             if report.findings.isEmpty {

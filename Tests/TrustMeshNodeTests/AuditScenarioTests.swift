@@ -24,7 +24,7 @@ import TrustMeshTesting
         }
     }
 
-    @Test func aDayAcrossThreeTrustsReplaysCleanlyAndAnInsidersChangesAreFound() async throws {
+    @Test func aDayAcrossThreeTrustsAccountsForEveryTransferAndAnInsidersChangesAreFound() async throws {
         let network = try TestNetwork(trusts: ["RRK", "RKB", "RL4"])
         for code in ["RRK", "RKB", "RL4"] { try await network.start(code, arguments: ["--checkpoint-seconds", "1"]) }
         let rkb = network.url("RKB")
