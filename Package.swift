@@ -69,7 +69,9 @@ let package = Package(
         // The node, divided by job (docs/ARCHITECTURE.md, "Targets").
         .target(
             name: "TrustMeshNodeCore",
-            dependencies: ["TrustMeshStore", "TrustMeshModel", "TrustMeshCrypto", "TrustMeshGossip", "TrustMeshPolicy"],
+            dependencies: [
+                "TrustMeshStore", "TrustMeshModel", "TrustMeshCrypto", "TrustMeshGossip", "TrustMeshPolicy",
+            ],
             swiftSettings: settings
         ),
         .target(

@@ -370,7 +370,9 @@ public enum AuditReplay {
                         + "in the logs given")
             }
             let limit = policy.maxCareRecordsPerPersonPerDay
-            for (key, entries) in perPersonDay.sorted(by: { ($0.key.day, $0.key.issuer, $0.key.subject) < ($1.key.day, $1.key.issuer, $1.key.subject) })
+            for (key, entries) in perPersonDay.sorted(by: {
+                ($0.key.day, $0.key.issuer, $0.key.subject) < ($1.key.day, $1.key.issuer, $1.key.subject)
+            })
             where entries.count > limit {
                 let over = entries[limit]
                 let trusts = Set(entries.map(\.trust.code)).sorted().joined(separator: ", ")

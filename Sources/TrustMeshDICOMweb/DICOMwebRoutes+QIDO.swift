@@ -19,7 +19,8 @@ extension DICOMwebRoutes {
     func searchStudies(_ request: Request) throws -> Response {
         try requireJSON(request)
         let query = try QIDOQuery.parse(parameters(request), level: .study)
-        let actor = node.provisionalActor(typedName: query.clinician, otherwise: Self.defaultActor)  // PROVISIONAL: replaced by the signed-in person (issue 13)
+        // PROVISIONAL: replaced by the signed-in person (issue 13)
+        let actor = node.provisionalActor(typedName: query.clinician, otherwise: Self.defaultActor)
         let base = base(request)
         var results: [DICOMJSONObject] = []
         if let nhs = query.patientID {
@@ -104,8 +105,9 @@ extension DICOMwebRoutes {
         try requireJSON(request)
         let query = try QIDOQuery.parse(parameters(request), level: .series)
         let (summary, manifest) = try heldStudy(uid)
+        // PROVISIONAL: replaced by the signed-in person (issue 13)
         try node.audit(
-            .query, actor: node.provisionalActor(typedName: query.clinician, otherwise: Self.defaultActor),  // PROVISIONAL: replaced by the signed-in person (issue 13)
+            .query, actor: node.provisionalActor(typedName: query.clinician, otherwise: Self.defaultActor),
             subject: LocalNode.auditSubject(summary))
         let base = base(request)
         var results: [DICOMJSONObject] = []
@@ -142,8 +144,9 @@ extension DICOMwebRoutes {
             query.seriesUIDs = [series]
         }
         let (summary, manifest) = try heldStudy(uid)
+        // PROVISIONAL: replaced by the signed-in person (issue 13)
         try node.audit(
-            .query, actor: node.provisionalActor(typedName: query.clinician, otherwise: Self.defaultActor),  // PROVISIONAL: replaced by the signed-in person (issue 13)
+            .query, actor: node.provisionalActor(typedName: query.clinician, otherwise: Self.defaultActor),
             subject: LocalNode.auditSubject(summary, series: series))
         let base = base(request)
         var results: [DICOMJSONObject] = []

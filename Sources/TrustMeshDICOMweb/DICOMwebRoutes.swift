@@ -136,8 +136,9 @@ package struct DICOMwebRoutes: Sendable {
 
     /// Who the audit log names: `?clinician=NAME` (as on `/api/v1/query`), else the DICOMweb client.
     func actor(_ request: Request) -> Actor {
+        // PROVISIONAL: replaced by the signed-in person (issue 13)
         node.provisionalActor(
-            typedName: request.uri.queryParameters["clinician"].map(String.init), otherwise: Self.defaultActor)  // PROVISIONAL: replaced by the signed-in person (issue 13)
+            typedName: request.uri.queryParameters["clinician"].map(String.init), otherwise: Self.defaultActor)
     }
 
     func parameters(_ request: Request) -> [(key: String, value: String)] {

@@ -61,7 +61,9 @@ public struct Person: Codable, Sendable, Hashable {
     package var formProblem: String? {
         if issuer.count > 512 { return "clinicianIdentity.issuer is longer than 512 characters" }
         if subject.count > 512 { return "clinicianIdentity.subject is longer than 512 characters" }
-        if name.trimmingCharacters(in: .whitespacesAndNewlines) != name { return "clinicianIdentity.name has leading or trailing white space" }
+        if name.trimmingCharacters(in: .whitespacesAndNewlines) != name {
+            return "clinicianIdentity.name has leading or trailing white space"
+        }
         if !(1...128).contains(name.count) { return "clinicianIdentity.name must be 1 to 128 characters" }
         if roleCode.count > 256 { return "clinicianIdentity.roleCode is longer than 256 characters" }
         if let registration {

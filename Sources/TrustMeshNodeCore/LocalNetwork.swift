@@ -32,7 +32,8 @@ public enum LocalNetwork {
         var topology = Topology(name: template.name, trusts: trusts)
         try topology.validate(requireKeys: false)
         let path = directory + "/topology.json"
-        if FileManager.default.fileExists(atPath: path) || FileManager.default.fileExists(atPath: directory + "/policy.json")
+        if FileManager.default.fileExists(atPath: path)
+            || FileManager.default.fileExists(atPath: directory + "/policy.json")
         {
             throw NodeError.alreadyInitialised(directory: directory)
         }

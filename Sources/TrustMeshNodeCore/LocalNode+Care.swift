@@ -67,7 +67,8 @@ extension LocalNode {
                         + "\(configuration.trust); only this trust's clinicians record its care relationships")
             }
             if let problem = person.formProblem {
-                throw CareInputError(description: "clinician: \(problem.replacingOccurrences(of: "clinicianIdentity.", with: ""))")
+                throw CareInputError(
+                    description: "clinician: \(problem.replacingOccurrences(of: "clinicianIdentity.", with: ""))")
             }
             identity = person
             clinician = person.name

@@ -86,8 +86,7 @@ public enum SharingPolicy {
     ///   - now: The time to judge at.
     ///   - policy: The network's policy.
     /// - Returns: `true` if rules 8 to 10 of ``decide(_:policy:)`` all hold.
-    public static func isCurrent(_ care: CareRelationship, now: Date, policy: NetworkPolicy = NetworkPolicy()) -> Bool
-    {
+    public static func isCurrent(_ care: CareRelationship, now: Date, policy: NetworkPolicy = NetworkPolicy()) -> Bool {
         if case .success = timeRule(care, now: now, policy: policy) { return true }
         return false
     }

@@ -196,7 +196,8 @@ extension FHIRImagingStudy {
             case .success(let nhs):
                 do {
                     let topology = services.topology
-                    let result = try services.node.query(nhs: nhs, topology: topology, by: .system("FHIR client"))  // PROVISIONAL: replaced by the signed-in person (issue 13)
+                    // PROVISIONAL: replaced by the signed-in person (issue 13)
+                    let result = try services.node.query(nhs: nhs, topology: topology, by: .system("FHIR client"))
                     let host =
                         request.head.authority ?? topology.trust(services.node.configuration.trust)?.address ?? ""
                     let selfURL =

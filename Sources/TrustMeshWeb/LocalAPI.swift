@@ -65,7 +65,8 @@ package struct LocalAPI: Sendable {
         let nhs: NHSNumber
         do { nhs = try NHSNumber(String(text)) } catch { throw Failure(status: 400, message: "nhs: \(error)") }
         let typed = request.uri.queryParameters["clinician"].map(String.init)
-        let asker = services.node.provisionalActor(typedName: typed, otherwise: "local API user")  // PROVISIONAL: replaced by the signed-in person (issue 13)
+        // PROVISIONAL: replaced by the signed-in person (issue 13)
+        let asker = services.node.provisionalActor(typedName: typed, otherwise: "local API user")
         let result = try services.node.query(nhs: nhs, topology: services.topology, by: asker)
         services.logger.info("query", metadata: ["nhs": "\(nhs)", "studies": "\(result.studies.count)"])
         return result
@@ -82,10 +83,11 @@ package struct LocalAPI: Sendable {
         }
         do {
             let body = try await request.decode(as: Body.self, context: context)
+            // PROVISIONAL: replaced by the signed-in person (issue 13)
             let care = try services.node.addCare(
                 nhs: body.nhs, kind: body.kind, reason: body.reason.flatMap { $0.isEmpty ? nil : $0 } ?? "not stated",
                 justification: body.justification, expires: body.expires,
-                by: services.node.provisionalPerson(typedName: body.clinician), session: nil)  // PROVISIONAL: replaced by the signed-in person (issue 13)
+                by: services.node.provisionalPerson(typedName: body.clinician), session: nil)
             services.logger.info(
                 "care relationship added", metadata: ["kind": "\(care.kind.rawValue)", "nhs": "\(care.nhsNumber)"])
             return care
@@ -105,9 +107,10 @@ package struct LocalAPI: Sendable {
         do {
             let body = try await request.decode(as: Body.self, context: context)
             let holder = try body.from.map { try TrustID($0) }
+            // PROVISIONAL: replaced by the signed-in person (issue 13)
             return try services.fetches.start(
                 studyUID: body.study, from: holder, clinician: body.clinician,
-                by: services.node.provisionalActor(typedName: body.clinician, otherwise: "local API user"))  // PROVISIONAL: replaced by the signed-in person (issue 13)
+                by: services.node.provisionalActor(typedName: body.clinician, otherwise: "local API user"))
         } catch let error as FetchError {
             throw Failure(status: 409, message: error.description, rule: error.rule?.name ?? "")
         } catch {
@@ -120,7 +123,9 @@ package struct LocalAPI: Sendable {
         case .failure(let problem):
             throw Failure(status: 400, message: "\(problem.field): \(problem.message)")
         case .success(let (nhs, modality, bodyPart, months)):
-            let result = try services.node.query(nhs: nhs, topology: services.topology, by: .system("prior-imaging check"))  // PROVISIONAL: replaced by the signed-in person (issue 13)
+            // PROVISIONAL: replaced by the signed-in person (issue 13)
+            let result = try services.node.query(
+                nhs: nhs, topology: services.topology, by: .system("prior-imaging check"))
             return PriorImaging.find(in: result, modality: modality, bodyPart: bodyPart, months: months)
         }
     }

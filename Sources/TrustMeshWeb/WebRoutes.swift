@@ -136,7 +136,8 @@ package struct WebUI: Sendable {
         let result: FederatedQueryResult
         let cares: [CareRelationship]
         do {
-            result = try node.query(nhs: nhs, topology: services.topology, by: .system("web page user"))  // PROVISIONAL: replaced by the signed-in person (issue 13)
+            // PROVISIONAL: replaced by the signed-in person (issue 13)
+            result = try node.query(nhs: nhs, topology: services.topology, by: .system("web page user"))
             cares = try node.store.care.current(for: nhs, now: Date())
         } catch { return failure(error, doing: "search the network's index") }
         let uids = Set(result.studies.map(\.studyInstanceUID))
@@ -162,10 +163,12 @@ package struct WebUI: Sendable {
         let nhs = form["nhs"] ?? ""
         do {
             let expires = form["expires"].flatMap { $0.isEmpty ? nil : $0 }
+            // PROVISIONAL: replaced by the signed-in person (issue 13)
             let care = try node.addCare(
-                nhs: nhs, kind: form["kind"] ?? "", reason: form["reason"].flatMap { $0.isEmpty ? nil : $0 } ?? "not stated",
+                nhs: nhs, kind: form["kind"] ?? "",
+                reason: form["reason"].flatMap { $0.isEmpty ? nil : $0 } ?? "not stated",
                 justification: form["justification"], expires: expires,
-                by: node.provisionalPerson(typedName: form["clinician"] ?? ""), session: nil)  // PROVISIONAL: replaced by the signed-in person (issue 13)
+                by: node.provisionalPerson(typedName: form["clinician"] ?? ""), session: nil)
             services.logger.info("care relationship added from the page", metadata: ["kind": "\(care.kind.rawValue)"])
             return HTML.redirect("/patient?nhs=\(care.nhsNumber.digits)&care=added#care")
         } catch let problem as CareInputError {
@@ -184,9 +187,10 @@ package struct WebUI: Sendable {
         do {
             let holder = try form["from"].flatMap { $0.isEmpty ? nil : try TrustID($0) }
             let clinician = form["clinician"].flatMap { $0.isEmpty ? nil : $0 }
+            // PROVISIONAL: replaced by the signed-in person (issue 13)
             let progress = try services.fetches.start(
                 studyUID: study, from: holder, clinician: clinician,
-                by: node.provisionalActor(typedName: clinician, otherwise: "web page user"))  // PROVISIONAL: replaced by the signed-in person (issue 13)
+                by: node.provisionalActor(typedName: clinician, otherwise: "web page user"))
             let target = (try? NHSNumber(nhs)).map {
                 "/patient?nhs=\($0.digits)&fetch=\(progress.id)#fetch-\(progress.id)"
             }
@@ -324,7 +328,8 @@ package struct WebUI: Sendable {
                     body: WebPages.priorsIntro + WebPages.priorsForm(fields, problem: problem)))
         case .success(let (nhs, modality, bodyPart, months)):
             do {
-                let result = try node.query(nhs: nhs, topology: services.topology, by: .system("prior-imaging check"))  // PROVISIONAL: replaced by the signed-in person (issue 13)
+                // PROVISIONAL: replaced by the signed-in person (issue 13)
+                let result = try node.query(nhs: nhs, topology: services.topology, by: .system("prior-imaging check"))
                 let priors = PriorImaging.find(in: result, modality: modality, bodyPart: bodyPart, months: months)
                 return HTML.response(
                     .ok,

@@ -211,7 +211,9 @@ struct AuditCommand: AsyncParsableCommand {
                 out += "Timeline:\n"
                 for event in report.timeline {
                     // Who acted is never cut short: an auditor needs the whole name.
-                    let who = event.who.count < 34 ? event.who.padding(toLength: 34, withPad: " ", startingAt: 0) : event.who + " "
+                    let who =
+                        event.who.count < 34
+                        ? event.who.padding(toLength: 34, withPad: " ", startingAt: 0) : event.who + " "
                     out +=
                         "  \(event.time)  \(Output.column("\(event.trust.code) #\(event.sequence)", 12))"
                         + "\(Output.column(event.kind, 18))\(who)" + Self.subject(event.subject) + "\n"

@@ -56,7 +56,8 @@ struct CareCommand: AsyncParsableCommand {
         var reason: String?
 
         @Option(
-            help: ArgumentHelp("Why emergency access is needed, 1–1000 characters (an emergency needs one).", valueName: "TEXT"))
+            help: ArgumentHelp(
+                "Why emergency access is needed, 1–1000 characters (an emergency needs one).", valueName: "TEXT"))
         var justification: String?
 
         @Option(help: ArgumentHelp("Last day it is valid (YYYY-MM-DD).", valueName: "DATE"))

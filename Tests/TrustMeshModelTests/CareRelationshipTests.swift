@@ -64,10 +64,13 @@ import TrustMeshModel
             ("justification", { $0.justification = "Unconscious on arrival" }),
             ("justification nil", { $0.justification = nil }),
             // Moving text between adjacent fields must change the bytes too (lengths are encoded).
-            ("issuer/subject boundary", {
-                $0.clinicianIdentity?.issuer = "https://idp.rrk.example/oidc9"
-                $0.clinicianIdentity?.subject = "10000000001"
-            }),
+            (
+                "issuer/subject boundary",
+                {
+                    $0.clinicianIdentity?.issuer = "https://idp.rrk.example/oidc9"
+                    $0.clinicianIdentity?.subject = "10000000001"
+                }
+            ),
         ]
         for (field, edit) in edits {
             var draft = care.draft
@@ -149,10 +152,13 @@ import TrustMeshModel
             ("date-only start", { $0.start = "2026-11-25" }),
             ("expiry on 31 November", { $0.expiry = "2026-11-31T23:59:59Z" }),
             ("clinician not the identity's name", { $0.clinician = "Dr Someone Else" }),
-            ("untrimmed identity name", {
-                $0.clinicianIdentity?.name = "Dr Aisha Patel "
-                $0.clinician = "Dr Aisha Patel "
-            }),
+            (
+                "untrimmed identity name",
+                {
+                    $0.clinicianIdentity?.name = "Dr Aisha Patel "
+                    $0.clinician = "Dr Aisha Patel "
+                }
+            ),
             ("long issuer", { $0.clinicianIdentity?.issuer = String(repeating: "i", count: 513) }),
             ("long subject", { $0.clinicianIdentity?.subject = String(repeating: "s", count: 513) }),
             ("long role code", { $0.clinicianIdentity?.roleCode = String(repeating: "R", count: 257) }),

@@ -99,7 +99,9 @@ import TrustMeshTesting
         var policy = NetworkPolicy()
         policy.setCap(.referral, to: .seconds(30 * 86_400))
         let network = try await network(study: study, policy: policy)
-        #expect(network.log("RRK").contains("network policy " + LocalNetwork.policyPath(besideTopology: network.topologyPath)))
+        #expect(
+            network.log("RRK").contains(
+                "network policy " + LocalNetwork.policyPath(besideTopology: network.topologyPath)))
 
         let added = try run([
             "care", "add", "--node", network.url("RKB"), "--nhs", Self.patient, "--clinician", "Dr Ada Lovelace",
@@ -190,6 +192,71 @@ import TrustMeshTesting
         (status, report) = try replay(network)
         #expect(status == 0, "\(report)")
         #expect(report.contains("No findings"))
+    }
+
+    @Test func addCareChecksItsInputNamingTheFieldAndAuditsWhoRecordedIt() throws {
+        let dir = try TemporaryDirectory()
+        let node = try LocalNode.create(directory: dir.appending("rkb"), trust: try TrustID("RKB"), name: "UHCW")
+        let shah = Person(
+            issuer: "https://idp.rkb.example/oidc", subject: "910000000001", name: " Dr Priya Shah ",
+            roleCode: "S8000:G8000:R8000", organisation: try TrustID("RKB"), registration: "GMC 7654321")
+        func problem(_ body: () throws -> Void) -> String {
+            do {
+                try body()
+                return "accepted"
+            } catch let error as CareInputError {
+                return error.description
+            } catch {
+                return "\(error)"
+            }
+        }
+        #expect(
+            problem { _ = try node.addCare(nhs: Self.patient, kind: "emergency", reason: "ED", expires: nil, by: shah) }
+                .hasPrefix("justification: an emergency care relationship needs a written justification"))
+        #expect(
+            problem {
+                _ = try node.addCare(
+                    nhs: Self.patient, kind: "emergency", reason: "ED", justification: "   ", expires: nil, by: shah)
+            }.hasPrefix("justification:"))
+        #expect(
+            problem { _ = try node.addCare(nhs: Self.patient, kind: "referral", reason: " ", expires: nil, by: shah) }
+                .hasPrefix("reason:"))
+        #expect(
+            problem { _ = try node.addCare(nhs: Self.patient, kind: "referral", reason: nil, expires: nil, by: nil) }
+                .hasPrefix("reason:"))
+        var elsewhere = shah
+        elsewhere.organisation = try TrustID("RRK")
+        #expect(
+            problem {
+                _ = try node.addCare(nhs: Self.patient, kind: "referral", reason: "r", expires: nil, by: elsewhere)
+            }
+            .hasPrefix("clinician: the signed-in role is held at RRK, not at RKB"))
+        #expect(try node.careRelationships().isEmpty)
+
+        // A signed-in clinician: the relationship names her (trimmed) and the audit entry her identity.
+        let care = try node.addCare(
+            nhs: Self.patient, kind: "EMERGENCY", reason: " Attended the ED ", justification: "Collapsed",
+            expires: nil, by: shah, session: "s-77")
+        #expect(care.clinician == "Dr Priya Shah" && care.clinicianIdentity?.name == "Dr Priya Shah")
+        #expect(care.reason == "Attended the ED" && care.justification == "Collapsed" && care.kind == .emergency)
+        #expect(SharingPolicy.isVerified(care))
+        try care.verify(with: node.configuration.signingPublicKey)
+        let entry = try #require(try node.store.audit.entries(kinds: [.careAdded]).last)
+        #expect(entry.actor == "Dr Priya Shah")
+        #expect(
+            entry.subject == [
+                .careID: care.id, .nhsNumber: Self.patient, .careKind: "emergency", .actorKind: "person",
+                .actorIssuer: "https://idp.rkb.example/oidc", .actorSubject: "910000000001",
+                .actorRole: "S8000:G8000:R8000", .actorOrganisation: "RKB", .actorRegistration: "GMC 7654321",
+                .session: "s-77",
+            ])
+
+        // The local operator: no clinician identity, the operating-system user named.
+        let offline = try node.addCare(nhs: Self.patient, kind: "mdt", reason: "MDT list", expires: nil, by: nil)
+        #expect(offline.clinicianIdentity == nil && offline.clinician == LocalNode.localOperatorName)
+        #expect(!SharingPolicy.isVerified(offline))
+        #expect(try node.store.audit.entries(kinds: [.careAdded]).last?.subject[.actorKind] == "system")
+        #expect(try node.emergencyAccesses().map(\.care.id) == [care.id])
     }
 
     @Test func theStoresDefaultCapsAreTheNetworkPolicysDefaults() {

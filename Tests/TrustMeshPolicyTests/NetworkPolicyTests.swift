@@ -66,11 +66,18 @@ import TrustMeshPolicy
     @Test func aMalformedFileIsRefusedNamingTheField() {
         #expect(refusal(#"{"careExpiryCap": {}}"#).hasPrefix("careExpiryCap: unknown key"))
         #expect(refusal(#"{"careExpiryCaps": {"emergancy": "72h"}}"#).hasPrefix("careExpiryCaps.emergancy: not a care"))
-        #expect(refusal(#"{"careExpiryCaps": {"emergency": "3 days"}}"#).hasPrefix("careExpiryCaps.emergency: \"3 days\" is not a duration"))
-        #expect(refusal(#"{"careExpiryCaps": {"emergency": "0h"}}"#) == "careExpiryCaps.emergency: a cap must be more than zero")
-        #expect(refusal(#"{"careExpiryCaps": {"emergency": -5}}"#).hasPrefix("careExpiryCaps.emergency: a duration cannot be negative"))
+        #expect(
+            refusal(#"{"careExpiryCaps": {"emergency": "3 days"}}"#).hasPrefix(
+                "careExpiryCaps.emergency: \"3 days\" is not a duration"))
+        #expect(
+            refusal(#"{"careExpiryCaps": {"emergency": "0h"}}"#)
+                == "careExpiryCaps.emergency: a cap must be more than zero")
+        #expect(
+            refusal(#"{"careExpiryCaps": {"emergency": -5}}"#).hasPrefix(
+                "careExpiryCaps.emergency: a duration cannot be negative"))
         #expect(refusal(#"{"clockSkew": "2d"}"#) == "clockSkew: the clock skew must be at most a day")
-        #expect(refusal(#"{"maxCareRecordsPerPersonPerDay": 0}"#) == "maxCareRecordsPerPersonPerDay: must be at least 1")
+        #expect(
+            refusal(#"{"maxCareRecordsPerPersonPerDay": 0}"#) == "maxCareRecordsPerPersonPerDay: must be at least 1")
         #expect(refusal(#"{"format": 2}"#).hasPrefix("format: format 2 is not 1"))
     }
 }

@@ -402,7 +402,8 @@ enum Outcome: Equatable {
         emergency.draft.kind = .emergency
         #expect(
             PolicyRule.careTooOld.explanation(for: emergency.care)
-                == "the care relationship is older than the network's maximum of 72 hours for an emergency relationship")
+                == "the care relationship is older than the network's maximum of 72 hours for an emergency relationship"
+        )
         var week = NetworkPolicy()
         week.setCap(.admission, to: .seconds(7 * 86_400))
         #expect(
