@@ -33,11 +33,15 @@ package struct DICOMwebRoutes: Sendable {
 
     let node: LocalNode
     let topology: Topology
+    /// The node's configured base URL (no trailing slash): RetrieveURLs are built from it, never
+    /// from the request's `Host`.
+    let baseURL: String
     let logger: Logger
 
-    package init(node: LocalNode, topology: Topology, logger: Logger) {
+    package init(node: LocalNode, topology: Topology, baseURL: String, logger: Logger) {
         self.node = node
         self.topology = topology
+        self.baseURL = baseURL
         self.logger = logger
     }
 
@@ -145,17 +149,8 @@ package struct DICOMwebRoutes: Sendable {
         request.uri.queryParameters.map { (key: String($0.key), value: String($0.value)) }
     }
 
-    /// `http://host:port/dicom-web`, as the client reached us.
-    ///
-    /// A Host without a port gets the listener's port: dicomweb-client (0.61) sends its host name alone.
-    func base(_ request: Request) -> String {
-        let listener = topology.trust(node.configuration.trust)?.address ?? "localhost"
-        var authority = request.head.authority ?? listener
-        if !authority.contains(":"), let port = listener.split(separator: ":").last {
-            authority += ":" + port
-        }
-        return "http://\(authority)\(Self.prefix)"
-    }
+    /// The service's base, `BASE_URL/dicom-web`, from configuration (never from the request).
+    func base(_ request: Request) -> String { baseURL + Self.prefix }
 
     static func dicomJSON(_ objects: [DICOMJSONObject], warnings: [String] = []) -> Response {
         var response = Response(

@@ -17,12 +17,17 @@ public import TrustMeshPolicy
 import TrustMeshStore
 import TrustMeshWeb
 
-/// A node at work, and the composition root: it builds the doors (the peer protocol, the local JSON
-/// API, DICOMweb, FHIR, the page, metrics), the services (gossip loop, checkpoint publisher, the
-/// DICOM listener with its node adapter) and runs them in one service group that stops cleanly on
-/// SIGINT or SIGTERM. A restart resumes from the database. Each door is a route collection of its
-/// own target, with its own middleware and its one mapping from errors to answers; this type only
-/// wires them.
+/// A node at work, and the composition root: it builds the doors, the services (gossip loop,
+/// checkpoint publisher, the DICOM listener with its node adapter) and runs them in one service
+/// group that stops cleanly on SIGINT or SIGTERM. A restart resumes from the database.
+///
+/// Two listeners: the **peer listener**, at the trust's topology address (which every other trust
+/// must reach), serves only the peer protocol (`/peer/v1/…`); the **local listener**
+/// (``LocalListener``, by default on loopback) serves the trust's own people and systems: the page,
+/// the JSON API, DICOMweb, FHIR and metrics. Each answers 404 for the other's routes, so the trust
+/// can put its people's doors behind its own network controls without a path-filtering proxy.
+/// Each door is a route collection of its own target, with its own middleware and its one mapping
+/// from errors to answers; this type only wires them.
 public final class NodeRuntime: Sendable {
     public let node: LocalNode
     public let topology: Topology
@@ -45,16 +50,20 @@ public final class NodeRuntime: Sendable {
     let contacts = PeerContacts()
     /// The DICOM listener (C-ECHO, C-STORE, C-FIND), when configured.
     let dicom: DIMSEServer?
+    /// Where the trust's own people and systems reach the node.
+    public let local: LocalListener
 
     /// Prepares a node to run: its keys must match the topology's entry for its trust.
     /// - Throws: if the trust is not in the topology, the topology lacks keys, or the keys differ.
     /// - Parameter fetchBatchBytes: compressed bytes asked for per chunk batch when fetching.
-    /// - Parameter dicom: the DICOM listener's settings (nil: no listener); its host is the node's.
+    /// - Parameter dicom: the DICOM listener's settings (nil: no listener); an empty host means the
+    ///   local listener's host (DICOM is a door for the trust's own systems).
+    /// - Parameter local: the local listener; nil: loopback, the peer port + 1000.
     /// - Parameter policy: the network's policy (`policy.json`), under which the holder decides every share.
     public init(
         node: LocalNode, topology: Topology, settings: GossipSettings = GossipSettings(),
         fetchBatchBytes: Int = 8 << 20, checkpointInterval: Duration = .seconds(30),
-        dicom: DIMSEServer.Configuration? = nil, policy: NetworkPolicy = NetworkPolicy()
+        dicom: DIMSEServer.Configuration? = nil, local: LocalListener? = nil, policy: NetworkPolicy = NetworkPolicy()
     ) throws {
         try topology.validate(requireKeys: true)
         let trust = node.configuration.trust
@@ -71,6 +80,8 @@ public final class NodeRuntime: Sendable {
         self.topology = topology
         self.settings = settings
         self.me = me
+        let local = try local ?? LocalListener.default(peerAddress: me.address)
+        self.local = local
         let signing = try node.signingKey()
         let agreement = try node.agreementKey()
         var logger = Logger(label: "trustmesh.\(trust.code)")
@@ -102,7 +113,7 @@ public final class NodeRuntime: Sendable {
             settings: settings)
         self.dicom = dicom.map { configuration in
             var configuration = configuration
-            if configuration.host.isEmpty { configuration.host = (try? me.hostAndPort().host) ?? "127.0.0.1" }
+            if configuration.host.isEmpty { configuration.host = local.host }
             return DIMSEServer(
                 configuration: configuration,
                 provider: NodeDICOMService(
@@ -114,21 +125,25 @@ public final class NodeRuntime: Sendable {
     public static func defaultAETitle(for trust: TrustID) -> String { NodeDICOMService.defaultAETitle(trust) }
 
     /// Serves until SIGINT or SIGTERM.
-    /// - Parameter onListening: called with the bound port once the listener is up.
+    /// - Parameter onListening: called with the bound port once the peer listener is up.
+    /// - Parameter onLocalListening: called with the bound port once the local listener is up.
     /// - Parameter onDICOMListening: called with the DICOM listener's bound port once it is up.
     public func run(
         onListening: @escaping @Sendable (Int) -> Void = { _ in },
+        onLocalListening: @escaping @Sendable (Int) -> Void = { _ in },
         onDICOMListening: @escaping @Sendable (Int) -> Void = { _ in }
     ) async throws {
         // Batch buffers are reused from the heap, not faulted in afresh (A/B: ~3% off a fetch).
         ProcessMemory.keepFreedMemoryForReuse()
         // The peer client must be shut down on every way out, or its HTTP client's deinit stops the process.
         do {
-            try await serve(onListening: onListening, onDICOMListening: onDICOMListening)
+            try await serve(
+                onListening: onListening, onLocalListening: onLocalListening, onDICOMListening: onDICOMListening)
         } catch {
             try? await client.shutdown()
             if let io = error as? IOError, io.errnoCode == EADDRINUSE {
-                var addresses = "\(me.address) (\(me.ods)'s address in the topology)"
+                var addresses =
+                    "\(me.address) (\(me.ods)'s address in the topology), the local address \(local.address)"
                 if let dicom { addresses += " or the DICOM port \(dicom.configuration.port)" }
                 throw NodeError.addressInUse(addresses)
             }
@@ -138,18 +153,27 @@ public final class NodeRuntime: Sendable {
     }
 
     private func serve(
-        onListening: @escaping @Sendable (Int) -> Void, onDICOMListening: @escaping @Sendable (Int) -> Void
+        onListening: @escaping @Sendable (Int) -> Void, onLocalListening: @escaping @Sendable (Int) -> Void,
+        onDICOMListening: @escaping @Sendable (Int) -> Void
     ) async throws {
         let (host, port) = try me.hostAndPort()
         var app = Application(
-            router: router(),
+            router: peerRouter(),
             server: .http1(configuration: .init(additionalChannelHandlers: [ExpectContinueHandler()])),
             configuration: .init(address: .hostname(host, port: port), serverName: "trustmesh"),
             onServerRunning: { channel in onListening(channel.localAddress?.port ?? port) },
             logger: logger)
-        app.addServices(GossipLoop(runtime: self), checkpoints)
+        let localPort = local.port
+        let localApp = Application(
+            router: localRouter(),
+            server: .http1(configuration: .init(additionalChannelHandlers: [ExpectContinueHandler()])),
+            configuration: .init(address: .hostname(local.host, port: localPort), serverName: "trustmesh"),
+            onServerRunning: { channel in onLocalListening(channel.localAddress?.port ?? localPort) },
+            logger: logger)
+        app.addServices(localApp, GossipLoop(runtime: self), checkpoints)
         if let dicom { app.addServices(DICOMListenerService(server: dicom, onListening: onDICOMListening)) }
-        logger.info("node starting", metadata: ["trust": "\(me.ods)", "address": "\(me.address)"])
+        logger.info(
+            "node starting", metadata: ["trust": "\(me.ods)", "address": "\(me.address)", "local": "\(local.address)"])
         try node.audit(.nodeStarted, actor: .system("node"))
         defer {
             try? node.audit(.nodeStopped, actor: .system("node"))
@@ -167,15 +191,24 @@ public final class NodeRuntime: Sendable {
 
     // MARK: Doors
 
-    private func router() -> Router<BasicRequestContext> {
+    /// The peer listener's routes: the peer protocol only.
+    private func peerRouter() -> Router<BasicRequestContext> {
         let router = Router()
         router.add(middleware: MetricsMiddleware(metrics: metrics))
         router.addRoutes(peerDoor.routes(peerHandlers()))
+        return router
+    }
+
+    /// The local listener's routes: everything for the trust's own people and systems.
+    private func localRouter() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.add(middleware: MetricsMiddleware(metrics: metrics))
         let services = LocalServices(
-            node: node, topology: topology, fetches: fetches, contacts: contacts, logger: logger,
-            status: { try await self.status() })
+            node: node, topology: topology, fetches: fetches, contacts: contacts, baseURL: local.publicURL,
+            logger: logger, status: { try await self.status() })
         router.addRoutes(LocalAPI(services).routes())
-        router.addRoutes(DICOMwebRoutes(node: node, topology: topology, logger: logger).routes())
+        router.addRoutes(
+            DICOMwebRoutes(node: node, topology: topology, baseURL: local.publicURL, logger: logger).routes())
         router.addRoutes(FHIRImagingStudy.routes(services))
         router.addRoutes(metrics.routes(runtime: self))
         router.addRoutes(WebUI(services).routes())

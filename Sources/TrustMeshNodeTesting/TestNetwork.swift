@@ -10,15 +10,20 @@ public final class TestNetwork: @unchecked Sendable {
     public let topology: Topology
     public let topologyPath: String
     private var processes: [TrustID: BackgroundProcess] = [:]
+    /// Each node's local listener port (page, API, DICOMweb, FHIR, metrics).
+    private let localPorts: [String: Int]
     private let lock = NSLock()
     private let intervalMs: Int
 
-    /// Creates (but does not start) nodes for the given ODS codes, each on a free port.
+    /// Creates (but does not start) nodes for the given ODS codes, each with a free peer port and a
+    /// free local port.
     /// - Parameter names: trust names by ODS code, for the topology (default "Test trust RRK").
     public init(trusts: [String], names: [String: String] = [:], intervalMs: Int = 100) throws {
         directory = try TemporaryDirectory(prefix: "trustmesh-net")
         self.intervalMs = intervalMs
-        let ports = try FreePorts.allocate(trusts.count)
+        let allPorts = try FreePorts.allocate(trusts.count * 2)
+        let ports = Array(allPorts.prefix(trusts.count))
+        localPorts = Dictionary(uniqueKeysWithValues: zip(trusts, allPorts.suffix(trusts.count)))
         let template = Topology(
             name: "test network",
             trusts: try zip(trusts, ports).map { code, port in
@@ -31,7 +36,14 @@ public final class TestNetwork: @unchecked Sendable {
 
     public func dataDirectory(_ code: String) -> String { directory.appending("net/" + code) }
 
-    public func url(_ code: String) -> String {
+    /// The node's local listener: the page, the JSON API, DICOMweb, FHIR, metrics.
+    public func url(_ code: String) -> String { "http://" + localAddress(code) }
+
+    /// `127.0.0.1:PORT` of the node's local listener.
+    public func localAddress(_ code: String) -> String { "127.0.0.1:\(localPorts[code]!)" }
+
+    /// The node's peer listener (the topology address): the peer protocol only.
+    public func peerURL(_ code: String) -> String {
         "http://" + topology.trusts.first { $0.ods.code == code }!.address
     }
 
@@ -43,7 +55,11 @@ public final class TestNetwork: @unchecked Sendable {
         _ code: String, arguments: [String] = [], environment: [String: String] = [:],
         deadline: Duration = .seconds(30), diskKB: Int? = nil
     ) async throws {
-        let run = ["node", "run", "--topology", topologyPath, "--interval-ms", "\(intervalMs)"] + arguments
+        let run =
+            [
+                "node", "run", "--topology", topologyPath, "--interval-ms", "\(intervalMs)", "--local-address",
+                localAddress(code),
+            ] + arguments
         let process: BackgroundProcess
         if let diskKB {
             let disk = dataDirectory(code) + "-disk"

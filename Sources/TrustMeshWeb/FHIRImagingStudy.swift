@@ -198,10 +198,8 @@ extension FHIRImagingStudy {
                     let topology = services.topology
                     // PROVISIONAL: replaced by the signed-in person (issue 13)
                     let result = try services.node.query(nhs: nhs, topology: topology, by: .system("FHIR client"))
-                    let host =
-                        request.head.authority ?? topology.trust(services.node.configuration.trust)?.address ?? ""
                     let selfURL =
-                        "http://\(host)/fhir/ImagingStudy?patient.identifier="
+                        services.baseURL + "/fhir/ImagingStudy?patient.identifier="
                         + HTML.query("\(nhsSystem)|\(nhs.digits)")
                     return response(.ok, bundle(result, topology: topology, selfURL: selfURL))
                 } catch {

@@ -11,18 +11,22 @@ package struct LocalServices: Sendable {
     package let fetches: FetchEngine
     /// When each peer was last heard from, for the operator's view.
     package let contacts: PeerContacts
+    /// The node's configured base URL (no trailing slash): absolute links are built from it.
+    package let baseURL: String
     package let logger: Logger
     /// The operator's view of the node.
     package let status: @Sendable () async throws -> NodeStatus
 
     package init(
-        node: LocalNode, topology: Topology, fetches: FetchEngine, contacts: PeerContacts, logger: Logger,
+        node: LocalNode, topology: Topology, fetches: FetchEngine, contacts: PeerContacts, baseURL: String,
+        logger: Logger,
         status: @escaping @Sendable () async throws -> NodeStatus
     ) {
         self.node = node
         self.topology = topology
         self.fetches = fetches
         self.contacts = contacts
+        self.baseURL = baseURL
         self.logger = logger
         self.status = status
     }

@@ -15,15 +15,20 @@ struct NodeCommand: AsyncParsableCommand {
 
     struct Run: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Serve the trust's address until SIGINT or SIGTERM.",
+            abstract: "Serve the trust's peers and its own people until SIGINT or SIGTERM.",
             discussion: """
-                Listens on the address the topology gives this node's trust: the peer protocol \
-                (every request signed by a pinned peer and sealed to this node) and the local API \
-                (GET /api/v1/status, GET /api/v1/query?nhs=NUMBER). Every round it exchanges index \
-                digests with a few random peers and trades only the records one side lacks. \
-                Stops cleanly on Ctrl-C or SIGTERM; started again, it resumes from its database.
+                Two listeners. The peer listener, at the address the topology gives this node's \
+                trust, serves only the peer protocol (/peer/v1/…: every request signed by a pinned \
+                peer and sealed to this node); every other trust must be able to reach it. The \
+                local listener (--local-address, default 127.0.0.1 and the peer port + 1000) serves \
+                the trust's own people and systems: the page, the JSON API (/api/v1/…), DICOMweb \
+                (/dicom-web), FHIR (/fhir) and /metrics. Each answers 404 for the other's routes, so \
+                the local listener can sit behind the trust's own network controls. Every round the \
+                node exchanges index digests with a few random peers and trades only the records one \
+                side lacks. Stops cleanly on Ctrl-C or SIGTERM; started again, it resumes from its \
+                database.
 
-                With --dicom-port the node also speaks DICOM on the trust's host, so a \
+                With --dicom-port the node also speaks DICOM on the local listener's host, so a \
                 PACS or workstation needs no TrustMesh software: C-ECHO; C-STORE (each \
                 instance is ingested exactly as `trustmesh ingest` does, stored as sent, \
                 never transcoded; the study's index record is published when the \
@@ -52,6 +57,18 @@ struct NodeCommand: AsyncParsableCommand {
 
         @Option(help: ArgumentHelp("The network's topology, with public keys.", valueName: "FILE"))
         var topology: String
+
+        @Option(
+            help: ArgumentHelp(
+                "Where the trust's own people and systems reach the node (page, API, DICOMweb, FHIR, metrics). Default: 127.0.0.1 and the peer port + 1000.",
+                valueName: "HOST:PORT"))
+        var localAddress: String?
+
+        @Option(
+            help: ArgumentHelp(
+                "The base URL people and systems use for the local listener, e.g. https://trustmesh.rkb.nhs.uk (absolute links are built from it). Default: http://LOCAL-ADDRESS.",
+                valueName: "URL"))
+        var publicUrl: String?
 
         @Option(
             help: ArgumentHelp(
@@ -170,22 +187,38 @@ struct NodeCommand: AsyncParsableCommand {
                     moveDestinations: try moveDestination.map(Self.moveDestination))
             }
             let networkPolicy = try LocalNetwork.policy(policy, besideTopology: topology)
+            let network = try LocalNetwork.read(topology)
+            let local: LocalListener
+            if let localAddress {
+                local = try LocalListener(address: localAddress, publicURL: publicUrl)
+            } else {
+                guard let me = network.trust(trust) else {
+                    throw ModelError.topology("\(trust) is not in this topology")
+                }
+                let defaults = try LocalListener.default(peerAddress: me.address)
+                local = try LocalListener(host: defaults.host, port: defaults.port, publicURL: publicUrl)
+            }
             let runtime = try NodeRuntime(
-                node: node, topology: try LocalNetwork.read(topology),
+                node: node, topology: network,
                 settings: GossipSettings(
                     fanout: fanout, batchSize: batchSize, roundInterval: .milliseconds(intervalMs)),
                 fetchBatchBytes: fetchBatchKb * 1024, checkpointInterval: .seconds(checkpointSeconds), dicom: dicom,
-                policy: networkPolicy.policy)
+                local: local, policy: networkPolicy.policy)
             let host = try runtime.topology.trust(trust)?.hostAndPort().host ?? "127.0.0.1"
             try await runtime.run(
                 onListening: { port in
                     FileHandle.standardOutput.write(
                         Data(
-                            ("\(trust) listening on http://\(host):\(port); network policy "
+                            ("\(trust) peers listening on http://\(host):\(port); network policy "
                                 + (networkPolicy.path ?? "defaults") + "\n").utf8))
                 },
+                onLocalListening: { port in
+                    FileHandle.standardOutput.write(
+                        Data("\(trust) local listener on http://\(local.host):\(port) (\(local.publicURL))\n".utf8))
+                },
                 onDICOMListening: { port in
-                    FileHandle.standardOutput.write(Data("\(trust) DICOM listening on \(host):\(port) as \(ae)\n".utf8))
+                    FileHandle.standardOutput.write(
+                        Data("\(trust) DICOM listening on \(local.host):\(port) as \(ae)\n".utf8))
                 })
         }
     }

@@ -251,10 +251,10 @@ import TrustMeshTesting
     @Test(.enabled(if: CommandRunner.canMountTmpfs, "needs unshare -Urm to mount a small tmpfs"))
     func aStoreLargerThanTheDiskIsRefusedWith507AndLeavesNothing() async throws {
         let dir = try TemporaryDirectory()
-        let port = try FreePorts.allocate(1)[0]
+        let ports = try FreePorts.allocate(2)
         let created = try run([
             "network", "create", "--topology", WebTests.root + "/Topology/west-midlands.json", "--out",
-            dir.appending("net"), "--trusts", "RRK", "--base-port", "\(port)",
+            dir.appending("net"), "--trusts", "RRK", "--base-port", "\(ports[0])",
         ])
         #expect(created.status == 0, "\(created.stderr)")
         let made = try run([
@@ -271,10 +271,11 @@ import TrustMeshTesting
         try FileManager.default.createDirectory(atPath: dir.appending("disk"), withIntermediateDirectories: true)
         let script = """
             set -u
-            disk="$1"; out="$2"; bin="$3"; url="$4"; type="$5"
+            disk="$1"; out="$2"; bin="$3"; local="$4"; type="$5"; url="http://$local"
             mount -t tmpfs -o size=1500k tmpfs "$disk" || exit 90
             cp -a "$out/net/RRK" "$disk/RRK" || exit 91
-            "$bin" node run --data "$disk/RRK" --topology "$out/net/topology.json" > "$out/node.log" 2>&1 &
+            "$bin" node run --data "$disk/RRK" --topology "$out/net/topology.json" --local-address "$local" \\
+              > "$out/node.log" 2>&1 &
             pid=$!
             tries=0
             until curl -sf "$url/dicom-web/studies" > /dev/null; do
@@ -291,7 +292,7 @@ import TrustMeshTesting
             "/usr/bin/unshare",
             [
                 "-Urm", "sh", "-c", script, "sh", dir.appending("disk"), dir.path, CommandRunner.trustmeshPath,
-                "http://127.0.0.1:\(port)", Self.stowType,
+                "127.0.0.1:\(ports[1])", Self.stowType,
             ])
         #expect(ran.status == 0, "\(ran.stderr)")
         func read(_ name: String) throws -> String { try String(contentsOfFile: dir.appending(name), encoding: .utf8) }

@@ -102,13 +102,43 @@ import TrustMeshTesting
         #expect(try await LocalAPIClient.status(node: network.url("RRK")).trust == "RRK")
 
         // RKB's address held by a listener that is not a node.
-        let port = try #require(Int(network.url("RKB").split(separator: ":").last ?? ""))
+        let port = try #require(Int(network.peerURL("RKB").split(separator: ":").last ?? ""))
         let listener = try Loopback.listen(port: port)
         defer { close(listener) }
         let taken = try run("RKB")
         #expect(taken.status == 1, "\(taken.stdout)\(taken.stderr)")
         #expect(taken.stderr.contains("cannot listen on 127.0.0.1:\(port)"), "\(taken.stderr)")
         #expect(!taken.stderr.contains("bind(descriptor"))
+    }
+
+    @Test func eachListenerServesOnlyItsOwnDoors() async throws {
+        let network = try TestNetwork(trusts: ["RKB", "RRK"], intervalMs: 60_000)
+        try await network.start("RKB")
+        func status(_ method: HTTPMethod, _ url: String) async throws -> Int {
+            var request = HTTPClientRequest(url: url)
+            request.method = method
+            if method == .POST { request.body = .bytes(ByteBuffer(string: "{}")) }
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+            _ = try await response.body.collect(upTo: 1 << 20)
+            return Int(response.status.code)
+        }
+        // The peer listener (the address every other trust reaches) serves none of the trust's own doors.
+        for path in [
+            "/", "/patient?nhs=9434765919", "/api/v1/status", "/api/v1/query?nhs=9434765919", "/metrics",
+            "/dicom-web/studies", "/fhir/ImagingStudy", "/operator", "/audit", "/assets/app.js",
+        ] {
+            #expect(try await status(.GET, network.peerURL("RKB") + path) == 404, "peer listener served \(path)")
+            #expect(try await status(.GET, network.url("RKB") + path) != 404, "local listener lacks \(path)")
+        }
+        #expect(try await status(.POST, network.peerURL("RKB") + "/api/v1/care") == 404)
+        // The local listener does not speak the peer protocol.
+        for path in [
+            "/peer/v1/gossip", "/peer/v1/fetch/manifest", "/peer/v1/fetch/chunks", "/peer/v1/audit/checkpoint",
+        ] {
+            #expect(try await status(.POST, network.url("RKB") + path) == 404, "local listener served \(path)")
+        }
+        // …which the peer listener does (an unsealed body is refused there, not missing).
+        #expect(try await status(.POST, network.peerURL("RKB") + "/peer/v1/gossip") == 400)
     }
 
     @Test func forgedUnknownAndReplayedPeerRequestsAreRefusedAndCounted() async throws {
@@ -120,7 +150,7 @@ import TrustMeshTesting
         let payload = Array(try JSONEncoder().encode(GossipRequest(from: rrk.ods, digest: [:])))
 
         func send(_ request: PeerEnvelope.Request) async throws -> (Int, String) {
-            var http = HTTPClientRequest(url: network.url("RKB") + request.path)
+            var http = HTTPClientRequest(url: network.peerURL("RKB") + request.path)
             http.method = .POST
             for (name, value) in request.headers { http.headers.add(name: name, value: value) }
             http.body = .bytes(ByteBuffer(bytes: request.body))

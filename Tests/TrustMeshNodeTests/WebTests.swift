@@ -245,7 +245,7 @@ import TrustMeshWeb
         #expect(Self.sample(after.body, "trustmesh_ingested_instances") == 6)
 
         // A peer request with a bad signature is refused and counted by reason.
-        var forged = HTTPClientRequest(url: node + "/peer/v1/gossip")
+        var forged = HTTPClientRequest(url: network.peerURL("RKB") + "/peer/v1/gossip")
         forged.method = .POST
         forged.body = .bytes(ByteBuffer(string: "not sealed"))
         _ = try await HTTPClient.shared.execute(forged, timeout: .seconds(10))
