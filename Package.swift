@@ -90,7 +90,9 @@ let package = Package(
         ),
         .target(
             name: "TrustMeshNodeCore",
-            dependencies: ["TrustMeshStore", "TrustMeshModel", "TrustMeshCrypto", "TrustMeshGossip"],
+            dependencies: [
+                "TrustMeshStore", "TrustMeshModel", "TrustMeshCrypto", "TrustMeshGossip", "TrustMeshPolicy",
+            ],
             swiftSettings: settings
         ),
         .target(
@@ -153,7 +155,7 @@ let package = Package(
                 "TrustMeshNodeCore", "TrustMeshAccess", "TrustMeshPeer", "TrustMeshFetch", "TrustMeshDICOMweb",
                 "TrustMeshWeb",
                 "TrustMeshStore", "TrustMeshModel", "TrustMeshCrypto", "TrustMeshDICOM", "TrustMeshGossip",
-                "TrustMeshDIMSE", "TrustMeshCompression",
+                "TrustMeshDIMSE", "TrustMeshCompression", "TrustMeshPolicy",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -176,6 +178,7 @@ let package = Package(
                 "TrustMeshNode", "TrustMeshAccess", "TrustMeshNodeCore", "TrustMeshFetch", "TrustMeshStore",
                 "TrustMeshModel",
                 "TrustMeshDICOM", "TrustMeshCrypto", "TrustMeshGossip", "TrustMeshAudit", "TrustMeshDIMSE",
+                "TrustMeshPolicy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: settings
@@ -252,7 +255,7 @@ let package = Package(
             dependencies: [
                 "TrustMeshNode", "TrustMeshNodeCore", "TrustMeshPeer", "TrustMeshFetch", "TrustMeshDICOMweb",
                 "TrustMeshWeb", "TrustMeshStore", "TrustMeshModel", "TrustMeshCrypto", "TrustMeshCompression",
-                "TrustMeshDICOM", "TrustMeshGossip", "TrustMeshTesting", "TrustMeshNodeTesting",
+                "TrustMeshDICOM", "TrustMeshGossip", "TrustMeshTesting", "TrustMeshNodeTesting", "TrustMeshPolicy",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -1,7 +1,8 @@
 public import TrustMeshModel
 
 /// One thing the replay found that an auditor must look at: a share the policy would not allow, a
-/// fetch only one side logged, or a log that is incomplete or disagrees with a checkpoint.
+/// fetch only one side logged, a log that is incomplete or disagrees with a checkpoint, an emergency
+/// access awaiting review, a care relationship never used, or a person recording too many.
 ///
 /// ``message`` explains it in words, naming trusts, sequence numbers, study UIDs and transfer ids;
 /// NHS numbers appear only masked (`*** *** 5919`).
@@ -42,6 +43,14 @@ public struct AuditFinding: Sendable, Hashable, Codable {
         /// An entry that is not authentic (bad hash or signature, spliced from another trust), out of
         /// place, or a log that cannot be checked at all (no pinned key).
         public static let chainInvalid = Kind(rawValue: "chainInvalid")
+        /// An emergency care relationship used for a fetch or a share with no `emergencyReviewed`
+        /// entry for it at or after its last use.
+        public static let emergencyAwaitingReview = Kind(rawValue: "emergencyAwaitingReview")
+        /// A care relationship recorded but never used for a fetch or a share in the logs given.
+        public static let careNeverUsed = Kind(rawValue: "careNeverUsed")
+        /// A person who recorded more care relationships in one UTC day than the network policy's
+        /// `maxCareRecordsPerPersonPerDay`.
+        public static let tooManyCareRecords = Kind(rawValue: "tooManyCareRecords")
     }
 
     /// What kind of problem it is.

@@ -26,8 +26,16 @@ public import TrustMeshPolicy
 ///   recorded in any log) that the log contradicts.
 /// - ``AuditFinding/Kind-swift.struct/chainInvalid``: entries that are not authentic or not in
 ///   their place, and logs with no pinned key.
+/// - ``AuditFinding/Kind-swift.struct/emergencyAwaitingReview``: an emergency care relationship
+///   (`careKind` `emergency` in its entries) used for a fetch or a share (`fetchRequested`,
+///   `fetchServed`) with no `emergencyReviewed` entry for it, in any log, at or after its last use.
+/// - ``AuditFinding/Kind-swift.struct/careNeverUsed``: a care relationship recorded (`careAdded`)
+///   with no `fetchRequested` or `fetchServed` under it in the logs given.
+/// - ``AuditFinding/Kind-swift.struct/tooManyCareRecords``: a person (issuer and subject) who
+///   recorded more than ``NetworkPolicy/maxCareRecordsPerPersonPerDay`` care relationships in one
+///   UTC day.
 ///
-/// Pure: the same logs, keys and settings always give the same report.
+/// Pure: the same logs, keys and policy always give the same report.
 ///
 /// ```swift
 /// let report = AuditReplay.run(exports: exports, keys: topologyKeys)
@@ -38,16 +46,17 @@ public enum AuditReplay {
     /// - Parameters:
     ///   - exports: Parsed exports; entries are grouped by their trust, whichever file holds them.
     ///   - keys: Each trust's pinned signing key (the topology's).
-    ///   - settings: The network's policy settings; the nodes' and the replay's must be the same.
+    ///   - policy: The network's policy; the nodes' and the replay's must be the same.
     /// - Returns: The report.
     public static func run(
-        exports: [AuditExport], keys: [TrustID: VerifyingKey], settings: PolicySettings = .init()
+        exports: [AuditExport], keys: [TrustID: VerifyingKey], policy: NetworkPolicy = NetworkPolicy()
     ) -> AuditReplayReport {
-        var state = State(keys: keys, settings: settings)
+        var state = State(keys: keys, policy: policy)
         state.load(exports)
         state.checkCheckpoints(exports)
         state.replayShares()
         state.matchFetches()
+        state.checkCareRelationships()
         return state.report()
     }
 
@@ -59,16 +68,16 @@ public enum AuditReplay {
 
     private struct State {
         let keys: [TrustID: VerifyingKey]
-        let settings: PolicySettings
+        let policy: NetworkPolicy
         /// Each trust's authentic entries, by sequence.
         var logs: [TrustID: [UInt64: Signed]] = [:]
         var highest: [TrustID: UInt64] = [:]
         var findings: [AuditFinding] = []
         var notes: [String] = []
 
-        init(keys: [TrustID: VerifyingKey], settings: PolicySettings) {
+        init(keys: [TrustID: VerifyingKey], policy: NetworkPolicy) {
             self.keys = keys
-            self.settings = settings
+            self.policy = policy
         }
 
         // MARK: Chains
@@ -217,7 +226,7 @@ public enum AuditReplay {
                 SharingRequest(
                     requester: peer, requesterKey: keys[peer], care: care, studyNHSNumber: nhs,
                     optedOut: knewHere || earlier != nil, now: Date(timeIntervalSince1970: TimeInterval(seconds))),
-                settings: settings)
+                policy: policy)
             guard case .refuse(let rule) = decision else { return }
             let served = "\(holder) #\(entry.sequence) served study \(study) to \(peer)"
             if rule == .optedOut {
@@ -230,7 +239,7 @@ public enum AuditReplay {
                 if !knewHere { message += "; \(holder)'s log does not record learning of the opt-out" }
                 add(.servedOptedOut, entry, peer: peer, rule: rule.rawValue, message)
             } else {
-                var reason = rule.explanation(for: care, settings: settings)
+                var reason = rule.explanation(for: care, policy: policy)
                 if care == nil, entry.details != nil { reason += " (the recorded details are not a care relationship)" }
                 add(
                     .servedWithoutValidCare, entry, peer: peer, rule: rule.rawValue,
@@ -301,6 +310,113 @@ public enum AuditReplay {
             (a.trust, a.sequence) < (b.trust, b.sequence)
         }
 
+        // MARK: Care relationships
+
+        /// Every authentic entry of every log, by time, then trust, then sequence.
+        private var chronological: [AuditEntry] {
+            logs.values.flatMap { $0.values.map(\.entry) }.sorted {
+                (CareTime.unixSeconds($0.time) ?? .min, $0.trust, $0.sequence)
+                    < (CareTime.unixSeconds($1.time) ?? .min, $1.trust, $1.sequence)
+            }
+        }
+
+        /// Emergency accesses awaiting review, relationships never used, and people recording too
+        /// many relationships in a day.
+        mutating func checkCareRelationships() {
+            var recorded: [String: AuditEntry] = [:]
+            var uses: [String: [AuditEntry]] = [:]
+            var reviews: [String: [AuditEntry]] = [:]
+            var emergencies: Set<String> = []
+            var perPersonDay: [PersonDay: [AuditEntry]] = [:]
+            for entry in chronological {
+                guard let id = entry[.careID] else { continue }
+                if Self.careKind(entry) == CareRelationship.Kind.emergency.rawValue { emergencies.insert(id) }
+                switch entry.kind {
+                case .careAdded:
+                    if recorded[id] == nil { recorded[id] = entry }
+                    if entry[.actorKind] == "person", let issuer = entry[.actorIssuer],
+                        let subject = entry[.actorSubject]
+                    {
+                        let day = PersonDay(issuer: issuer, subject: subject, day: String(entry.time.prefix(10)))
+                        perPersonDay[day, default: []].append(entry)
+                    }
+                case .fetchRequested, .fetchServed:
+                    uses[id, default: []].append(entry)
+                case .emergencyReviewed:
+                    reviews[id, default: []].append(entry)
+                default:
+                    break
+                }
+            }
+            for id in emergencies.sorted() {
+                guard let last = uses[id]?.last, let used = CareTime.unixSeconds(last.time) else { continue }
+                let reviewed = (reviews[id] ?? []).contains { (CareTime.unixSeconds($0.time) ?? .min) >= used }
+                guard !reviewed else { continue }
+                let places = (uses[id] ?? []).map { "\($0.trust) #\($0.sequence) (\($0.kind))" }
+                    .joined(separator: ", ")
+                add(
+                    .emergencyAwaitingReview, last, peer: last[.peer].flatMap { try? TrustID($0) }, rule: nil,
+                    "emergency care relationship \(id.prefix(8))… was used (\(places)) and no emergencyReviewed "
+                        + "entry follows its last use: information governance must review it (its justification "
+                        + "is in the entries' details)")
+            }
+            for (id, entry) in recorded.sorted(by: { Self.byTrustAndSequence($0.value, $1.value) })
+            where uses[id] == nil {
+                let patient = Self.nhs(entry).map { " for NHS number \($0)" } ?? ""
+                add(
+                    .careNeverUsed, entry, rule: nil,
+                    "\(entry.trust) #\(entry.sequence): care relationship \(id.prefix(8))… (\(Self.careKind(entry) ?? "kind not recorded"))"
+                        + "\(patient), recorded by \(Self.who(entry)), was never used: no fetch or share under it "
+                        + "in the logs given")
+            }
+            let limit = policy.maxCareRecordsPerPersonPerDay
+            for (key, entries) in perPersonDay.sorted(by: {
+                ($0.key.day, $0.key.issuer, $0.key.subject) < ($1.key.day, $1.key.issuer, $1.key.subject)
+            })
+            where entries.count > limit {
+                let over = entries[limit]
+                let trusts = Set(entries.map(\.trust.code)).sorted().joined(separator: ", ")
+                add(
+                    .tooManyCareRecords, over, rule: nil,
+                    "\(Self.who(over)) (subject \(key.subject) at \(key.issuer)) recorded \(entries.count) care "
+                        + "relationships on \(key.day) at \(trusts), more than the network's limit of \(limit) a day "
+                        + "(the \(limit + 1)th is \(over.trust) #\(over.sequence))")
+            }
+        }
+
+        /// A person on a UTC day.
+        struct PersonDay: Hashable {
+            var issuer: String
+            var subject: String
+            var day: String
+        }
+
+        /// A care relationship's kind, from the entry's `careKind` or the relationship in its details.
+        static func careKind(_ entry: AuditEntry) -> String? {
+            if let kind = entry[.careKind] { return kind }
+            guard let details = entry.details,
+                let care = try? JSONDecoder().decode(CareRelationship.self, from: Data(details.utf8))
+            else { return nil }
+            return care.kind.rawValue
+        }
+
+        /// Who acted, for a timeline line or a finding: a person's name, role code and organisation,
+        /// or `system: NAME`; an entry that does not say (written before issue 13) gives its actor.
+        static func who(_ entry: AuditEntry) -> String {
+            switch entry[.actorKind] {
+            case "person":
+                var role = entry[.actorRole] ?? ""
+                if let organisation = entry[.actorOrganisation] {
+                    role += role.isEmpty ? organisation : " at \(organisation)"
+                }
+                return role.isEmpty ? entry.actor : "\(entry.actor) (\(role))"
+            case "system":
+                return "system: \(entry.actor)"
+            default:
+                return entry.actor
+            }
+        }
+
         // MARK: Report
 
         private mutating func add(
@@ -333,7 +449,7 @@ public enum AuditReplay {
                             CareTime.unixSeconds(entry.time) ?? Int64.min,
                             AuditReplayReport.Event(
                                 trust: trust, sequence: entry.sequence, time: entry.time, kind: entry.kind.rawValue,
-                                actor: entry.actor, subject: subject)
+                                actor: entry.actor, who: Self.who(entry), subject: subject)
                         ))
                 }
             }

@@ -32,8 +32,12 @@ public struct AuditReplayReport: Sendable, Codable, Equatable {
         public var time: String
         /// What happened.
         public var kind: String
-        /// Who did it.
+        /// Who did it: the entry's `actor` (a person's display name, or a system's name).
         public var actor: String
+        /// Who did it, for people to read: `Dr Priya Shah (S8000:G8000:R8000 at RKB)` for a person,
+        /// `system: gossip` for a system, the `actor` alone for an entry that does not say (written
+        /// before issue 13).
+        public var who: String
         /// What it concerned; NHS numbers masked.
         public var subject: [String: String]
     }

@@ -4,6 +4,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import TrustMeshAccess
 import TrustMeshCompression
 import TrustMeshCrypto
 import TrustMeshDICOM
@@ -19,12 +20,12 @@ extension DICOMwebRoutes {
     func searchStudies(_ request: Request) throws -> Response {
         try requireJSON(request)
         let query = try QIDOQuery.parse(parameters(request), level: .study)
-        let actor = query.clinician ?? Self.defaultActor
+        let actor = actor(request)
         let base = base(request)
         var results: [DICOMJSONObject] = []
         if let nhs = query.patientID {
             // The federated index: every trust's studies for this patient (audited as `query`).
-            let federated = try node.query(nhs: nhs, topology: topology, asker: actor)
+            let federated = try node.query(nhs: nhs, topology: topology, by: actor)
             for study in federated.studies
             where query.matchesStudy(
                 nhsNumber: nhs.digits, studyUID: study.studyInstanceUID, studyDate: study.studyDate,
@@ -34,6 +35,16 @@ extension DICOMwebRoutes {
                 results.append(studyObject(federated: study, nhs: nhs.digits, local: local, base: base))
             }
         } else {
+            // A listing that names no patient, study or accession is the operator's alone.
+            if query.studyUIDs.isEmpty, query.accessionNumber == nil, Self.caller?.may(.listAll) != true {
+                try node.audit(
+                    "accessRefused", actor: actor, subject: [:],
+                    details: "DICOMweb listing without a patient: " + (request.uri.query ?? ""))
+                throw DICOMwebError(
+                    status: 403,
+                    message: "listing studies without naming a patient (PatientID), study or accession is for "
+                        + "the operator only")
+            }
             try node.audit(
                 .query, actor: actor, subject: [:], details: "DICOMweb studies held here: " + (request.uri.query ?? ""))
             var filter = StudyFilter()
@@ -104,7 +115,9 @@ extension DICOMwebRoutes {
         try requireJSON(request)
         let query = try QIDOQuery.parse(parameters(request), level: .series)
         let (summary, manifest) = try heldStudy(uid)
-        try node.audit(.query, actor: query.clinician ?? Self.defaultActor, subject: LocalNode.auditSubject(summary))
+        try node.audit(
+            .query, actor: actor(request),
+            subject: LocalNode.auditSubject(summary))
         let base = base(request)
         var results: [DICOMJSONObject] = []
         if studyMatches(query, summary) {
@@ -141,7 +154,7 @@ extension DICOMwebRoutes {
         }
         let (summary, manifest) = try heldStudy(uid)
         try node.audit(
-            .query, actor: query.clinician ?? Self.defaultActor,
+            .query, actor: actor(request),
             subject: LocalNode.auditSubject(summary, series: series))
         let base = base(request)
         var results: [DICOMJSONObject] = []

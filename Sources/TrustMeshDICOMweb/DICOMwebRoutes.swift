@@ -54,6 +54,7 @@ package struct DICOMwebRoutes: Sendable {
     {
         let router = RouteCollection(context: AccessContext.self)
         for layer in middleware { router.add(middleware: layer) }
+        router.add(middleware: CallerMiddleware())
         let studies = Self.prefix + "/studies"
         router.get(RouterPath(studies)) { request, _ in
             await answer(request) { try searchStudies(request) }
@@ -97,6 +98,16 @@ package struct DICOMwebRoutes: Sendable {
 
     // MARK: Plumbing
 
+    /// Makes the guard's caller the handlers' (``caller``).
+    struct CallerMiddleware: RouterMiddleware {
+        typealias Context = AccessContext
+        func handle(
+            _ request: Request, context: AccessContext, next: (Request, AccessContext) async throws -> Response
+        ) async throws -> Response {
+            try await DICOMwebRoutes.$caller.withValue(context.identity) { try await next(request, context) }
+        }
+    }
+
     /// What a WADO-RS path names.
     struct Target {
         var study: String
@@ -139,10 +150,11 @@ package struct DICOMwebRoutes: Sendable {
         return response
     }
 
-    /// Who the audit log names: `?clinician=NAME` (as on `/api/v1/query`), else the DICOMweb client.
-    func actor(_ request: Request) -> String {
-        request.uri.queryParameters["clinician"].map(String.init) ?? Self.defaultActor
-    }
+    /// The caller the access guard established, for the request being answered.
+    @TaskLocal static var caller: Caller?
+
+    /// Who the audit log names: the signed-in person or system the bearer token named.
+    func actor(_ request: Request) -> Actor { Self.caller?.actor ?? .system(Self.defaultActor) }
 
     func parameters(_ request: Request) -> [(key: String, value: String)] {
         request.uri.queryParameters.map { (key: String($0.key), value: String($0.value)) }

@@ -10,7 +10,7 @@ import TrustMeshGossip
 package import TrustMeshModel
 package import TrustMeshNodeCore
 package import TrustMeshPeer
-import TrustMeshPolicy
+package import TrustMeshPolicy
 import TrustMeshStore
 
 /// The requester's side of fetches: asks the holder for the manifest, moves only the chunks this
@@ -39,12 +39,15 @@ package final class FetchEngine: Sendable {
     private let jobs = Mutex<[String: FetchProgress]>([:])
     private let claims = ChunkClaims()
     private let metrics: (any FetchMetrics)?
+    /// The network's policy: a care relationship past the cap for its kind is not presented.
+    private let policy: NetworkPolicy
 
     package init(
         node: LocalNode, client: PeerClient, topology: Topology, settings: Settings = Settings(), logger: Logger,
-        metrics: (any FetchMetrics)? = nil
+        metrics: (any FetchMetrics)? = nil, policy: NetworkPolicy = NetworkPolicy()
     ) {
         self.metrics = metrics
+        self.policy = policy
         self.node = node
         self.client = client
         self.topology = topology
@@ -61,10 +64,20 @@ package final class FetchEngine: Sendable {
     package func progress(_ id: String) -> FetchProgress? { jobs.withLock { $0[id] } }
 
     /// Starts fetching a study and returns its id at once; the work goes on in the background.
+    ///
+    /// Every step is audited with `actor` as who acted: `fetchRequested` (with the care
+    /// relationship presented, its kind, and its JSON, so an emergency's justification is in this
+    /// trust's log too), then `fetchCompleted` or `fetchAbandoned`.
+    /// - Parameters:
+    ///   - studyUID: The study.
+    ///   - holder: The trust to fetch from; `nil` for whichever lists it.
+    ///   - clinician: Present only a care relationship whose clinician has this display name.
+    ///   - actor: Who asks: the signed-in person, or a system.
+    ///   - now: The time the care relationship must be current at.
     /// - Throws: ``FetchError`` when the fetch cannot even start (unknown study, no care relationship).
-    package func start(studyUID: String, from holder: TrustID?, clinician: String?, now: Date = Date()) throws
-        -> FetchProgress
-    {
+    package func start(
+        studyUID: String, from holder: TrustID?, clinician: String?, by actor: Actor, now: Date = Date()
+    ) throws -> FetchProgress {
         let (record, care): (IndexRecord, CareRelationship)
         do {
             (record, care) = try prepare(studyUID: studyUID, holder: holder, clinician: clinician, now: now)
@@ -75,14 +88,16 @@ package final class FetchEngine: Sendable {
                 subject[.rule] = rule.name
                 metrics?.fetchRefusal(rule.name)
             }
-            try node.audit(.fetchAbandoned, actor: clinician ?? "local API user", subject: subject)
+            try node.audit(.fetchAbandoned, actor: actor, subject: subject)
             throw error
         }
         try node.audit(
-            .fetchRequested, actor: clinician ?? care.clinician,
+            .fetchRequested, actor: actor,
             subject: [
                 .peer: record.origin.code, .studyUID: studyUID, .nhsNumber: record.nhsNumber.digits, .careID: care.id,
-            ])
+                .careKind: care.kind.rawValue,
+            ],
+            details: LocalNode.auditJSON(care))
         let id = Self.newID()
         let progress = FetchProgress(
             id: id, studyUID: studyUID, holder: record.origin.code, clinician: clinician ?? care.clinician,
@@ -103,18 +118,21 @@ package final class FetchEngine: Sendable {
         Task {
             do {
                 try await self.run(
-                    id: id, record: record, care: care, clinician: clinician ?? care.clinician, started: started)
+                    id: id, record: record, care: care, clinician: clinician ?? care.clinician, actor: actor,
+                    started: started)
             } catch let refusal as PeerRefusal {
                 let failure: FetchFailure =
                     refusal.rule != nil ? .refused : refusal.code == .unavailable ? .holderUnreachable : .other
                 self.finish(
-                    id, started: started, error: "\(record.origin) refused: \(refusal.message)", rule: refusal.rule,
-                    failure: failure)
+                    id, actor: actor, started: started, error: "\(record.origin) refused: \(refusal.message)",
+                    rule: refusal.rule, failure: failure)
             } catch let error as FetchError {
-                self.finish(id, started: started, error: error.description, rule: error.rule, failure: error.failure)
+                self.finish(
+                    id, actor: actor, started: started, error: error.description, rule: error.rule,
+                    failure: error.failure)
             } catch {
                 let failure: FetchFailure = PeerTransportFailure(error) == nil ? .other : .holderUnreachable
-                self.finish(id, started: started, error: "\(error)", rule: nil, failure: failure)
+                self.finish(id, actor: actor, started: started, error: "\(error)", rule: nil, failure: failure)
             }
         }
         return progress
@@ -135,9 +153,14 @@ package final class FetchEngine: Sendable {
         if try node.isOptedOut(record.nhsNumber) {
             throw FetchError(description: "the patient has opted out of sharing imaging", rule: .known(.optedOut))
         }
-        let cares = try node.store.care.current(for: record.nhsNumber, now: now)
+        var caps: [CareRelationship.Kind: TimeInterval] = [:]
+        for kind in CareRelationship.Kind.allCases { caps[kind] = Self.seconds(policy.cap(kind)) }
+        let cares = try node.store.care.current(for: record.nhsNumber, now: now, caps: caps)
             .filter { clinician == nil || $0.clinician == clinician }
-        guard let care = cares.first else {
+        // A relationship naming a verified clinician first: the holder refuses the others
+        // (`careClinicianUnverified`), but they are still presented when there is nothing else, so
+        // the refusal is the holder's and is audited there.
+        guard let care = cares.first(where: SharingPolicy.isVerified) ?? cares.first else {
             throw FetchError(
                 description: "this trust has no current care relationship for the patient (NHS number ending "
                     + "\(record.nhsNumber.digits.suffix(4))): record one with `trustmesh care add` first",
@@ -147,10 +170,9 @@ package final class FetchEngine: Sendable {
     }
 
     private func run(
-        id: String, record: IndexRecord, care: CareRelationship, clinician: String, started: ContinuousClock.Instant
-    )
-        async throws
-    {
+        id: String, record: IndexRecord, care: CareRelationship, clinician: String, actor: Actor,
+        started: ContinuousClock.Instant
+    ) async throws {
         let exchange = KeyExchangeKeyPair()
         let request = ManifestRequest(
             studyUID: record.studyUID ?? "", care: care, clinician: clinician,
@@ -187,7 +209,7 @@ package final class FetchEngine: Sendable {
                 "study": "\(manifest.studyUID)", "from": "\(record.origin)",
                 "chunks": "\(progress(id)?.chunksReceived ?? 0)",
             ])
-        finish(id, started: started, error: nil, rule: nil)
+        finish(id, actor: actor, started: started, error: nil, rule: nil)
     }
 
     /// Moves the chunks the study lacks here, carrying out ``BatchScheduler``'s actions: claims,
@@ -330,7 +352,7 @@ package final class FetchEngine: Sendable {
     }
 
     private func finish(
-        _ id: String, started: ContinuousClock.Instant, error: String?, rule: ReportedRule?,
+        _ id: String, actor: Actor, started: ContinuousClock.Instant, error: String?, rule: ReportedRule?,
         failure: FetchFailure? = nil
     ) {
         refreshRate(id, started: started)
@@ -355,7 +377,7 @@ package final class FetchEngine: Sendable {
                 subject[.rule] = rule.name
             }
             do {
-                try node.audit(error == nil ? .fetchCompleted : .fetchAbandoned, actor: job.clinician, subject: subject)
+                try node.audit(error == nil ? .fetchCompleted : .fetchAbandoned, actor: actor, subject: subject)
             } catch {
                 logger.error("could not audit the end of a fetch", metadata: ["id": "\(id)", "error": "\(error)"])
             }

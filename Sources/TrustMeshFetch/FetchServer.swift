@@ -8,7 +8,7 @@ import TrustMeshGossip
 package import TrustMeshModel
 package import TrustMeshNodeCore
 import TrustMeshPeer
-import TrustMeshPolicy
+package import TrustMeshPolicy
 import TrustMeshStore
 
 /// The holder's side of fetches: decides with the shared policy whether to share, answers with the
@@ -30,6 +30,8 @@ package final class FetchServer: Sendable {
 
     private let node: LocalNode
     private let logger: Logger
+    /// The network's policy, which every share is decided under.
+    private let policy: NetworkPolicy
     private let transfers = Mutex<[String: Transfer]>([:])
     /// Test-only fault injection (see docs/ARCHITECTURE.md): corrupt this many chunk frames before
     /// sealing them, and exit the process part way through the batch after this many.
@@ -40,12 +42,19 @@ package final class FetchServer: Sendable {
         var exitAfterBatches = Int(ProcessInfo.processInfo.environment["TRUSTMESH_FAULT_EXIT_AFTER_BATCHES"] ?? "")
     }
 
-    package init(node: LocalNode, logger: Logger) {
+    /// - Parameter policy: The network's policy (`policy.json`), which decides every share.
+    package init(node: LocalNode, logger: Logger, policy: NetworkPolicy = NetworkPolicy()) {
         self.node = node
         self.logger = logger
+        self.policy = policy
     }
 
-    /// Decides and, if allowed, opens a transfer.
+    /// Decides under the network policy and, if allowed, opens a transfer.
+    ///
+    /// The decision is the holder's own: the care relationship must name a verified clinician of the
+    /// requesting trust, and counts only until the earlier of its stated expiry and the cap for its
+    /// kind. The audit entry (`fetchServed` or `fetchRefused`) records the relationship's kind and,
+    /// when the cap cut its stated expiry, both expiries.
     package func manifest(from requester: Topology.Trust, payload: [UInt8], now: Date = Date()) throws -> Data {
         let request = try JSONDecoder().decode(ManifestRequest.self, from: Data(payload))
         let summary = try node.store.study(uid: request.studyUID)
@@ -54,16 +63,23 @@ package final class FetchServer: Sendable {
         let decision = SharingPolicy.decide(
             SharingRequest(
                 requester: requester.ods, requesterKey: requester.signingKey, care: request.care, studyNHSNumber: nhs,
-                optedOut: optedOut, now: now))
+                optedOut: optedOut, now: now),
+            policy: policy)
+        let care = request.care
+        let peer = Actor.system("peer \(requester.ods.code)")
+        var careSubject: [AuditEntry.SubjectKey: String] = [.careID: care.id, .careKind: care.kind.rawValue]
+        if let expiry = CareExpiry(care, policy: policy) { careSubject.merge(expiry.auditSubject) { $1 } }
         if case .refuse(let rule) = decision {
             try node.audit(
-                .fetchRefused, actor: requester.ods.code,
-                subject: [.peer: requester.ods.code, .studyUID: request.studyUID, .rule: rule.rawValue],
-                details: LocalNode.auditJSON(request.care))
+                .fetchRefused, actor: peer,
+                subject: careSubject.merging([
+                    .peer: requester.ods.code, .studyUID: request.studyUID, .rule: rule.rawValue,
+                ]) { $1 },
+                details: LocalNode.auditJSON(care))
             logger.warning(
                 "fetch refused",
                 metadata: ["study": "\(request.studyUID)", "requester": "\(requester.ods)", "rule": "\(rule.rawValue)"])
-            throw PeerRefusal(.notShared, rule.explanation(for: request.care), rule: .known(rule))
+            throw PeerRefusal(.notShared, rule.explanation(for: care, policy: policy), rule: .known(rule))
         }
         guard let manifest = try node.store.transferManifest(studyUID: request.studyUID),
             let clientKey = Data(base64Encoded: request.transferKey)
@@ -82,18 +98,20 @@ package final class FetchServer: Sendable {
         }
         // Audited before the manifest leaves: a share that cannot be logged does not happen.
         try node.audit(
-            .fetchServed, actor: requester.ods.code,
-            subject: [
+            .fetchServed, actor: peer,
+            subject: careSubject.merging([
                 .peer: requester.ods.code, .studyUID: request.studyUID, .nhsNumber: manifest.nhsNumber ?? "",
-                .transferID: transferID, .careID: request.care.id,
-            ],
-            details: LocalNode.auditJSON(request.care))
-        logger.info(
-            "fetch manifest served",
-            metadata: [
-                "study": "\(request.studyUID)", "requester": "\(requester.ods)", "clinician": "\(request.clinician)",
-                "care": "\(request.care.kind.rawValue)",
-            ])
+                .transferID: transferID,
+            ]) { $1 },
+            details: LocalNode.auditJSON(care))
+        var metadata: Logger.Metadata = [
+            "study": "\(request.studyUID)", "requester": "\(requester.ods)", "clinician": "\(request.clinician)",
+            "care": "\(care.kind.rawValue)",
+        ]
+        if case .share(let expiry) = decision, expiry.isCut {
+            metadata["expiry"] = "\(care.expiry ?? "none") cut to \(CareTime.format(expiry.effective))"
+        }
+        logger.info("fetch manifest served", metadata: metadata)
         return try JSONEncoder().encode(
             ManifestResponse(
                 transferID: transferID, transferKey: Data(exchange.publicKey).base64EncodedString(), manifest: manifest)

@@ -30,7 +30,9 @@ public struct AuditEntry: Sendable, Hashable {
     public let time: String
     /// What happened (an open set; see ``Kind``).
     public let kind: Kind
-    /// Who did it: a clinician's name, a peer's ODS code, `operator` or `node`.
+    /// Who did it: a person's display name, or a system's name (`node`, `gossip`, `peer RRK`, a DICOM
+    /// AE, a local operator). Entries written since issue 13 say which in the subject
+    /// (``SubjectKey/actorKind`` and the other `actor…` keys; see ``Actor``).
     public let actor: String
     /// What it concerned, as key/value pairs (see ``SubjectKey`` for the well-known keys).
     ///
@@ -92,7 +94,7 @@ extension AuditEntry {
         public var time: String
         /// What happened.
         public var kind: Kind
-        /// Who did it: a clinician's name, a peer's ODS code, `operator` or `node`.
+        /// Who did it: a person's display name or a system's name (see ``AuditEntry/actor``).
         public var actor: String
         /// What it concerned.
         public var subject: [SubjectKey: String]
@@ -231,20 +233,29 @@ extension AuditEntry {
         public static let recordReceived: Kind = "recordReceived"
         /// A patient opted out at this trust: subject `nhsNumber`.
         public static let optOut: Kind = "optOut"
-        /// A care relationship was recorded: subject `careID`, `nhsNumber`; details its JSON.
+        /// A care relationship was recorded: subject `careID`, `nhsNumber`, `careKind`; details its
+        /// JSON (with the reason, and the justification of an emergency).
         public static let careAdded: Kind = "careAdded"
+        /// An information governance reviewer reviewed an emergency care relationship's use:
+        /// subject `careID`, `careKind`, `nhsNumber` (when known), `peer` (the caring trust, when it is
+        /// another); details the reviewer's note, if any.
+        public static let emergencyReviewed: Kind = "emergencyReviewed"
         /// A clinician queried the federated index: subject `nhsNumber`.
         public static let query: Kind = "query"
-        /// This trust asked a holder for a study: subject `peer`, `studyUID`, `nhsNumber`, `careID`.
+        /// This trust asked a holder for a study: subject `peer`, `studyUID`, `nhsNumber`, `careID`,
+        /// `careKind`; details the care relationship's JSON as presented.
         public static let fetchRequested: Kind = "fetchRequested"
         /// This trust shared a study: subject `peer` (the requester), `studyUID`, `nhsNumber`,
-        /// `transferID`, `careID`; details the care relationship's JSON as presented.
+        /// `transferID`, `careID`, `careKind`, `expiryEffective` (the expiry the policy applied) and,
+        /// when the policy cut the stated expiry, `expiryStated` (`none` if none was stated); details
+        /// the care relationship's JSON as presented.
         public static let fetchServed: Kind = "fetchServed"
         /// Instances of a study held here sent to a local client (DICOMweb WADO-RS or metadata, a
         /// DICOM C-MOVE), audited before the first byte leaves.
         public static let retrieve: Kind = "retrieve"
-        /// This trust refused to share: subject `peer`, `studyUID`, `rule`; details the care
-        /// relationship's JSON if one was presented.
+        /// This trust refused to share: subject `peer`, `studyUID`, `rule`, and `careID`, `careKind`
+        /// (and the `expiry…` keys when the policy capped its expiry) when a care relationship was
+        /// presented; details the care relationship's JSON if one was presented.
         public static let fetchRefused: Kind = "fetchRefused"
         /// A fetch this trust made completed: subject `peer` (the holder), `studyUID`, `transferID`,
         /// `bytes`, `chunks`.
@@ -330,6 +341,26 @@ extension AuditEntry {
         public static let instances: SubjectKey = "instances"
         /// What a retrieve sent: `metadata` when only the attributes left.
         public static let metadata: SubjectKey = "metadata"
+        /// Who acted: `person` (a signed-in person; the other `actor…` keys name them) or `system`.
+        public static let actorKind: SubjectKey = "actorKind"
+        /// The acting person's identity provider (`iss`).
+        public static let actorIssuer: SubjectKey = "actorIssuer"
+        /// The acting person's identifier at that provider (`sub`).
+        public static let actorSubject: SubjectKey = "actorSubject"
+        /// The acting person's role code, e.g. `S8000:G8000:R8000`.
+        public static let actorRole: SubjectKey = "actorRole"
+        /// The ODS code of the trust at which the acting person holds the role.
+        public static let actorOrganisation: SubjectKey = "actorOrganisation"
+        /// The acting person's professional registration, when known.
+        public static let actorRegistration: SubjectKey = "actorRegistration"
+        /// The short, non-secret handle of the session the person acted in (never the cookie).
+        public static let session: SubjectKey = "session"
+        /// A care relationship's kind: `referral`, `admission`, `outpatient`, `emergency` or `mdt`.
+        public static let careKind: SubjectKey = "careKind"
+        /// The expiry a care relationship states, or `none`; recorded when the policy cut it.
+        public static let expiryStated: SubjectKey = "expiryStated"
+        /// The expiry the policy applied: the earlier of the stated one and the cap for its kind.
+        public static let expiryEffective: SubjectKey = "expiryEffective"
     }
 }
 

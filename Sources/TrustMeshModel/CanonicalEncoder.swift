@@ -107,6 +107,13 @@ public struct CanonicalEncoder: Sendable {
         }
     }
 
+    /// Appends the presence byte of an Optional whose value is a group of fields: `0x00` (absent;
+    /// nothing follows) or `0x01` (present; the caller appends the fields next, in their forms).
+    /// - Parameter isPresent: Whether the value is present.
+    public mutating func appendPresence(_ isPresent: Bool) {
+        bytes.append(isPresent ? 1 : 0)
+    }
+
     /// Appends `0x00` for `nil`, or `0x01` followed by the digest as raw bytes.
     /// - Parameter value: The optional digest.
     public mutating func append(optional value: Digest256?) {

@@ -1,25 +1,33 @@
 public import Foundation
 public import TrustMeshCrypto
 
-/// A record, signed by the **requesting** trust's node, that its clinical staff have started
+/// A record, signed by the **requesting** trust's node, that one of its clinicians has started
 /// delivering care to a patient: the ticket every fetch of that patient's imaging must carry.
 ///
 /// The caring trust (``trust``) signs it; a holder shares a study only if the ticket verifies with
-/// that trust's pinned key, names the study's patient, and is current (see `TrustMeshPolicy`'s
-/// `SharingPolicy`). ``start`` and ``expiry`` are ISO-8601 UTC times in exactly the form
-/// `YYYY-MM-DDTHH:MM:SSZ` (see ``CareTime``); a relationship with no ``expiry`` is honoured only up
-/// to the policy's maximum age.
+/// that trust's pinned key, names the study's patient, names a verified clinician of that trust,
+/// and is current (see `TrustMeshPolicy`'s `SharingPolicy`). ``start`` and ``expiry`` are ISO-8601
+/// UTC times in exactly the form `YYYY-MM-DDTHH:MM:SSZ` (see ``CareTime``); whatever ``expiry`` it
+/// states, the holder counts it for at most the network policy's cap for its ``kind``.
+///
+/// ``clinicianIdentity`` is the person the trust's identity provider signed in who recorded it
+/// (absent when it was recorded by a local operator's command, which the holder refuses);
+/// ``clinician`` is their display name (or the operator's description). ``reason`` says why care
+/// began, and an ``Kind/emergency`` relationship carries a written ``justification``, which both
+/// trusts' audit logs keep for review.
 ///
 /// The signature covers ``signedBytes``, the canonical encoding of every field except the signature
 /// (see ``Draft/signedBytes`` and <doc:CanonicalEncoding>). Relationships travel as JSON; a receiver
 /// re-derives ``signedBytes`` from the decoded fields and checks the signature with the caring
-/// trust's pinned key. Decoding refuses a relationship whose ``id``, ``clinician``, ``start`` or
-/// ``expiry`` is not in the documented form, so a value that decoded always has readable times.
+/// trust's pinned key. Decoding refuses a relationship whose fields are not in their documented
+/// forms, so a value that decoded always has readable times, a reason, and a justification if it
+/// is an emergency.
 ///
 /// ```swift
 /// let care = CareRelationship.Draft(
 ///     id: UUID().uuidString.lowercased(), trust: try TrustID("RRK"), nhsNumber: try NHSNumber("9434765919"),
-///     clinician: "Dr Aisha Patel", kind: .admission, start: CareTime.format(now), expiry: nil
+///     clinician: shah.name, clinicianIdentity: shah, kind: .admission, reason: "Admitted with chest pain",
+///     start: CareTime.format(now), expiry: nil
 /// ).signed(by: nodeKey)
 /// try care.verify(with: pinnedKeys[care.trust]!)   // throws CryptoError.badSignature
 /// ```
@@ -30,9 +38,9 @@ public struct CareRelationship: Sendable, Codable, Hashable {
         case referral
         /// The patient was admitted.
         case admission
-        /// The patient attends an outpatient clinic.
+        /// The patient attends an outpatient clinic (an appointment).
         case outpatient
-        /// The patient attends the emergency department.
+        /// The patient attends the emergency department; needs a ``CareRelationship/justification``.
         case emergency
         /// The patient is discussed at a multidisciplinary team meeting.
         case mdt
@@ -44,15 +52,24 @@ public struct CareRelationship: Sendable, Codable, Hashable {
     public let trust: TrustID
     /// The patient.
     public let nhsNumber: NHSNumber
-    /// The clinician delivering care, as given (trimmed, 1 to 128 characters).
+    /// Who is delivering care, for display: the ``clinicianIdentity``'s name when there is one
+    /// (trimmed, 1 to 128 characters).
     public let clinician: String
+    /// The verified person who recorded it, as the caring trust's identity provider signed them in;
+    /// `nil` when a local operator recorded it (the holder's policy then refuses it).
+    public let clinicianIdentity: Person?
     /// How care began.
     public let kind: Kind
+    /// Why care began, in the clinician's words (trimmed, 1 to 500 characters).
+    public let reason: String
     /// When care began: ISO-8601 UTC, `YYYY-MM-DDTHH:MM:SSZ`.
     public let start: String
-    /// When the relationship ends: ISO-8601 UTC, `YYYY-MM-DDTHH:MM:SSZ`; `nil` if none was stated,
-    /// in which case the policy's maximum age applies.
+    /// When the relationship ends, as stated: ISO-8601 UTC, `YYYY-MM-DDTHH:MM:SSZ`; `nil` if none
+    /// was stated. The holder applies the earlier of this and the network policy's cap for ``kind``.
     public let expiry: String?
+    /// Why emergency access is needed (trimmed, 1 to 1000 characters): required for
+    /// ``Kind/emergency``, optional otherwise.
+    public let justification: String?
     /// The caring trust's Ed25519 signature of ``signedBytes``.
     public let signature: Signature
 
@@ -68,17 +85,20 @@ public struct CareRelationship: Sendable, Codable, Hashable {
         trust = draft.trust
         nhsNumber = draft.nhsNumber
         clinician = draft.clinician
+        clinicianIdentity = draft.clinicianIdentity
         kind = draft.kind
+        reason = draft.reason
         start = draft.start
         expiry = draft.expiry
+        justification = draft.justification
         self.signature = signature
     }
 
     /// The signed fields, without the signature.
     public var draft: Draft {
         Draft(
-            id: id, trust: trust, nhsNumber: nhsNumber, clinician: clinician, kind: kind, start: start,
-            expiry: expiry)
+            id: id, trust: trust, nhsNumber: nhsNumber, clinician: clinician, clinicianIdentity: clinicianIdentity,
+            kind: kind, reason: reason, start: start, expiry: expiry, justification: justification)
     }
 
     /// The canonical encoding of every field except ``signature``: what the signature covers.
@@ -105,15 +125,18 @@ public struct CareRelationship: Sendable, Codable, Hashable {
     }
 
     fileprivate enum CodingKeys: String, CodingKey {
-        case id, trust, nhsNumber, clinician, kind, start, expiry, signature
+        case id, trust, nhsNumber, clinician, clinicianIdentity, kind, reason, start, expiry, justification, signature
     }
 
     /// Decodes a relationship and checks that its fields are in their documented forms.
     ///
     /// The signature is not checked here: see ``verify(with:)``.
-    /// - Throws: `DecodingError.dataCorrupted` if ``id`` is not a lowercase UUID, ``clinician`` is
-    ///   empty, longer than 128 characters or untrimmed, or ``start`` or ``expiry`` is not
-    ///   `YYYY-MM-DDTHH:MM:SSZ`.
+    /// - Throws: `DecodingError.dataCorrupted` if ``id`` is not a lowercase UUID; ``clinician`` is
+    ///   empty, longer than 128 characters, untrimmed, or not the ``clinicianIdentity``'s name; a
+    ///   field of ``clinicianIdentity`` is not in its form (``Person``); ``reason`` is empty, longer
+    ///   than 500 characters or untrimmed; ``start`` or ``expiry`` is not `YYYY-MM-DDTHH:MM:SSZ`; or
+    ///   ``justification`` is missing from an emergency, empty, longer than 1000 characters or
+    ///   untrimmed.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         let draft = Draft(
@@ -121,9 +144,12 @@ public struct CareRelationship: Sendable, Codable, Hashable {
             trust: try container.decode(TrustID.self, forKey: .trust),
             nhsNumber: try container.decode(NHSNumber.self, forKey: .nhsNumber),
             clinician: try container.decode(String.self, forKey: .clinician),
+            clinicianIdentity: try container.decodeIfPresent(Person.self, forKey: .clinicianIdentity),
             kind: try container.decode(Kind.self, forKey: .kind),
+            reason: try container.decode(String.self, forKey: .reason),
             start: try container.decode(String.self, forKey: .start),
-            expiry: try container.decodeIfPresent(String.self, forKey: .expiry))
+            expiry: try container.decodeIfPresent(String.self, forKey: .expiry),
+            justification: try container.decodeIfPresent(String.self, forKey: .justification))
         if let (key, problem) = draft.formProblem {
             throw DecodingError.dataCorruptedError(forKey: key, in: container, debugDescription: problem)
         }
@@ -140,14 +166,21 @@ extension CareRelationship {
         public var trust: TrustID
         /// The patient.
         public var nhsNumber: NHSNumber
-        /// The clinician delivering care, trimmed, 1 to 128 characters.
+        /// Who is delivering care, for display, trimmed, 1 to 128 characters: the
+        /// ``clinicianIdentity``'s name when there is one.
         public var clinician: String
+        /// The verified person who recorded it; `nil` for a local operator.
+        public var clinicianIdentity: Person?
         /// How care began.
         public var kind: Kind
+        /// Why care began, trimmed, 1 to 500 characters.
+        public var reason: String
         /// When care began, `YYYY-MM-DDTHH:MM:SSZ` (see ``CareTime/format(_:)``).
         public var start: String
         /// When the relationship ends, `YYYY-MM-DDTHH:MM:SSZ`, or `nil` if not stated.
         public var expiry: String?
+        /// Why emergency access is needed, trimmed, 1 to 1000 characters; required for an emergency.
+        public var justification: String?
 
         /// Creates the fields of a relationship.
         ///
@@ -157,25 +190,33 @@ extension CareRelationship {
         ///   - id: A fresh UUID, lowercase: `UUID().uuidString.lowercased()`.
         ///   - trust: The caring trust, whose node signs.
         ///   - nhsNumber: The patient.
-        ///   - clinician: The clinician delivering care, trimmed, 1 to 128 characters.
+        ///   - clinician: Who is delivering care, trimmed, 1 to 128 characters: the person's name when
+        ///     there is one.
+        ///   - clinicianIdentity: The signed-in person who recorded it; `nil` for a local operator.
         ///   - kind: How care began.
+        ///   - reason: Why care began, trimmed, 1 to 500 characters.
         ///   - start: When care began, `YYYY-MM-DDTHH:MM:SSZ`.
         ///   - expiry: When the relationship ends, `YYYY-MM-DDTHH:MM:SSZ`, or `nil` if not stated.
+        ///   - justification: Why emergency access is needed; required for an emergency.
         public init(
-            id: String, trust: TrustID, nhsNumber: NHSNumber, clinician: String, kind: Kind, start: String,
-            expiry: String?
+            id: String, trust: TrustID, nhsNumber: NHSNumber, clinician: String, clinicianIdentity: Person?,
+            kind: Kind, reason: String, start: String, expiry: String?, justification: String? = nil
         ) {
             self.id = id
             self.trust = trust
             self.nhsNumber = nhsNumber
             self.clinician = clinician
+            self.clinicianIdentity = clinicianIdentity
             self.kind = kind
+            self.reason = reason
             self.start = start
             self.expiry = expiry
+            self.justification = justification
         }
 
-        /// The domain-separation string of care relationships, version 1.
-        public static let domain = "TrustMesh/CareRelationship/v1"
+        /// The domain-separation string of care relationships, version 2 (version 1 had no
+        /// clinician identity, reason or justification; it is no longer read).
+        public static let domain = "TrustMesh/CareRelationship/v2"
 
         /// The canonical encoding of the fields: what the caring trust signs.
         ///
@@ -190,9 +231,13 @@ extension CareRelationship {
         /// | 5 | `kind` | String: `referral`, `admission`, `outpatient`, `emergency` or `mdt` |
         /// | 6 | `start` | String: `YYYY-MM-DDTHH:MM:SSZ` |
         /// | 7 | `expiry` | Optional String: `YYYY-MM-DDTHH:MM:SSZ` |
+        /// | 8 | `clinicianIdentity` | Optional of, in order: `issuer` String, `subject` String, `name` String, `roleCode` String, `organisation` String (ODS code), `registration` Optional String |
+        /// | 9 | `reason` | String |
+        /// | 10 | `justification` | Optional String |
         ///
-        /// The JSON form carries exactly these values under the same keys (`expiry` absent when there
-        /// is none), plus `signature` as padded base64.
+        /// The JSON form carries exactly these values under the same keys (`clinicianIdentity` as an
+        /// object with the six keys; `expiry`, `clinicianIdentity`, its `registration` and
+        /// `justification` absent when there is none), plus `signature` as padded base64.
         public var signedBytes: [UInt8] {
             var encoder = CanonicalEncoder(domain: Self.domain)
             encoder.append(id)
@@ -202,6 +247,17 @@ extension CareRelationship {
             encoder.append(kind.rawValue)
             encoder.append(start)
             encoder.append(optional: expiry)
+            encoder.appendPresence(clinicianIdentity != nil)
+            if let person = clinicianIdentity {
+                encoder.append(person.issuer)
+                encoder.append(person.subject)
+                encoder.append(person.name)
+                encoder.append(person.roleCode)
+                encoder.append(person.organisation.code)
+                encoder.append(optional: person.registration)
+            }
+            encoder.append(reason)
+            encoder.append(optional: justification)
             return encoder.bytes
         }
 
@@ -218,13 +274,34 @@ extension CareRelationship {
         /// The first field not in its documented form, and why; `nil` if all are.
         fileprivate var formProblem: (CareRelationship.CodingKeys, String)? {
             if !Self.isLowercaseUUID(id) { return (.id, "id is not a lowercase UUID") }
-            let trimmed = clinician.trimmingCharacters(in: .whitespacesAndNewlines)
-            if trimmed != clinician { return (.clinician, "clinician has leading or trailing white space") }
-            if !(1...128).contains(clinician.count) { return (.clinician, "clinician must be 1 to 128 characters") }
+            if let problem = Self.textProblem(clinician, "clinician", 128) { return (.clinician, problem) }
+            if let person = clinicianIdentity {
+                if let problem = person.formProblem { return (.clinicianIdentity, problem) }
+                if person.name != clinician {
+                    return (.clinician, "clinician is not the name of the clinicianIdentity")
+                }
+            }
+            if let problem = Self.textProblem(reason, "reason", 500) { return (.reason, problem) }
             if CareTime.parse(start) == nil { return (.start, "start is not YYYY-MM-DDTHH:MM:SSZ") }
             if let expiry, CareTime.parse(expiry) == nil {
                 return (.expiry, "expiry is not YYYY-MM-DDTHH:MM:SSZ")
             }
+            if let justification {
+                if let problem = Self.textProblem(justification, "justification", 1000) {
+                    return (.justification, problem)
+                }
+            } else if kind == .emergency {
+                return (.justification, "an emergency care relationship needs a justification")
+            }
+            return nil
+        }
+
+        /// Why `text` is not trimmed text of 1 to `maximum` characters, or `nil` if it is.
+        private static func textProblem(_ text: String, _ field: String, _ maximum: Int) -> String? {
+            if text.trimmingCharacters(in: .whitespacesAndNewlines) != text {
+                return "\(field) has leading or trailing white space"
+            }
+            if !(1...maximum).contains(text.count) { return "\(field) must be 1 to \(maximum) characters" }
             return nil
         }
 

@@ -19,11 +19,14 @@ public enum LocalAPIClient {
         try await get(node, "/api/v1/status")
     }
 
-    /// Records a care relationship at the node (signed by it).
-    public static func addCare(node: NodeEndpoint, nhs: String, clinician: String, kind: String, expires: String?)
-        async throws -> CareRelationship
-    {
-        var body = ["nhs": nhs, "clinician": clinician, "kind": kind]
+    /// Records a care relationship at the node (signed by it), as the signed-in clinician whose token `node` carries.
+    public static func addCare(
+        node: NodeEndpoint, nhs: String, kind: String, reason: String? = nil, justification: String? = nil,
+        expires: String?
+    ) async throws -> CareRelationship {
+        var body = ["nhs": nhs, "kind": kind]
+        if let reason { body["reason"] = reason }
+        if let justification { body["justification"] = justification }
         if let expires { body["expires"] = expires }
         return try await send(node, "/api/v1/care", body: try JSONEncoder().encode(body))
     }

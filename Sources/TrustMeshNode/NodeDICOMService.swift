@@ -39,8 +39,9 @@ final class NodeDICOMService: DIMSEServiceProvider {
     /// The AE title a trust's node answers to unless told otherwise: `TM_` and the ODS code.
     static func defaultAETitle(_ trust: TrustID) -> String { "TM_" + trust.code }
 
-    static func actor(_ association: DIMSEAssociation) -> String {
-        "DICOM \(association.callingAETitle) at \(association.peer)"
+    /// The system a DICOM peer is in the audit log: `DICOM <calling AE> at <host:port>`.
+    static func actor(_ association: DIMSEAssociation) -> Actor {
+        .system("DICOM \(association.callingAETitle) at \(association.peer)")
     }
 
     // MARK: C-STORE
@@ -91,7 +92,7 @@ final class NodeDICOMService: DIMSEServiceProvider {
     func refused(_ refusal: DIMSERefusal) async {
         // Audited once, by `store`, as `ingestFailed` with the cause the peer is not told.
         if refusal.operation == "C-STORE", refusal.reason == Self.nodeFailure { return }
-        let actor = refusal.association.map(Self.actor) ?? "DICOM peer at \(refusal.peer)"
+        let actor = refusal.association.map(Self.actor) ?? .system("DICOM peer at \(refusal.peer)")
         let kind: AuditEntry.Kind = refusal.operation == "C-STORE" ? .ingestRefused : .dicomRefused
         do {
             try node.audit(kind, actor: actor, subject: [.peer: refusal.peer], details: refusal.summary)
@@ -169,7 +170,7 @@ final class NodeDICOMService: DIMSEServiceProvider {
         let asker = Self.actor(request.association)
         if let id = request.value(.patientID) {
             guard !id.contains("*"), !id.contains("?"), let nhs = try? NHSNumber(id) else { return [] }
-            return try node.query(nhs: nhs, topology: topology, asker: asker).studies.map { (nhs, $0) }
+            return try node.query(nhs: nhs, topology: topology, by: asker).studies.map { (nhs, $0) }
         }
         guard request.level == "STUDY", let uids = request.value(.studyInstanceUID), !uids.contains("*") else {
             return nil
@@ -178,7 +179,7 @@ final class NodeDICOMService: DIMSEServiceProvider {
         for uid in Set(DICOMMatching.values(uids)) {
             let patients = Set(try node.store.index.latestStudyRecords(studyUID: uid).map(\.nhsNumber))
             for nhs in patients.sorted(by: { $0.digits < $1.digits }) {
-                let result = try node.query(nhs: nhs, topology: topology, asker: asker)
+                let result = try node.query(nhs: nhs, topology: topology, by: asker)
                 found += result.studies.filter { $0.studyInstanceUID == uid }.map { (nhs, $0) }
             }
         }
@@ -216,7 +217,7 @@ final class NodeDICOMService: DIMSEServiceProvider {
                 guard let summary = try node.store.study(uid: uid), let digits = summary.nhsNumber,
                     let nhs = try? NHSNumber(digits), request.value(.patientID).map({ $0 == digits }) ?? true
                 else { continue }
-                let listed = try node.query(nhs: nhs, topology: topology, asker: Self.actor(request.association))
+                let listed = try node.query(nhs: nhs, topology: topology, by: Self.actor(request.association))
                 guard listed.studies.contains(where: { $0.studyInstanceUID == uid && $0.localCopy }),
                     let manifest = try node.store.transferManifest(studyUID: uid)
                 else { continue }

@@ -17,6 +17,7 @@ public import TrustMeshGossip
 public import TrustMeshModel
 public import TrustMeshNodeCore
 import TrustMeshPeer
+public import TrustMeshPolicy
 import TrustMeshStore
 import TrustMeshWeb
 
@@ -66,10 +67,12 @@ public final class NodeRuntime: Sendable {
     /// - Parameter local: the local listener; nil: loopback, the peer port + 1000.
     /// - Parameter access: how people sign in and programs present tokens; nil: every door of the
     ///   local listener but health, assets and sign-in refuses (deny by default).
+    /// - Parameter policy: the network's policy (`policy.json`), under which the holder decides every share.
     public init(
         node: LocalNode, topology: Topology, settings: GossipSettings = GossipSettings(),
         fetchBatchBytes: Int = 8 << 20, checkpointInterval: Duration = .seconds(30),
-        dicom: DIMSEServer.Configuration? = nil, local: LocalListener? = nil, access: AccessSettings? = nil
+        dicom: DIMSEServer.Configuration? = nil, local: LocalListener? = nil, access: AccessSettings? = nil,
+        policy: NetworkPolicy = NetworkPolicy()
     ) throws {
         try topology.validate(requireKeys: true)
         let trust = node.configuration.trust
@@ -100,22 +103,8 @@ public final class NodeRuntime: Sendable {
             metrics.peerRefusal(code.rawValue)
         }
         let auditAccess: @Sendable (AccessEvent) -> Void = { [node] event in
-            let actor: String
-            var subject: [AuditEntry.SubjectKey: String] = [:]
-            switch event.actor {
-            case .person(let person, let session):
-                actor = person.name
-                subject = [
-                    "actorKind": "person", "actorIssuer": person.issuer, "actorSubject": person.subject,
-                    "actorRole": person.roleCode, "actorOrganisation": person.organisation.code,
-                ]
-                if let session { subject["session"] = session }
-            case .system(let name):
-                actor = name
-                subject = ["actorKind": "system"]
-            }
             let details = (try? JSONEncoder().encode(event.details)).map { String(decoding: $0, as: UTF8.self) }
-            try? node.audit(AuditEntry.Kind(rawValue: event.kind), actor: actor, subject: subject, details: details)
+            try? node.audit(AuditEntry.Kind(rawValue: event.kind), actor: event.actor, details: details)
         }
         self.access = try Access(
             settings: access, trust: trust, publicURL: local.publicURL, localAddress: local.address,
@@ -126,13 +115,14 @@ public final class NodeRuntime: Sendable {
         self.client = client
         var keys: [TrustID: VerifyingKey] = [:]
         for entry in topology.trusts { keys[entry.ods] = entry.signingKey }
-        fetchServer = FetchServer(node: node, logger: logger)
+        fetchServer = FetchServer(node: node, logger: logger, policy: policy)
         checkpoints = CheckpointPublisher(
             node: node, topology: topology, client: client, interval: checkpointInterval, logger: logger)
         var fetchSettings = FetchEngine.Settings()
         fetchSettings.batchBytes = max(1, fetchBatchBytes)
         fetches = FetchEngine(
-            node: node, client: client, topology: topology, settings: fetchSettings, logger: logger, metrics: metrics)
+            node: node, client: client, topology: topology, settings: fetchSettings, logger: logger, metrics: metrics,
+            policy: policy)
         gossip = GossipNode(
             id: trust, peers: topology.trusts.map(\.ods), keys: keys,
             log: SQLiteIndexLog(table: node.store.index, node: node),
@@ -207,9 +197,9 @@ public final class NodeRuntime: Sendable {
         if let dicom { app.addServices(DICOMListenerService(server: dicom, onListening: onDICOMListening)) }
         logger.info(
             "node starting", metadata: ["trust": "\(me.ods)", "address": "\(me.address)", "local": "\(local.address)"])
-        try node.audit(.nodeStarted, actor: "node")
+        try node.audit(.nodeStarted, actor: .system("node"))
         defer {
-            try? node.audit(.nodeStopped, actor: "node")
+            try? node.audit(.nodeStopped, actor: .system("node"))
             logger.info("node stopped", metadata: ["trust": "\(me.ods)"])
         }
         try await app.runService()

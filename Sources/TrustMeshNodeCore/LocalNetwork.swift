@@ -1,11 +1,13 @@
 import Foundation
 public import TrustMeshModel
+public import TrustMeshPolicy
 
 /// A runnable network on this machine, made from a topology template: one node folder per trust
-/// with fresh keys, and the topology with those public keys filled in, which every node loads.
+/// with fresh keys, the topology with those public keys filled in, and the network policy, which
+/// every node loads.
 public enum LocalNetwork {
-    /// Creates `directory/<ODS>/` for each trust (see ``LocalNode/create(directory:trust:name:)``) and
-    /// `directory/topology.json`.
+    /// Creates `directory/<ODS>/` for each trust (see ``LocalNode/create(directory:trust:name:)``),
+    /// `directory/topology.json`, and `directory/policy.json` with the default ``NetworkPolicy``.
     /// - Parameters:
     ///   - template: the trusts, addresses and names (keys, if any, are replaced).
     ///   - only: a subset of trusts to create (nil: all).
@@ -30,7 +32,11 @@ public enum LocalNetwork {
         var topology = Topology(name: template.name, trusts: trusts)
         try topology.validate(requireKeys: false)
         let path = directory + "/topology.json"
-        if FileManager.default.fileExists(atPath: path) { throw NodeError.alreadyInitialised(directory: directory) }
+        if FileManager.default.fileExists(atPath: path)
+            || FileManager.default.fileExists(atPath: directory + "/policy.json")
+        {
+            throw NodeError.alreadyInitialised(directory: directory)
+        }
         for index in topology.trusts.indices {
             let trust = topology.trusts[index]
             let node = try LocalNode.create(
@@ -39,6 +45,7 @@ public enum LocalNetwork {
             topology.trusts[index].agreementKey = node.configuration.agreementPublicKey
         }
         try write(topology, to: path)
+        try writePolicy(NetworkPolicy(), to: directory + "/policy.json")
         return topology
     }
 
@@ -58,23 +65,73 @@ public enum LocalNetwork {
         }
     }
 
-    /// What is wrong with a topology file, by field, in words.
-    static func reason(_ error: DecodingError) -> String {
+    /// The network policy file beside a topology file: `policy.json` in the same folder.
+    /// - Parameter topologyPath: The topology file's path.
+    /// - Returns: The policy file's path (which may not exist).
+    public static func policyPath(besideTopology topologyPath: String) -> String {
+        (URL(fileURLWithPath: topologyPath).deletingLastPathComponent().path) + "/policy.json"
+    }
+
+    /// The network policy a node or the replay applies: the file given, else `policy.json` beside
+    /// the topology if there is one, else the defaults.
+    /// - Parameters:
+    ///   - path: A policy file named on the command line (`--policy`); it must exist.
+    ///   - topologyPath: The topology file, beside which `policy.json` is looked for.
+    /// - Returns: The policy, and the file it came from (`nil` for the defaults).
+    /// - Throws: ``NodeError`` naming the file and the field when the file cannot be read or is
+    ///   malformed.
+    public static func policy(_ path: String?, besideTopology topologyPath: String) throws -> (
+        policy: NetworkPolicy, path: String?
+    ) {
+        if let path { return (try readPolicy(path), path) }
+        let beside = policyPath(besideTopology: topologyPath)
+        guard FileManager.default.fileExists(atPath: beside) else { return (NetworkPolicy(), nil) }
+        return (try readPolicy(beside), beside)
+    }
+
+    /// Reads a network policy file (its form is documented on ``NetworkPolicy``).
+    /// - Throws: ``NodeError`` naming the file and, for a malformed file, the field and what is wrong.
+    public static func readPolicy(_ path: String) throws -> NetworkPolicy {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw NodeError.io(path: path, reason: "cannot read the network policy file")
+        }
+        do {
+            return try JSONDecoder().decode(NetworkPolicy.self, from: data)
+        } catch let error as DecodingError {
+            throw NodeError.configuration(path: path, reason: Self.reason(error, what: "a network policy"))
+        } catch {
+            throw NodeError.configuration(path: path, reason: "not a network policy: \(error)")
+        }
+    }
+
+    /// Writes a network policy file (pretty, sorted keys), atomically.
+    public static func writePolicy(_ policy: NetworkPolicy, to path: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        do {
+            try encoder.encode(policy).write(to: URL(fileURLWithPath: path), options: [.atomic])
+        } catch {
+            throw NodeError.io(path: path, reason: "cannot write the network policy: \(error.localizedDescription)")
+        }
+    }
+
+    /// What is wrong with a topology (or policy) file, by field, in words.
+    static func reason(_ error: DecodingError, what: String = "a topology") -> String {
         func path(_ context: DecodingError.Context, _ last: (any CodingKey)? = nil) -> String {
             (context.codingPath + (last.map { [$0] } ?? [])).map { $0.intValue.map(String.init) ?? $0.stringValue }
                 .joined(separator: ".")
         }
         switch error {
         case .keyNotFound(let key, let context):
-            return "not a topology: \"\(path(context, key))\" is missing"
+            return "not \(what): \"\(path(context, key))\" is missing"
         case .typeMismatch(_, let context), .valueNotFound(_, let context):
-            return "not a topology: \"\(path(context))\" has the wrong type"
+            return "not \(what): \"\(path(context))\" has the wrong type"
         case .dataCorrupted(let context) where context.codingPath.isEmpty:
             return "not valid JSON" + (context.underlyingError.map { " (\($0))" } ?? "")
         case .dataCorrupted(let context):
-            return "not a topology: \"\(path(context))\" is malformed: \(context.debugDescription)"
+            return "not \(what): \"\(path(context))\" is malformed: \(context.debugDescription)"
         @unknown default:
-            return "not a topology: \(error)"
+            return "not \(what): \(error)"
         }
     }
 

@@ -1,20 +1,30 @@
 import Foundation
-package import TrustMeshModel
+import Glibc
+public import TrustMeshModel
 import TrustMeshStore
 
 extension LocalNode {
     /// Appends an entry to the node's signed, hash-chained audit log (docs/AUDIT-FORMAT.md §5
     /// lists the kinds and their subjects).
     ///
+    /// The entry's `actor` is the actor's display name; the subject gains the keys that say who
+    /// acted (``Actor/auditSubject``: `actorKind`, and a person's issuer, subject, role, organisation
+    /// and session).
+    ///
     /// Governance events must not be lost silently, but an audit failure must not hide the event
     /// itself from the operator either: a failure is written to standard error and rethrown to the
     /// caller, which decides (peer-facing paths refuse; see the call sites).
+    /// - Parameters:
+    ///   - kind: What happened.
+    ///   - actor: Who did it: a signed-in person, or a system.
+    ///   - subject: What it concerned.
+    ///   - details: Kind-specific detail.
     package func audit(
-        _ kind: AuditEntry.Kind, actor: String, subject: [AuditEntry.SubjectKey: String] = [:], details: String? = nil
+        _ kind: AuditEntry.Kind, actor: Actor, subject: [AuditEntry.SubjectKey: String] = [:], details: String? = nil
     ) throws {
         let draft = AuditEntry.Draft(
-            trust: configuration.trust, time: CareTime.format(Date()), kind: kind, actor: actor, subject: subject,
-            details: details)
+            trust: configuration.trust, time: CareTime.format(Date()), kind: kind, actor: actor.displayName,
+            subject: subject.merging(actor.auditSubject) { $1 }, details: details)
         do {
             _ = try store.audit.append(draft, key: try cachedSigningKey())
         } catch {
@@ -28,5 +38,20 @@ extension LocalNode {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         return (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// Who runs a command on the node's own machine with `--data`: the operating-system user, as a
+    /// system actor, `operating-system user alice (local operator)`.
+    public static var localOperator: Actor { .system(localOperatorName) }
+
+    /// `operating-system user NAME (local operator)`: the user from the password database for the
+    /// effective user id (`getpwuid(3)`), else `$USER`, else the numeric id.
+    public static var localOperatorName: String {
+        let uid = geteuid()
+        // getpwuid returns a pointer to static storage (or NULL); the name is copied at once.
+        let name =
+            getpwuid(uid).flatMap { $0.pointee.pw_name.map { String(cString: $0) } }
+            ?? ProcessInfo.processInfo.environment["USER"] ?? "uid \(uid)"
+        return "operating-system user \(name) (local operator)"
     }
 }

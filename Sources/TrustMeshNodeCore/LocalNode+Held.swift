@@ -56,7 +56,7 @@ extension LocalNode {
     ///   - instance: the instance named, when one was.
     package func auditRetrieve(
         _ summary: StudySummary, chosen: [TransferManifest.Instance], content: RetrieveContent = .instances,
-        series: String? = nil, instance: String? = nil, actor: String, details: String? = nil
+        series: String? = nil, instance: String? = nil, actor: Actor, details: String? = nil
     ) throws {
         var subject = Self.auditSubject(summary, series: series, instance: instance)
         switch content {

@@ -8,9 +8,9 @@ extension LocalNode {
     /// Ingests files and publishes an index record for every matched study whose content changed.
     ///
     /// Unmatched studies (no valid NHS number) are stored but never published.
-    /// - Parameter actor: who the audit log names (`operator` for the CLI, the DICOMweb client for STOW-RS).
+    /// - Parameter actor: who the audit log names (``localOperator`` for the CLI, the DICOMweb client for STOW-RS).
     public func ingest(
-        paths: [String], progress: (@Sendable (IngestProgress) -> Void)? = nil, actor: String = "operator"
+        paths: [String], actor: Actor, progress: (@Sendable (IngestProgress) -> Void)? = nil
     ) async throws -> (report: IngestReport, published: [IndexRecord]) {
         let report: IngestReport
         do {
@@ -41,7 +41,7 @@ extension LocalNode {
     /// - Returns: the records published.
     @discardableResult
     public func finishIngest(
-        studies: Set<String>, unmatched: Set<String>, refused: [IngestReport.Failure] = [], actor: String
+        studies: Set<String>, unmatched: Set<String>, refused: [IngestReport.Failure] = [], actor: Actor
     ) throws -> [IndexRecord] {
         try auditRefused(refused.map(\.reason), actor: actor)
         let matched = studies.subtracting(unmatched)
@@ -55,7 +55,7 @@ extension LocalNode {
 
     /// Audits refusals of offered instances, one `ingestRefused` entry each (every refusal is audited).
     /// - Parameter reasons: each refusal's reason, naming the file or instance.
-    public func auditRefused(_ reasons: [String], actor: String) throws {
+    public func auditRefused(_ reasons: [String], actor: Actor) throws {
         for reason in reasons { try audit(.ingestRefused, actor: actor, details: reason) }
     }
 
@@ -89,7 +89,7 @@ extension LocalNode {
             }
             if let record {
                 published.append(record)
-                try audit(.recordPublished, actor: "node", subject: Self.auditSubject(record))
+                try audit(.recordPublished, actor: .system("node"), subject: Self.auditSubject(record))
             }
         }
         return published
@@ -97,15 +97,16 @@ extension LocalNode {
 
     /// Records that a patient has opted out of sharing. Gossip carries the record to every node,
     /// each of which then stops listing and sharing the patient's studies.
-    public func optOut(nhs: NHSNumber) throws -> IndexRecord {
+    /// - Parameter actor: who recorded it (``localOperator`` for the CLI).
+    public func optOut(nhs: NHSNumber, by actor: Actor) throws -> IndexRecord {
         let key = try signingKey()
         let trust = configuration.trust
         let record = try store.index.publish(origin: trust) { sequence in
             IndexRecord.Draft(origin: trust, sequence: sequence, kind: .optOut, nhsNumber: nhs, issuedAt: Self.now())
                 .signed(by: key)
         }
-        try audit(.optOut, actor: "operator", subject: [.nhsNumber: nhs.digits])
-        try audit(.recordPublished, actor: "node", subject: Self.auditSubject(record!))
+        try audit(.optOut, actor: actor, subject: [.nhsNumber: nhs.digits])
+        try audit(.recordPublished, actor: .system("node"), subject: Self.auditSubject(record!))
         return record!
     }
 
@@ -119,12 +120,13 @@ extension LocalNode {
         return subject
     }
 
-    /// Every study for a patient across the network, from this node's copy of the index.
-    /// - Parameter topology: names the holding trusts (optional).
-    public func query(nhs: NHSNumber, topology: Topology? = nil, asker: String = "operator") throws
-        -> FederatedQueryResult
-    {
-        try audit(.query, actor: asker, subject: [.nhsNumber: nhs.digits])
+    /// Every study for a patient across the network, from this node's copy of the index; audited
+    /// as `query` naming `actor`.
+    /// - Parameters:
+    ///   - topology: names the holding trusts (optional).
+    ///   - actor: who asks (``localOperator`` for the CLI).
+    public func query(nhs: NHSNumber, topology: Topology? = nil, by actor: Actor) throws -> FederatedQueryResult {
+        try audit(.query, actor: actor, subject: [.nhsNumber: nhs.digits])
         let view = IndexView(try store.index.records(nhs: nhs))
         guard !view.isOptedOut(nhs) else {
             return FederatedQueryResult(nhsNumber: nhs.digits, optedOut: true, studies: [])
@@ -169,7 +171,7 @@ package struct SQLiteIndexLog: IndexLog {
 
     package func append(_ records: [IndexRecord]) async throws {
         for record in try table.append(records) {
-            try node.audit(.recordReceived, actor: "gossip", subject: LocalNode.auditSubject(record))
+            try node.audit(.recordReceived, actor: .system("gossip"), subject: LocalNode.auditSubject(record))
         }
     }
 }

@@ -47,7 +47,7 @@ package final class CheckpointPublisher: Service {
                 trust: node.configuration.trust, sequence: head.sequence, headHash: head.hash,
                 time: CareTime.format(Date()), key: try node.cachedSigningKey())
             try node.audit(
-                .checkpoint, actor: "node",
+                .checkpoint, actor: .system("node"),
                 subject: [
                     .peer: node.configuration.trust.code, .sequence: "\(checkpoint.sequence)",
                     .headHash: checkpoint.headHash.hex,
@@ -92,7 +92,8 @@ package final class CheckpointPublisher: Service {
         switch try node.store.audit.storeCheckpoint(checkpoint) {
         case .stored:
             try node.audit(
-                .checkpoint, actor: peer.ods.code, subject: subject, details: LocalNode.auditJSON(checkpoint))
+                .checkpoint, actor: .system("peer \(peer.ods.code)"), subject: subject,
+                details: LocalNode.auditJSON(checkpoint))
         case .notNewer:
             break
         case .conflicting(let held):
@@ -100,7 +101,8 @@ package final class CheckpointPublisher: Service {
                 "a peer signed two histories",
                 metadata: ["peer": "\(peer.ods)", "sequence": "\(checkpoint.sequence)", "held": "\(held.headHash.hex)"])
             try node.audit(
-                .checkpoint, actor: peer.ods.code, subject: subject.merging([.rule: "conflictingCheckpoint"]) { $1 },
+                .checkpoint, actor: .system("peer \(peer.ods.code)"),
+                subject: subject.merging([.rule: "conflictingCheckpoint"]) { $1 },
                 details: LocalNode.auditJSON(checkpoint))
         }
         return Data("{}".utf8)

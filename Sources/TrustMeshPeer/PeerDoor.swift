@@ -139,7 +139,8 @@ package struct PeerDoor: Sendable {
         refused(refusal.code)
         let peer = String(headers[PeerEnvelope.fromHeader.lowercased()]?.prefix(8) ?? "?")
         if refusal.code != .notShared, !unreadablePayload {
-            try? node.audit(.peerRefused, actor: peer, subject: [.peer: peer, .rule: refusal.code.rawValue])
+            try? node.audit(
+                .peerRefused, actor: .system("peer \(peer)"), subject: [.peer: peer, .rule: refusal.code.rawValue])
         }
         if !unreadablePayload {
             logger.warning(

@@ -19,17 +19,22 @@ public enum PolicyRule: String, Sendable, Codable, CaseIterable {
     case careSignedByAnotherTrust
     /// The care relationship is for another NHS number than the study's.
     case careForAnotherPatient
+    /// The care relationship names no clinician verified by the requesting trust's sign-in: it has
+    /// no clinician identity (a local operator recorded it), its issuer, subject or name is empty,
+    /// or the clinician's role is held at another trust than the relationship's.
+    case careClinicianUnverified
     /// The care relationship starts later than now plus the tolerated clock skew (or its start
     /// cannot be read).
     case careNotStarted
     /// The care relationship's expiry has passed (or cannot be read).
     case careExpired
-    /// The care relationship states no expiry and started longer ago than the maximum age.
+    /// The care relationship started longer ago than the network policy's cap for its kind (whatever
+    /// expiry it states).
     case careTooOld
 
     /// What failed, in words a clinician understands, without details of the particular request.
     ///
-    /// The same as ``explanation(for:settings:)`` with no care relationship and default settings.
+    /// The same as ``explanation(for:policy:)`` with no care relationship and the default policy.
     public var explanation: String { explanation(for: nil) }
 
     /// What failed, in words a clinician understands, with the dates that made it fail.
@@ -37,10 +42,10 @@ public enum PolicyRule: String, Sendable, Codable, CaseIterable {
     /// Never contains an NHS number or a clinician's name, so it can go to the requesting trust and
     /// into logs.
     /// - Parameters:
-    ///   - care: The care relationship that was presented, for the expiry date it states.
-    ///   - settings: The settings the decision used, for the maximum age it applied.
+    ///   - care: The care relationship that was presented, for the expiry date it states and its kind.
+    ///   - policy: The network policy the decision used, for the cap it applied.
     /// - Returns: For example "the care relationship has expired (on 2026-12-31 at 23:59:59 UTC)".
-    public func explanation(for care: CareRelationship?, settings: PolicySettings = .init()) -> String {
+    public func explanation(for care: CareRelationship?, policy: NetworkPolicy = NetworkPolicy()) -> String {
         switch self {
         case .unknownPeer:
             return "the requesting trust is not in this network"
@@ -54,6 +59,8 @@ public enum PolicyRule: String, Sendable, Codable, CaseIterable {
             return "the care relationship was not signed by the requesting trust"
         case .careForAnotherPatient:
             return "the care relationship is for a different patient"
+        case .careClinicianUnverified:
+            return "the care relationship does not name a clinician of the requesting trust verified by its sign-in"
         case .careNotStarted:
             return "the care relationship starts in the future"
         case .careExpired:
@@ -61,9 +68,22 @@ public enum PolicyRule: String, Sendable, Codable, CaseIterable {
             let text = CareTime.format(expiry)
             return "the care relationship has expired (on \(text.prefix(10)) at \(text.dropFirst(11).prefix(8)) UTC)"
         case .careTooOld:
-            let days = settings.maximumAgeWithoutExpiryDays
-            return
-                "the care relationship is older than the maximum of \(days) day\(days == 1 ? "" : "s") with no expiry"
+            guard let kind = care?.kind else {
+                return "the care relationship is older than the network's maximum for its kind"
+            }
+            return "the care relationship is older than the network's maximum of "
+                + "\(NetworkPolicy.words(policy.cap(kind))) for \(Self.described(kind)) relationship"
+        }
+    }
+
+    /// A kind with its article, in lowercase words: "an emergency", "a multidisciplinary team".
+    private static func described(_ kind: CareRelationship.Kind) -> String {
+        switch kind {
+        case .referral: "a referral"
+        case .admission: "an admission"
+        case .outpatient: "an outpatient"
+        case .emergency: "an emergency"
+        case .mdt: "a multidisciplinary team"
         }
     }
 }

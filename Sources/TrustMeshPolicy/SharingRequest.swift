@@ -3,7 +3,7 @@ public import TrustMeshCrypto
 public import TrustMeshModel
 
 /// What a holder knows when another trust asks it to share a study: the facts
-/// ``SharingPolicy/decide(_:settings:)`` decides on.
+/// ``SharingPolicy/decide(_:policy:)`` decides on.
 ///
 /// The caller gathers these (from its topology, catalogue, index and clock); the policy itself reads
 /// nothing. The auditor's replay rebuilds the same value from a log entry and must reach the same

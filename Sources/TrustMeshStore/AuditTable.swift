@@ -102,6 +102,20 @@ package final class AuditTable: Sendable {
         }
     }
 
+    /// The entries of some kinds, in sequence order.
+    /// - Parameter kinds: The kinds wanted, e.g. `careAdded` and `fetchServed`.
+    package func entries(kinds: Set<AuditEntry.Kind>) throws -> [AuditEntry] {
+        guard !kinds.isEmpty else { return [] }
+        let names = kinds.map(\.rawValue).sorted()
+        return try pool.read { db in
+            try Self.decode(
+                Row.fetchAll(
+                    db,
+                    sql: "SELECT json FROM auditEntry WHERE kind IN (\(names.map { _ in "?" }.joined(separator: ", ")))"
+                        + " ORDER BY sequence", arguments: StatementArguments(names)))
+        }
+    }
+
     /// The last entry, or `nil` for an empty log.
     package func head() throws -> AuditEntry? {
         try pool.read { db in try Self.head(db) }

@@ -13,10 +13,14 @@ package final class CareTable: Sendable {
 
     init(pool: DatabasePool) { self.pool = pool }
 
-    /// How long a relationship with no stated expiry counts when choosing one to present: the same
-    /// default as `TrustMeshPolicy`'s `PolicySettings.maximumAgeWithoutExpiry` (the store cannot
-    /// import the policy). The holder's policy decides; this only avoids presenting a stale one.
-    package static let defaultMaximumAgeWithoutExpiry: TimeInterval = 365 * 86_400
+    /// How long a relationship of each kind counts from its start when choosing one to present: the
+    /// same defaults as `TrustMeshPolicy`'s `NetworkPolicy.defaultCaps` (the store cannot import the
+    /// policy; a test checks they agree). The holder's policy decides; this only avoids presenting a
+    /// stale one.
+    package static let defaultCaps: [CareRelationship.Kind: TimeInterval] = [
+        .referral: 365 * 86_400, .outpatient: 365 * 86_400, .mdt: 365 * 86_400, .admission: 90 * 86_400,
+        .emergency: 72 * 3600,
+    ]
 
     static func migrate(_ migrator: inout DatabaseMigrator) {
         migrator.registerMigration("v3: care relationships") { db in
@@ -38,6 +42,27 @@ package final class CareTable: Sendable {
         }
     }
 
+    /// Relationships signed as `TrustMesh/CareRelationship/v2`: who recorded them (the verified
+    /// person's issuer and subject, NULL for a local operator), their kind, reason and emergency
+    /// justification, as columns beside the signed JSON. Version 1 relationships (no clinician
+    /// identity or reason) are removed: no holder accepts them any more, and no node was deployed
+    /// holding any.
+    static func migrateIdentity(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("v7: care relationships name the verified clinician") { db in
+            try db.execute(
+                sql: """
+                    DELETE FROM careRelationship;
+                    ALTER TABLE careRelationship ADD COLUMN kind TEXT NOT NULL DEFAULT '';
+                    ALTER TABLE careRelationship ADD COLUMN clinicianIssuer TEXT;   -- NULL: a local operator
+                    ALTER TABLE careRelationship ADD COLUMN clinicianSubject TEXT;
+                    ALTER TABLE careRelationship ADD COLUMN reason TEXT NOT NULL DEFAULT '';
+                    ALTER TABLE careRelationship ADD COLUMN justification TEXT;     -- an emergency's
+                    CREATE INDEX careRelationship_kind ON careRelationship(kind);
+                    """
+            )
+        }
+    }
+
     /// Stores a relationship; one already held with the same id is kept as it is.
     ///
     /// The signature is not checked here: the node stores only relationships it signed itself.
@@ -52,11 +77,17 @@ package final class CareTable: Sendable {
         return try pool.write { db in
             try db.execute(
                 sql: """
-                    INSERT INTO careRelationship (id, trust, nhsNumber, start, expiry, record, recordedAt)
-                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO careRelationship (
+                        id, trust, nhsNumber, start, expiry, record, recordedAt, kind, clinicianIssuer,
+                        clinicianSubject, reason, justification)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     ON CONFLICT(id) DO NOTHING
                     """,
-                arguments: [care.id, care.trust.code, care.nhsNumber.digits, care.start, care.expiry, json, now])
+                arguments: [
+                    care.id, care.trust.code, care.nhsNumber.digits, care.start, care.expiry, json, now,
+                    care.kind.rawValue, care.clinicianIdentity?.issuer, care.clinicianIdentity?.subject, care.reason,
+                    care.justification,
+                ])
             return db.changesCount > 0
         }
     }
@@ -77,18 +108,30 @@ package final class CareTable: Sendable {
         }
     }
 
+    /// The relationships of one kind, newest first.
+    /// - Parameter kind: The kind, e.g. ``CareRelationship/Kind/emergency`` for the information
+    ///   governance review.
+    package func all(kind: CareRelationship.Kind) throws -> [CareRelationship] {
+        try pool.read { db in
+            try Self.decode(
+                Row.fetchAll(
+                    db, sql: "SELECT record FROM careRelationship WHERE kind = ? ORDER BY start DESC, rowid DESC",
+                    arguments: [kind.rawValue]))
+        }
+    }
+
     /// The relationships for one patient that are current at `now`, newest first.
     ///
-    /// Current means started (`start` ≤ `now`), not expired (`expiry` ≥ `now`), and, with no stated
-    /// expiry, started at most `maximumAgeWithoutExpiry` before `now`: the time rules of
-    /// `SharingPolicy.isCurrent` without clock skew, since these are this trust's own records.
+    /// Current means started (`start` ≤ `now`), not expired (`expiry` ≥ `now`), and started at most
+    /// the cap for its kind before `now`: the time rules of `SharingPolicy.isCurrent` without clock
+    /// skew, since these are this trust's own records.
     /// - Parameters:
     ///   - nhs: The patient.
     ///   - now: The time to judge at.
-    ///   - maximumAgeWithoutExpiry: Seconds a relationship with no expiry counts; pass the policy's
-    ///     setting if it is not the default.
+    ///   - caps: Seconds a relationship of each kind counts from its start; pass the network
+    ///     policy's caps if they are not the defaults. A kind missing here has no cap.
     package func current(
-        for nhs: NHSNumber, now: Date, maximumAgeWithoutExpiry: TimeInterval = defaultMaximumAgeWithoutExpiry
+        for nhs: NHSNumber, now: Date, caps: [CareRelationship.Kind: TimeInterval] = defaultCaps
     ) throws -> [CareRelationship] {
         let held = try pool.read { db in
             try Self.decode(
@@ -99,10 +142,9 @@ package final class CareTable: Sendable {
         return held.filter { care in
             guard let start = care.startDate, start <= now else { return false }
             if care.expiry != nil {
-                guard let expiry = care.expiryDate else { return false }
-                return expiry >= now
+                guard let expiry = care.expiryDate, expiry >= now else { return false }
             }
-            return now.timeIntervalSince(start) <= maximumAgeWithoutExpiry
+            return caps[care.kind].map { now.timeIntervalSince(start) <= $0 } ?? true
         }
     }
 

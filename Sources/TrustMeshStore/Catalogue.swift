@@ -94,6 +94,7 @@ package final class Catalogue: Sendable {
             // Set for chunks a fetch stored before their study was committed; NULL for ingested chunks.
             try db.execute(sql: "ALTER TABLE chunk ADD COLUMN stagedAt TEXT")
         }
+        CareTable.migrateIdentity(&migrator)
         return migrator
     }
 

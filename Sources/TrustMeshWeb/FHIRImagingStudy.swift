@@ -190,14 +190,15 @@ extension FHIRImagingStudy {
     ) -> RouteCollection<AccessContext> {
         let router = RouteCollection(context: AccessContext.self)
         for layer in middleware { router.add(middleware: layer) }
-        router.get("/fhir/ImagingStudy") { request, _ -> Response in
+        router.get("/fhir/ImagingStudy") { request, context -> Response in
             switch patient(HTML.query(of: request)) {
             case .failure(let problem):
                 return response(.badRequest, outcome(code: "invalid", "\(problem.field): \(problem.message)"))
             case .success(let nhs):
                 do {
                     let topology = services.topology
-                    let result = try services.node.query(nhs: nhs, topology: topology, asker: "FHIR client")
+                    let actor = context.identity?.actor ?? .system("FHIR client")
+                    let result = try services.node.query(nhs: nhs, topology: topology, by: actor)
                     let selfURL =
                         services.baseURL + "/fhir/ImagingStudy?patient.identifier="
                         + HTML.query("\(nhsSystem)|\(nhs.digits)")

@@ -15,7 +15,7 @@ import TrustMeshStore
 /// | route | what |
 /// |---|---|
 /// | `GET /api/v1/status` | ``NodeStatus`` |
-/// | `GET /api/v1/query?nhs=NUMBER[&clinician=NAME]` | ``FederatedQueryResult`` |
+/// | `GET /api/v1/query?nhs=NUMBER` | ``FederatedQueryResult`` |
 /// | `POST /api/v1/care`, `GET /api/v1/care` | record a care relationship; list them |
 /// | `POST /api/v1/fetch`, `GET /api/v1/fetch`, `GET /api/v1/fetch/{id}` | start a fetch; fetches; one fetch |
 /// | `GET /api/v1/priors?nhs=&modality=&bodyPart=&months=12` | ``PriorImaging`` |
@@ -42,7 +42,7 @@ package struct LocalAPI: Sendable {
         let router = RouteCollection(context: AccessContext.self)
         for layer in middleware { router.add(middleware: layer) }
         router.get("/api/v1/status") { _, _ in await answer { try await services.status() } }
-        router.get("/api/v1/query") { request, _ in await answer { try query(request) } }
+        router.get("/api/v1/query") { request, context in await answer { try query(request, context) } }
         router.post("/api/v1/care") { request, context in await answer { try await addCare(request, context) } }
         router.get("/api/v1/care") { _, _ in await answer { try services.node.store.care.all() } }
         router.post("/api/v1/fetch") { request, context in await answer { try await startFetch(request, context) } }
@@ -55,18 +55,23 @@ package struct LocalAPI: Sendable {
                 return progress
             }
         }
-        router.get("/api/v1/priors") { request, _ in await answer { try priors(request) } }
+        router.get("/api/v1/priors") { request, context in await answer { try priors(request, context) } }
         return router
     }
 
-    private func query(_ request: Request) throws -> FederatedQueryResult {
+    /// The caller the access guard established (every route here is guarded).
+    private func caller(_ context: AccessContext) throws -> Caller {
+        guard let caller = context.identity else { throw Failure(status: 401, message: "sign in first") }
+        return caller
+    }
+
+    private func query(_ request: Request, _ context: AccessContext) throws -> FederatedQueryResult {
         guard let text = request.uri.queryParameters["nhs"] else {
             throw Failure(status: 400, message: "give the patient's NHS number as ?nhs=NUMBER")
         }
         let nhs: NHSNumber
         do { nhs = try NHSNumber(String(text)) } catch { throw Failure(status: 400, message: "nhs: \(error)") }
-        let asker = request.uri.queryParameters["clinician"].map(String.init) ?? "local API user"
-        let result = try services.node.query(nhs: nhs, topology: services.topology, asker: asker)
+        let result = try services.node.query(nhs: nhs, topology: services.topology, by: try caller(context).actor)
         services.logger.info("query", metadata: ["nhs": "\(nhs)", "studies": "\(result.studies.count)"])
         return result
     }
@@ -74,14 +79,20 @@ package struct LocalAPI: Sendable {
     private func addCare(_ request: Request, _ context: AccessContext) async throws -> CareRelationship {
         struct Body: Decodable {
             var nhs: String
-            var clinician: String
             var kind: String
             var expires: String?
+            var reason: String?
+            var justification: String?
         }
         do {
+            let caller = try caller(context)
             let body = try await request.decode(as: Body.self, context: context)
+            // A care feed (a system) records without a verified clinician: holders then refuse to share
+            // under it (careClinicianUnverified) until the feed can name one.
             let care = try services.node.addCare(
-                nhs: body.nhs, clinician: body.clinician, kind: body.kind, expires: body.expires)
+                nhs: body.nhs, kind: body.kind, reason: body.reason.flatMap { $0.isEmpty ? nil : $0 } ?? "not stated",
+                justification: body.justification, expires: body.expires, by: caller.person,
+                session: caller.session?.handle)
             services.logger.info(
                 "care relationship added", metadata: ["kind": "\(care.kind.rawValue)", "nhs": "\(care.nhsNumber)"])
             return care
@@ -99,9 +110,11 @@ package struct LocalAPI: Sendable {
             var clinician: String?
         }
         do {
+            let caller = try caller(context)
             let body = try await request.decode(as: Body.self, context: context)
             let holder = try body.from.map { try TrustID($0) }
-            return try services.fetches.start(studyUID: body.study, from: holder, clinician: body.clinician)
+            return try services.fetches.start(
+                studyUID: body.study, from: holder, clinician: body.clinician ?? caller.person?.name, by: caller.actor)
         } catch let error as FetchError {
             throw Failure(status: 409, message: error.description, rule: error.rule?.name ?? "")
         } catch {
@@ -109,12 +122,12 @@ package struct LocalAPI: Sendable {
         }
     }
 
-    private func priors(_ request: Request) throws -> PriorImaging {
+    private func priors(_ request: Request, _ context: AccessContext) throws -> PriorImaging {
         switch PriorImaging.parameters(HTML.query(of: request)) {
         case .failure(let problem):
             throw Failure(status: 400, message: "\(problem.field): \(problem.message)")
         case .success(let (nhs, modality, bodyPart, months)):
-            let result = try services.node.query(nhs: nhs, topology: services.topology, asker: "prior-imaging check")
+            let result = try services.node.query(nhs: nhs, topology: services.topology, by: try caller(context).actor)
             return PriorImaging.find(in: result, modality: modality, bodyPart: bodyPart, months: months)
         }
     }

@@ -159,7 +159,9 @@ enum WebPages {
         } else {
             html += "<ul id=\"care-list\">"
             for care in cares {
-                let expiry = care.expiry.map { "until \($0.prefix(10))" } ?? "no expiry stated (counts for a year)"
+                let expiry =
+                    care.expiry.map { "until \($0.prefix(10))" }
+                    ?? "no end date stated (the network policy's cap applies)"
                 let start = care.start.prefix(10)
                 html += "<li>\(care.kind.rawValue.capitalized) — \(care.clinician), from \(start), \(expiry)</li>"
             }
@@ -177,15 +179,19 @@ enum WebPages {
             <form method="post" action="/care" class="panel" aria-labelledby="care-form-title">
             \(HTML.csrfField)
             <h3 id="care-form-title">Record a care relationship</h3>
-            <p class="hint">Record that you have started delivering care to this patient. It is signed by this \
-            trust's node and presented when you fetch.</p>
+            <p class="hint">Record that you have started delivering care to this patient. It names you, as you \
+            signed in, is signed by this trust's node and is presented when you fetch. An emergency needs a \
+            justification, which information governance reviews.</p>
             \(errorMessage)
             <input type="hidden" name="nhs" value="\(nhs.digits)">
             <div class="row">
-            <div class="field"><label for="clinician">Clinician</label>\
-            <input id="clinician" name="clinician" type="text" autocomplete="name" required maxlength="128" \
-            value="\(values["clinician"] ?? "")"></div>
             <div class="field"><label for="kind">Kind of care</label><select id="kind" name="kind">\(options)</select></div>
+            <div class="field"><label for="reason">Reason</label>\
+            <input id="reason" name="reason" type="text" required maxlength="500" \
+            value="\(values["reason"] ?? "")"></div>
+            <div class="field"><label for="justification">Emergency justification</label>\
+            <input id="justification" name="justification" type="text" maxlength="1000" \
+            value="\(values["justification"] ?? "")"></div>
             <div class="field"><label for="expires">Ends on (optional)</label>\
             <input id="expires" name="expires" type="date" value="\(values["expires"] ?? "")"></div>
             <div class="field"><button type="submit">Record care relationship</button></div>
@@ -221,6 +227,8 @@ enum WebPages {
         case .optedOut: advice = "The patient's imaging cannot be shared."
         case .careExpired, .careTooOld: advice = "Record a new care relationship, then fetch again."
         case .careNotStarted: advice = "Check this node's clock, or record the care relationship again."
+        case .careClinicianUnverified:
+            advice = "Record the care relationship again, signed in as the clinician, then fetch again."
         case .careSignedByAnotherTrust, .careForAnotherPatient:
             advice = "Record a care relationship for this patient at this trust, then fetch again."
         case .unknownStudy: advice = "The trust no longer holds this study; search again to see where it is now."

@@ -37,6 +37,8 @@ package struct WebUI: Sendable {
     package init(_ services: LocalServices) { self.services = services }
 
     var node: LocalNode { services.node }
+    /// Who the audit log names for this page request: the signed-in person.
+    var viewer: Actor { PageCaller.current?.actor ?? .system("web page (no session)") }
     var nodeLabel: String {
         "\(services.topology.trust(node.configuration.trust)?.name ?? node.configuration.name) "
             + "(\(node.configuration.trust.code))"
@@ -151,7 +153,7 @@ package struct WebUI: Sendable {
         let result: FederatedQueryResult
         let cares: [CareRelationship]
         do {
-            result = try node.query(nhs: nhs, topology: services.topology, asker: "web page user")
+            result = try node.query(nhs: nhs, topology: services.topology, by: viewer)
             cares = try node.store.care.current(for: nhs, now: Date())
         } catch { return failure(error, doing: "search the network's index") }
         let uids = Set(result.studies.map(\.studyInstanceUID))
@@ -178,7 +180,10 @@ package struct WebUI: Sendable {
         do {
             let expires = form["expires"].flatMap { $0.isEmpty ? nil : $0 }
             let care = try node.addCare(
-                nhs: nhs, clinician: form["clinician"] ?? "", kind: form["kind"] ?? "", expires: expires)
+                nhs: nhs, kind: form["kind"] ?? "",
+                reason: form["reason"].flatMap { $0.isEmpty ? nil : $0 } ?? "not stated",
+                justification: form["justification"].flatMap { $0.isEmpty ? nil : $0 }, expires: expires,
+                by: PageCaller.current?.person, session: PageCaller.current?.session?.handle)
             services.logger.info("care relationship added from the page", metadata: ["kind": "\(care.kind.rawValue)"])
             return HTML.redirect("/patient?nhs=\(care.nhsNumber.digits)&care=added#care")
         } catch let problem as CareInputError {
@@ -196,8 +201,8 @@ package struct WebUI: Sendable {
         let study = form["study"] ?? ""
         do {
             let holder = try form["from"].flatMap { $0.isEmpty ? nil : try TrustID($0) }
-            let clinician = form["clinician"].flatMap { $0.isEmpty ? nil : $0 }
-            let progress = try services.fetches.start(studyUID: study, from: holder, clinician: clinician)
+            let progress = try services.fetches.start(
+                studyUID: study, from: holder, clinician: PageCaller.current?.person?.name, by: viewer)
             let target = (try? NHSNumber(nhs)).map {
                 "/patient?nhs=\($0.digits)&fetch=\(progress.id)#fetch-\(progress.id)"
             }
@@ -335,7 +340,7 @@ package struct WebUI: Sendable {
                     body: WebPages.priorsIntro + WebPages.priorsForm(fields, problem: problem)))
         case .success(let (nhs, modality, bodyPart, months)):
             do {
-                let result = try node.query(nhs: nhs, topology: services.topology, asker: "prior-imaging check")
+                let result = try node.query(nhs: nhs, topology: services.topology, by: viewer)
                 let priors = PriorImaging.find(in: result, modality: modality, bodyPart: bodyPart, months: months)
                 return HTML.response(
                     .ok,

@@ -5,6 +5,7 @@ import TrustMeshCrypto
 import TrustMeshModel
 import TrustMeshNode
 import TrustMeshNodeCore
+import TrustMeshPolicy
 import TrustMeshStore
 
 struct AuditCommand: AsyncParsableCommand {
@@ -142,10 +143,14 @@ struct AuditCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Rebuild a timeline across trusts' logs and report policy findings.",
             discussion: """
-                Re-runs the sharing policy on every share a holder logged (its care relationship, the \
-                patient's opt-out state as the logs knew it, the time), matches each transfer the holder \
-                served with the requester's completion, and reports gaps and checkpoint disagreements. NHS \
-                numbers are masked in the output.
+                Re-runs the sharing policy (the network policy's caps per kind) on every share a holder \
+                logged (its care relationship, the patient's opt-out state as the logs knew it, the \
+                time), matches each transfer the holder served with the requester's completion, and \
+                reports gaps and checkpoint disagreements; emergency accesses awaiting review (used, with \
+                no emergencyReviewed entry after); care relationships never used (no fetch or share \
+                under them in the logs given); and a person recording more than --max-care-per-day care \
+                relationships in one UTC day. The timeline names each person (name, role code, \
+                organisation) or system. NHS numbers are masked in the output.
 
                 Exit status 0 with no findings, 3 with findings.
                 """)
@@ -156,11 +161,27 @@ struct AuditCommand: AsyncParsableCommand {
         @Option(help: ArgumentHelp("The network's topology, with its pinned keys.", valueName: "FILE"))
         var topology: String
 
+        @Option(
+            help: ArgumentHelp(
+                "The network policy the nodes applied; default: policy.json beside the topology if there is one, else the defaults.",
+                valueName: "FILE"))
+        var policy: String?
+
+        @Option(
+            help: ArgumentHelp(
+                "Report a person who recorded more than N care relationships in one UTC day (default: the network policy's maxCareRecordsPerPersonPerDay, 20).",
+                valueName: "N"))
+        var maxCarePerDay: Int?
+
         @Flag(help: "Print the report as JSON (timeline included).")
         var json = false
 
         @Flag(help: "Also print the merged timeline.")
         var timeline = false
+
+        func validate() throws {
+            if let maxCarePerDay, maxCarePerDay < 1 { throw ValidationError("--max-care-per-day must be at least 1") }
+        }
 
         func run() throws {
             let keys = try AuditCommand.keys(topology)
@@ -168,7 +189,9 @@ struct AuditCommand: AsyncParsableCommand {
             for file in files {
                 do { exports.append(try AuditCommand.read(file)) } catch { throw UserError("\(file): \(error)") }
             }
-            let report = AuditReplay.run(exports: exports, keys: keys)
+            var networkPolicy = try LocalNetwork.policy(policy, besideTopology: topology).policy
+            if let maxCarePerDay { networkPolicy.maxCareRecordsPerPersonPerDay = maxCarePerDay }
+            let report = AuditReplay.run(exports: exports, keys: keys, policy: networkPolicy)
             if json {
                 print(try Output.json(report))
             } else {
@@ -187,11 +210,13 @@ struct AuditCommand: AsyncParsableCommand {
             if timeline {
                 out += "Timeline:\n"
                 for event in report.timeline {
-                    let subject = event.subject.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+                    // Who acted is never cut short: an auditor needs the whole name.
+                    let who =
+                        event.who.count < 34
+                        ? event.who.padding(toLength: 34, withPad: " ", startingAt: 0) : event.who + " "
                     out +=
                         "  \(event.time)  \(Output.column("\(event.trust.code) #\(event.sequence)", 12))"
-                        + "\(Output.column(event.kind, 16))\(Output.column(event.actor, 18))"
-                        + subject.joined(separator: " ") + "\n"
+                        + "\(Output.column(event.kind, 18))\(who)" + Self.subject(event.subject) + "\n"
                 }
             }
             if report.findings.isEmpty {
@@ -204,6 +229,25 @@ struct AuditCommand: AsyncParsableCommand {
             }
             for note in report.notes { out += "Note: \(note)\n" }
             return out
+        }
+
+        /// A timeline line's subject: the keys naming who acted are left out (the line names them),
+        /// and a cut expiry reads "expiry STATED cut to EFFECTIVE".
+        static func subject(_ subject: [String: String]) -> String {
+            let actorKeys: Set<String> = [
+                "actorKind", "actorIssuer", "actorSubject", "actorRole", "actorOrganisation", "actorRegistration",
+            ]
+            var parts: [String] = []
+            for (key, value) in subject.sorted(by: { $0.key < $1.key }) where !actorKeys.contains(key) {
+                switch key {
+                case "expiryStated": continue
+                case "expiryEffective":
+                    parts.append(
+                        subject["expiryStated"].map { "expiry \($0) cut to \(value)" } ?? "expiry \(value)")
+                default: parts.append("\(key)=\(value)")
+                }
+            }
+            return parts.joined(separator: " ")
         }
     }
 

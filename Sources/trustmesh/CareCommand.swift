@@ -28,9 +28,17 @@ struct CareCommand: AsyncParsableCommand {
             abstract: "Record that this trust's clinical staff have started caring for a patient.",
             discussion: """
                 The record is signed by this trust's node and travels with every fetch of the \
-                patient's imaging from another trust, which shares only while it is current. Kinds: \
-                referral, admission, outpatient, emergency, mdt. Without --expires it counts for at \
-                most a year from today.
+                patient's imaging from another trust, which shares only while it is current: until the \
+                earlier of --expires and the network policy's cap for its kind (by default 365 days for \
+                referral, outpatient and mdt, 90 for admission, 72 hours for emergency). Kinds: \
+                referral, admission, outpatient, emergency, mdt. An emergency needs --justification, \
+                which information governance reviews.
+
+                With --node the running node records it for the clinician signed in there \
+                (trustmesh login --node URL): their verified identity, role and trust travel \
+                with it. With --data it is recorded by the local operator, naming the \
+                operating-system user and no verified clinician: other trusts refuse to share under \
+                it (careClinicianUnverified).
                 """
         )
 
@@ -39,24 +47,33 @@ struct CareCommand: AsyncParsableCommand {
         @Option(help: ArgumentHelp("The patient's NHS number.", valueName: "NUMBER"))
         var nhs: String
 
-        @Option(help: ArgumentHelp("The clinician delivering care.", valueName: "NAME"))
-        var clinician: String
-
         @Option(help: ArgumentHelp("referral, admission, outpatient, emergency or mdt.", valueName: "KIND"))
         var kind: String
 
+        @Option(help: ArgumentHelp("Why care began, 1–500 characters (required with --data).", valueName: "TEXT"))
+        var reason: String?
+
+        @Option(
+            help: ArgumentHelp(
+                "Why emergency access is needed, 1–1000 characters (an emergency needs one).", valueName: "TEXT"))
+        var justification: String?
+
         @Option(help: ArgumentHelp("Last day it is valid (YYYY-MM-DD).", valueName: "DATE"))
         var expires: String?
+
+        func validate() throws {
+        }
 
         func run() async throws {
             let care: CareRelationship
             if let node = target.node {
                 care = try await LocalAPIClient.addCare(
-                    node: await NodeLogin.endpoint(node), nhs: nhs, clinician: clinician, kind: kind, expires: expires)
+                    node: await NodeLogin.endpoint(node), nhs: nhs, kind: kind, reason: reason,
+                    justification: justification, expires: expires)
             } else {
                 do {
                     care = try LocalNode(directory: target.data!).addCare(
-                        nhs: nhs, clinician: clinician, kind: kind, expires: expires)
+                        nhs: nhs, kind: kind, reason: reason, justification: justification, expires: expires, by: nil)
                 } catch let error as CareInputError {
                     throw UserError(error.description)
                 }
@@ -64,7 +81,13 @@ struct CareCommand: AsyncParsableCommand {
             print(
                 "Recorded \(care.kind.rawValue) by \(care.clinician) at \(care.trust) for NHS number "
                     + "\(care.nhsNumber.formatted), from \(care.start)"
-                    + (care.expiry.map { " until \($0)" } ?? " (no expiry given: valid for up to a year)"))
+                    + (care.expiry.map { " until \($0)" } ?? " (no expiry given)")
+                    + "; the network's cap for its kind applies")
+            if care.clinicianIdentity == nil {
+                print(
+                    "Note: no verified clinician is named (recorded by the local operator): other trusts will "
+                        + "refuse to share under it (careClinicianUnverified).")
+            }
         }
     }
 
@@ -95,7 +118,8 @@ struct CareCommand: AsyncParsableCommand {
                 print(
                     Output.column(care.nhsNumber.formatted, 14) + Output.column(care.kind.rawValue, 12)
                         + Output.column(care.clinician, 24) + Output.column(String(care.start.prefix(10)), 12)
-                        + (care.expiry.map { "until " + $0.prefix(10) } ?? "no expiry"))
+                        + Output.column(care.expiry.map { "until " + $0.prefix(10) } ?? "no expiry", 18)
+                        + care.reason)
             }
         }
     }

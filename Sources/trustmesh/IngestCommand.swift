@@ -37,7 +37,7 @@ struct IngestCommand: AsyncParsableCommand {
     func run() async throws {
         let node = try LocalNode(directory: data)
         let line = ProgressLine()
-        let (report, published) = try await node.ingest(paths: paths) { p in
+        let (report, published) = try await node.ingest(paths: paths, actor: LocalNode.localOperator) { p in
             line.update { elapsed in
                 let rate = elapsed > 0 ? Double(p.bytesRead) / elapsed : 0
                 return "ingesting \(p.filesDone)/\(p.filesTotal) files  \(Output.bytes(p.bytesRead)) read  "

@@ -15,8 +15,10 @@ struct NetworkCommand: ParsableCommand {
             abstract: "Create one node per trust with fresh keys, and the topology they share.",
             discussion: """
                 Reads a topology template (e.g. Topology/west-midlands.json), creates OUT/<ODS>/ for \
-                each trust (keys 0600, empty store) and OUT/topology.json with every trust's public \
-                keys filled in. Start a node with:
+                each trust (keys 0600, empty store), OUT/topology.json with every trust's public \
+                keys filled in, and OUT/policy.json, the network policy every node loads (care \
+                relationship caps per kind, clock skew, the replay's daily limit per person), with \
+                the defaults. Start a node with:
                   trustmesh node run --data OUT/RRK --topology OUT/topology.json
                 """
         )
@@ -46,6 +48,7 @@ struct NetworkCommand: ParsableCommand {
                 print("  \(Output.column(trust.ods.code, 5)) \(trust.address)  \(trust.name)")
             }
             print("Topology with public keys: \(out)/topology.json")
+            print("Network policy (defaults; every node and the replay load it): \(out)/policy.json")
         }
     }
 }

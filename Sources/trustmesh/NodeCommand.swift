@@ -83,6 +83,12 @@ struct NodeCommand: AsyncParsableCommand {
         @Option(help: ArgumentHelp("PEM private key for --tls-certificate.", valueName: "FILE"))
         var tlsKey: String?
 
+        @Option(
+            help: ArgumentHelp(
+                "The network policy (care relationship caps per kind, clock skew); default: policy.json beside the topology if there is one, else the defaults.",
+                valueName: "FILE"))
+        var policy: String?
+
         @Option(help: "Peers contacted each round.")
         var fanout: Int = 3
 
@@ -196,6 +202,7 @@ struct NodeCommand: AsyncParsableCommand {
                     allowedCallingAETitles: allowed, timeout: .milliseconds(Int(dicomTimeout * 1000)),
                     moveDestinations: try moveDestination.map(Self.moveDestination))
             }
+            let networkPolicy = try LocalNetwork.policy(policy, besideTopology: topology)
             let network = try LocalNetwork.read(topology)
             let local: LocalListener
             let tls = tlsCertificate.flatMap { certificate in
@@ -216,11 +223,14 @@ struct NodeCommand: AsyncParsableCommand {
                 settings: GossipSettings(
                     fanout: fanout, batchSize: batchSize, roundInterval: .milliseconds(intervalMs)),
                 fetchBatchBytes: fetchBatchKb * 1024, checkpointInterval: .seconds(checkpointSeconds), dicom: dicom,
-                local: local, access: accessSettings)
+                local: local, access: accessSettings, policy: networkPolicy.policy)
             let host = try runtime.topology.trust(trust)?.hostAndPort().host ?? "127.0.0.1"
             try await runtime.run(
                 onListening: { port in
-                    FileHandle.standardOutput.write(Data("\(trust) peers listening on http://\(host):\(port)\n".utf8))
+                    FileHandle.standardOutput.write(
+                        Data(
+                            ("\(trust) peers listening on http://\(host):\(port); network policy "
+                                + (networkPolicy.path ?? "defaults") + "\n").utf8))
                 },
                 onLocalListening: { port in
                     FileHandle.standardOutput.write(

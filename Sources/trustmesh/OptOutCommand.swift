@@ -24,7 +24,7 @@ struct OptOutCommand: ParsableCommand {
         let number: NHSNumber
         do { number = try NHSNumber(nhs) } catch { throw UserError("--nhs: \(error)") }
         let node = try LocalNode(directory: data)
-        let record = try node.optOut(nhs: number)
+        let record = try node.optOut(nhs: number, by: LocalNode.localOperator)
         print(
             "Opt-out recorded for NHS number \(number.formatted) (record \(record.origin)#\(record.sequence)); every node will stop sharing this patient's imaging."
         )

@@ -41,7 +41,7 @@ struct QueryCommand: AsyncParsableCommand {
         if let node {
             result = try await LocalAPIClient.query(node: await NodeLogin.endpoint(node), nhs: number)
         } else {
-            result = try LocalNode(directory: data!).query(nhs: number)
+            result = try LocalNode(directory: data!).query(nhs: number, by: LocalNode.localOperator)
         }
         if json {
             print(try Output.json(result))

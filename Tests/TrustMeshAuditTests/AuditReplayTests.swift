@@ -29,29 +29,52 @@ import TrustMeshPolicy
             rxk.add(.nodeStarted, at: 0)
         }
 
-        /// RQ3 records care, asks RRK, RRK serves (logging `servedSubject`), RQ3 logs the completion.
+        /// Who RQ3's clinician is in its entries: Dr Aisha Patel, signed in at RQ3.
+        static let patel = Actor.person(F.patel(at: F.rq3), session: "s-1f2e")
+
+        /// RQ3 records care (unless `recorded` is false), asks RRK, RRK serves (logging
+        /// `servedSubject`), RQ3 logs the completion; every entry as the nodes write them, naming the
+        /// care relationship and who acted.
         mutating func fetch(
             care: CareRelationship? = F.care(), at minute: Int = 10, transfer: String = AuditReplayTests.transfer,
-            servedNHS: NHSNumber = F.patient, details: String?? = nil, completed: Bool = true
+            servedNHS: NHSNumber = F.patient, details: String?? = nil, completed: Bool = true, recorded: Bool = true
         ) {
-            if let care {
+            var careSubject: [AuditEntry.SubjectKey: String] = [:]
+            if let care { careSubject = [.careID: care.id, .careKind: care.kind.rawValue] }
+            if let care, recorded {
                 rq3.add(
                     .careAdded, at: minute - 1, actor: care.clinician,
-                    [.careID: care.id, .nhsNumber: care.nhsNumber.digits],
+                    careSubject.merging([.nhsNumber: care.nhsNumber.digits]) { $1 }
+                        .merging(Self.patel.auditSubject) { $1 },
                     details: F.json(care))
             }
             rq3.add(
                 .fetchRequested, at: minute, actor: "Dr Aisha Patel",
-                [.peer: "RRK", .studyUID: F.study, .nhsNumber: F.patient.digits])
+                careSubject.merging([.peer: "RRK", .studyUID: F.study, .nhsNumber: F.patient.digits]) { $1 }
+                    .merging(Self.patel.auditSubject) { $1 },
+                details: care.map(F.json))
             rrk.add(
-                .fetchServed, at: minute, actor: "RQ3",
-                [.peer: "RQ3", .studyUID: F.study, .nhsNumber: servedNHS.digits, .transferID: transfer],
+                .fetchServed, at: minute, actor: "peer RQ3",
+                careSubject.merging([
+                    .peer: "RQ3", .studyUID: F.study, .nhsNumber: servedNHS.digits, .transferID: transfer,
+                    .actorKind: "system",
+                ]) { $1 },
                 details: details ?? care.map(F.json))
             if completed {
                 rq3.add(
                     .fetchCompleted, at: minute + 1, actor: "Dr Aisha Patel",
-                    [.peer: "RRK", .studyUID: F.study, .transferID: transfer, .bytes: "157286400", .chunks: "600"])
+                    [.peer: "RRK", .studyUID: F.study, .transferID: transfer, .bytes: "157286400", .chunks: "600"]
+                        .merging(Self.patel.auditSubject) { $1 })
             }
+        }
+
+        /// RQ3's care relationship `care`, recorded by `actor` at `minute` and never used.
+        mutating func record(_ care: CareRelationship, at minute: Int, by actor: Actor = Scenario.patel) {
+            rq3.add(
+                .careAdded, at: minute, actor: actor.displayName,
+                [.careID: care.id, .careKind: care.kind.rawValue, .nhsNumber: care.nhsNumber.digits]
+                    .merging(actor.auditSubject) { $1 },
+                details: F.json(care))
         }
 
         var exports: [AuditExport] { [rrk.export, rq3.export, rxk.export] }
@@ -109,12 +132,15 @@ import TrustMeshPolicy
             (nil, .some(nil), .noCareRelationship),
             (nil, .some("not a care relationship"), .noCareRelationship),
             (F.care(expiry: nil), nil, .careTooOld),
+            (F.care(expiry: "9999-12-31T23:59:59Z"), nil, .careTooOld),
+            (F.care(verified: false), nil, .careClinicianUnverified),
         ]
         for (index, (care, details, rule)) in cases.enumerated() {
             var scenario = Scenario()
             if rule == .careTooOld {
-                // No expiry, served 400 days after the start: older than the 365-day maximum.
-                scenario.fetch(care: care, at: 400 * 24 * 60)
+                // Served 100 days after the start: older than the 90-day cap for an admission,
+                // whatever expiry it states.
+                scenario.fetch(care: care, at: 100 * 24 * 60)
             } else {
                 scenario.fetch(care: care, details: details)
             }
@@ -289,6 +315,119 @@ import TrustMeshPolicy
         let finding = only(report, .chainInvalid)
         #expect(finding?.rule == "conflicting copies")
         #expect(finding?.sequence == 4)
+    }
+
+    // MARK: Care relationships and people
+
+    @Test func theReplayAppliesTheNetworkPolicysCaps() {
+        // An admission served on day 20: within the default 90 days, beyond a network's 14.
+        var scenario = Scenario()
+        scenario.fetch(care: F.care(expiry: nil), at: 20 * 24 * 60)
+        #expect(scenario.replay().findings == [])
+        var fortnight = NetworkPolicy()
+        fortnight.setCap(.admission, to: .seconds(14 * 86_400))
+        let report = AuditReplay.run(exports: scenario.exports, keys: F.keys, policy: fortnight)
+        #expect(only(report, .servedWithoutValidCare)?.rule == PolicyRule.careTooOld.rawValue)
+    }
+
+    @Test func theTimelineNamesPeopleAndSystems() {
+        var scenario = Scenario()
+        scenario.fetch()
+        let report = scenario.replay()
+        let requested = report.timeline.first { $0.kind == "fetchRequested" }
+        #expect(requested?.actor == "Dr Aisha Patel")
+        #expect(requested?.who == "Dr Aisha Patel (S8000:G8000:R8000 at RQ3)")
+        #expect(requested?.subject["session"] == "s-1f2e")
+        #expect(report.timeline.first { $0.kind == "fetchServed" }?.who == "system: peer RQ3")
+        // An entry written before issue 13 says nothing of who acted: its actor alone.
+        #expect(report.timeline.first { $0.kind == "ingest" }?.who == "operator")
+    }
+
+    @Test func anEmergencyUsedWithoutALaterReviewIsAwaitingReview() {
+        let emergency = F.care(expiry: nil, kind: .emergency)
+        var scenario = Scenario()
+        scenario.fetch(care: emergency)
+        let finding = only(scenario.replay(), .emergencyAwaitingReview)
+        // Reported at its last use: RQ3's completion has no care id, so RRK's share (#4) or RQ3's
+        // request (#3), whichever is later (the same minute: trust order, RRK).
+        #expect(finding?.trust == F.rrk)
+        #expect(finding?.sequence == 4)
+        #expect(finding?.message.contains("RQ3 #3 (fetchRequested), RRK #4 (fetchServed)") == true)
+
+        // A review before the use does not count; one at or after it does, at either trust.
+        var reviewedEarly = scenario
+        reviewedEarly.rq3.add(.emergencyReviewed, at: 5, actor: "Ms Ng", [.careID: emergency.id])
+        #expect(reviewedEarly.replay().findings.map(\.kind) == [.emergencyAwaitingReview])
+        var reviewed = scenario
+        reviewed.rrk.add(.emergencyReviewed, at: 60, actor: "Mr Ide", [.careID: emergency.id, .peer: "RQ3"])
+        #expect(reviewed.replay().findings == [])
+        // Used again after the review: awaiting review again.
+        reviewed.fetch(care: emergency, at: 120, transfer: "a1b2c3d4", recorded: false)
+        #expect(only(reviewed.replay(), .emergencyAwaitingReview)?.sequence == 6)
+    }
+
+    @Test func anEmergencyRecordedButNeverUsedIsNeverUsedNotAwaitingReview() {
+        var scenario = Scenario()
+        scenario.record(F.care(id: 7, kind: .emergency), at: 3)
+        let finding = only(scenario.replay(), .careNeverUsed)
+        #expect(finding?.trust == F.rq3)
+        #expect(finding?.sequence == 2)
+    }
+
+    @Test func aCareRelationshipNeverUsedIsFound() {
+        var scenario = Scenario()
+        scenario.fetch()
+        scenario.record(F.care(nhs: F.otherPatient, id: 2), at: 30)
+        let finding = only(scenario.replay(), .careNeverUsed)
+        #expect(finding?.trust == F.rq3)
+        #expect(finding?.sequence == 5)
+        #expect(
+            finding?.message
+                == "RQ3 #5: care relationship 00000000… (admission) for NHS number *** *** 2137, recorded by "
+                + "Dr Aisha Patel (S8000:G8000:R8000 at RQ3), was never used: no fetch or share under it in the logs given"
+        )
+        #expect(finding?.message.contains(F.otherPatient.digits) == false)
+    }
+
+    @Test func aPersonRecordingMoreThanTheDailyLimitIsFound() {
+        var scenario = Scenario()
+        // 21 relationships by Dr Patel on 2026-11-25 (the default limit is 20), each then used.
+        for n in 1...21 {
+            let care = F.care(id: n, start: n)
+            scenario.record(care, at: n)
+            scenario.rq3.add(
+                .fetchRequested, at: n, actor: "Dr Aisha Patel",
+                [.careID: care.id, .careKind: "admission", .peer: "RRK", .studyUID: F.study])
+        }
+        // A second person's 20 the same day, and Dr Patel's next day, are within the limit.
+        let other = Actor.person(
+            Person(
+                issuer: "https://idp.rq3.example/oidc", subject: "910000000002", name: "Dr Ben Ode",
+                roleCode: "S8000:G8000:R8000", organisation: F.rq3), session: nil)
+        for n in 22...41 {
+            let care = F.care(id: n, start: n)
+            scenario.record(care, at: n, by: other)
+            scenario.rq3.add(.fetchRequested, at: n, actor: "Dr Ben Ode", [.careID: care.id])
+        }
+        let nextDay = F.care(id: 99, start: 24 * 60 + 1)
+        scenario.record(nextDay, at: 24 * 60 + 1)
+        scenario.rq3.add(.fetchRequested, at: 24 * 60 + 1, actor: "Dr Aisha Patel", [.careID: nextDay.id])
+        let report = scenario.replay()
+        let finding = only(report, .tooManyCareRecords)
+        #expect(finding?.trust == F.rq3)
+        #expect(finding?.time == F.time(21))
+        #expect(
+            finding?.message.hasPrefix(
+                "Dr Aisha Patel (S8000:G8000:R8000 at RQ3) (subject 910000000001 at https://idp.rq3.example/oidc) "
+                    + "recorded 21 care relationships on 2026-11-25 at RQ3, more than the network's limit of 20 a day")
+                == true)
+        // The limit is the network policy's (`audit replay --max-care-per-day` sets it).
+        var strict = NetworkPolicy()
+        strict.maxCareRecordsPerPersonPerDay = 25
+        #expect(AuditReplay.run(exports: scenario.exports, keys: F.keys, policy: strict).findings == [])
+        strict.maxCareRecordsPerPersonPerDay = 19
+        let both = AuditReplay.run(exports: scenario.exports, keys: F.keys, policy: strict).findings
+        #expect(both.map(\.kind) == [.tooManyCareRecords, .tooManyCareRecords])
     }
 
     @Test func aLogWithNoPinnedKeyIsInvalid() {

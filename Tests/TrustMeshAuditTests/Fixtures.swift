@@ -38,14 +38,25 @@ enum Fixtures {
         CareTime.format(Date(timeIntervalSince1970: 1_795_597_200 + TimeInterval(minutes * 60)))
     }
 
-    /// A care relationship signed by `trust`'s key (or `signer`), starting at minute 0.
+    /// Dr Aisha Patel as `trust`'s identity provider signed her in.
+    static func patel(at trust: TrustID = rq3) -> Person {
+        Person(
+            issuer: "https://idp.\(trust.code.lowercased()).example/oidc", subject: "910000000001",
+            name: "Dr Aisha Patel", roleCode: "S8000:G8000:R8000", organisation: trust)
+    }
+
+    /// A care relationship signed by `trust`'s key (or `signer`), starting at minute `start`, recorded
+    /// by Dr Aisha Patel of that trust (or by no verified clinician when `verified` is false).
     static func care(
         trust: TrustID = rq3, nhs: NHSNumber = patient, expiry: String? = time(24 * 60), signer: SigningKey? = nil,
-        id: Int = 1
+        id: Int = 1, kind: CareRelationship.Kind = .admission, start: Int = 0, verified: Bool = true
     ) -> CareRelationship {
         CareRelationship.Draft(
             id: String(format: "00000000-0000-4000-8000-%012d", id), trust: trust, nhsNumber: nhs,
-            clinician: "Dr Aisha Patel", kind: .admission, start: time(0), expiry: expiry
+            clinician: verified ? "Dr Aisha Patel" : "operating-system user alice (local operator)",
+            clinicianIdentity: verified ? patel(at: trust) : nil, kind: kind, reason: "Admitted with chest pain",
+            start: time(start), expiry: expiry,
+            justification: kind == .emergency ? "Unconscious on arrival; prior CT needed" : nil
         ).signed(by: signer ?? signingKey(trust))
     }
 

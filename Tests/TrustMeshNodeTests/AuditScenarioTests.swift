@@ -24,7 +24,7 @@ import TrustMeshTesting
         }
     }
 
-    @Test func aDayAcrossThreeTrustsReplaysCleanlyAndAnInsidersChangesAreFound() async throws {
+    @Test func aDayAcrossThreeTrustsAccountsForEveryTransferAndAnInsidersChangesAreFound() async throws {
         let network = try TestNetwork(trusts: ["RRK", "RKB", "RL4"])
         for code in ["RRK", "RKB", "RL4"] { try await network.start(code, arguments: ["--checkpoint-seconds", "1"]) }
         let rkb = network.url("RKB")
@@ -50,7 +50,7 @@ import TrustMeshTesting
         // RKB cares for Jane and fetches her CT; RL4 tries without a care relationship and is refused.
         #expect(
             try network.cli(
-                "RKB", ["care", "add", "--node", rkb, "--nhs", jane, "--clinician", "Dr Shah", "--kind", "referral"]
+                "RKB", ["care", "add", "--node", rkb, "--nhs", jane, "--kind", "referral"]
             )
             .status == 0)
         #expect(try network.cli("RKB", ["fetch", "--node", rkb, "--study", "1.2.826.0.1.3680043.10.9.1"]).status == 0)
@@ -62,9 +62,12 @@ import TrustMeshTesting
         }
         #expect(
             try network.cli(
-                "RKB", ["care", "add", "--node", rkb, "--nhs", alun, "--clinician", "Dr Shah", "--kind", "emergency"]
-            )
-            .status == 0)
+                "RKB",
+                [
+                    "care", "add", "--node", rkb, "--nhs", alun, "--kind", "emergency", "--justification",
+                    "Unconscious on arrival",
+                ]
+            ).status == 0)
         #expect(try network.cli("RKB", ["fetch", "--node", rkb, "--study", "1.2.826.0.1.3680043.10.9.2"]).status != 0)
 
         // Wait until RKB holds a checkpoint of RRK's log that covers the share.
@@ -87,9 +90,14 @@ import TrustMeshTesting
         let logs = try exportLogs(network, ["RRK", "RKB", "RL4"])
         let verify = try run(["audit", "verify"] + logs + ["--topology", network.topologyPath])
         #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
-        let replay = try run(["audit", "replay"] + logs + ["--topology", network.topologyPath])
-        #expect(replay.status == 0, "\(replay.stdout)\(replay.stderr)")
-        #expect(replay.stdout.contains("No findings"))
+        // Every share and transfer is accounted for; the one finding is Alun's emergency relationship,
+        // recorded but never used (RKB refused itself: he had opted out).
+        let replay = try run(["audit", "replay"] + logs + ["--topology", network.topologyPath, "--json"])
+        #expect(replay.status == 3, "\(replay.stdout)\(replay.stderr)")
+        let report = try JSONSerialization.jsonObject(with: Data(replay.stdout.utf8)) as? [String: Any]
+        let found = report?["findings"] as? [[String: Any]] ?? []
+        #expect(found.map { $0["kind"] as? String } == ["careNeverUsed"], "\(replay.stdout)")
+        #expect((found.first?["message"] as? String)?.contains("emergency") == true)
 
         // An insider truncates RRK's log to hide the share: RKB's checkpoint of it exposes that.
         let rrk = try String(contentsOfFile: logs[0], encoding: .utf8).split(separator: "\n")
@@ -106,7 +114,7 @@ import TrustMeshTesting
         // An insider with RRK's own key logs a share to RL4 that no care relationship allowed.
         let node = try LocalNode(directory: network.dataDirectory("RRK"))
         try node.audit(
-            .fetchServed, actor: "RL4",
+            .fetchServed, actor: .system("peer RL4"),
             subject: [
                 .peer: "RL4", .studyUID: "1.2.826.0.1.3680043.10.9.1", .nhsNumber: jane, .transferID: "forged-transfer",
             ])

@@ -192,8 +192,7 @@ import TrustMeshTesting
             try network.cli(
                 "RRK",
                 [
-                    "care", "add", "--node", network.url("RRK"), "--nhs", Self.patient, "--clinician", "Dr Okafor",
-                    "--kind", "referral",
+                    "care", "add", "--node", network.url("RRK"), "--nhs", Self.patient, "--kind", "referral",
                 ]
             ).status == 0)
         let fetched = try network.cli("RRK", ["fetch", "--node", network.url("RRK"), "--study", Self.remoteStudy])

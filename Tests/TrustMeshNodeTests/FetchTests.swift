@@ -50,7 +50,7 @@ import TrustMeshTesting
         let care = try network.cli(
             code,
             [
-                "care", "add", "--node", network.url(code), "--nhs", nhs, "--clinician", "Dr Ada Lovelace", "--kind",
+                "care", "add", "--node", network.url(code), "--nhs", nhs, "--kind",
                 "referral",
             ])
         #expect(care.status == 0, "\(care.stderr)")

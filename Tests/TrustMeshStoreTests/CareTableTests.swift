@@ -19,7 +19,12 @@ import TrustMeshTesting
     ) -> CareRelationship {
         CareRelationship.Draft(
             id: String(format: "00000000-0000-4000-8000-%012d", n), trust: try! TrustID("RRK"), nhsNumber: nhs,
-            clinician: "Dr \(n)", kind: kind, start: CareTime.format(start), expiry: expiry.map(CareTime.format)
+            clinician: "Dr \(n)",
+            clinicianIdentity: Person(
+                issuer: "https://idp.rrk.example", subject: "\(n)", name: "Dr \(n)", roleCode: "R8000",
+                organisation: try! TrustID("RRK")),
+            kind: kind, reason: "reason \(n)", start: CareTime.format(start), expiry: expiry.map(CareTime.format),
+            justification: kind == .emergency ? "justification \(n)" : nil
         ).signed(by: key)
     }
 
@@ -48,6 +53,7 @@ import TrustMeshTesting
         #expect(try !store.care.add(care))
         var draft = care.draft
         draft.clinician = "Someone Else"
+        draft.clinicianIdentity?.name = "Someone Else"
         #expect(try !store.care.add(draft.signed(by: Self.key)))
         #expect(try store.care.all() == [care])
     }
@@ -74,8 +80,11 @@ import TrustMeshTesting
         let expired = Self.care(4, start: Self.day0, expiry: now.addingTimeInterval(-1))
         let future = Self.care(5, start: now.addingTimeInterval(60))
         let tooOld = Self.care(6, start: now.addingTimeInterval(-366 * 86_400))
+        // An emergency counts for 72 hours, whatever expiry it states.
+        let emergencyPast = Self.care(
+            8, start: now.addingTimeInterval(-73 * 3600), expiry: now.addingTimeInterval(86_400), kind: .emergency)
         let otherPatient = Self.care(7, nhs: Self.otherPatient, start: Self.day0)
-        for care in [open, expiringLater, expiringNow, expired, future, tooOld, otherPatient] {
+        for care in [open, expiringLater, expiringNow, expired, future, tooOld, otherPatient, emergencyPast] {
             try store.care.add(care)
         }
         #expect(
@@ -83,9 +92,30 @@ import TrustMeshTesting
             try store.care.current(for: Self.patient, now: now).map(\.id)
                 == [expiringLater.id, expiringNow.id, open.id])
         #expect(try store.care.current(for: Self.otherPatient, now: now) == [otherPatient])
+        // The caps apply whatever the stated expiry: 29 days keeps only the referral that started a
+        // day later, and a kind with no cap given is not capped.
         #expect(
-            try store.care.current(for: Self.patient, now: now, maximumAgeWithoutExpiry: 7 * 86_400).map(\.id)
-                == [expiringLater.id, expiringNow.id])
+            try store.care.current(for: Self.patient, now: now, caps: [.referral: 29 * 86_400]).map(\.id)
+                == [emergencyPast.id, expiringLater.id])
+    }
+
+    @Test func theNewFieldsAreKeptAndEmergenciesListedByKind() throws {
+        let dir = try TemporaryDirectory()
+        let store = try StudyStore(directory: dir.appending("store"))
+        let emergency = Self.care(1, kind: .emergency)
+        let referral = Self.care(2, start: Self.day0.addingTimeInterval(60))
+        var operatorDraft = Self.care(3).draft
+        operatorDraft.clinicianIdentity = nil
+        operatorDraft.clinician = "operating-system user alice (local operator)"
+        let byOperator = operatorDraft.signed(by: Self.key)
+        for care in [emergency, referral, byOperator] { try store.care.add(care) }
+        let back = try #require(try store.care.get(id: emergency.id))
+        #expect(back == emergency)
+        #expect(back.clinicianIdentity?.subject == "1" && back.reason == "reason 1")
+        #expect(back.justification == "justification 1")
+        #expect(try store.care.get(id: byOperator.id)?.clinicianIdentity == nil)
+        #expect(try store.care.all(kind: .emergency) == [emergency])
+        #expect(try store.care.all(kind: .referral).map(\.id) == [referral.id, byOperator.id])
     }
 
     @Test func aRelationshipThatCouldNotBeReadBackIsNotStored() throws {
