@@ -256,6 +256,7 @@ let package = Package(
                 "TrustMeshNode", "TrustMeshNodeCore", "TrustMeshPeer", "TrustMeshFetch", "TrustMeshDICOMweb",
                 "TrustMeshWeb", "TrustMeshStore", "TrustMeshModel", "TrustMeshCrypto", "TrustMeshCompression",
                 "TrustMeshDICOM", "TrustMeshGossip", "TrustMeshTesting", "TrustMeshNodeTesting", "TrustMeshPolicy",
+                "TrustMeshAccess", .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),

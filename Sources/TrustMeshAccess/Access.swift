@@ -38,7 +38,13 @@ package final class Access: Sendable {
     let logger: Logger
     let audit: @Sendable (AccessEvent) -> Void
     /// Renders a page for a refusal or a sign-in message (the node's own page layout).
-    package let page: @Sendable (_ status: HTTPResponse.Status, _ title: String, _ message: String) -> Response
+    let pageWithCaller:
+        @Sendable (_ status: HTTPResponse.Status, _ title: String, _ message: String, _ caller: Caller?) -> Response
+
+    /// A page with one message, for no one in particular.
+    package func page(_ status: HTTPResponse.Status, _ title: String, _ message: String) -> Response {
+        pageWithCaller(status, title, message, nil)
+    }
 
     package static let cookieName = "trustmesh_session"
 
@@ -48,7 +54,7 @@ package final class Access: Sendable {
     package init(
         settings: AccessSettings?, trust: TrustID, publicURL: String, localAddress: String, sessionsPath: String,
         logger: Logger, audit: @escaping @Sendable (AccessEvent) -> Void,
-        page: @escaping @Sendable (HTTPResponse.Status, String, String) -> Response
+        page: @escaping @Sendable (HTTPResponse.Status, String, String, Caller?) -> Response
     ) throws {
         self.settings = settings
         self.trust = trust
@@ -64,7 +70,7 @@ package final class Access: Sendable {
         secure = publicURL.hasPrefix("https://")
         self.logger = logger
         self.audit = audit
-        self.page = page
+        pageWithCaller = page
         // The session store first: once the HTTP client exists, nothing here may throw (it must be shut down).
         let sessions = try settings.map {
             try SessionStore(path: sessionsPath, idle: $0.sessionIdle, absolute: $0.sessionAbsolute)
@@ -110,7 +116,8 @@ package final class Access: Sendable {
             response = Response(status: status, body: .init(byteBuffer: ByteBuffer(bytes: body)))
             response.headers[.contentType] = "application/json"
         } else {
-            response = page(status, Self.title(status), reason)
+            // The signed-in caller still sees who they are and can sign out (a person with no role here).
+            response = pageWithCaller(status, Self.title(status), reason, caller)
         }
         for field in headers { response.headers.append(field) }
         return response

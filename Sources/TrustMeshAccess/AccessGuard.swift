@@ -33,13 +33,13 @@ package struct AccessGuard: RouterMiddleware {
         var context = context
         switch rule.door {
         case .program:
-            switch await bearer(request, permission: permission) {
+            switch await bearer(request, rule: rule, permission: permission) {
             case .failure(let refusal): return refusal.response
             case .success(let caller): context.identity = caller
             }
             return try await next(request, context)
         case .page:
-            switch await pageCaller(request, permission: permission) {
+            switch await pageCaller(request, rule: rule, permission: permission) {
             case .failure(let refusal): return refusal.response
             case .success(let (caller, request)):
                 context.identity = caller
@@ -51,7 +51,7 @@ package struct AccessGuard: RouterMiddleware {
     }
 
     /// A program's caller: a bearer access token for this node, with the role and scope.
-    private func bearer(_ request: Request, permission: Permission) async -> Result<Caller, Refusal> {
+    private func bearer(_ request: Request, rule: AccessRule, permission: Permission) async -> Result<Caller, Refusal> {
         let challenge: HTTPFields = [.wwwAuthenticate: "Bearer realm=\"trustmesh\""]
         guard let token = request.headers.bearer?.token, !token.isEmpty else {
             let reason =
@@ -88,14 +88,15 @@ package struct AccessGuard: RouterMiddleware {
         let scopes = Set((claims.scope ?? "").split(separator: " ").map(String.init))
         let caller = Caller(
             person: resolved.person, system: resolved.system, roles: resolved.roles, scopes: scopes, session: nil)
-        guard caller.may(permission) else {
+        guard rule.admits(caller.roles) else {
             return .failure(
                 Refusal(
                     access.refuse(
                         request, .forbidden, access.lacking(permission, caller: caller), caller: caller, program: true))
             )
         }
-        if let scope = permission.scope {
+        let granted = caller.may(permission) ? permission : (rule.alternative ?? permission)
+        if let scope = granted.scope {
             let prefix = caller.person != nil ? "user/" : "system/"
             guard scopes.contains(prefix + scope) || scopes.contains(prefix + "*.*") else {
                 return .failure(
@@ -109,7 +110,9 @@ package struct AccessGuard: RouterMiddleware {
     }
 
     /// A page's caller: a live session; for a state-changing request, our Origin and the CSRF token.
-    private func pageCaller(_ request: Request, permission: Permission) async -> Result<(Caller, Request), Refusal> {
+    private func pageCaller(_ request: Request, rule: AccessRule, permission: Permission) async -> Result<
+        (Caller, Request), Refusal
+    > {
         let safe = request.method == .get || request.method == .head
         guard let sessions = access.sessions else {
             return .failure(
@@ -168,7 +171,7 @@ package struct AccessGuard: RouterMiddleware {
             }
             request.body = .init(buffer: body)
         }
-        guard caller.may(permission) else {
+        guard rule.admits(caller.roles) else {
             return .failure(
                 Refusal(
                     access.refuse(

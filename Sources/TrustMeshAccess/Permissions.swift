@@ -80,10 +80,20 @@ package enum Door: String, Sendable {
     case open
 }
 
-/// What a route needs: its door and, unless open, the permission.
+/// What a route needs: its door and, unless open, the permission (or, where a route serves two
+/// jobs, either of two).
 package struct AccessRule: Sendable, Hashable {
     package var door: Door
     package var permission: Permission?
+    /// A second permission that also admits the caller (the door then decides which job it does).
+    package var alternative: Permission? = nil
+
+    /// Whether a caller holding `roles` passes this rule's permission check.
+    package func admits(_ roles: Set<Role>) -> Bool {
+        let granted = roles.reduce(into: Set<Permission>()) { $0.formUnion(Permission.grants[$1] ?? []) }
+        guard let permission else { return true }
+        return granted.contains(permission) || alternative.map(granted.contains) == true
+    }
 
     package static let open = AccessRule(door: .open, permission: nil)
     package static func page(_ permission: Permission) -> AccessRule { AccessRule(door: .page, permission: permission) }
@@ -95,7 +105,7 @@ package struct AccessRule: Sendable, Hashable {
 /// Every route of the local listener and what it needs: the one table the doors' guards read. A
 /// route missing here is refused to everyone (and `AccessTableTests` fails).
 package enum AccessTable {
-    /// Keyed `METHOD PATH`, the path as the router registered it (parameters as `:name`).
+    /// Keyed `METHOD PATH`, the path as the router describes it (parameters as `{name}`).
     package static let rules: [String: AccessRule] = [
         // The sign-in routes, assets and health: open.
         "GET /health": .open,
@@ -113,12 +123,13 @@ package enum AccessTable {
         "POST /care": .page(.recordCare),
         "POST /fetch": .page(.fetch),
         "GET /fetches": .page(.view),
-        "GET /fetch/:id": .page(.view),
+        "GET /fetch/{id}": .page(.view),
         "GET /study": .page(.view),
-        "GET /thumbnail/:sop": .page(.view),
+        "GET /thumbnail/{sop}": .page(.view),
         "GET /operator": .page(.status),
         "GET /audit": .page(.audit),
         "GET /governance": .page(.audit),
+        "POST /governance/review": .page(.audit),
         // The JSON API.
         "GET /api/v1/status": .program(.status),
         "GET /api/v1/query": .program(.search),
@@ -127,23 +138,23 @@ package enum AccessTable {
         "GET /api/v1/care": .program(.recordCare),
         "POST /api/v1/fetch": .program(.fetch),
         "GET /api/v1/fetch": .program(.fetch),
-        "GET /api/v1/fetch/:id": .program(.fetch),
+        "GET /api/v1/fetch/{id}": .program(.fetch),
         // FHIR and metrics.
         "GET /fhir/ImagingStudy": .program(.search),
         "GET /metrics": .program(.metrics),
         // DICOMweb (QIDO without a patient is refused in the door unless the caller may listAll).
-        "GET /dicom-web/studies": .program(.search),
+        "GET /dicom-web/studies": AccessRule(door: .program, permission: .search, alternative: .listAll),
         "POST /dicom-web/studies": .program(.ingest),
-        "GET /dicom-web/studies/:study": .program(.view),
-        "GET /dicom-web/studies/:study/metadata": .program(.view),
-        "GET /dicom-web/studies/:study/series": .program(.search),
-        "GET /dicom-web/studies/:study/series/:series": .program(.view),
-        "GET /dicom-web/studies/:study/series/:series/metadata": .program(.view),
-        "GET /dicom-web/studies/:study/series/:series/instances": .program(.search),
-        "GET /dicom-web/studies/:study/series/:series/instances/:instance": .program(.view),
-        "GET /dicom-web/studies/:study/series/:series/instances/:instance/metadata": .program(.view),
-        "GET /dicom-web/studies/:study/instances": .program(.search),
-        "POST /dicom-web/studies/:study": .program(.ingest),
+        "GET /dicom-web/studies/{study}": .program(.view),
+        "GET /dicom-web/studies/{study}/metadata": .program(.view),
+        "GET /dicom-web/studies/{study}/series": .program(.search),
+        "GET /dicom-web/studies/{study}/series/{series}": .program(.view),
+        "GET /dicom-web/studies/{study}/series/{series}/metadata": .program(.view),
+        "GET /dicom-web/studies/{study}/series/{series}/instances": .program(.search),
+        "GET /dicom-web/studies/{study}/series/{series}/instances/{instance}": .program(.view),
+        "GET /dicom-web/studies/{study}/series/{series}/instances/{instance}/metadata": .program(.view),
+        "GET /dicom-web/studies/{study}/instances": .program(.search),
+        "POST /dicom-web/studies/{study}": .program(.ingest),
     ]
 
     /// The rule for a resolved route, or nil (refused).

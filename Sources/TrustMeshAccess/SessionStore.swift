@@ -174,13 +174,13 @@ package final class SessionStore: Sendable {
         }
     }
 
-    /// Moves every session's clock back by `seconds`: the idle and absolute timeout tests open a
+    /// Moves every session's start and last use back: the idle and absolute timeout tests open a
     /// running node's `access.sqlite` and age its sessions rather than wait.
-    package func age(by seconds: Double) throws {
+    package func age(started: Duration, lastUsed: Duration) throws {
         try database.write { db in
             try db.execute(
                 sql: "UPDATE sessions SET created = created - ?, lastSeen = lastSeen - ?",
-                arguments: [seconds, seconds])
+                arguments: [Double(started.components.seconds), Double(lastUsed.components.seconds)])
         }
     }
 }

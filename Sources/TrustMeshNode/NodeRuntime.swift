@@ -109,7 +109,9 @@ public final class NodeRuntime: Sendable {
         self.access = try Access(
             settings: access, trust: trust, publicURL: local.publicURL, localAddress: local.address,
             sessionsPath: node.directory + "/access.sqlite", logger: logger, audit: auditAccess,
-            page: { status, title, message in WebUI.messagePage(status, title: title, message: message) })
+            page: { status, title, message, caller in
+                WebUI.messagePage(status, title: title, message: message, caller: caller)
+            })
         // Created after the last step that can throw: its HTTP client must be shut down once made.
         let client = PeerClient(me: trust, signing: signing, agreement: agreement, topology: topology)
         self.client = client
@@ -203,6 +205,12 @@ public final class NodeRuntime: Sendable {
             logger.info("node stopped", metadata: ["trust": "\(me.ods)"])
         }
         try await app.runService()
+    }
+
+    /// Releases the HTTP clients of a runtime that was built but never run (``run`` does this itself).
+    package func close() async throws {
+        try await client.shutdown()
+        try await access.shutdown()
     }
 
     /// A server TLS configuration from PEM files.

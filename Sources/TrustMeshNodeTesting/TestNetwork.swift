@@ -194,20 +194,27 @@ public final class TestNetwork: @unchecked Sendable {
             }
             return (try? await Self.status(of: health)) == 200
         }
-        if signIn, lock.withLock({ tokens[code] }) == nil {
-            let token = try await mint(
-                user: "priya", audience: url(code),
-                claims: [
-                    "name": "Test user at \(code)", "selected_roleid": NSNull(), "professional_registration": NSNull(),
-                    "nhsid_nrbac_roles": ["R8000", "R8008", "R8013"].enumerated().map { index, role in
-                        [
-                            "person_orgid": "9\(index)", "person_roleid": "99\(index)", "org_code": code,
-                            "role_name": "test", "role_code": "S0000:G0000:\(role)",
-                        ]
-                    },
-                ])
-            lock.withLock { tokens[code] = token }
-        }
+        if signIn { try await mintTestToken(code) }
+    }
+
+    /// Node `code`'s test token (see ``api(_:)``), minted if it has none yet: ``start`` mints it; a
+    /// test that runs the node itself (with ``accessFile(_:)``) calls this for it.
+    @discardableResult
+    public func mintTestToken(_ code: String) async throws -> String {
+        if let token = lock.withLock({ tokens[code] }) { return token }
+        let token = try await mint(
+            user: "priya", audience: url(code),
+            claims: [
+                "name": "Test user at \(code)", "selected_roleid": NSNull(), "professional_registration": NSNull(),
+                "nhsid_nrbac_roles": ["R8000", "R8008", "R8013"].enumerated().map { index, role in
+                    [
+                        "person_orgid": "9\(index)", "person_roleid": "99\(index)", "org_code": code,
+                        "role_name": "test", "role_code": "S0000:G0000:\(role)",
+                    ]
+                },
+            ])
+        lock.withLock { tokens[code] = token }
+        return token
     }
 
     /// An access token for node `code` for a named test user (Scripts/idp_provider.py's `USERS`,
@@ -313,6 +320,14 @@ public final class TestNetwork: @unchecked Sendable {
         public var body: String
     }
 
+    /// The tests' HTTP client: like a browser's developer tools, it shows each redirect rather
+    /// than following it. Lives as long as the test process.
+    static let client: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.redirectConfiguration = .disallow
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
+
     /// One HTTP request (no redirects followed).
     public static func request(
         _ method: HTTPMethod, _ url: String, body: Data? = nil, headers: [String: String] = [:]
@@ -321,7 +336,7 @@ public final class TestNetwork: @unchecked Sendable {
         request.method = method
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        let response = try await client.execute(request, timeout: .seconds(30))
         let bytes = try await response.body.collect(upTo: 64 << 20)
         var fields: [String: String] = [:]
         for header in response.headers where fields[header.name] == nil { fields[header.name] = header.value }

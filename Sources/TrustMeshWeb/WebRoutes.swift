@@ -19,9 +19,9 @@ import TrustMeshStore
 /// |---|---|
 /// | `GET /` | search by NHS number |
 /// | `GET /patient?nhs=` | every study for the patient across the network; care and fetch forms; fetches |
-/// | `POST /care` | form: record a care relationship (nhs, clinician, kind, expires) |
+/// | `POST /care` | form: record a care relationship (nhs, kind, reason, justification, expires) |
 /// | `POST /fetch` | form: start a fetch (study, from, nhs) |
-/// | `GET /fetches`, `GET /fetch/{id}` | fetches since the node started; one fetch (`?part=1`: its box only) |
+/// | `GET /fetches`, `GET /fetch/{id}` | fetches since the node started; one fetch (`?part=1`: its box only; `?part=json`: its progress, for the page's script) |
 /// | `GET /study?uid=` | a held study: series and thumbnails |
 /// | `GET /thumbnail/{sop}` | PNG thumbnail of an instance's first frame (SVG "preview not available" otherwise) |
 /// | `GET /priors?nhs=&modality=&bodyPart=&months=` | the prior-imaging alert |
@@ -59,13 +59,15 @@ package struct WebUI: Sendable {
         router.post("/fetch") { request, _ in await self.startFetch(request) }
         router.get("/fetches") { _, _ in self.fetchesPage() }
         router.get("/fetch/:id") { request, context in
-            self.fetchPage(id: context.parameters.get("id") ?? "", part: HTML.query(of: request)["part"] == "1")
+            self.fetchPage(id: context.parameters.get("id") ?? "", part: HTML.query(of: request)["part"] ?? "")
         }
         router.get("/study") { request, _ in self.studyPage(uid: HTML.query(of: request)["uid"] ?? "") }
         router.get("/thumbnail/:sop") { _, context in self.thumbnail(sop: context.parameters.get("sop") ?? "") }
         router.get("/priors") { request, _ in self.priorsPage(HTML.query(of: request)) }
         router.get("/operator") { _, _ in await self.operatorPage() }
         router.get("/audit") { request, _ in self.auditPage(HTML.query(of: request)) }
+        router.get("/governance") { _, _ in self.governancePage() }
+        router.post("/governance/review") { request, _ in await self.reviewEmergency(request) }
         router.get("/assets/app.css") { _, _ in Self.asset(WebAssets.css, type: "text/css; charset=utf-8") }
         router.get("/assets/app.js") { _, _ in
             Self.asset(WebAssets.javascript, type: "text/javascript; charset=utf-8")
@@ -82,9 +84,15 @@ package struct WebUI: Sendable {
     }
 
     /// A page with a title and one message: refusals and sign-in messages from the access layer.
-    package static func messagePage(_ status: HTTPResponse.Status, title: String, message: String) -> Response {
+    package static func messagePage(
+        _ status: HTTPResponse.Status, title: String, message: String, caller: Caller? = nil
+    ) -> Response {
+        PageCaller.$current.withValue(caller) { messagePageBody(status, title: title, message: message) }
+    }
+
+    static func messagePageBody(_ status: HTTPResponse.Status, title: String, message: String) -> Response {
         let signIn: SafeHTML =
-            status == .unauthorized || status == .forbidden
+            (status == .unauthorized || status == .forbidden) && PageCaller.current == nil
             ? "<p><a href=\"/auth/login\">Sign in</a> · <a href=\"/\">Patient search</a></p>" : ""
         let body: SafeHTML = """
             <h1>\(title)</h1>
@@ -242,7 +250,9 @@ package struct WebUI: Sendable {
             .ok, HTML.page(title: "Fetches", node: nodeLabel, current: "/fetches", refresh: active, body: body))
     }
 
-    func fetchPage(id: String, part: Bool) -> Response {
+    /// - Parameter part: `1`: the box only; `json`: the progress as the JSON API answers it (the
+    ///   page's script polls this: the API takes a bearer token, never the page's session cookie).
+    func fetchPage(id: String, part: String) -> Response {
         guard let progress = services.fetches.progress(id) else {
             let body: SafeHTML = """
                 <h1>No such fetch</h1><div class="notice warn" role="status"><p>This node has no fetch with that \
@@ -251,8 +261,9 @@ package struct WebUI: Sendable {
                 """
             return HTML.response(.notFound, HTML.page(title: "No such fetch", node: nodeLabel, current: "", body: body))
         }
+        if part == "json" { return LocalAPI.json(200, progress) }
         let box = WebPages.fetchBox(progress, study: studyRecord(progress.studyUID), topology: services.topology)
-        if part { return HTML.response(.ok, box) }
+        if part == "1" { return HTML.response(.ok, box) }
         let active = progress.state == .requesting || progress.state == .transferring
         return HTML.response(
             .ok,
@@ -366,6 +377,62 @@ package struct WebUI: Sendable {
             return HTML.response(
                 .ok, HTML.page(title: "Operator", node: nodeLabel, current: "/operator", body: body))
         } catch { return failure(error, doing: "read its status") }
+    }
+
+    /// Information governance: emergency accesses recorded or served here, awaiting review first.
+    func governancePage(notice: String? = nil) -> Response {
+        let accesses: [EmergencyAccess]
+        do { accesses = try node.emergencyAccesses() } catch { return failure(error, doing: "list emergency accesses") }
+        let waiting = accesses.filter { !$0.isReviewed }
+        var body: SafeHTML = """
+            <h1>Emergency accesses</h1>
+            <p>Every emergency care relationship this trust recorded, or served a study under, with its \
+            justification. \(waiting.count) \(waiting.count == 1 ? "awaits" : "await") review.</p>
+            """
+        if let notice { body += "<div class=\"notice\" role=\"status\"><p>\(notice)</p></div>" }
+        if accesses.isEmpty {
+            body += "<p id=\"no-emergencies\">No emergency access is recorded.</p>"
+        } else {
+            body += """
+                <table id="emergencies"><thead><tr><th>Recorded</th><th>Trust</th><th>Clinician</th><th>NHS number</th>\
+                <th>Justification</th><th>Uses</th><th>Review</th></tr></thead><tbody>
+                """
+            for access in accesses {
+                let care = access.care
+                let who = care.clinicianIdentity.map { "\($0.name) (\($0.roleCode))" } ?? care.clinician
+                let review: SafeHTML =
+                    access.isReviewed
+                    ? "Reviewed by \(access.reviews.last?.reviewer ?? "")"
+                    : """
+                    <form method="post" action="/governance/review">\(HTML.csrfField)\
+                    <input type="hidden" name="care" value="\(care.id)">\
+                    <button type="submit">Mark reviewed</button></form>
+                    """
+                body += """
+                    <tr data-care="\(care.id)"><td>\(care.start.prefix(16))</td><td>\(care.trust.code)</td>\
+                    <td>\(who)</td><td>\(care.nhsNumber.formatted)</td><td>\(care.justification ?? "")</td>\
+                    <td class="num">\(access.uses.count)</td><td>\(review)</td></tr>
+                    """
+            }
+            body += "</tbody></table>"
+        }
+        return HTML.response(
+            .ok, HTML.page(title: "Emergency accesses", node: nodeLabel, current: "/governance", body: body))
+    }
+
+    func reviewEmergency(_ request: Request) async -> Response {
+        let form = await HTML.formBody(of: request)
+        guard let person = PageCaller.current?.person else {
+            return WebUI.messagePage(.forbidden, title: "Not allowed", message: "Sign in as a person to review.")
+        }
+        do {
+            _ = try node.reviewEmergency(
+                careID: form["care"] ?? "", by: person, session: PageCaller.current?.session?.handle, note: form["note"]
+            )
+            return HTML.redirect("/governance")
+        } catch {
+            return governancePage(notice: "That review could not be recorded: \(error)")
+        }
     }
 
     func auditPage(_ fields: [String: String]) -> Response {
