@@ -138,31 +138,36 @@ package final class SessionStore: Sendable {
         case expired
     }
 
-    /// The session for a cookie value, touched (idle timer reset); an idle or expired one is ended.
+    /// The session for a cookie value; an idle or expired one is ended. Its last use is written at
+    /// most once a minute (the idle timeout's precision), so a busy session costs a read, not a write.
     package func session(id: String, now: Date = Date()) throws -> Lookup {
-        try database.write { db in
-            let hash = Self.hash(id)
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM sessions WHERE idHash = ?", arguments: [hash])
-            else { return .unknown }
-            let created = Date(timeIntervalSince1970: row["created"])
-            let lastSeen = Date(timeIntervalSince1970: row["lastSeen"])
-            if now.timeIntervalSince(created) >= Double(absolute.components.seconds) {
-                try db.execute(sql: "DELETE FROM sessions WHERE idHash = ?", arguments: [hash])
-                return .expired
-            }
-            if now.timeIntervalSince(lastSeen) >= Double(idle.components.seconds) {
-                try db.execute(sql: "DELETE FROM sessions WHERE idHash = ?", arguments: [hash])
-                return .idle
-            }
-            try db.execute(
-                sql: "UPDATE sessions SET lastSeen = ? WHERE idHash = ?", arguments: [now.timeIntervalSince1970, hash])
-            let person = try JSONDecoder().decode(Person.self, from: Data((row["person"] as String).utf8))
-            let roles = Set((row["roles"] as String).split(separator: ",").compactMap { Role(rawValue: String($0)) })
-            return .active(
-                Session(
-                    handle: row["handle"], person: person, roles: roles, csrf: row["csrf"], idToken: row["idToken"],
-                    created: created, lastSeen: now))
+        let hash = Self.hash(id)
+        guard
+            let row = try database.read({ db in
+                try Row.fetchOne(db, sql: "SELECT * FROM sessions WHERE idHash = ?", arguments: [hash])
+            })
+        else { return .unknown }
+        let created = Date(timeIntervalSince1970: row["created"])
+        let lastSeen = Date(timeIntervalSince1970: row["lastSeen"])
+        let expired = now.timeIntervalSince(created) >= Double(absolute.components.seconds)
+        let idled = now.timeIntervalSince(lastSeen) >= Double(idle.components.seconds)
+        if expired || idled {
+            try database.write { db in try db.execute(sql: "DELETE FROM sessions WHERE idHash = ?", arguments: [hash]) }
+            return expired ? .expired : .idle
         }
+        if now.timeIntervalSince(lastSeen) >= 60 {
+            try database.write { db in
+                try db.execute(
+                    sql: "UPDATE sessions SET lastSeen = ? WHERE idHash = ?",
+                    arguments: [now.timeIntervalSince1970, hash])
+            }
+        }
+        let person = try JSONDecoder().decode(Person.self, from: Data((row["person"] as String).utf8))
+        let roles = Set((row["roles"] as String).split(separator: ",").compactMap { Role(rawValue: String($0)) })
+        return .active(
+            Session(
+                handle: row["handle"], person: person, roles: roles, csrf: row["csrf"], idToken: row["idToken"],
+                created: created, lastSeen: now))
     }
 
     /// Ends a session; returns it if it existed.

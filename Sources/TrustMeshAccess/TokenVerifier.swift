@@ -77,6 +77,10 @@ package actor TokenVerifier {
     private var lastRefresh: [String: ContinuousClock.Instant] = [:]
     /// JWKS fetches, for tests and metrics.
     package private(set) var refreshes = 0
+    /// Access tokens whose signature and issuer already verified, by token and audience: a
+    /// program's repeated requests cost a lookup, not a signature check. The time claims are checked
+    /// on every use. Bounded: emptied when full.
+    private var verified: [String: TokenClaims] = [:]
 
     /// The algorithms a token may use: RSA, RSA-PSS, ECDSA, EdDSA.
     static let asymmetric: Set<String> = [
@@ -113,6 +117,11 @@ package actor TokenVerifier {
     package func verify(
         _ token: String, audience: String, nonce: String? = nil, authorizedParty: String? = nil, now: Date = Date()
     ) async throws(AccessFailure) -> TokenClaims {
+        let cacheKey = nonce == nil && authorizedParty == nil ? audience + " " + token : nil
+        if let cacheKey, let claims = verified[cacheKey] {
+            try checkTimes(claims, now: now)
+            return claims
+        }
         let bytes = Array(token.utf8)
         let header: JWTHeader
         let claims: TokenClaims
@@ -137,14 +146,7 @@ package actor TokenVerifier {
         guard let aud = claims.aud?.value, aud.contains(audience) else {
             throw AccessFailure("the token is not for this node (audience \(audience))")
         }
-        let skew = Double(clockSkew.components.seconds)
-        let time = now.timeIntervalSince1970
-        guard let exp = claims.exp else { throw AccessFailure("the token has no expiry") }
-        guard time < exp + skew else { throw AccessFailure("the token has expired") }
-        if let nbf = claims.nbf, nbf > time + skew { throw AccessFailure("the token is not valid yet") }
-        guard let iat = claims.iat, iat <= time + skew else {
-            throw AccessFailure("the token's issue time is missing or in the future")
-        }
+        try checkTimes(claims, now: now)
         guard let sub = claims.sub, !sub.isEmpty else { throw AccessFailure("the token names no subject") }
         if let nonce {
             guard let sent = claims.nonce, sent == nonce else {
@@ -159,7 +161,23 @@ package actor TokenVerifier {
                 throw AccessFailure("the ID token has several audiences and no authorized party")
             }
         }
+        if let cacheKey {
+            if verified.count >= 10_000 { verified.removeAll() }
+            verified[cacheKey] = claims
+        }
         return claims
+    }
+
+    /// `exp`, `nbf` and `iat` against now, with the clock skew.
+    private func checkTimes(_ claims: TokenClaims, now: Date) throws(AccessFailure) {
+        let skew = Double(clockSkew.components.seconds)
+        let time = now.timeIntervalSince1970
+        guard let exp = claims.exp else { throw AccessFailure("the token has no expiry") }
+        guard time < exp + skew else { throw AccessFailure("the token has expired") }
+        if let nbf = claims.nbf, nbf > time + skew { throw AccessFailure("the token is not valid yet") }
+        guard let iat = claims.iat, iat <= time + skew else {
+            throw AccessFailure("the token's issue time is missing or in the future")
+        }
     }
 
     /// Fetches the JWKS, unless it was fetched for this kid in the last minute.
