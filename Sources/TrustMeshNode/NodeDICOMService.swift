@@ -27,11 +27,31 @@ final class NodeDICOMService: DIMSEServiceProvider {
     /// Per association: studies that received instances, and those of them without an NHS number.
     private let received = Mutex<[Int: (studies: Set<String>, unmatched: Set<String>)]>([:])
 
-    init(node: LocalNode, topology: Topology, aeTitle: String, logger: Logger) {
+    /// Calling AE titles that may query (C-FIND) and retrieve (C-MOVE); empty: nobody (the
+    /// listener then stores and echoes only). A DICOM peer cannot sign in, so an AE title named by
+    /// the operator is the system this is decided for.
+    let queryRetrieveAETitles: Set<String>
+
+    init(node: LocalNode, topology: Topology, aeTitle: String, queryRetrieveAETitles: Set<String>, logger: Logger) {
         self.node = node
         self.aeTitle = aeTitle
         self.topology = topology
+        self.queryRetrieveAETitles = queryRetrieveAETitles
         self.logger = logger
+    }
+
+    /// Refuses (0124H, "Refused: Not Authorized", PS3.7 C.4) and audits a C-FIND or C-MOVE from an
+    /// AE title not allowed to query and retrieve; nil when it is allowed.
+    func unauthorized(_ association: DIMSEAssociation, _ service: String) -> DIMSEStatus? {
+        guard !queryRetrieveAETitles.contains(association.callingAETitle) else { return nil }
+        let reason =
+            queryRetrieveAETitles.isEmpty
+            ? "this node answers no C-FIND or C-MOVE (node run --query-retrieve-ae names who may)"
+            : "calling AE title \(association.callingAETitle) may not query or retrieve here"
+        try? node.audit(
+            "accessRefused", actor: Self.actor(association), details: "\(service): \(reason)")
+        logger.notice("DICOM \(service) refused", metadata: ["calling": "\(association.callingAETitle)"])
+        return DIMSEStatus(code: 0x0124, comment: reason)
     }
 
     var incomingDirectory: String { node.directory + "/incoming" }
@@ -122,6 +142,9 @@ final class NodeDICOMService: DIMSEServiceProvider {
     // MARK: C-FIND
 
     func find(_ request: DIMSEFindRequest) async -> DIMSEFindResponse {
+        if let refusal = unauthorized(request.association, "C-FIND") {
+            return DIMSEFindResponse(matches: [], status: refusal)
+        }
         if request.level == "SERIES" || request.level == "IMAGE" { return findWithinHeldStudies(request) }
         guard request.level == "PATIENT" || request.level == "STUDY" else {
             return DIMSEFindResponse(
@@ -299,6 +322,7 @@ final class NodeDICOMService: DIMSEServiceProvider {
     /// the index places only at another trust is not moved: the answer says where it is (0xC001
     /// when nothing asked for is here; a warning, 0xB000, when some of it is).
     func move(_ request: DIMSEMoveRequest) async -> DIMSEMovePlan {
+        if let refusal = unauthorized(request.association, "C-MOVE") { return .refused(refusal) }
         guard request.level == "STUDY" || request.level == "SERIES" else {
             return .refused(.cannotUnderstand("only STUDY and SERIES levels are moved"))
         }

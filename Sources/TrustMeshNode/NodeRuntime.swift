@@ -67,12 +67,14 @@ public final class NodeRuntime: Sendable {
     /// - Parameter local: the local listener; nil: loopback, the peer port + 1000.
     /// - Parameter access: how people sign in and programs present tokens; nil: every door of the
     ///   local listener but health, assets and sign-in refuses (deny by default).
+    /// - Parameter queryRetrieveAETitles: calling AE titles whose C-FIND and C-MOVE are answered;
+    ///   empty: none (the DICOM listener stores and echoes only).
     /// - Parameter policy: the network's policy (`policy.json`), under which the holder decides every share.
     public init(
         node: LocalNode, topology: Topology, settings: GossipSettings = GossipSettings(),
         fetchBatchBytes: Int = 8 << 20, checkpointInterval: Duration = .seconds(30),
-        dicom: DIMSEServer.Configuration? = nil, local: LocalListener? = nil, access: AccessSettings? = nil,
-        policy: NetworkPolicy = NetworkPolicy()
+        dicom: DIMSEServer.Configuration? = nil, queryRetrieveAETitles: Set<String> = [],
+        local: LocalListener? = nil, access: AccessSettings? = nil, policy: NetworkPolicy = NetworkPolicy()
     ) throws {
         try topology.validate(requireKeys: true)
         let trust = node.configuration.trust
@@ -136,7 +138,8 @@ public final class NodeRuntime: Sendable {
             return DIMSEServer(
                 configuration: configuration,
                 provider: NodeDICOMService(
-                    node: node, topology: topology, aeTitle: configuration.aeTitle, logger: logger), logger: logger)
+                    node: node, topology: topology, aeTitle: configuration.aeTitle,
+                    queryRetrieveAETitles: queryRetrieveAETitles, logger: logger), logger: logger)
         }
     }
 

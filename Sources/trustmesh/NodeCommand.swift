@@ -38,7 +38,8 @@ struct NodeCommand: AsyncParsableCommand {
                 Patient Root), answered from the federated index: a query by PatientID \
                 (the NHS number) lists the patient's studies at every trust, with \
                 RetrieveAETitle and InstitutionName naming the trust that holds each. \
-                Every query is audited. C-MOVE (Study Root and Patient Root, STUDY and \
+                Every query is audited. C-FIND and C-MOVE are answered only for the calling AE titles \
+                given with --query-retrieve-ae (others: Refused: Not Authorized, audited). C-MOVE (Study Root and Patient Root, STUDY and \
                 SERIES level) sends studies held here, as stored, to a destination named \
                 with --move-destination; a study held only at another trust is not moved \
                 (fetch it first with `trustmesh fetch`). Example, from the PACS side with dcmtk:
@@ -120,6 +121,12 @@ struct NodeCommand: AsyncParsableCommand {
                 "Calling AE titles allowed to associate, comma-separated; others are rejected (\"calling AE title not recognised\"). Default: any.",
                 valueName: "AE,AE,..."))
         var allowedAe: String?
+
+        @Option(
+            help: ArgumentHelp(
+                "Calling AE titles whose C-FIND and C-MOVE are answered, comma-separated; others get \"Refused: Not Authorized\" (0124H), audited. Default: none (the DICOM listener stores and echoes only).",
+                valueName: "AE,AE,..."))
+        var queryRetrieveAe: String?
 
         @Flag(help: "Reject associations whose called AE title is not --ae-title (\"called AE title not recognised\").")
         var checkCalledAe = false
@@ -223,6 +230,9 @@ struct NodeCommand: AsyncParsableCommand {
                 settings: GossipSettings(
                     fanout: fanout, batchSize: batchSize, roundInterval: .milliseconds(intervalMs)),
                 fetchBatchBytes: fetchBatchKb * 1024, checkpointInterval: .seconds(checkpointSeconds), dicom: dicom,
+                queryRetrieveAETitles: Set(
+                    (queryRetrieveAe ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+                        .filter { !$0.isEmpty }),
                 local: local, access: accessSettings, policy: networkPolicy.policy)
             let host = try runtime.topology.trust(trust)?.hostAndPort().host ?? "127.0.0.1"
             try await runtime.run(

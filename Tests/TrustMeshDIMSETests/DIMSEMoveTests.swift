@@ -43,12 +43,12 @@ import TrustMeshTesting
     }
 
     /// `movescu` at `port`; returns its output (the responses, with `-d`).
-    static func movescu(_ port: Int, destination: String, _ keys: [String], patientRoot: Bool = false) throws
-        -> String
-    {
+    static func movescu(
+        _ port: Int, destination: String, _ keys: [String], patientRoot: Bool = false, callingAE: String = "MOVESCU"
+    ) throws -> String {
         let result = try DIMSENodeTests.dcmtk(
             "movescu",
-            [patientRoot ? "-P" : "-S", "-d", "-aec", "TM_RRK", "-aem", destination]
+            [patientRoot ? "-P" : "-S", "-d", "-aet", callingAE, "-aec", "TM_RRK", "-aem", destination]
                 + keys.flatMap { ["-k", $0] } + ["127.0.0.1", "\(port)"])
         return result.stdout + result.stderr
     }
@@ -113,6 +113,7 @@ import TrustMeshTesting
             arguments: [
                 "--dicom-port", "\(dicomPort)", "--move-destination", "DEST=127.0.0.1:\(destinationPort)",
                 "--move-destination", "DOWN=127.0.0.1:\(downPort)", "--dicom-timeout", "5",
+                "--query-retrieve-ae", "MOVESCU,PYNETDICOM",
             ])
         try await net.start("RQ3", arguments: ["--dicom-port", "\(rq3Port)"])
         try await DIMSENodeTests.waitForDICOM(net, "RRK")
@@ -149,6 +150,13 @@ import TrustMeshTesting
         for path in destination.files {
             #expect(try DICOMReader.read(path: path).attributes.seriesInstanceUID == series)
         }
+
+        // A calling AE title not allowed to retrieve: Refused: Not Authorized (0124H), audited.
+        let stranger = try Self.movescu(
+            dicomPort, destination: "DEST", ["QueryRetrieveLevel=STUDY", "StudyInstanceUID=\(local)"],
+            callingAE: "WORKSTATION9")
+        #expect(Self.last("DIMSE Status", in: stranger)?.hasPrefix("0x0124") == true, "\(stranger)")
+        #expect(destination.files.count == 2)
 
         // An AE title not in the table: 0xA801.
         let unknown = try Self.movescu(
