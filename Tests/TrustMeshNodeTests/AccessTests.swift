@@ -346,6 +346,67 @@ import TrustMeshTesting
         #expect(reused.body.contains("sign-in failed"))
     }
 
+    /// A system (the client-credentials grant) gets its roles from the role map's `systems`: the
+    /// trust's PACS (operator) may store and list, but may not search a patient or fetch.
+    @Test func aSystemGetsTheRolesTheRoleMapGivesItsClient() async throws {
+        let network = try TestNetwork(trusts: ["RKB"])
+        try await network.start("RKB")
+        let base = network.url("RKB")
+        let pacs = try await network.token("RKB", user: "system:pacs-RKB")
+        func get(_ path: String) async throws -> Int {
+            try await TestNetwork.request(.GET, base + path, headers: ["Authorization": "Bearer " + pacs]).status
+        }
+        #expect(try await get("/dicom-web/studies?limit=10") == 200)
+        #expect(try await get("/dicom-web/studies?PatientID=\(Self.patient)") == 200)  // listAll admits it
+        #expect(try await get("/api/v1/query?nhs=\(Self.patient)") == 403)
+        #expect(try await get("/api/v1/status") == 200)
+        let fetch = try await TestNetwork.request(
+            .POST, base + "/api/v1/fetch", body: Data(#"{"study":"1.2.3"}"#.utf8),
+            headers: ["Authorization": "Bearer " + pacs, "Content-Type": "application/json"])
+        #expect(fetch.status == 403)
+        // A client the role map does not name is nobody here.
+        let feed = try await network.token("RKB", user: "system:feed-RKB", scope: "system/ImagingStudy.rs")
+        let answer = try await TestNetwork.request(
+            .GET, base + "/dicom-web/studies?limit=10", headers: ["Authorization": "Bearer " + feed])
+        #expect(answer.status == 403)
+        let entries = try LocalNode(directory: network.dataDirectory("RKB")).store.audit.entries(kinds: [
+            "accessRefused"
+        ])
+        #expect(entries.contains { $0.actor == "system pacs-RKB" && $0[.actorKind] == "system" })
+    }
+
+    /// With a certificate the local listener speaks HTTPS only and sends HSTS (its cookies are then
+    /// `Secure`: `Access.cookie`, from the https public URL).
+    @Test func underTLSTheLocalListenerSpeaksHTTPSAndSendsHSTS() async throws {
+        let network = try TestNetwork(trusts: ["RKB"])
+        let key = network.directory.appending("tls.key")
+        let certificate = network.directory.appending("tls.crt")
+        let made = try CommandRunner.run(
+            "/usr/bin/openssl",
+            [
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", certificate, "-days", "1",
+                "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+            ])
+        #expect(made.status == 0, "\(made.stderr)")
+        try await network.start(
+            "RKB",
+            arguments: [
+                "--tls-certificate", certificate, "--tls-key", key, "--public-url",
+                "https://" + network.localAddress("RKB"),
+            ], health: "https://" + network.localAddress("RKB"))
+        let https = "https://" + network.localAddress("RKB")
+        let health = try CommandRunner.run("/usr/bin/curl", ["-s", "-i", "--cacert", certificate, https + "/health"])
+        #expect(health.stdout.contains("200"), "\(health.stdout)\(health.stderr)")
+        #expect(health.stdout.lowercased().contains("strict-transport-security: max-age="), "\(health.stdout)")
+        let login = try CommandRunner.run(
+            "/usr/bin/curl", ["-s", "-i", "--cacert", certificate, https + "/auth/login?return=/"])
+        #expect(login.stdout.contains("303"), "\(login.stdout)")
+        // Plain HTTP on the same port is not served.
+        let plain = try CommandRunner.run(
+            "/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", network.url("RKB") + "/health"])
+        #expect(plain.stdout != "200")
+    }
+
     /// `trustmesh login` with the device grant, approved at the provider; the token is kept 0600,
     /// `--node` commands use it, `trustmesh logout` forgets it.
     @Test func theCommandLineSignsInWithTheDeviceGrantAndSignsOut() async throws {
