@@ -10,7 +10,8 @@ import TrustMeshNodeCore
 import TrustMeshPolicy
 import TrustMeshStore
 
-/// The local JSON API the CLI (`--node`) and the page's script use.
+/// The local JSON API the CLI (`--node`) and other programs use, with a bearer access token (the
+/// page's script, which has only the session cookie, polls `GET /fetch/{id}?part=json` instead).
 ///
 /// | route | what |
 /// |---|---|

@@ -184,7 +184,7 @@ enum WebAssets {
           document.querySelectorAll("[data-fetch-id]").forEach(function (box) {
             var id = box.getAttribute("data-fetch-id");
             function poll() {
-              fetch("/api/v1/fetch/" + encodeURIComponent(id), { headers: { "Accept": "application/json" } })
+              fetch("/fetch/" + encodeURIComponent(id) + "?part=json", { headers: { "Accept": "application/json" } })
                 .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
                 .then(function (p) {
                   render(box, p);
