@@ -3,19 +3,28 @@
 packages driven by Selenium, with the driver's path given explicitly (nothing is downloaded).
 
 Usage:
-  browser-test.py --base http://127.0.0.1:PORT --nhs NHS --study UID --opted-out NHS2 --out DIR
+  browser-test.py --base http://127.0.0.1:PORT --issuer http://127.0.0.1:IDP --nhs NHS --study UID
+                  --holder ODS --opted-out NHS2 --out DIR
 
 The node at --base must list study UID (held at another trust, no local copy yet) for patient NHS,
-and patient NHS2 must have opted out. The Swift test `BrowserTests` sets that up with real node
-processes and runs this script; `Scripts/test` runs it as part of `swift test`.
+patient NHS2 must have opted out, and the node must sign people in at the OpenID Connect provider
+--issuer (Scripts/idp, whose test users are in Scripts/idp_provider.py: priya is a clinician, olu an
+operator and ines information governance, all at the node's trust RKB; every password is
+`password`). The Swift test `WebTests` sets that up with real node and provider processes and runs
+this script; `Scripts/test` runs it as part of `swift test`.
 
 Two sessions:
-1. JavaScript on: invalid NHS number caught as you type; search; a fetch refused for want of a
-   care relationship (the rule in plain words); a care relationship recorded from the page; a fetch
-   with live progress to completion that survives a reload; the study's thumbnails; the
-   prior-imaging alert; the operator and audit views; tablet width with no sideways scrolling.
-2. JavaScript off: search, results, the server's message for an invalid number, the opted-out
-   notice.
+1. JavaScript on: the page sends the browser to the provider's own login page, where it signs in as
+   the clinician (priya) and comes back to the page, which names her; invalid NHS number caught as
+   you type; search; a fetch refused for want of a care relationship (the rule in plain words); a
+   care relationship recorded from the page, with a reason, naming her; a fetch with live progress
+   to completion that survives a reload; the study's thumbnails; the prior-imaging alert; the
+   operator view refused to her naming the role it needs; tablet width with no sideways scrolling;
+   signing out with the page's button, after which the page sends the browser back to the login
+   page; then the operator view signed in as the operator (olu) and the audit trail, naming her,
+   signed in as information governance (ines).
+2. JavaScript off: signing in (the provider's form and the redirects need no script), search,
+   results, the server's message for an invalid number, the opted-out notice.
 
 Screenshots go to --out (PNG, one per step). Prints a line per check; exits 1 on the first failure.
 """
@@ -68,14 +77,23 @@ def browser(javascript):
     return driver
 
 
-def wait(what, condition, timeout=60.0, every=0.05):
+def wait(what, condition, timeout=60.0, every=0.05, driver=None):
+    """Polls `condition` until it holds; on timeout fails, saying where the browser is (`driver`)."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         value = condition()
         if value:
             return value
         time.sleep(every)
-    print(f"browser-test: FAILED: timed out waiting for {what}", file=sys.stderr)
+    where = ""
+    if driver is not None:
+        body = driver.find_elements(By.TAG_NAME, "body")
+        where = f" (at {driver.current_url}: {body[0].text[:500] if body else ''!r})"
+        try:  # the console says why a navigation was blocked (a Content-Security-Policy, say)
+            where += "".join(f"\n   console: {entry['message']}" for entry in driver.get_log("browser"))
+        except Exception:  # a driver without the log
+            pass
+    print(f"browser-test: FAILED: timed out waiting for {what}{where}", file=sys.stderr)
     raise SystemExit(1)
 
 
@@ -84,13 +102,54 @@ def text(driver, selector):
     return found[0].text if found else ""
 
 
+PASSWORD = "password"  # every test user's (Scripts/idp_provider.py)
+
+
+def at_login_page(driver, args):
+    """The provider's own login form (not a page of the node's), or None."""
+    if not driver.current_url.startswith(args.issuer + "/"):
+        return None
+    found = driver.find_elements(By.ID, "username")
+    return found[0] if found else None
+
+
+def sign_in(driver, check, args, user, expect_path):
+    """At the provider's login page: signs `user` in through its form, and waits to be back on the
+    node at `expect_path` (the page the sign-in was started from)."""
+    wait("the provider's login page", lambda: at_login_page(driver, args), driver=driver)
+    check.that(driver.find_element(By.ID, "password").get_attribute("type") == "password",
+               f"the provider's login page asks for {user}'s password")
+    driver.find_element(By.ID, "username").send_keys(user)
+    driver.find_element(By.ID, "password").send_keys(PASSWORD)
+    driver.find_element(By.ID, "sign-in").click()
+    wait(f"the node's page after {user} signs in",
+         lambda: driver.current_url.startswith(args.base + expect_path) and driver.find_elements(By.ID, "main"),
+         driver=driver)
+    check.that(driver.get_cookie("trustmesh_session") is not None, f"{user} has a session cookie from the node")
+
+
+def sign_out(driver, check, args):
+    """Signs out with the page's own Sign out button; waits for the node's signed-out page."""
+    driver.find_element(By.CSS_SELECTOR, "form.signout button[type=submit]").click()
+    wait("the signed-out page", lambda: driver.current_url.startswith(args.base + "/auth/signed-out"), driver=driver)
+    check.that("You are signed out" in driver.find_element(By.TAG_NAME, "body").text,
+               "the node says the browser is signed out")
+    check.that(driver.get_cookie("trustmesh_session") is None, "the session cookie is gone")
+
+
 def with_javascript(args):
     check = Check(args.out, "js")
     driver = browser(javascript=True)
     try:
         base = args.base
         driver.get(base + "/")
+        wait("the provider's login page", lambda: at_login_page(driver, args), driver=driver)
+        check.that(not driver.find_elements(By.ID, "nhs"), "without signing in, the page shows nothing")
+        check.shot(driver, "provider-login")
+        sign_in(driver, check, args, "priya", "/")
         check.that("Find a patient's imaging" in driver.title or "Patient search" in driver.title, "home page loads")
+        who = text(driver, ".who")
+        check.that("Signed in as Dr Priya Shah" in who and "clinician" in who, f"the page names who is signed in: {who!r}")
         box = driver.find_element(By.ID, "nhs")
         check.that(driver.find_element(By.CSS_SELECTOR, "label[for=nhs]").text == "NHS number", "the field is labelled")
 
@@ -126,13 +185,16 @@ def with_javascript(args):
                    f"refusal names the rule in plain words: {error!r}")
         check.shot(driver, "refused-no-care")
 
-        # Record a care relationship from the page.
-        driver.find_element(By.ID, "clinician").send_keys("Dr Ada Lovelace")
+        # Record a care relationship from the page: it names the signed-in clinician, not a typed name.
+        check.that(not driver.find_elements(By.ID, "clinician"), "the care form has no clinician field")
         driver.find_element(By.CSS_SELECTOR, "#kind option[value=outpatient]").click()
-        driver.find_element(By.CSS_SELECTOR, "#care form, form[action='/care']").submit()
+        driver.find_element(By.ID, "reason").send_keys("Outpatient review of a chest CT from another trust")
+        driver.find_element(By.ID, "reason").submit()
         notice = wait("the care notice", lambda: text(driver, "#notice"))
         check.that("recorded" in notice, f"care relationship recorded: {notice!r}")
-        check.that("Dr Ada Lovelace" in text(driver, "#care-list"), "the care relationship is listed")
+        cares = text(driver, "#care-list")
+        check.that("Outpatient" in cares and "Dr Priya Shah" in cares,
+                   f"the care relationship is listed, naming the signed-in clinician: {cares!r}")
         check.shot(driver, "care-recorded")
 
         # Fetch with live progress to completion, without reloading the page.
@@ -201,18 +263,13 @@ def with_javascript(args):
                    "the comparable study is in the alert's table")
         check.shot(driver, "prior-alert")
 
+        # The operator view is not a clinician's: a page that says which role it needs.
         driver.get(base + "/operator")
-        check.that(driver.find_elements(By.ID, "peers"), "operator view lists peers")
-        check.that("saved by compression and deduplication" in text(driver, "#disk"), "disk use and savings shown")
-        check.shot(driver, "operator")
-
-        driver.get(base + "/audit?nhs=" + args.nhs)
-        chain = text(driver, "#chain-status")
-        check.that(chain.startswith("All "), f"the audit trail verifies: {chain!r}")
-        rows = driver.find_elements(By.CSS_SELECTOR, "#audit tbody tr")
-        kinds = {r.find_elements(By.TAG_NAME, "td")[2].text for r in rows}
-        check.that({"query", "careAdded", "fetchCompleted"} <= kinds, f"audit shows the patient's events: {sorted(kinds)}")
-        check.shot(driver, "audit")
+        check.that(not driver.find_elements(By.ID, "peers"), "the operator view is not shown to a clinician")
+        refusal = driver.find_element(By.TAG_NAME, "main").text
+        check.that("needs the operator role" in refusal and "Dr Priya Shah" in refusal,
+                   f"the refusal names the role needed: {refusal!r}")
+        check.shot(driver, "operator-refused")
 
         # Tablet width: nothing scrolls sideways but the tables' own regions.
         driver.set_window_size(768, 1024)
@@ -226,6 +283,41 @@ def with_javascript(args):
         driver.find_element(By.TAG_NAME, "body").send_keys("\t")
         active = driver.switch_to.active_element
         check.that(active.get_attribute("class") == "skip", "the first Tab reaches the skip link")
+        driver.set_window_size(1280, 1000)
+
+        # Still signed in as the clinician after all of that; then sign out with the page's button.
+        who = text(driver, ".who")
+        check.that("Signed in as Dr Priya Shah" in who, f"the page still names who is signed in: {who!r}")
+        sign_out(driver, check, args)
+        check.shot(driver, "signed-out")
+        driver.get(base + "/patient?nhs=" + args.nhs)
+        wait("the provider's login page after signing out", lambda: at_login_page(driver, args), driver=driver)
+        check.that(not driver.find_elements(By.ID, "studies"), "signed out, the page sends the browser to sign in")
+
+        # The operator, from the login page the node sent the browser to, comes back to the operator view.
+        driver.get(base + "/operator")
+        sign_in(driver, check, args, "olu", "/operator")
+        check.that(driver.find_elements(By.ID, "peers"), "operator view lists peers")
+        check.that("saved by compression and deduplication" in text(driver, "#disk"), "disk use and savings shown")
+        check.that("Signed in as Olu Adeyemi" in text(driver, ".who"), "the operator is named")
+        check.shot(driver, "operator")
+        sign_out(driver, check, args)
+
+        # Information governance: the audit trail names the clinician for what she did.
+        driver.get(base + "/audit?nhs=" + args.nhs)
+        sign_in(driver, check, args, "ines", "/audit")
+        chain = text(driver, "#chain-status")
+        check.that(chain.startswith("All "), f"the audit trail verifies: {chain!r}")
+        rows = [[c.text for c in r.find_elements(By.TAG_NAME, "td")]
+                for r in driver.find_elements(By.CSS_SELECTOR, "#audit tbody tr")]
+        kinds = {r[2] for r in rows}
+        check.that({"query", "careAdded", "fetchCompleted"} <= kinds, f"audit shows the patient's events: {sorted(kinds)}")
+        by = {r[3] for r in rows if r[2] in ("careAdded", "fetchCompleted")}
+        check.that(by == {"Dr Priya Shah"}, f"the audit trail names the clinician for her care and fetch: {sorted(by)}")
+        check.that(any(r[2] == "query" and r[3] == "Dr Priya Shah" for r in rows),
+                   "and for her search (the test's own API polls name its test user)")
+        check.shot(driver, "audit")
+        sign_out(driver, check, args)
     finally:
         driver.quit()
 
@@ -236,6 +328,7 @@ def without_javascript(args):
     try:
         base = args.base
         driver.get(base + "/")
+        sign_in(driver, check, args, "priya", "/")
         box = driver.find_element(By.ID, "nhs")
         box.send_keys("9434765918")
         check.that(box.get_attribute("value") == "9434765918", "JavaScript is off (the number is not reformatted)")
@@ -272,6 +365,7 @@ def without_javascript(args):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--base", required=True)
+    parser.add_argument("--issuer", required=True, help="the identity provider the node signs people in at")
     parser.add_argument("--nhs", required=True)
     parser.add_argument("--study", required=True)
     parser.add_argument("--holder", required=True)

@@ -11,7 +11,8 @@ import TrustMeshNodeTesting
 import TrustMeshTesting
 
 /// DICOMweb against real node processes on loopback, driven by the Python `dicomweb-client`
-/// package (an independent implementation) and by plain HTTP for the refusals.
+/// package (an independent implementation) and by plain HTTP for the refusals, each with a bearer
+/// access token from the test identity provider (DICOMweb never takes a session cookie).
 @Suite(.serialized, .timeLimit(.minutes(5))) struct DICOMwebTests {
     static let patient = "9434765919"
     static let otherPatient = "4010232137"
@@ -23,11 +24,15 @@ import TrustMeshTesting
     /// exits non-zero with `FAIL: reason` on the first check that does not hold.
     static let script = #"""
         import io, json, sys
+        from urllib.parse import urlparse
         import pydicom
         from dicomweb_client.api import DICOMwebClient
 
         cfg = json.loads(sys.argv[1])
-        c = DICOMwebClient(url=cfg["url"])
+        c = DICOMwebClient(url=cfg["url"], headers={"Authorization": "Bearer " + cfg["token"]})
+        # dicomweb-client sends `Host: 127.0.0.1`, without the port; the node answers only to its
+        # own names (127.0.0.1:PORT), so the client is given the whole authority to send.
+        c.host = urlparse(cfg["url"]).netloc
 
         def check(condition, message):
             if not condition:
@@ -60,6 +65,7 @@ import TrustMeshTesting
         none = c.search_for_studies(search_filters={"PatientID": cfg["patient"], "StudyDate": "19000101-19001231"})
         check(none == [], "StudyDate range")
         check(len(c.search_for_studies(search_filters={"PatientID": cfg["patient"]}, limit=1)) == 1, "limit")
+        # Without a patient: the studies held here, to the operator only (the test person is one).
         check([first(s, "0020000D") for s in c.search_for_studies()] == [local], "no PatientID: local studies")
 
         series = c.search_for_series(local)
@@ -133,11 +139,14 @@ import TrustMeshTesting
         return files
     }
 
+    /// One request with `token` as its bearer token (nil: none).
     func http(
-        _ url: String, method: HTTPMethod = .GET, headers: [(String, String)] = [], body: [UInt8]? = nil
+        _ url: String, token: String?, method: HTTPMethod = .GET, headers: [(String, String)] = [],
+        body: [UInt8]? = nil
     ) async throws -> (status: Int, headers: [(String, String)], body: String) {
         var request = HTTPClientRequest(url: url)
         request.method = method
+        if let token { request.headers.add(name: "Authorization", value: "Bearer " + token) }
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
@@ -176,8 +185,8 @@ import TrustMeshTesting
         }
 
         let configuration: [String: Any] = [
-            "url": network.url("RRK") + "/dicom-web", "patient": Self.patient, "local": Self.localStudy,
-            "remote": Self.remoteStudy, "holder": "RKB", "sources": sources, "rows": 64,
+            "url": network.url("RRK") + "/dicom-web", "token": network.testToken("RRK"), "patient": Self.patient,
+            "local": Self.localStudy, "remote": Self.remoteStudy, "holder": "RKB", "sources": sources, "rows": 64,
             "stow": Array(stow.values).sorted(), "stowStudy": Self.stowStudy,
         ]
         let json = String(decoding: try JSONSerialization.data(withJSONObject: configuration), as: UTF8.self)
@@ -197,23 +206,26 @@ import TrustMeshTesting
             ).status == 0)
         let fetched = try network.cli("RRK", ["fetch", "--node", network.url("RRK"), "--study", Self.remoteStudy])
         #expect(fetched.status == 0, "\(fetched.stderr)")
+        let token = network.testToken("RRK")
         let after = try await http(
-            network.url("RRK") + "/dicom-web/studies?PatientID=\(Self.patient)&StudyInstanceUID=\(Self.remoteStudy)")
+            network.url("RRK") + "/dicom-web/studies?PatientID=\(Self.patient)&StudyInstanceUID=\(Self.remoteStudy)",
+            token: token)
         let listed = try #require(try JSONSerialization.jsonObject(with: Data(after.body.utf8)) as? [[String: Any]])
         #expect(listed.count == 1)
         #expect((listed.first?["00080056"] as? [String: Any])?["Value"] as? [String] == ["ONLINE"])
         #expect(
             ((listed.first?["00081190"] as? [String: Any])?["Value"] as? [String])?.first?.hasSuffix(Self.remoteStudy)
                 == true)
-        #expect(try await http(network.url("RRK") + "/dicom-web/studies/\(Self.remoteStudy)").status == 200)
+        #expect(
+            try await http(network.url("RRK") + "/dicom-web/studies/\(Self.remoteStudy)", token: token).status == 200)
 
-        // Every DICOMweb action is in RRK's signed audit log, named as the DICOMweb client's.
+        // Every DICOMweb action is in RRK's signed audit log, naming the person the token is for.
         let log = network.directory.appending("rrk-audit.jsonl")
         #expect(try run(["audit", "export", "--data", network.dataDirectory("RRK"), "--out", log]).status == 0)
         let entries = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").compactMap {
             try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
         }
-        let byClient = entries.filter { $0["actor"] as? String == "DICOMweb client" }
+        let byClient = entries.filter { $0["actor"] as? String == "Test user at RRK" }
         let kinds = Set(byClient.compactMap { $0["kind"] as? String })
         #expect(kinds.isSuperset(of: ["query", "retrieve", "ingest"]), "\(kinds)")
         let retrieved = byClient.filter { $0["kind"] as? String == "retrieve" }
@@ -235,7 +247,8 @@ import TrustMeshTesting
                 "/usr/bin/curl",
                 [
                     "-sS", "-v", "--expect100-timeout", "600", "--max-time", "120", "-H", "Expect: 100-continue",
-                    "-H", "Content-Type: \(contentType)", "--data-binary", "@" + body, "-o", "/dev/null",
+                    "-H", "Authorization: Bearer \(network.testToken("RRK"))", "-H", "Content-Type: \(contentType)",
+                    "--data-binary", "@" + body, "-o", "/dev/null",
                     "-w", "%{http_code}", network.url("RRK") + "/dicom-web/studies",
                 ])
         }
@@ -249,16 +262,15 @@ import TrustMeshTesting
 
     /// A STOW-RS larger than the node's free disk: 507 with a reason, nothing stored, no temporary
     /// part left, the failure audited. The node runs on a 1.5 MB tmpfs in its own user and mount
-    /// namespace; everything outside it is read after the node has stopped.
+    /// namespace, signing people in at the test network's identity provider; everything outside it
+    /// is read after the node has stopped.
     @Test(.enabled(if: CommandRunner.canMountTmpfs, "needs unshare -Urm to mount a small tmpfs"))
     func aStoreLargerThanTheDiskIsRefusedWith507AndLeavesNothing() async throws {
-        let dir = try TemporaryDirectory()
-        let ports = try FreePorts.allocate(2)
-        let created = try run([
-            "network", "create", "--topology", WebTests.root + "/Topology/west-midlands.json", "--out",
-            dir.appending("net"), "--trusts", "RRK", "--base-port", "\(ports[0])",
-        ])
-        #expect(created.status == 0, "\(created.stderr)")
+        // The network's topology, keys, access file and test token; the node is started here.
+        let network = try TestNetwork(trusts: ["RRK"])
+        let dir = network.directory
+        let access = try await network.accessFile("RRK")
+        let token = try await network.mintTestToken("RRK")
         let made = try run([
             "synthesize", "--out", dir.appending("in"), "--instances", "20", "--size", "512", "--study-uid",
             Self.stowStudy,
@@ -273,19 +285,19 @@ import TrustMeshTesting
         try FileManager.default.createDirectory(atPath: dir.appending("disk"), withIntermediateDirectories: true)
         let script = """
             set -u
-            disk="$1"; out="$2"; bin="$3"; local="$4"; type="$5"; url="http://$local"
+            disk="$1"; out="$2"; bin="$3"; local="$4"; type="$5"; access="$6"; token="$7"; url="http://$local"
             mount -t tmpfs -o size=1500k tmpfs "$disk" || exit 90
             cp -a "$out/net/RRK" "$disk/RRK" || exit 91
             "$bin" node run --data "$disk/RRK" --topology "$out/net/topology.json" --local-address "$local" \\
-              > "$out/node.log" 2>&1 &
+              --access "$access" > "$out/node.log" 2>&1 &
             pid=$!
             tries=0
-            until curl -sf "$url/dicom-web/studies" > /dev/null; do
+            until curl -sf "$url/health" > /dev/null; do
               tries=$((tries + 1)); [ "$tries" -lt 300 ] || { kill "$pid"; exit 92; }; sleep 0.1
             done
-            curl -s -o "$out/stow.json" -w "%{http_code}" -H "Content-Type: $type" \\
-              --data-binary @"$out/stow.multipart" "$url/dicom-web/studies" > "$out/stow.code"
-            curl -s "$url/api/v1/status" > "$out/status.json"
+            curl -s -o "$out/stow.json" -w "%{http_code}" -H "Authorization: Bearer $token" \\
+              -H "Content-Type: $type" --data-binary @"$out/stow.multipart" "$url/dicom-web/studies" > "$out/stow.code"
+            curl -s -H "Authorization: Bearer $token" "$url/api/v1/status" > "$out/status.json"
             ls -A "$disk/RRK/tmp" > "$out/tmp-left" 2> /dev/null
             kill -TERM "$pid"; wait "$pid"
             "$bin" audit export --data "$disk/RRK" --out "$out/audit.jsonl" > /dev/null
@@ -294,9 +306,11 @@ import TrustMeshTesting
             "/usr/bin/unshare",
             [
                 "-Urm", "sh", "-c", script, "sh", dir.appending("disk"), dir.path, CommandRunner.trustmeshPath,
-                "127.0.0.1:\(ports[1])", Self.stowType,
+                network.localAddress("RRK"), Self.stowType, access, token,
             ])
-        #expect(ran.status == 0, "\(ran.stderr)")
+        #expect(
+            ran.status == 0,
+            "\(ran.stderr)\n\((try? String(contentsOfFile: dir.appending("node.log"), encoding: .utf8)) ?? "")")
         func read(_ name: String) throws -> String { try String(contentsOfFile: dir.appending(name), encoding: .utf8) }
         let answer = try read("stow.json")
         #expect(try read("stow.code") == "507", "\(answer)")
@@ -317,10 +331,11 @@ import TrustMeshTesting
                 "ingest", "--data", network.dataDirectory("RRK"), network.directory.appending("in-\(Self.localStudy)"),
             ]).status == 0)
         let base = network.url("RRK") + "/dicom-web"
+        let token = network.testToken("RRK")
 
         // QIDO: bad values and unknown keys are 400 with a reason; unmatched keys are a Warning.
         for query in ["StudyDate=2024", "PatientID=1234567890", "ModalitiesInStudy=ct", "limit=-1", "Nonsense=1"] {
-            let answer = try await http(base + "/studies?" + query)
+            let answer = try await http(base + "/studies?" + query, token: token)
             #expect(answer.status == 400, "\(query): \(answer.body)")
             #expect(answer.body.contains("error"))
         }
@@ -330,28 +345,31 @@ import TrustMeshTesting
             ("StudyDate=19000101-19001231", false), ("StudyInstanceUID=1.2.3,\(Self.localStudy)", true),
             ("StudyDate=20260101-&ModalitiesInStudy=MR", false),
         ] {
-            let answer = try await http(base + "/studies?" + query)
+            let answer = try await http(base + "/studies?" + query, token: token)
             #expect(answer.status == 200 && answer.body.contains(Self.localStudy) == found, "\(query): \(answer.body)")
         }
-        let warned = try await http(base + "/studies?PatientName=DOE*")
+        let warned = try await http(base + "/studies?PatientName=DOE*", token: token)
         #expect(warned.status == 200)
         #expect(warned.headers.contains { $0.0.lowercased() == "warning" && $0.1.contains("PatientName") })
-        #expect(try await http(base + "/studies", headers: [("Accept", "application/dicom+xml")]).status == 406)
+        #expect(
+            try await http(base + "/studies", token: token, headers: [("Accept", "application/dicom+xml")]).status
+                == 406)
 
         // WADO: unknown UIDs are 404, unsupported media types 406.
-        #expect(try await http(base + "/studies/1.2.999").status == 404)
-        #expect(try await http(base + "/studies/1.2.999/metadata").status == 404)
-        #expect(try await http(base + "/studies/\(Self.localStudy)/series/1.2.999").status == 404)
-        #expect(try await http(base + "/studies/not-a-uid").status == 400)
+        #expect(try await http(base + "/studies/1.2.999", token: token).status == 404)
+        #expect(try await http(base + "/studies/1.2.999/metadata", token: token).status == 404)
+        #expect(try await http(base + "/studies/\(Self.localStudy)/series/1.2.999", token: token).status == 404)
+        #expect(try await http(base + "/studies/not-a-uid", token: token).status == 400)
         #expect(
-            try await http(base + "/studies/\(Self.localStudy)", headers: [("Accept", "image/jpeg")]).status == 406)
+            try await http(base + "/studies/\(Self.localStudy)", token: token, headers: [("Accept", "image/jpeg")])
+                .status == 406)
         let transcode = try await http(
-            base + "/studies/\(Self.localStudy)",
+            base + "/studies/\(Self.localStudy)", token: token,
             headers: [
                 ("Accept", "multipart/related; type=\"application/dicom\"; transfer-syntax=1.2.840.10008.1.2.4.50")
             ])
         #expect(transcode.status == 406 && transcode.body.contains("does not transcode"))
-        let whole = try await http(base + "/studies/\(Self.localStudy)")
+        let whole = try await http(base + "/studies/\(Self.localStudy)", token: token)
         #expect(whole.status == 200)
 
         // STOW: one good part and one that is not DICOM: 202, the good one stored, the bad one failed
@@ -361,7 +379,7 @@ import TrustMeshTesting
         let goodBytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: good.values.first!)))
         let before = try #require(try? await LocalAPIClient.status(node: network.api("RRK")))
         let mixed = try await http(
-            base + "/studies", method: .POST, headers: [("Content-Type", Self.stowType)],
+            base + "/studies", token: token, method: .POST, headers: [("Content-Type", Self.stowType)],
             body: Self.multipart([goodBytes, Array("this is not DICOM".utf8)]))
         #expect(mixed.status == 202, "\(mixed.body)")
         let response = try #require(
@@ -376,11 +394,11 @@ import TrustMeshTesting
 
         // Nothing stored: 409. A part for another study than the path names: 0xA900.
         let none = try await http(
-            base + "/studies", method: .POST, headers: [("Content-Type", Self.stowType)],
+            base + "/studies", token: token, method: .POST, headers: [("Content-Type", Self.stowType)],
             body: Self.multipart([Array("garbage".utf8)]))
         #expect(none.status == 409)
         let wrongStudy = try await http(
-            base + "/studies/1.2.3.4", method: .POST, headers: [("Content-Type", Self.stowType)],
+            base + "/studies/1.2.3.4", token: token, method: .POST, headers: [("Content-Type", Self.stowType)],
             body: Self.multipart([goodBytes]))
         #expect(wrongStudy.status == 409 && wrongStudy.body.contains("43264"), "\(wrongStudy.body)")
         // Another patient's instance in a study held here: refused by the store, as `ingest` refuses it.
@@ -388,7 +406,7 @@ import TrustMeshTesting
             network, uid: Self.localStudy, patient: Self.otherPatient, arguments: ["--instances", "1", "--seed", "9"],
             folder: "intruder")
         let mismatch = try await http(
-            base + "/studies", method: .POST, headers: [("Content-Type", Self.stowType)],
+            base + "/studies", token: token, method: .POST, headers: [("Content-Type", Self.stowType)],
             body: Self.multipart([[UInt8](try Data(contentsOf: URL(fileURLWithPath: intruder.values.first!)))]))
         #expect(mismatch.status == 409 && mismatch.body.contains("272"), "\(mismatch.body)")
         #expect(mismatch.headers.contains { $0.0.lowercased() == "warning" && $0.1.contains("NHS number ending") })
@@ -400,14 +418,16 @@ import TrustMeshTesting
             s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
             part = open(sys.argv[2], "rb").read()
             body = b"--b0undary\\r\\nContent-Type: application/dicom\\r\\n\\r\\n" + part
-            s.sendall(b"POST /dicom-web/studies HTTP/1.1\\r\\nHost: x\\r\\nContent-Type: " + sys.argv[3].encode()
+            s.sendall(b"POST /dicom-web/studies HTTP/1.1\\r\\nHost: 127.0.0.1:" + sys.argv[1].encode()
+                      + b"\\r\\nAuthorization: Bearer " + sys.argv[4].encode()
+                      + b"\\r\\nContent-Type: " + sys.argv[3].encode()
                       + b"\\r\\nContent-Length: %d\\r\\n\\r\\n" % (len(body) * 2) + body)
             s.close()
             """
         let port = String(network.url("RRK").split(separator: ":").last!)
         let instancesBefore = try #require(try? await LocalAPIClient.status(node: network.api("RRK"))).instances
         let dropped = try CommandRunner.run(
-            "/usr/bin/env", ["python3", "-c", dropper, port, intruder.values.first!, Self.stowType])
+            "/usr/bin/env", ["python3", "-c", dropper, port, intruder.values.first!, Self.stowType, token])
         #expect(dropped.status == 0, "\(dropped.stderr)")
         try await poll("RRK to log the dropped request", deadline: .seconds(30)) {
             network.log("RRK").contains("DICOMweb request failed")
@@ -417,18 +437,19 @@ import TrustMeshTesting
             let left = (try? FileManager.default.contentsOfDirectory(atPath: scratch)) ?? []
             return !left.contains { $0.hasPrefix("stow-") }
         }
-        #expect(try await http(base + "/studies").status == 200)
+        #expect(try await http(base + "/studies", token: token).status == 200)
         #expect(try #require(try? await LocalAPIClient.status(node: network.api("RRK"))).instances == instancesBefore)
 
         // Framing that is not multipart at all, and other media types.
         #expect(
             try await http(
-                base + "/studies", method: .POST, headers: [("Content-Type", Self.stowType)],
+                base + "/studies", token: token, method: .POST, headers: [("Content-Type", Self.stowType)],
                 body: Array("no parts".utf8)
             ).status == 400)
         #expect(
             try await http(
-                base + "/studies", method: .POST, headers: [("Content-Type", "application/dicom")], body: goodBytes
+                base + "/studies", token: token, method: .POST, headers: [("Content-Type", "application/dicom")],
+                body: goodBytes
             )
             .status == 415)
 
@@ -438,11 +459,11 @@ import TrustMeshTesting
         #expect(
             try run(["ingest", "--data", network.dataDirectory("RRK"), network.directory.appending("in-\(theirs)")])
                 .status == 0)
-        #expect(try await http(base + "/studies/\(theirs)/metadata").status == 200)
+        #expect(try await http(base + "/studies/\(theirs)/metadata", token: token).status == 200)
         #expect(try run(["optout", "--data", network.dataDirectory("RRK"), "--nhs", Self.otherPatient]).status == 0)
-        #expect(try await http(base + "/studies?PatientID=\(Self.otherPatient)").body == "[]")
-        #expect(!(try await http(base + "/studies").body.contains(theirs)))
-        #expect(try await http(base + "/studies/\(theirs)").status == 404)
+        #expect(try await http(base + "/studies?PatientID=\(Self.otherPatient)", token: token).body == "[]")
+        #expect(!(try await http(base + "/studies", token: token).body.contains(theirs)))
+        #expect(try await http(base + "/studies/\(theirs)", token: token).status == 404)
         _ = sources
     }
 }

@@ -1,6 +1,4 @@
-import AsyncHTTPClient
 import Foundation
-import NIOCore
 import NIOHTTP1
 import Testing
 import TrustMeshFetch
@@ -11,8 +9,9 @@ import TrustMeshNodeTesting
 import TrustMeshTesting
 
 /// The page shows values from DICOM files, from other trusts (by gossip and in a fetched manifest),
-/// from the topology and from what people type, and shows each of them only escaped: real node
-/// processes, hostile values in every field the page shows.
+/// from the topology, from the identity provider (a signed-in person's name) and from what people
+/// type, and shows each of them only escaped: real node processes and identity provider, hostile
+/// values in every field the page shows.
 @Suite(.serialized, .timeLimit(.minutes(5))) struct PageEscapingTests {
     static let patient = "9434765919"
     static let study = "1.2.826.0.1.3680043.10.81.1"
@@ -31,7 +30,7 @@ import TrustMeshTesting
     /// `#expect`: the macro re-quotes a literal's value `Character` by `Character` and fails to
     /// compile on this one.)
     static let joinedQuote = "\"\u{301}"
-    static let fields = ["DESC", "ACC", "BODY", "SERIES", "PN", "DR", "TRUSTA", "TRUSTB"]
+    static let fields = ["DESC", "ACC", "BODY", "SERIES", "PN", "DR", "WHY", "TRUSTA", "TRUSTB"]
 
     /// The same escaped as the page must show it (written out here, not taken from the code under test).
     static func escaped(_ text: String) -> String {
@@ -55,11 +54,15 @@ import TrustMeshTesting
     static let seriesDescription = hostile("SERIES")
     /// On no page today; checked to be nowhere raw.
     static let patientName = hostile("PN")
+    /// The clinician's name as the identity provider gives it (the `name` claim of their token).
     static let clinician = "Dr " + hostile("DR")
+    /// Why care began, as typed in the care form.
+    static let reason = "Follow-up " + hostile("WHY")
     static let holderName = "Holder " + hostile("TRUSTA")
     static let requesterName = "Requester " + hostile("TRUSTB")
     static let all = [
-        description, accession, bodyPart, seriesDescription, patientName, clinician, holderName, requesterName,
+        description, accession, bodyPart, seriesDescription, patientName, clinician, reason, holderName,
+        requesterName,
     ]
 
     struct Page {
@@ -71,32 +74,22 @@ import TrustMeshTesting
         func header(_ name: String) -> String? { headers.first { $0.0.lowercased() == name.lowercased() }?.1 }
     }
 
-    static func get(_ url: String) async throws -> Page {
-        let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: url), timeout: .seconds(30))
-        let body = try await response.body.collect(upTo: 16 << 20)
+    /// A page as a signed-in person's browser asks for it (redirects not followed).
+    static func get(_ url: String, as session: TestNetwork.PageSession) async throws -> Page {
+        let answer = try await TestNetwork.request(.GET, url, headers: session.headers)
         return Page(
-            path: url, status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) },
-            body: String(buffer: body))
+            path: url, status: answer.status, headers: answer.headers.map { ($0.key, $0.value) }, body: answer.body)
     }
 
-    static func post(_ url: String, form: [String: String]) async throws -> Page {
-        var request = HTTPClientRequest(url: url)
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
-        request.body = .bytes(ByteBuffer(string: formEncoded(form)))
-        let client = HTTPClient(
-            eventLoopGroupProvider: .singleton, configuration: .init(redirectConfiguration: .disallow))
-        do {
-            let response = try await client.execute(request, timeout: .seconds(30))
-            let body = try await response.body.collect(upTo: 16 << 20)
-            try await client.shutdown()
-            return Page(
-                path: url, status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) },
-                body: String(buffer: body))
-        } catch {
-            try? await client.shutdown()
-            throw error
-        }
+    /// A form posted from the page by a signed-in person (their cookie, the page's Origin, the
+    /// session's CSRF token); the answer itself, not where a redirect leads.
+    static func post(_ url: String, form: [String: String], as session: TestNetwork.PageSession) async throws -> Page {
+        var headers = session.headers
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+        let body = formEncoded(form.merging(["csrf": session.csrf]) { $1 })
+        let answer = try await TestNetwork.request(.POST, url, body: Data(body.utf8), headers: headers)
+        return Page(
+            path: url, status: answer.status, headers: answer.headers.map { ($0.key, $0.value) }, body: answer.body)
     }
 
     static func formEncoded(_ fields: [String: String]) -> String {
@@ -128,8 +121,9 @@ import TrustMeshTesting
     }
 
     /// RRK holds a study whose every shown attribute is hostile, RKB (the requester) learns of it by
-    /// gossip, records a care relationship for a hostile clinician, fetches it (so its catalogue takes
-    /// the values from RRK's manifest), and every page on RKB shows the values escaped.
+    /// gossip, a clinician whose name (from the identity provider) is hostile records a care
+    /// relationship and fetches it (so RKB's catalogue takes the values from RRK's manifest), a care
+    /// form with a hostile reason is refused, and every page on RKB shows the values escaped.
     @Test func valuesFromFilesPeersTopologyAndFormsAreShownOnlyEscaped() async throws {
         let network = try TestNetwork(
             trusts: ["RRK", "RKB"], names: ["RRK": Self.holderName, "RKB": Self.requesterName])
@@ -148,46 +142,53 @@ import TrustMeshTesting
         let ingested = try CommandRunner.trustmesh(["ingest", "--data", network.dataDirectory("RRK"), input])
         #expect(ingested.status == 0, "\(ingested.stdout)\(ingested.stderr)")
         let node = network.url("RKB")
+        // Pages are seen by people signed in through the provider's login form: the clinician, the
+        // operator (the operator view) and information governance (the audit trail).
+        let priya = try await network.signIn("RKB", user: "priya")
+        let olu = try await network.signIn("RKB", user: "olu")
+        let ines = try await network.signIn("RKB", user: "ines")
+        // A clinician whose provider gives a hostile name, acting through the API with a bearer token.
+        let hostile = NodeEndpoint(
+            url: node, token: try await network.token("RKB", user: "priya", claims: ["name": Self.clinician]))
         try await poll("RKB to learn of the study by gossip", deadline: .seconds(60)) {
             let result = try? await LocalAPIClient.query(node: network.api("RKB"), nhs: NHSNumber(Self.patient))
             return result?.studies.contains { $0.studyInstanceUID == Self.study } == true
         }
 
         // Gossip: the index record's description, accession and body part; the holder's name.
-        let listed = try await Self.get(node + "/patient?nhs=\(Self.patient)")
+        let listed = try await Self.get(node + "/patient?nhs=\(Self.patient)", as: priya)
         Self.expectEscaped(
             listed, shows: [Self.description, Self.accession, Self.bodyPart, Self.holderName, Self.requesterName])
         #expect(Self.has(listed.body, "aria-label=\"Fetch \(Self.escaped(Self.description)) from RRK\""))
 
-        // A care form refused: the hostile clinician comes back in the field's value.
+        // A care form refused: the hostile reason comes back in the field's value.
         let refused = try await Self.post(
-            node + "/care",
-            form: ["nhs": Self.patient, "clinician": Self.clinician, "kind": "mdt", "expires": "2001-01-01"])
-        Self.expectEscaped(refused, shows: [Self.clinician], status: 400)
-        #expect(Self.has(refused.body, "value=\"\(Self.escaped(Self.clinician))\""))
+            node + "/care", form: ["nhs": Self.patient, "reason": Self.reason, "kind": "mdt", "expires": "2001-01-01"],
+            as: priya)
+        Self.expectEscaped(refused, shows: [Self.reason], status: 400)
+        #expect(Self.has(refused.body, "value=\"\(Self.escaped(Self.reason))\""))
 
         // Not held here yet: what the viewer shows later came in the fetched manifest.
-        Self.expectEscaped(try await Self.get(node + "/study?uid=\(Self.study)"), shows: [], status: 404)
+        Self.expectEscaped(try await Self.get(node + "/study?uid=\(Self.study)", as: priya), shows: [], status: 404)
 
-        let care = try await Self.post(
-            node + "/care", form: ["nhs": Self.patient, "clinician": Self.clinician, "kind": "mdt", "expires": ""])
-        #expect(care.status == 303, "\(care.body)")
-        let started = try await Self.post(
-            node + "/fetch", form: ["study": Self.study, "from": "RRK", "nhs": Self.patient])
-        #expect(started.status == 303, "\(started.body)")
-        let id = String(started.header("Location")?.split(separator: "#fetch-").last ?? "")
+        // The care relationship and the fetch name the clinician as the provider names them.
+        let care = try await LocalAPIClient.addCare(
+            node: hostile, nhs: Self.patient, kind: "mdt", reason: Self.reason, justification: nil, expires: nil)
+        #expect(care.clinician == Self.clinician)
+        let started = try await LocalAPIClient.startFetch(node: hostile, study: Self.study, from: "RRK", clinician: nil)
+        let id = started.id
         try await poll("the fetch to complete", deadline: .seconds(60)) {
             (try? await LocalAPIClient.fetchProgress(node: network.api("RKB"), id: id))?.state == .completed
         }
 
-        let patientPage = try await Self.get(node + "/patient?nhs=\(Self.patient)")
+        let patientPage = try await Self.get(node + "/patient?nhs=\(Self.patient)", as: priya)
         Self.expectEscaped(
             patientPage,
             shows: [
                 Self.description, Self.accession, Self.bodyPart, Self.holderName, Self.requesterName, Self.clinician,
             ])
         for path in ["/fetches", "/fetch/\(id)"] {
-            let page = try await Self.get(node + path)
+            let page = try await Self.get(node + path, as: priya)
             Self.expectEscaped(page, shows: [Self.description, Self.holderName, Self.clinician])
             // The JSON data block is JSON, not escaped HTML (SafeHTMLTests checks its `<` guard).
             let block = try #require(Self.ruleSentences(page.body), "\(path) has no rule sentences")
@@ -195,23 +196,24 @@ import TrustMeshTesting
         }
         // The box the script swaps in is a fragment, sent with the same headers.
         Self.expectEscaped(
-            try await Self.get(node + "/fetch/\(id)?part=1"),
+            try await Self.get(node + "/fetch/\(id)?part=1", as: priya),
             shows: [Self.description, Self.holderName, Self.clinician])
 
         // The fetched manifest: RKB's catalogue now holds RRK's values.
-        let viewer = try await Self.get(node + "/study?uid=\(Self.study)")
+        let viewer = try await Self.get(node + "/study?uid=\(Self.study)", as: priya)
         Self.expectEscaped(viewer, shows: [Self.description, Self.accession, Self.bodyPart, Self.seriesDescription])
         #expect(Self.has(viewer.body, "<title>\(Self.escaped(Self.description)) — TrustMesh</title>"))
 
         let priors = try await Self.get(
             node + "/priors?"
-                + Self.formEncoded(["nhs": Self.patient, "modality": "CT", "bodyPart": Self.bodyPart, "months": "120"]))
+                + Self.formEncoded(["nhs": Self.patient, "modality": "CT", "bodyPart": Self.bodyPart, "months": "120"]),
+            as: priya)
         Self.expectEscaped(priors, shows: [Self.description, Self.accession, Self.bodyPart, Self.holderName])
 
-        let operatorPage = try await Self.get(node + "/operator")
+        let operatorPage = try await Self.get(node + "/operator", as: olu)
         Self.expectEscaped(operatorPage, shows: [Self.holderName, Self.requesterName])
 
-        let audit = try await Self.get(node + "/audit?" + Self.formEncoded(["clinician": Self.clinician]))
+        let audit = try await Self.get(node + "/audit?" + Self.formEncoded(["clinician": Self.clinician]), as: ines)
         Self.expectEscaped(audit, shows: [Self.clinician])
         #expect(Self.has(audit.body, "<td>\(Self.escaped(Self.clinician))</td>"), "the actor column")
     }

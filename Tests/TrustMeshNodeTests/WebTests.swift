@@ -11,7 +11,9 @@ import TrustMeshNodeTesting
 import TrustMeshTesting
 import TrustMeshWeb
 
-/// The page, the prior-imaging API, FHIR search and the metrics, against real node processes.
+/// The page, the prior-imaging API, FHIR search and the metrics, against real node processes: the
+/// page as people signed in through the test identity provider's login form see it, the API, FHIR
+/// and metrics with a bearer access token.
 @Suite(.serialized, .timeLimit(.minutes(5))) struct WebTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().path
@@ -53,35 +55,40 @@ import TrustMeshWeb
         }
     }
 
-    static func get(_ url: String) async throws -> (status: Int, type: String, body: String) {
-        let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: url), timeout: .seconds(30))
-        let body = try await response.body.collect(upTo: 16 << 20)
-        return (Int(response.status.code), response.headers.first(name: "content-type") ?? "", String(buffer: body))
+    /// One GET, redirects not followed (a page without a session answers 303 to the sign-in).
+    /// - Parameter headers: a session's (``TestNetwork/PageSession/headers``) or ``bearer(_:_:)``.
+    static func get(_ url: String, headers: [String: String] = [:]) async throws -> (
+        status: Int, type: String, body: String
+    ) {
+        let answer = try await TestNetwork.request(.GET, url, headers: headers)
+        return (answer.status, header(answer, "content-type") ?? "", answer.body)
     }
 
-    static func post(_ url: String, form: [String: String]) async throws -> (
+    /// A header of an answer, by name in any case.
+    static func header(_ answer: TestNetwork.Answer, _ name: String) -> String? {
+        answer.headers.first { $0.key.lowercased() == name }?.value
+    }
+
+    /// `Authorization: Bearer` with node `code`'s test token (the JSON API, FHIR, metrics).
+    static func bearer(_ network: TestNetwork, _ code: String) -> [String: String] {
+        ["Authorization": "Bearer " + network.testToken(code)]
+    }
+
+    /// A form posted from the page by a signed-in person: their cookie, the page's Origin and the
+    /// session's CSRF token. Answers the answer itself, not where a redirect leads.
+    static func post(_ url: String, form: [String: String], as session: TestNetwork.PageSession) async throws -> (
         status: Int, location: String, body: String
     ) {
-        var request = HTTPClientRequest(url: url)
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
         var allowed = CharacterSet.alphanumerics
         allowed.insert(charactersIn: "-._~")
-        let text = form.map { "\($0.key)=\($0.value.addingPercentEncoding(withAllowedCharacters: allowed)!)" }
+        var fields = form
+        fields["csrf"] = session.csrf
+        let text = fields.map { "\($0.key)=\($0.value.addingPercentEncoding(withAllowedCharacters: allowed)!)" }
             .joined(separator: "&")
-        request.body = .bytes(ByteBuffer(string: text))
-        // The answer itself, not where a redirect leads.
-        let client = HTTPClient(
-            eventLoopGroupProvider: .singleton, configuration: .init(redirectConfiguration: .disallow))
-        do {
-            let response = try await client.execute(request, timeout: .seconds(30))
-            let body = try await response.body.collect(upTo: 16 << 20)
-            try await client.shutdown()
-            return (Int(response.status.code), response.headers.first(name: "location") ?? "", String(buffer: body))
-        } catch {
-            try? await client.shutdown()
-            throw error
-        }
+        var headers = session.headers
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+        let answer = try await TestNetwork.request(.POST, url, body: Data(text.utf8), headers: headers)
+        return (answer.status, header(answer, "location") ?? "", answer.body)
     }
 
     /// The value of one sample line of the Prometheus text format, 0 when absent.
@@ -105,11 +112,12 @@ import TrustMeshWeb
         try await Self.waitForStudies(network, at: "RKB", count: 2)
 
         let base = network.url("RKB") + "/fhir/ImagingStudy"
+        let token = Self.bearer(network, "RKB")
         for query in [
             "?patient.identifier=https://fhir.nhs.uk/Id/nhs-number%7C\(Self.patient)",
             "?subject:identifier=https://fhir.nhs.uk/Id/nhs-number%7C\(Self.patient)",
         ] {
-            let answer = try await Self.get(base + query)
+            let answer = try await Self.get(base + query, headers: token)
             #expect(answer.status == 200, "\(answer.body)")
             #expect(answer.type.hasPrefix("application/fhir+json"))
             let path = network.directory.appending("bundle-\(UUID().uuidString).json")
@@ -127,7 +135,7 @@ import TrustMeshWeb
             "", "?patient.identifier=http://example.org/mrn%7C123", "?patient.identifier=9434765918",
             "?name=SMITH", "?patient.identifier=\(Self.patient)&subject:identifier=\(Self.patient)",
         ] {
-            let answer = try await Self.get(base + bad)
+            let answer = try await Self.get(base + bad, headers: token)
             #expect(answer.status == 400, "\(bad): \(answer.body)")
             #expect(answer.body.contains("\"resourceType\":\"OperationOutcome\""), "\(bad)")
         }
@@ -151,8 +159,9 @@ import TrustMeshWeb
             description: "MR CHEST")
         try await Self.waitForStudies(network, at: "RKB", count: 4)
 
+        let token = Self.bearer(network, "RKB")
         let answer = try await Self.get(
-            network.url("RKB") + "/api/v1/priors?nhs=943+476+5919&modality=ct&bodyPart=chest")
+            network.url("RKB") + "/api/v1/priors?nhs=943+476+5919&modality=ct&bodyPart=chest", headers: token)
         #expect(answer.status == 200, "\(answer.body)")
         let priors = try JSONDecoder().decode(PriorImaging.self, from: Data(answer.body.utf8))
         #expect(priors.months == 12)
@@ -161,14 +170,16 @@ import TrustMeshWeb
         #expect(priors.priors.first?.localCopy == true)
 
         let longer = try await Self.get(
-            network.url("RKB") + "/api/v1/priors?nhs=9434765919&modality=CT&bodyPart=CHEST&months=24")
+            network.url("RKB") + "/api/v1/priors?nhs=9434765919&modality=CT&bodyPart=CHEST&months=24", headers: token)
         #expect(try JSONDecoder().decode(PriorImaging.self, from: Data(longer.body.utf8)).priors.count == 3)
 
         for bad in ["nhs=9434765918&modality=CT", "nhs=9434765919", "nhs=9434765919&modality=CT&months=0"] {
-            let refused = try await Self.get(network.url("RKB") + "/api/v1/priors?" + bad)
+            let refused = try await Self.get(network.url("RKB") + "/api/v1/priors?" + bad, headers: token)
             #expect(refused.status == 400, "\(bad): \(refused.body)")
         }
-        let page = try await Self.get(network.url("RKB") + "/priors?nhs=9434765919&modality=CT&bodyPart=chest")
+        let priya = try await network.signIn("RKB", user: "priya")
+        let page = try await Self.get(
+            network.url("RKB") + "/priors?nhs=9434765919&modality=CT&bodyPart=chest", headers: priya.headers)
         #expect(page.status == 200)
         #expect(page.body.contains("2 comparable Chest CT studies already exist"), "\(page.body)")
     }
@@ -181,57 +192,77 @@ import TrustMeshWeb
         try Self.ingest(network, at: "RRK", uid: study, date: Self.date(monthsAgo: 1), description: "CT CHEST")
         try await Self.waitForStudies(network, at: "RKB", count: 1)
         let node = network.url("RKB")
-        let before = try await Self.get(node + "/metrics").body
+        let token = Self.bearer(network, "RKB")
+        let before = try await Self.get(node + "/metrics", headers: token).body
+        // A clinician signed in through the provider's login form; the operator and information
+        // governance views are theirs.
+        let priya = try await network.signIn("RKB", user: "priya")
+        #expect(!priya.csrf.isEmpty, "the signed-in page carries the CSRF token")
 
-        let invalid = try await Self.get(node + "/patient?nhs=943+476+5918")
+        let invalid = try await Self.get(node + "/patient?nhs=943+476+5918", headers: priya.headers)
         #expect(invalid.status == 400)
         #expect(invalid.body.contains("check digit is wrong"))
-        let found = try await Self.get(node + "/patient?nhs=943+476+5919")
+        let found = try await Self.get(node + "/patient?nhs=943+476+5919", headers: priya.headers)
         #expect(found.status == 200)
         #expect(found.body.contains("data-study=\"\(study)\""))
+        #expect(found.body.contains("Signed in as <strong>Dr Priya Shah</strong>"), "\(found.body.prefix(2000))")
         #expect(!found.body.contains("http://") && !found.body.contains("https://"), "nothing from elsewhere")
 
-        let refused = try await Self.post(node + "/fetch", form: ["study": study, "from": "RRK", "nhs": Self.patient])
+        let refused = try await Self.post(
+            node + "/fetch", form: ["study": study, "from": "RRK", "nhs": Self.patient], as: priya)
         #expect(refused.status == 409)
         #expect(refused.body.contains("no care relationship was presented"))
 
         let care = try await Self.post(
-            node + "/care", form: ["nhs": Self.patient, "clinician": "Dr Ada Lovelace", "kind": "mdt", "expires": ""])
-        #expect(care.status == 303)
+            node + "/care",
+            form: ["nhs": Self.patient, "kind": "mdt", "reason": "Lung nodule follow-up at MDT", "expires": ""],
+            as: priya)
+        #expect(care.status == 303, "\(care.body.prefix(500))")
         #expect(care.location.hasPrefix("/patient?nhs=\(Self.patient)"))
+        let listed = try await Self.get(node + care.location, headers: priya.headers)
+        #expect(listed.body.contains("Mdt — Dr Priya Shah"), "the relationship names the signed-in clinician")
         let badCare = try await Self.post(
-            node + "/care", form: ["nhs": Self.patient, "clinician": "Dr A", "kind": "mdt", "expires": "2001-01-01"])
+            node + "/care",
+            form: ["nhs": Self.patient, "kind": "mdt", "reason": "Lung nodule", "expires": "2001-01-01"], as: priya)
         #expect(badCare.status == 400)
         #expect(badCare.body.contains("End date: 2001-01-01 is in the past."))
 
-        let started = try await Self.post(node + "/fetch", form: ["study": study, "from": "RRK", "nhs": Self.patient])
+        let started = try await Self.post(
+            node + "/fetch", form: ["study": study, "from": "RRK", "nhs": Self.patient], as: priya)
         #expect(started.status == 303)
         let id = String(started.location.split(separator: "#fetch-").last ?? "")
         try await poll("the fetch to complete", deadline: .seconds(60)) {
             (try? await LocalAPIClient.fetchProgress(node: network.api("RKB"), id: id))?.state == .completed
         }
-        let viewer = try await Self.get(node + "/study?uid=\(study)")
+        let viewer = try await Self.get(node + "/study?uid=\(study)", headers: priya.headers)
         #expect(viewer.status == 200)
         let sops = viewer.body.components(separatedBy: "src=\"/thumbnail/").dropFirst()
             .map { String($0.prefix { $0 != "\"" }) }
         #expect(sops.count == 6)
-        let thumbnail = try await HTTPClient.shared.execute(
-            HTTPClientRequest(url: node + "/thumbnail/" + sops[0]), timeout: .seconds(30))
+        var picture = HTTPClientRequest(url: node + "/thumbnail/" + sops[0])
+        for (name, value) in priya.headers { picture.headers.add(name: name, value: value) }
+        let thumbnail = try await HTTPClient.shared.execute(picture, timeout: .seconds(30))
         #expect(thumbnail.headers.first(name: "content-type") == "image/png")
         let png = try await thumbnail.body.collect(upTo: 1 << 20)
         #expect(Array(buffer: png).prefix(8) == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
-        let unknown = try await Self.get(node + "/study?uid=1.2.3.4")
+        let unknown = try await Self.get(node + "/study?uid=1.2.3.4", headers: priya.headers)
         #expect(unknown.status == 404)
         #expect(unknown.body.contains("This node does not hold that study."))
-        for page in ["/", "/fetches", "/operator", "/audit?nhs=9434765919", "/priors", "/assets/app.js"] {
-            let answer = try await Self.get(node + page)
+        let olu = try await network.signIn("RKB", user: "olu")
+        let ines = try await network.signIn("RKB", user: "ines")
+        for (page, session) in [
+            ("/", priya), ("/fetches", priya), ("/operator", olu), ("/audit?nhs=9434765919", ines),
+            ("/priors", priya), ("/assets/app.js", priya),
+        ] {
+            let answer = try await Self.get(node + page, headers: session.headers)
             #expect(answer.status == 200, "\(page): \(answer.body.prefix(300))")
         }
-        let audit = try await Self.get(node + "/audit?nhs=9434765919")
+        let audit = try await Self.get(node + "/audit?nhs=9434765919", headers: ines.headers)
         #expect(audit.body.contains("entries verify"))
         #expect(audit.body.contains("fetchCompleted"))
+        #expect(audit.body.contains("<td>Dr Priya Shah</td>"), "the audit trail names the signed-in clinician")
 
-        let after = try await Self.get(node + "/metrics")
+        let after = try await Self.get(node + "/metrics", headers: token)
         #expect(after.type.hasPrefix("text/plain"))
         for counter in [
             "trustmesh_gossip_rounds_total", "trustmesh_audit_appends_total", "trustmesh_fetch_bytes_total",
@@ -249,7 +280,7 @@ import TrustMeshWeb
         forged.method = .POST
         forged.body = .bytes(ByteBuffer(string: "not sealed"))
         _ = try await HTTPClient.shared.execute(forged, timeout: .seconds(10))
-        let last = try await Self.get(node + "/metrics")
+        let last = try await Self.get(node + "/metrics", headers: token)
         #expect(Self.sample(last.body, "trustmesh_peer_refusals_total{reason=\"badEnvelope\"}") >= 1, "\(last.body)")
     }
 
@@ -281,6 +312,7 @@ import TrustMeshWeb
             [
                 "python3", Self.root + "/Scripts/browser-test.py", "--base", network.url("RKB"), "--nhs", Self.patient,
                 "--study", study, "--holder", "RRK", "--opted-out", Self.optedOut, "--out", screenshots,
+                "--issuer", try await network.issuer(),
             ])
         #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)\n\(network.log("RKB").suffix(3000))")
         #expect(result.stdout.contains("browser-test: all checks passed"))
