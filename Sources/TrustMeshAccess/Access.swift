@@ -60,11 +60,15 @@ package final class Access: Sendable {
         self.trust = trust
         self.publicURL = publicURL
         audience = settings?.audience ?? publicURL
+        // Each configured name with its port, and bare (some clients, dicomweb-client among them, send
+        // no port): a rebinding attack's Host is the attacker's own name, which is never here.
         var hosts: Set<String> = [localAddress.lowercased()]
         if let url = URL(string: publicURL), let host = url.host?.lowercased() {
             hosts.insert(url.port.map { "\(host):\($0)" } ?? host)
+            hosts.insert(host)
             if url.port == nil { hosts.insert(host + (url.scheme == "https" ? ":443" : ":80")) }
         }
+        if let colon = localAddress.lastIndex(of: ":") { hosts.insert(String(localAddress[..<colon]).lowercased()) }
         for name in settings?.hostNames ?? [] { hosts.insert(name.lowercased()) }
         allowedHosts = hosts
         secure = publicURL.hasPrefix("https://")

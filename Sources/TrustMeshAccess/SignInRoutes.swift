@@ -159,18 +159,25 @@ package struct SignInRoutes: Sendable {
         }
         _ = try? sessions.end(id: id)
         access.audit(AccessEvent(kind: "signedOut", actor: caller.actor, details: [:]))
-        var response = Response(status: .seeOther)
-        response.headers[.setCookie] = access.cookie("", clear: true)
-        response.headers[.location] = "/auth/signed-out"
-        if let endSession = try? await verifier.provider().end_session_endpoint {
-            let separator = endSession.contains("?") ? "&" : "?"
-            response.headers[.location] =
-                endSession + separator
-                + ProviderClient.form([
-                    ("id_token_hint", session.idToken),
-                    ("post_logout_redirect_uri", access.publicURL + "/auth/signed-out"),
-                ])
+        // Signed out here. The provider's end-session endpoint is on another origin, where the page's
+        // Content-Security-Policy (form-action 'self') stops a form's redirect from going: this answer
+        // is a page of our own whose Refresh header takes the browser there.
+        guard let endSession = try? await verifier.provider().end_session_endpoint else {
+            var response = Response(status: .seeOther)
+            response.headers[.setCookie] = access.cookie("", clear: true)
+            response.headers[.location] = "/auth/signed-out"
+            return response
         }
+        let separator = endSession.contains("?") ? "&" : "?"
+        let target =
+            endSession + separator
+            + ProviderClient.form([
+                ("id_token_hint", session.idToken), ("post_logout_redirect_uri", access.publicURL + "/auth/signed-out"),
+            ])
+        var response = access.page(
+            .ok, "Signed out", "You are signed out of this node; now signing you out at your identity provider.")
+        response.headers[.setCookie] = access.cookie("", clear: true)
+        response.headers[HTTPField.Name("Refresh")!] = "0; url=" + target
         return response
     }
 

@@ -108,14 +108,13 @@ package struct LocalAPI: Sendable {
         struct Body: Decodable {
             var study: String
             var from: String?
-            var clinician: String?
         }
         do {
             let caller = try caller(context)
             let body = try await request.decode(as: Body.self, context: context)
             let holder = try body.from.map { try TrustID($0) }
             return try services.fetches.start(
-                studyUID: body.study, from: holder, clinician: body.clinician ?? caller.person?.name, by: caller.actor)
+                studyUID: body.study, from: holder, clinician: caller.person?.name, by: caller.actor)
         } catch let error as FetchError {
             throw Failure(status: 409, message: error.description, rule: error.rule?.name ?? "")
         } catch {
