@@ -36,13 +36,11 @@ public enum LocalAPIClient {
         try await get(node, "/api/v1/care")
     }
 
-    /// Starts a fetch at the node; returns its first progress report (with its id).
-    public static func startFetch(node: NodeEndpoint, study: String, from: String?, clinician: String?) async throws
-        -> FetchProgress
-    {
+    /// Starts a fetch at the node, as the signed-in person, under the trust's current care
+    /// relationship for the patient; returns its first progress report (with its id).
+    public static func startFetch(node: NodeEndpoint, study: String, from: String?) async throws -> FetchProgress {
         var body = ["study": study]
         if let from { body["from"] = from }
-        if let clinician { body["clinician"] = clinician }
         return try await send(node, "/api/v1/fetch", body: try JSONEncoder().encode(body))
     }
 

@@ -114,7 +114,7 @@ package struct LocalAPI: Sendable {
             let body = try await request.decode(as: Body.self, context: context)
             let holder = try body.from.map { try TrustID($0) }
             return try services.fetches.start(
-                studyUID: body.study, from: holder, clinician: caller.person?.name, by: caller.actor)
+                studyUID: body.study, from: holder, clinician: nil, by: caller.actor)
         } catch let error as FetchError {
             throw Failure(status: 409, message: error.description, rule: error.rule?.name ?? "")
         } catch {

@@ -210,7 +210,7 @@ package struct WebUI: Sendable {
         do {
             let holder = try form["from"].flatMap { $0.isEmpty ? nil : try TrustID($0) }
             let progress = try services.fetches.start(
-                studyUID: study, from: holder, clinician: PageCaller.current?.person?.name, by: viewer)
+                studyUID: study, from: holder, clinician: nil, by: viewer)
             let target = (try? NHSNumber(nhs)).map {
                 "/patient?nhs=\($0.digits)&fetch=\(progress.id)#fetch-\(progress.id)"
             }

@@ -31,16 +31,13 @@ struct FetchCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The holding trust's ODS code.", valueName: "ODS"))
     var from: String?
 
-    @Option(help: ArgumentHelp("Use this clinician's care relationship.", valueName: "NAME"))
-    var clinician: String?
-
     @Flag(help: "Print the final progress report as JSON.")
     var json = false
 
     func run() async throws {
         let endpoint = await NodeLogin.endpoint(node)
         var progress = try await LocalAPIClient.startFetch(
-            node: endpoint, study: study, from: from, clinician: clinician)
+            node: endpoint, study: study, from: from)
         let line = ProgressLine()
         while progress.state == .requesting || progress.state == .transferring {
             try await Task.sleep(for: .milliseconds(200))

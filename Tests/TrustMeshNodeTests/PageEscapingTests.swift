@@ -175,7 +175,7 @@ import TrustMeshTesting
         let care = try await LocalAPIClient.addCare(
             node: hostile, nhs: Self.patient, kind: "mdt", reason: Self.reason, justification: nil, expires: nil)
         #expect(care.clinician == Self.clinician)
-        let started = try await LocalAPIClient.startFetch(node: hostile, study: Self.study, from: "RRK", clinician: nil)
+        let started = try await LocalAPIClient.startFetch(node: hostile, study: Self.study, from: "RRK")
         let id = started.id
         try await poll("the fetch to complete", deadline: .seconds(60)) {
             (try? await LocalAPIClient.fetchProgress(node: network.api("RKB"), id: id))?.state == .completed
