@@ -711,6 +711,22 @@ def create_app(issuer, clients, token_lifetime=600):
         return jsonify(user_code=cred["user_code"], user=username, client_id=cred["client_id"],
                        scope=cred.get("scope"), audience=cred.get("audience"))
 
+    @app.post("/test/clients")
+    def add_clients():
+        """Registers more clients (a JSON list, as in the clients file) in a running provider: a test
+        run shares one provider started by Scripts/test (TRUSTMESH_TEST_IDP), each network its own clients."""
+        body = request.get_json(silent=True)
+        if not isinstance(body, list):
+            return fail("send a JSON list of clients")
+        try:
+            added = [Client(d) for d in body]
+        except (ValueError, TypeError, KeyError) as e:
+            return fail(f"bad client: {e}")
+        with p.lock:
+            for c in added:
+                p.clients[c.client_id] = c
+        return jsonify(added=[c.client_id for c in added])
+
     @app.post("/test/rotate")
     def rotate():
         with p.lock:

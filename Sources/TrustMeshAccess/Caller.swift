@@ -29,6 +29,23 @@ package struct Caller: Sendable {
     }
 }
 
+extension Caller {
+    /// The caller of the request being answered, for the code that builds its pages and audit
+    /// entries below the handler (set by ``CallerMiddleware``, after the guard).
+    @TaskLocal package static var current: Caller?
+}
+
+/// Makes the guard's caller ``Caller/current`` while the rest of the request is answered.
+package struct CallerMiddleware: RouterMiddleware {
+    package typealias Context = AccessContext
+    package init() {}
+    package func handle(
+        _ request: Request, context: AccessContext, next: (Request, AccessContext) async throws -> Response
+    ) async throws -> Response {
+        try await Caller.$current.withValue(context.identity) { try await next(request, context) }
+    }
+}
+
 /// The local listener's request context: Hummingbird's, plus the caller its guard established.
 package struct AccessContext: AuthRequestContext, RequestContext {
     package var coreContext: CoreRequestContextStorage

@@ -36,7 +36,7 @@ extension DICOMwebRoutes {
             }
         } else {
             // A listing that names no patient, study or accession is the operator's alone.
-            if query.studyUIDs.isEmpty, query.accessionNumber == nil, Self.caller?.may(.listAll) != true {
+            if query.studyUIDs.isEmpty, query.accessionNumber == nil, Caller.current?.may(.listAll) != true {
                 try node.audit(
                     "accessRefused", actor: actor, subject: [:],
                     details: "DICOMweb listing without a patient: " + (request.uri.query ?? ""))

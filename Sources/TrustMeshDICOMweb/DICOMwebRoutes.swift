@@ -98,16 +98,6 @@ package struct DICOMwebRoutes: Sendable {
 
     // MARK: Plumbing
 
-    /// Makes the guard's caller the handlers' (``caller``).
-    struct CallerMiddleware: RouterMiddleware {
-        typealias Context = AccessContext
-        func handle(
-            _ request: Request, context: AccessContext, next: (Request, AccessContext) async throws -> Response
-        ) async throws -> Response {
-            try await DICOMwebRoutes.$caller.withValue(context.identity) { try await next(request, context) }
-        }
-    }
-
     /// What a WADO-RS path names.
     struct Target {
         var study: String
@@ -150,11 +140,8 @@ package struct DICOMwebRoutes: Sendable {
         return response
     }
 
-    /// The caller the access guard established, for the request being answered.
-    @TaskLocal static var caller: Caller?
-
     /// Who the audit log names: the signed-in person or system the bearer token named.
-    func actor(_ request: Request) -> Actor { Self.caller?.actor ?? .system(Self.defaultActor) }
+    func actor(_ request: Request) -> Actor { Caller.current?.actor ?? .system(Self.defaultActor) }
 
     func parameters(_ request: Request) -> [(key: String, value: String)] {
         request.uri.queryParameters.map { (key: String($0.key), value: String($0.value)) }

@@ -25,8 +25,17 @@ public final class TestNetwork: @unchecked Sendable {
     private let intervalMs: Int
     /// Each node's local listener port (page, API, DICOMweb, FHIR, metrics).
     private let localPorts: [String: Int]
-    /// The identity provider.
-    private let provider: BackgroundProcess
+    /// The identity provider this network started, or nil when the run shares one
+    /// (`TRUSTMESH_TEST_IDP`, set by Scripts/test for the suites run again as an unprivileged user,
+    /// who cannot import the Python packages pip put under root's home).
+    private let provider: BackgroundProcess?
+    /// The shared provider's issuer, and whether this network's clients are registered there yet.
+    private let sharedIssuer: String?
+    private var registered = false
+    /// This network's clients at the provider (a JSON list), registered with a shared one on first use.
+    private let clients: Data
+    /// Makes this network's client ids unique at a shared provider.
+    private let clientSuffix = String(UUID().uuidString.prefix(8)).lowercased()
     private var tokens: [String: String] = [:]
 
     /// The repository's root (for `Scripts/`).
@@ -62,7 +71,7 @@ public final class TestNetwork: @unchecked Sendable {
         for code in trusts {
             let base = "http://127.0.0.1:\(localPorts[code]!)"
             clients.append([
-                "client_id": "node-\(code)", "client_secret": "secret-\(code)",
+                "client_id": "node-\(code)-\(clientSuffix)", "client_secret": "secret-\(code)",
                 "token_endpoint_auth_method": "client_secret_basic", "redirect_uris": [base + "/auth/callback"],
                 "post_logout_redirect_uris": [base + "/auth/signed-out"],
                 "grant_types": ["authorization_code", "refresh_token"], "scope": "openid profile nationalrbacaccess",
@@ -71,19 +80,31 @@ public final class TestNetwork: @unchecked Sendable {
                 ("pacs", "system/ImagingStudy.rs system/ImagingStudy.c"), ("feed", "system/EpisodeOfCare.c"),
             ] {
                 clients.append([
-                    "client_id": "\(system)-\(code)", "client_secret": "secret-\(system)-\(code)",
+                    "client_id": "\(system)-\(code)-\(clientSuffix)", "client_secret": "secret-\(system)-\(code)",
                     "token_endpoint_auth_method": "client_secret_basic", "grant_types": ["client_credentials"],
                     "scope": scope,
                 ])
             }
         }
-        let clientsPath = directory.appending("idp-clients.json")
-        try JSONSerialization.data(withJSONObject: clients, options: [.sortedKeys]).write(
-            to: URL(fileURLWithPath: clientsPath))
-        provider = try BackgroundProcess(
-            ["python3", Self.root + "/Scripts/idp", "serve", "--port", "0", "--clients", clientsPath],
-            logPath: directory.appending("idp.log"), executable: "/usr/bin/env", killHard: true)
+        self.clients = try JSONSerialization.data(withJSONObject: clients, options: [.sortedKeys])
+        if let shared = ProcessInfo.processInfo.environment["TRUSTMESH_TEST_IDP"], !shared.isEmpty {
+            sharedIssuer = shared
+            provider = nil
+        } else {
+            let clientsPath = directory.appending("idp-clients.json")
+            try self.clients.write(to: URL(fileURLWithPath: clientsPath))
+            sharedIssuer = nil
+            provider = try BackgroundProcess(
+                ["python3", Self.root + "/Scripts/idp", "serve", "--port", "0", "--clients", clientsPath],
+                logPath: directory.appending("idp.log"), executable: "/usr/bin/env", killHard: true)
+        }
     }
+
+    /// Node `code`'s client id at the provider (the page's sign-in).
+    public func clientID(_ code: String) -> String { "node-\(code)-\(clientSuffix)" }
+
+    /// A system's client id: `pacs` (the role map makes it an operator) or `feed` (unmapped).
+    public func systemClient(_ kind: String, _ code: String) -> String { "\(kind)-\(code)-\(clientSuffix)" }
 
     /// The scopes a person's token carries for every clinical door.
     static let personScope =
@@ -115,15 +136,27 @@ public final class TestNetwork: @unchecked Sendable {
         try CommandRunner.trustmesh(arguments, environment: ["TRUSTMESH_TOKEN": testToken(code)])
     }
 
-    /// The identity provider's issuer URL, once it listens.
+    /// The identity provider's issuer URL, once it listens (and, if shared, knows this network's clients).
     public func issuer() async throws -> String {
+        if let sharedIssuer {
+            if !lock.withLock({ registered }) {
+                let answer = try await Self.post(sharedIssuer + "/test/clients", json: clients)
+                guard answer.status == 200 else {
+                    throw CommandRunnerError(
+                        message: "the shared identity provider refused the clients: \(answer.body)")
+                }
+                lock.withLock { registered = true }
+            }
+            return sharedIssuer
+        }
+        guard let provider else { throw CommandRunnerError(message: "no identity provider") }
         var found = ""
         try await poll("the identity provider to listen", deadline: .seconds(30)) {
-            guard self.provider.isRunning else {
-                throw CommandRunnerError(message: "the identity provider exited:\n\(self.provider.log)")
+            guard provider.isRunning else {
+                throw CommandRunnerError(message: "the identity provider exited:\n\(provider.log)")
             }
             guard
-                let line = self.provider.log.split(separator: "\n").first(where: { $0.hasPrefix("idp listening on ") })
+                let line = provider.log.split(separator: "\n").first(where: { $0.hasPrefix("idp listening on ") })
             else { return false }
             found = String(line.dropFirst("idp listening on ".count))
             return true
@@ -140,12 +173,12 @@ public final class TestNetwork: @unchecked Sendable {
                 "R8000": "clinician", "R8001": "clinician", "R8003": "clinician", "R8008": "operator",
                 "R8013": "informationGovernance",
             ],
-            "systems": ["pacs-\(code)": ["operator"], "feed-\(code)": ["careFeed"]],
+            "systems": [systemClient("pacs", code): ["operator"]],
         ]
         try JSONSerialization.data(withJSONObject: roles).write(
             to: URL(fileURLWithPath: directory.appending("net/\(code)-roles.json")))
         let access: [String: Any] = [
-            "issuer": try await issuer(), "clientID": "node-\(code)", "clientSecretFile": "\(code)-secret",
+            "issuer": try await issuer(), "clientID": clientID(code), "clientSecretFile": "\(code)-secret",
             "roleMapFile": "\(code)-roles.json",
         ]
         try JSONSerialization.data(withJSONObject: access, options: [.sortedKeys]).write(
@@ -372,6 +405,6 @@ public final class TestNetwork: @unchecked Sendable {
 
     deinit {
         for process in processes.values { process.stop() }
-        provider.stop()
+        provider?.stop()
     }
 }

@@ -30,13 +30,13 @@ enum HTML {
 
     /// The hidden field every state-changing form carries: the session's CSRF token.
     static var csrfField: SafeHTML {
-        guard let token = PageCaller.current?.session?.csrf else { return "" }
+        guard let token = Caller.current?.session?.csrf else { return "" }
         return "<input type=\"hidden\" name=\"csrf\" value=\"\(token)\">"
     }
 
     /// Who is signed in, and the sign-out button.
     static var signedIn: SafeHTML {
-        guard let caller = PageCaller.current else { return "" }
+        guard let caller = Caller.current else { return "" }
         let roles = caller.roles.sorted().map(\.label).joined(separator: ", ")
         let role = caller.person?.roleCode ?? ""
         return """
@@ -52,7 +52,7 @@ enum HTML {
     static func page(title: String, node: String, current: String, refresh: Bool = false, body: SafeHTML)
         -> SafeHTML
     {
-        let caller = PageCaller.current
+        let caller = Caller.current
         let nav = navigation.filter { entry in
             guard let caller, let permission = navigationPermission[entry.path] else { return true }
             return caller.may(permission)

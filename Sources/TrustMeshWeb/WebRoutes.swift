@@ -38,7 +38,7 @@ package struct WebUI: Sendable {
 
     var node: LocalNode { services.node }
     /// Who the audit log names for this page request: the signed-in person.
-    var viewer: Actor { PageCaller.current?.actor ?? .system("web page (no session)") }
+    var viewer: Actor { Caller.current?.actor ?? .system("web page (no session)") }
     var nodeLabel: String {
         "\(services.topology.trust(node.configuration.trust)?.name ?? node.configuration.name) "
             + "(\(node.configuration.trust.code))"
@@ -52,7 +52,7 @@ package struct WebUI: Sendable {
     {
         let router = RouteCollection(context: AccessContext.self)
         for layer in middleware { router.add(middleware: layer) }
-        router.add(middleware: PageCaller.Middleware())
+        router.add(middleware: CallerMiddleware())
         router.get("/") { request, _ in self.home(request) }
         router.get("/patient") { request, _ in self.patientPage(HTML.query(of: request)) }
         router.post("/care") { request, _ in await self.recordCare(request) }
@@ -87,12 +87,12 @@ package struct WebUI: Sendable {
     package static func messagePage(
         _ status: HTTPResponse.Status, title: String, message: String, caller: Caller? = nil
     ) -> Response {
-        PageCaller.$current.withValue(caller) { messagePageBody(status, title: title, message: message) }
+        Caller.$current.withValue(caller) { messagePageBody(status, title: title, message: message) }
     }
 
     static func messagePageBody(_ status: HTTPResponse.Status, title: String, message: String) -> Response {
         let signIn: SafeHTML =
-            (status == .unauthorized || status == .forbidden) && PageCaller.current == nil
+            (status == .unauthorized || status == .forbidden) && Caller.current == nil
             ? "<p><a href=\"/auth/login\">Sign in</a> · <a href=\"/\">Patient search</a></p>" : ""
         let body: SafeHTML = """
             <h1>\(title)</h1>
@@ -191,7 +191,7 @@ package struct WebUI: Sendable {
                 nhs: nhs, kind: form["kind"] ?? "",
                 reason: form["reason"].flatMap { $0.isEmpty ? nil : $0 } ?? "not stated",
                 justification: form["justification"].flatMap { $0.isEmpty ? nil : $0 }, expires: expires,
-                by: PageCaller.current?.person, session: PageCaller.current?.session?.handle)
+                by: Caller.current?.person, session: Caller.current?.session?.handle)
             services.logger.info("care relationship added from the page", metadata: ["kind": "\(care.kind.rawValue)"])
             return HTML.redirect("/patient?nhs=\(care.nhsNumber.digits)&care=added#care")
         } catch let problem as CareInputError {
@@ -422,12 +422,12 @@ package struct WebUI: Sendable {
 
     func reviewEmergency(_ request: Request) async -> Response {
         let form = await HTML.formBody(of: request)
-        guard let person = PageCaller.current?.person else {
+        guard let person = Caller.current?.person else {
             return WebUI.messagePage(.forbidden, title: "Not allowed", message: "Sign in as a person to review.")
         }
         do {
             _ = try node.reviewEmergency(
-                careID: form["care"] ?? "", by: person, session: PageCaller.current?.session?.handle, note: form["note"]
+                careID: form["care"] ?? "", by: person, session: Caller.current?.session?.handle, note: form["note"]
             )
             return HTML.redirect("/governance")
         } catch {

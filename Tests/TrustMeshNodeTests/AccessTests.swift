@@ -211,7 +211,8 @@ import TrustMeshTesting
         let issuer = try await network.issuer()
         let verifier = TokenVerifier(
             issuer: issuer, clockSkew: .seconds(60), http: .shared, logger: Logger(label: "test"))
-        func idToken(nonce: String?, client: String = "node-RKB", sign: String? = nil) async throws -> String {
+        func idToken(nonce: String?, client: String? = nil, sign: String? = nil) async throws -> String {
+            let client = client ?? network.clientID("RKB")
             var body: [String: Any] = ["user": "priya", "id_token": true, "client_id": client]
             if let nonce { body["nonce"] = nonce }
             if let sign { body["sign"] = sign }
@@ -222,16 +223,17 @@ import TrustMeshTesting
             return try #require(object?["token"] as? String)
         }
         let good = try await idToken(nonce: "n-1")
-        let claims = try await verifier.verify(good, audience: "node-RKB", nonce: "n-1", authorizedParty: "node-RKB")
+        let me = network.clientID("RKB")
+        let claims = try await verifier.verify(good, audience: me, nonce: "n-1", authorizedParty: me)
         #expect(claims.name == "Dr Priya Shah")
         for (name, token, nonce) in [
             ("missing nonce", try await idToken(nonce: nil), "n-1"),
             ("wrong nonce", try await idToken(nonce: "n-2"), "n-1"),
-            ("another client's token", try await idToken(nonce: "n-1", client: "node-RRK"), "n-1"),
+            ("another client's token", try await idToken(nonce: "n-1", client: "trustmesh-cli"), "n-1"),
             ("a foreign key", try await idToken(nonce: "n-1", sign: "foreign"), "n-1"),
         ] {
             await #expect(throws: AccessFailure.self, "\(name)") {
-                _ = try await verifier.verify(token, audience: "node-RKB", nonce: nonce, authorizedParty: "node-RKB")
+                _ = try await verifier.verify(token, audience: me, nonce: nonce, authorizedParty: me)
             }
         }
     }
@@ -352,7 +354,7 @@ import TrustMeshTesting
         let network = try TestNetwork(trusts: ["RKB"])
         try await network.start("RKB")
         let base = network.url("RKB")
-        let pacs = try await network.token("RKB", user: "system:pacs-RKB")
+        let pacs = try await network.token("RKB", user: "system:" + network.systemClient("pacs", "RKB"))
         func get(_ path: String) async throws -> Int {
             try await TestNetwork.request(.GET, base + path, headers: ["Authorization": "Bearer " + pacs]).status
         }
@@ -365,14 +367,18 @@ import TrustMeshTesting
             headers: ["Authorization": "Bearer " + pacs, "Content-Type": "application/json"])
         #expect(fetch.status == 403)
         // A client the role map does not name is nobody here.
-        let feed = try await network.token("RKB", user: "system:feed-RKB", scope: "system/ImagingStudy.rs")
+        let feed = try await network.token(
+            "RKB", user: "system:" + network.systemClient("feed", "RKB"), scope: "system/ImagingStudy.rs")
         let answer = try await TestNetwork.request(
             .GET, base + "/dicom-web/studies?limit=10", headers: ["Authorization": "Bearer " + feed])
         #expect(answer.status == 403)
         let entries = try LocalNode(directory: network.dataDirectory("RKB")).store.audit.entries(kinds: [
             "accessRefused"
         ])
-        #expect(entries.contains { $0.actor == "system pacs-RKB" && $0[.actorKind] == "system" })
+        #expect(
+            entries.contains {
+                $0.actor == "system " + network.systemClient("pacs", "RKB") && $0[.actorKind] == "system"
+            })
     }
 
     /// With a certificate the local listener speaks HTTPS only and sends HSTS (its cookies are then
