@@ -725,6 +725,11 @@ def create_app(issuer, clients, token_lifetime=600):
         with p.lock:
             for c in added:
                 p.clients[c.client_id] = c
+            # The scopes the server accepts grow with its clients' (the same list authlib checks).
+            supported = app.config["OAUTH2_SCOPES_SUPPORTED"]
+            for scope in sorted({s for c in added for s in scope_to_list(c.scope)} - set(supported)):
+                supported.append(scope)
+            server.scopes_supported = supported
         return jsonify(added=[c.client_id for c in added])
 
     @app.post("/test/rotate")

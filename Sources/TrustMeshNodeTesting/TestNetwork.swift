@@ -321,8 +321,9 @@ public final class TestNetwork: @unchecked Sendable {
         }
         let back = try await Self.request(.GET, callback)
         guard back.status == 303, let cookie = back.headers["Set-Cookie"]?.split(separator: ";").first else {
+            let alert = back.body.range(of: "role=\"alert\">").map { String(back.body[$0.upperBound...].prefix(400)) }
             throw CommandRunnerError(
-                message: "the node did not start a session: \(back.status) \(back.body.prefix(500))")
+                message: "the node did not start a session: \(back.status) \(alert ?? String(back.body.prefix(500)))")
         }
         let session = PageSession(cookie: String(cookie), csrf: "", node: url(code))
         let page = try await Self.request(.GET, url(code) + "/", headers: ["Cookie": session.cookie])
