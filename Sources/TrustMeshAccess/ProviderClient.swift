@@ -38,12 +38,7 @@ struct ProviderClient: Sendable {
 
     /// `application/x-www-form-urlencoded`.
     static func form(_ pairs: [(String, String)]) -> String {
-        var allowed = CharacterSet.alphanumerics
-        allowed.insert(charactersIn: "-._~")
-        return pairs.map {
-            "\($0.0.addingPercentEncoding(withAllowedCharacters: allowed)!)="
-                + $0.1.addingPercentEncoding(withAllowedCharacters: allowed)!
-        }.joined(separator: "&")
+        pairs.map { formEncoded($0.0) + "=" + formEncoded($0.1) }.joined(separator: "&")
     }
 
     struct TokenResponse: Decodable {

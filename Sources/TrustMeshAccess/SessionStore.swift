@@ -57,10 +57,7 @@ package final class SessionStore: Sendable {
     }
 
     /// A fresh 256-bit random value, base64url without padding.
-    package static func randomToken() -> String {
-        Data(Random.bytes(32)).base64EncodedString().replacingOccurrences(of: "+", with: "-")
-            .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
-    }
+    package static func randomToken() -> String { ProviderClient.base64URL(Data(Random.bytes(32))) }
 
     static func hash(_ secret: String) -> String { BLAKE2b256.hash(Array(secret.utf8)).description }
 
