@@ -173,6 +173,18 @@ let package = Package(
             ],
             swiftSettings: settings
         ),
+        // The decoders that read outside bytes, as fuzz targets (docs/FUZZING.md, Scripts/fuzz).
+        .target(
+            name: "TrustMeshFuzz",
+            dependencies: [
+                "TrustMeshDICOM", "TrustMeshDIMSE", "TrustMeshDICOMweb", "TrustMeshPeer", "TrustMeshFetch",
+                "TrustMeshGossip", "TrustMeshModel", "TrustMeshCrypto", "TrustMeshCompression", "TrustMeshStore",
+                "TrustMeshAudit",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            swiftSettings: settings
+        ),
         .executableTarget(
             name: "trustmesh",
             dependencies: [
@@ -193,6 +205,10 @@ let package = Package(
             ],
             swiftSettings: settings
         ),
+
+        // libFuzzer's driver for TrustMeshFuzz (built by Scripts/fuzz with -sanitize=fuzzer), or,
+        // built plainly, the seed-corpus writer and a replayer.
+        .executableTarget(name: "trustmesh-fuzz", dependencies: ["TrustMeshFuzz"], swiftSettings: settings),
 
         // Test support: without the node (DICOM and Store tests link no HTTP stack), and with it.
         .target(name: "TrustMeshTesting", swiftSettings: settings),
@@ -250,6 +266,9 @@ let package = Package(
                 "TrustMeshNodeCore", .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: settings
+        ),
+        .testTarget(
+            name: "TrustMeshFuzzTests", dependencies: ["TrustMeshFuzz"], swiftSettings: settings
         ),
         .testTarget(
             name: "TrustMeshNodeTests",
