@@ -119,6 +119,7 @@ public final class NodeRuntime: Sendable {
         self.client = client
         var keys: [TrustID: VerifyingKey] = [:]
         for entry in topology.trusts { keys[entry.ods] = entry.signingKey }
+        node.networkPolicy = policy
         fetchServer = FetchServer(node: node, logger: logger, policy: policy)
         checkpoints = CheckpointPublisher(
             node: node, topology: topology, client: client, interval: checkpointInterval, logger: logger)

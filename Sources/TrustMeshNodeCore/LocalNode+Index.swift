@@ -2,6 +2,7 @@ import Foundation
 import TrustMeshCrypto
 import TrustMeshGossip
 public import TrustMeshModel
+import TrustMeshPolicy
 public import TrustMeshStore
 
 extension LocalNode {
@@ -95,21 +96,6 @@ extension LocalNode {
         return published
     }
 
-    /// Records that a patient has opted out of sharing. Gossip carries the record to every node,
-    /// each of which then stops listing and sharing the patient's studies.
-    /// - Parameter actor: who recorded it (``localOperator`` for the CLI).
-    public func optOut(nhs: NHSNumber, by actor: Actor) throws -> IndexRecord {
-        let key = try signingKey()
-        let trust = configuration.trust
-        let record = try store.index.publish(origin: trust) { sequence in
-            IndexRecord.Draft(origin: trust, sequence: sequence, kind: .optOut, nhsNumber: nhs, issuedAt: Self.now())
-                .signed(by: key)
-        }
-        try audit(.optOut, actor: actor, subject: [.nhsNumber: nhs.digits])
-        try audit(.recordPublished, actor: .system("node"), subject: Self.auditSubject(record!))
-        return record!
-    }
-
     /// The audit subject of an index record.
     static func auditSubject(_ record: IndexRecord) -> [AuditEntry.SubjectKey: String] {
         var subject: [AuditEntry.SubjectKey: String] = [
@@ -127,8 +113,9 @@ extension LocalNode {
     ///   - actor: who asks (``localOperator`` for the CLI).
     public func query(nhs: NHSNumber, topology: Topology? = nil, by actor: Actor) throws -> FederatedQueryResult {
         try audit(.query, actor: actor, subject: [.nhsNumber: nhs.digits])
-        let view = IndexView(try store.index.records(nhs: nhs))
-        guard !view.isOptedOut(nhs) else {
+        let records = try store.index.records(nhs: nhs)
+        let view = IndexView(records)
+        guard !OptOutPolicy.decide(records, policy: networkPolicy).optedOut else {
             return FederatedQueryResult(nhsNumber: nhs.digits, optedOut: true, studies: [])
         }
         let studies = try view.studies(for: nhs).compactMap { record -> FederatedQueryResult.Study? in
@@ -172,6 +159,7 @@ package struct SQLiteIndexLog: IndexLog {
     package func append(_ records: [IndexRecord]) async throws {
         for record in try table.append(records) {
             try node.audit(.recordReceived, actor: .system("gossip"), subject: LocalNode.auditSubject(record))
+            try node.auditRefusedOptOuts([record])
         }
     }
 }

@@ -193,6 +193,7 @@ struct NodeCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
+            LocalNode.protectNewFiles()
             let node = try LocalNode(directory: data)
             let trust = node.configuration.trust
             let ae = aeTitle ?? NodeRuntime.defaultAETitle(for: trust)
