@@ -105,9 +105,11 @@ package struct DICOMwebRoutes: Sendable {
         var instance: String?
     }
 
+    /// A UID in the path, checked by the one validator (``DICOMUID``); the refusal names the attribute.
     func uid(_ context: AccessContext, _ name: String) throws(DICOMwebError) -> String {
         let value = context.parameters.get(name) ?? ""
-        guard QIDOQuery.isUID(value) else { throw .badRequest("\"\(value)\" is not a UID") }
+        let attribute = ["study": "StudyInstanceUID", "series": "SeriesInstanceUID", "instance": "SOPInstanceUID"][name]
+        do { try DICOMUID.check(value, attribute: attribute ?? name) } catch { throw .badRequest("\(error)") }
         return value
     }
 

@@ -572,11 +572,16 @@ private final class IncomingFile {
     private(set) var bytesWritten = 0
     private(set) var headerBytes = 0
 
+    /// Created relative to the folder's descriptor, never through a link (``OutputFolder``), under a
+    /// name built here.
     init(directory: String) throws {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        path = directory + "/.incoming-" + UUID().uuidString + ".dcm"
-        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw DIMSEError.io("cannot create \(path): errno \(errno)") }
+        let name = ".incoming-" + UUID().uuidString + ".dcm"
+        path = directory + "/" + name
+        do {
+            fd = try OutputFolder(path: directory, create: true).createFile(name)
+        } catch {
+            throw DIMSEError.io("cannot create an incoming file: \(error)")
+        }
     }
 
     /// Empties the file for the next instance.

@@ -223,6 +223,10 @@ extension AuditEntry {
         /// An ingest stopped because the node failed (a full disk, a catalogue error): details the
         /// cause. What was stored before it is whole and audited as `ingest`.
         public static let ingestFailed: Kind = "ingestFailed"
+        /// The trust's operator corrected an instance of a held study (other bytes under its SOP
+        /// Instance UID): subject `studyUID`, `sopInstanceUID`; details the old and new manifest
+        /// hashes. The study's index record is republished.
+        public static let instanceCorrected: Kind = "instanceCorrected"
         /// The DICOM listener refused an association or a request (C-STORE refusals are
         /// `ingestRefused`): subject `peer` (its address); details the operation, status and reason.
         public static let dicomRefused: Kind = "dicomRefused"

@@ -9,25 +9,31 @@ extension LocalNode {
     /// Ingests files and publishes an index record for every matched study whose content changed.
     ///
     /// Unmatched studies (no valid NHS number) are stored but never published.
-    /// - Parameter actor: who the audit log names (``localOperator`` for the CLI, the DICOMweb client for STOW-RS).
+    /// - Parameters:
+    ///   - actor: who the audit log names (``localOperator`` for the CLI, the DICOMweb client for STOW-RS).
+    ///   - mayCorrect: whether `actor` may correct an instance of a held study (other bytes under its
+    ///     SOP Instance UID): the trust's operator, through its own ingest doors. Each correction is
+    ///     audited as `instanceCorrected` with the old and new manifest hashes, and the study's index
+    ///     record republished.
     public func ingest(
-        paths: [String], actor: Actor, progress: (@Sendable (IngestProgress) -> Void)? = nil
+        paths: [String], actor: Actor, mayCorrect: Bool = false, progress: (@Sendable (IngestProgress) -> Void)? = nil
     ) async throws -> (report: IngestReport, published: [IndexRecord]) {
         let report: IngestReport
         do {
-            report = try await store.ingest(paths: paths, progress: progress)
+            report = try await store.ingest(paths: paths, mayCorrect: mayCorrect, progress: progress)
         } catch let stopped as IngestInterrupted {
             // What was committed is whole: audit and publish it, then record why the rest was not
             // stored (best effort: on a full disk the log may not have room either).
             let done = stopped.report
             _ = try? finishIngest(
-                studies: Set(done.studies), unmatched: Set(done.unmatchedStudies), refused: done.failures, actor: actor)
+                studies: Set(done.studies), unmatched: Set(done.unmatchedStudies), refused: done.failures,
+                corrections: done.corrections, actor: actor)
             try? audit(.ingestFailed, actor: actor, details: "\(stopped.cause)")
             throw stopped
         }
         let published = try finishIngest(
             studies: Set(report.studies), unmatched: Set(report.unmatchedStudies), refused: report.failures,
-            actor: actor)
+            corrections: report.corrections, actor: actor)
         return (report, published)
     }
 
@@ -38,13 +44,21 @@ extension LocalNode {
     ///   - studies: every study that received instances.
     ///   - unmatched: those without a valid NHS number (stored, never published).
     ///   - refused: files refused, with their reasons.
+    ///   - corrections: instances replaced by other bytes (each audited as `instanceCorrected`).
     ///   - actor: who sent the instances, for the audit log.
     /// - Returns: the records published.
     @discardableResult
     public func finishIngest(
-        studies: Set<String>, unmatched: Set<String>, refused: [IngestReport.Failure] = [], actor: Actor
+        studies: Set<String>, unmatched: Set<String>, refused: [IngestReport.Failure] = [],
+        corrections: [IngestReport.Correction] = [], actor: Actor
     ) throws -> [IndexRecord] {
         try auditRefused(refused.map(\.reason), actor: actor)
+        for correction in corrections {
+            try audit(
+                .instanceCorrected, actor: actor,
+                subject: [.studyUID: correction.studyUID, .sopInstanceUID: correction.sopInstanceUID],
+                details: "manifest \(correction.oldManifestHash) replaced by \(correction.newManifestHash)")
+        }
         let matched = studies.subtracting(unmatched)
         for uid in studies.sorted() {
             var subject: [AuditEntry.SubjectKey: String] = [.studyUID: uid]
