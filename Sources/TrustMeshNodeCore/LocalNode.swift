@@ -34,6 +34,8 @@ public final class LocalNode: Sendable {
     public let configuration: NodeConfiguration
     public let store: StudyStore
     private let signingKeyCache = Mutex<SigningKey?>(nil)
+    /// Refusals from one source, aggregated per window (``auditRefusal(_:source:actor:subject:details:now:)``).
+    package let refusals = RefusalAggregator()
 
     /// Opens an existing node.
     /// - Throws: ``NodeError/notANode(directory:)`` when `directory` holds no node.
