@@ -121,7 +121,8 @@ public final class NodeRuntime: Sendable {
             let kind = AuditEntry.Kind(rawValue: event.kind)
             if event.kind == "accessRefused", case .system(let name) = event.actor, name == "unauthenticated request" {
                 // No credential verified: one source, aggregated so that a flood cannot flood the log.
-                try? node.auditRefusal(kind, source: name, actor: event.actor, details: details)
+                try? node.auditRefusal(
+                    kind, source: name, actor: event.actor, details: details, reason: event.details["reason"])
             } else {
                 try? node.audit(kind, actor: event.actor, details: details)
             }

@@ -22,6 +22,7 @@ package final class RefusalAggregator: Sendable {
         var subject: [AuditEntry.SubjectKey: String]
         var repeated = 0
         var last: Date
+        var reasons: [String: Int] = [:]
     }
 
     /// A window that ended with refusals that were counted, not written: one entry to write.
@@ -33,7 +34,13 @@ package final class RefusalAggregator: Sendable {
         package var repeated: Int
         package var start: Date
         package var last: Date
+        /// How many of the repeated refusals gave each reason (at most ``maximumReasons``; the
+        /// rest under `other reasons`).
+        package var reasons: [String: Int]
     }
+
+    /// Distinct reasons tallied per window; each is cut to 120 characters.
+    package static let maximumReasons = 8
 
     /// Past this many open windows, a new source shares the window of `other sources`.
     package static let maximumSources = 4096
@@ -57,8 +64,10 @@ package final class RefusalAggregator: Sendable {
 
     /// Records a refusal; true when it opens a window and is to be written now. Also returns the
     /// windows that have ended (to be written first, in order).
+    /// - Parameter reason: why it was refused, tallied for the window's count entry.
     package func record(
-        _ kind: AuditEntry.Kind, source: String, actor: Actor, subject: [AuditEntry.SubjectKey: String], now: Date
+        _ kind: AuditEntry.Kind, source: String, actor: Actor, subject: [AuditEntry.SubjectKey: String],
+        reason: String?, now: Date
     ) -> (write: Bool, ended: [Summary]) {
         state.withLock { state in
             var ended = Self.takeEnded(&state, now: now)
@@ -69,6 +78,11 @@ package final class RefusalAggregator: Sendable {
             if var window = state.open[key] {
                 window.repeated += 1
                 window.last = now
+                var tallied = String((reason ?? "no reason given").prefix(120))
+                if window.reasons[tallied] == nil, window.reasons.count >= Self.maximumReasons {
+                    tallied = "other reasons"
+                }
+                window.reasons[tallied, default: 0] += 1
                 state.open[key] = window
                 return (false, ended)
             }
@@ -110,6 +124,6 @@ package final class RefusalAggregator: Sendable {
         guard window.repeated > 0 else { return nil }
         return Summary(
             kind: key.kind, source: key.source, actor: window.actor, subject: window.subject,
-            repeated: window.repeated, start: window.start, last: window.last)
+            repeated: window.repeated, start: window.start, last: window.last, reasons: window.reasons)
     }
 }

@@ -29,6 +29,9 @@ package struct PeerClient: Sendable {
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool.retryConnectionEstablishment = false
         configuration.timeout = .init(connect: .seconds(3), read: .seconds(60))
+        // Idle pooled connections are dropped well before a peer's idle timeout (`node run
+        // --idle-timeout`, default 60 s) would close them under a request about to be sent.
+        configuration.connectionPool.idleTimeout = .seconds(20)
         http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 

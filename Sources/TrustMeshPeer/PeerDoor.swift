@@ -182,7 +182,8 @@ package struct PeerDoor: Sendable {
             do {
                 try node.auditRefusal(
                     .peerRefused, source: verified?.code ?? address, actor: actor,
-                    subject: [.peer: verified?.code ?? address, .rule: refusal.code.rawValue])
+                    subject: [.peer: verified?.code ?? address, .rule: refusal.code.rawValue],
+                    reason: refusal.code.rawValue)
             } catch {
                 logger.error("could not audit a peer refusal", metadata: ["error": "\(error)"])
             }
