@@ -57,7 +57,9 @@ final class AddressCounter: Sendable {
 ///   "activity"); later requests fall under Hummingbird's idle timeout, which a partial head does
 ///   not reset either;
 /// - a request answered before its body was read (a refusal) closes the connection once the answer
-///   is flushed, so the rest of the body is never read.
+///   is flushed, so the rest of the body is never read, unless it announced at most 64 KiB
+///   (``drainableBody``): closing under a client still sending can cost it the answer, and so
+///   small a body is cheaper to read and discard.
 final class ConnectionLimitHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -73,6 +75,13 @@ final class ConnectionLimitHandler: ChannelDuplexHandler, RemovableChannelHandle
     private var headerTimer: Scheduled<Void>?
     /// A request's head has arrived and its end has not.
     private var readingBody = false
+    /// The request being read announced a body small enough to read and discard after an early
+    /// answer (closing under a client still sending makes some clients lose the answer itself).
+    private var smallBody = false
+
+    /// Bodies up to this size are read to their end after an early answer; larger or chunked
+    /// ones are not: the connection is closed.
+    static let drainableBody = 64 << 10
 
     init(counter: AddressCounter, headerTimeout: Duration, logger: Logger) {
         self.counter = counter
@@ -115,10 +124,12 @@ final class ConnectionLimitHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
-        case .head:
+        case .head(let head):
             headerTimer?.cancel()
             headerTimer = nil
             readingBody = true
+            let length = head.headerFields[.contentLength].flatMap { Int($0) }
+            smallBody = head.headerFields[.transferEncoding] == nil && (length ?? 0) <= Self.drainableBody
         case .body:
             break
         case .end:
@@ -128,9 +139,9 @@ final class ConnectionLimitHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .end = unwrapOutboundIn(data), readingBody {
-            // Answered before the body was read (a refusal, a body over its limit): reading the
-            // rest only to discard it would let the sender keep the connection busy.
+        if case .end = unwrapOutboundIn(data), readingBody, !smallBody {
+            // Answered before a large body was read (a refusal, a body over its limit): reading
+            // the rest only to discard it would let the sender keep the connection busy.
             context.writeAndFlush(data, promise: promise)
             context.close(promise: nil)
             return

@@ -309,7 +309,7 @@ public final class NodeRuntime: Sendable {
     /// what the route's largest genuine request needs, with room to spare).
     private func peerHandlers() -> [String: PeerDoor.Route] {
         [
-            "/peer/v1/gossip": .init(maximumBody: 16 << 20) { from, payload in
+            "/peer/v1/gossip": .init(maximumBody: 8 << 20) { from, payload in
                 let gossipRequest = try JSONDecoder().decode(GossipRequest.self, from: Data(payload))
                 guard gossipRequest.from == from.ods else {
                     throw PeerRefusal(.badEnvelope, "the gossip request names another sender")

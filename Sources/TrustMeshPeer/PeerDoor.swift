@@ -72,6 +72,13 @@ package struct PeerDoor: Sendable {
     private let contacts: PeerContacts
     private let logger: Logger
     private let refused: @Sendable (PeerRefusal.Code) -> Void
+    /// Bytes of request bodies being read before their signatures verified, on every connection.
+    private let unverified = ByteBudget(limit: Self.maximumUnverifiedBytes)
+
+    /// The most body bytes read at once, over all connections, for requests whose signatures have
+    /// not verified yet: whatever addresses a sender uses, forged headers that pass every check
+    /// made before the body cannot make the node hold more than this.
+    package static let maximumUnverifiedBytes = 64 << 20
 
     /// - Parameter refused: told the wire code of every refusal (for the status page and metrics).
     package init(
@@ -117,21 +124,32 @@ package struct PeerDoor: Sendable {
             let head = try PeerEnvelope.checkHead(
                 headers, as: me.ods, topology: topology, nonces: nonces, notBefore: startedAt)
             let limit = route.maximumBody
-            if let announced = request.headers[.contentLength].flatMap({ Int($0) }), announced > limit {
+            let announced = request.headers[.contentLength].flatMap { Int($0) }
+            if let announced, announced > limit {
                 throw PeerRefusal(
                     .tooLarge,
                     "\(path) takes request bodies of at most \(limit) bytes (this one announced \(announced))")
             }
-            var request = request
-            let body: ByteBuffer
-            do {
-                body = try await request.collectBody(upTo: limit)
-            } catch {
-                throw PeerRefusal(.tooLarge, "\(path) takes request bodies of at most \(limit) bytes")
+            let reserved = announced ?? limit
+            guard unverified.reserve(reserved) else {
+                throw PeerRefusal(
+                    .unavailable, "the node is reading as many unverified request bodies as it allows; retry")
             }
-            let opened = try PeerEnvelope.open(
-                head, method: "POST", path: path, body: Array(buffer: body), as: me.ods, key: agreement,
-                nonces: nonces)
+            let opened: PeerEnvelope.Opened
+            do {
+                // Held until the signature verified (or the request failed), not while it is served.
+                defer { unverified.release(reserved) }
+                var request = request
+                let body: ByteBuffer
+                do {
+                    body = try await request.collectBody(upTo: limit)
+                } catch {
+                    throw PeerRefusal(.tooLarge, "\(path) takes request bodies of at most \(limit) bytes")
+                }
+                opened = try PeerEnvelope.open(
+                    head, method: "POST", path: path, body: Array(buffer: body), as: me.ods, key: agreement,
+                    nonces: nonces)
+            }
             verified = opened.from.ods
             contacts.record(opened.from.ods)
             switch try await route.handle(opened.from, opened.payload) {
@@ -214,4 +232,23 @@ package struct PeerDoor: Sendable {
         response.headers[.contentType] = "application/octet-stream"
         return response
     }
+}
+
+/// A count of bytes in use against a limit.
+final class ByteBudget: Sendable {
+    private let used = Mutex(0)
+    let limit: Int
+
+    init(limit: Int) { self.limit = limit }
+
+    /// Takes `bytes` if they fit; false (nothing taken) if not.
+    func reserve(_ bytes: Int) -> Bool {
+        used.withLock { used in
+            guard bytes <= limit - used else { return false }
+            used += bytes
+            return true
+        }
+    }
+
+    func release(_ bytes: Int) { used.withLock { $0 -= bytes } }
 }

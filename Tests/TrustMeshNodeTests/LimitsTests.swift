@@ -110,6 +110,25 @@ import TrustMeshTesting
         let status = try await LocalAPIClient.status(node: network.api("RKB"))
         #expect(status.refusals["tooLarge"] == 1)
         #expect(status.refusals.values.reduce(0, +) == 13)
+
+        // Plausible headers on many connections cannot make the node hold more than its budget for
+        // unverified bodies (64 MiB): eight 8 MiB gossip requests wait for their bodies; a ninth
+        // is told to retry (503) before its body is read.
+        var waiting: [RawConnection] = []
+        for _ in 0..<9 {
+            let connection = try RawConnection(port: port)
+            connection.send(
+                "POST /peer/v1/gossip HTTP/1.1\r\nHost: x\r\nContent-Length: \(8 << 20)\r\n"
+                    + Self.plausibleHeaders(from: "RRK", to: "RKB") + "\r\n")
+            waiting.append(connection)
+        }
+        try await poll("one request over the unverified-body budget to be refused", deadline: .seconds(20)) {
+            waiting.contains { $0.drain() }
+        }
+        let refused = waiting.filter { $0.drain() }
+        #expect(refused.count == 1)
+        #expect(
+            refused.first.flatMap { Self.parse($0.received) }?.status == 503, "\(refused.first?.receivedText ?? "")")
     }
 
     @Test func halfSentRequestsAreClosedByTheHeaderAndIdleTimeoutsOnBothListeners() async throws {
