@@ -60,11 +60,15 @@ extension DICOMwebRoutes {
         }
         let actor = actor(request)
         // The size cap, before anything is written: the announced length, then the bytes as they come.
-        let tooLarge = DICOMwebError(
-            status: 413,
-            message: "STOW-RS requests are limited to \(stowMaximumBytes) bytes on this node: nothing was stored")
+        func tooLarge() -> DICOMwebError {
+            let error = DICOMwebError(
+                status: 413,
+                message: "STOW-RS requests are limited to \(stowMaximumBytes) bytes on this node: nothing was stored")
+            try? node.audit(.ingestRefused, actor: actor, details: "STOW-RS: \(error.message)")
+            return error
+        }
         if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > stowMaximumBytes {
-            throw tooLarge
+            throw tooLarge()
         }
 
         let folder = node.directory + "/tmp/stow-" + Random.bytes(8).map { String(format: "%02x", $0) }.joined()
@@ -117,7 +121,7 @@ extension DICOMwebRoutes {
             var received = 0
             for try await buffer in request.body {
                 received += buffer.readableBytes
-                guard received <= stowMaximumBytes else { throw tooLarge }
+                guard received <= stowMaximumBytes else { throw tooLarge() }
                 try handle(try parser.feed(buffer.readableBytesView))
             }
             try handle(try parser.finish())

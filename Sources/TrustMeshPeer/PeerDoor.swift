@@ -143,8 +143,11 @@ package struct PeerDoor: Sendable {
                 let body: ByteBuffer
                 do {
                     body = try await request.collectBody(upTo: limit)
-                } catch {
+                } catch is NIOTooManyBytesError {
                     throw PeerRefusal(.tooLarge, "\(path) takes request bodies of at most \(limit) bytes")
+                } catch {
+                    // The connection closed, or went idle past the listener's idle timeout.
+                    throw PeerRefusal(.badEnvelope, "the request's body did not arrive whole")
                 }
                 opened = try PeerEnvelope.open(
                     head, method: "POST", path: path, body: Array(buffer: body), as: me.ods, key: agreement,

@@ -219,6 +219,12 @@ import TrustMeshTesting
         #expect(status.instances == 0)
         let temporary = network.dataDirectory("RRK") + "/tmp"
         #expect(((try? FileManager.default.contentsOfDirectory(atPath: temporary)) ?? []).isEmpty)
+        // Both refusals are audited, naming the cap.
+        let refused = try LocalNode(directory: network.dataDirectory("RRK")).store.audit.entries(kinds: [
+            .ingestRefused
+        ])
+        #expect(refused.count == 2)
+        #expect(refused.allSatisfy { $0.details?.contains("limited to 200000 bytes") == true })
     }
 
     @Test func tenThousandGarbageRequestsAddABoundedNumberOfAuditEntries() async throws {
