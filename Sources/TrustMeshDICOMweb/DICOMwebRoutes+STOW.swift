@@ -72,6 +72,17 @@ extension DICOMwebRoutes {
             throw DICOMwebError.badRequest("the Content-Type has no boundary (1 to 70 characters, RFC 2046)")
         }
         let actor = actor(request)
+        // The size cap, before anything is written: the announced length, then the bytes as they come.
+        func tooLarge() -> DICOMwebError {
+            let error = DICOMwebError(
+                status: 413,
+                message: "STOW-RS requests are limited to \(stowMaximumBytes) bytes on this node: nothing was stored")
+            try? node.audit(.ingestRefused, actor: actor, details: "STOW-RS: \(error.message)")
+            return error
+        }
+        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > stowMaximumBytes {
+            throw tooLarge()
+        }
 
         let folder = node.directory + "/tmp/stow-" + Random.bytes(8).map { String(format: "%02x", $0) }.joined()
         // Parts are created relative to the folder's descriptor, never through a link, under names
@@ -124,7 +135,10 @@ extension DICOMwebRoutes {
             }
         }
         do {
+            var received = 0
             for try await buffer in request.body {
+                received += buffer.readableBytes
+                guard received <= stowMaximumBytes else { throw tooLarge() }
                 try handle(try parser.feed(buffer.readableBytesView))
             }
             try handle(try parser.finish())

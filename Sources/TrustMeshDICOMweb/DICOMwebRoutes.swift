@@ -38,12 +38,16 @@ package struct DICOMwebRoutes: Sendable {
     /// from the request's `Host`.
     let baseURL: String
     let logger: Logger
+    /// Largest STOW-RS request body, in bytes (`node run --stow-max-bytes`); larger is 413.
+    let stowMaximumBytes: Int
 
-    package init(node: LocalNode, topology: Topology, baseURL: String, logger: Logger) {
+    package init(node: LocalNode, topology: Topology, baseURL: String, logger: Logger, stowMaximumBytes: Int = 4 << 30)
+    {
         self.node = node
         self.topology = topology
         self.baseURL = baseURL
         self.logger = logger
+        self.stowMaximumBytes = stowMaximumBytes
     }
 
     /// The door's routes, behind `middleware` (outermost first).

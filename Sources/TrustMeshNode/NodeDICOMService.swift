@@ -118,7 +118,16 @@ final class NodeDICOMService: DIMSEServiceProvider {
         let actor = refusal.association.map(Self.actor) ?? .system("DICOM peer at \(refusal.peer)")
         let kind: AuditEntry.Kind = refusal.operation == "C-STORE" ? .ingestRefused : .dicomRefused
         do {
-            try node.audit(kind, actor: actor, subject: [.peer: refusal.peer], details: refusal.summary)
+            if refusal.association == nil {
+                // Before an association (ARTIM, rejections, connections over the per-address cap)
+                // the peer is only an address: aggregated per address, so idle sockets cannot flood the log.
+                let address = refusal.peer.lastIndex(of: ":").map { String(refusal.peer[..<$0]) } ?? refusal.peer
+                try node.auditRefusal(
+                    kind, source: "DICOM " + address, actor: actor, subject: [.peer: refusal.peer],
+                    details: refusal.summary)
+            } else {
+                try node.audit(kind, actor: actor, subject: [.peer: refusal.peer], details: refusal.summary)
+            }
         } catch {
             logger.error("could not audit a DICOM refusal", metadata: ["error": "\(error)"])
         }

@@ -44,6 +44,9 @@ public final class LocalNode: Sendable {
         set { policyBox.withLock { $0 = newValue } }
     }
 
+    /// Refusals from one source, aggregated per window (``auditRefusal(_:source:actor:subject:details:now:)``).
+    package let refusals = RefusalAggregator()
+
     /// Opens an existing node.
     /// - Throws: ``NodeError/notANode(directory:)`` when `directory` holds no node.
     public init(directory: String) throws {
