@@ -136,6 +136,7 @@ package enum AccessTable {
         "GET /api/v1/priors": .program(.search),
         "POST /api/v1/care": .program(.recordCare),
         "GET /api/v1/care": .program(.recordCare),
+        "POST /api/v1/optout": .program(.recordCare),
         "POST /api/v1/fetch": .program(.fetch),
         "GET /api/v1/fetch": .program(.fetch),
         "GET /api/v1/fetch/{id}": .program(.fetch),

@@ -163,21 +163,34 @@ public enum AuditReplay {
 
         // MARK: Shares
 
-        /// An opt-out as some log recorded it.
+        /// An opt-out, or its withdrawal, as some log recorded it.
         struct OptOut {
             var trust: TrustID
             var sequence: UInt64
             var time: Int64
+            /// False for a withdrawal.
+            var optsOut: Bool
         }
 
         mutating func replayShares() {
+            // Opt-out records some node judged its origin may not record (optOutRefused) never count.
+            var refused: Set<String> = []
+            for log in logs.values {
+                for signed in log.values where signed.entry.kind == .optOutRefused {
+                    if let origin = signed.entry[.origin], let sequence = signed.entry[.recordSequence] {
+                        refused.insert(origin + "#" + sequence)
+                    }
+                }
+            }
             var optOuts: [NHSNumber: [OptOut]] = [:]
             for (trust, log) in logs {
                 for signed in log.values {
                     let entry = signed.entry
-                    guard Self.isOptOut(entry), let nhs = Self.nhs(entry), let time = CareTime.unixSeconds(entry.time)
+                    guard let optsOut = Self.optOutEffect(entry, refused: refused), let nhs = Self.nhs(entry),
+                        let time = CareTime.unixSeconds(entry.time)
                     else { continue }
-                    optOuts[nhs, default: []].append(OptOut(trust: trust, sequence: entry.sequence, time: time))
+                    optOuts[nhs, default: []].append(
+                        OptOut(trust: trust, sequence: entry.sequence, time: time, optsOut: optsOut))
                 }
             }
             for (holder, log) in logs.sorted(by: { $0.key < $1.key }) {
@@ -185,7 +198,9 @@ public enum AuditReplay {
                 var optedOutHere: Set<NHSNumber> = []
                 for signed in log.values.sorted(by: { $0.entry.sequence < $1.entry.sequence }) {
                     let entry = signed.entry
-                    if Self.isOptOut(entry), let nhs = Self.nhs(entry) { optedOutHere.insert(nhs) }
+                    if let optsOut = Self.optOutEffect(entry, refused: refused), let nhs = Self.nhs(entry) {
+                        if optsOut { optedOutHere.insert(nhs) } else { optedOutHere.remove(nhs) }
+                    }
                     if [AuditEntry.Kind.ingest, .recordPublished, .fetchCompleted].contains(entry.kind),
                         (entry[.recordKind] ?? "study") == "study", let uid = entry[.studyUID],
                         let nhs = Self.nhs(entry)
@@ -220,7 +235,12 @@ public enum AuditReplay {
             }
             let nhs = uid.flatMap { studies[$0] } ?? Self.nhs(entry)
             let care = entry.details.flatMap { try? JSONDecoder().decode(CareRelationship.self, from: Data($0.utf8)) }
-            let earlier = nhs.flatMap { optOuts[$0] }?.filter { $0.time <= seconds }.min { $0.time < $1.time }
+            // The latest opt-out or withdrawal logged anywhere at or before the share decides (an
+            // opt-out wins a tie: the replay errs towards finding).
+            let latest = nhs.flatMap { optOuts[$0] }?.filter { $0.time <= seconds }.max {
+                ($0.time, $0.optsOut ? 1 : 0) < ($1.time, $1.optsOut ? 1 : 0)
+            }
+            let earlier = latest?.optsOut == true ? latest : nil
             let knewHere = nhs.map(optedOutHere.contains) ?? false
             let decision = SharingPolicy.decide(
                 SharingRequest(
@@ -247,10 +267,21 @@ public enum AuditReplay {
             }
         }
 
-        static func isOptOut(_ entry: AuditEntry) -> Bool {
-            entry.kind == .optOut
-                || ([AuditEntry.Kind.recordPublished, .recordReceived].contains(entry.kind)
-                    && entry[.recordKind] == "optOut")
+        /// Whether an entry records an opt-out (`true`) or its withdrawal (`false`), or neither
+        /// (`nil`): a local `optOut`/`optOutWithdrawn`, or a published or received record of that
+        /// kind that no log refused.
+        static func optOutEffect(_ entry: AuditEntry, refused: Set<String>) -> Bool? {
+            if entry.kind == .optOut { return true }
+            if entry.kind == .optOutWithdrawn { return false }
+            guard [AuditEntry.Kind.recordPublished, .recordReceived].contains(entry.kind),
+                let kind = entry[.recordKind], kind == "optOut" || kind == "optOutWithdrawn"
+            else { return nil }
+            if let origin = entry[.origin], let sequence = entry[.recordSequence],
+                refused.contains(origin + "#" + sequence)
+            {
+                return nil
+            }
+            return kind == "optOut"
         }
 
         static func nhs(_ entry: AuditEntry) -> NHSNumber? {

@@ -102,6 +102,16 @@ public struct DICOMError: Error, CustomStringConvertible, Sendable {
         return DICOMError(.invalidVR, offset: offset, tag: tag, reason: "invalid VR \"\(shown)\" (\(hex))")
     }
 
+    /// The File Meta Information declares an explicit VR transfer syntax, but the data set is encoded
+    /// implicit VR (its first element has no VR).
+    public static func implicitVRUnderExplicit(at offset: Int, tag: Tag, declared uid: String) -> DICOMError {
+        DICOMError(
+            .invalidVR, offset: offset, tag: tag,
+            reason: "the File Meta Information declares \(uid) (explicit VR), but the data set is encoded implicit VR "
+                + "(its first element has no VR): the file is mislabelled; export it again from its source "
+                + "with a correct transfer syntax and ingest that")
+    }
+
     /// A length that the encoding rules forbid.
     public static func invalidLength(at offset: Int, tag: Tag?, _ reason: String) -> DICOMError {
         DICOMError(.invalidLength, offset: offset, tag: tag, reason: reason)

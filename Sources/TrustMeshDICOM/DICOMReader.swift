@@ -120,6 +120,7 @@ public enum DICOMReader {
             }
             transferSyntax = TransferSyntax(uid: text)
             hasMetaGroup = true
+            try refuseImplicitUnderExplicit(&parser.input, declared: transferSyntax)
         } else if hasPrefix {
             throw .missingMetaInformation(
                 at: parser.input.offset, "the DICM prefix is not followed by File Meta Information (group 0002)")
@@ -137,18 +138,42 @@ public enum DICOMReader {
     }
 
     /// Guesses the encoding of a data set with no File Meta Information from its first element: a known VR
-    /// in bytes 4–5 means Explicit VR Little Endian, else Implicit VR Little Endian (the DICOM default).
+    /// in bytes 4–5 means Explicit VR Little Endian, else Implicit VR Little Endian (the DICOM default); a
+    /// group that reads as 0008–0010 only big-endian, followed by a known VR, means Explicit VR Big Endian
+    /// (the retired syntax of PS3.5 §A.3, which dcmtk also recognises this way).
     private static func guessTransferSyntax<S>(_ input: Input<S>) throws(DICOMError) -> TransferSyntax {
         guard input.available >= 8 else {
             throw .notDICOM(at: 0, "the file is too short to hold a data element")
         }
-        let group = input.uint16(0, bigEndian: false)
         // Data sets start with group 0008 (SOP Common, Image Type) or at most the patient group 0010.
-        guard (0x0008...0x0010).contains(group) else {
-            throw .notDICOM(
-                at: 0, "no DICM prefix, no File Meta Information, and the first bytes are not a data element")
+        let starts: ClosedRange<UInt16> = 0x0008...0x0010
+        let explicitVR = VR(byte0: input.byte(4), byte1: input.byte(5)) != nil
+        if starts.contains(input.uint16(0, bigEndian: false)) {
+            return explicitVR ? .explicitVRLittleEndian : .implicitVRLittleEndian
         }
-        return VR(byte0: input.byte(4), byte1: input.byte(5)) != nil ? .explicitVRLittleEndian : .implicitVRLittleEndian
+        if starts.contains(input.uint16(0, bigEndian: true)), explicitVR {
+            return .explicitVRBigEndian
+        }
+        throw .notDICOM(
+            at: 0, "no DICM prefix, no File Meta Information, and the first bytes are not a data element")
+    }
+
+    /// Refuses a data set whose File Meta Information declares an explicit VR transfer syntax but whose
+    /// first element (a data set's first group, 0008–0010) has no VR where one must be (bytes 4–5 are
+    /// not a VR): the file was written implicit and labelled explicit.
+    ///
+    /// pydicom reads such a file as implicit VR with a warning; dcmtk fails on it. The node refuses it
+    /// with this reason instead of guessing: every other trust's tools (and a C-MOVE destination) read
+    /// the syntax the file declares, so a stored copy would be unreadable to them.
+    private static func refuseImplicitUnderExplicit<S>(_ input: inout Input<S>, declared: TransferSyntax)
+        throws(DICOMError)
+    {
+        guard declared.isExplicitVR, !declared.isBigEndian, !declared.isDeflated, try input.ensure(8),
+            VR(byte0: input.byte(4), byte1: input.byte(5)) == nil
+        else { return }
+        let tag = Tag(input.uint16(0, bigEndian: false), input.uint16(2, bigEndian: false))
+        guard (0x0008...0x0010).contains(tag.group) else { return }
+        throw .implicitVRUnderExplicit(at: input.offset, tag: tag, declared: declared.uid)
     }
 
     /// Turns the raw kept values into attributes, now that the character set is known.

@@ -4,6 +4,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import TrustMeshAccess
 import TrustMeshCompression
 import TrustMeshCrypto
 import TrustMeshDICOM
@@ -43,6 +44,18 @@ extension DICOMwebRoutes {
     static let diskFull = DICOMwebError(
         status: 507, message: "the node's disk is full: nothing of this request was stored")
 
+    /// The first of a part's UIDs that is not a valid UID (the store checks them again).
+    private static func invalidUID(_ a: DICOMAttributes) -> InvalidUID? {
+        for (keyword, value) in [
+            ("StudyInstanceUID", a.studyInstanceUID), ("SeriesInstanceUID", a.seriesInstanceUID),
+            ("SOPInstanceUID", a.sopInstanceUID), ("SOPClassUID", a.sopClassUID),
+        ] {
+            guard let value else { continue }
+            do { try DICOMUID.check(value, attribute: keyword) } catch { return error }
+        }
+        return nil
+    }
+
     func store(_ request: Request, study: String?) async throws -> Response {
         try requireJSON(request)
         guard let header = request.headers[.contentType], let media = MediaType(header),
@@ -59,10 +72,25 @@ extension DICOMwebRoutes {
             throw DICOMwebError.badRequest("the Content-Type has no boundary (1 to 70 characters, RFC 2046)")
         }
         let actor = actor(request)
+        // The size cap, before anything is written: the announced length, then the bytes as they come.
+        func tooLarge() -> DICOMwebError {
+            let error = DICOMwebError(
+                status: 413,
+                message: "STOW-RS requests are limited to \(stowMaximumBytes) bytes on this node: nothing was stored")
+            try? node.audit(.ingestRefused, actor: actor, details: "STOW-RS: \(error.message)")
+            return error
+        }
+        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > stowMaximumBytes {
+            throw tooLarge()
+        }
 
         let folder = node.directory + "/tmp/stow-" + Random.bytes(8).map { String(format: "%02x", $0) }.joined()
-        try FileManager.default.createDirectory(
-            atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        // Parts are created relative to the folder's descriptor, never through a link, under names
+        // built here (OutputFolder).
+        let output: OutputFolder
+        do { output = try OutputFolder(path: folder, create: true) } catch {
+            throw NodeError.io(path: folder, reason: "\(error)")
+        }
         defer { try? FileManager.default.removeItem(atPath: folder) }
 
         // The body goes to disk part by part as it arrives: memory holds one network buffer.
@@ -74,11 +102,11 @@ extension DICOMwebRoutes {
             for event in events {
                 switch event {
                 case .begin(let headers):
-                    let path = folder + "/part-\(parts.count + 1).dcm"
-                    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-                    guard fd >= 0 else {
-                        if errno == ENOSPC || errno == EDQUOT { throw Self.diskFull }
-                        throw NodeError.io(path: path, reason: "cannot create (errno \(errno))")
+                    let name = "part-\(parts.count + 1).dcm"
+                    let path = folder + "/" + name
+                    do { fd = try output.createFile(name) } catch {
+                        if error.isDiskFull { throw Self.diskFull }
+                        throw NodeError.io(path: path, reason: "\(error)")
                     }
                     parts.append(Part(path: path, headers: headers))
                 case .content(let bytes):
@@ -107,7 +135,10 @@ extension DICOMwebRoutes {
             }
         }
         do {
+            var received = 0
             for try await buffer in request.body {
+                received += buffer.readableBytes
+                guard received <= stowMaximumBytes else { throw tooLarge() }
                 try handle(try parser.feed(buffer.readableBytesView))
             }
             try handle(try parser.finish())
@@ -138,6 +169,13 @@ extension DICOMwebRoutes {
                 continue
             }
             let a = info.attributes
+            if let invalid = Self.invalidUID(a) {
+                failures[part.path] = Failure(
+                    sopClassUID: a.sopClassUID, sopInstanceUID: a.sopInstanceUID,
+                    reason: FailureReason.cannotUnderstand,
+                    text: "\(invalid)")
+                continue
+            }
             if let study, a.studyInstanceUID != study {
                 failures[part.path] = Failure(
                     sopClassUID: a.sopClassUID, sopInstanceUID: a.sopInstanceUID, reason: FailureReason.doesNotMatch,
@@ -155,7 +193,11 @@ extension DICOMwebRoutes {
         var refused: [IngestReport.Failure] = []
         if !candidates.isEmpty {
             do {
-                refused = try await node.ingest(paths: candidates.keys.sorted(), actor: actor).report.failures
+                // A correction (other bytes under a held SOP Instance UID of the same study) only
+                // from a caller with the operator's ingest permission.
+                refused = try await node.ingest(
+                    paths: candidates.keys.sorted(), actor: actor, mayCorrect: Caller.current?.may(.ingest) == true
+                ).report.failures
             } catch let stopped as IngestInterrupted {
                 // Audited by the ingest; the client learns what happened without the node's paths.
                 let done = stopped.report.instancesIngested
@@ -173,7 +215,7 @@ extension DICOMwebRoutes {
             candidates[failure.path] = nil
             failures[failure.path] = Failure(
                 sopClassUID: a?.sopClassUID, sopInstanceUID: a?.sopInstanceUID,
-                reason: FailureReason.processingFailure,
+                reason: failure.identityConflict == true ? FailureReason.doesNotMatch : FailureReason.processingFailure,
                 text: failure.reason.replacingOccurrences(of: folder + "/", with: ""))
         }
 

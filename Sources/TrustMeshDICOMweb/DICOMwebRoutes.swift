@@ -38,12 +38,16 @@ package struct DICOMwebRoutes: Sendable {
     /// from the request's `Host`.
     let baseURL: String
     let logger: Logger
+    /// Largest STOW-RS request body, in bytes (`node run --stow-max-bytes`); larger is 413.
+    let stowMaximumBytes: Int
 
-    package init(node: LocalNode, topology: Topology, baseURL: String, logger: Logger) {
+    package init(node: LocalNode, topology: Topology, baseURL: String, logger: Logger, stowMaximumBytes: Int = 4 << 30)
+    {
         self.node = node
         self.topology = topology
         self.baseURL = baseURL
         self.logger = logger
+        self.stowMaximumBytes = stowMaximumBytes
     }
 
     /// The door's routes, behind `middleware` (outermost first).
@@ -105,9 +109,11 @@ package struct DICOMwebRoutes: Sendable {
         var instance: String?
     }
 
+    /// A UID in the path, checked by the one validator (``DICOMUID``); the refusal names the attribute.
     func uid(_ context: AccessContext, _ name: String) throws(DICOMwebError) -> String {
         let value = context.parameters.get(name) ?? ""
-        guard QIDOQuery.isUID(value) else { throw .badRequest("\"\(value)\" is not a UID") }
+        let attribute = ["study": "StudyInstanceUID", "series": "SeriesInstanceUID", "instance": "SOPInstanceUID"][name]
+        do { try DICOMUID.check(value, attribute: attribute ?? name) } catch { throw .badRequest("\(error)") }
         return value
     }
 

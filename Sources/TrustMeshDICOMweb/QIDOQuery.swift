@@ -203,23 +203,13 @@ package struct QIDOQuery: Sendable, Equatable {
         return number
     }
 
-    /// A UID list (PS3.18 §8.3.4.1: values separated by commas); each a valid UID (PS3.5 §9.1).
+    /// A UID list (PS3.18 §8.3.4.1: values separated by commas); each a valid UID (``DICOMUID``).
     static func uids(_ value: String, name: String) throws(DICOMwebError) -> [String] {
         let list = value.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
-        for uid in list where !isUID(uid) {
-            throw .badRequest("\(name): \"\(uid)\" is not a UID (digits and dots, at most 64 characters)")
+        for uid in list {
+            do { try DICOMUID.check(uid, attribute: name) } catch { throw .badRequest("\(error)") }
         }
         return list
-    }
-
-    /// PS3.5 §9.1: components of digits separated by dots, no leading zero, at most 64 characters.
-    package static func isUID(_ text: String) -> Bool {
-        guard !text.isEmpty, text.utf8.count <= 64 else { return false }
-        for component in text.split(separator: ".", omittingEmptySubsequences: false) {
-            guard !component.isEmpty, component.allSatisfy(\.isASCIIDigit) else { return false }
-            if component.count > 1 && component.first == "0" { return false }
-        }
-        return true
     }
 
     /// Code strings (CS, PS3.5 §6.2): upper-case letters, digits, space, underscore; at most 16.

@@ -14,7 +14,6 @@ struct AssociationDriver: Sendable {
     let id: Int
     let server: DIMSEServer
     let settings: AssociationStateMachine.Settings
-    let overCapacity: Bool
 
     func run(_ connection: NIOAsyncChannel<AssociationEvent, AssociationOutput>) async {
         let address = connection.channel.remoteAddress
@@ -24,14 +23,21 @@ struct AssociationDriver: Sendable {
         logger[metadataKey: "peer"] = "\(peer)"
         var session = Session(
             id: id, peerAddress: peer, server: server, logger: logger,
-            machine: AssociationStateMachine(settings: settings, overCapacity: overCapacity))
+            machine: AssociationStateMachine(settings: settings))
         do {
             try await connection.executeThenClose { inbound, outbound in
                 if try await session.perform(session.machine.connected(), outbound) { return }
                 for try await event in inbound {
                     let actions: [Action]
                     switch event {
-                    case .pdu(let pdu): actions = session.machine.received(pdu)
+                    case .pdu(let pdu):
+                        // A connection counts against the association limit only from its A-ASSOCIATE-RQ.
+                        var overCapacity = false
+                        if case .associateRequest = pdu, !session.admitted {
+                            session.admitted = server.admitAssociation()
+                            overCapacity = !session.admitted
+                        }
+                        actions = session.machine.received(pdu, overCapacity: overCapacity)
                     case .malformed(let error): actions = session.machine.malformed(error)
                     case .timerExpired(let id): actions = session.machine.timerExpired(id: id)
                     }
@@ -44,6 +50,7 @@ struct AssociationDriver: Sendable {
             logger.warning("association ended with an error", metadata: ["error": "\(error)"])
         }
         session.discardIncoming()
+        if session.admitted { server.releaseAssociation() }
         if let association = session.association { await server.provider.associationEnded(association) }
     }
 }
@@ -65,6 +72,8 @@ private struct Session {
     var association: DIMSEAssociation?
     var peer: AssociationStateMachine.Peer?
     var sink: Sink = .none
+    /// Counted against the association limit (its A-ASSOCIATE-RQ arrived while there was room).
+    var admitted = false
     /// The association's one file for incoming instances, rewritten for each C-STORE (a new file
     /// per instance made ext4 scan past every recently deleted inode on each create: a third of
     /// the node's CPU in `perf`). Removed when the association ends.
@@ -572,11 +581,16 @@ private final class IncomingFile {
     private(set) var bytesWritten = 0
     private(set) var headerBytes = 0
 
+    /// Created relative to the folder's descriptor, never through a link (``OutputFolder``), under a
+    /// name built here.
     init(directory: String) throws {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        path = directory + "/.incoming-" + UUID().uuidString + ".dcm"
-        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw DIMSEError.io("cannot create \(path): errno \(errno)") }
+        let name = ".incoming-" + UUID().uuidString + ".dcm"
+        path = directory + "/" + name
+        do {
+            fd = try OutputFolder(path: directory, create: true).createFile(name)
+        } catch {
+            throw DIMSEError.io("cannot create an incoming file: \(error)")
+        }
     }
 
     /// Empties the file for the next instance.

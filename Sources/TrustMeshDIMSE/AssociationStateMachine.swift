@@ -99,7 +99,7 @@ package struct AssociationStateMachine: Sendable {
 
     package private(set) var state: State = .idle
     package let settings: Settings
-    private let overCapacity: Bool
+    private var overCapacity: Bool
     private var timerID: UInt64 = 0
     private var contexts: [UInt8: AcceptedContext] = [:]
     private var assembly: Assembly = .awaitingCommand
@@ -119,7 +119,11 @@ package struct AssociationStateMachine: Sendable {
     }
 
     /// A PDU arrived whole and well-formed.
-    package mutating func received(_ pdu: PDU) -> [Action] {
+    /// - Parameter overCapacity: with an A-ASSOCIATE-RQ: the node serves as many associations as it
+    ///   allows (counted from their requests, not their connections); the request is rejected as
+    ///   transient (PS3.8 Table 9-21: local limit exceeded).
+    package mutating func received(_ pdu: PDU, overCapacity: Bool = false) -> [Action] {
+        if overCapacity { self.overCapacity = true }
         switch (state, pdu) {
         case (.closed, _), (.idle, _):
             return []

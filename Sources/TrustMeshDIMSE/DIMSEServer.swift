@@ -26,8 +26,13 @@ public final class DIMSEServer: Sendable {
         public var timeout: Duration
         /// Largest P-DATA-TF PDU accepted (the maximum length advertised in A-ASSOCIATE-AC).
         public var maximumPDULength: Int
-        /// Associations served at once; more are rejected as transient (local limit exceeded).
+        /// Associations served at once; more are rejected as transient (local limit exceeded). A
+        /// connection counts only once its A-ASSOCIATE-RQ has arrived: until then ARTIM
+        /// (``timeout``) is all it may hold.
         public var maximumAssociations: Int
+        /// Connections one address may hold open at once (associated or not); more are closed on
+        /// accept, so one address cannot hold the listener's sockets.
+        public var maximumConnectionsPerAddress: Int
         /// Largest C-FIND or C-MOVE identifier accepted, in bytes.
         public var maximumIdentifierLength: Int
         /// C-MOVE destinations by AE title; a C-MOVE to any other is refused (0xA801).
@@ -37,7 +42,7 @@ public final class DIMSEServer: Sendable {
             host: String, port: Int, aeTitle: String, checkCalledAETitle: Bool = false,
             allowedCallingAETitles: Set<String>? = nil, timeout: Duration = .seconds(30),
             maximumPDULength: Int = 256 << 10, maximumAssociations: Int = 32, maximumIdentifierLength: Int = 1 << 20,
-            moveDestinations: [DIMSEMoveDestination] = []
+            moveDestinations: [DIMSEMoveDestination] = [], maximumConnectionsPerAddress: Int = 16
         ) {
             self.host = host
             self.port = port
@@ -47,6 +52,7 @@ public final class DIMSEServer: Sendable {
             self.timeout = timeout
             self.maximumPDULength = maximumPDULength
             self.maximumAssociations = maximumAssociations
+            self.maximumConnectionsPerAddress = maximumConnectionsPerAddress
             self.maximumIdentifierLength = maximumIdentifierLength
             self.moveDestinations = Dictionary(moveDestinations.map { ($0.aeTitle, $0) }) { _, last in last }
         }
@@ -75,6 +81,8 @@ public final class DIMSEServer: Sendable {
     let logger: Logger
     let counters = Mutex(Statistics())
     private let nextID = Atomic<Int>(0)
+    /// Open connections per peer address.
+    private let connections = Mutex<[String: Int]>([:])
 
     public init(configuration: Configuration, provider: some DIMSEServiceProvider, logger: Logger) {
         self.configuration = configuration
@@ -82,6 +90,35 @@ public final class DIMSEServer: Sendable {
         self.logger = logger
         counters.withLock { $0.aeTitle = configuration.aeTitle }
     }
+
+    /// Counts a connection from `address`; false when the address already holds its limit.
+    private func admitConnection(from address: String) -> Bool {
+        connections.withLock { open in
+            let held = open[address, default: 0]
+            guard held < configuration.maximumConnectionsPerAddress else { return false }
+            open[address] = held + 1
+            return true
+        }
+    }
+
+    private func releaseConnection(from address: String) {
+        connections.withLock { open in
+            let held = open[address, default: 0] - 1
+            open[address] = held > 0 ? held : nil
+        }
+    }
+
+    /// Counts an association once its A-ASSOCIATE-RQ has arrived; false (nothing counted) when the
+    /// node already serves ``Configuration/maximumAssociations``.
+    func admitAssociation() -> Bool {
+        counters.withLock { counters in
+            guard counters.active < configuration.maximumAssociations else { return false }
+            counters.active += 1
+            return true
+        }
+    }
+
+    func releaseAssociation() { counters.withLock { $0.active -= 1 } }
 
     /// The counters now.
     public var statistics: Statistics { counters.withLock { $0 } }
@@ -134,16 +171,29 @@ public final class DIMSEServer: Sendable {
                 try await withThrowingDiscardingTaskGroup { group in
                     for try await connection in inbound {
                         let id = nextID.wrappingAdd(1, ordering: .relaxed).newValue
-                        let active = counters.withLock {
-                            $0.active += 1
-                            return $0.active
+                        let remote = connection.channel.remoteAddress
+                        let address = remote?.ipAddress ?? "?"
+                        guard admitConnection(from: address) else {
+                            let limit = configuration.maximumConnectionsPerAddress
+                            counters.withLock { $0.associationsRejected += 1 }
+                            logger.warning(
+                                "DICOM connection closed: too many from one address",
+                                metadata: ["peer": "\(address)", "limit": "\(limit)"])
+                            group.addTask {
+                                // Closed through the async channel: its writer must be finished.
+                                try? await connection.executeThenClose { _, _ in }
+                                await self.provider.refused(
+                                    DIMSERefusal(
+                                        association: nil, peer: "\(address):\(remote?.port ?? 0)",
+                                        operation: "association", status: nil,
+                                        reason: "closed on accept: \(address) already holds \(limit) connections"))
+                            }
+                            continue
                         }
-                        let driver = AssociationDriver(
-                            id: id, server: self, settings: settings,
-                            overCapacity: active > configuration.maximumAssociations)
+                        let driver = AssociationDriver(id: id, server: self, settings: settings)
                         group.addTask {
                             await driver.run(connection)
-                            self.counters.withLock { $0.active -= 1 }
+                            self.releaseConnection(from: address)
                         }
                     }
                 }

@@ -189,8 +189,12 @@ package final class FetchEngine: Sendable {
         }
         update(id) { $0.transferID = response.transferID }
         let manifest = response.manifest
-        guard manifest.studyUID == record.studyUID, manifest.nhsNumber == record.nhsNumber.digits else {
-            throw FetchError(description: "\(record.origin) sent a manifest for another study or patient")
+        // Before anything is claimed, allocated or fetched for it: the manifest must be what the
+        // holder's signed index record announced, with valid UIDs and sizes within the chunker's.
+        do {
+            try manifest.check(announced: record)
+        } catch {
+            throw FetchError(description: "\(record.origin) sent a manifest this node refuses: \(error)")
         }
         guard let holderKey = Data(base64Encoded: response.transferKey) else {
             throw FetchError(description: "\(record.origin) sent a malformed transfer key")

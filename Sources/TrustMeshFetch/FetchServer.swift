@@ -18,6 +18,8 @@ package final class FetchServer: Sendable {
     struct Transfer: Sendable {
         var requester: TrustID
         var studyUID: String
+        /// The study's patient, whose opt-out is checked again before every batch.
+        var nhsNumber: NHSNumber?
         var key: SymmetricKey
         var hashes: Set<Digest256>
         var expires: Date
@@ -92,7 +94,7 @@ package final class FetchServer: Sendable {
         transfers.withLock { transfers in
             transfers = transfers.filter { $0.value.expires > now }
             transfers[transferID] = Transfer(
-                requester: requester.ods, studyUID: request.studyUID, key: keys.tx,
+                requester: requester.ods, studyUID: request.studyUID, nhsNumber: nhs, key: keys.tx,
                 hashes: Set(manifest.instances.flatMap { $0.chunks.map(\.hash) }),
                 expires: now.addingTimeInterval(Self.transferLifetime))
         }
@@ -129,6 +131,21 @@ package final class FetchServer: Sendable {
         }
         guard request.hashes.count <= Self.maximumBatch, request.hashes.allSatisfy(transfer.hashes.contains) else {
             throw PeerRefusal(.badEnvelope, "the batch asks for chunks outside the transfer's study")
+        }
+        // The patient may have opted out since the manifest was served: the transfer ends here.
+        if let nhs = transfer.nhsNumber, try node.isOptedOut(nhs) {
+            transfers.withLock { _ = $0.removeValue(forKey: request.transferID) }
+            try node.audit(
+                .fetchRefused, actor: .system("peer \(requester.ods.code)"),
+                subject: [
+                    .peer: requester.ods.code, .studyUID: transfer.studyUID, .nhsNumber: nhs.digits,
+                    .transferID: request.transferID, .rule: PolicyRule.optedOut.rawValue,
+                ],
+                details: "the patient opted out after the manifest was served; the transfer's batches are refused")
+            logger.warning(
+                "batch refused: the patient opted out during the transfer",
+                metadata: ["study": "\(transfer.studyUID)", "requester": "\(requester.ods)"])
+            throw PeerRefusal(.notShared, PolicyRule.optedOut.explanation, rule: .known(.optedOut))
         }
         let exitMidBatch = faults.withLock { faults in
             guard let remaining = faults.exitAfterBatches else { return false }

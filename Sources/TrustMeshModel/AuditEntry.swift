@@ -223,6 +223,10 @@ extension AuditEntry {
         /// An ingest stopped because the node failed (a full disk, a catalogue error): details the
         /// cause. What was stored before it is whole and audited as `ingest`.
         public static let ingestFailed: Kind = "ingestFailed"
+        /// The trust's operator corrected an instance of a held study (other bytes under its SOP
+        /// Instance UID): subject `studyUID`, `sopInstanceUID`; details the old and new manifest
+        /// hashes. The study's index record is republished.
+        public static let instanceCorrected: Kind = "instanceCorrected"
         /// The DICOM listener refused an association or a request (C-STORE refusals are
         /// `ingestRefused`): subject `peer` (its address); details the operation, status and reason.
         public static let dicomRefused: Kind = "dicomRefused"
@@ -231,8 +235,15 @@ extension AuditEntry {
         public static let recordPublished: Kind = "recordPublished"
         /// A verified index record arrived from a peer: the same subject as ``recordPublished``.
         public static let recordReceived: Kind = "recordReceived"
-        /// A patient opted out at this trust: subject `nhsNumber`.
+        /// A patient opted out at this trust: subject `nhsNumber`, `recordSequence`; details the
+        /// reference to the patient's expression of the wish.
         public static let optOut: Kind = "optOut"
+        /// A patient withdrew their opt-out at this trust: the same subject and details as ``optOut``.
+        public static let optOutWithdrawn: Kind = "optOutWithdrawn"
+        /// An opt-out record or withdrawal is not applied (its origin may not record one), or this
+        /// trust was refused recording one: subject `nhsNumber`, `origin`, `recordKind`, `rule` (an
+        /// `OptOutPolicy.Refusal`) and, for a received record, `recordSequence`; details why.
+        public static let optOutRefused: Kind = "optOutRefused"
         /// A care relationship was recorded: subject `careID`, `nhsNumber`, `careKind`; details its
         /// JSON (with the reason, and the justification of an emergency).
         public static let careAdded: Kind = "careAdded"
@@ -327,7 +338,7 @@ extension AuditEntry {
         public static let origin: SubjectKey = "origin"
         /// An index record's sequence number, in decimal.
         public static let recordSequence: SubjectKey = "recordSequence"
-        /// An index record's kind: `study`, `withdrawn` or `optOut`.
+        /// An index record's kind: `study`, `withdrawn`, `optOut` or `optOutWithdrawn`.
         public static let recordKind: SubjectKey = "recordKind"
         /// A checkpoint's sequence number, in decimal.
         public static let sequence: SubjectKey = "sequence"

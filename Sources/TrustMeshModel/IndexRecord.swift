@@ -1,3 +1,4 @@
+import Foundation
 public import TrustMeshCrypto
 
 /// What a node tells the network about one study it holds, signed by that node (its **origin**).
@@ -7,7 +8,11 @@ public import TrustMeshCrypto
 /// supersedes an earlier one: a study that gains instances is re-announced with a higher sequence, and a
 /// study deleted at its origin is announced as ``Kind-swift.struct/withdrawn``. A ``Kind-swift.struct/optOut``
 /// record says the patient has opted out of sharing: every node stops listing and sharing all of that
-/// NHS number's studies, whichever trust holds them.
+/// NHS number's studies, whichever trust holds them, if the origin may record one (it holds imaging
+/// for the patient or a current care relationship: `TrustMeshPolicy`'s `OptOutPolicy` decides); a
+/// later ``Kind-swift.struct/optOutWithdrawn`` record withdraws it. Both carry an ``OptOutStatement``:
+/// who recorded it, a reference to the patient's expression of the wish, and the care relationship
+/// relied on, if any.
 ///
 /// The signature covers ``signedBytes``, the canonical encoding of every field except the signature
 /// itself (see ``CanonicalEncoder`` for the byte forms). Records travel as JSON (the `Codable` form),
@@ -40,6 +45,12 @@ public struct IndexRecord: Sendable, Codable, Hashable {
         /// The patient opted out of sharing: every node stops listing and sharing this NHS number's
         /// studies, from every origin. ``IndexRecord/studyUID`` is `nil`.
         public static let optOut = Kind(rawValue: "optOut")
+        /// The patient withdrew their opt-out: with ``optOut``, the record with the latest issue time
+        /// decides (see `OptOutPolicy`). ``IndexRecord/studyUID`` is `nil`.
+        public static let optOutWithdrawn = Kind(rawValue: "optOutWithdrawn")
+
+        /// Whether a record of this kind states or withdraws an opt-out.
+        public var isOptOutKind: Bool { self == .optOut || self == .optOutWithdrawn }
     }
 
     /// The trust that signed the record and (for a study) holds the study.
@@ -72,6 +83,10 @@ public struct IndexRecord: Sendable, Codable, Hashable {
     public let manifestHash: Digest256?
     /// When the origin signed the record: ISO-8601 in UTC, e.g. `2026-03-14T09:26:53Z`.
     public let issuedAt: String
+    /// For an opt-out or its withdrawal: who recorded it, the patient's expression of the wish and the
+    /// care relationship relied on. `nil` in every other record, and in version 1 opt-outs (signed
+    /// before statements existed), which still verify.
+    public let statement: OptOutStatement?
     /// The origin's Ed25519 signature of ``signedBytes``.
     public let signature: Signature
 
@@ -98,6 +113,7 @@ public struct IndexRecord: Sendable, Codable, Hashable {
         sizeBytes = draft.sizeBytes
         manifestHash = draft.manifestHash
         issuedAt = draft.issuedAt
+        statement = draft.statement
         self.signature = signature
     }
 
@@ -107,7 +123,8 @@ public struct IndexRecord: Sendable, Codable, Hashable {
             origin: origin, sequence: sequence, kind: kind, nhsNumber: nhsNumber, studyUID: studyUID,
             studyDate: studyDate, modalities: modalities, bodyParts: bodyParts,
             studyDescription: studyDescription, accessionNumber: accessionNumber, seriesCount: seriesCount,
-            instanceCount: instanceCount, sizeBytes: sizeBytes, manifestHash: manifestHash, issuedAt: issuedAt)
+            instanceCount: instanceCount, sizeBytes: sizeBytes, manifestHash: manifestHash, issuedAt: issuedAt,
+            statement: statement)
     }
 
     /// The canonical encoding of every field except ``signature``: what the signature covers.
@@ -167,6 +184,8 @@ extension IndexRecord {
         public var manifestHash: Digest256?
         /// When the origin signs: ISO-8601 in UTC, e.g. `2026-03-14T09:26:53Z`.
         public var issuedAt: String
+        /// For an opt-out or its withdrawal, the statement; its presence makes the record version 2.
+        public var statement: OptOutStatement?
 
         /// Creates the fields of a record; optional fields default to absent and counts to zero.
         /// - Parameters:
@@ -185,11 +204,13 @@ extension IndexRecord {
         ///   - sizeBytes: The total size of the instances, in bytes.
         ///   - manifestHash: The hash of the study's manifest.
         ///   - issuedAt: The signing time, ISO-8601 in UTC.
+        ///   - statement: For an opt-out or its withdrawal: who recorded it and why (version 2).
         public init(
             origin: TrustID, sequence: UInt64, kind: Kind, nhsNumber: NHSNumber, studyUID: String? = nil,
             studyDate: String? = nil, modalities: [String] = [], bodyParts: [String] = [],
             studyDescription: String? = nil, accessionNumber: String? = nil, seriesCount: Int = 0,
-            instanceCount: Int = 0, sizeBytes: Int = 0, manifestHash: Digest256? = nil, issuedAt: String
+            instanceCount: Int = 0, sizeBytes: Int = 0, manifestHash: Digest256? = nil, issuedAt: String,
+            statement: OptOutStatement? = nil
         ) {
             self.origin = origin
             self.sequence = sequence
@@ -206,10 +227,16 @@ extension IndexRecord {
             self.sizeBytes = sizeBytes
             self.manifestHash = manifestHash
             self.issuedAt = issuedAt
+            self.statement = statement
         }
 
-        /// The domain-separation string of index records, version 1.
+        /// The domain-separation string of index records, version 1: every record without a
+        /// ``statement``.
         public static let domain = "TrustMesh/IndexRecord/v1"
+        /// The domain-separation string of version 2: a record with a ``statement`` (an opt-out or
+        /// its withdrawal). The domains differ, so bytes signed as one version never verify as the
+        /// other.
+        public static let domainV2 = "TrustMesh/IndexRecord/v2"
 
         /// The canonical encoding of the fields: what the origin signs.
         ///
@@ -219,7 +246,7 @@ extension IndexRecord {
         /// |---|---|---|
         /// | 1 | `origin` | String (the upper-case ODS code) |
         /// | 2 | `sequence` | UInt64 |
-        /// | 3 | `kind` | String: `study`, `withdrawn` or `optOut` |
+        /// | 3 | `kind` | String: `study`, `withdrawn`, `optOut` or `optOutWithdrawn` |
         /// | 4 | `nhsNumber` | String: the 10 digits, no spaces |
         /// | 5 | `studyUID` | Optional String |
         /// | 6 | `studyDate` | Optional String |
@@ -233,11 +260,19 @@ extension IndexRecord {
         /// | 14 | `manifestHash` | Optional raw bytes (`00 00 00 20` + 32 bytes) |
         /// | 15 | `issuedAt` | String |
         ///
+        /// A record with a ``statement`` (version 2) starts with ``domainV2`` instead and appends, after
+        /// field 15: 16 `statement.recordedBy` String; 17 `statement.recorder` Optional of, in order,
+        /// `issuer`, `subject`, `name`, `roleCode`, `organisation` Strings and `registration` Optional
+        /// String (as in a care relationship's `clinicianIdentity`); 18 `statement.expression` String;
+        /// 19 `statement.care` Optional of the care relationship's own canonical bytes as raw bytes,
+        /// then its signature's 64 bytes as raw bytes. A record without one is version 1, byte for byte
+        /// as before, so records signed before version 2 still verify.
+        ///
         /// The JSON form carries exactly these values (the NHS number as its 10 digits, the manifest
         /// hash as 64 lowercase hex digits, the signature as padded base64), so a verifier rebuilds this
         /// message from the JSON and checks it with `crypto_sign_verify_detached`.
         public var signedBytes: [UInt8] {
-            var encoder = CanonicalEncoder(domain: Self.domain)
+            var encoder = CanonicalEncoder(domain: statement == nil ? Self.domain : Self.domainV2)
             encoder.append(origin.code)
             encoder.append(sequence)
             encoder.append(kind.rawValue)
@@ -253,6 +288,24 @@ extension IndexRecord {
             encoder.append(sizeBytes)
             encoder.append(optional: manifestHash)
             encoder.append(issuedAt)
+            if let statement {
+                encoder.append(statement.recordedBy)
+                encoder.appendPresence(statement.recorder != nil)
+                if let person = statement.recorder {
+                    encoder.append(person.issuer)
+                    encoder.append(person.subject)
+                    encoder.append(person.name)
+                    encoder.append(person.roleCode)
+                    encoder.append(person.organisation.code)
+                    encoder.append(optional: person.registration)
+                }
+                encoder.append(statement.expression)
+                encoder.appendPresence(statement.care != nil)
+                if let care = statement.care {
+                    encoder.append(bytes: care.signedBytes)
+                    encoder.append(bytes: care.signature.rawBytes)
+                }
+            }
             return encoder.bytes
         }
 
@@ -265,5 +318,54 @@ extension IndexRecord {
         public func signed(by key: SigningKey) -> IndexRecord {
             IndexRecord(draft: self, signature: key.sign(signedBytes))
         }
+    }
+}
+
+/// What an opt-out record (or its withdrawal) says beyond the patient: who recorded it, where the
+/// patient's wish is written down, and the care relationship the origin relies on to record it.
+///
+/// Signed as part of the record (version 2; see ``IndexRecord/Draft/signedBytes``). The record's
+/// signature therefore covers the care relationship too: a receiver that verified the record with
+/// the origin's pinned key knows the origin presented this relationship.
+public struct OptOutStatement: Sendable, Codable, Hashable {
+    /// Who recorded it, for display: the signed-in person's name, or the system (for a local
+    /// operator: `operating-system user NAME (local operator)`).
+    public var recordedBy: String
+    /// The signed-in person who recorded it; `nil` for a local operator or a system.
+    public var recorder: Person?
+    /// A reference to the patient's expression of the wish (a form, a letter, a note in the record),
+    /// e.g. `Opt-out form OPT-2026-0042, scanned to the EPR`: trimmed, 1 to 200 characters.
+    public var expression: String
+    /// The origin's current care relationship for the patient that entitles it to record this, when it
+    /// holds no imaging for them; `nil` when it relies on imaging it announced.
+    public var care: CareRelationship?
+
+    /// A statement.
+    /// - Parameters:
+    ///   - recordedBy: Who recorded it, for display.
+    ///   - recorder: The signed-in person, if a person did.
+    ///   - expression: Where the patient's wish is written down.
+    ///   - care: The care relationship relied on, if any.
+    public init(recordedBy: String, recorder: Person?, expression: String, care: CareRelationship?) {
+        self.recordedBy = recordedBy
+        self.recorder = recorder
+        self.expression = expression
+        self.care = care
+    }
+
+    /// The first field not in its documented form, and why; `nil` if all are.
+    public var formProblem: String? {
+        let trimmed = { (text: String) in text.trimmingCharacters(in: .whitespacesAndNewlines) == text }
+        if !trimmed(recordedBy) || !(1...200).contains(recordedBy.count) {
+            return "recordedBy must be trimmed, 1 to 200 characters"
+        }
+        if !trimmed(expression) || !(1...200).contains(expression.count) {
+            return "the reference to the patient's expression of the wish must be trimmed, 1 to 200 characters"
+        }
+        if let recorder {
+            if let problem = recorder.formProblem { return problem }
+            if recorder.name != recordedBy { return "recordedBy is not the recorder's name" }
+        }
+        return nil
     }
 }

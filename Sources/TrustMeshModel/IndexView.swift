@@ -6,8 +6,9 @@
 ///   arrives later changes nothing.
 /// - If that record is ``IndexRecord/Kind-swift.struct/withdrawn``, the study is not listed (the
 ///   tombstone stays, so the older record can't bring the study back).
-/// - An ``IndexRecord/Kind-swift.struct/optOut`` record, from any origin, hides every study of that NHS
-///   number, from every origin, for good.
+/// - Opt-outs and their withdrawals are not applied here: they are kept per patient
+///   (``optOutRecords(for:)``) for `TrustMeshPolicy`'s `OptOutPolicy`, which decides whether their
+///   origin may record one and which is in force; the node hides an opted-out patient's studies.
 /// - A record of a kind this version does not know is ignored here (it still counts in its origin's
 ///   sequence, so gossip carries it on).
 ///
@@ -28,7 +29,7 @@ public struct IndexView: Sendable {
 
     private var latest: [StudyKey: IndexRecord] = [:]
     private var studiesByPatient: [NHSNumber: Set<StudyKey>] = [:]
-    private var optedOut: Set<NHSNumber> = []
+    private var optOuts: [NHSNumber: [IndexRecord]] = [:]
 
     /// An empty view.
     public init() {}
@@ -47,8 +48,10 @@ public struct IndexView: Sendable {
     /// without a study UID says nothing about any study and is ignored.
     /// - Parameter record: A record verified against its origin's pinned key.
     public mutating func apply(_ record: IndexRecord) {
-        if record.kind == .optOut {
-            optedOut.insert(record.nhsNumber)
+        if record.kind.isOptOutKind {
+            if !(optOuts[record.nhsNumber]?.contains(record) ?? false) {
+                optOuts[record.nhsNumber, default: []].append(record)
+            }
             return
         }
         guard record.kind == .study || record.kind == .withdrawn, let studyUID = record.studyUID else { return }
@@ -62,24 +65,25 @@ public struct IndexView: Sendable {
         studiesByPatient[record.nhsNumber, default: []].insert(key)
     }
 
-    /// Whether the patient has opted out of sharing (an opt-out record from any origin).
+    /// The patient's opt-out records and withdrawals, from every origin, ordered by origin and sequence;
+    /// `OptOutPolicy` decides which count.
     /// - Parameter nhs: The patient.
-    public func isOptedOut(_ nhs: NHSNumber) -> Bool {
-        optedOut.contains(nhs)
+    public func optOutRecords(for nhs: NHSNumber) -> [IndexRecord] {
+        (optOuts[nhs] ?? []).sorted { ($0.origin, $0.sequence) < ($1.origin, $1.sequence) }
     }
 
-    /// The patient's studies at every origin: for each, the latest record, not withdrawn. Empty if the
-    /// patient opted out.
+    /// The patient's studies at every origin: for each, the latest record, not withdrawn. Opt-outs
+    /// are not applied (see ``optOutRecords(for:)``).
     /// - Parameter nhs: The patient.
     /// - Returns: Records ordered by origin, then study UID.
     public func studies(for nhs: NHSNumber) -> [IndexRecord] {
-        guard !optedOut.contains(nhs), let keys = studiesByPatient[nhs] else { return [] }
+        guard let keys = studiesByPatient[nhs] else { return [] }
         return keys.compactMap { latest[$0] }.filter { $0.kind == .study }.sorted(by: Self.order)
     }
 
-    /// Every listed study of every patient who has not opted out, ordered by origin, then study UID.
+    /// Every listed study, ordered by origin, then study UID (opt-outs are not applied).
     public var studies: [IndexRecord] {
-        latest.values.filter { $0.kind == .study && !optedOut.contains($0.nhsNumber) }.sorted(by: Self.order)
+        latest.values.filter { $0.kind == .study }.sorted(by: Self.order)
     }
 
     /// For one study, each origin's latest record where that record still lists it (not

@@ -31,6 +31,21 @@ public enum LocalAPIClient {
         return try await send(node, "/api/v1/care", body: try JSONEncoder().encode(body))
     }
 
+    /// Records (or withdraws) a patient's opt-out at the node, as the signed-in person; returns the
+    /// signed record.
+    public static func optOut(node: NodeEndpoint, nhs: String, reference: String, withdraw: Bool) async throws
+        -> IndexRecord
+    {
+        struct Body: Encodable {
+            var nhs: String
+            var reference: String
+            var withdraw: Bool
+        }
+        return try await send(
+            node, "/api/v1/optout",
+            body: try JSONEncoder().encode(Body(nhs: nhs, reference: reference, withdraw: withdraw)))
+    }
+
     /// The node's care relationships, newest first.
     public static func care(node: NodeEndpoint) async throws -> [CareRelationship] {
         try await get(node, "/api/v1/care")

@@ -75,7 +75,8 @@ final class NodeDICOMService: DIMSEServiceProvider {
         }
         let report: IngestReport
         do {
-            report = try await node.store.ingest(paths: [request.path], workers: 1)
+            // Never a correction: a DICOM peer is not the trust's operator (it cannot sign in).
+            report = try await node.store.ingest(paths: [request.path], workers: 1, mayCorrect: false)
         } catch {
             logger.error("C-STORE ingest failed", metadata: ["error": "\(error)"])
             try? node.audit(
@@ -90,7 +91,9 @@ final class NodeDICOMService: DIMSEServiceProvider {
             logger.warning(
                 "C-STORE refused by ingest",
                 metadata: ["sopInstanceUID": "\(request.sopInstanceUID)", "reason": "\(reason)"])
-            return .cannotUnderstand(reason)
+            // A UID held in another study, or other bytes under a held one: 0xA900, the rule first
+            // (the peer sees 64 characters of the comment; the audit entry has all of it).
+            return failure.identityConflict == true ? .doesNotMatchSOPClass(reason) : .cannotUnderstand(reason)
         }
         guard report.instancesIngested == 1 else { return .cannotUnderstand("the instance was not stored") }
         received.withLock { all in
@@ -115,7 +118,16 @@ final class NodeDICOMService: DIMSEServiceProvider {
         let actor = refusal.association.map(Self.actor) ?? .system("DICOM peer at \(refusal.peer)")
         let kind: AuditEntry.Kind = refusal.operation == "C-STORE" ? .ingestRefused : .dicomRefused
         do {
-            try node.audit(kind, actor: actor, subject: [.peer: refusal.peer], details: refusal.summary)
+            if refusal.association == nil {
+                // Before an association (ARTIM, rejections, connections over the per-address cap)
+                // the peer is only an address: aggregated per address, so idle sockets cannot flood the log.
+                let address = refusal.peer.lastIndex(of: ":").map { String(refusal.peer[..<$0]) } ?? refusal.peer
+                try node.auditRefusal(
+                    kind, source: "DICOM " + address, actor: actor, subject: [.peer: refusal.peer],
+                    details: refusal.summary)
+            } else {
+                try node.audit(kind, actor: actor, subject: [.peer: refusal.peer], details: refusal.summary)
+            }
         } catch {
             logger.error("could not audit a DICOM refusal", metadata: ["error": "\(error)"])
         }
@@ -141,10 +153,30 @@ final class NodeDICOMService: DIMSEServiceProvider {
 
     // MARK: C-FIND
 
+    /// 0xA900 ("Identifier does not match SOP Class", PS3.4 §C.4.1.1.4) naming the first UID key of
+    /// a C-FIND or C-MOVE identifier whose values are not all valid UIDs (``DICOMUID``); nil when
+    /// every one is. A key that is empty or universal (`*`) matches everything and is left alone.
+    static func invalidUIDKey(_ value: (Tag) -> String?) -> DIMSEStatus? {
+        let keys: [(Tag, String)] = [
+            (.studyInstanceUID, "StudyInstanceUID"), (.seriesInstanceUID, "SeriesInstanceUID"),
+            (.sopInstanceUID, "SOPInstanceUID"), (.sopClassUID, "SOPClassUID"),
+        ]
+        for (tag, keyword) in keys {
+            guard let text = value(tag), text.trimmingCharacters(in: .whitespaces) != "*" else { continue }
+            for uid in DICOMMatching.values(text) {
+                do { try DICOMUID.check(uid, attribute: keyword) } catch {
+                    return .doesNotMatchSOPClass("\(error)")
+                }
+            }
+        }
+        return nil
+    }
+
     func find(_ request: DIMSEFindRequest) async -> DIMSEFindResponse {
         if let refusal = unauthorized(request.association, "C-FIND") {
             return DIMSEFindResponse(matches: [], status: refusal)
         }
+        if let invalid = Self.invalidUIDKey(request.value) { return DIMSEFindResponse(matches: [], status: invalid) }
         if request.level == "SERIES" || request.level == "IMAGE" { return findWithinHeldStudies(request) }
         guard request.level == "PATIENT" || request.level == "STUDY" else {
             return DIMSEFindResponse(
@@ -323,6 +355,7 @@ final class NodeDICOMService: DIMSEServiceProvider {
     /// when nothing asked for is here; a warning, 0xB000, when some of it is).
     func move(_ request: DIMSEMoveRequest) async -> DIMSEMovePlan {
         if let refusal = unauthorized(request.association, "C-MOVE") { return .refused(refusal) }
+        if let invalid = Self.invalidUIDKey(request.value) { return .refused(invalid) }
         guard request.level == "STUDY" || request.level == "SERIES" else {
             return .refused(.cannotUnderstand("only STUDY and SERIES levels are moved"))
         }

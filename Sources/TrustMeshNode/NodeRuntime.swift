@@ -58,6 +58,10 @@ public final class NodeRuntime: Sendable {
     public let local: LocalListener
     /// Who may use the local listener: sign-in, sessions, bearer tokens, the permission table.
     let access: Access
+    /// Timeouts and the per-address connection cap of both HTTP listeners.
+    let httpLimits: HTTPLimits
+    /// Largest STOW-RS request body, in bytes.
+    let stowMaximumBytes: Int
 
     /// Prepares a node to run: its keys must match the topology's entry for its trust.
     /// - Throws: if the trust is not in the topology, the topology lacks keys, or the keys differ.
@@ -70,11 +74,16 @@ public final class NodeRuntime: Sendable {
     /// - Parameter queryRetrieveAETitles: calling AE titles whose C-FIND and C-MOVE are answered;
     ///   empty: none (the DICOM listener stores and echoes only).
     /// - Parameter policy: the network's policy (`policy.json`), under which the holder decides every share.
+    /// - Parameter httpLimits: timeouts and the per-address connection cap of both HTTP listeners.
+    /// - Parameter stowMaximumBytes: the largest STOW-RS request body (default 4 GiB); larger is 413.
+    /// - Parameter refusalAuditWindow: refusals from one source are audited once per window, then counted.
     public init(
         node: LocalNode, topology: Topology, settings: GossipSettings = GossipSettings(),
         fetchBatchBytes: Int = 8 << 20, checkpointInterval: Duration = .seconds(30),
         dicom: DIMSEServer.Configuration? = nil, queryRetrieveAETitles: Set<String> = [],
-        local: LocalListener? = nil, access: AccessSettings? = nil, policy: NetworkPolicy = NetworkPolicy()
+        local: LocalListener? = nil, access: AccessSettings? = nil, policy: NetworkPolicy = NetworkPolicy(),
+        httpLimits: HTTPLimits = HTTPLimits(), stowMaximumBytes: Int = 4 << 30,
+        refusalAuditWindow: Duration = .seconds(60)
     ) throws {
         try topology.validate(requireKeys: true)
         let trust = node.configuration.trust
@@ -91,6 +100,9 @@ public final class NodeRuntime: Sendable {
         self.topology = topology
         self.settings = settings
         self.me = me
+        self.httpLimits = httpLimits
+        self.stowMaximumBytes = stowMaximumBytes
+        node.refusals.window = Double(refusalAuditWindow.components.seconds)
         let local = try local ?? LocalListener.default(peerAddress: me.address)
         self.local = local
         let signing = try node.signingKey()
@@ -106,7 +118,14 @@ public final class NodeRuntime: Sendable {
         }
         let auditAccess: @Sendable (AccessEvent) -> Void = { [node] event in
             let details = (try? JSONEncoder().encode(event.details)).map { String(decoding: $0, as: UTF8.self) }
-            try? node.audit(AuditEntry.Kind(rawValue: event.kind), actor: event.actor, details: details)
+            let kind = AuditEntry.Kind(rawValue: event.kind)
+            if event.kind == "accessRefused", case .system(let name) = event.actor, name == "unauthenticated request" {
+                // No credential verified: one source, aggregated so that a flood cannot flood the log.
+                try? node.auditRefusal(
+                    kind, source: name, actor: event.actor, details: details, reason: event.details["reason"])
+            } else {
+                try? node.audit(kind, actor: event.actor, details: details)
+            }
         }
         self.access = try Access(
             settings: access, trust: trust, publicURL: local.publicURL, localAddress: local.address,
@@ -119,6 +138,7 @@ public final class NodeRuntime: Sendable {
         self.client = client
         var keys: [TrustID: VerifyingKey] = [:]
         for entry in topology.trusts { keys[entry.ods] = entry.signingKey }
+        node.networkPolicy = policy
         fetchServer = FetchServer(node: node, logger: logger, policy: policy)
         checkpoints = CheckpointPublisher(
             node: node, topology: topology, client: client, interval: checkpointInterval, logger: logger)
@@ -183,13 +203,12 @@ public final class NodeRuntime: Sendable {
         let (host, port) = try me.hostAndPort()
         var app = Application(
             router: peerRouter(),
-            server: .http1(configuration: .init(additionalChannelHandlers: [ExpectContinueHandler()])),
+            server: .http1(configuration: httpConfiguration()),
             configuration: .init(address: .hostname(host, port: port), serverName: "trustmesh"),
             onServerRunning: { channel in onListening(channel.localAddress?.port ?? port) },
             logger: logger)
         let localPort = local.port
-        let http1: HTTPServerBuilder = .http1(
-            configuration: .init(additionalChannelHandlers: [ExpectContinueHandler()]))
+        let http1: HTTPServerBuilder = .http1(configuration: httpConfiguration())
         let localApp = Application(
             router: localRouter(),
             server: try local.tls.map { files in
@@ -198,7 +217,7 @@ public final class NodeRuntime: Sendable {
             configuration: .init(address: .hostname(local.host, port: localPort), serverName: "trustmesh"),
             onServerRunning: { channel in onLocalListening(channel.localAddress?.port ?? localPort) },
             logger: logger)
-        app.addServices(localApp, GossipLoop(runtime: self), checkpoints)
+        app.addServices(localApp, GossipLoop(runtime: self), checkpoints, RefusalAuditFlusher(node: node))
         if let dicom { app.addServices(DICOMListenerService(server: dicom, onListening: onDICOMListening)) }
         logger.info(
             "node starting", metadata: ["trust": "\(me.ods)", "address": "\(me.address)", "local": "\(local.address)"])
@@ -208,6 +227,21 @@ public final class NodeRuntime: Sendable {
             logger.info("node stopped", metadata: ["trust": "\(me.ods)"])
         }
         try await app.runService()
+    }
+
+    /// One HTTP listener's channel configuration: `Expect: 100-continue`, the per-address cap and
+    /// header timeout (each listener counts its own connections), Hummingbird's idle timeout.
+    private func httpConfiguration() -> HTTP1Channel.Configuration {
+        let counter = AddressCounter(limit: httpLimits.connectionsPerAddress)
+        let limits = httpLimits
+        let logger = logger
+        let (seconds, attoseconds) = limits.idleTimeout.components
+        return .init(
+            additionalChannelHandlers: [
+                ExpectContinueHandler(),
+                ConnectionLimitHandler(counter: counter, headerTimeout: limits.headerTimeout, logger: logger),
+            ],
+            idleTimeout: .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000))
     }
 
     /// Releases the HTTP clients of a runtime that was built but never run (``run`` does this itself).
@@ -241,8 +275,8 @@ public final class NodeRuntime: Sendable {
     // MARK: Doors
 
     /// The peer listener's routes: the peer protocol only.
-    private func peerRouter() -> Router<BasicRequestContext> {
-        let router = Router()
+    private func peerRouter() -> Router<PeerRequestContext> {
+        let router = Router(context: PeerRequestContext.self)
         router.add(middleware: MetricsMiddleware(metrics: metrics))
         router.addRoutes(peerDoor.routes(peerHandlers()))
         return router
@@ -262,31 +296,36 @@ public final class NodeRuntime: Sendable {
         router.addRoutes(SignInRoutes(access).routes())
         router.addRoutes(LocalAPI(services).routes(middleware: guarded))
         router.addRoutes(
-            DICOMwebRoutes(node: node, topology: topology, baseURL: local.publicURL, logger: logger).routes(
-                middleware: guarded))
+            DICOMwebRoutes(
+                node: node, topology: topology, baseURL: local.publicURL, logger: logger,
+                stowMaximumBytes: stowMaximumBytes
+            ).routes(middleware: guarded))
         router.addRoutes(FHIRImagingStudy.routes(services, middleware: guarded))
         router.addRoutes(metrics.routes(runtime: self, middleware: guarded))
         router.addRoutes(WebUI(services).routes(middleware: guarded))
         return router
     }
 
-    /// What each peer route does with an opened request.
-    private func peerHandlers() -> [String: PeerDoor.Handler] {
+    /// What each peer route does with an opened request, and the most body it reads (sealed bytes:
+    /// what the route's largest genuine request needs, with room to spare).
+    private func peerHandlers() -> [String: PeerDoor.Route] {
         [
-            "/peer/v1/gossip": { from, payload in
+            "/peer/v1/gossip": .init(maximumBody: 8 << 20) { from, payload in
                 let gossipRequest = try JSONDecoder().decode(GossipRequest.self, from: Data(payload))
                 guard gossipRequest.from == from.ods else {
                     throw PeerRefusal(.badEnvelope, "the gossip request names another sender")
                 }
                 return .sealed(try JSONEncoder().encode(try await self.gossip.handle(gossipRequest)))
             },
-            CheckpointPublisher.path: { from, payload in
+            CheckpointPublisher.path: .init(maximumBody: 64 << 10) { from, payload in
                 .sealed(try CheckpointPublisher.receive(payload, from: from, node: self.node, logger: self.logger))
             },
-            FetchRoutes.manifest: { from, payload in
+            FetchRoutes.manifest: .init(maximumBody: 1 << 20) { from, payload in
                 .sealed(try self.fetchServer.manifest(from: from, payload: payload))
             },
-            FetchRoutes.chunks: { from, payload in .stream(try self.fetchServer.chunks(from: from, payload: payload)) },
+            FetchRoutes.chunks: .init(maximumBody: 4 << 20) { from, payload in
+                .stream(try self.fetchServer.chunks(from: from, payload: payload))
+            },
         ]
     }
 
@@ -319,6 +358,22 @@ final class RuntimeCounters: Sendable {
     func refused(_ code: String) { values.withLock { $0.refusals[code, default: 0] += 1 } }
     func roundRun() { values.withLock { $0.rounds += 1 } }
     var snapshot: Values { values.withLock { $0 } }
+}
+
+/// Writes the counts of refusal windows that have ended (``LocalNode/auditRefusal(_:source:actor:subject:details:now:)``)
+/// when no later refusal does, and every open window's count when the node stops.
+struct RefusalAuditFlusher: Service {
+    let node: LocalNode
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try await Task.sleep(for: .seconds(1))
+                try? node.flushRefusals()
+            }
+        }
+        try? node.flushRefusals(all: true)
+    }
 }
 
 /// Runs a gossip round every interval until the service group shuts down.

@@ -1,4 +1,4 @@
-import Foundation
+package import Foundation
 import Glibc
 public import TrustMeshModel
 import TrustMeshStore
@@ -30,6 +30,51 @@ extension LocalNode {
         } catch {
             FileHandle.standardError.write(Data("audit: could not append \(kind.rawValue): \(error)\n".utf8))
             throw error
+        }
+    }
+
+    /// Audits a refusal without letting a flood of them flood the log: per kind and source (an
+    /// address, or a verified peer), the first refusal in a window (``RefusalAggregator``, 60 s by
+    /// default) is written as it happens, the rest are counted, and the count is written as one
+    /// entry of the same kind when the window ends (details `{"repeated": N, "source": …, "from": …,
+    /// "to": …, "reasons": {reason: count}}`: N refusals after the first, between those times, and
+    /// why). Windows that have ended are written before the new refusal; ``flushRefusals(now:all:)``
+    /// writes them when no refusal follows.
+    /// - Parameters:
+    ///   - source: where the refusal came from; the unit of aggregation.
+    ///   - actor: who is refused: `unauthenticated ADDRESS` until a credential verified.
+    ///   - reason: why, short; tallied in the window's count entry.
+    package func auditRefusal(
+        _ kind: AuditEntry.Kind, source: String, actor: Actor, subject: [AuditEntry.SubjectKey: String] = [:],
+        details: String? = nil, reason: String? = nil, now: Date = Date()
+    ) throws {
+        let (write, ended) = refusals.record(
+            kind, source: source, actor: actor, subject: subject, reason: reason ?? details, now: now)
+        try audit(ended)
+        if write { try audit(kind, actor: actor, subject: subject, details: details) }
+    }
+
+    /// Writes the counts of refusal windows that have ended (all open windows with `all`, when the
+    /// node stops).
+    package func flushRefusals(now: Date = Date(), all: Bool = false) throws {
+        try audit(refusals.ended(now: now, all: all))
+    }
+
+    private struct RepeatedRefusals: Encodable {
+        var repeated: String
+        var source: String
+        var from: String
+        var to: String
+        var reasons: [String: Int]
+    }
+
+    private func audit(_ summaries: [RefusalAggregator.Summary]) throws {
+        for summary in summaries {
+            let details = Self.auditJSON(
+                RepeatedRefusals(
+                    repeated: "\(summary.repeated)", source: summary.source, from: CareTime.format(summary.start),
+                    to: CareTime.format(summary.last), reasons: summary.reasons))
+            try audit(summary.kind, actor: summary.actor, subject: summary.subject, details: details)
         }
     }
 

@@ -1,15 +1,17 @@
 import Foundation
-import TrustMeshGossip
 package import TrustMeshModel
+import TrustMeshPolicy
 package import TrustMeshStore
 
 /// What every door asks of the studies held here: is the patient opted out, which studies (and
 /// which of their series and instances) may be served, and the audit entry written before any of
 /// them leaves. DICOMweb, the DICOM listener and the fetch holder all answer through these.
 extension LocalNode {
-    /// Whether the patient has opted out of sharing, by this node's copy of the network's index.
+    /// Whether the patient has opted out of sharing, by this node's copy of the network's index: the
+    /// one opt-out check every door asks (`OptOutPolicy`: only opt-outs from a trust that may record
+    /// one count, and the latest of those and their withdrawals decides).
     package func isOptedOut(_ nhs: NHSNumber) throws -> Bool {
-        IndexView(try store.index.records(nhs: nhs)).isOptedOut(nhs)
+        try optOutDecision(nhs).optedOut
     }
 
     /// Whether a stored study's patient (its NHS number as catalogued, nil for an unmatched study)
@@ -22,10 +24,23 @@ extension LocalNode {
     /// A study held here whose patient has not opted out, with its instances; nil otherwise (an
     /// opted-out patient's studies are not shown or served by any door).
     package func servableStudy(_ uid: String) throws -> (summary: StudySummary, manifest: TransferManifest)? {
-        guard let summary = try store.study(uid: uid), !(try isOptedOut(patient: summary.nhsNumber)),
-            let manifest = try store.transferManifest(studyUID: uid)
+        guard let summary = try servableSummary(uid), let manifest = try store.transferManifest(studyUID: uid)
         else { return nil }
         return (summary, manifest)
+    }
+
+    /// A study held here whose patient has not opted out; nil otherwise (the study page's check).
+    package func servableSummary(_ uid: String) throws -> StudySummary? {
+        guard let summary = try store.study(uid: uid), !(try isOptedOut(patient: summary.nhsNumber)) else {
+            return nil
+        }
+        return summary
+    }
+
+    /// Whether an instance held here may be shown (a thumbnail): its study is servable.
+    package func isServable(instance sopInstanceUID: String) throws -> Bool {
+        guard let study = try store.studyUID(ofInstance: sopInstanceUID) else { return false }
+        return try servableSummary(study) != nil
     }
 
     /// The audit subject naming a held study (and its patient), and the series or instance asked

@@ -2,31 +2,38 @@ import Foundation
 import TrustMeshCrypto
 import TrustMeshGossip
 public import TrustMeshModel
+import TrustMeshPolicy
 public import TrustMeshStore
 
 extension LocalNode {
     /// Ingests files and publishes an index record for every matched study whose content changed.
     ///
     /// Unmatched studies (no valid NHS number) are stored but never published.
-    /// - Parameter actor: who the audit log names (``localOperator`` for the CLI, the DICOMweb client for STOW-RS).
+    /// - Parameters:
+    ///   - actor: who the audit log names (``localOperator`` for the CLI, the DICOMweb client for STOW-RS).
+    ///   - mayCorrect: whether `actor` may correct an instance of a held study (other bytes under its
+    ///     SOP Instance UID): the trust's operator, through its own ingest doors. Each correction is
+    ///     audited as `instanceCorrected` with the old and new manifest hashes, and the study's index
+    ///     record republished.
     public func ingest(
-        paths: [String], actor: Actor, progress: (@Sendable (IngestProgress) -> Void)? = nil
+        paths: [String], actor: Actor, mayCorrect: Bool = false, progress: (@Sendable (IngestProgress) -> Void)? = nil
     ) async throws -> (report: IngestReport, published: [IndexRecord]) {
         let report: IngestReport
         do {
-            report = try await store.ingest(paths: paths, progress: progress)
+            report = try await store.ingest(paths: paths, mayCorrect: mayCorrect, progress: progress)
         } catch let stopped as IngestInterrupted {
             // What was committed is whole: audit and publish it, then record why the rest was not
             // stored (best effort: on a full disk the log may not have room either).
             let done = stopped.report
             _ = try? finishIngest(
-                studies: Set(done.studies), unmatched: Set(done.unmatchedStudies), refused: done.failures, actor: actor)
+                studies: Set(done.studies), unmatched: Set(done.unmatchedStudies), refused: done.failures,
+                corrections: done.corrections, actor: actor)
             try? audit(.ingestFailed, actor: actor, details: "\(stopped.cause)")
             throw stopped
         }
         let published = try finishIngest(
             studies: Set(report.studies), unmatched: Set(report.unmatchedStudies), refused: report.failures,
-            actor: actor)
+            corrections: report.corrections, actor: actor)
         return (report, published)
     }
 
@@ -37,13 +44,21 @@ extension LocalNode {
     ///   - studies: every study that received instances.
     ///   - unmatched: those without a valid NHS number (stored, never published).
     ///   - refused: files refused, with their reasons.
+    ///   - corrections: instances replaced by other bytes (each audited as `instanceCorrected`).
     ///   - actor: who sent the instances, for the audit log.
     /// - Returns: the records published.
     @discardableResult
     public func finishIngest(
-        studies: Set<String>, unmatched: Set<String>, refused: [IngestReport.Failure] = [], actor: Actor
+        studies: Set<String>, unmatched: Set<String>, refused: [IngestReport.Failure] = [],
+        corrections: [IngestReport.Correction] = [], actor: Actor
     ) throws -> [IndexRecord] {
         try auditRefused(refused.map(\.reason), actor: actor)
+        for correction in corrections {
+            try audit(
+                .instanceCorrected, actor: actor,
+                subject: [.studyUID: correction.studyUID, .sopInstanceUID: correction.sopInstanceUID],
+                details: "manifest \(correction.oldManifestHash) replaced by \(correction.newManifestHash)")
+        }
         let matched = studies.subtracting(unmatched)
         for uid in studies.sorted() {
             var subject: [AuditEntry.SubjectKey: String] = [.studyUID: uid]
@@ -95,21 +110,6 @@ extension LocalNode {
         return published
     }
 
-    /// Records that a patient has opted out of sharing. Gossip carries the record to every node,
-    /// each of which then stops listing and sharing the patient's studies.
-    /// - Parameter actor: who recorded it (``localOperator`` for the CLI).
-    public func optOut(nhs: NHSNumber, by actor: Actor) throws -> IndexRecord {
-        let key = try signingKey()
-        let trust = configuration.trust
-        let record = try store.index.publish(origin: trust) { sequence in
-            IndexRecord.Draft(origin: trust, sequence: sequence, kind: .optOut, nhsNumber: nhs, issuedAt: Self.now())
-                .signed(by: key)
-        }
-        try audit(.optOut, actor: actor, subject: [.nhsNumber: nhs.digits])
-        try audit(.recordPublished, actor: .system("node"), subject: Self.auditSubject(record!))
-        return record!
-    }
-
     /// The audit subject of an index record.
     static func auditSubject(_ record: IndexRecord) -> [AuditEntry.SubjectKey: String] {
         var subject: [AuditEntry.SubjectKey: String] = [
@@ -127,8 +127,9 @@ extension LocalNode {
     ///   - actor: who asks (``localOperator`` for the CLI).
     public func query(nhs: NHSNumber, topology: Topology? = nil, by actor: Actor) throws -> FederatedQueryResult {
         try audit(.query, actor: actor, subject: [.nhsNumber: nhs.digits])
-        let view = IndexView(try store.index.records(nhs: nhs))
-        guard !view.isOptedOut(nhs) else {
+        let records = try store.index.records(nhs: nhs)
+        let view = IndexView(records)
+        guard !OptOutPolicy.decide(records, policy: networkPolicy).optedOut else {
             return FederatedQueryResult(nhsNumber: nhs.digits, optedOut: true, studies: [])
         }
         let studies = try view.studies(for: nhs).compactMap { record -> FederatedQueryResult.Study? in
@@ -172,6 +173,7 @@ package struct SQLiteIndexLog: IndexLog {
     package func append(_ records: [IndexRecord]) async throws {
         for record in try table.append(records) {
             try node.audit(.recordReceived, actor: .system("gossip"), subject: LocalNode.auditSubject(record))
+            try node.auditRefusedOptOuts([record])
         }
     }
 }

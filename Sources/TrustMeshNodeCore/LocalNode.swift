@@ -3,6 +3,7 @@ import Glibc
 import Synchronization
 public import TrustMeshCrypto
 public import TrustMeshModel
+package import TrustMeshPolicy
 public import TrustMeshStore
 
 /// What a node's `node.json` says about it: who it is and its public keys.
@@ -34,6 +35,17 @@ public final class LocalNode: Sendable {
     public let configuration: NodeConfiguration
     public let store: StudyStore
     private let signingKeyCache = Mutex<SigningKey?>(nil)
+    private let policyBox = Mutex(NetworkPolicy())
+
+    /// The network's policy this node decides under (`node run` sets the one it loaded; commands run
+    /// with `--data` use the defaults): the care caps an opt-out's care relationship is judged by.
+    package var networkPolicy: NetworkPolicy {
+        get { policyBox.withLock { $0 } }
+        set { policyBox.withLock { $0 = newValue } }
+    }
+
+    /// Refusals from one source, aggregated per window (``auditRefusal(_:source:actor:subject:details:now:)``).
+    package let refusals = RefusalAggregator()
 
     /// Opens an existing node.
     /// - Throws: ``NodeError/notANode(directory:)`` when `directory` holds no node.

@@ -29,6 +29,9 @@ package struct PeerClient: Sendable {
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool.retryConnectionEstablishment = false
         configuration.timeout = .init(connect: .seconds(3), read: .seconds(60))
+        // Idle pooled connections are dropped well before a peer's idle timeout (`node run
+        // --idle-timeout`, default 60 s) would close them under a request about to be sent.
+        configuration.connectionPool.idleTimeout = .seconds(20)
         http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
@@ -53,8 +56,8 @@ package struct PeerClient: Sendable {
         _ peer: TrustID, path: String, payload: [UInt8], buffer: inout ByteBuffer, timeout: TimeAmount = .seconds(60),
         consume: (inout ByteBuffer) throws -> Void
     ) async throws {
-        let (_, _, response) = try await execute(peer, path: path, payload: payload, timeout: timeout)
-        guard response.status == .ok else { throw try await refusal(response, from: peer) }
+        let (trust, nonce, response) = try await execute(peer, path: path, payload: payload, timeout: timeout)
+        guard response.status == .ok else { throw try await refusal(response, from: trust, nonce: nonce) }
         buffer.clear()
         var received = 0
         for try await part in response.body {
@@ -72,7 +75,7 @@ package struct PeerClient: Sendable {
         _ peer: TrustID, path: String, payload: [UInt8], timeout: TimeAmount
     ) async throws -> (trust: Topology.Trust, nonce: String, headers: [String: String], body: ByteBuffer) {
         let (trust, nonce, response) = try await execute(peer, path: path, payload: payload, timeout: timeout)
-        guard response.status == .ok else { throw try await refusal(response, from: peer) }
+        guard response.status == .ok else { throw try await refusal(response, from: trust, nonce: nonce) }
         // Collected into one buffer of the announced size: growing it by doubling would copy it.
         let announced = response.headers.first(name: "Content-Length").flatMap { Int($0) } ?? 0
         guard announced <= maximumResponse else {
@@ -108,11 +111,17 @@ package struct PeerClient: Sendable {
         return (trust, envelope.headers[PeerEnvelope.nonceHeader] ?? "", response)
     }
 
-    /// The refusal a non-200 answer carries (its body is small JSON).
-    private func refusal(_ response: HTTPClientResponse, from peer: TrustID) async throws -> PeerRefusal {
+    /// The refusal a non-200 answer carries (its body is small JSON), believed only when signed by
+    /// the peer and bound to this request (``PeerEnvelope/openRefusal(status:headers:body:from:to:requestNonce:)``).
+    private func refusal(_ response: HTTPClientResponse, from peer: Topology.Trust, nonce: String) async throws
+        -> PeerRefusal
+    {
         let body = try await response.body.collect(upTo: 1 << 20)
-        if let refusal = try? JSONDecoder().decode(PeerRefusal.self, from: Data(buffer: body)) { return refusal }
-        return PeerRefusal(.unavailable, "\(peer) answered HTTP \(response.status.code)")
+        var headers: [String: String] = [:]
+        for (name, value) in response.headers { headers[name] = value }
+        return PeerEnvelope.openRefusal(
+            status: Int(response.status.code), headers: headers, body: Array(buffer: body), from: peer, to: me,
+            requestNonce: nonce)
     }
 }
 

@@ -25,14 +25,41 @@ package protocol PeerStream: Sendable {
     func write(_ write: (ByteBuffer) async throws -> Void) async throws
 }
 
+/// The peer listener's request context: Hummingbird's basics and the address the request came
+/// from (the actor of a refusal before the envelope verified).
+package struct PeerRequestContext: RequestContext {
+    package var coreContext: CoreRequestContextStorage
+    /// `ADDRESS` of the connection's far end (no port), or `?`.
+    package let remoteAddress: String
+
+    package init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress?.ipAddress ?? "?"
+    }
+}
+
 /// The peer listener's door: every route is a POST whose body is sealed to this node and signed by
-/// a pinned member. The door opens the envelope (sender pinned, addressed here, fresh, signature,
-/// nonce unseen, body opens) before a handler sees anything, seals and signs each answer to the
-/// asker, and turns every refusal into the closed wire code set (``PeerRefusal``) — logged, counted
-/// and audited in this one place.
+/// a pinned member. The door checks the envelope's headers (sender pinned, addressed here, fresh,
+/// nonce unseen) and the announced length against the route's limit **before reading the body**,
+/// then reads at most that limit and checks the signature and opens the body before a handler sees
+/// anything. It seals and signs each answer to the asker, and turns every refusal into the closed
+/// wire code set (``PeerRefusal``), signed and bound to its request like any answer — logged,
+/// counted and audited (aggregated per source) in this one place.
 package struct PeerDoor: Sendable {
     /// Handles one opened request from a pinned peer.
     package typealias Handler = @Sendable (_ from: Topology.Trust, _ payload: [UInt8]) async throws -> PeerAnswer
+
+    /// One peer route: the most body it reads, and what it does with an opened request.
+    package struct Route: Sendable {
+        /// Largest request body read (sealed bytes), before anything in it is trusted.
+        package var maximumBody: Int
+        package var handle: Handler
+
+        package init(maximumBody: Int, _ handle: @escaping Handler) {
+            self.maximumBody = maximumBody
+            self.handle = handle
+        }
+    }
 
     private let node: LocalNode
     private let topology: Topology
@@ -45,9 +72,13 @@ package struct PeerDoor: Sendable {
     private let contacts: PeerContacts
     private let logger: Logger
     private let refused: @Sendable (PeerRefusal.Code) -> Void
+    /// Bytes of request bodies being read before their signatures verified, on every connection.
+    private let unverified = ByteBudget(limit: Self.maximumUnverifiedBytes)
 
-    /// Largest request body read, before anything in it is trusted.
-    package static let maximumBody = 32 << 20
+    /// The most body bytes read at once, over all connections, for requests whose signatures have
+    /// not verified yet: whatever addresses a sender uses, forged headers that pass every check
+    /// made before the body cannot make the node hold more than this.
+    package static let maximumUnverifiedBytes = 64 << 20
 
     /// - Parameter refused: told the wire code of every refusal (for the status page and metrics).
     package init(
@@ -68,41 +99,66 @@ package struct PeerDoor: Sendable {
         self.refused = refused
     }
 
-    /// The door's routes, one per path in `handlers`, behind `middleware` (outermost first).
+    /// The door's routes, one per path in `routes`, behind `middleware` (outermost first).
     package func routes(
-        _ handlers: [String: Handler], middleware: [any MiddlewareProtocol<Request, Response, BasicRequestContext>] = []
-    ) -> RouteCollection<BasicRequestContext> {
-        let routes = RouteCollection(context: BasicRequestContext.self)
-        for layer in middleware { routes.add(middleware: layer) }
-        for (path, handle) in handlers.sorted(by: { $0.key < $1.key }) {
-            routes.post(RouterPath(path)) { request, _ -> Response in
-                await self.answer(request, path: path, handle: handle)
+        _ routes: [String: Route], middleware: [any MiddlewareProtocol<Request, Response, PeerRequestContext>] = []
+    ) -> RouteCollection<PeerRequestContext> {
+        let collection = RouteCollection(context: PeerRequestContext.self)
+        for layer in middleware { collection.add(middleware: layer) }
+        for (path, route) in routes.sorted(by: { $0.key < $1.key }) {
+            collection.post(RouterPath(path)) { request, context -> Response in
+                await self.answer(request, from: context.remoteAddress, path: path, route: route)
             }
         }
-        return routes
+        return collection
     }
 
-    /// Opens a peer request, runs `handle` on its payload, and seals the answer to the peer. Every
-    /// refusal is logged and counted; nothing a refused request carries is used.
-    private func answer(_ request: Request, path: String, handle: Handler) async -> Response {
+    /// Opens a peer request, runs the route's handler on its payload, and seals the answer to the
+    /// peer. Every refusal is logged, counted and signed; nothing a refused request carries is used.
+    private func answer(_ request: Request, from address: String, path: String, route: Route) async -> Response {
         var headers: [String: String] = [:]
         for field in request.headers { headers[field.name.canonicalName] = field.value }
+        var verified: TrustID?
         do {
-            var request = request
-            let body: ByteBuffer
-            do {
-                body = try await request.collectBody(upTo: Self.maximumBody)
-            } catch {
-                throw PeerRefusal(.tooLarge, "request bodies are limited to 32 MiB")
+            // Headers first: a request that fails them is refused before a byte of its body is read.
+            let head = try PeerEnvelope.checkHead(
+                headers, as: me.ods, topology: topology, nonces: nonces, notBefore: startedAt)
+            let limit = route.maximumBody
+            let announced = request.headers[.contentLength].flatMap { Int($0) }
+            if let announced, announced > limit {
+                throw PeerRefusal(
+                    .tooLarge,
+                    "\(path) takes request bodies of at most \(limit) bytes (this one announced \(announced))")
             }
-            let opened = try PeerEnvelope.open(
-                .init(method: "POST", path: path, headers: headers, body: Array(buffer: body)), as: me.ods,
-                key: agreement, topology: topology, nonces: nonces, notBefore: startedAt)
+            let reserved = announced ?? limit
+            guard unverified.reserve(reserved) else {
+                throw PeerRefusal(
+                    .unavailable, "the node is reading as many unverified request bodies as it allows; retry")
+            }
+            let opened: PeerEnvelope.Opened
+            do {
+                // Held until the signature verified (or the request failed), not while it is served.
+                defer { unverified.release(reserved) }
+                var request = request
+                let body: ByteBuffer
+                do {
+                    body = try await request.collectBody(upTo: limit)
+                } catch is NIOTooManyBytesError {
+                    throw PeerRefusal(.tooLarge, "\(path) takes request bodies of at most \(limit) bytes")
+                } catch {
+                    // The connection closed, or went idle past the listener's idle timeout.
+                    throw PeerRefusal(.badEnvelope, "the request's body did not arrive whole")
+                }
+                opened = try PeerEnvelope.open(
+                    head, method: "POST", path: path, body: Array(buffer: body), as: me.ods, key: agreement,
+                    nonces: nonces)
+            }
+            verified = opened.from.ods
             contacts.record(opened.from.ods)
-            switch try await handle(opened.from, opened.payload) {
+            switch try await route.handle(opened.from, opened.payload) {
             case .sealed(let answer):
                 let sealed = opened.from.agreementKey!.seal(Array(answer))
-                return signed(status: 200, body: sealed, to: opened.from.ods, nonce: opened.nonce)
+                return signed(status: 200, body: sealed, to: opened.from.ods.code, nonce: opened.nonce)
             case .stream(let stream):
                 let logger = logger
                 let body = ResponseBody(contentLength: stream.length) { writer in
@@ -119,50 +175,83 @@ package struct PeerDoor: Sendable {
                 return response
             }
         } catch let refusal as PeerRefusal {
-            return self.refusal(refusal, path: path, headers: headers)
+            return self.refusal(refusal, path: path, headers: headers, address: address, verified: verified)
         } catch {
             logger.warning("bad peer request", metadata: ["path": "\(path)", "error": "\(error)"])
             // A payload that opened but could not be decoded: counted, not audited (as before the split).
             return self.refusal(
                 PeerRefusal(.badEnvelope, "the payload could not be read"), path: path, headers: headers,
-                unreadablePayload: true)
+                address: address, verified: verified, unreadablePayload: true)
         }
     }
 
     /// The one place a peer refusal becomes an HTTP answer: counted, audited (policy refusals are
-    /// audited as `fetchRefused` by the holder), logged, and sent as the wire code and message.
+    /// audited as `fetchRefused` by the holder; the rest as `peerRefused`, aggregated per source:
+    /// ``LocalNode/auditRefusal(_:source:actor:subject:details:now:)``), logged, and sent as the
+    /// wire code and message, signed and bound to the request as a 200 is.
+    ///
+    /// Before the envelope verified, the actor is `unauthenticated ADDRESS`: what a request's
+    /// `TrustMesh-From` claims is not evidence of who sent it.
     private func refusal(
-        _ refusal: PeerRefusal, path: String, headers: [String: String], unreadablePayload: Bool = false
-    )
-        -> Response
-    {
+        _ refusal: PeerRefusal, path: String, headers: [String: String], address: String, verified: TrustID?,
+        unreadablePayload: Bool = false
+    ) -> Response {
         refused(refusal.code)
-        let peer = String(headers[PeerEnvelope.fromHeader.lowercased()]?.prefix(8) ?? "?")
+        let claimed = String(headers[PeerEnvelope.fromHeader.lowercased()]?.prefix(8) ?? "?")
         if refusal.code != .notShared, !unreadablePayload {
-            try? node.audit(
-                .peerRefused, actor: .system("peer \(peer)"), subject: [.peer: peer, .rule: refusal.code.rawValue])
+            let actor: Actor = verified.map { .system("peer \($0.code)") } ?? .system("unauthenticated \(address)")
+            do {
+                try node.auditRefusal(
+                    .peerRefused, source: verified?.code ?? address, actor: actor,
+                    subject: [.peer: verified?.code ?? address, .rule: refusal.code.rawValue],
+                    reason: refusal.code.rawValue)
+            } catch {
+                logger.error("could not audit a peer refusal", metadata: ["error": "\(error)"])
+            }
         }
         if !unreadablePayload {
             logger.warning(
                 "refused peer request",
                 metadata: [
-                    "path": "\(path)", "from": "\(peer)", "code": "\(refusal.code.rawValue)",
-                    "reason": "\(refusal.message)",
+                    "path": "\(path)", "address": "\(address)", "claimedFrom": "\(claimed)",
+                    "code": "\(refusal.code.rawValue)", "reason": "\(refusal.message)",
                 ])
         }
         let body = (try? JSONEncoder().encode(refusal)).map(Array.init) ?? []
-        var response = Response(
-            status: .init(code: refusal.status), body: .init(byteBuffer: ByteBuffer(bytes: body)))
+        // Bound to what the request named (sender, nonce): the requester checks both.
+        let to = String(headers[PeerEnvelope.fromHeader.lowercased()]?.prefix(16) ?? "")
+        let nonce = String(headers[PeerEnvelope.nonceHeader.lowercased()]?.prefix(64) ?? "")
+        var response = signed(status: refusal.status, body: body, to: to, nonce: nonce)
         response.headers[.contentType] = "application/json"
         return response
     }
 
-    private func signed(status: Int, body: [UInt8], to peer: TrustID, nonce: String) -> Response {
+    private func signed(status: Int, body: [UInt8], to peer: String, nonce: String) -> Response {
         let signature = signing.sign(
-            PeerEnvelope.responseSigningBytes(status: status, from: me.ods, to: peer, requestNonce: nonce, body: body))
+            PeerEnvelope.responseSigningBytes(
+                status: status, from: me.ods, toCode: peer, requestNonce: nonce, body: body))
         var response = Response(status: .init(code: status), body: .init(byteBuffer: ByteBuffer(bytes: body)))
         response.headers[HTTPField.Name(PeerEnvelope.signatureHeader)!] = signature.base64
         response.headers[.contentType] = "application/octet-stream"
         return response
     }
+}
+
+/// A count of bytes in use against a limit.
+final class ByteBudget: Sendable {
+    private let used = Mutex(0)
+    let limit: Int
+
+    init(limit: Int) { self.limit = limit }
+
+    /// Takes `bytes` if they fit; false (nothing taken) if not.
+    func reserve(_ bytes: Int) -> Bool {
+        used.withLock { used in
+            guard bytes <= limit - used else { return false }
+            used += bytes
+            return true
+        }
+    }
+
+    func release(_ bytes: Int) { used.withLock { $0 -= bytes } }
 }

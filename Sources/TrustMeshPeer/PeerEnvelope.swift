@@ -57,8 +57,16 @@ public enum PeerEnvelope {
     public static func responseSigningBytes(
         status: Int, from: TrustID, to: TrustID, requestNonce: String, body: [UInt8]
     ) -> [UInt8] {
+        responseSigningBytes(status: status, from: from, toCode: to.code, requestNonce: requestNonce, body: body)
+    }
+
+    /// ``responseSigningBytes(status:from:to:requestNonce:body:)`` for a requester named only by the
+    /// text of its `TrustMesh-From` header (a refusal of a request from no pinned trust).
+    public static func responseSigningBytes(
+        status: Int, from: TrustID, toCode: String, requestNonce: String, body: [UInt8]
+    ) -> [UInt8] {
         var bytes = Array("TrustMesh/PeerResponse/v1".utf8) + [0]
-        for field in ["\(status)", from.code, to.code, requestNonce] { bytes += Array(field.utf8) + [0] }
+        for field in ["\(status)", from.code, toCode, requestNonce] { bytes += Array(field.utf8) + [0] }
         return bytes + BLAKE2b256.hash(body).rawBytes
     }
 
@@ -87,30 +95,39 @@ public enum PeerEnvelope {
         )
     }
 
-    /// What ``open(_:as:key:topology:nonces:now:)`` found in a valid request.
+    /// What ``open(_:as:key:topology:nonces:notBefore:now:)`` found in a valid request.
     public struct Opened: Sendable {
         public var from: Topology.Trust
         public var nonce: String
         public var payload: [UInt8]
     }
 
-    /// Checks a request in the order that costs least for a bad one, and opens its body.
-    ///
-    /// Nothing the request carries is used until every check has passed.
+    /// What a request's headers say, checked before its body is read (``checkHead(_:as:topology:nonces:notBefore:now:)``).
+    public struct Head: Sendable {
+        /// The sender the headers name: pinned, but not yet proven (the signature covers the body).
+        public var from: Topology.Trust
+        public var timestamp: String
+        public var nonce: String
+        public var signature: Signature
+    }
+
+    /// Checks everything a request's headers alone can show, in the order that costs least for a
+    /// bad one: sender pinned, addressed here, timestamp fresh and not before this node started,
+    /// nonce and signature well formed, nonce unseen. A request that fails is refused before its
+    /// body is read.
     /// - Throws: ``PeerRefusal`` with the rule that failed.
-    public static func open(
-        _ request: Request, as me: TrustID, key: AgreementKey, topology: Topology, nonces: NonceCache,
+    public static func checkHead(
+        _ headers: [String: String], as me: TrustID, topology: Topology, nonces: NonceCache,
         notBefore: Date = .distantPast, now: Date = Date()
-    ) throws(PeerRefusal) -> Opened {
+    ) throws(PeerRefusal) -> Head {
         func header(_ name: String) throws(PeerRefusal) -> String {
-            guard let value = request.headers[name] ?? request.headers[name.lowercased()], !value.isEmpty else {
+            guard let value = headers[name] ?? headers[name.lowercased()], !value.isEmpty else {
                 throw PeerRefusal(.badEnvelope, "missing header \(name)")
             }
             return value
         }
         let fromText = try header(fromHeader)
-        guard let from = try? TrustID(fromText), let peer = topology.trust(from), let verifying = peer.signingKey,
-            from != me
+        guard let from = try? TrustID(fromText), let peer = topology.trust(from), peer.signingKey != nil, from != me
         else {
             throw PeerRefusal(.unknownPeer, "\(fromText.prefix(8)) is not a peer pinned in this node's topology")
         }
@@ -133,29 +150,85 @@ public enum PeerEnvelope {
         guard let nonceBytes = Data(base64Encoded: nonce), nonceBytes.count == 16 else {
             throw PeerRefusal(.badEnvelope, "malformed nonce")
         }
-        let signatureText = try header(signatureHeader)
-        guard let signature = try? Signature(base64: signatureText) else {
+        guard let signature = try? Signature(base64: try header(signatureHeader)) else {
             throw PeerRefusal(.badEnvelope, "malformed signature")
         }
+        // Looked up only: a nonce is consumed once the signature over the body verifies.
+        guard !nonces.contains(from: from, nonce: nonce) else {
+            throw PeerRefusal(.replayedRequest, "nonce already seen: a replayed request")
+        }
+        return Head(from: peer, timestamp: timestamp, nonce: nonce, signature: signature)
+    }
+
+    /// Checks a request in the order that costs least for a bad one, and opens its body.
+    ///
+    /// Nothing the request carries is used until every check has passed.
+    /// - Throws: ``PeerRefusal`` with the rule that failed.
+    public static func open(
+        _ request: Request, as me: TrustID, key: AgreementKey, topology: Topology, nonces: NonceCache,
+        notBefore: Date = .distantPast, now: Date = Date()
+    ) throws(PeerRefusal) -> Opened {
+        let head = try checkHead(
+            request.headers, as: me, topology: topology, nonces: nonces, notBefore: notBefore, now: now)
+        return try open(
+            head, method: request.method, path: request.path, body: request.body, as: me, key: key,
+            nonces: nonces, now: now)
+    }
+
+    /// The second half of ``open(_:as:key:topology:nonces:notBefore:now:)``, once the body is read:
+    /// the signature over the headers and body, the nonce consumed, the body opened.
+    /// - Throws: ``PeerRefusal`` with the rule that failed.
+    public static func open(
+        _ head: Head, method: String, path: String, body: [UInt8], as me: TrustID, key: AgreementKey,
+        nonces: NonceCache, now: Date = Date()
+    ) throws(PeerRefusal) -> Opened {
+        let from = head.from.ods
+        guard let verifying = head.from.signingKey else {
+            throw PeerRefusal(.unknownPeer, "\(from) is not a peer pinned in this node's topology")
+        }
         let signed = requestSigningBytes(
-            method: request.method, path: request.path, from: from, to: me, timestamp: timestamp, nonce: nonce,
-            body: request.body)
+            method: method, path: path, from: from, to: me, timestamp: head.timestamp, nonce: head.nonce, body: body)
         do {
-            try verifying.verify(signature, for: signed)
+            try verifying.verify(head.signature, for: signed)
         } catch {
             throw PeerRefusal(.badSignature, "the request's signature does not verify against \(from)'s pinned key")
         }
         // Only a correctly signed request may consume a nonce; otherwise anyone could burn them.
-        guard nonces.insert(from: from, nonce: nonce, now: now) else {
+        guard nonces.insert(from: from, nonce: head.nonce, now: now) else {
             throw PeerRefusal(.replayedRequest, "nonce already seen: a replayed request")
         }
         let payload: [UInt8]
         do {
-            payload = try key.openSealed(request.body)
+            payload = try key.openSealed(body)
         } catch {
             throw PeerRefusal(.badEnvelope, "the body does not open with this node's key")
         }
-        return Opened(from: peer, nonce: nonce, payload: payload)
+        return Opened(from: head.from, nonce: head.nonce, payload: payload)
+    }
+
+    /// The refusal a peer's non-200 answer carries, believed only when the answer is signed by the
+    /// peer's pinned key and bound to this request (status, both trusts, the request's nonce and
+    /// the body, as for a 200). An unsigned or mis-bound refusal could have been written by anyone
+    /// on the path: it becomes ``PeerRefusal/Code/unavailable`` (worth retrying), never the code it
+    /// claims.
+    public static func openRefusal(
+        status: Int, headers: [String: String], body: [UInt8], from peer: Topology.Trust, to me: TrustID,
+        requestNonce: String
+    ) -> PeerRefusal {
+        let untrusted = PeerRefusal(
+            .unavailable,
+            "\(peer.ods) answered HTTP \(status) without a valid signature bound to this request: not trusted")
+        guard let text = headers[signatureHeader] ?? headers[signatureHeader.lowercased()],
+            let signature = try? Signature(base64: text), let verifying = peer.signingKey
+        else { return untrusted }
+        let signed = responseSigningBytes(
+            status: status, from: peer.ods, to: me, requestNonce: requestNonce, body: body)
+        guard (try? verifying.verify(signature, for: signed)) != nil else { return untrusted }
+        guard let refusal = try? JSONDecoder().decode(PeerRefusal.self, from: Data(body)), refusal.status == status
+        else {
+            return PeerRefusal(.unavailable, "\(peer.ods) answered HTTP \(status) with an unreadable refusal")
+        }
+        return refusal
     }
 
     /// Verifies a response's signature and opens its body.
@@ -194,6 +267,11 @@ public final class NonceCache: Sendable {
     /// Nonces do not survive a restart; ``PeerEnvelope/open(_:as:key:topology:nonces:notBefore:now:)``
     /// refuses requests signed before the node started, which stops replays across one.
     public init() {}
+
+    /// Whether a nonce from `from` was recorded (and not yet forgotten); records nothing.
+    public func contains(from: TrustID, nonce: String) -> Bool {
+        state.withLock { $0.seen[from.code + "/" + nonce] != nil }
+    }
 
     /// Records a nonce; false if it was already recorded.
     public func insert(from: TrustID, nonce: String, now: Date) -> Bool {

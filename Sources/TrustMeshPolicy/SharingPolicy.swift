@@ -37,7 +37,7 @@ public import TrustMeshModel
 /// ```swift
 /// let decision = SharingPolicy.decide(
 ///     SharingRequest(requester: peer.ods, requesterKey: peer.signingKey, care: request.care,
-///                    studyNHSNumber: held?.nhsNumber, optedOut: view.isOptedOut(nhs), now: Date()),
+///                    studyNHSNumber: held?.nhsNumber, optedOut: OptOutPolicy.decide(records).optedOut, now: Date()),
 ///     policy: networkPolicy)
 /// if case .refuse(let rule) = decision { throw refusal(rule.rawValue, rule.explanation(for: request.care)) }
 /// ```

@@ -117,25 +117,33 @@ package final class Catalogue: Sendable {
         }
     }
 
-    /// What happened to one instance in ``commit(_:chunks:)``.
+    /// What happened to one instance in ``commit(_:chunks:mayCorrect:)``.
     package enum Outcome: Sendable, Equatable {
         case added
         case unchanged
-        case replaced
+        /// A correction: the instance's previous manifest hash.
+        case replaced(previous: Digest256)
         case refused(StoreErrorBox)
     }
 
-    /// Commits prepared instances in one transaction; an instance whose patient contradicts its study
-    /// is refused (and only it).
-    package func commit(_ instances: [PreparedInstance], chunks: [Digest256: ChunkSize]) throws -> [Outcome] {
+    /// Commits prepared instances in one transaction; an instance that contradicts what is held
+    /// (another patient in its study, a series or instance of another study, other bytes under a
+    /// held SOP Instance UID when `mayCorrect` is not set) is refused, and only it.
+    /// - Parameter mayCorrect: whether an instance of a held study may be replaced by other bytes
+    ///   under the same SOP Instance UID (the trust's operator, through its own ingest doors).
+    package func commit(
+        _ instances: [PreparedInstance], chunks: [Digest256: ChunkSize], mayCorrect: Bool = false
+    ) throws -> [Outcome] {
         let now = ISO8601DateFormatter().string(from: Date())
         return try pool.write { db in
             var outcomes: [Outcome] = []
             var touched: Set<String> = []
             for instance in instances {
-                outcomes.append(try Self.commit(instance, chunks: chunks, now: now, touched: &touched, db: db))
+                outcomes.append(
+                    try Self.commit(
+                        instance, chunks: chunks, mayCorrect: mayCorrect, now: now, touched: &touched, db: db))
             }
-            // Series and studies left empty when an instance moved are removed.
+            // A series left empty when a correction moved an instance to another series of its study.
             try db.execute(sql: "DELETE FROM series WHERE seriesUID NOT IN (SELECT seriesUID FROM instance)")
             try db.execute(sql: "DELETE FROM study WHERE studyUID NOT IN (SELECT studyUID FROM series)")
             return outcomes
@@ -143,14 +151,15 @@ package final class Catalogue: Sendable {
     }
 
     /// Commits instances all together or not at all (a fetched study): the first refusal rolls the
-    /// transaction back and is thrown.
+    /// transaction back and is thrown. Nothing held is ever replaced this way.
     package func commitAll(_ instances: [PreparedInstance]) throws -> [Outcome] {
         let now = ISO8601DateFormatter().string(from: Date())
         return try pool.write { db in
             var outcomes: [Outcome] = []
             var touched: Set<String> = []
             for instance in instances {
-                let outcome = try Self.commit(instance, chunks: [:], now: now, touched: &touched, db: db)
+                let outcome = try Self.commit(
+                    instance, chunks: [:], mayCorrect: false, now: now, touched: &touched, db: db)
                 if case .refused(let box) = outcome { throw box.error }
                 outcomes.append(outcome)
             }
@@ -158,28 +167,55 @@ package final class Catalogue: Sendable {
         }
     }
 
+    /// One instance, inside the caller's write transaction: the identity checks and the writes they
+    /// allow happen together, so no other ingest can slip between them.
     /// - Parameter touched: studies whose `updatedAt` this transaction has already set.
     private static func commit(
-        _ instance: PreparedInstance, chunks: [Digest256: ChunkSize], now: String, touched: inout Set<String>,
-        db: Database
+        _ instance: PreparedInstance, chunks: [Digest256: ChunkSize], mayCorrect: Bool, now: String,
+        touched: inout Set<String>, db: Database
     ) throws -> Outcome {
         let a = instance.attributes
         let manifestHash = Data(instance.manifestHash.rawBytes)
-        var replaced = false
+        func refuse(_ reason: String) -> Outcome {
+            .refused(StoreErrorBox(.identityConflict(path: instance.path, reason: reason)))
+        }
+        var previous: Digest256?
         // Cached statements: a fetched study commits hundreds of instances in one transaction, and
         // preparing each statement anew was most of that commit's time.
         if let row = try Row.fetchOne(
             db.cachedStatement(
                 sql: """
-                    SELECT i.manifestHash, s.studyUID FROM instance i JOIN series s ON s.seriesUID = i.seriesUID
-                    WHERE i.sopInstanceUID = ?
+                    SELECT i.manifestHash, i.seriesUID, s.studyUID FROM instance i
+                    JOIN series s ON s.seriesUID = i.seriesUID WHERE i.sopInstanceUID = ?
                     """),
             arguments: [instance.sopInstanceUID]
         ) {
             let existingHash: Data = row["manifestHash"]
+            let existingSeries: String = row["seriesUID"]
             let existingStudy: String = row["studyUID"]
-            if existingHash == manifestHash && existingStudy == instance.studyUID { return .unchanged }
-            replaced = true
+            // An instance of another study (or so another patient) is never replaced: SOP
+            // Instance UIDs are unique worldwide (PS3.5 §9.1), so this is a forgery or an error.
+            guard existingStudy == instance.studyUID else {
+                return refuse(
+                    "an instance is never re-filed: SOPInstanceUID \(instance.sopInstanceUID) is held in another study")
+            }
+            if existingHash == manifestHash && existingSeries == instance.seriesUID { return .unchanged }
+            guard mayCorrect else {
+                return refuse(
+                    "held bytes are not replaced: SOPInstanceUID \(instance.sopInstanceUID) is held with other "
+                        + "content; only the trust's operator may correct it (trustmesh ingest, or STOW-RS as an "
+                        + "operator)")
+            }
+            previous = try Digest256(rawBytes: [UInt8](existingHash))
+        }
+        // A series belongs to one study for good: an instance naming a held series under another
+        // study would otherwise move the whole series to it (and to its patient).
+        if let held = try String.fetchOne(
+            db.cachedStatement(sql: "SELECT studyUID FROM series WHERE seriesUID = ?"), arguments: [instance.seriesUID]),
+            held != instance.studyUID
+        {
+            return refuse(
+                "a series is never re-filed: SeriesInstanceUID \(instance.seriesUID) is held in another study")
         }
         // The patient of an instance must match the study it joins: merging two patients' images
         // is a clinical safety hazard, so the instance is refused instead.
@@ -223,7 +259,7 @@ package final class Catalogue: Sendable {
             sql: """
                 INSERT INTO series (seriesUID, studyUID, modality, seriesNumber, description, bodyPart)
                 VALUES (?, ?, ?, ?, ?, ?)
-                ON CONFLICT(seriesUID) DO UPDATE SET studyUID = excluded.studyUID
+                ON CONFLICT(seriesUID) DO NOTHING
                 """
         ).execute(
             arguments: [
@@ -231,7 +267,7 @@ package final class Catalogue: Sendable {
                 a.bodyPartExamined,
             ]
         )
-        if replaced {
+        if previous != nil {
             try db.execute(sql: "DELETE FROM instance WHERE sopInstanceUID = ?", arguments: [instance.sopInstanceUID])
         }
         try db.cachedStatement(
@@ -259,7 +295,7 @@ package final class Catalogue: Sendable {
             }
             try insertManifest.execute(arguments: [instance.sopInstanceUID, position, blob])
         }
-        return replaced ? .replaced : .added
+        return previous.map { .replaced(previous: $0) } ?? .added
     }
 
     // MARK: Reading

@@ -64,7 +64,7 @@ package final class FileChunkStore: Sendable {
         // chunk's own folder: creating every temporary file in one shared folder serialises writers
         // on that folder's lock, and a rename within a folder is the cheapest kind.
         let temp = directory + "/." + hex + "." + String(UInt64.random(in: 0...UInt64.max), radix: 36)
-        let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw .io(path: temp, operation: "create", errno: errno) }
         do {
             try Self.writeAll(fd, compressed, path: temp)
@@ -121,11 +121,11 @@ package final class FileChunkStore: Sendable {
             && Int(bitPattern: bytes.baseAddress) % alignment == 0
         var fd: Int32 = -1
         if aligned {
-            fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | trustmesh_o_direct(), 0o644)
+            fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | trustmesh_o_direct(), 0o600)
             if fd < 0 && errno == EINVAL { unlink(path) }  // no O_DIRECT here: fall back below
         }
         if fd < 0 {
-            fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+            fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         }
         guard fd >= 0 else { throw .io(path: path, operation: "create", errno: errno) }
         do throws(StoreError) {

@@ -117,6 +117,19 @@ package final class IndexTable: Sendable {
         }
     }
 
+    /// Every patient with an opt-out record or a withdrawal, from any origin, in NHS number order.
+    package func patientsWithOptOutRecords() throws -> [NHSNumber] {
+        try pool.read { db in
+            try String.fetchAll(
+                db,
+                sql: """
+                    SELECT DISTINCT nhsNumber FROM indexRecord WHERE kind IN ('optOut', 'optOutWithdrawn')
+                    ORDER BY nhsNumber
+                    """
+            ).compactMap { try? NHSNumber($0) }
+        }
+    }
+
     /// The latest record an origin published for a study, if any.
     package func latest(origin: TrustID, studyUID: String) throws -> IndexRecord? {
         try pool.read { db in

@@ -4,11 +4,33 @@ public struct IngestReport: Sendable, Codable, Equatable {
     public struct Failure: Sendable, Codable, Equatable {
         public var path: String
         public var reason: String
+        /// Set when the instance's UIDs contradict what this node holds (a series or instance of
+        /// another study or patient, other bytes under a held UID): C-STORE answers 0xA900, STOW-RS
+        /// lists it with FailureReason A900.
+        public var identityConflict: Bool?
+
+        public init(path: String, reason: String, identityConflict: Bool? = nil) {
+            self.path = path
+            self.reason = reason
+            self.identityConflict = identityConflict
+        }
+    }
+
+    /// An instance of a held study replaced by other bytes under the same SOP Instance UID: a
+    /// correction, made only when the ingest allowed corrections (the trust's operator).
+    public struct Correction: Sendable, Codable, Equatable {
+        public var studyUID: String
+        public var sopInstanceUID: String
+        /// BLAKE2b-256 (hex) over the ordered chunk hashes, before and after.
+        public var oldManifestHash: String
+        public var newManifestHash: String
     }
 
     public var instancesAdded = 0
-    /// Instances already held with different bytes (a corrected header), now replaced.
+    /// Instances already held with different bytes (a corrected header), now replaced: one
+    /// ``corrections`` entry each.
     public var instancesReplaced = 0
+    public var corrections: [Correction] = []
     /// Instances already held byte for byte: nothing was added.
     public var instancesUnchanged = 0
     /// Files skipped on purpose (DICOMDIR indexes).

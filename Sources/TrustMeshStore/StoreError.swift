@@ -1,4 +1,5 @@
 import Glibc
+package import TrustMeshDICOM
 
 /// Why the store refused or failed an operation.
 ///
@@ -10,6 +11,10 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
         case notDICOM(path: String, reason: String)
         case missingAttribute(path: String, keyword: String)
         case patientMismatch(study: String, reason: String)
+        case invalidUID(path: String, InvalidUID)
+        case identityConflict(path: String, reason: String)
+        case manifest(String)
+        case output(String)
         case unknownStudy(String)
         case corruptChunk(hash: String, reason: String)
         case missingChunk(hash: String)
@@ -32,6 +37,19 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
     package static func patientMismatch(study: String, reason: String) -> StoreError {
         StoreError(code: .patientMismatch(study: study, reason: reason))
     }
+    /// A UID attribute of the file is not a valid UID (PS3.5 §9.1).
+    package static func invalidUID(path: String, _ error: InvalidUID) -> StoreError {
+        StoreError(code: .invalidUID(path: path, error))
+    }
+    /// The instance would re-file a series or instance held in another study, or change the bytes
+    /// held under its SOP Instance UID without being a correction.
+    package static func identityConflict(path: String, reason: String) -> StoreError {
+        StoreError(code: .identityConflict(path: path, reason: reason))
+    }
+    /// A fetched study's manifest, or the instances it delivered, contradict what the holder announced.
+    package static func manifest(_ reason: String) -> StoreError { StoreError(code: .manifest(reason)) }
+    /// An output folder refused a name or a symbolic link (``OutputFolder``).
+    package static func output(_ reason: String) -> StoreError { StoreError(code: .output(reason)) }
     package static func unknownStudy(_ uid: String) -> StoreError { StoreError(code: .unknownStudy(uid)) }
     package static func corruptChunk(hash: String, reason: String) -> StoreError {
         StoreError(code: .corruptChunk(hash: hash, reason: reason))
@@ -47,6 +65,13 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
         return false
     }
 
+    /// Whether the instance was refused because its UIDs contradict what this node holds (a
+    /// series or instance of another study or patient, or other bytes under a held UID).
+    public var isIdentityConflict: Bool {
+        if case .identityConflict = code { return true }
+        return false
+    }
+
     /// Whether the disk was full (`ENOSPC`, `EDQUOT`).
     public var isDiskFull: Bool {
         if case .io(_, _, let errno) = code { return errno == ENOSPC || errno == EDQUOT }
@@ -56,7 +81,9 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
     /// The file the error is about, when it is about one.
     public var path: String? {
         switch code {
-        case .io(let path, _, _), .notDICOM(let path, _), .missingAttribute(let path, _), .exists(let path): path
+        case .io(let path, _, _), .notDICOM(let path, _), .missingAttribute(let path, _), .exists(let path),
+            .invalidUID(let path, _), .identityConflict(let path, _):
+            path
         default: nil
         }
     }
@@ -64,7 +91,7 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
     /// Whether the error is about the input file rather than the node (bad DICOM, missing UIDs).
     public var isBadInput: Bool {
         switch code {
-        case .notDICOM, .missingAttribute, .patientMismatch: true
+        case .notDICOM, .missingAttribute, .patientMismatch, .invalidUID, .identityConflict: true
         default: false
         }
     }
@@ -82,6 +109,12 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
             "\(path): has no \(keyword); every instance needs one"
         case .patientMismatch(let study, let reason):
             "study \(study): \(reason)"
+        case .invalidUID(let path, let error):
+            "\(path): \(error)"
+        case .identityConflict(let path, let reason):
+            "\(path): \(reason)"
+        case .manifest(let reason), .output(let reason):
+            reason
         case .unknownStudy(let uid):
             "no study \(uid) is held by this node"
         case .corruptChunk(let hash, let reason):

@@ -1,4 +1,5 @@
 import Foundation
+import TrustMeshCompression
 package import TrustMeshCrypto
 import TrustMeshDICOM
 package import TrustMeshModel
@@ -73,11 +74,21 @@ extension StudyStore {
         try pack.withUnsafeBytes { try storeVerifiedChunks($0, chunks: placed) }
     }
 
-    /// Makes a fetched study visible, all instances in one transaction. Every chunk must be held.
-    /// - Throws: ``StoreError`` if a chunk is missing or an instance contradicts a held study's patient.
+    /// Makes a fetched study visible, all instances in one transaction. Every chunk must be held,
+    /// and every instance's own header (read from its verified chunks) must name the manifest's
+    /// study, series, SOP Instance UID and the patient's NHS number: a holder cannot file images
+    /// under another identity than the one they carry.
+    /// - Throws: ``StoreError`` if a chunk is missing, an instance's header contradicts the
+    ///   manifest, or an instance contradicts what is held (another patient in the study, a series or
+    ///   instance held in another study, other bytes under a held SOP Instance UID); nothing is
+    ///   committed then.
     package func commitTransfer(_ manifest: TransferManifest, nhsNumber: NHSNumber, source: String) throws {
         let missing = try missingChunks(of: manifest)
         if let first = missing.first { throw StoreError.missingChunk(hash: first.hash.hex) }
+        let decompressor = ZstdDecompressor()
+        for instance in manifest.instances {
+            try checkHeader(instance, study: manifest.studyUID, nhsNumber: nhsNumber, decompressor: decompressor)
+        }
         let prepared = manifest.instances.map { instance in
             PreparedInstance(
                 path: source + "/" + instance.sopInstanceUID, attributes: instance.attributes,
@@ -85,12 +96,37 @@ extension StudyStore {
                 transferSyntaxUID: instance.transferSyntaxUID, nhsNumber: nhsNumber, size: instance.size,
                 manifest: instance.chunks.map(\.hash))
         }
-        let outcomes = try catalogue.commitAll(prepared)
+        let outcomes = try catalogue.commitAll(prepared)  // checks identity in the committing transaction
         if let refused = outcomes.compactMap({ outcome -> StoreError? in
             if case .refused(let box) = outcome { return box.error }
             return nil
         }).first {
             throw refused
         }
+    }
+}
+
+extension StudyStore {
+    /// Reads a fetched instance's header from its stored chunks (pixel data is skipped, not read)
+    /// and checks it names what the manifest says.
+    private func checkHeader(
+        _ instance: TransferManifest.Instance, study: String, nhsNumber: NHSNumber, decompressor: ZstdDecompressor
+    ) throws(StoreError) {
+        var source = ChunkedInstanceSource(store: self, chunks: instance.chunks, decompressor: decompressor)
+        let info: DICOMFileInfo
+        do {
+            info = try DICOMReader.read(source: &source)
+        } catch {
+            if let failure = source.failure { throw failure }
+            throw .manifest("instance \(instance.sopInstanceUID) is not readable DICOM: \(error)")
+        }
+        let a = info.attributes
+        func contradicts(_ keyword: String) -> StoreError {
+            .manifest("instance \(instance.sopInstanceUID)'s own header has another \(keyword) than the manifest")
+        }
+        guard a.sopInstanceUID == instance.sopInstanceUID else { throw contradicts("SOPInstanceUID") }
+        guard a.seriesInstanceUID == instance.seriesUID else { throw contradicts("SeriesInstanceUID") }
+        guard a.studyInstanceUID == study else { throw contradicts("StudyInstanceUID") }
+        guard PatientMatching.nhsNumber(for: a) == nhsNumber else { throw contradicts("NHS number") }
     }
 }

@@ -109,6 +109,17 @@ extension StudyStore {
     }
 
     /// One instance with its chunks, if held.
+    /// The study an instance held here belongs to, if it is held.
+    package func studyUID(ofInstance sopInstanceUID: String) throws -> String? {
+        try catalogue.pool.read { db in
+            try String.fetchOne(
+                db,
+                sql:
+                    "SELECT s.studyUID FROM instance i JOIN series s ON s.seriesUID = i.seriesUID WHERE i.sopInstanceUID = ?",
+                arguments: [sopInstanceUID])
+        }
+    }
+
     package func storedInstance(sopInstanceUID: String) throws -> StoredInstance? {
         try catalogue.pool.read { db in
             let rows = try Row.fetchAll(

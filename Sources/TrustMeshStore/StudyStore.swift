@@ -69,9 +69,14 @@ public final class StudyStore: Sendable {
     /// Each file is parsed and validated before any of its bytes are stored. Good files go in, in
     /// catalogue transactions of up to `batchSize` instances; a bad file is reported in
     /// ``IngestReport/failures`` with its reason and leaves no rows and no chunk files behind.
-    /// Re-ingesting files already held adds nothing.
+    /// Re-ingesting files already held adds nothing. A file whose series or instance is held in
+    /// another study is refused (``IngestReport/Failure/identityConflict``), and so is one with
+    /// other bytes under a held SOP Instance UID unless `mayCorrect` is set.
     /// - Parameters:
     ///   - paths: files and folders.
+    ///   - mayCorrect: whether an instance of a held study may be replaced by other bytes under its
+    ///     SOP Instance UID (a correction: the trust's operator only); each is listed in
+    ///     ``IngestReport/corrections``.
     ///   - workers: files processed at once (nil: one per core).
     ///   - progress: called after each file.
     /// - Throws: ``IngestInterrupted`` only when the node itself fails (catalogue or disk), with
@@ -80,6 +85,7 @@ public final class StudyStore: Sendable {
         paths: [String],
         workers: Int? = nil,
         batchSize: Int = 64,
+        mayCorrect: Bool = false,
         progress: (@Sendable (IngestProgress) -> Void)? = nil
     ) async throws -> IngestReport {
         var report = IngestReport()
@@ -98,14 +104,22 @@ public final class StudyStore: Sendable {
             // Chunk files were written (writeback already started) and renamed; one flush of the
             // filesystem makes them and their names durable, then the rows that point at them.
             try chunks.syncFilesystem()
-            let outcomes = try catalogue.commit(pending, chunks: state.writtenSizes())
+            let outcomes = try catalogue.commit(pending, chunks: state.writtenSizes(), mayCorrect: mayCorrect)
             for (instance, outcome) in zip(pending, outcomes) {
                 switch outcome {
                 case .added: report.instancesAdded += 1
-                case .replaced: report.instancesReplaced += 1
+                case .replaced(let previous):
+                    report.instancesReplaced += 1
+                    report.corrections.append(
+                        .init(
+                            studyUID: instance.studyUID, sopInstanceUID: instance.sopInstanceUID,
+                            oldManifestHash: previous.hex, newManifestHash: instance.manifestHash.hex))
                 case .unchanged: report.instancesUnchanged += 1
                 case .refused(let box):
-                    report.failures.append(.init(path: instance.path, reason: box.error.description))
+                    report.failures.append(
+                        .init(
+                            path: instance.path, reason: box.error.description,
+                            identityConflict: box.error.isIdentityConflict ? true : nil))
                     continue
                 }
                 studies.insert(instance.studyUID)
@@ -207,6 +221,16 @@ public final class StudyStore: Sendable {
         guard let sop = a.sopInstanceUID, !sop.isEmpty else {
             throw StoreError.missingAttribute(path: path, keyword: "SOPInstanceUID")
         }
+        // Checked before a byte is stored: these name the catalogue's rows and the folders and
+        // files an export writes.
+        do {
+            try DICOMUID.check(study, attribute: "StudyInstanceUID")
+            try DICOMUID.check(series, attribute: "SeriesInstanceUID")
+            try DICOMUID.check(sop, attribute: "SOPInstanceUID")
+            if let sopClass = a.sopClassUID { try DICOMUID.check(sopClass, attribute: "SOPClassUID") }
+        } catch {
+            throw StoreError.invalidUID(path: path, error)
+        }
 
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw StoreError.io(path: path, operation: "open", errno: errno) }
@@ -277,41 +301,70 @@ public final class StudyStore: Sendable {
     ///
     /// Every chunk is decompressed with its known size as the ceiling and checked against its
     /// BLAKE2b-256 name before a byte of it is written. Each file appears whole (temporary name,
-    /// fsync, rename) or not at all.
-    /// - Throws: ``StoreError`` for an unknown study, an existing file, or a corrupt or missing chunk.
+    /// fsync, link to its final name) or not at all. Every folder and file is created relative to
+    /// its parent's descriptor (``OutputFolder``), never through a symbolic link, under names built
+    /// from UIDs checked again here.
+    /// - Throws: ``StoreError`` for an unknown study, an existing file or link, an invalid UID, or a
+    ///   corrupt or missing chunk.
     public func export(studyUID: String, to directory: String) throws -> ExportReport {
         let instances = try catalogue.instances(ofStudy: studyUID)
         guard !instances.isEmpty else { throw StoreError.unknownStudy(studyUID) }
-        try FileChunkStore.makeDirectory(directory)
+        for instance in instances {
+            do {
+                try DICOMUID.check(instance.seriesUID, attribute: "SeriesInstanceUID")
+                try DICOMUID.check(instance.sopInstanceUID, attribute: "SOPInstanceUID")
+            } catch {
+                throw StoreError.invalidUID(path: "study \(studyUID)", error)
+            }
+        }
+        let output = try Self.folder { try OutputFolder(path: directory, create: true) }
         let decompressor = ZstdDecompressor()
         var report = ExportReport(files: [], bytes: 0)
+        var folders: [String: OutputFolder] = [:]
         for instance in instances {
-            let folder = directory + "/" + instance.seriesUID
-            try FileChunkStore.makeDirectory(folder)
-            let final = folder + "/" + instance.sopInstanceUID + ".dcm"
-            if access(final, F_OK) == 0 { throw StoreError.exists(path: final) }
-            let temp = final + ".partial"
-            let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-            guard fd >= 0 else { throw StoreError.io(path: temp, operation: "create", errno: errno) }
+            let folder: OutputFolder
+            if let known = folders[instance.seriesUID] {
+                folder = known
+            } else {
+                folder = try Self.folder { try output.subfolder(instance.seriesUID) }
+                folders[instance.seriesUID] = folder
+            }
+            let name = instance.sopInstanceUID + ".dcm"
+            let final = folder.path + "/" + name
+            if folder.has(name) { throw StoreError.exists(path: final) }
+            let temp = name + ".partial"
+            let fd = try Self.folder { try folder.createFile(temp, mode: 0o644) }
             do {
+                defer { close(fd) }
                 for chunk in instance.chunks {
                     let plain = try readChunk(chunk.hash, size: chunk.size, decompressor: decompressor)
-                    try plain.withUnsafeBytes { bytes in try Self.writeAll(fd, bytes, path: temp) }
+                    try plain.withUnsafeBytes { bytes in try Self.writeAll(fd, bytes, path: folder.path + "/" + temp) }
                 }
-                guard fsync(fd) == 0 else { throw StoreError.io(path: temp, operation: "fsync", errno: errno) }
-                close(fd)
-                guard rename(temp, final) == 0 else {
-                    throw StoreError.io(path: final, operation: "rename", errno: errno)
+                guard fsync(fd) == 0 else {
+                    throw StoreError.io(path: folder.path + "/" + temp, operation: "fsync", errno: errno)
                 }
+                try Self.folder { try folder.publish(temp, as: name) }
             } catch {
-                close(fd)
-                unlink(temp)
+                folder.remove(temp)
                 throw error
             }
             report.files.append(final)
             report.bytes += instance.size
         }
         return report
+    }
+
+    /// An ``OutputFolder`` operation, its error as a ``StoreError``.
+    private static func folder<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as OutputFolderError {
+            if error.errno == EEXIST { throw StoreError.exists(path: error.path) }
+            if error.errno == ELOOP || error.errno == ENOTDIR || error.errno == EINVAL {
+                throw StoreError.output("\(error)")
+            }
+            throw StoreError.io(path: error.path, operation: error.operation, errno: error.errno)
+        }
     }
 
     /// A chunk's plaintext, verified against its hash.

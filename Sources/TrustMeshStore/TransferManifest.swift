@@ -1,6 +1,7 @@
 import Foundation
 public import TrustMeshCrypto
 public import TrustMeshDICOM
+package import TrustMeshModel
 
 /// What a holder sends a requester about a study before any chunk moves: every instance, its
 /// attributes (to catalogue it on arrival) and its ordered chunks with their plaintext and stored
@@ -189,5 +190,108 @@ extension TransferManifest {
             groups[instance.seriesUID, default: []].append(instance)
         }
         return order.map { groups[$0]! }
+    }
+}
+
+// MARK: Checking a fetched manifest
+
+extension TransferManifest {
+    /// What a fetched manifest may ask this node to allocate and store.
+    package struct Limits: Sendable {
+        package var instances = 100_000
+        package var chunks = 1_000_000
+        /// A chunk's plaintext: at most the chunker's maximum.
+        package var chunkBytes = ChunkingParameters.standard.maximum
+        /// A chunk's zstd frame: at most zstd's bound for the largest chunk
+        /// (`ZSTD_COMPRESSBOUND`: size + size/256, and a little for the frame).
+        package var storedChunkBytes =
+            ChunkingParameters.standard.maximum + (ChunkingParameters.standard.maximum >> 8)
+            + 512
+        package var studyBytes = 1 << 40
+
+        package init() {}
+    }
+
+    /// Checks a fetched manifest against the holder's signed index record and this node's limits,
+    /// before anything is allocated or fetched for it: its study and patient are the record's; its
+    /// instance count, size and content (the record's manifest hash) are what the record announced;
+    /// every UID is valid and each instance's attributes name its own study, series and SOP
+    /// Instance UID; every chunk's sizes are within the chunker's and zstd's bounds and add up to
+    /// its instance's size.
+    /// - Throws: ``StoreError`` naming the first thing that is wrong.
+    package func check(announced record: IndexRecord, limits: Limits = Limits()) throws(StoreError) {
+        func refuse(_ reason: String) -> StoreError { .manifest("the manifest \(reason)") }
+        guard studyUID == record.studyUID, nhsNumber == record.nhsNumber.digits else {
+            throw refuse("is for another study or patient than the holder's index record")
+        }
+        if let problem = DICOMUID.problem(studyUID) { throw refuse("has an invalid StudyInstanceUID: \(problem)") }
+        guard !instances.isEmpty, instances.count <= limits.instances else {
+            throw refuse("lists \(instances.count) instances (at most \(limits.instances), at least 1)")
+        }
+        guard instances.count == record.instanceCount else {
+            throw refuse(
+                "lists \(instances.count) instances where the holder's index record announces \(record.instanceCount)")
+        }
+        var chunkCount = 0
+        var total = 0
+        var seen: Set<String> = []
+        for (index, instance) in instances.enumerated() {
+            let a = instance.attributes
+            for (keyword, value) in [
+                ("SOPInstanceUID", instance.sopInstanceUID), ("SeriesInstanceUID", instance.seriesUID),
+                ("TransferSyntaxUID", instance.transferSyntaxUID),
+            ] {
+                if let problem = DICOMUID.problem(value) {
+                    throw refuse("has instance \(index + 1) with an invalid \(keyword): \(problem)")
+                }
+            }
+            if let sopClass = a.sopClassUID, let problem = DICOMUID.problem(sopClass) {
+                throw refuse("has instance \(index + 1) with an invalid SOPClassUID: \(problem)")
+            }
+            guard seen.insert(instance.sopInstanceUID).inserted else {
+                throw refuse("lists SOPInstanceUID \(instance.sopInstanceUID) twice")
+            }
+            guard a.studyInstanceUID == studyUID, a.seriesInstanceUID == instance.seriesUID,
+                a.sopInstanceUID == instance.sopInstanceUID
+            else { throw refuse("has instance \(instance.sopInstanceUID) whose attributes name other UIDs") }
+            chunkCount += instance.chunks.count
+            guard chunkCount <= limits.chunks else { throw refuse("lists more than \(limits.chunks) chunks") }
+            var size = 0
+            for chunk in instance.chunks {
+                guard (1...limits.chunkBytes).contains(chunk.size), (1...limits.storedChunkBytes).contains(chunk.stored)
+                else {
+                    throw refuse(
+                        "has a chunk of \(chunk.size) bytes (\(chunk.stored) stored); at most \(limits.chunkBytes)")
+                }
+                size += chunk.size
+            }
+            guard size == instance.size, size > 0 else {
+                throw refuse("has instance \(instance.sopInstanceUID) whose chunks do not add up to its size")
+            }
+            total += size
+            guard total <= limits.studyBytes else { throw refuse("is larger than \(limits.studyBytes) bytes") }
+        }
+        guard total == record.sizeBytes else {
+            throw refuse("holds \(total) bytes where the holder's index record announces \(record.sizeBytes)")
+        }
+        if let announced = record.manifestHash, contentHash != announced {
+            throw refuse("does not match the content the holder's index record announces (its manifest hash)")
+        }
+    }
+
+    /// The identity of the study's content as ``Catalogue/studyManifestHash(uid:)`` computes it from
+    /// the catalogue: BLAKE2b-256 over each instance's SOP Instance UID and manifest hash, in SOP
+    /// Instance UID order.
+    package var contentHash: Digest256 {
+        var hasher = BLAKE2b256()
+        for instance in instances.sorted(by: {
+            Array($0.sopInstanceUID.utf8).lexicographicallyPrecedes($1.sopInstanceUID.utf8)
+        }) {
+            var chunks = BLAKE2b256()
+            for chunk in instance.chunks { chunks.update(chunk.hash.rawBytes) }
+            hasher.update(Array(instance.sopInstanceUID.utf8) + [0])
+            hasher.update(chunks.finalize().rawBytes)
+        }
+        return hasher.finalize()
     }
 }

@@ -14,9 +14,25 @@ public enum Loopback {
     }
 
     /// A TCP socket connected to 127.0.0.1:`port`; the caller closes it.
-    public static func connect(port: Int) throws -> Int32 {
+    /// - Parameter source: the local address to connect from: any of 127.0.0.0/8 on Linux, so a test
+    ///   can be two clients at two addresses (e.g. `127.0.0.2`).
+    public static func connect(port: Int, from source: String? = nil) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw CommandRunnerError(message: "socket() failed") }
+        if let source {
+            var local = sockaddr_in()
+            local.sin_family = sa_family_t(AF_INET)
+            local.sin_addr.s_addr = inet_addr(source)
+            let bound = withUnsafePointer(to: &local) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
+            guard bound == 0 else {
+                close(fd)
+                throw CommandRunnerError(message: "cannot bind to \(source): errno \(errno)")
+            }
+        }
         guard address(port: port, { Glibc.connect(fd, $0, $1) }) == 0 else {
             close(fd)
             throw CommandRunnerError(message: "connect to 127.0.0.1:\(port) failed: errno \(errno)")

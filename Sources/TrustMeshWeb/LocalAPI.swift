@@ -18,6 +18,7 @@ import TrustMeshStore
 /// | `GET /api/v1/status` | ``NodeStatus`` |
 /// | `GET /api/v1/query?nhs=NUMBER` | ``FederatedQueryResult`` |
 /// | `POST /api/v1/care`, `GET /api/v1/care` | record a care relationship; list them |
+/// | `POST /api/v1/optout` | record or withdraw a patient's opt-out (`nhs`, `reference`, `withdraw`) as the caller |
 /// | `POST /api/v1/fetch`, `GET /api/v1/fetch`, `GET /api/v1/fetch/{id}` | start a fetch; fetches; one fetch |
 /// | `GET /api/v1/priors?nhs=&modality=&bodyPart=&months=12` | ``PriorImaging`` |
 ///
@@ -46,6 +47,7 @@ package struct LocalAPI: Sendable {
         router.get("/api/v1/query") { request, context in await answer { try query(request, context) } }
         router.post("/api/v1/care") { request, context in await answer { try await addCare(request, context) } }
         router.get("/api/v1/care") { _, _ in await answer { try services.node.store.care.all() } }
+        router.post("/api/v1/optout") { request, context in await answer { try await optOut(request, context) } }
         router.post("/api/v1/fetch") { request, context in await answer { try await startFetch(request, context) } }
         router.get("/api/v1/fetch") { _, _ in await answer { services.fetches.all() } }
         router.get("/api/v1/fetch/:id") { _, context in
@@ -99,6 +101,29 @@ package struct LocalAPI: Sendable {
             return care
         } catch let error as CareInputError {
             throw Failure(status: 400, message: error.description)
+        } catch {
+            throw Failure(status: 400, message: "\(error)")
+        }
+    }
+
+    /// Records or withdraws an opt-out, naming the signed-in caller in the signed record.
+    private func optOut(_ request: Request, _ context: AccessContext) async throws -> IndexRecord {
+        struct Body: Decodable {
+            var nhs: String
+            var reference: String
+            var withdraw: Bool?
+        }
+        do {
+            let caller = try caller(context)
+            let body = try await request.decode(as: Body.self, context: context)
+            let nhs: NHSNumber
+            do { nhs = try NHSNumber(body.nhs) } catch { throw Failure(status: 400, message: "nhs: \(error)") }
+            return try services.node.recordOptOut(
+                nhs: nhs, withdraw: body.withdraw ?? false, expression: body.reference, by: caller.actor)
+        } catch let error as OptOutInputError {
+            throw Failure(status: 403, message: error.description)
+        } catch let failure as Failure {
+            throw failure
         } catch {
             throw Failure(status: 400, message: "\(error)")
         }

@@ -281,6 +281,15 @@ package struct WebUI: Sendable {
             summary = try node.store.study(uid: uid)
             series = summary == nil ? [] : try node.store.viewerSeries(studyUID: uid)
         } catch { return failure(error, doing: "open the study") }
+        if let summary, (try? node.servableSummary(uid)) == nil {
+            // The one opt-out check every door asks (LocalNode.isOptedOut).
+            let body: SafeHTML = """
+                <h1>Study not shown</h1><div class="notice warn" role="status"><p>The patient has opted out of \
+                sharing their imaging: \(summary.studyInstanceUID) is not shown here.</p></div>
+                """
+            return HTML.response(
+                .forbidden, HTML.page(title: "Study not shown", node: nodeLabel, current: "", body: body))
+        }
         guard let summary else {
             let listed = studyRecord(uid)
             var advice = "This node does not hold that study."
@@ -306,6 +315,10 @@ package struct WebUI: Sendable {
     func thumbnail(sop: String) -> Response {
         let result: Thumbnail
         do {
+            // An opted-out patient's images are not shown (nor an instance not held here).
+            guard try node.isServable(instance: sop) else {
+                return Response(status: .notFound, body: .init(byteBuffer: ByteBuffer(string: "not available")))
+            }
             result = try node.store.thumbnail(sopInstanceUID: sop)
         } catch {
             services.logger.warning("thumbnail failed", metadata: ["error": "\(error)"])
@@ -416,8 +429,50 @@ package struct WebUI: Sendable {
             }
             body += "</tbody></table>"
         }
+        do { body += try optOutSection() } catch { return failure(error, doing: "list opt-outs") }
         return HTML.response(
             .ok, HTML.page(title: "Emergency accesses", node: nodeLabel, current: "/governance", body: body))
+    }
+
+    /// Every opt-out record and withdrawal this node holds, with how it was judged: refused ones
+    /// (their trust may not record one) first, then the one in force for each patient.
+    func optOutSection() throws -> SafeHTML {
+        let decisions = try node.optOutDecisions()
+        let refused = decisions.flatMap { $0.decision.judged.filter { $0.refusal != nil } }
+        var body: SafeHTML = """
+            <h2 id="optouts">Opt-outs</h2>
+            <p>Opt-out records and withdrawals from every trust. Only a trust that holds imaging for the patient, \
+            or a current care relationship for them, may record one; others' are verified and kept, but not \
+            applied. \(refused.count) \(refused.count == 1 ? "is" : "are") refused.</p>
+            """
+        guard !decisions.isEmpty else { return body + "<p id=\"no-optouts\">No opt-out is recorded.</p>" }
+        body += """
+            <table id="optout-records"><thead><tr><th>NHS number</th><th>Trust</th><th>Record</th><th>Issued</th>\
+            <th>Recorded by</th><th>Patient's wish</th><th>Status</th></tr></thead><tbody>
+            """
+        for (nhs, decision) in decisions {
+            for judged in decision.judged {
+                let record = judged.record
+                let status: SafeHTML
+                if let refusal = judged.refusal {
+                    status = "<strong>Refused</strong>: \(refusal.explanation)"
+                } else if record == decision.deciding {
+                    status =
+                        record.kind == .optOut ? "In force" : "In force (withdrawn: the patient's imaging is shared)"
+                } else {
+                    status = "Superseded by a later record"
+                }
+                let what = record.kind == .optOut ? "opt-out" : "withdrawal"
+                body += """
+                    <tr data-origin="\(record.origin.code)" data-sequence="\(record.sequence)" \
+                    data-status="\(judged.refusal.map { "refused:" + $0.rawValue } ?? "accepted")">\
+                    <td>\(nhs.formatted)</td><td>\(record.origin.code)</td><td>\(what) #\(record.sequence)</td>\
+                    <td>\(record.issuedAt)</td><td>\(record.statement?.recordedBy ?? "not stated")</td>\
+                    <td>\(record.statement?.expression ?? "not stated")</td><td>\(status)</td></tr>
+                    """
+            }
+        }
+        return body + "</tbody></table>"
     }
 
     func reviewEmergency(_ request: Request) async -> Response {

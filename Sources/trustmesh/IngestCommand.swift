@@ -16,6 +16,13 @@ struct IngestCommand: AsyncParsableCommand {
             stored twice. Studies whose PatientID (or an NHS-issued Other Patient ID) is not a valid \
             NHS number are stored but marked unmatched, and are never shared.
 
+            Every Study, Series, SOP Instance and SOP Class UID must be a valid UID (digits and \
+            dots, at most 64 characters). A file whose series or instance this node already holds \
+            in another study is refused: nothing is ever re-filed. A file with other bytes under a \
+            SOP Instance UID of the same study is a correction: it replaces the instance, is \
+            audited with the old and new manifest hashes, and the study's index record is \
+            republished.
+
             Exit status: 0 when every file went in, 2 when some files were refused, 1 on an error \
             of the node itself (disk, catalogue).
             """
@@ -37,7 +44,10 @@ struct IngestCommand: AsyncParsableCommand {
     func run() async throws {
         let node = try LocalNode(directory: data)
         let line = ProgressLine()
-        let (report, published) = try await node.ingest(paths: paths, actor: LocalNode.localOperator) { p in
+        // The CLI runs as the trust's own operator: the one who may correct a held instance.
+        let (report, published) = try await node.ingest(
+            paths: paths, actor: LocalNode.localOperator, mayCorrect: true
+        ) { p in
             line.update { elapsed in
                 let rate = elapsed > 0 ? Double(p.bytesRead) / elapsed : 0
                 return "ingesting \(p.filesDone)/\(p.filesTotal) files  \(Output.bytes(p.bytesRead)) read  "
@@ -65,6 +75,11 @@ struct IngestCommand: AsyncParsableCommand {
         )
         let ratio = r.bytesStored == 0 ? "nothing new to store" : String(format: "%.2f× reduction", r.dedupRatio)
         print("  read \(Output.bytes(r.bytesRead)), stored \(Output.bytes(r.bytesStored)) new (\(ratio))")
+        for correction in r.corrections {
+            print(
+                "  corrected \(correction.sopInstanceUID) (manifest \(correction.oldManifestHash.prefix(16))… → "
+                    + "\(correction.newManifestHash.prefix(16))…)")
+        }
         if r.skipped > 0 { print("  skipped \(r.skipped) DICOMDIR index file(s)") }
         if !r.unmatchedStudies.isEmpty {
             print("  \(r.unmatchedStudies.count) unmatched (no valid NHS number; stored, never shared):")

@@ -51,6 +51,20 @@ struct NodeCommand: AsyncParsableCommand {
                   movescu -S -aec TM_RRK -aem PACS1 -k QueryRetrieveLevel=STUDY \\
                           -k StudyInstanceUID=1.2.3 127.0.0.1 11112
                   (the node run with --move-destination PACS1=HOST:PORT)
+
+                Limits that hold before anyone shows a credential (docs/ARCHITECTURE.md, \
+                "Limits"): on both HTTP listeners a connection must send its first request's \
+                head within --header-timeout and is closed after --idle-timeout without a \
+                request part; one client address holds at most --max-connections-per-address \
+                connections per listener (raise it when a reverse proxy or NAT puts many \
+                people behind one address). A peer request's headers (sender, addressee, \
+                timestamp) are checked before its body is read, and each peer route caps its \
+                body. STOW-RS requests over --stow-max-bytes are answered 413 before anything \
+                is stored. On the DICOM port a connection counts against \
+                --dicom-max-associations only once its A-ASSOCIATE-RQ arrives (--dicom-timeout \
+                closes the rest), and one address holds at most --dicom-max-per-address \
+                connections. Refusals are audited once per source per --refusal-audit-window, \
+                then counted.
                 """
         )
 
@@ -143,7 +157,58 @@ struct NodeCommand: AsyncParsableCommand {
                 valueName: "AE=HOST:PORT"))
         var moveDestination: [String] = []
 
+        @Option(
+            help: ArgumentHelp(
+                "Seconds a new HTTP connection (either listener) has to send its first request's complete head; then it is closed.",
+                valueName: "SECONDS"))
+        var headerTimeout: Double = 10
+
+        @Option(
+            help: ArgumentHelp(
+                "Seconds an HTTP connection may go without sending any of a request (a stalled body, an unused kept-alive connection); then it is closed.",
+                valueName: "SECONDS"))
+        var idleTimeout: Double = 60
+
+        @Option(
+            help: ArgumentHelp(
+                "HTTP connections one client address may hold open on each listener; more are closed on accept. Raise it when a proxy or NAT puts many people behind one address.",
+                valueName: "N"))
+        var maxConnectionsPerAddress: Int = 64
+
+        @Option(
+            help: ArgumentHelp(
+                "Largest STOW-RS request body in bytes (default 4 GiB); a larger request is answered 413 before anything is stored.",
+                valueName: "BYTES"))
+        var stowMaxBytes: Int = 4 << 30
+
+        @Option(
+            help: ArgumentHelp(
+                "DICOM associations served at once; more are rejected (transient, local limit exceeded). A connection counts only once its A-ASSOCIATE-RQ has arrived.",
+                valueName: "N"))
+        var dicomMaxAssociations: Int = 32
+
+        @Option(
+            help: ArgumentHelp(
+                "DICOM connections one address may hold open at once (associated or not); more are closed on accept.",
+                valueName: "N"))
+        var dicomMaxPerAddress: Int = 16
+
+        @Option(
+            help: ArgumentHelp(
+                "Refusals from one source (an address, or a verified peer) are audited once per window of this many seconds, then written as one count when it ends.",
+                valueName: "SECONDS"))
+        var refusalAuditWindow: Int = 60
+
         func validate() throws {
+            if !(headerTimeout > 0) { throw ValidationError("--header-timeout must be more than 0 seconds") }
+            if !(idleTimeout > 0) { throw ValidationError("--idle-timeout must be more than 0 seconds") }
+            if maxConnectionsPerAddress < 1 {
+                throw ValidationError("--max-connections-per-address must be at least 1")
+            }
+            if stowMaxBytes < 1 { throw ValidationError("--stow-max-bytes must be at least 1") }
+            if dicomMaxAssociations < 1 { throw ValidationError("--dicom-max-associations must be at least 1") }
+            if dicomMaxPerAddress < 1 { throw ValidationError("--dicom-max-per-address must be at least 1") }
+            if refusalAuditWindow < 1 { throw ValidationError("--refusal-audit-window must be at least 1 second") }
             if dicomPort < 0 || dicomPort > 65535 { throw ValidationError("--dicom-port must be 0–65535") }
             if let aeTitle, aeTitle.isEmpty || aeTitle.count > 16 || !aeTitle.allSatisfy({ $0.isASCII && $0 != "\\" }) {
                 throw ValidationError("--ae-title must be 1–16 ASCII characters without backslash")
@@ -193,6 +258,7 @@ struct NodeCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
+            LocalNode.protectNewFiles()
             let node = try LocalNode(directory: data)
             let trust = node.configuration.trust
             let ae = aeTitle ?? NodeRuntime.defaultAETitle(for: trust)
@@ -207,7 +273,9 @@ struct NodeCommand: AsyncParsableCommand {
                 dicom = DIMSEServer.Configuration(
                     host: "", port: dicomPort, aeTitle: ae, checkCalledAETitle: checkCalledAe,
                     allowedCallingAETitles: allowed, timeout: .milliseconds(Int(dicomTimeout * 1000)),
-                    moveDestinations: try moveDestination.map(Self.moveDestination))
+                    maximumAssociations: dicomMaxAssociations,
+                    moveDestinations: try moveDestination.map(Self.moveDestination),
+                    maximumConnectionsPerAddress: dicomMaxPerAddress)
             }
             let networkPolicy = try LocalNetwork.policy(policy, besideTopology: topology)
             let network = try LocalNetwork.read(topology)
@@ -233,7 +301,12 @@ struct NodeCommand: AsyncParsableCommand {
                 queryRetrieveAETitles: Set(
                     (queryRetrieveAe ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
                         .filter { !$0.isEmpty }),
-                local: local, access: accessSettings, policy: networkPolicy.policy)
+                local: local, access: accessSettings, policy: networkPolicy.policy,
+                httpLimits: HTTPLimits(
+                    headerTimeout: .milliseconds(Int(headerTimeout * 1000)),
+                    idleTimeout: .milliseconds(Int(idleTimeout * 1000)),
+                    connectionsPerAddress: maxConnectionsPerAddress),
+                stowMaximumBytes: stowMaxBytes, refusalAuditWindow: .seconds(refusalAuditWindow))
             let host = try runtime.topology.trust(trust)?.hostAndPort().host ?? "127.0.0.1"
             try await runtime.run(
                 onListening: { port in

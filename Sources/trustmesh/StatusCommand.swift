@@ -29,6 +29,14 @@ struct StatusCommand: ParsableCommand {
         print(
             "  on disk         \(Output.bytes(s.storedBytes)) in \(s.chunks) chunks (\(String(format: "%.2f", ratio))× smaller)"
         )
+        let loose = node.looseModes()
+        if loose.count > 0 {
+            print(
+                "warning: \(loose.count) folders or files in \(data) can be read by other users (e.g. "
+                    + loose.examples.joined(separator: ", ")
+                    + "): patient data must be the node's alone (folders 0700, files 0600). Fix: "
+                    + node.fixModesCommand)
+        }
         if unmatched {
             for study in try node.store.unmatchedStudies() {
                 print(

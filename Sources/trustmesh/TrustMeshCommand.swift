@@ -1,4 +1,5 @@
 import ArgumentParser
+import TrustMeshNodeCore
 
 @main
 struct TrustMeshCommand: AsyncParsableCommand {
@@ -21,4 +22,20 @@ struct TrustMeshCommand: AsyncParsableCommand {
             LogoutCommand.self,
         ]
     )
+
+    /// Sets the umask before any command runs (folders 0700, files 0600), then runs the command as
+    /// ArgumentParser's own `main` does.
+    static func main() async {
+        LocalNode.protectNewFiles()
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
 }

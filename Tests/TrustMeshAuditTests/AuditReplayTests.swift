@@ -188,6 +188,39 @@ import TrustMeshPolicy
         #expect(later.replay().findings == [])
     }
 
+    @Test func anOptOutRecordALogRefusedIsNotHeldAgainstAShare() {
+        // RXK (no imaging, no care) signed an opt-out; RRK kept it, did not apply it, and said so.
+        var scenario = Scenario()
+        let record: [AuditEntry.SubjectKey: String] = [
+            .origin: "RXK", .recordSequence: "3", .recordKind: "optOut", .nhsNumber: F.patient.digits,
+        ]
+        scenario.rrk.add(.recordReceived, at: 5, actor: "gossip", record)
+        scenario.rrk.add(
+            .optOutRefused, at: 5, actor: "gossip", record.merging([.rule: "noImagingOrCare"]) { $1 })
+        scenario.fetch()
+        #expect(scenario.replay().findings == [])
+    }
+
+    @Test func aShareAfterTheOptOutWasWithdrawnIsNotFoundAndOneBeforeItIs() {
+        var scenario = Scenario()
+        scenario.rxk.add(.optOut, at: 3, actor: "operator", [.nhsNumber: F.patient.digits])
+        scenario.rrk.add(
+            .recordReceived, at: 4, actor: "gossip",
+            [.origin: "RXK", .recordSequence: "2", .recordKind: "optOut", .nhsNumber: F.patient.digits])
+        scenario.rxk.add(.optOutWithdrawn, at: 6, actor: "operator", [.nhsNumber: F.patient.digits])
+        scenario.rrk.add(
+            .recordReceived, at: 7, actor: "gossip",
+            [.origin: "RXK", .recordSequence: "3", .recordKind: "optOutWithdrawn", .nhsNumber: F.patient.digits])
+        scenario.fetch()
+        #expect(scenario.replay().findings == [])
+
+        var early = Scenario()
+        early.rxk.add(.optOut, at: 3, actor: "operator", [.nhsNumber: F.patient.digits])
+        early.fetch(at: 5)
+        early.rxk.add(.optOutWithdrawn, at: 6, actor: "operator", [.nhsNumber: F.patient.digits])
+        #expect(only(early.replay(), .servedOptedOut) != nil)
+    }
+
     @Test func aTransferOnlyTheHolderLoggedIsAnUnmatchedFetch() {
         var scenario = Scenario()
         scenario.fetch(completed: false)

@@ -130,7 +130,8 @@ import TrustMeshTesting
         #expect(again.stdout.contains("nothing new to store"))
         #expect(!again.stdout.contains("published"))
 
-        let optOut = try trustmesh("optout", "--data", data, "--nhs", "9434765919")
+        let optOut = try trustmesh(
+            "optout", "--data", data, "--nhs", "9434765919", "--reference", "Opt-out form OPT-1")
         #expect(optOut.status == 0, "\(optOut.stderr)")
         let hidden = try trustmesh("query", "--data", data, "--nhs", "9434765919")
         #expect(hidden.stdout.contains("opted out"))

@@ -34,7 +34,7 @@ import TrustMeshModel
             #expect(held == [genuine])
         }
         for node in network.nodes {
-            #expect(try await node.indexView().isOptedOut(Fixtures.patient) == false)
+            #expect(try await node.indexView().optOutRecords(for: Fixtures.patient).isEmpty)
         }
     }
 

@@ -55,8 +55,12 @@ import TrustMeshTesting
             .status == 0)
         #expect(try network.cli("RKB", ["fetch", "--node", rkb, "--study", "1.2.826.0.1.3680043.10.9.1"]).status == 0)
         #expect(try network.cli("RL4", ["fetch", "--node", rl4, "--study", "1.2.826.0.1.3680043.10.9.1"]).status != 0)
-        // Alun opts out at RL4; RKB then cannot fetch his study even with a care relationship.
-        #expect(try run(["optout", "--data", network.dataDirectory("RL4"), "--nhs", alun]).status == 0)
+        // Alun opts out at RRK, which holds his CT; RKB then cannot fetch his study even with a care
+        // relationship.
+        #expect(
+            try run([
+                "optout", "--data", network.dataDirectory("RRK"), "--nhs", alun, "--reference", "Opt-out form OPT-1",
+            ]).status == 0)
         try await poll("the opt-out to reach RKB", deadline: .seconds(30)) {
             (try? await LocalAPIClient.query(node: network.api("RKB"), nhs: NHSNumber(alun)))?.optedOut == true
         }

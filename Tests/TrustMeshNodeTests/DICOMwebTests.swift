@@ -460,7 +460,11 @@ import TrustMeshTesting
             try run(["ingest", "--data", network.dataDirectory("RRK"), network.directory.appending("in-\(theirs)")])
                 .status == 0)
         #expect(try await http(base + "/studies/\(theirs)/metadata", token: token).status == 200)
-        #expect(try run(["optout", "--data", network.dataDirectory("RRK"), "--nhs", Self.otherPatient]).status == 0)
+        #expect(
+            try run([
+                "optout", "--data", network.dataDirectory("RRK"), "--nhs", Self.otherPatient, "--reference",
+                "Opt-out form OPT-1",
+            ]).status == 0)
         #expect(try await http(base + "/studies?PatientID=\(Self.otherPatient)", token: token).body == "[]")
         #expect(!(try await http(base + "/studies", token: token).body.contains(theirs)))
         #expect(try await http(base + "/studies/\(theirs)", token: token).status == 404)

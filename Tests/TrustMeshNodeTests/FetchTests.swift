@@ -310,7 +310,8 @@ import TrustMeshTesting
         _ = try await publish(network, at: "RRK", requester: "RKB", studyUID: study, instances: 2, size: 64)
         try addCare(network, at: "RKB")
         let optOut = try CommandRunner.trustmesh([
-            "optout", "--data", network.dataDirectory("RRK"), "--nhs", Self.patient,
+            "optout", "--data", network.dataDirectory("RRK"), "--nhs", Self.patient, "--reference",
+            "Opt-out form OPT-1",
         ])
         #expect(optOut.status == 0)
         try await poll("RKB to learn of the opt-out", deadline: .seconds(30)) {

@@ -70,10 +70,11 @@ import TrustMeshTesting
         }
 
         let optOut = try CommandRunner.trustmesh([
-            "optout", "--data", network.dataDirectory("RL4"), "--nhs", "943 476 5919",
+            "optout", "--data", network.dataDirectory("RRK"), "--nhs", "943 476 5919", "--reference",
+            "Opt-out form OPT-1",
         ])
         #expect(optOut.status == 0, "\(optOut.stderr)")
-        for code in ["RRK", "RKB", "RWP"] {
+        for code in ["RKB", "RL4", "RWP"] {
             try await poll("\(code) to hide the opted-out patient", deadline: .seconds(30)) {
                 (try? await LocalAPIClient.query(node: network.api(code), nhs: patient).optedOut) == true
             }

@@ -149,4 +149,56 @@ struct Pair {
                 requestNonce: "n2", key: pair.rrk.agreement)
         }
     }
+
+    @Test func aRefusalIsBelievedOnlyWhenSignedAndBoundToItsRequest() throws {
+        let pair = try Pair()
+        let refusal = PeerRefusal(.notShared, "no care relationship")
+        let body = Array(try JSONEncoder().encode(refusal))
+        func signed(status: Int, nonce: String, key: SigningKey) -> [String: String] {
+            let bytes = PeerEnvelope.responseSigningBytes(
+                status: status, from: pair.rkbID, to: pair.rrkID, requestNonce: nonce, body: body)
+            return [PeerEnvelope.signatureHeader: key.sign(bytes).base64]
+        }
+        func open(_ status: Int, _ headers: [String: String], nonce: String = "n1") -> PeerRefusal {
+            PeerEnvelope.openRefusal(
+                status: status, headers: headers, body: body, from: pair.topology.trusts[1], to: pair.rrkID,
+                requestNonce: nonce)
+        }
+        // Genuine: the holder's code and message.
+        #expect(open(403, signed(status: 403, nonce: "n1", key: pair.rkb.signing)) == refusal)
+        // Unsigned, signed by another key, bound to another request or another status: not believed.
+        for forged in [
+            open(403, [:]), open(403, signed(status: 403, nonce: "n1", key: SigningKey())),
+            open(403, signed(status: 403, nonce: "n1", key: pair.rkb.signing), nonce: "n2"),
+            open(404, signed(status: 403, nonce: "n1", key: pair.rkb.signing)),
+        ] {
+            #expect(forged.code == .unavailable)
+            #expect(forged.message.contains("not trusted"))
+        }
+    }
+
+    @Test func headersAloneRefuseWhatTheyCanBeforeTheBodyIsRead() throws {
+        let pair = try Pair()
+        let request = try pair.request()
+        let nonces = NonceCache()
+        // A genuine request's headers pass; the request then opens and consumes its nonce.
+        let head = try PeerEnvelope.checkHead(request.headers, as: pair.rkbID, topology: pair.topology, nonces: nonces)
+        _ = try PeerEnvelope.open(
+            head, method: request.method, path: request.path, body: request.body, as: pair.rkbID,
+            key: pair.rkb.agreement, nonces: nonces)
+        // Its replay is refused on the headers, before any body.
+        #expect(throws: PeerRefusal(.replayedRequest, "nonce already seen: a replayed request")) {
+            try PeerEnvelope.checkHead(request.headers, as: pair.rkbID, topology: pair.topology, nonces: nonces)
+        }
+        var stale = request.headers
+        stale[PeerEnvelope.timestampHeader] = "1000"
+        #expect(throws: PeerRefusal.self) {
+            try PeerEnvelope.checkHead(stale, as: pair.rkbID, topology: pair.topology, nonces: NonceCache())
+        }
+        var misaddressed = request.headers
+        misaddressed[PeerEnvelope.toHeader] = "RRK"
+        #expect(throws: PeerRefusal.self) {
+            try PeerEnvelope.checkHead(misaddressed, as: pair.rkbID, topology: pair.topology, nonces: NonceCache())
+        }
+    }
 }

@@ -298,7 +298,8 @@ import TrustMeshWeb
             date: Self.date(monthsAgo: 1),
             bodyPart: "HEAD", description: "CT HEAD")
         let optOut = try CommandRunner.trustmesh([
-            "optout", "--data", network.dataDirectory("RRK"), "--nhs", Self.optedOut,
+            "optout", "--data", network.dataDirectory("RRK"), "--nhs", Self.optedOut, "--reference",
+            "Opt-out form OPT-1",
         ])
         #expect(optOut.status == 0, "\(optOut.stderr)")
         try await Self.waitForStudies(network, at: "RKB", count: 1)
