@@ -293,7 +293,7 @@ extension PDU {
                 switch itemType {
                 case 0x10:
                     guard context == nil else { throw .unexpectedParameter("two application context items") }
-                    context = uid(item)
+                    context = try uid(item)
                 case 0x20:
                     guard user == nil else {
                         throw .unexpectedParameter("a presentation context after user information")
@@ -327,7 +327,7 @@ extension PDU {
             var user = UserInformation(maximumLength: 0, implementationClassUID: "")
             for (itemType, var item) in items {
                 switch itemType {
-                case 0x10: context = uid(item)
+                case 0x10: context = try uid(item)
                 case 0x21:
                     guard let id = item.readInteger(as: UInt8.self), item.readInteger(as: UInt8.self) != nil,
                         let raw = item.readInteger(as: UInt8.self),
@@ -337,7 +337,7 @@ extension PDU {
                     var syntax = ""
                     for (subType, sub) in try Self.items(in: &item, what: "presentation context result")
                     where subType == 0x40 {
-                        syntax = uid(sub)
+                        syntax = try uid(sub)
                     }
                     results.append(PresentationContextResult(id: id, result: result, transferSyntax: syntax))
                 case 0x50: user = try userInformation(&item)
@@ -399,8 +399,8 @@ extension PDU {
         guard body.readableBytes >= 68 else { throw .malformedPDU("\(what) is shorter than its 68 fixed bytes") }
         let version = body.readInteger(as: UInt16.self)!
         body.moveReaderIndex(forwardBy: 2)
-        let called = aeTitle(body.readBytes(length: 16)!)
-        let calling = aeTitle(body.readBytes(length: 16)!)
+        let called = try aeTitle(body.readBytes(length: 16)!, what: "\(what)'s called AE title")
+        let calling = try aeTitle(body.readBytes(length: 16)!, what: "\(what)'s calling AE title")
         body.moveReaderIndex(forwardBy: 32)
         return (version, called, calling, try items(in: &body, what: what))
     }
@@ -435,8 +435,8 @@ extension PDU {
             switch type {
             case 0x30:
                 guard abstract == nil else { throw .unexpectedParameter("two abstract syntaxes in context \(id)") }
-                abstract = uid(sub)
-            case 0x40: syntaxes.append(uid(sub))
+                abstract = try uid(sub)
+            case 0x40: syntaxes.append(try uid(sub))
             default:
                 throw .unrecognisedParameter("sub-item 0x\(String(type, radix: 16)) in presentation context \(id)")
             }
@@ -455,8 +455,8 @@ extension PDU {
                 guard sub.readableBytes == 4 else { throw .malformedPDU("maximum length sub-item is not 4 bytes") }
                 user.maximumLength = sub.readInteger(as: UInt32.self)!
                 sawMaximum = true
-            case 0x52: user.implementationClassUID = uid(sub)
-            case 0x55: user.implementationVersionName = uid(sub)
+            case 0x52: user.implementationClassUID = try uid(sub)
+            case 0x55: user.implementationVersionName = try uid(sub)
             default: continue  // asynchronous operations, role selection, extended negotiation, user identity
             }
         }
@@ -465,17 +465,29 @@ extension PDU {
     }
 
     /// A UID or name from an item: ASCII, with any trailing NUL or space padding dropped.
-    private static func uid(_ buffer: ByteBuffer) -> String {
+    /// A UID or name item's value, its trailing NUL or space padding removed.
+    /// - Throws: reason 6 (invalid parameter value) for a byte outside printable ASCII: such a value
+    ///   is no UID, and would reach logs and the audit log otherwise.
+    private static func uid(_ buffer: ByteBuffer) throws(DIMSEError) -> String {
         var bytes = buffer.readableBytesView[...]
         while let last = bytes.last, last == 0 || last == 0x20 { bytes.removeLast() }
+        guard bytes.allSatisfy({ (0x20...0x7E).contains($0) }) else {
+            throw .malformedPDU("a UID or name item holds a byte outside printable ASCII")
+        }
         return String(decoding: bytes, as: UTF8.self)
     }
 
     /// An AE title: leading and trailing spaces are not significant (PS3.5 §6.2, AE).
-    private static func aeTitle(_ bytes: [UInt8]) -> String {
+    /// - Throws: reason 6 for a control character, a byte outside ASCII or a backslash, which the
+    ///   AE value representation excludes (found by the `pdu` fuzz target: such a title was taken
+    ///   as given, and did not survive being written back).
+    private static func aeTitle(_ bytes: [UInt8], what: String) throws(DIMSEError) -> String {
         var slice = bytes[...]
         while let first = slice.first, first == 0x20 { slice.removeFirst() }
         while let last = slice.last, last == 0x20 || last == 0 { slice.removeLast() }
+        guard slice.allSatisfy({ (0x20...0x7E).contains($0) && $0 != 0x5C }) else {
+            throw .malformedPDU("the \(what) holds a character an AE title may not (PS3.5 §6.2)")
+        }
         return String(decoding: slice, as: UTF8.self)
     }
 }

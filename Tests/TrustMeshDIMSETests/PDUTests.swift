@@ -77,6 +77,27 @@ import TrustMeshDICOM
         }
     }
 
+    /// Found by the `pdu` fuzz target: an AE title or UID with bytes outside their repertoire was
+    /// taken as given (and, decoded lossily, would not survive being written back).
+    @Test func aeTitlesAndUIDsOutsideTheirRepertoireAreRefusedWithReason6() throws {
+        for title in ["TM\u{FF}RRK", "TM\\RRK", "TM\nRRK", "TM\u{0}RRK"] {
+            var request = Self.request
+            request.callingAETitle = title
+            let (_, body) = Self.body(Self.encoded(.associateRequest(request)))
+            do {
+                _ = try PDU.decode(type: 1, body: body)
+                Issue.record("accepted the calling AE title \(Array(title.utf8))")
+            } catch { #expect(error.abortReason == 6) }
+        }
+        var request = Self.request
+        request.contexts[0].abstractSyntax = "1.2.840.10008.1.1\u{7}"
+        let (_, body) = Self.body(Self.encoded(.associateRequest(request)))
+        do {
+            _ = try PDU.decode(type: 1, body: body)
+            Issue.record("accepted an abstract syntax with a control character")
+        } catch { #expect(error.abortReason == 6) }
+    }
+
     @Test func commandSetsRoundTripInImplicitLittleEndian() throws {
         let command = DIMSECommand(
             field: DIMSECommand.Field.cStoreRQ, messageID: 7, affectedSOPClassUID: "1.2.840.10008.5.1.4.1.1.2",
