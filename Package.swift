@@ -268,7 +268,7 @@ let package = Package(
             swiftSettings: settings
         ),
         .testTarget(
-            name: "TrustMeshFuzzTests", dependencies: ["TrustMeshFuzz"], swiftSettings: settings
+            name: "TrustMeshFuzzTests", dependencies: ["TrustMeshFuzz", "TrustMeshGossip"], swiftSettings: settings
         ),
         .testTarget(
             name: "TrustMeshNodeTests",

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TrustMeshFuzz
+import TrustMeshGossip
 
 /// Every fuzz target, run the way CI can afford: over its committed seed corpus, every input a
 /// fuzzer ever crashed it with (`Fuzz/regressions/TARGET/`, kept when fixed), and a fixed number of
@@ -58,18 +59,5 @@ import TrustMeshFuzz
             }
         }
         return bytes
-    }
-}
-
-/// Deterministic mutations: the same inputs on every run and machine.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
