@@ -117,7 +117,7 @@ let package = Package(
             name: "TrustMeshFetch",
             dependencies: [
                 "TrustMeshNodeCore", "TrustMeshPeer", "TrustMeshStore", "TrustMeshModel", "TrustMeshCrypto",
-                "TrustMeshCompression", "TrustMeshGossip", "TrustMeshPolicy",
+                "TrustMeshCompression", "TrustMeshGossip", "TrustMeshPolicy", "TrustMeshDICOM",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

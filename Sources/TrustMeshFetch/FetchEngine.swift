@@ -6,6 +6,7 @@ import NIOPosix
 import Synchronization
 import TrustMeshCompression
 import TrustMeshCrypto
+import TrustMeshDICOM
 import TrustMeshGossip
 package import TrustMeshModel
 package import TrustMeshNodeCore
@@ -142,6 +143,9 @@ package final class FetchEngine: Sendable {
     private func prepare(studyUID: String, holder: TrustID?, clinician: String?, now: Date) throws -> (
         IndexRecord, CareRelationship
     ) {
+        if let problem = DICOMUID.problem(studyUID) {
+            throw FetchError(description: "StudyInstanceUID is not a valid UID: \(problem)")
+        }
         let candidates = try node.store.index.latestStudyRecords(studyUID: studyUID)
             .filter { $0.origin != node.configuration.trust && (holder == nil || $0.origin == holder) }
         guard let record = candidates.first else {

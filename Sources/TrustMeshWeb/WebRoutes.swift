@@ -275,6 +275,14 @@ package struct WebUI: Sendable {
     // MARK: Study viewer
 
     func studyPage(uid: String) -> Response {
+        if let problem = DICOMUID.problem(uid) {
+            let body: SafeHTML = """
+                <h1>Not a study</h1><div class="notice warn" role="status"><p>StudyInstanceUID is not a valid \
+                UID: \(problem).</p></div>
+                """
+            return HTML.response(
+                .badRequest, HTML.page(title: "Not a study", node: nodeLabel, current: "", body: body))
+        }
         let summary: StudySummary?
         let series: [ViewerSeries]
         do {
@@ -313,6 +321,9 @@ package struct WebUI: Sendable {
     }
 
     func thumbnail(sop: String) -> Response {
+        guard DICOMUID.isValid(sop) else {
+            return Response(status: .badRequest, body: .init(byteBuffer: ByteBuffer(string: "not a valid UID")))
+        }
         let result: Thumbnail
         do {
             // An opted-out patient's images are not shown (nor an instance not held here).
@@ -398,7 +409,8 @@ package struct WebUI: Sendable {
         do { accesses = try node.emergencyAccesses() } catch { return failure(error, doing: "list emergency accesses") }
         let waiting = accesses.filter { !$0.isReviewed }
         var body: SafeHTML = """
-            <h1>Emergency accesses</h1>
+            <h1>Information governance</h1>
+            <h2>Emergency accesses</h2>
             <p>Every emergency care relationship this trust recorded, or served a study under, with its \
             justification. \(waiting.count) \(waiting.count == 1 ? "awaits" : "await") review.</p>
             """
@@ -431,7 +443,7 @@ package struct WebUI: Sendable {
         }
         do { body += try optOutSection() } catch { return failure(error, doing: "list opt-outs") }
         return HTML.response(
-            .ok, HTML.page(title: "Emergency accesses", node: nodeLabel, current: "/governance", body: body))
+            .ok, HTML.page(title: "Information governance", node: nodeLabel, current: "/governance", body: body))
     }
 
     /// Every opt-out record and withdrawal this node holds, with how it was judged: refused ones

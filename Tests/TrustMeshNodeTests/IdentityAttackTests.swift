@@ -322,6 +322,17 @@ import TrustMeshTesting
             ])
         #expect(find.stderr.contains("0xa900"), "\(find.stderr)")
         #expect(find.stderr.contains("StudyInstanceUID is not a valid UID"), "\(find.stderr)")
+        // The page, its thumbnails and the fetch API check the UID before looking anything up.
+        let session = try await network.signIn("RKB", user: "priya")
+        let page = try await TestNetwork.request(
+            .GET, network.url("RKB") + "/study?uid=..%2F..%2Fx", headers: session.headers)
+        #expect(page.status == 400 && page.body.contains("StudyInstanceUID is not a valid UID"), "\(page.body)")
+        let thumbnail = try await TestNetwork.request(
+            .GET, network.url("RKB") + "/thumbnail/..%2F..%2Fx", headers: session.headers)
+        #expect(thumbnail.status == 400)
+        await #expect {
+            _ = try await LocalAPIClient.startFetch(node: network.api("RKB"), study: "../../x", from: nil)
+        } throws: { "\($0)".contains("StudyInstanceUID is not a valid UID") }
 
         // A good study, exported into a folder where its series folder is a link to outside.
         #expect(try ingest(network, at: "RKB", files).status == 0)
