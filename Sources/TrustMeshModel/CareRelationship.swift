@@ -248,14 +248,7 @@ extension CareRelationship {
             encoder.append(start)
             encoder.append(optional: expiry)
             encoder.appendPresence(clinicianIdentity != nil)
-            if let person = clinicianIdentity {
-                encoder.append(person.issuer)
-                encoder.append(person.subject)
-                encoder.append(person.name)
-                encoder.append(person.roleCode)
-                encoder.append(person.organisation.code)
-                encoder.append(optional: person.registration)
-            }
+            if let person = clinicianIdentity { encoder.append(person) }
             encoder.append(reason)
             encoder.append(optional: justification)
             return encoder.bytes

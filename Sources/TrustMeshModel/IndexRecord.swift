@@ -291,14 +291,7 @@ extension IndexRecord {
             if let statement {
                 encoder.append(statement.recordedBy)
                 encoder.appendPresence(statement.recorder != nil)
-                if let person = statement.recorder {
-                    encoder.append(person.issuer)
-                    encoder.append(person.subject)
-                    encoder.append(person.name)
-                    encoder.append(person.roleCode)
-                    encoder.append(person.organisation.code)
-                    encoder.append(optional: person.registration)
-                }
+                if let person = statement.recorder { encoder.append(person) }
                 encoder.append(statement.expression)
                 encoder.appendPresence(statement.care != nil)
                 if let care = statement.care {

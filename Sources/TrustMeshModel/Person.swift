@@ -123,3 +123,16 @@ extension Actor {
         }
     }
 }
+
+extension CanonicalEncoder {
+    /// A person as the signed records carry one (a care relationship's clinician, an opt-out's
+    /// recorder): issuer, subject, name, role code, organisation's ODS code, optional registration.
+    mutating func append(_ person: Person) {
+        append(person.issuer)
+        append(person.subject)
+        append(person.name)
+        append(person.roleCode)
+        append(person.organisation.code)
+        append(optional: person.registration)
+    }
+}
