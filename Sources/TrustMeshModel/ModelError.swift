@@ -8,6 +8,7 @@ public struct ModelError: Error, CustomStringConvertible, Sendable, Equatable {
         case nhsNumberCheckDigit
         case trustID(String)
         case topology(String)
+        case merkle(String)
     }
 
     private let code: Code
@@ -22,6 +23,8 @@ public struct ModelError: Error, CustomStringConvertible, Sendable, Equatable {
     public static func trustID(_ text: String) -> ModelError { ModelError(code: .trustID(text)) }
     /// A topology that cannot be used, and why.
     public static func topology(_ reason: String) -> ModelError { ModelError(code: .topology(reason)) }
+    /// A Merkle tree asked for a subtree or a size it does not hold.
+    public static func merkle(_ reason: String) -> ModelError { ModelError(code: .merkle(reason)) }
 
     public var description: String {
         switch code {
@@ -35,6 +38,8 @@ public struct ModelError: Error, CustomStringConvertible, Sendable, Equatable {
             "'\(text.prefix(16))' is not an ODS code (3 to 6 letters and digits, e.g. RRK)"
         case .topology(let reason):
             "topology: \(reason)"
+        case .merkle(let reason):
+            "audit tree: \(reason)"
         }
     }
 }
