@@ -1,12 +1,14 @@
 import Foundation
 public import TrustMeshModel
 
-/// A trust's exported audit log: its entries and the latest checkpoints it holds of its peers, as
-/// JSON Lines.
+/// A trust's exported audit log: its entries, the signed tree heads it holds (its own and its
+/// peers'), and the latest checkpoints (version 1) it holds of its peers, as JSON Lines.
 ///
-/// Each line is one JSON object with a `type`: `"entry"` (an ``AuditEntry``'s fields) or
+/// Each line is one JSON object with a `type`: `"entry"` (an ``AuditEntry``'s fields),
+/// `"treeHead"` (a ``HeldTreeHead``: a ``SignedTreeHead``'s fields plus `heldBy`) or
 /// `"checkpoint"` (a ``HeldCheckpoint``: an ``AuditCheckpoint``'s fields plus `heldBy`). Entries come
-/// first, in sequence order; then checkpoints, ordered by trust. Keys are sorted and slashes are not
+/// first, in sequence order; then tree heads, ordered by trust then tree size; then checkpoints,
+/// ordered by trust. Keys are sorted and slashes are not
 /// escaped, so an export is byte-for-byte reproducible, but a reader must not rely on that: the
 /// hashes and signatures cover the canonical encoding, never the JSON (`docs/AUDIT-FORMAT.md`).
 ///
@@ -17,16 +19,20 @@ public import TrustMeshModel
 public struct AuditExport: Sendable, Equatable {
     /// The log's entries, in the order read.
     public var entries: [AuditEntry]
-    /// Checkpoints of other trusts' logs that the exporting trust held.
+    /// Checkpoints of other trusts' logs that the exporting trust held (format version 1).
     public var checkpoints: [HeldCheckpoint]
+    /// Signed tree heads that the exporting trust held: its own and its peers'.
+    public var treeHeads: [HeldTreeHead]
 
     /// An export's contents.
     /// - Parameters:
     ///   - entries: The log's entries.
-    ///   - checkpoints: The peers' checkpoints held.
-    public init(entries: [AuditEntry], checkpoints: [HeldCheckpoint] = []) {
+    ///   - checkpoints: The peers' checkpoints held (version 1).
+    ///   - treeHeads: The signed tree heads held, the trust's own and its peers'.
+    public init(entries: [AuditEntry], checkpoints: [HeldCheckpoint] = [], treeHeads: [HeldTreeHead] = []) {
         self.entries = entries
         self.checkpoints = checkpoints
+        self.treeHeads = treeHeads
     }
 
     /// The trust the export's entries belong to: the one most of them name (so that one spliced
@@ -37,13 +43,36 @@ public struct AuditExport: Sendable, Equatable {
         return counts.max { ($0.value, $1.key) < ($1.value, $0.key) }?.key
     }
 
-    /// The JSON Lines form: one line per entry, then one per checkpoint, each ending in `\n`.
+    /// The JSON Lines form: one line per entry, in the order held; then one per tree head, ordered
+    /// by trust, tree size, time and holder; then one per checkpoint, ordered by trust, sequence and
+    /// holder. Each line ends in `\n`.
     /// - Throws: An `EncodingError` (not expected for these types).
     public func jsonLines() throws -> [UInt8] {
         var out: [UInt8] = []
         for entry in entries { out += try Self.line(entry) }
-        for held in checkpoints { out += try Self.line(held) }
+        for held in Self.ordered(treeHeads) { out += try Self.line(held) }
+        for held in Self.ordered(checkpoints) { out += try Self.line(held) }
         return out
+    }
+
+    /// Tree heads in the order an export lists them: by trust, tree size, time, then holder (stable).
+    static func ordered(_ treeHeads: [HeldTreeHead]) -> [HeldTreeHead] {
+        treeHeads.enumerated().sorted { a, b in
+            let (x, y) = (a.element, b.element)
+            let left = (x.treeHead.trust.code, x.treeHead.treeSize, x.treeHead.time, x.heldBy.code)
+            let right = (y.treeHead.trust.code, y.treeHead.treeSize, y.treeHead.time, y.heldBy.code)
+            return left != right ? left < right : a.offset < b.offset
+        }.map(\.element)
+    }
+
+    /// Checkpoints in the order an export lists them: by trust, sequence, then holder (stable).
+    static func ordered(_ checkpoints: [HeldCheckpoint]) -> [HeldCheckpoint] {
+        checkpoints.enumerated().sorted { a, b in
+            let (x, y) = (a.element, b.element)
+            let left = (x.checkpoint.trust.code, x.checkpoint.sequence, x.heldBy.code)
+            let right = (y.checkpoint.trust.code, y.checkpoint.sequence, y.heldBy.code)
+            return left != right ? left < right : a.offset < b.offset
+        }.map(\.element)
     }
 
     /// One entry's line, ending in `\n`.
@@ -58,6 +87,13 @@ public struct AuditExport: Sendable, Equatable {
     /// - Throws: An `EncodingError` (not expected).
     public static func line(_ checkpoint: HeldCheckpoint) throws -> [UInt8] {
         try encode(Line.checkpoint(checkpoint))
+    }
+
+    /// One held tree head's line, ending in `\n`.
+    /// - Parameter treeHead: The tree head and its holder.
+    /// - Throws: An `EncodingError` (not expected).
+    public static func line(_ treeHead: HeldTreeHead) throws -> [UInt8] {
+        try encode(Line.treeHead(treeHead))
     }
 
     /// Reads an export. Blank lines are skipped; nothing is verified (see ``AuditChain``).
@@ -86,6 +122,7 @@ public struct AuditExport: Sendable, Equatable {
                 switch type {
                 case "entry": export.entries.append(try decoder.decode(AuditEntry.self, from: data))
                 case "checkpoint": export.checkpoints.append(try decoder.decode(HeldCheckpoint.self, from: data))
+                case "treeHead": export.treeHeads.append(try decoder.decode(HeldTreeHead.self, from: data))
                 default: throw AuditError.malformed(line: line, reason: "unknown type \"\(type.prefix(32))\"")
                 }
             } catch let error as AuditError {
@@ -102,6 +139,7 @@ public struct AuditExport: Sendable, Equatable {
     private enum Line: Encodable {
         case entry(AuditEntry)
         case checkpoint(HeldCheckpoint)
+        case treeHead(HeldTreeHead)
 
         private enum CodingKeys: String, CodingKey { case type }
 
@@ -113,6 +151,9 @@ public struct AuditExport: Sendable, Equatable {
                 try entry.encode(to: encoder)
             case .checkpoint(let held):
                 try container.encode("checkpoint", forKey: .type)
+                try held.encode(to: encoder)
+            case .treeHead(let held):
+                try container.encode("treeHead", forKey: .type)
                 try held.encode(to: encoder)
             }
         }
@@ -172,5 +213,40 @@ public struct HeldCheckpoint: Sendable, Hashable, Codable {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(heldBy, forKey: .heldBy)
         try checkpoint.encode(to: encoder)
+    }
+}
+
+/// A signed tree head of one trust's log, as held by a trust (the trust itself, or a peer that
+/// received it by gossip).
+///
+/// JSON: the ``SignedTreeHead`` fields (`trust`, `treeSize`, `rootHash`, `time`, `signature`) plus
+/// `heldBy`, the ODS code of the trust that held it. `heldBy` is not signed: it only says where the
+/// tree head came from.
+public struct HeldTreeHead: Sendable, Hashable, Codable {
+    /// The trust that held the tree head.
+    public var heldBy: TrustID
+    /// The tree head, signed by the trust whose log it describes.
+    public var treeHead: SignedTreeHead
+
+    /// A tree head and its holder.
+    /// - Parameters:
+    ///   - heldBy: The holding trust.
+    ///   - treeHead: The signed tree head.
+    public init(heldBy: TrustID, treeHead: SignedTreeHead) {
+        self.heldBy = heldBy
+        self.treeHead = treeHead
+    }
+
+    private enum CodingKeys: String, CodingKey { case heldBy }
+
+    public init(from decoder: any Decoder) throws {
+        heldBy = try decoder.container(keyedBy: CodingKeys.self).decode(TrustID.self, forKey: .heldBy)
+        treeHead = try SignedTreeHead(from: decoder)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(heldBy, forKey: .heldBy)
+        try treeHead.encode(to: encoder)
     }
 }
