@@ -45,21 +45,34 @@ extension DICOMwebRoutes {
                     message: "listing studies without naming a patient (PatientID), study or accession is for "
                         + "the operator only")
             }
-            try node.audit(
-                .query, actor: actor, subject: [:], details: "DICOMweb studies held here: " + (request.uri.query ?? ""))
             var filter = StudyFilter()
             filter.studyUIDs = query.studyUIDs
             filter.dateFrom = query.studyDateFrom
             filter.dateTo = query.studyDateTo
             filter.accessionNumber = query.accessionNumber
+            var listed: [StudySummary] = []
             for study in try node.store.studies(matching: filter)
             where query.matchesStudy(
                 nhsNumber: study.nhsNumber, studyUID: study.studyInstanceUID, studyDate: study.studyDate,
                 modalities: study.modalities, accession: study.accessionNumber)
             {
                 if try node.isOptedOut(patient: study.nhsNumber) { continue }
-                results.append(studyObject(local: study, base: base))
+                listed.append(study)
             }
+            // Audited before the answer leaves. A search naming studies or an accession discloses
+            // those patients' studies: one `query` entry per study in the answer (at most the
+            // answer's limit). The operator's open listing is one entry saying what was asked and
+            // how many studies were listed.
+            let details = "DICOMweb studies held here: " + (request.uri.query ?? "")
+            let shown = listed.dropFirst(query.offset).prefix(query.limit ?? QIDOQuery.maximumLimit)
+            if (query.studyUIDs.isEmpty && query.accessionNumber == nil) || shown.isEmpty {
+                try node.audit(.query, actor: actor, subject: [:], details: details + " (\(shown.count) listed)")
+            } else {
+                for study in shown {
+                    try node.audit(.query, actor: actor, subject: LocalNode.auditSubject(study), details: details)
+                }
+            }
+            results = listed.map { studyObject(local: $0, base: base) }
         }
         logger.info("DICOMweb study search", metadata: ["results": "\(results.count)"])
         return Self.dicomJSON(page(results, query), warnings: warnings(query))

@@ -284,6 +284,17 @@ extension AuditEntry {
         /// The node's signing key changed: this entry is the first signed with the new key; details
         /// the previous key, padded base64.
         public static let keyChanged: Kind = "keyChanged"
+        /// A person (or system) saw a study held here on the page, audited before the page or
+        /// picture leaves: subject `nhsNumber` (when the study has one), `studyUID`, and
+        /// `sopInstanceUID` when a thumbnail opened the entry; details `study page` or `thumbnail`.
+        /// One entry per study page view; a thumbnail writes one only when the same actor (and
+        /// session) has no `view` of that study in the last 15 minutes, and its entry then covers
+        /// their thumbnails of the study for the next 15 (docs/ARCHITECTURE.md, "The audit log").
+        public static let view: Kind = "view"
+        /// A held study was written to a folder by `trustmesh export` (actor the local operator),
+        /// audited before the first file is written: subject `nhsNumber` (when the study has one),
+        /// `studyUID`, `instances`, `bytes`; details the output folder's absolute path.
+        public static let export: Kind = "export"
     }
 
     /// A key of an entry's ``AuditEntry/subject``: ASCII letters and digits.

@@ -1,4 +1,4 @@
-import Foundation
+package import Foundation
 package import TrustMeshModel
 import TrustMeshPolicy
 package import TrustMeshStore
@@ -37,10 +37,10 @@ extension LocalNode {
         return summary
     }
 
-    /// Whether an instance held here may be shown (a thumbnail): its study is servable.
-    package func isServable(instance sopInstanceUID: String) throws -> Bool {
-        guard let study = try store.studyUID(ofInstance: sopInstanceUID) else { return false }
-        return try servableSummary(study) != nil
+    /// The study of an instance held here, when it may be shown (a thumbnail); nil otherwise.
+    package func servableSummary(instance sopInstanceUID: String) throws -> StudySummary? {
+        guard let study = try store.studyUID(ofInstance: sopInstanceUID) else { return nil }
+        return try servableSummary(study)
     }
 
     /// The audit subject naming a held study (and its patient), and the series or instance asked
@@ -82,5 +82,58 @@ extension LocalNode {
             subject[.metadata] = "\(chosen.count)"
         }
         try audit(.retrieve, actor: actor, subject: subject, details: details)
+    }
+
+    /// Audits a look at a held study on the page as `view`, before the page or picture leaves: a
+    /// view that cannot be logged is not shown.
+    ///
+    /// A study page view (`thumbnail` nil) always writes an entry (details `study page`). A thumbnail
+    /// writes one (details `thumbnail`, naming the instance) only when `window` has no entry of the
+    /// study by the same actor in its last ``ViewAuditWindow/length``; each entry written opens
+    /// that window, which then covers the actor's thumbnails of the study.
+    /// - Parameters:
+    ///   - thumbnail: the SOP Instance UID of the thumbnail asked for; nil for the study page.
+    ///   - actor: who looks: the signed-in person (and session).
+    ///   - window: the page's table of recent `view` entries.
+    /// - Throws: the audit log's error; nothing may be shown then.
+    package func auditView(
+        _ summary: StudySummary, thumbnail: String? = nil, actor: Actor, window: ViewAuditWindow, now: Date = Date()
+    ) throws {
+        let uid = summary.studyInstanceUID
+        guard let thumbnail else {
+            try audit(.view, actor: actor, subject: Self.auditSubject(summary), details: "study page")
+            window.opened(actor, studyUID: uid, at: now)
+            return
+        }
+        guard window.claim(actor, studyUID: uid, at: now) else { return }
+        do {
+            try audit(
+                .view, actor: actor, subject: Self.auditSubject(summary, instance: thumbnail), details: "thumbnail")
+        } catch {
+            window.release(actor, studyUID: uid, at: now)
+            throw error
+        }
+    }
+
+    /// Writes a held study's files to `directory` (``StudyStore/export(studyUID:to:)``), audited
+    /// first as `export`: subject `nhsNumber`, `studyUID`, `instances`, `bytes`; details the
+    /// folder's absolute path. An export that cannot be logged writes nothing; one that fails after
+    /// its entry (a file already there) leaves the entry, which records what was attempted.
+    /// - Parameters:
+    ///   - directory: the output folder (created if missing).
+    ///   - actor: who exports: ``localOperator`` for `trustmesh export --data`.
+    /// - Throws: the audit log's error, or the store's (an unknown study, an existing file).
+    package func export(studyUID: String, to directory: String, by actor: Actor) throws -> ExportReport {
+        // A study not held here: the store refuses it, and nothing is disclosed.
+        guard let summary = try store.study(uid: studyUID) else {
+            return try store.export(studyUID: studyUID, to: directory)
+        }
+        let instances = try store.transferManifest(studyUID: studyUID)?.instances ?? []
+        var subject = Self.auditSubject(summary)
+        subject[.instances] = "\(instances.count)"
+        subject[.bytes] = "\(instances.reduce(0) { $0 + $1.size })"
+        try audit(
+            .export, actor: actor, subject: subject, details: URL(fileURLWithPath: directory).standardizedFileURL.path)
+        return try store.export(studyUID: studyUID, to: directory)
     }
 }

@@ -33,6 +33,8 @@ import TrustMeshStore
 /// answers with a stack trace: failures become a plain message and the detail goes to the log.
 package struct WebUI: Sendable {
     let services: LocalServices
+    /// Recent `view` entries by actor and study: a study page's entry covers its thumbnails.
+    let views = ViewAuditWindow()
 
     package init(_ services: LocalServices) { self.services = services }
 
@@ -313,6 +315,10 @@ package struct WebUI: Sendable {
             return HTML.response(
                 .notFound, HTML.page(title: "Study not available", node: nodeLabel, current: "", body: body))
         }
+        // Audited before the page leaves: a view that cannot be logged is not shown.
+        do { try node.auditView(summary, actor: viewer, window: views) } catch {
+            return failure(error, doing: "record this view in its audit log")
+        }
         return HTML.response(
             .ok,
             HTML.page(
@@ -327,8 +333,16 @@ package struct WebUI: Sendable {
         let result: Thumbnail
         do {
             // An opted-out patient's images are not shown (nor an instance not held here).
-            guard try node.isServable(instance: sop) else {
+            guard let summary = try node.servableSummary(instance: sop) else {
                 return Response(status: .notFound, body: .init(byteBuffer: ByteBuffer(string: "not available")))
+            }
+            // Audited before the picture leaves, unless a recent `view` of the study by the same
+            // person covers it (ViewAuditWindow); a thumbnail that cannot be logged is not sent.
+            do { try node.auditView(summary, thumbnail: sop, actor: viewer, window: views) } catch {
+                services.logger.error("thumbnail not audited", metadata: ["error": "\(error)"])
+                return Response(
+                    status: .internalServerError,
+                    body: .init(byteBuffer: ByteBuffer(string: "the view could not be audited; see the node's log")))
             }
             result = try node.store.thumbnail(sopInstanceUID: sop)
         } catch {

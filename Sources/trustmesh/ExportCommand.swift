@@ -10,7 +10,9 @@ struct ExportCommand: ParsableCommand {
         discussion: """
             Files are written as OUT/<SeriesInstanceUID>/<SOPInstanceUID>.dcm. Every chunk is \
             checked against its hash first; a file appears whole or not at all. Existing files are \
-            never overwritten.
+            never overwritten. The export is audited (kind `export`, naming the operating-system \
+            user, the patient's NHS number and the study) before the first file is written; if the \
+            entry cannot be written, nothing is.
             """
     )
 
@@ -25,7 +27,7 @@ struct ExportCommand: ParsableCommand {
 
     func run() throws {
         let node = try LocalNode(directory: data)
-        let report = try node.store.export(studyUID: study, to: out)
+        let report = try node.export(studyUID: study, to: out, by: LocalNode.localOperator)
         print("Exported \(report.files.count) files (\(Output.bytes(report.bytes))) to \(out)")
     }
 }
