@@ -205,6 +205,34 @@ import TrustMeshTesting
         #expect(all.contains { $0.kind == .view })
         let encoded = String(decoding: try JSONEncoder().encode(all), as: UTF8.self)
         #expect(!encoded.contains("SECRETNAME"))
+
+        // A disclosure that cannot be logged does not happen: the catalogue refuses `view`,
+        // `retrieve` and `export` entries (a trigger, as a full or broken database would).
+        let refuse = ["view", "retrieve", "export"].map {
+            "CREATE TRIGGER refuse_\($0) BEFORE INSERT ON auditEntry WHEN NEW.kind = '\($0)' "
+                + "BEGIN SELECT RAISE(ABORT, 'audit refused by the test'); END;"
+        }.joined()
+        let installed = try CommandRunner.run(
+            "/usr/bin/sqlite3",
+            ["-cmd", ".timeout 10000", network.dataDirectory("RKB") + "/store/catalogue.sqlite", refuse])
+        #expect(installed.status == 0, "\(installed.stderr)")
+        let unlogged = try await TestNetwork.request(
+            .GET, base + "/study?uid=\(Self.study)", headers: priyaPage.headers)
+        #expect(unlogged.status == 500 && !unlogged.body.contains("/thumbnail/"), "\(unlogged.body.prefix(300))")
+        // A new session of priya's has no window yet: its thumbnail needs an entry, so is not sent.
+        let again = try await network.signIn("RKB", user: "priya")
+        let picture = try await TestNetwork.request(.GET, base + "/thumbnail/" + sops[0], headers: again.headers)
+        #expect(picture.status == 500 && !picture.body.hasPrefix("\u{89}PNG"))
+        let wado = try await TestNetwork.request(.GET, base + "/dicom-web/studies/\(Self.study)", headers: multipart)
+        #expect(wado.status == 500 && !wado.body.contains("DICM"))
+        let refusedOut = network.directory.appending("not-exported")
+        let refused = try CommandRunner.trustmesh([
+            "export", "--data", network.dataDirectory("RKB"), "--study", Self.study, "--out", refusedOut,
+        ])
+        #expect(refused.status != 0 && refused.stderr.contains("could not append export"), "\(refused.stderr)")
+        let leaked = FileManager.default.enumerator(atPath: refusedOut)?.allObjects.compactMap { $0 as? String } ?? []
+        #expect(leaked.filter { $0.hasSuffix(".dcm") }.isEmpty, "\(leaked)")
+        #expect(try log.new().filter { [.view, .retrieve, .export].contains($0.kind) }.isEmpty)
     }
 
     /// The thumbnail window: an entry covers its actor's thumbnails of the study for its length,
