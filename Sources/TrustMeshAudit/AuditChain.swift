@@ -19,8 +19,8 @@ public import TrustMeshModel
 /// Signatures are checked with the trust's pinned key, except before a `keyChanged` entry: such an
 /// entry is signed with the new key and its details name the previous key, which then checks the
 /// entries before it. The pinned key therefore vouches, through the hash links, for every earlier
-/// key. Chain checks cannot see entries removed from the end: checkpoints do
-/// (``VerifiedAuditLog/check(_:heldBy:)``).
+/// key. Chain checks cannot see entries removed from the end: tree heads (and version 1
+/// checkpoints) that peers hold do (``VerifiedAuditLog/check(_:heldBy:)``).
 ///
 /// ```swift
 /// var chain = AuditChain(trust: rrk)
@@ -212,11 +212,50 @@ public struct VerifiedAuditLog: Sendable {
     /// The trust's pinned (current) key.
     let pinned: VerifyingKey
 
+    /// The Merkle tree of the entries (``MerkleTree``), for tree heads and proofs.
+    public let tree: MerkleTree.InMemory
+
     init(trust: TrustID, entries: [AuditEntry], keys: [VerifyingKey], pinned: VerifyingKey) {
         self.trust = trust
         self.entries = entries
         self.keys = keys
         self.pinned = pinned
+        var tree = MerkleTree.InMemory()
+        for entry in entries { tree.append(MerkleTree.leafHash(entry.canonicalBytes)) }
+        self.tree = tree
+    }
+
+    /// Checks the log against a tree head the trust signed (typically one a peer held).
+    ///
+    /// The head must verify with the key in force at its last entry (or the pinned key), have at
+    /// least one entry and a well-formed time; then the log must hold at least ``SignedTreeHead/treeSize``
+    /// entries, and the Merkle tree of that many must have the head's root.
+    /// - Parameters:
+    ///   - head: A tree head of this log's trust.
+    ///   - heldBy: The trust that held it, for the message.
+    /// - Throws: ``AuditError/badTreeHead(trust:treeSize:heldBy:)``,
+    ///   ``AuditError/truncated(trust:treeSize:logEnd:heldBy:)`` or
+    ///   ``AuditError/rewritten(trust:treeSize:logRoot:headRoot:heldBy:)``.
+    public func check(_ head: SignedTreeHead, heldBy: TrustID?) throws(AuditError) {
+        let size = head.treeSize
+        var candidates = [pinned]
+        if size >= 1, size <= UInt64(entries.count) {
+            candidates.insert(keys[Int(size - 1)], at: 0)
+        } else if let last = keys.last {
+            candidates.insert(last, at: 0)
+        }
+        guard head.trust == trust, size >= 1, CareTime.parse(head.time) != nil,
+            candidates.contains(where: { (try? head.verify(with: $0)) != nil })
+        else {
+            throw .badTreeHead(trust: trust, treeSize: size, heldBy: heldBy)
+        }
+        guard size <= UInt64(entries.count) else {
+            throw .truncated(trust: trust, treeSize: size, logEnd: UInt64(entries.count), heldBy: heldBy)
+        }
+        let root = try! tree.root(size: size)
+        guard root == head.rootHash else {
+            throw .rewritten(trust: trust, treeSize: size, logRoot: root, headRoot: head.rootHash, heldBy: heldBy)
+        }
     }
 
     /// The last entry, or `nil` for an empty log.

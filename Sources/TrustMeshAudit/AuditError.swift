@@ -30,6 +30,9 @@ public struct AuditError: Error, CustomStringConvertible, Sendable, Equatable {
         case truncated(logEnd: UInt64, heldBy: TrustID?)
         case rewritten(logHash: Digest256, checkpointHash: Digest256, heldBy: TrustID?)
         case badCheckpoint(heldBy: TrustID?)
+        case treeHeadTruncated(logEnd: UInt64, heldBy: TrustID?)
+        case treeHeadRewritten(logRoot: Digest256, headRoot: Digest256, heldBy: TrustID?)
+        case badTreeHead(heldBy: TrustID?)
         case conflictingCopies
         case unknownTrust
         case malformed(line: Int, reason: String)
@@ -123,6 +126,26 @@ public struct AuditError: Error, CustomStringConvertible, Sendable, Equatable {
         AuditError(.badCheckpoint(heldBy: heldBy), trust: trust, sequence: sequence)
     }
 
+    /// The log holds `logEnd` entries, fewer than the `treeSize` of a tree head signed by the trust:
+    /// entries were removed from the end (named `truncated`, like a checkpoint's).
+    public static func truncated(trust: TrustID, treeSize: UInt64, logEnd: UInt64, heldBy: TrustID?) -> AuditError {
+        AuditError(.treeHeadTruncated(logEnd: logEnd, heldBy: heldBy), trust: trust, sequence: treeSize)
+    }
+
+    /// The Merkle tree of the log's first `treeSize` entries has root `logRoot`, but a tree head
+    /// signed by the trust says `headRoot` (named `rewritten`, like a checkpoint's).
+    public static func rewritten(
+        trust: TrustID, treeSize: UInt64, logRoot: Digest256, headRoot: Digest256, heldBy: TrustID?
+    ) -> AuditError {
+        AuditError(
+            .treeHeadRewritten(logRoot: logRoot, headRoot: headRoot, heldBy: heldBy), trust: trust, sequence: treeSize)
+    }
+
+    /// A tree head that claims to be `trust`'s is not signed by its key, or has size 0 or a malformed time.
+    public static func badTreeHead(trust: TrustID, treeSize: UInt64, heldBy: TrustID?) -> AuditError {
+        AuditError(.badTreeHead(heldBy: heldBy), trust: trust, sequence: treeSize)
+    }
+
     /// Two exports of the same trust hold different entries at `sequence`: a fork.
     public static func conflictingCopies(trust: TrustID, sequence: UInt64) -> AuditError {
         AuditError(.conflictingCopies, trust: trust, sequence: sequence)
@@ -159,6 +182,9 @@ public struct AuditError: Error, CustomStringConvertible, Sendable, Equatable {
         case .truncated: "truncated"
         case .rewritten: "rewritten"
         case .badCheckpoint: "bad checkpoint"
+        case .treeHeadTruncated: "truncated"
+        case .treeHeadRewritten: "rewritten"
+        case .badTreeHead: "bad tree head"
         case .conflictingCopies: "conflicting copies"
         case .unknownTrust: "unknown trust"
         case .malformed: "malformed"
@@ -176,7 +202,7 @@ public struct AuditError: Error, CustomStringConvertible, Sendable, Equatable {
     /// checkpoint that is not the trust's).
     public var isCheckpointFailure: Bool {
         switch code {
-        case .truncated, .rewritten, .badCheckpoint: true
+        case .truncated, .rewritten, .badCheckpoint, .treeHeadTruncated, .treeHeadRewritten, .badTreeHead: true
         default: false
         }
     }
@@ -233,6 +259,14 @@ public struct AuditError: Error, CustomStringConvertible, Sendable, Equatable {
                 + "says \(short(checkpointHash)) (history was rewritten)"
         case .badCheckpoint(let heldBy):
             return "the checkpoint\(held(heldBy)) is not signed by \(trustName)'s key"
+        case .treeHeadTruncated(let logEnd, let heldBy):
+            return "the log ends at #\(logEnd), but \(trustName) signed a tree head of \(sequence ?? 0) entries"
+                + "\(held(heldBy)) (entries were removed from the end)"
+        case .treeHeadRewritten(let logRoot, let headRoot, let heldBy):
+            return "the tree of the first \(sequence ?? 0) entries has root \(short(logRoot)), but \(trustName)'s "
+                + "tree head\(held(heldBy)) says \(short(headRoot)) (history was rewritten)"
+        case .badTreeHead(let heldBy):
+            return "the tree head\(held(heldBy)) is not signed by \(trustName)'s key, or is malformed"
         case .conflictingCopies:
             return "two copies of the log hold different entries here (a fork)"
         case .unknownTrust:

@@ -24,6 +24,24 @@ public struct AuditVerification: Sendable {
         public var head: AuditEntry?
         /// The checkpoints (from any export) that this log was checked against and agreed with.
         public var checkpointsChecked: [HeldCheckpoint] = []
+        /// The tree heads (from any export) that this log was checked against and agreed with.
+        public var treeHeadsChecked: [HeldTreeHead] = []
+        /// How far the log is pinned: the largest size of a tree head (or sequence of a checkpoint)
+        /// that another trust held and the log agreed with. The trust's key holder could drop or
+        /// rewrite the entries after it undetected (its own heads do not count: it can sign new
+        /// ones). 0 when no other trust's copy pins it.
+        public var pinnedTo: UInt64 {
+            guard let trust else { return 0 }
+            return max(
+                treeHeadsChecked.filter { $0.heldBy != trust }.map(\.treeHead.treeSize).max() ?? 0,
+                checkpointsChecked.filter { $0.heldBy != trust }.map(\.checkpoint.sequence).max() ?? 0)
+        }
+        /// The trusts other than the log's own whose copies pin it.
+        public var pinnedBy: [TrustID] {
+            let holders =
+                treeHeadsChecked.map(\.heldBy) + checkpointsChecked.map(\.heldBy)
+            return Set(holders.filter { $0 != trust }).sorted()
+        }
         /// The first failure, or `nil` if the export verified.
         public var failure: AuditError?
     }
@@ -33,6 +51,9 @@ public struct AuditVerification: Sendable {
     /// Checkpoints that pinned a trust whose log was not among the exports (or whose key the
     /// topology lacks), so could not be checked.
     public private(set) var unchecked: [HeldCheckpoint] = []
+    /// Tree heads of a trust whose log was not among the exports (or did not verify), so could not
+    /// be checked.
+    public private(set) var uncheckedTreeHeads: [HeldTreeHead] = []
 
     /// Whether every export verified.
     public var isClean: Bool { files.allSatisfy { $0.failure == nil } }
@@ -85,6 +106,28 @@ public struct AuditVerification: Sendable {
             } catch {
                 files[index].failure = files[index].failure ?? error
             }
+        }
+        for held in Self.treeHeads(exports: exports) {
+            guard let index = reference[held.treeHead.trust], let log = logs[index] else {
+                uncheckedTreeHeads.append(held)
+                continue
+            }
+            do {
+                try log.check(held.treeHead, heldBy: held.heldBy)
+                files[index].treeHeadsChecked.append(held)
+            } catch {
+                files[index].failure = files[index].failure ?? error
+            }
+        }
+    }
+
+    /// Every distinct held tree head the exports hold, smallest first (then by trust and holder), so
+    /// the earliest disagreement is reported. The same head held by several trusts is kept once per
+    /// holder: each holder's copy is what pins the log.
+    static func treeHeads(exports: [AuditExport]) -> [HeldTreeHead] {
+        var seen: Set<HeldTreeHead> = []
+        return exports.flatMap(\.treeHeads).filter { seen.insert($0).inserted }.sorted {
+            ($0.treeHead.treeSize, $0.treeHead.trust, $0.heldBy) < ($1.treeHead.treeSize, $1.treeHead.trust, $1.heldBy)
         }
     }
 

@@ -40,7 +40,7 @@ public final class NodeRuntime: Sendable {
     private let client: PeerClient
     let fetchServer: FetchServer
     let fetches: FetchEngine
-    let checkpoints: CheckpointPublisher
+    let treeHeads: TreeHeadGossip
     let logger: Logger
     private let me: Topology.Trust
     /// Held while the runtime exists: one node per data folder.
@@ -79,7 +79,7 @@ public final class NodeRuntime: Sendable {
     /// - Parameter refusalAuditWindow: refusals from one source are audited once per window, then counted.
     public init(
         node: LocalNode, topology: Topology, settings: GossipSettings = GossipSettings(),
-        fetchBatchBytes: Int = 8 << 20, checkpointInterval: Duration = .seconds(30),
+        fetchBatchBytes: Int = 8 << 20, treeHeadInterval: Duration = .seconds(30),
         dicom: DIMSEServer.Configuration? = nil, queryRetrieveAETitles: Set<String> = [],
         local: LocalListener? = nil, access: AccessSettings? = nil, policy: NetworkPolicy = NetworkPolicy(),
         httpLimits: HTTPLimits = HTTPLimits(), stowMaximumBytes: Int = 4 << 30,
@@ -140,8 +140,8 @@ public final class NodeRuntime: Sendable {
         for entry in topology.trusts { keys[entry.ods] = entry.signingKey }
         node.networkPolicy = policy
         fetchServer = FetchServer(node: node, logger: logger, policy: policy)
-        checkpoints = CheckpointPublisher(
-            node: node, topology: topology, client: client, interval: checkpointInterval, logger: logger)
+        treeHeads = TreeHeadGossip(
+            node: node, topology: topology, client: client, interval: treeHeadInterval, logger: logger)
         var fetchSettings = FetchEngine.Settings()
         fetchSettings.batchBytes = max(1, fetchBatchBytes)
         fetches = FetchEngine(
@@ -217,16 +217,23 @@ public final class NodeRuntime: Sendable {
             configuration: .init(address: .hostname(local.host, port: localPort), serverName: "trustmesh"),
             onServerRunning: { channel in onLocalListening(channel.localAddress?.port ?? localPort) },
             logger: logger)
-        app.addServices(localApp, GossipLoop(runtime: self), checkpoints, RefusalAuditFlusher(node: node))
+        app.addServices(localApp, GossipLoop(runtime: self), treeHeads, RefusalAuditFlusher(node: node))
         if let dicom { app.addServices(DICOMListenerService(server: dicom, onListening: onDICOMListening)) }
         logger.info(
             "node starting", metadata: ["trust": "\(me.ods)", "address": "\(me.address)", "local": "\(local.address)"])
         try node.audit(.nodeStarted, actor: .system("node"))
-        defer {
-            try? node.audit(.nodeStopped, actor: .system("node"))
-            logger.info("node stopped", metadata: ["trust": "\(me.ods)"])
+        let outcome: Result<Void, any Error>
+        do {
+            try await app.runService()
+            outcome = .success(())
+        } catch {
+            outcome = .failure(error)
         }
-        try await app.runService()
+        try? node.audit(.nodeStopped, actor: .system("node"))
+        // A head of the whole log, `nodeStopped` included, so that no entry is left unpinned.
+        await treeHeads.finish()
+        logger.info("node stopped", metadata: ["trust": "\(me.ods)"])
+        try outcome.get()
     }
 
     /// One HTTP listener's channel configuration: `Expect: 100-continue`, the per-address cap and
@@ -317,8 +324,11 @@ public final class NodeRuntime: Sendable {
                 }
                 return .sealed(try JSONEncoder().encode(try await self.gossip.handle(gossipRequest)))
             },
-            CheckpointPublisher.path: .init(maximumBody: 64 << 10) { from, payload in
-                .sealed(try CheckpointPublisher.receive(payload, from: from, node: self.node, logger: self.logger))
+            TreeHeadGossip.headsPath: .init(maximumBody: 1 << 20) { from, payload in
+                .sealed(try self.treeHeads.receive(payload, from: from))
+            },
+            TreeHeadGossip.consistencyPath: .init(maximumBody: 4 << 10) { from, payload in
+                .sealed(try self.treeHeads.consistency(payload, from: from))
             },
             FetchRoutes.manifest: .init(maximumBody: 1 << 20) { from, payload in
                 .sealed(try self.fetchServer.manifest(from: from, payload: payload))

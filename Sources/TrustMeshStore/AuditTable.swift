@@ -3,8 +3,8 @@ import GRDB
 package import TrustMeshCrypto
 package import TrustMeshModel
 
-/// This node's audit log and the latest audit checkpoints of its peers, in the catalogue's SQLite
-/// file.
+/// This node's audit log, its Merkle tree, and the signed tree heads it holds (its own and its
+/// peers'), in the catalogue's SQLite file.
 ///
 /// Each entry is sealed (sequence, link to the head's hash, hash, signature) inside the same write
 /// transaction that inserts it, so appenders in several processes (a CLI command and the running
@@ -13,6 +13,11 @@ package import TrustMeshModel
 /// `append` returns (https://www.sqlite.org/pragma.html#pragma_synchronous). For throughput,
 /// ``appendBatch(_:key:)`` seals many entries in one transaction (one sync), and ``AuditWriter``
 /// groups concurrent appends into such batches.
+///
+/// The Merkle tree (``MerkleTree``) is kept as every complete, aligned subtree's hash (table
+/// `auditTree`, about two hashes per entry), extended in the transaction that appends the entry, so
+/// a root or a proof costs `O(log² n)` lookups at any size. Version 1 checkpoints
+/// (``storeCheckpoint(_:)``) are kept for logs and peers from before tree heads.
 package final class AuditTable: Sendable {
     let pool: DatabasePool
 
@@ -35,6 +40,66 @@ package final class AuditTable: Sendable {
                     """
             )
         }
+        migrator.registerMigration("v8: audit Merkle tree and signed tree heads") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE auditTree (
+                        level INTEGER NOT NULL,                  -- 0 for leaves
+                        idx INTEGER NOT NULL,                    -- the subtree's position at its level
+                        hash BLOB NOT NULL,                      -- 32 bytes (MerkleTree)
+                        PRIMARY KEY (level, idx)
+                    ) WITHOUT ROWID;
+                    CREATE TABLE treeHead (
+                        trust TEXT NOT NULL,                     -- whose log: this node's or a peer's
+                        treeSize INTEGER NOT NULL,
+                        json BLOB NOT NULL,                      -- the signed tree head, JSON
+                        PRIMARY KEY (trust, treeSize)
+                    ) WITHOUT ROWID;
+                    CREATE TABLE treeHeadConflict (
+                        id INTEGER PRIMARY KEY,
+                        trust TEXT NOT NULL,                     -- the trust that signed both heads
+                        detectedAt TEXT NOT NULL,                -- YYYY-MM-DDTHH:MM:SSZ
+                        reason TEXT NOT NULL,
+                        first BLOB NOT NULL,                     -- the head held, JSON
+                        second BLOB NOT NULL                     -- the head that contradicts it, JSON
+                    );
+                    """
+            )
+            // Logs written before the tree: build it from the entries, in order.
+            let decoder = JSONDecoder()
+            let rows = try Row.fetchCursor(db, sql: "SELECT json FROM auditEntry ORDER BY sequence")
+            var index: UInt64 = 0
+            while let row = try rows.next() {
+                let entry = try decoder.decode(AuditEntry.self, from: row["json"] as Data)
+                try appendLeaf(db, index: index, hash: MerkleTree.leafHash(entry.canonicalBytes))
+                index += 1
+            }
+        }
+    }
+
+    /// Adds leaf `index` to the stored tree and every complete subtree it closes.
+    private static func appendLeaf(_ db: Database, index: UInt64, hash: Digest256) throws {
+        let insert = try db.cachedStatement(sql: "INSERT INTO auditTree (level, idx, hash) VALUES (?, ?, ?)")
+        try insert.execute(arguments: [0, Int64(index), Data(hash.rawBytes)])
+        var level = 0
+        var position = index
+        var right = hash
+        while position & 1 == 1 {
+            let left = try subtree(db, level: level, index: position - 1)
+            right = MerkleTree.nodeHash(left, right)
+            level += 1
+            position >>= 1
+            try insert.execute(arguments: [level, Int64(position), Data(right.rawBytes)])
+        }
+    }
+
+    /// The stored hash of a complete subtree.
+    private static func subtree(_ db: Database, level: Int, index: UInt64) throws -> Digest256 {
+        let statement = try db.cachedStatement(sql: "SELECT hash FROM auditTree WHERE level = ? AND idx = ?")
+        guard let data = try Data.fetchOne(statement, arguments: [level, Int64(clamping: index)]) else {
+            throw StoreError.catalogue("the audit tree has no subtree at level \(level), index \(index)")
+        }
+        return try Digest256(rawBytes: Array(data))
     }
 
     /// Seals `draft` after the current head and stores it, in one write transaction.
@@ -79,6 +144,7 @@ package final class AuditTable: Sendable {
                 try statement.execute(arguments: [
                     Int64(entry.sequence), entry.time, entry.kind.rawValue, try encoder.encode(entry),
                 ])
+                try Self.appendLeaf(db, index: entry.sequence - 1, hash: MerkleTree.leafHash(entry.canonicalBytes))
                 entries.append(entry)
                 head = entry
             }
@@ -125,6 +191,192 @@ package final class AuditTable: Sendable {
     package func count() throws -> Int {
         try pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM auditEntry") ?? 0 }
     }
+
+    // MARK: The Merkle tree
+
+    /// A consistent view of the log's tree: its size and root, read in one transaction.
+    package struct TreeState: Sendable, Equatable {
+        /// How many entries (leaves) the log holds.
+        package var size: UInt64
+        /// The Merkle tree hash of all of them.
+        package var root: Digest256
+    }
+
+    /// The tree of the whole log as it is now.
+    package func treeState() throws -> TreeState {
+        try pool.read { db in
+            let size = UInt64(try Int64.fetchOne(db, sql: "SELECT COUNT(*) FROM auditTree WHERE level = 0") ?? 0)
+            return TreeState(size: size, root: try Self.root(db, size: size))
+        }
+    }
+
+    /// The Merkle tree hash of the first `size` entries.
+    /// - Throws: ``StoreError`` if the log holds fewer.
+    package func treeRoot(size: UInt64) throws -> Digest256 {
+        try pool.read { db in try Self.root(db, size: size) }
+    }
+
+    /// The audit path of entry `sequence` (leaf `sequence − 1`) in the tree of the first `size` entries.
+    /// - Throws: ``StoreError`` if the entry is not among them or the log holds fewer.
+    package func inclusionProof(sequence: UInt64, size: UInt64) throws -> [Digest256] {
+        guard sequence >= 1, sequence <= size else {
+            throw StoreError.catalogue("entry #\(sequence) is not in a tree of \(size) entries")
+        }
+        return try pool.read { db in
+            try Self.requireSize(db, size)
+            return try MerkleTree.inclusionProof(index: sequence - 1, size: size) {
+                try Self.subtree(db, level: $0, index: $1)
+            }
+        }
+    }
+
+    /// The proof that the tree of the first `oldSize` entries is a prefix of that of the first `newSize`.
+    /// - Throws: ``StoreError`` if `oldSize > newSize` or the log holds fewer than `newSize`.
+    package func consistencyProof(from oldSize: UInt64, to newSize: UInt64) throws -> [Digest256] {
+        guard oldSize <= newSize else {
+            throw StoreError.catalogue("a tree of \(oldSize) entries cannot be a prefix of one of \(newSize)")
+        }
+        return try pool.read { db in
+            try Self.requireSize(db, newSize)
+            return try MerkleTree.consistencyProof(from: oldSize, to: newSize) {
+                try Self.subtree(db, level: $0, index: $1)
+            }
+        }
+    }
+
+    private static func requireSize(_ db: Database, _ size: UInt64) throws {
+        let held = UInt64(try Int64.fetchOne(db, sql: "SELECT COUNT(*) FROM auditTree WHERE level = 0") ?? 0)
+        guard size <= held else { throw StoreError.catalogue("the audit log holds \(held) entries, not \(size)") }
+    }
+
+    private static func root(_ db: Database, size: UInt64) throws -> Digest256 {
+        try requireSize(db, size)
+        return try MerkleTree.hash(start: 0, end: size) { try subtree(db, level: $0, index: $1) }
+    }
+
+    // MARK: Signed tree heads
+
+    /// How many tree heads are kept per trust (the newest; older ones are dropped). Heads that
+    /// contradict each other are kept apart, for good (``treeHeadConflicts()``).
+    package static let treeHeadHistory = 32
+
+    /// Keeps a tree head (this node's own, or a peer's whose signature and consistency the caller
+    /// verified), dropping the oldest beyond ``treeHeadHistory`` for its trust.
+    /// - Returns: `false` if a head of that trust and size was already held (it is kept, unchanged).
+    @discardableResult
+    package func storeTreeHead(_ head: SignedTreeHead) throws -> Bool {
+        let json = try JSONEncoder().encode(head)
+        return try pool.write { db in
+            try db.execute(
+                sql: "INSERT INTO treeHead (trust, treeSize, json) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                arguments: [head.trust.code, Int64(clamping: head.treeSize), json])
+            guard db.changesCount > 0 else { return false }
+            try db.execute(
+                sql: """
+                    DELETE FROM treeHead WHERE trust = ?1 AND treeSize NOT IN (
+                        SELECT treeSize FROM treeHead WHERE trust = ?1 ORDER BY treeSize DESC LIMIT ?2)
+                    """,
+                arguments: [head.trust.code, Self.treeHeadHistory])
+            return true
+        }
+    }
+
+    /// The held tree head of `trust` at `size`, if any.
+    package func treeHead(of trust: TrustID, size: UInt64) throws -> SignedTreeHead? {
+        try pool.read { db in
+            try Data.fetchOne(
+                db, sql: "SELECT json FROM treeHead WHERE trust = ? AND treeSize = ?",
+                arguments: [trust.code, Int64(clamping: size)]
+            ).map { try JSONDecoder().decode(SignedTreeHead.self, from: $0) }
+        }
+    }
+
+    /// The largest held tree head of `trust`, if any.
+    package func latestTreeHead(of trust: TrustID) throws -> SignedTreeHead? {
+        try pool.read { db in
+            try Data.fetchOne(
+                db, sql: "SELECT json FROM treeHead WHERE trust = ? ORDER BY treeSize DESC LIMIT 1",
+                arguments: [trust.code]
+            ).map { try JSONDecoder().decode(SignedTreeHead.self, from: $0) }
+        }
+    }
+
+    /// Every held tree head, ordered by trust then size.
+    package func treeHeads() throws -> [SignedTreeHead] {
+        try pool.read { db in
+            let decoder = JSONDecoder()
+            return try Data.fetchAll(db, sql: "SELECT json FROM treeHead ORDER BY trust, treeSize").map {
+                try decoder.decode(SignedTreeHead.self, from: $0)
+            }
+        }
+    }
+
+    /// Two signed heads of one trust that no append-only log can produce: the evidence of an
+    /// equivocation.
+    package struct TreeHeadConflict: Sendable, Equatable {
+        /// The trust that signed both.
+        package var trust: TrustID
+        /// When this node found it, `YYYY-MM-DDTHH:MM:SSZ`.
+        package var detectedAt: String
+        /// Why they cannot both be true.
+        package var reason: String
+        /// The head held first.
+        package var first: SignedTreeHead
+        /// The head that contradicts it.
+        package var second: SignedTreeHead
+
+        /// The evidence of an equivocation.
+        package init(
+            trust: TrustID, detectedAt: String, reason: String, first: SignedTreeHead, second: SignedTreeHead
+        ) {
+            self.trust = trust
+            self.detectedAt = detectedAt
+            self.reason = reason
+            self.first = first
+            self.second = second
+        }
+    }
+
+    /// Keeps the evidence of an equivocation, once per pair of heads.
+    /// - Returns: `false` if the same pair was already recorded.
+    @discardableResult
+    package func recordTreeHeadConflict(_ conflict: TreeHeadConflict) throws -> Bool {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let first = try encoder.encode(conflict.first)
+        let second = try encoder.encode(conflict.second)
+        return try pool.write { db in
+            let known =
+                try Int.fetchOne(
+                    db,
+                    sql: """
+                        SELECT COUNT(*) FROM treeHeadConflict
+                        WHERE (first = ?1 AND second = ?2) OR (first = ?2 AND second = ?1)
+                        """, arguments: [first, second]) ?? 0
+            guard known == 0 else { return false }
+            try db.execute(
+                sql: "INSERT INTO treeHeadConflict (trust, detectedAt, reason, first, second) VALUES (?, ?, ?, ?, ?)",
+                arguments: [conflict.trust.code, conflict.detectedAt, conflict.reason, first, second])
+            return true
+        }
+    }
+
+    /// Every equivocation found, oldest first.
+    package func treeHeadConflicts() throws -> [TreeHeadConflict] {
+        try pool.read { db in
+            let decoder = JSONDecoder()
+            return try Row.fetchAll(
+                db, sql: "SELECT trust, detectedAt, reason, first, second FROM treeHeadConflict ORDER BY id"
+            ).map { row in
+                TreeHeadConflict(
+                    trust: try TrustID(row["trust"] as String), detectedAt: row["detectedAt"], reason: row["reason"],
+                    first: try decoder.decode(SignedTreeHead.self, from: row["first"] as Data),
+                    second: try decoder.decode(SignedTreeHead.self, from: row["second"] as Data))
+            }
+        }
+    }
+
+    // MARK: Version 1 checkpoints
 
     /// What ``storeCheckpoint(_:)`` did with a peer's checkpoint.
     package enum CheckpointOutcome: Sendable, Equatable {

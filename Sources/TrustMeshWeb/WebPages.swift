@@ -455,6 +455,30 @@ enum WebPages {
         return "\(seconds / 3600) hours ago"
     }
 
+    /// The alarm shown first on the operator and information-governance pages when a trust signed
+    /// two audit histories (equivocation), with both heads' facts as the evidence; nothing otherwise.
+    static func auditAlarm(_ conflicts: [AuditTable.TreeHeadConflict]) -> SafeHTML {
+        guard !conflicts.isEmpty else { return "" }
+        var html: SafeHTML = """
+            <div class="notice error" role="alert" id="audit-alarm"><h2>Audit alarm: a trust signed two histories \
+            of its audit log</h2><p>Each row is a pair of tree heads, both signed with the trust's key, that no \
+            append-only log can produce. Both are kept as evidence (\(conflicts.count) \
+            pair\(conflicts.count == 1 ? "" : "s")). Tell your information governance lead and the trust's.</p>
+            <table id="audit-conflicts"><thead><tr><th>Trust</th><th>Found</th><th>Why</th><th>Held head</th>\
+            <th>Contradicting head</th></tr></thead><tbody>
+            """
+        func describe(_ head: SignedTreeHead) -> SafeHTML {
+            "\(head.treeSize) entries, root \(head.rootHash.hex.prefix(16))…, signed \(head.time)"
+        }
+        for conflict in conflicts {
+            html += """
+                <tr><td>\(conflict.trust.code)</td><td>\(conflict.detectedAt)</td><td>\(conflict.reason)</td>\
+                <td>\(describe(conflict.first))</td><td>\(describe(conflict.second))</td></tr>
+                """
+        }
+        return html + "</tbody></table></div>"
+    }
+
     static func operatorView(
         status: NodeStatus, statistics: StoreStatistics, peers: [(trust: Topology.Trust, contact: Date?)],
         fetches: [FetchProgress], now: Date

@@ -410,8 +410,10 @@ package struct WebUI: Sendable {
             let peers = services.topology.trusts.filter { $0.ods != node.configuration.trust }.map {
                 (trust: $0, contact: services.contacts.lastContact($0.ods))
             }
-            let body = WebPages.operatorView(
-                status: status, statistics: stats, peers: peers, fetches: services.fetches.all(), now: Date())
+            let body =
+                WebPages.auditAlarm(try node.store.audit.treeHeadConflicts())
+                + WebPages.operatorView(
+                    status: status, statistics: stats, peers: peers, fetches: services.fetches.all(), now: Date())
             return HTML.response(
                 .ok, HTML.page(title: "Operator", node: nodeLabel, current: "/operator", body: body))
         } catch { return failure(error, doing: "read its status") }
@@ -422,8 +424,12 @@ package struct WebUI: Sendable {
         let accesses: [EmergencyAccess]
         do { accesses = try node.emergencyAccesses() } catch { return failure(error, doing: "list emergency accesses") }
         let waiting = accesses.filter { !$0.isReviewed }
+        let conflicts: [AuditTable.TreeHeadConflict]
+        do { conflicts = try node.store.audit.treeHeadConflicts() } catch {
+            return failure(error, doing: "read the audit alarms")
+        }
         var body: SafeHTML = """
-            <h1>Information governance</h1>
+            <h1>Information governance</h1>\(WebPages.auditAlarm(conflicts))
             <h2>Emergency accesses</h2>
             <p>Every emergency care relationship this trust recorded, or served a study under, with its \
             justification. \(waiting.count) \(waiting.count == 1 ? "awaits" : "await") review.</p>

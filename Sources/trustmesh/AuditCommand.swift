@@ -24,18 +24,20 @@ struct AuditCommand: AsyncParsableCommand {
             The format is specified in docs/AUDIT-FORMAT.md; Scripts/verify-audit.py checks exports \
             independently.
             """,
-        subcommands: [Export.self, Verify.self, Replay.self]
+        subcommands: [Export.self, Verify.self, Replay.self, Prove.self, CheckProof.self]
     )
 
     struct Verify: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Check exported logs' chains, signatures and checkpoints.",
+            abstract: "Check exported logs' chains, signatures, tree heads and checkpoints.",
             discussion: """
                 Each file's entries must be numbered 1, 2, 3… without gaps, each hashed, linked to the one \
-                before and signed by its trust's key as the topology pins it. Every checkpoint that any of \
-                the files holds (or records) is then checked against the log it pins: a log that ends \
-                before a checkpoint was truncated, one that differs at a checkpoint was rewritten. The \
-                first failure of each file is reported with its trust, sequence number and what failed.
+                before and signed by its trust's key as the topology pins it. Every signed tree head (and \
+                version 1 checkpoint) that any of the files holds is then checked against the log it \
+                describes: a log shorter than a head was truncated (dropping even the last entry shows), \
+                one whose Merkle tree differs from a head was rewritten. The first failure of each file is \
+                reported with its trust, sequence number and what failed; a log that verifies says how far \
+                other trusts' heads pin it (entries after that could still be rewritten by its key holder).
 
                 Exit status 0 if every file verified, 1 otherwise.
                 """)
@@ -75,19 +77,29 @@ struct AuditCommand: AsyncParsableCommand {
                     failed += 1
                     print("FAILED  \(trust)  \(file): \(failure)")
                 } else if let head = result.head {
-                    let holders = Set(result.checkpointsChecked.map(\.heldBy.code)).sorted()
-                    let checked =
-                        result.checkpointsChecked.isEmpty
-                        ? "no checkpoints to check it against"
-                        : "agrees with \(result.checkpointsChecked.count) checkpoint"
-                            + (result.checkpointsChecked.count == 1 ? "" : "s")
-                            + " (held by \(holders.joined(separator: ", ")))"
+                    let pinned =
+                        result.pinnedTo == 0
+                        ? "not pinned by any other trust's tree head or checkpoint: #1–#\(head.sequence) could be "
+                            + "rewritten by \(trust)'s key holder undetected"
+                        : "pinned to #\(result.pinnedTo) by "
+                            + result.pinnedBy.map(\.code).joined(separator: ", ")
+                            + (result.pinnedTo < head.sequence
+                                ? " (#\(result.pinnedTo + 1)–#\(head.sequence) not yet pinned)" : "")
+                    let count = result.treeHeadsChecked.count + result.checkpointsChecked.count
                     print(
                         "OK      \(trust)  \(file): \(result.entryCount) entries (#1–#\(head.sequence)), "
-                            + "head \(head.hash.hex.prefix(16))…; \(checked)")
+                            + "head \(head.hash.hex.prefix(16))…; agrees with \(count) tree head"
+                            + (count == 1 ? "" : "s") + " and checkpoint" + (count == 1 ? "" : "s") + "; \(pinned)")
                 } else {
                     print("OK      —  \(file): no entries")
                 }
+            }
+            let uncheckedHeads = verification.uncheckedTreeHeads
+            if !uncheckedHeads.isEmpty {
+                let trusts = Set(uncheckedHeads.map(\.treeHead.trust.code)).sorted().joined(separator: ", ")
+                print(
+                    "\(uncheckedHeads.count) tree head\(uncheckedHeads.count == 1 ? "" : "s") of \(trusts) not checked: "
+                        + "that log was not given (or has no pinned key)")
             }
             let unchecked = verification.unchecked
             if !unchecked.isEmpty {

@@ -116,8 +116,13 @@ struct NodeCommand: AsyncParsableCommand {
         @Option(help: "Compressed kilobytes asked for per chunk batch when fetching.")
         var fetchBatchKb: Int = 8192
 
-        @Option(help: "Seconds between signed checkpoints of the audit log sent to peers (when it grew).")
-        var checkpointSeconds: Int = 30
+        @Option(
+            name: [.customLong("tree-head-seconds"), .customLong("checkpoint-seconds")],
+            help: ArgumentHelp(
+                "Seconds between signed tree heads of the audit log, sent to peers when the log grew; peers' heads "
+                    + "are checked for consistency as often. (Was --checkpoint-seconds, still accepted.)",
+                valueName: "SECONDS"))
+        var treeHeadSeconds: Int = 30
 
         @Option(
             help: ArgumentHelp(
@@ -228,7 +233,7 @@ struct NodeCommand: AsyncParsableCommand {
             if intervalMs < 10 { throw ValidationError("--interval-ms must be at least 10") }
             if batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
             if fetchBatchKb < 1 { throw ValidationError("--fetch-batch-kb must be at least 1") }
-            if checkpointSeconds < 1 { throw ValidationError("--checkpoint-seconds must be at least 1") }
+            if treeHeadSeconds < 1 { throw ValidationError("--tree-head-seconds must be at least 1") }
         }
 
         /// `AE=HOST:PORT`: an AE title of 1–16 characters of the default repertoire, no backslash and
@@ -297,7 +302,7 @@ struct NodeCommand: AsyncParsableCommand {
                 node: node, topology: network,
                 settings: GossipSettings(
                     fanout: fanout, batchSize: batchSize, roundInterval: .milliseconds(intervalMs)),
-                fetchBatchBytes: fetchBatchKb * 1024, checkpointInterval: .seconds(checkpointSeconds), dicom: dicom,
+                fetchBatchBytes: fetchBatchKb * 1024, treeHeadInterval: .seconds(treeHeadSeconds), dicom: dicom,
                 queryRetrieveAETitles: Set(
                     (queryRetrieveAe ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
                         .filter { !$0.isEmpty }),

@@ -78,7 +78,8 @@ import TrustMeshTesting
             let out = dir.appending("rrk-\(UUID().uuidString.prefix(6)).jsonl")
             let result = try CommandRunner.trustmesh(["audit", "export", "--data", dir.appending("rrk"), "--out", out])
             #expect(result.status == 0, "\(result.stderr)")
-            #expect(result.stdout.contains("Exported 6 audit entries of RRK (#1–#6, head "))
+            // Six events, and the export's own entry (a disclosure, audited before the file is written).
+            #expect(result.stdout.contains("Exported 7 audit entries of RRK (#1–#7, head "), "\(result.stdout)")
             #expect(result.stdout.contains("and 1 peer checkpoint to \(out)"))
             return out
         }
@@ -129,14 +130,15 @@ import TrustMeshTesting
 
         let swift = try setup.verify([file, setup.rq3File])
         #expect(swift.status == 0, "\(swift.stdout)\(swift.stderr)")
-        #expect(swift.stdout.contains("OK      RRK  \(file): 6 entries (#1–#6), head "))
-        #expect(swift.stdout.contains("agrees with 1 checkpoint (held by RQ3)"))
+        #expect(swift.stdout.contains("OK      RRK  \(file): 7 entries (#1–#7), head "))
+        #expect(
+            swift.stdout.contains("agrees with 1 tree head and checkpoint; pinned to #6 by RQ3 (#7–#7 not yet pinned)"))
         #expect(swift.stdout.contains("OK      RQ3  \(setup.rq3File): 4 entries (#1–#4)"))
         #expect(swift.stdout.contains("All 2 logs verified."))
 
         let python = try setup.python([file, setup.rq3File])
         #expect(python.status == 0, "\(python.stdout)\(python.stderr)")
-        #expect(python.stdout.contains("OK      \(file): RRK, 6 entries"))
+        #expect(python.stdout.contains("OK      \(file): RRK, 7 entries"))
     }
 
     /// Each way an insider might tamper with an export, checked by both verifiers, which must name
@@ -145,8 +147,9 @@ import TrustMeshTesting
         let setup = try Setup()
         let file = try setup.export()
         let original = try Self.lines(file)
-        let entries = Array(original.prefix(6))
-        let checkpoints = Array(original.dropFirst(6))
+        // Seven entries: six events and the export's own.
+        let entries = Array(original.prefix(7))
+        let checkpoints = Array(original.dropFirst(7))
         let rq3Lines = try Self.lines(setup.rq3File)
         let key = try setup.node.signingKey()
         func sealed(_ drafts: [AuditEntry.Draft], key: SigningKey, after head: AuditEntry? = nil) throws -> [String] {
@@ -166,7 +169,8 @@ import TrustMeshTesting
             ),
             ("delete an entry", Array(entries[0..<2] + entries[3...] + checkpoints), "RRK #4: sequence gap"),
             (
-                "reorder", [entries[0], entries[1], entries[3], entries[2], entries[4], entries[5]] + checkpoints,
+                "reorder",
+                [entries[0], entries[1], entries[3], entries[2], entries[4], entries[5], entries[6]] + checkpoints,
                 "RRK #4: out of order"
             ),
             ("truncate the tail", Array(entries.prefix(4) + checkpoints), "RRK #6: truncated"),
@@ -232,7 +236,7 @@ import TrustMeshTesting
         #expect(json.status == 3)
         let report = try JSONDecoder().decode(AuditReplayReport.self, from: Data(json.stdout.utf8))
         #expect(report.findings.map(\.kind) == [.unmatchedFetch])
-        #expect(report.timeline.count == 10)
+        #expect(report.timeline.count == 11)
 
         let clean = try CommandRunner.trustmesh([
             "audit", "replay", setup.rq3File, "--topology", setup.topology, "--timeline",

@@ -253,7 +253,9 @@ import TrustMeshTesting
             #expect(!help.stdout.contains(moved))
         }
         let auditHelp = try trustmesh("audit", "--help")
-        #expect(Self.subcommands(auditHelp.stdout).sorted() == ["export", "replay", "verify"], "\(auditHelp.stdout)")
+        #expect(
+            Self.subcommands(auditHelp.stdout).sorted() == ["check-proof", "export", "prove", "replay", "verify"],
+            "\(auditHelp.stdout)")
 
         let benchHelp = try CommandRunner.trustmeshBench(["--help"])
         #expect(benchHelp.status == 0, "\(benchHelp.stderr)")

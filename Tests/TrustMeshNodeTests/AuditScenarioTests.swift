@@ -26,7 +26,7 @@ import TrustMeshTesting
 
     @Test func aDayAcrossThreeTrustsAccountsForEveryTransferAndAnInsidersChangesAreFound() async throws {
         let network = try TestNetwork(trusts: ["RRK", "RKB", "RL4"])
-        for code in ["RRK", "RKB", "RL4"] { try await network.start(code, arguments: ["--checkpoint-seconds", "1"]) }
+        for code in ["RRK", "RKB", "RL4"] { try await network.start(code, arguments: ["--tree-head-seconds", "1"]) }
         let rkb = network.url("RKB")
         let rl4 = network.url("RL4")
 
@@ -74,19 +74,19 @@ import TrustMeshTesting
             ).status == 0)
         #expect(try network.cli("RKB", ["fetch", "--node", rkb, "--study", "1.2.826.0.1.3680043.10.9.2"]).status != 0)
 
-        // Wait until RKB holds a checkpoint of RRK's log that covers the share.
+        // Wait until RKB holds a signed tree head of RRK's log that covers the share.
         func lines(_ path: String) throws -> [[String: Any]] {
             try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").compactMap {
                 try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
             }
         }
-        try await poll("RKB to hold a checkpoint of RRK's log covering the share", deadline: .seconds(30)) {
+        try await poll("RKB to hold a tree head of RRK's log covering the share", deadline: .seconds(30)) {
             let probes = try exportLogs(network, ["RRK", "RKB"], suffix: "-probe-\(UUID().uuidString.prefix(8))")
             let served = try lines(probes[0]).first { $0["kind"] as? String == "fetchServed" }?["sequence"] as? Int
             let held = try lines(probes[1]).filter {
-                $0["type"] as? String == "checkpoint" && $0["trust"] as? String == "RRK"
+                $0["type"] as? String == "treeHead" && $0["trust"] as? String == "RRK"
             }
-            .compactMap { $0["sequence"] as? Int }.max()
+            .compactMap { $0["treeSize"] as? Int }.max()
             return served != nil && held != nil && held! >= served!
         }
         for code in ["RRK", "RKB", "RL4"] { #expect(network.stop(code) == 0) }
@@ -103,7 +103,7 @@ import TrustMeshTesting
         #expect(found.map { $0["kind"] as? String } == ["careNeverUsed"], "\(replay.stdout)")
         #expect((found.first?["message"] as? String)?.contains("emergency") == true)
 
-        // An insider truncates RRK's log to hide the share: RKB's checkpoint of it exposes that.
+        // An insider truncates RRK's log to hide the share: RKB's tree head of it exposes that.
         let rrk = try String(contentsOfFile: logs[0], encoding: .utf8).split(separator: "\n")
         let truncatedPath = network.directory.appending("RRK-truncated.jsonl")
         let entries = rrk.filter { $0.contains("\"type\":\"entry\"") }
