@@ -284,6 +284,10 @@ extension AuditEntry {
         /// The node's signing key changed: this entry is the first signed with the new key; details
         /// the previous key, padded base64.
         public static let keyChanged: Kind = "keyChanged"
+        /// `trustmesh audit export` wrote this node's log to a file (actor the local operator),
+        /// audited before the file is written: subject `format` (`jsonl`, `fhir` or `dicom`) and
+        /// `entries` (how many, this one included); details the output file's absolute path.
+        public static let auditExported: Kind = "auditExported"
         /// A person (or system) saw a study held here on the page, audited before the page or
         /// picture leaves: subject `nhsNumber` (when the study has one), `studyUID`, and
         /// `sopInstanceUID` when a thumbnail opened the entry; details `study page` or `thumbnail`.
@@ -383,6 +387,10 @@ extension AuditEntry {
         public static let expiryStated: SubjectKey = "expiryStated"
         /// The expiry the policy applied: the earlier of the stated one and the cap for its kind.
         public static let expiryEffective: SubjectKey = "expiryEffective"
+        /// An export's format: `jsonl`, `fhir` or `dicom`.
+        public static let format: SubjectKey = "format"
+        /// An entry count, in decimal.
+        public static let entries: SubjectKey = "entries"
     }
 }
 
