@@ -1,21 +1,191 @@
 #!/usr/bin/env python3
-"""Verify TrustMesh audit exports independently of the Swift code (docs/AUDIT-FORMAT.md).
+"""Verify TrustMesh audit exports independently of the Swift code (docs/AUDIT-FORMAT.md, version 2).
 
 usage: verify-audit.py FILE... --topology TOPOLOGY.json
 Needs only the standard library and the `cryptography` package (Ed25519).
 Exit status 0 if every file verifies, 1 if any fails, 2 on a usage error.
 """
-import base64, collections, hashlib, json, re, struct, sys
+import base64, binascii, collections, hashlib, json, re, struct, sys
 from datetime import datetime
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 ZERO = bytes(32)
+MAX_LINE, MAX_DEPTH = 1 << 20, 8
+ENTRY_KEYS = {"type", "trust", "sequence", "time", "kind", "actor", "subject", "details", "previousHash", "hash",
+              "signature"}
+TREE_HEAD_KEYS = {"trust", "treeSize", "rootHash", "time", "signature"}
 CHECKPOINT_KEYS = {"trust", "sequence", "headHash", "time", "signature"}
-REQUIRED = {"entry": {"trust", "sequence", "time", "kind", "actor", "previousHash", "hash", "signature"},
-            "checkpoint": CHECKPOINT_KEYS | {"heldBy"}}
+SECTIONS = {"entry": 0, "treeHead": 1, "checkpoint": 2}
 TIME = re.compile(r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z\Z")
+ODS = re.compile(r"\A[A-Z0-9]{3,6}\Z")
+HEX = re.compile(r"\A[0-9a-f]{64}\Z")
+SUBJECT_KEY = re.compile(r"\A[A-Za-z0-9]{1,64}\Z")
+UINT = re.compile(r"\A(0|[1-9][0-9]*)\Z")
 
+
+class Failure(Exception):
+    pass
+
+
+class Malformed(ValueError):
+    pass
+
+
+# --- §2: one strict reading of every line -------------------------------------------------------
+
+def _pairs(pairs):
+    seen = set()
+    for k, _ in pairs:
+        if k in seen: raise Malformed(f"duplicate key {k!r}")
+        seen.add(k)
+    return dict(pairs)
+
+
+def _int(text):
+    if not (text.isascii() and UINT.match(text) and int(text) < 1 << 64):
+        raise Malformed("a number that is not 0 or [1-9][0-9]* within UInt64")
+    return int(text)
+
+
+def _number(text):
+    raise Malformed("a number with a sign, fraction or exponent")
+
+
+def _walk(v, depth):
+    """Depth (objects and arrays, the line's object is 1) and no lone surrogates in any string."""
+    if isinstance(v, (dict, list)) and depth > MAX_DEPTH: raise Malformed(f"nested deeper than {MAX_DEPTH} levels")
+    if isinstance(v, str):
+        if any(0xD800 <= ord(c) <= 0xDFFF for c in v): raise Malformed("a lone surrogate in a \\u escape")
+    elif isinstance(v, dict):
+        for k, x in v.items(): _walk(k, depth); _walk(x, depth + 1)
+    elif isinstance(v, list):
+        for x in v: _walk(x, depth + 1)
+
+
+def strict_object(raw):
+    """One line (bytes, no LF) as a dict, or Malformed: RFC 8259 exactly, no duplicate keys."""
+    if len(raw) > MAX_LINE: raise Malformed(f"longer than {MAX_LINE} bytes")
+    if b"\r" in raw: raise Malformed("a carriage return (lines end in LF alone)")
+    try:
+        text = raw.decode("utf-8")
+        obj = json.loads(text, object_pairs_hook=_pairs, parse_int=_int, parse_float=_number, parse_constant=_number)
+    except UnicodeDecodeError:
+        raise Malformed("not valid UTF-8")
+    except RecursionError:
+        raise Malformed(f"nested deeper than {MAX_DEPTH} levels")
+    except ValueError as e:  # json.JSONDecodeError, Malformed
+        raise Malformed(f"not strict JSON: {e}")
+    if not isinstance(obj, dict): raise Malformed("not a JSON object")
+    _walk(obj, 1)
+    return obj
+
+
+def _string(o, k):
+    if k not in o: raise Malformed(f"missing {k!r}")
+    if type(o[k]) is not str: raise Malformed(f"{k!r} must be a string")
+    return o[k]
+
+
+def _uint(o, k):
+    if k not in o: raise Malformed(f"missing {k!r}")
+    if type(o[k]) is not int: raise Malformed(f"{k!r} must be a number")
+    return o[k]
+
+
+def _hex(o, k):
+    if not HEX.match(_string(o, k)): raise Malformed(f"{k!r} must be 64 lower-case hex digits")
+    return o[k]
+
+
+def _ods(o, k):
+    if not ODS.match(_string(o, k)): raise Malformed(f"{k!r} must be 3 to 6 upper-case letters and digits")
+    return o[k]
+
+
+def _signature(o, k):
+    s = _string(o, k)
+    try:
+        ok = len(s) == 88 and base64.b64encode(base64.b64decode(s, validate=True)).decode() == s
+    except (ValueError, binascii.Error):
+        ok = False
+    if not ok: raise Malformed(f"{k!r} must be padded standard base64 of 64 bytes")
+    return s
+
+
+def _only(o, allowed):
+    for k in sorted(o):
+        if k not in allowed: raise Malformed(f"unknown key {k!r}")
+
+
+def entry_fields(o):
+    _only(o, ENTRY_KEYS)
+    for k in ("type", "time", "kind", "actor"): _string(o, k)
+    _ods(o, "trust"); _uint(o, "sequence"); _hex(o, "previousHash"); _hex(o, "hash"); _signature(o, "signature")
+    if "subject" not in o: raise Malformed("missing 'subject'")
+    if not isinstance(o["subject"], dict): raise Malformed("'subject' must be an object")
+    for k, v in o["subject"].items():
+        if not SUBJECT_KEY.match(k): raise Malformed("a subject key must be 1 to 64 ASCII letters and digits")
+        if type(v) is not str: raise Malformed("subject values must be strings")
+    if "details" in o: _string(o, "details")
+    return o
+
+
+def tree_head_fields(o, allowed):
+    _only(o, allowed)
+    _ods(o, "trust"); _uint(o, "treeSize"); _hex(o, "rootHash"); _string(o, "time"); _signature(o, "signature")
+    return o
+
+
+def checkpoint_fields(o, allowed):
+    _only(o, allowed)
+    _ods(o, "trust"); _uint(o, "sequence"); _hex(o, "headHash"); _string(o, "time"); _signature(o, "signature")
+    return o
+
+
+def read_bytes(data):
+    """An export's entries, tree heads and checkpoints, or Failure naming the first malformed line."""
+    entries, heads, held, section, last_head = [], [], [], 0, None
+    for number, line in enumerate(data.split(b"\n"), 1):
+        try:
+            if number == 1 and line.startswith(b"\xef\xbb\xbf"): raise Malformed("a byte order mark")
+            if not line.strip(b" \t"): continue
+            o = strict_object(line)
+            t = _string(o, "type")
+            if t not in SECTIONS: raise Malformed("unknown type")
+            if SECTIONS[t] < section: raise Malformed("lines out of order: entries, then tree heads, then checkpoints")
+            section = SECTIONS[t]
+            if t == "entry":
+                entries.append(entry_fields(o))
+            elif t == "treeHead":
+                h = tree_head_fields(o, TREE_HEAD_KEYS | {"type", "heldBy"}); _ods(o, "heldBy")
+                if last_head is not None and (h["trust"], h["treeSize"]) < last_head:
+                    raise Malformed("tree heads must be ordered by trust, then tree size")
+                last_head = (h["trust"], h["treeSize"])
+                heads.append(h)
+            else:
+                held.append(checkpoint_fields(o, CHECKPOINT_KEYS | {"type", "heldBy"})); _ods(o, "heldBy")
+        except Malformed as e:
+            raise Failure(f"line {number}: malformed: {e}")
+    return entries, heads, held
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return read_bytes(f.read())
+
+
+def recorded_checkpoint(details):
+    """The checkpoint a version 1 `checkpoint` entry records in its details, read as strictly as a line."""
+    try:
+        raw = details.encode("utf-8")
+        if b"\n" in raw: return None
+        return checkpoint_fields(strict_object(raw), CHECKPOINT_KEYS)
+    except (Malformed, UnicodeEncodeError):
+        return None
+
+
+# --- §3: canonical messages ---------------------------------------------------------------------
 
 def u32(n): return struct.pack(">I", n)
 def string(s): b = s.encode("utf-8"); return u32(len(b)) + b
@@ -25,7 +195,7 @@ def optional(v, form): return b"\x00" if v is None else b"\x01" + form(v)
 
 
 def entry_message(e):
-    pairs = sorted(e.get("subject", {}).items(), key=lambda kv: kv[0].encode("utf-8"))
+    pairs = sorted(e["subject"].items(), key=lambda kv: kv[0].encode("utf-8"))
     return (b"TrustMesh/AuditEntry/v1\x00" + string(e["trust"]) + struct.pack(">Q", e["sequence"])
             + string(e["time"]) + string(e["kind"]) + string(e["actor"])
             + strings([x for kv in pairs for x in kv]) + optional(e.get("details"), string)
@@ -36,6 +206,93 @@ def checkpoint_message(c):
     return (b"TrustMesh/AuditCheckpoint/v1\x00" + string(c["trust"]) + struct.pack(">Q", c["sequence"])
             + raw(bytes.fromhex(c["headHash"])) + string(c["time"]))
 
+
+def tree_head_message(h):
+    return (b"TrustMesh/TreeHead/v1\x00" + string(h["trust"]) + struct.pack(">Q", h["treeSize"])
+            + raw(bytes.fromhex(h["rootHash"])) + string(h["time"]))
+
+
+# --- §4: the Merkle tree (RFC 9162 with BLAKE2b-256) --------------------------------------------
+
+def blake(b): return hashlib.blake2b(b, digest_size=32).digest()
+def leaf_hash(m): return blake(b"\x00" + m)
+def node_hash(left, right): return blake(b"\x01" + left + right)
+def split(n): return 1 << ((n - 1).bit_length() - 1)  # the largest power of two below n (n >= 2)
+
+
+class Tree:
+    """Every complete, aligned subtree's hash, so that any prefix's root costs O(log n)."""
+    def __init__(self, leaves):
+        self.levels = [list(leaves)]
+        while len(self.levels[-1]) > 1:
+            low = self.levels[-1]
+            self.levels.append([node_hash(low[i], low[i + 1]) for i in range(0, len(low) - 1, 2)])
+
+    def hash(self, start, end):
+        n = end - start
+        if n == 0: return blake(b"")
+        if n & (n - 1) == 0 and start % n == 0: return self.levels[n.bit_length() - 1][start // n]
+        k = split(n)
+        return node_hash(self.hash(start, start + k), self.hash(start + k, end))
+
+    def root(self, size): return self.hash(0, size)
+
+    def inclusion_proof(self, index, size, start=0):
+        n = size - start
+        if n <= 1: return []
+        k = split(n)
+        if index < start + k: return self.inclusion_proof(index, start + k, start) + [self.hash(start + k, size)]
+        return self.inclusion_proof(index, size, start + k) + [self.hash(start, start + k)]
+
+    def consistency_proof(self, old, new):
+        def sub(m, start, end, complete):
+            n = end - start
+            if m == n: return [] if complete else [self.hash(start, end)]
+            k = split(n)
+            if m <= k: return sub(m, start, start + k, complete) + [self.hash(start + k, end)]
+            return sub(m - k, start + k, end, False) + [self.hash(start, start + k)]
+        return [] if old == 0 or old == new else sub(old, 0, new, True)
+
+
+def verify_inclusion(leaf, index, size, path, root):
+    """RFC 9162 §2.1.3.2."""
+    if index >= size: return False
+    fn, sn, r = index, size - 1, leaf
+    for p in path:
+        if sn == 0: return False
+        if fn & 1 or fn == sn:
+            r = node_hash(p, r)
+            if not fn & 1:
+                while not fn & 1 and fn != 0: fn >>= 1; sn >>= 1
+        else:
+            r = node_hash(r, p)
+        fn >>= 1; sn >>= 1
+    return sn == 0 and r == root
+
+
+def verify_consistency(old, new, old_root, new_root, path):
+    """RFC 9162 §2.1.4.2; equal sizes need an empty path and equal roots, size 0 the empty root."""
+    if old > new: return False
+    if old == new: return not path and old_root == new_root
+    if old == 0: return not path and old_root == blake(b"")
+    if not path: return False
+    path = ([old_root] if old & (old - 1) == 0 else []) + list(path)
+    fn, sn = old - 1, new - 1
+    while fn & 1: fn >>= 1; sn >>= 1
+    fr = sr = path[0]
+    for c in path[1:]:
+        if sn == 0: return False
+        if fn & 1 or fn == sn:
+            fr, sr = node_hash(c, fr), node_hash(c, sr)
+            if not fn & 1:
+                while not fn & 1 and fn != 0: fn >>= 1; sn >>= 1
+        else:
+            sr = node_hash(sr, c)
+        fn >>= 1; sn >>= 1
+    return fr == old_root and sr == new_root and sn == 0
+
+
+# --- §5: verification ---------------------------------------------------------------------------
 
 def key(b64):
     b = base64.b64decode(b64, validate=True)
@@ -58,24 +315,6 @@ def valid_time(t):
         return False
 
 
-class Failure(Exception):
-    pass
-
-
-def read(path):
-    entries, held = [], []
-    with open(path, "rb") as f:
-        for number, line in enumerate(f.read().split(b"\n"), 1):
-            if not line.strip(): continue
-            try:
-                obj = json.loads(line.decode("utf-8"))
-                if not REQUIRED[obj["type"]] <= obj.keys(): raise KeyError("missing field")
-                {"entry": entries, "checkpoint": held}[obj["type"]].append(obj)
-            except (ValueError, KeyError, TypeError):
-                raise Failure(f"line {number}: malformed: not an entry or a checkpoint")
-    return entries, held
-
-
 def signing_keys(entries, trust, pinned):
     """The key each entry must verify with: walking back from the end, a keyChanged entry that verifies
     with the key in force hands over to the previous key named in its details."""
@@ -85,7 +324,7 @@ def signing_keys(entries, trust, pinned):
         keys[i] = k
         if e["trust"] == trust and e["kind"] == "keyChanged" and e.get("details"):
             m = entry_message(e)
-            if hashlib.blake2b(m, digest_size=32).hexdigest() == e["hash"].lower() and signed(k, e["signature"], m):
+            if blake(m).hex() == e["hash"] and signed(k, e["signature"], m):
                 try: k = key(e["details"])
                 except ValueError: pass
     return keys
@@ -106,7 +345,7 @@ def verify_chain(entries, trust, pinned):
                 raise Failure(f"{where}: sequence gap: expected #{expected}, found #{s}")
             raise Failure(f"{where}: out of order: found where #{expected} belongs")
         m = entry_message(e)
-        if hashlib.blake2b(m, digest_size=32).hexdigest() != e["hash"].lower():
+        if blake(m).hex() != e["hash"]:
             raise Failure(f"{where}: bad hash: the entry's fields do not hash to the hash it records")
         if not signed(k, e["signature"], m): raise Failure(f"{where}: bad signature: not signed by {trust}'s key")
         link = ZERO if s == 1 else bytes.fromhex(previous["hash"])
@@ -120,17 +359,46 @@ def verify_chain(entries, trust, pinned):
     return keys
 
 
-def check_checkpoint(c, held_by, entries, keys, pinned):
-    trust, s = c["trust"], c["sequence"]
+def candidate_keys(n, keys, pinned):
+    """A checkpoint at n, or a tree head of n entries, verifies with the key of entry n (the last key
+    when n is past the end) or the pinned key."""
+    return ([keys[n - 1]] if 1 <= n <= len(keys) else keys[-1:]) + [pinned]
+
+
+def check_checkpoint(c, entries, keys, pinned):
+    trust, s, by = c["trust"], c["sequence"], c["heldBy"]
     where = f"{trust} #{s}"
-    candidates = ([keys[s - 1]] if 1 <= s <= len(entries) else keys[-1:]) + [pinned]
-    if s < 1 or not any(signed(k, c["signature"], checkpoint_message(c)) for k in candidates):
-        raise Failure(f"{where}: bad checkpoint: the checkpoint held by {held_by} is not signed by {trust}'s key")
+    if s < 1 or not any(signed(k, c["signature"], checkpoint_message(c)) for k in candidate_keys(s, keys, pinned)):
+        raise Failure(f"{where}: bad checkpoint: the checkpoint held by {by} is not signed by {trust}'s key")
     if s > len(entries):
         raise Failure(f"{where}: truncated: the log ends at #{len(entries)}, "
-                      f"but {trust} signed a checkpoint at #{s} held by {held_by}")
-    if entries[s - 1]["hash"].lower() != c["headHash"].lower():
-        raise Failure(f"{where}: rewritten: the entry's hash differs from {trust}'s checkpoint held by {held_by}")
+                      f"but {trust} signed a checkpoint at #{s} held by {by}")
+    if entries[s - 1]["hash"] != c["headHash"]:
+        raise Failure(f"{where}: rewritten: the entry's hash differs from {trust}'s checkpoint held by {by}")
+
+
+def check_tree_head(h, entries, keys, pinned, tree):
+    trust, n, by = h["trust"], h["treeSize"], h["heldBy"]
+    where = f"{trust} #{n}"
+    if n < 1 or not valid_time(h["time"]) or not any(
+            signed(k, h["signature"], tree_head_message(h)) for k in candidate_keys(n, keys, pinned)):
+        raise Failure(f"{where}: bad tree head: the tree head held by {by} is not signed by {trust}'s key, "
+                      "or is malformed")
+    if n > len(entries):
+        raise Failure(f"{where}: truncated: the log ends at #{len(entries)}, "
+                      f"but {trust} signed a tree head of {n} entries held by {by}")
+    if tree.root(n).hex() != h["rootHash"]:
+        raise Failure(f"{where}: rewritten: the tree of the first {n} entries differs from {trust}'s "
+                      f"tree head held by {by}")
+
+
+def pinned_note(checked):
+    """How far a verified log is pinned, and by whom."""
+    if not checked: return "not pinned by any tree head"
+    n = max(size for size, _, _ in checked)
+    what = "tree head" if (n, "tree head") in {(size, w) for size, w, _ in checked} else "checkpoint"
+    by = ", ".join(sorted({b for size, w, b in checked if size == n and w == what}))
+    return f"pinned up to entry {n} by a {what} held by {by}"
 
 
 def main(argv):
@@ -141,21 +409,21 @@ def main(argv):
     files = argv[:i] + argv[i + 2:]
     with open(argv[i + 1]) as f:
         pinned = {t["ods"]: key(t["signingKey"]) for t in json.load(f)["trusts"] if t.get("signingKey")}
-    logs, failures, checkpoints = {}, {}, []
+    logs, failures, checkpoints, heads = {}, {}, [], []
     for path in files:
         try:
-            entries, held = read(path)
+            entries, held_heads, held = read(path)
             checkpoints += held
+            heads += held_heads
             if not entries: continue
             counts = collections.Counter(e["trust"] for e in entries)
             trust = min(counts, key=lambda t: (-counts[t], t))
             if trust not in pinned: raise Failure(f"{trust}: unknown trust: the topology pins no key for it")
             keys = verify_chain(entries, trust, pinned[trust])
             logs[path] = (trust, entries, keys)
-            for e in entries:  # checkpoints recorded in the log itself (kind checkpoint, details its JSON)
-                try: c = json.loads(e["details"]) if e["kind"] == "checkpoint" and e.get("details") else None
-                except ValueError: c = None
-                if isinstance(c, dict) and CHECKPOINT_KEYS <= c.keys(): checkpoints.append(dict(c, heldBy=trust))
+            for e in entries:  # version 1: checkpoints recorded in the log itself (kind checkpoint)
+                c = recorded_checkpoint(e["details"]) if e["kind"] == "checkpoint" and "details" in e else None
+                if c is not None: checkpoints.append(dict(c, heldBy=trust))
         except Failure as failure:
             failures[path] = str(failure)
     reference = {}
@@ -164,21 +432,37 @@ def main(argv):
     for path, (trust, entries, _) in logs.items():
         longer = logs[reference[trust]][1]
         for a, b in zip(entries, longer):
-            if a["hash"].lower() != b["hash"].lower():
+            if a["hash"] != b["hash"]:
                 message = f"{trust} #{a['sequence']}: conflicting copies: two copies of the log differ here"
                 failures.setdefault(path, message)
                 failures.setdefault(reference[trust], message)
                 break
+    checked = collections.defaultdict(list)
     unique = {json.dumps({k: c[k] for k in CHECKPOINT_KEYS}, sort_keys=True): c for c in reversed(checkpoints)}
     for c in sorted(unique.values(), key=lambda c: (c["sequence"], c["trust"], c["heldBy"])):
         path = reference.get(c["trust"])
         if path is None: continue
         trust, entries, keys = logs[path]
-        try: check_checkpoint(c, c["heldBy"], entries, keys, pinned[trust])
+        try:
+            check_checkpoint(c, entries, keys, pinned[trust])
+            checked[path].append((c["sequence"], "checkpoint", c["heldBy"]))
+        except Failure as failure: failures.setdefault(path, str(failure))
+    trees = {}
+    unique = {json.dumps({k: h[k] for k in TREE_HEAD_KEYS}, sort_keys=True): h for h in reversed(heads)}
+    for h in sorted(unique.values(), key=lambda h: (h["treeSize"], h["trust"], h["heldBy"])):
+        path = reference.get(h["trust"])
+        if path is None: continue
+        trust, entries, keys = logs[path]
+        if path not in trees: trees[path] = Tree(leaf_hash(entry_message(e)) for e in entries)
+        try:
+            check_tree_head(h, entries, keys, pinned[trust], trees[path])
+            checked[path].append((h["treeSize"], "tree head", h["heldBy"]))
         except Failure as failure: failures.setdefault(path, str(failure))
     for path in files:
         if path in failures: print(f"FAILED  {path}: {failures[path]}")
-        elif path in logs: print(f"OK      {path}: {logs[path][0]}, {len(logs[path][1])} entries")
+        elif path in logs:
+            trust, entries, _ = logs[path]
+            print(f"OK      {path}: {trust}, {len(entries)} entries; {pinned_note(checked[path])}")
         else: print(f"OK      {path}: no entries")
     return 1 if failures else 0
 

@@ -1,4 +1,5 @@
 import Foundation
+import TrustMeshCrypto
 public import TrustMeshModel
 
 /// A trust's exported audit log: its entries, the signed tree heads it holds (its own and its
@@ -96,45 +97,268 @@ public struct AuditExport: Sendable, Equatable {
         try encode(Line.treeHead(treeHead))
     }
 
-    /// Reads an export. Blank lines are skipped; nothing is verified (see ``AuditChain``).
+    /// The longest line an export may hold, in bytes (LF excluded): 1 MiB.
+    public static let maxLineBytes = 1 << 20
+
+    /// Reads an export strictly: every line must be exactly as `docs/AUDIT-FORMAT.md` §2 specifies,
+    /// so that no other reader can see different values in the same bytes. Nothing is verified here
+    /// (see ``AuditChain`` and ``AuditVerification``).
+    ///
+    /// Lines are separated by LF; an empty line, or one of spaces and tabs only, is skipped. Each
+    /// other line is one JSON object (RFC 8259, read by a strict reader: no duplicate names at any
+    /// depth, no lone surrogates, no control characters in strings, nesting at most 8 deep) of a
+    /// known `type` with exactly the keys of that type, each in its one canonical form: numbers
+    /// `0` or `[1-9][0-9]*` within UInt64, hashes 64 lower-case hex digits, signatures 88
+    /// characters of padded standard base64 with zero trailing bits, ODS codes upper case. The
+    /// file must not start with a byte order mark, hold a CR, a line over ``maxLineBytes`` or
+    /// invalid UTF-8. Entry lines come first, then tree-head lines ordered by trust and tree
+    /// size, then checkpoint lines.
     /// - Parameter bytes: The JSON Lines file's contents.
-    /// - Returns: The entries and checkpoints, in file order.
-    /// - Throws: ``AuditError/malformed(line:reason:)`` for the first line that is not UTF-8 JSON
-    ///   of a known `type` with every required field in its documented form.
+    /// - Returns: The entries, tree heads and checkpoints, in file order.
+    /// - Throws: ``AuditError/malformed(line:reason:)`` for the first line that breaks a rule,
+    ///   with its number (from 1) and what was wrong (never the line's values).
     public static func parse(_ bytes: [UInt8]) throws(AuditError) -> AuditExport {
         var export = AuditExport(entries: [])
-        let decoder = JSONDecoder()
+        var section = Section.entries
+        var previousHead: (trust: String, size: UInt64)?
         for (offset, slice) in bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated()
         {
             let line = offset + 1
-            if slice.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
-            guard String(validating: slice, as: UTF8.self) != nil else {
-                throw .malformed(line: line, reason: "not UTF-8")
+            if line == 1, slice.starts(with: [0xEF, 0xBB, 0xBF]) {
+                throw .malformed(line: line, reason: "the file starts with a byte order mark (U+FEFF)")
             }
-            let data = Data(slice)
-            let type: String
-            do {
-                type = try decoder.decode(Header.self, from: data).type
+            if slice.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
+            let object: Fields
+            do throws(Refusal) {
+                object = try Fields.line(slice)
             } catch {
-                throw .malformed(line: line, reason: "not a JSON object with a \"type\"")
+                throw .malformed(line: line, reason: error.reason)
             }
-            do {
-                switch type {
-                case "entry": export.entries.append(try decoder.decode(AuditEntry.self, from: data))
-                case "checkpoint": export.checkpoints.append(try decoder.decode(HeldCheckpoint.self, from: data))
-                case "treeHead": export.treeHeads.append(try decoder.decode(HeldTreeHead.self, from: data))
-                default: throw AuditError.malformed(line: line, reason: "unknown type \"\(type.prefix(32))\"")
+            do throws(Refusal) {
+                let type = try object.string("type")
+                guard let lineSection = Section(rawValue: type) else {
+                    let shown = StrictJSON.quoted(type)
+                    throw Refusal("unknown type \(shown) (entry, treeHead or checkpoint)")
                 }
-            } catch let error as AuditError {
-                throw error
+                guard lineSection >= section else {
+                    throw Refusal(
+                        "a \(type) line after a \(section.rawValue) line (entries come first, then tree heads, then checkpoints)"
+                    )
+                }
+                section = lineSection
+                switch lineSection {
+                case .entries: export.entries.append(try object.entry())
+                case .treeHeads:
+                    let held = try object.treeHead()
+                    let key = (held.treeHead.trust.code, held.treeHead.treeSize)
+                    if let previousHead, key < previousHead {
+                        throw Refusal("tree heads must be ordered by trust, then tree size")
+                    }
+                    previousHead = key
+                    export.treeHeads.append(held)
+                case .checkpoints: export.checkpoints.append(try object.checkpoint())
+                }
             } catch {
-                throw .malformed(line: line, reason: "not a valid \(type): \(Self.reason(error))")
+                throw .malformed(line: line, reason: error.reason)
             }
         }
         return export
     }
 
-    private struct Header: Decodable { var type: String }
+    /// The checkpoint a `checkpoint` entry (format version 1) records in its details, read as
+    /// strictly as a checkpoint line: a JSON object with exactly the keys `trust`, `sequence`,
+    /// `headHash`, `time` and `signature`, each in its canonical form. Anything else records no
+    /// checkpoint, and `nil` is returned.
+    /// - Parameter details: The entry's details.
+    public static func recordedCheckpoint(_ details: String) -> AuditCheckpoint? {
+        let bytes = Array(details.utf8)
+        guard bytes.count <= maxLineBytes, !bytes.contains(0x0A), !bytes.contains(0x0D),
+            let object = try? Fields.line(bytes[...])
+        else { return nil }
+        return try? object.checkpointFields(
+            allowed: ["trust", "sequence", "headHash", "time", "signature"], what: "a recorded checkpoint")
+    }
+
+    /// The three kinds of line, in the order an export holds them.
+    private enum Section: String, Comparable {
+        case entries = "entry"
+        case treeHeads = "treeHead"
+        case checkpoints = "checkpoint"
+
+        private var rank: Int {
+            switch self {
+            case .entries: 0
+            case .treeHeads: 1
+            case .checkpoints: 2
+            }
+        }
+
+        static func < (lhs: Section, rhs: Section) -> Bool { lhs.rank < rhs.rank }
+    }
+
+    /// Why a line is malformed.
+    struct Refusal: Error {
+        var reason: String
+        init(_ reason: String) { self.reason = reason }
+    }
+
+    /// The members of one line's object, read field by field in their canonical forms.
+    struct Fields {
+        private let members: [String: StrictJSON.Value]
+
+        /// Reads one line: no CR, not too long, UTF-8, one strict JSON object.
+        static func line(_ slice: ArraySlice<UInt8>) throws(Refusal) -> Fields {
+            guard slice.count <= AuditExport.maxLineBytes else {
+                throw Refusal("longer than \(AuditExport.maxLineBytes) bytes")
+            }
+            if let cr = slice.firstIndex(of: 0x0D) {
+                throw Refusal("a carriage return at byte \(cr - slice.startIndex + 1) (lines end in LF alone)")
+            }
+            guard String(validating: slice, as: UTF8.self) != nil else { throw Refusal("not valid UTF-8") }
+            let value: StrictJSON.Value
+            do {
+                value = try StrictJSON.parse(slice)
+            } catch {
+                throw Refusal("not strict JSON: \(error.reason) (byte \(error.column))")
+            }
+            guard case .object(let members) = value else { throw Refusal("not a JSON object but \(value.kind)") }
+            return Fields(members: Dictionary(members.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a }))
+        }
+
+        private init(members: [String: StrictJSON.Value]) {
+            self.members = members
+        }
+
+        func only(_ allowed: Set<String>, what: String) throws(Refusal) {
+            for key in members.keys.sorted() where !allowed.contains(key) {
+                throw Refusal("unknown key \(StrictJSON.quoted(key)) in \(what)")
+            }
+        }
+
+        func value(_ key: String) throws(Refusal) -> StrictJSON.Value {
+            guard let value = members[key] else { throw Refusal("missing \"\(key)\"") }
+            return value
+        }
+
+        func string(_ key: String) throws(Refusal) -> String {
+            let value = try value(key)
+            guard case .string(let text) = value else {
+                throw Refusal("\"\(key)\" must be a string, not \(value.kind)")
+            }
+            return text
+        }
+
+        /// `0` or `[1-9][0-9]*`, at most 2^64 − 1.
+        func uint64(_ key: String) throws(Refusal) -> UInt64 {
+            let value = try value(key)
+            guard case .number(let text) = value else {
+                throw Refusal("\"\(key)\" must be a number, not \(value.kind)")
+            }
+            let digits = text.utf8
+            guard let first = digits.first, digits.allSatisfy({ (0x30...0x39).contains($0) }),
+                first != 0x30 || digits.count == 1, let number = UInt64(text)
+            else {
+                throw Refusal(
+                    "\"\(key)\" must be an unsigned integer written 0 or [1-9][0-9]* up to 18446744073709551615 "
+                        + "(no sign, fraction, exponent or leading zero)")
+            }
+            return number
+        }
+
+        /// Exactly 64 lower-case hex digits.
+        func digest(_ key: String) throws(Refusal) -> Digest256 {
+            let text = try string(key)
+            guard text.utf8.count == 64,
+                text.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }),
+                let digest = try? Digest256(hex: text)
+            else { throw Refusal("\"\(key)\" must be 64 lower-case hex digits") }
+            return digest
+        }
+
+        /// Padded standard base64 of 64 bytes, in its one canonical spelling.
+        func signature(_ key: String) throws(Refusal) -> Signature {
+            let text = try string(key)
+            guard text.utf8.count == 88, let signature = try? Signature(base64: text), signature.base64 == text else {
+                throw Refusal(
+                    "\"\(key)\" must be padded standard base64 of 64 bytes (88 characters, zero trailing bits)")
+            }
+            return signature
+        }
+
+        /// An ODS code as written in the canonical encoding: 3 to 6 upper-case letters and digits.
+        func trust(_ key: String) throws(Refusal) -> TrustID {
+            let text = try string(key)
+            guard (3...6).contains(text.utf8.count),
+                text.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) }),
+                let trust = try? TrustID(text)
+            else { throw Refusal("\"\(key)\" must be an ODS code: 3 to 6 upper-case letters and digits") }
+            return trust
+        }
+
+        func entry() throws(Refusal) -> AuditEntry {
+            try only(
+                [
+                    "type", "trust", "sequence", "time", "kind", "actor", "subject", "details", "previousHash", "hash",
+                    "signature",
+                ], what: "an entry line")
+            let subjectValue = try value("subject")
+            guard case .object(let pairs) = subjectValue else {
+                throw Refusal("\"subject\" must be an object, not \(subjectValue.kind)")
+            }
+            var subject: [AuditEntry.SubjectKey: String] = [:]
+            for (key, value) in pairs {
+                let subjectKey = AuditEntry.SubjectKey(rawValue: key)
+                guard subjectKey.isWellFormed else {
+                    throw Refusal("a subject key must be 1 to 64 ASCII letters and digits")
+                }
+                guard case .string(let text) = value else {
+                    throw Refusal("subject \"\(key)\" must be a string, not \(value.kind)")
+                }
+                subject[subjectKey] = text
+            }
+            let details: String?
+            if members["details"] != nil {
+                details = try string("details")
+            } else {
+                details = nil
+            }
+            let draft = AuditEntry.Draft(
+                trust: try trust("trust"), time: try string("time"),
+                kind: AuditEntry.Kind(rawValue: try string("kind")),
+                actor: try string("actor"), subject: subject, details: details)
+            return AuditEntry(
+                draft: draft, sequence: try uint64("sequence"), previousHash: try digest("previousHash"),
+                hash: try digest("hash"), signature: try signature("signature"))
+        }
+
+        func treeHead() throws(Refusal) -> HeldTreeHead {
+            try only(
+                ["type", "heldBy", "trust", "treeSize", "rootHash", "time", "signature"], what: "a treeHead line")
+            let head = try treeHeadFields()
+            return HeldTreeHead(heldBy: try trust("heldBy"), treeHead: head)
+        }
+
+        /// The five signed fields of a tree head (in a `treeHead` line, or a proof's `treeHead`).
+        func treeHeadFields() throws(Refusal) -> SignedTreeHead {
+            SignedTreeHead(
+                trust: try trust("trust"), treeSize: try uint64("treeSize"), rootHash: try digest("rootHash"),
+                time: try string("time"), signature: try signature("signature"))
+        }
+
+        func checkpoint() throws(Refusal) -> HeldCheckpoint {
+            let checkpoint = try checkpointFields(
+                allowed: ["type", "heldBy", "trust", "sequence", "headHash", "time", "signature"],
+                what: "a checkpoint line")
+            return HeldCheckpoint(heldBy: try trust("heldBy"), checkpoint: checkpoint)
+        }
+
+        func checkpointFields(allowed: Set<String>, what: String) throws(Refusal) -> AuditCheckpoint {
+            try only(allowed, what: what)
+            return AuditCheckpoint(
+                trust: try trust("trust"), sequence: try uint64("sequence"), headHash: try digest("headHash"),
+                time: try string("time"), signature: try signature("signature"))
+        }
+    }
 
     private enum Line: Encodable {
         case entry(AuditEntry)
@@ -163,22 +387,6 @@ public struct AuditExport: Sendable, Equatable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return Array(try encoder.encode(line)) + [UInt8(ascii: "\n")]
-    }
-
-    /// A decoding error's gist: the field and what was wrong, never the value.
-    private static func reason(_ error: any Error) -> String {
-        guard let error = error as? DecodingError else { return "unreadable" }
-        func path(_ context: DecodingError.Context) -> String {
-            context.codingPath.map(\.stringValue).joined(separator: ".")
-        }
-        switch error {
-        case .keyNotFound(let key, _): return "missing \"\(key.stringValue)\""
-        case .typeMismatch(_, let context), .valueNotFound(_, let context):
-            return "\"\(path(context))\" has the wrong type"
-        case .dataCorrupted(let context):
-            return "\"\(path(context))\" is malformed"
-        @unknown default: return "unreadable"
-        }
     }
 }
 

@@ -1,0 +1,136 @@
+import Foundation
+import Testing
+import TrustMeshAudit
+import TrustMeshCrypto
+import TrustMeshModel
+import TrustMeshTesting
+
+/// `docs/audit-vectors.json`: the committed file is the reference. The Swift code must reproduce
+/// every vector, and the independent Python verifier must too (`Scripts/check-audit-vectors.py`).
+@Suite struct AuditVectorTests {
+    typealias V = AuditVectors
+
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
+    static let path = root + "/docs/audit-vectors.json"
+
+    static func committed() throws -> V.File {
+        try JSONDecoder().decode(V.File.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+    }
+
+    static func bytes(_ hex: String) -> [UInt8] {
+        var out: [UInt8] = []
+        var index = hex.startIndex
+        while index < hex.endIndex {
+            let next = hex.index(index, offsetBy: 2)
+            out.append(UInt8(hex[index..<next], radix: 16)!)
+            index = next
+        }
+        return out
+    }
+
+    @Test func theCommittedVectorsAreWhatTheCodeMakes() throws {
+        let made = try V.json(try V.make())
+        if ProcessInfo.processInfo.environment["TRUSTMESH_WRITE_AUDIT_VECTORS"] != nil {
+            try Data(made).write(to: URL(fileURLWithPath: Self.path))
+        }
+        let file = try Array(Data(contentsOf: URL(fileURLWithPath: Self.path)))
+        #expect(file == made, "docs/audit-vectors.json differs from what AuditVectors makes")
+    }
+
+    @Test func everyEntryVectorIsReproduced() throws {
+        let vectors = try Self.committed()
+        let key = try SigningKey(seed: Self.bytes(vectors.key.seed))
+        #expect(key.verifyingKey.base64 == vectors.key.publicKey)
+        var previous: AuditEntry?
+        for vector in vectors.entries {
+            let entry = try #require(try AuditExport.parse(Array(vector.line.utf8)).entries.first)
+            #expect(entry.sequence == vector.sequence)
+            #expect(V.hex(entry.canonicalBytes) == vector.canonicalMessage)
+            #expect(BLAKE2b256.hash(entry.canonicalBytes).hex == vector.hash)
+            #expect(entry.hash.hex == vector.hash)
+            #expect(MerkleTree.leafHash(entry.canonicalBytes).hex == vector.leafHash)
+            #expect(entry.signature.base64 == vector.signature)
+            #expect(entry.draft.sealed(previous: previous, key: key) == entry)
+            #expect(V.line(try AuditExport.line(entry)) == vector.line)
+            previous = entry
+        }
+    }
+
+    @Test func rootsTreeHeadsAndProofsAreReproduced() throws {
+        let vectors = try Self.committed()
+        let entries = try vectors.entries.map { try AuditExport.parse(Array($0.line.utf8)).entries[0] }
+        let tree = V.tree(entries)
+        let key = try VerifyingKey(base64: vectors.key.publicKey)
+        for root in vectors.merkleRoots {
+            #expect(try tree.root(size: root.treeSize).hex == root.rootHash, "size \(root.treeSize)")
+        }
+        #expect(vectors.merkleRoots.first { $0.treeSize == 0 }?.rootHash == MerkleTree.emptyRoot.hex)
+        for vector in vectors.treeHeads {
+            let held = try #require(try AuditExport.parse(Array(vector.line.utf8)).treeHeads.first)
+            #expect(V.hex(held.treeHead.signedBytes) == vector.signedMessage)
+            #expect(held.treeHead.treeSize == vector.treeSize)
+            #expect(held.treeHead.rootHash.hex == vector.rootHash)
+            #expect(try tree.root(size: vector.treeSize).hex == vector.rootHash)
+            #expect(held.treeHead.signature.base64 == vector.signature)
+            try held.treeHead.verify(with: key)
+        }
+        for proof in vectors.inclusionProofs {
+            let path = try proof.path.map { try Digest256(hex: $0) }
+            #expect(try tree.inclusionProof(index: proof.leafIndex, size: proof.treeSize) == path)
+            #expect(proof.leafIndex == proof.entry - 1)
+            #expect(tree.leaf(proof.leafIndex).hex == proof.leafHash)
+            #expect(
+                MerkleTree.verifyInclusion(
+                    leaf: try Digest256(hex: proof.leafHash), index: proof.leafIndex, size: proof.treeSize, proof: path,
+                    root: try Digest256(hex: proof.rootHash)))
+        }
+        for proof in vectors.consistencyProofs {
+            let path = try proof.path.map { try Digest256(hex: $0) }
+            #expect(try tree.consistencyProof(from: proof.oldSize, to: proof.newSize) == path)
+            #expect(
+                MerkleTree.verifyConsistency(
+                    oldSize: proof.oldSize, newSize: proof.newSize, oldRoot: try Digest256(hex: proof.oldRoot),
+                    newRoot: try Digest256(hex: proof.newRoot), proof: path))
+        }
+    }
+
+    @Test func everyMalformedFileIsRefusedAtItsLineAndEveryAcceptedOneIsRead() throws {
+        let vectors = try Self.committed()
+        #expect(vectors.malformed.count >= 40)
+        for vector in vectors.malformed {
+            let error = Fixtures.failure { _ = try AuditExport.parse(Self.bytes(vector.bytes)) }
+            #expect(error?.check == vector.failure, "\(vector.name): \(error?.description ?? "accepted")")
+            #expect(
+                error?.description.hasPrefix("malformed: line \(vector.line): ") == true,
+                "\(vector.name): \(error?.description ?? "accepted")")
+            #expect(vector.text.map { Array($0.utf8) == Self.bytes(vector.bytes) } ?? true, "\(vector.name)")
+        }
+        let key = try VerifyingKey(base64: vectors.key.publicKey)
+        for vector in vectors.accepted {
+            let export = try AuditExport.parse(Self.bytes(vector.bytes))
+            #expect(export.entries.count == vector.entries, "\(vector.name)")
+            #expect(export.treeHeads.count == vector.treeHeads, "\(vector.name)")
+            #expect(throws: Never.self, "\(vector.name)") { _ = try AuditChain.verify(export.entries, key: key) }
+        }
+    }
+
+    @Test func theDocumentsTopologyIsAcceptedByTheCLI() throws {
+        let vectors = try Self.committed()
+        let dir = try TemporaryDirectory(prefix: "trustmesh-vectors")
+        let topology = dir.appending("topology.json")
+        try Data(vectors.key.topology.utf8).write(to: URL(fileURLWithPath: topology))
+        let log = dir.appending("rrk.jsonl")
+        try Data((vectors.entries.map(\.line).joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: log))
+        let result = try CommandRunner.trustmesh(["audit", "verify", log, "--topology", topology])
+        #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+        #expect(result.stdout.contains("OK      RRK  \(log): 17 entries"), "\(result.stdout)")
+    }
+
+    @Test func thePythonVerifierReproducesEveryVector() throws {
+        let result = try CommandRunner.run(
+            "/usr/bin/env", ["python3", Self.root + "/Scripts/check-audit-vectors.py", Self.path])
+        #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+        #expect(result.stdout.contains(" passed, 0 failed"), "\(result.stdout)\(result.stderr)")
+    }
+}
