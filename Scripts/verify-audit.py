@@ -292,7 +292,7 @@ def verify_consistency(old, new, old_root, new_root, path):
     return fr == old_root and sr == new_root and sn == 0
 
 
-# --- §5: verification ---------------------------------------------------------------------------
+# --- §6: verification ---------------------------------------------------------------------------
 
 def key(b64):
     b = base64.b64decode(b64, validate=True)

@@ -117,6 +117,8 @@ import TrustMeshTesting
 
     @Test func theDocumentsTopologyIsAcceptedByTheCLI() throws {
         let vectors = try Self.committed()
+        let document = try String(contentsOfFile: Self.root + "/docs/AUDIT-FORMAT.md", encoding: .utf8)
+        #expect(document.contains(vectors.key.topology), "the document shows the vectors' topology")
         let dir = try TemporaryDirectory(prefix: "trustmesh-vectors")
         let topology = dir.appending("topology.json")
         try Data(vectors.key.topology.utf8).write(to: URL(fileURLWithPath: topology))
