@@ -22,8 +22,8 @@ public import TrustMeshPolicy
 ///   which the requester's log holds no `fetchCompleted` or `fetchAbandoned` with that id, or the
 ///   reverse. Checked only when both trusts' logs are supplied.
 /// - ``AuditFinding/Kind-swift.struct/sequenceGap``: entries missing from a log.
-/// - ``AuditFinding/Kind-swift.struct/checkpointMismatch``: a checkpoint (held by a peer, or
-///   recorded in any log) that the log contradicts.
+/// - ``AuditFinding/Kind-swift.struct/checkpointMismatch``: a signed tree head (held by any trust)
+///   or a version 1 checkpoint (held by a peer, or recorded in any log) that the log contradicts.
 /// - ``AuditFinding/Kind-swift.struct/chainInvalid``: entries that are not authentic or not in
 ///   their place, and logs with no pinned key.
 /// - ``AuditFinding/Kind-swift.struct/emergencyAwaitingReview``: an emergency care relationship
@@ -54,6 +54,7 @@ public enum AuditReplay {
         var state = State(keys: keys, policy: policy)
         state.load(exports)
         state.checkCheckpoints(exports)
+        state.checkTreeHeads(exports)
         state.replayShares()
         state.matchFetches()
         state.checkCareRelationships()
@@ -156,6 +157,59 @@ public enum AuditReplay {
                     findings.append(
                         AuditFinding(
                             kind: .checkpointMismatch, trust: trust, sequence: sequence, time: checkpoint.time,
+                            peer: held.heldBy, rule: error.check, message: error.description))
+                }
+            }
+        }
+
+        /// Every held tree head against the authentic entries of its trust: its signature, the log
+        /// reaching its size, and the Merkle root of that many entries.
+        mutating func checkTreeHeads(_ exports: [AuditExport]) {
+            var trees: [TrustID: MerkleTree.InMemory] = [:]
+            for held in AuditVerification.treeHeads(exports: exports) {
+                let head = held.treeHead
+                let trust = head.trust
+                let size = head.treeSize
+                guard let log = logs[trust], let pinned = keys[trust] else {
+                    notes.append(
+                        "The tree head of \(trust) at \(size) entries held by \(held.heldBy) was not checked: "
+                            + "\(trust)'s log was not supplied or has no pinned key.")
+                    continue
+                }
+                // The tree of the authentic entries 1, 2, 3… up to the first one missing.
+                let tree =
+                    trees[trust]
+                    ?? {
+                        var tree = MerkleTree.InMemory()
+                        var sequence: UInt64 = 1
+                        while let signed = log[sequence] {
+                            tree.append(MerkleTree.leafHash(signed.entry.canonicalBytes))
+                            sequence += 1
+                        }
+                        return tree
+                    }()
+                trees[trust] = tree
+                let candidates = [log[size]?.key, pinned].compactMap { $0 }
+                let error: AuditError?
+                if size == 0 || !candidates.contains(where: { (try? head.verify(with: $0)) != nil }) {
+                    error = .badTreeHead(trust: trust, treeSize: size, heldBy: held.heldBy)
+                } else if size > (log.keys.max() ?? 0) {
+                    error = .truncated(trust: trust, treeSize: size, logEnd: log.keys.max() ?? 0, heldBy: held.heldBy)
+                } else if size > tree.size {
+                    notes.append(
+                        "The tree head of \(trust) at \(size) entries held by \(held.heldBy) was not checked: "
+                            + "entries before it are missing or not authentic.")
+                    error = nil
+                } else if let root = try? tree.root(size: size), root != head.rootHash {
+                    error = .rewritten(
+                        trust: trust, treeSize: size, logRoot: root, headRoot: head.rootHash, heldBy: held.heldBy)
+                } else {
+                    error = nil
+                }
+                if let error {
+                    findings.append(
+                        AuditFinding(
+                            kind: .checkpointMismatch, trust: trust, sequence: size, time: head.time,
                             peer: held.heldBy, rule: error.check, message: error.description))
                 }
             }

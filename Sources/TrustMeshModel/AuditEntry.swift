@@ -7,9 +7,10 @@ public import TrustMeshCrypto
 /// is BLAKE2b-256 of its canonical encoding (``Draft/canonicalBytes(sequence:previousHash:)``),
 /// which includes ``previousHash``, the hash of the entry before it (32 zero bytes for entry 1), so
 /// changing, removing or reordering any entry breaks every link after it. The node's Ed25519 key
-/// signs the same canonical bytes. Signed checkpoints (``AuditCheckpoint``) that peers keep pin the
-/// head, so even the node's own operator, who holds the key, cannot rewrite or truncate history
-/// without the peers' checkpoints exposing it.
+/// signs the same canonical bytes. The entries are also the leaves of a Merkle tree
+/// (``MerkleTree``); signed tree heads (``SignedTreeHead``) that peers keep pin it, so even the
+/// node's own operator, who holds the key, cannot rewrite or truncate history without the peers'
+/// heads exposing it.
 ///
 /// The byte layout is specified in `docs/AUDIT-FORMAT.md`, precisely enough to verify a log in
 /// another language; `TrustMeshAudit`'s `AuditChain` verifies whole logs.
@@ -277,17 +278,13 @@ extension AuditEntry {
         /// A request from a peer was refused before any policy decision (bad signature, replay…):
         /// subject `peer`, `rule`.
         public static let peerRefused: Kind = "peerRefused"
-        /// This node signed a checkpoint (actor `node`), or accepted a newer checkpoint from a peer
-        /// (actor the peer's ODS code): subject `peer`, `sequence`, `headHash`; details the
-        /// checkpoint's JSON.
+        /// Version 1 logs only (signed tree heads replaced checkpoints, and are never entries): this
+        /// node signed a checkpoint (actor `node`), or accepted a newer checkpoint from a peer (actor
+        /// the peer's ODS code): subject `peer`, `sequence`, `headHash`; details the checkpoint's JSON.
         public static let checkpoint: Kind = "checkpoint"
         /// The node's signing key changed: this entry is the first signed with the new key; details
         /// the previous key, padded base64.
         public static let keyChanged: Kind = "keyChanged"
-        /// `trustmesh audit export` wrote this node's log to a file (actor the local operator),
-        /// audited before the file is written: subject `format` (`jsonl`, `fhir` or `dicom`) and
-        /// `entries` (how many, this one included); details the output file's absolute path.
-        public static let auditExported: Kind = "auditExported"
         /// A person (or system) saw a study held here on the page, audited before the page or
         /// picture leaves: subject `nhsNumber` (when the study has one), `studyUID`, and
         /// `sopInstanceUID` when a thumbnail opened the entry; details `study page` or `thumbnail`.
@@ -299,6 +296,19 @@ extension AuditEntry {
         /// audited before the first file is written: subject `nhsNumber` (when the study has one),
         /// `studyUID`, `instances`, `bytes`; details the output folder's absolute path.
         public static let export: Kind = "export"
+        /// `trustmesh audit export` wrote this node's log to a file (actor the local operator),
+        /// audited before the file is written: subject `format` (`jsonl`, `fhir` or `dicom`) and
+        /// `entries` (how many, this one included); details the output file's absolute path.
+        public static let auditExported: Kind = "auditExported"
+        /// `trustmesh audit prove` wrote a proof that an entry is in this log (actor the local
+        /// operator), audited before the proof is written: subject `sequence` (the entry proved) and
+        /// `destination` (`file` or `standard output`); details the output file's path, if any.
+        public static let auditProofWritten: Kind = "auditProofWritten"
+        /// This node found two signed tree heads of one trust's audit log that no append-only log can
+        /// produce (equivocation): subject `peer` (the trust that signed both), `rule`
+        /// (`equivocation`), `treeSize` (of the contradicting head); details `{"reason", "held",
+        /// "other"}` with both heads.
+        public static let treeHeadConflict: Kind = "treeHeadConflict"
     }
 
     /// A key of an entry's ``AuditEntry/subject``: ASCII letters and digits.
@@ -359,6 +369,8 @@ extension AuditEntry {
         public static let sequence: SubjectKey = "sequence"
         /// A checkpoint's head hash, 64 hex digits.
         public static let headHash: SubjectKey = "headHash"
+        /// A signed tree head's size (entries covered), in decimal.
+        public static let treeSize: SubjectKey = "treeSize"
         /// A DICOM SeriesInstanceUID, when one series was named.
         public static let seriesUID: SubjectKey = "seriesUID"
         /// A DICOM SOPInstanceUID, when one instance was named.

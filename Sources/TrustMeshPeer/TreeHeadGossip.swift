@@ -395,15 +395,3 @@ package final class TreeHeadGossip: Service {
         var other: SignedTreeHead
     }
 }
-
-extension AuditEntry.Kind {
-    /// This node found two signed tree heads of one trust's audit log that no append-only log can
-    /// produce (equivocation): subject `peer` (the trust that signed both), `rule` (`equivocation`),
-    /// `treeSize` (of the contradicting head); details `{"reason", "held", "other"}` with both heads.
-    package static let treeHeadConflict: Self = "treeHeadConflict"
-}
-
-extension AuditEntry.SubjectKey {
-    /// A signed tree head's size, in decimal.
-    package static let treeSize: Self = "treeSize"
-}

@@ -85,11 +85,13 @@ struct AuditCommand: AsyncParsableCommand {
                             + result.pinnedBy.map(\.code).joined(separator: ", ")
                             + (result.pinnedTo < head.sequence
                                 ? " (#\(result.pinnedTo + 1)–#\(head.sequence) not yet pinned)" : "")
-                    let count = result.treeHeadsChecked.count + result.checkpointsChecked.count
+                    let heads = result.treeHeadsChecked.count
+                    let checkpoints = result.checkpointsChecked.count
                     print(
                         "OK      \(trust)  \(file): \(result.entryCount) entries (#1–#\(head.sequence)), "
-                            + "head \(head.hash.hex.prefix(16))…; agrees with \(count) tree head"
-                            + (count == 1 ? "" : "s") + " and checkpoint" + (count == 1 ? "" : "s") + "; \(pinned)")
+                            + "head \(head.hash.hex.prefix(16))…; agrees with \(heads) tree head\(heads == 1 ? "" : "s")"
+                            + (checkpoints == 0 ? "" : " and \(checkpoints) checkpoint\(checkpoints == 1 ? "" : "s")")
+                            + "; \(pinned)")
                 } else {
                     print("OK      —  \(file): no entries")
                 }
@@ -99,7 +101,7 @@ struct AuditCommand: AsyncParsableCommand {
                 let trusts = Set(uncheckedHeads.map(\.treeHead.trust.code)).sorted().joined(separator: ", ")
                 print(
                     "\(uncheckedHeads.count) tree head\(uncheckedHeads.count == 1 ? "" : "s") of \(trusts) not checked: "
-                        + "that log was not given (or has no pinned key)")
+                        + "that log was not given, did not verify, or has no pinned key")
             }
             let unchecked = verification.unchecked
             if !unchecked.isEmpty {

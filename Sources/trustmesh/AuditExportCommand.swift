@@ -62,11 +62,11 @@ extension AuditCommand {
                 subject: [.format: format.rawValue, .entries: "\(count)"], details: path)
             let entries = try node.store.audit.all()
             let held = try node.store.audit.checkpoints().map { HeldCheckpoint(heldBy: trust, checkpoint: $0) }
+            let heads = try node.store.audit.treeHeads().map { HeldTreeHead(heldBy: trust, treeHead: $0) }
             let recorder = AuditRecorder(trust: trust, name: node.configuration.name)
             let bytes: [UInt8]
             switch format {
             case .jsonl:
-                let heads = try node.store.audit.treeHeads().map { HeldTreeHead(heldBy: trust, treeHead: $0) }
                 bytes = try AuditExport(entries: entries, checkpoints: held, treeHeads: heads).jsonLines()
             case .fhir:
                 bytes = try FHIRAuditEvents.bundle(entries, recorder: recorder, timestamp: CareTime.format(Date()))
@@ -80,7 +80,12 @@ extension AuditCommand {
             var summary = "Exported \(entries.count) audit entr\(entries.count == 1 ? "y" : "ies") of \(trust)"
             if let head = entries.last { summary += " (#1–#\(head.sequence), head \(head.hash.hex.prefix(16))…)" }
             switch format {
-            case .jsonl: print(summary + " and \(held.count) peer checkpoint\(held.count == 1 ? "" : "s") to \(out)")
+            case .jsonl:
+                let checkpoints =
+                    held.isEmpty ? "" : " and \(held.count) version 1 checkpoint\(held.count == 1 ? "" : "s")"
+                print(
+                    summary + ", \(heads.count) tree head\(heads.count == 1 ? "" : "s") (this node's and its peers')"
+                        + checkpoints + " to \(out)")
             case .fhir: print(summary + " as a FHIR Bundle of \(entries.count) AuditEvents to \(out)")
             case .dicom: print(summary + " as \(entries.count) DICOM audit messages to \(out)")
             }

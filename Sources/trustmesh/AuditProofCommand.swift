@@ -52,8 +52,8 @@ extension AuditCommand {
                 throw UserError("\(me)'s log has \(try audit.count()) entries; there is no entry #\(entry)")
             }
             try node.audit(
-                "auditProofWritten", actor: LocalNode.localOperator,
-                subject: ["sequence": "\(entry)", "destination": out == nil ? "standard output" : "file"],
+                .auditProofWritten, actor: LocalNode.localOperator,
+                subject: [.sequence: "\(entry)", "destination": out == nil ? "standard output" : "file"],
                 details: out)
             let head: SignedTreeHead
             if let treeSize {

@@ -80,7 +80,9 @@ import TrustMeshTesting
             #expect(result.status == 0, "\(result.stderr)")
             // Six events, and the export's own entry (a disclosure, audited before the file is written).
             #expect(result.stdout.contains("Exported 7 audit entries of RRK (#1–#7, head "), "\(result.stdout)")
-            #expect(result.stdout.contains("and 1 peer checkpoint to \(out)"))
+            #expect(
+                result.stdout.contains(
+                    ", 0 tree heads (this node's and its peers') and 1 version 1 checkpoint to \(out)"))
             return out
         }
 
@@ -132,7 +134,8 @@ import TrustMeshTesting
         #expect(swift.status == 0, "\(swift.stdout)\(swift.stderr)")
         #expect(swift.stdout.contains("OK      RRK  \(file): 7 entries (#1–#7), head "))
         #expect(
-            swift.stdout.contains("agrees with 1 tree head and checkpoint; pinned to #6 by RQ3 (#7–#7 not yet pinned)"))
+            swift.stdout.contains(
+                "agrees with 0 tree heads and 1 checkpoint; pinned to #6 by RQ3 (#7–#7 not yet pinned)"))
         #expect(swift.stdout.contains("OK      RQ3  \(setup.rq3File): 4 entries (#1–#4)"))
         #expect(swift.stdout.contains("All 2 logs verified."))
 

@@ -285,6 +285,29 @@ import TrustMeshPolicy
         #expect(finding?.message.hasPrefix("RRK #5: truncated: the log ends at #4") == true)
     }
 
+    @Test func aLogTruncatedOrRewrittenBelowAPeersTreeHeadIsACheckpointMismatch() throws {
+        var scenario = Scenario()
+        scenario.fetch()
+        scenario.rrk.add(.query, at: 30, actor: "Dr B", [.nhsNumber: F.patient.digits])
+        let held = HeldTreeHead(heldBy: F.rq3, treeHead: scenario.rrk.treeHead(at: 31))
+        let peer = AuditExport(entries: scenario.rq3.entries, treeHeads: [held])
+        // Only the last entry dropped.
+        let truncated = AuditExport(entries: Array(scenario.rrk.entries.dropLast()))
+        let finding = only(scenario.replay([truncated, peer]), .checkpointMismatch)
+        #expect(finding?.trust == F.rrk && finding?.peer == F.rq3 && finding?.rule == "truncated")
+        #expect(finding?.sequence == UInt64(scenario.rrk.entries.count))
+        // The last entry rewritten and re-signed with RRK's own key: the tree's root differs.
+        var chain = AuditChain(trust: F.rrk, head: scenario.rrk.entries.dropLast().last)
+        var draft = scenario.rrk.entries.last!.draft
+        draft.actor = "Dr Nobody"
+        let rewritten = AuditExport(
+            entries: Array(scenario.rrk.entries.dropLast()) + [try chain.append(draft, key: scenario.rrk.key)])
+        let second = only(scenario.replay([rewritten, peer]), .checkpointMismatch)
+        #expect(second?.rule == "rewritten")
+        // The genuine log agrees.
+        #expect(scenario.replay([scenario.rrk.export, peer]).findings.allSatisfy { $0.kind != .checkpointMismatch })
+    }
+
     @Test func garbageAppendedAfterATruncationDoesNotHideIt() {
         var scenario = Scenario()
         scenario.fetch()

@@ -108,6 +108,15 @@ enum Fixtures {
             chain.checkpoint(time: Fixtures.time(minute), key: key)!
         }
 
+        /// A signed tree head of the whole log so far.
+        func treeHead(at minute: Int) -> SignedTreeHead {
+            var tree = MerkleTree.InMemory()
+            for entry in entries { tree.append(MerkleTree.leafHash(entry.canonicalBytes)) }
+            return SignedTreeHead.signed(
+                trust: chain.trust, treeSize: tree.size, rootHash: try! tree.root(), time: Fixtures.time(minute),
+                key: key)
+        }
+
         var export: AuditExport { AuditExport(entries: entries) }
     }
 
