@@ -156,7 +156,7 @@ let package = Package(
                 "TrustMeshNodeCore", "TrustMeshAccess", "TrustMeshPeer", "TrustMeshFetch", "TrustMeshDICOMweb",
                 "TrustMeshWeb",
                 "TrustMeshStore", "TrustMeshModel", "TrustMeshCrypto", "TrustMeshDICOM", "TrustMeshGossip",
-                "TrustMeshDIMSE", "TrustMeshCompression", "TrustMeshPolicy",
+                "TrustMeshDIMSE", "TrustMeshCompression", "TrustMeshPolicy", "TrustMeshAudit",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -170,6 +170,8 @@ let package = Package(
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOTLS", package: "swift-nio"),
             ],
             swiftSettings: settings
         ),

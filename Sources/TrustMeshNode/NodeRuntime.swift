@@ -62,6 +62,8 @@ public final class NodeRuntime: Sendable {
     let httpLimits: HTTPLimits
     /// Largest STOW-RS request body, in bytes.
     let stowMaximumBytes: Int
+    /// The syslog collector the audit log is forwarded to, if any.
+    let auditSyslog: AuditSyslogSettings?
 
     /// Prepares a node to run: its keys must match the topology's entry for its trust.
     /// - Throws: if the trust is not in the topology, the topology lacks keys, or the keys differ.
@@ -77,13 +79,14 @@ public final class NodeRuntime: Sendable {
     /// - Parameter httpLimits: timeouts and the per-address connection cap of both HTTP listeners.
     /// - Parameter stowMaximumBytes: the largest STOW-RS request body (default 4 GiB); larger is 413.
     /// - Parameter refusalAuditWindow: refusals from one source are audited once per window, then counted.
+    /// - Parameter auditSyslog: a syslog collector every new audit entry is forwarded to (nil: none).
     public init(
         node: LocalNode, topology: Topology, settings: GossipSettings = GossipSettings(),
         fetchBatchBytes: Int = 8 << 20, treeHeadInterval: Duration = .seconds(30),
         dicom: DIMSEServer.Configuration? = nil, queryRetrieveAETitles: Set<String> = [],
         local: LocalListener? = nil, access: AccessSettings? = nil, policy: NetworkPolicy = NetworkPolicy(),
         httpLimits: HTTPLimits = HTTPLimits(), stowMaximumBytes: Int = 4 << 30,
-        refusalAuditWindow: Duration = .seconds(60)
+        refusalAuditWindow: Duration = .seconds(60), auditSyslog: AuditSyslogSettings? = nil
     ) throws {
         try topology.validate(requireKeys: true)
         let trust = node.configuration.trust
@@ -102,6 +105,7 @@ public final class NodeRuntime: Sendable {
         self.me = me
         self.httpLimits = httpLimits
         self.stowMaximumBytes = stowMaximumBytes
+        self.auditSyslog = auditSyslog
         node.refusals.window = Double(refusalAuditWindow.components.seconds)
         let local = try local ?? LocalListener.default(peerAddress: me.address)
         self.local = local
@@ -219,6 +223,7 @@ public final class NodeRuntime: Sendable {
             logger: logger)
         app.addServices(localApp, GossipLoop(runtime: self), treeHeads, RefusalAuditFlusher(node: node))
         if let dicom { app.addServices(DICOMListenerService(server: dicom, onListening: onDICOMListening)) }
+        if let auditSyslog { app.addServices(AuditSyslogForwarder(node: node, settings: auditSyslog, logger: logger)) }
         logger.info(
             "node starting", metadata: ["trust": "\(me.ods)", "address": "\(me.address)", "local": "\(local.address)"])
         try node.audit(.nodeStarted, actor: .system("node"))

@@ -204,6 +204,24 @@ struct NodeCommand: AsyncParsableCommand {
                 valueName: "SECONDS"))
         var refusalAuditWindow: Int = 60
 
+        @Option(
+            help: ArgumentHelp(
+                "Forward every new audit entry as a DICOM PS3.15 audit message over syslog (RFC 5424) on TLS (RFC 5425) to this collector; needs --audit-syslog-ca. Unsent entries wait in the log, across restarts.",
+                valueName: "HOST:PORT"))
+        var auditSyslog: String?
+
+        @Option(
+            help: ArgumentHelp(
+                "PEM certificate authorities the --audit-syslog collector's certificate must chain to (its name or IP address is checked too).",
+                valueName: "FILE"))
+        var auditSyslogCa: String?
+
+        @Option(
+            help: ArgumentHelp(
+                "The most audit entries the forwarder may fall behind; older unsent ones are skipped, announced to the collector, and stay in the log for `audit export`.",
+                valueName: "N"))
+        var auditSyslogBacklog: Int = 100_000
+
         func validate() throws {
             if !(headerTimeout > 0) { throw ValidationError("--header-timeout must be more than 0 seconds") }
             if !(idleTimeout > 0) { throw ValidationError("--idle-timeout must be more than 0 seconds") }
@@ -234,6 +252,15 @@ struct NodeCommand: AsyncParsableCommand {
             if batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
             if fetchBatchKb < 1 { throw ValidationError("--fetch-batch-kb must be at least 1") }
             if treeHeadSeconds < 1 { throw ValidationError("--tree-head-seconds must be at least 1") }
+            if (auditSyslog == nil) != (auditSyslogCa == nil) {
+                throw ValidationError("give --audit-syslog and --audit-syslog-ca together")
+            }
+            if let auditSyslog, let auditSyslogCa {
+                do {
+                    _ = try AuditSyslogSettings(
+                        address: auditSyslog, caFile: auditSyslogCa, backlog: auditSyslogBacklog)
+                } catch { throw ValidationError("\(error)") }
+            }
         }
 
         /// `AE=HOST:PORT`: an AE title of 1–16 characters of the default repertoire, no backslash and
@@ -311,7 +338,10 @@ struct NodeCommand: AsyncParsableCommand {
                     headerTimeout: .milliseconds(Int(headerTimeout * 1000)),
                     idleTimeout: .milliseconds(Int(idleTimeout * 1000)),
                     connectionsPerAddress: maxConnectionsPerAddress),
-                stowMaximumBytes: stowMaxBytes, refusalAuditWindow: .seconds(refusalAuditWindow))
+                stowMaximumBytes: stowMaxBytes, refusalAuditWindow: .seconds(refusalAuditWindow),
+                auditSyslog: try auditSyslog.map {
+                    try AuditSyslogSettings(address: $0, caFile: auditSyslogCa ?? "", backlog: auditSyslogBacklog)
+                })
             let host = try runtime.topology.trust(trust)?.hostAndPort().host ?? "127.0.0.1"
             try await runtime.run(
                 onListening: { port in
