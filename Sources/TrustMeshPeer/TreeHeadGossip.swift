@@ -318,7 +318,9 @@ package final class TreeHeadGossip: Service {
             return state.inbox
         }
         var retry: [(head: SignedTreeHead, from: TrustID)] = []
-        for (head, from) in queued {
+        // The same head relayed by several peers is witnessed once.
+        var seen: Set<SignedTreeHead> = []
+        for (head, from) in queued where seen.insert(head).inserted {
             do {
                 if try await !witness(head, from: from) { retry.append((head, from)) }
             } catch {
