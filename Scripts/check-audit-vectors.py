@@ -131,6 +131,14 @@ def main(path):
                     line.startswith(f"FAILED  {path}: {file['verdict']}: ")
                 check(ok, f"verdict {x['name']!r} for {file['name']}: expected {file['verdict']}, got {line!r}")
 
+    for x in vectors["proofFiles"]:
+        try:
+            v.proof_verdict(x["document"].encode(), {"RRK": pinned})
+            got = "OK"
+        except v.Failure as f:
+            got = str(f).split(":")[0]
+        check(got == x["verdict"], f"proof file {x['name']!r}: expected {x['verdict']}, got {got}")
+
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 

@@ -2,6 +2,7 @@
 """Verify TrustMesh audit exports independently of the Swift code (docs/AUDIT-FORMAT.md, version 2).
 
 usage: verify-audit.py FILE... --topology TOPOLOGY.json
+       verify-audit.py --proof PROOF.json --topology TOPOLOGY.json   (an inclusion proof, §4.3)
 Needs only the standard library and the `cryptography` package (Ed25519).
 Exit status 0 if every file verifies, 1 if any fails, 2 on a usage error.
 """
@@ -64,7 +65,8 @@ def _walk(v, depth):
 
 
 def strict_object(raw):
-    """One line (bytes, no LF) as a dict, or Malformed: RFC 8259 exactly, no duplicate keys."""
+    """One line (bytes, no LF; a proof file may hold LF) as a dict, or Malformed: RFC 8259 exactly, no
+    duplicate keys."""
     if len(raw) > MAX_LINE: raise Malformed(f"longer than {MAX_LINE} bytes")
     if b"\r" in raw: raise Malformed("a carriage return (lines end in LF alone)")
     try:
@@ -118,9 +120,9 @@ def _only(o, allowed):
         if k not in allowed: raise Malformed(f"unknown key {k!r}")
 
 
-def entry_fields(o):
-    _only(o, ENTRY_KEYS)
-    for k in ("type", "time", "kind", "actor"): _string(o, k)
+def entry_fields(o, allowed=ENTRY_KEYS):
+    _only(o, allowed)
+    for k in ("time", "kind", "actor") + (("type",) if "type" in allowed else ()): _string(o, k)
     _ods(o, "trust"); _uint(o, "sequence"); _hex(o, "previousHash"); _hex(o, "hash"); _signature(o, "signature")
     if "subject" not in o: raise Malformed("missing 'subject'")
     if not isinstance(o["subject"], dict): raise Malformed("'subject' must be an object")
@@ -173,6 +175,21 @@ def read_bytes(data):
 def read(path):
     with open(path, "rb") as f:
         return read_bytes(f.read())
+
+
+def read_inclusion_proof(data):
+    """An inclusion proof file (§4.3): one strict JSON object, LF allowed between tokens."""
+    if data.startswith(b"\xef\xbb\xbf"): raise Malformed("a byte order mark")
+    o = strict_object(data)
+    _only(o, {"type", "entry", "treeHead", "path"})
+    if _string(o, "type") != "inclusionProof": raise Malformed("not an inclusion proof")
+    for k in ("entry", "treeHead"):
+        if not isinstance(o.get(k), dict): raise Malformed(f"{k!r} must be an object")
+    entry_fields(o["entry"], ENTRY_KEYS - {"type"})
+    tree_head_fields(o["treeHead"], TREE_HEAD_KEYS)
+    if not isinstance(o.get("path"), list) or not all(type(p) is str and HEX.match(p) for p in o["path"]):
+        raise Malformed("'path' must be an array of 64 lower-case hex digits each")
+    return o
 
 
 def recorded_checkpoint(details):
@@ -401,6 +418,33 @@ def pinned_note(checked):
     return f"pinned up to entry {n} by a {what} held by {by}"
 
 
+def check_inclusion_proof(p, pinned):
+    """Raises Failure naming the first check of §4.3 that fails."""
+    e, h = p["entry"], p["treeHead"]
+    m = entry_message(e)
+    if blake(m).hex() != e["hash"]: raise Failure("bad hash: the entry's fields do not hash to the hash it records")
+    if not signed(pinned, e["signature"], m): raise Failure(f"bad signature: the entry is not signed by {e['trust']}'s key")
+    if h["trust"] != e["trust"] or not signed(pinned, h["signature"], tree_head_message(h)):
+        raise Failure(f"bad tree head: the tree head is not signed by {e['trust']}'s key")
+    if not 1 <= e["sequence"] <= h["treeSize"]:
+        raise Failure(f"not covered: entry #{e['sequence']} is not in a tree of {h['treeSize']} entries")
+    path = [bytes.fromhex(x) for x in p["path"]]
+    if not verify_inclusion(leaf_hash(m), e["sequence"] - 1, h["treeSize"], path, bytes.fromhex(h["rootHash"])):
+        raise Failure(f"bad path: the path does not lead from entry #{e['sequence']} to the tree head's root")
+
+
+def proof_verdict(data, pinned_keys):
+    """`OK …` or the failure of an inclusion proof file, checked with its trust's pinned key."""
+    try:
+        p = read_inclusion_proof(data)
+    except Malformed as e:
+        raise Failure(f"malformed: {e}")
+    trust = p["entry"]["trust"]
+    if trust not in pinned_keys: raise Failure(f"unknown trust: the topology pins no key for {trust}")
+    check_inclusion_proof(p, pinned_keys[trust])
+    return f"{trust} #{p['entry']['sequence']} is in the tree of {p['treeHead']['treeSize']} entries {trust} signed"
+
+
 def main(argv):
     if "--topology" not in argv or argv.index("--topology") + 1 >= len(argv):
         print(__doc__, file=sys.stderr)
@@ -409,6 +453,14 @@ def main(argv):
     files = argv[:i] + argv[i + 2:]
     with open(argv[i + 1]) as f:
         pinned = {t["ods"]: key(t["signingKey"]) for t in json.load(f)["trusts"] if t.get("signingKey")}
+    if files[:1] == ["--proof"] and len(files) == 2:
+        with open(files[1], "rb") as f: data = f.read()
+        try:
+            print(f"OK      {files[1]}: {proof_verdict(data, pinned)}")
+            return 0
+        except Failure as failure:
+            print(f"FAILED  {files[1]}: {failure}")
+            return 1
     logs, failures, checkpoints, heads = {}, {}, [], []
     for path in files:
         try:

@@ -179,6 +179,41 @@ public struct AuditExport: Sendable, Equatable {
             allowed: ["trust", "sequence", "headHash", "time", "signature"], what: "a recorded checkpoint")
     }
 
+    /// Reads an inclusion proof file (`trustmesh audit prove`) as strictly as an export line
+    /// (`docs/AUDIT-FORMAT.md` §4.3): one JSON object, LF allowed between tokens, with exactly the
+    /// keys `type` (`"inclusionProof"`), `entry` (an entry line's keys without `type`), `treeHead`
+    /// (a tree head's five signed keys) and `path` (an array of 64 lower-case hex digits each).
+    /// Nothing is verified here (see ``InclusionProof/verify(key:)``).
+    /// - Parameter bytes: The file's contents.
+    /// - Returns: The proof.
+    /// - Throws: ``AuditError/malformed(line:reason:)``, with the line of a grammar error (else 1).
+    public static func inclusionProof(_ bytes: [UInt8]) throws(AuditError) -> InclusionProof {
+        do throws(Refusal) {
+            let object = try Fields.document(bytes)
+            try object.only(["type", "entry", "treeHead", "path"], what: "an inclusion proof")
+            guard try object.string("type") == "inclusionProof" else {
+                throw Refusal("\"type\" must be \"inclusionProof\"")
+            }
+            let entry = try object.object("entry").entry(allowed: Fields.entryKeys.subtracting(["type"]))
+            let head = try object.object("treeHead")
+            try head.only(["trust", "treeSize", "rootHash", "time", "signature"], what: "a proof's tree head")
+            let pathValue = try object.value("path")
+            guard case .array(let elements) = pathValue else {
+                throw Refusal("\"path\" must be an array, not \(pathValue.kind)")
+            }
+            var path: [Digest256] = []
+            for element in elements {
+                guard case .string(let text) = element, let digest = Fields.digest(text) else {
+                    throw Refusal("each element of \"path\" must be 64 lower-case hex digits")
+                }
+                path.append(digest)
+            }
+            return InclusionProof(entry: entry, treeHead: try head.treeHeadFields(), path: path)
+        } catch {
+            throw .malformed(line: error.line ?? 1, reason: error.reason)
+        }
+    }
+
     /// The three kinds of line, in the order an export holds them.
     private enum Section: String, Comparable {
         case entries = "entry"
@@ -199,7 +234,12 @@ public struct AuditExport: Sendable, Equatable {
     /// Why a line is malformed.
     struct Refusal: Error {
         var reason: String
-        init(_ reason: String) { self.reason = reason }
+        /// The line of a multi-line document where the reader stopped, when known.
+        var line: Int?
+        init(_ reason: String, line: Int? = nil) {
+            self.reason = reason
+            self.line = line
+        }
     }
 
     /// The members of one line's object, read field by field in their canonical forms.
@@ -225,9 +265,55 @@ public struct AuditExport: Sendable, Equatable {
             return Fields(members: Dictionary(members.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a }))
         }
 
+        /// Reads a document that may span lines (a proof file): no BOM, no CR, at most
+        /// ``AuditExport/maxLineBytes``, UTF-8, one strict JSON object with LF allowed between tokens.
+        static func document(_ bytes: [UInt8]) throws(Refusal) -> Fields {
+            guard bytes.count <= AuditExport.maxLineBytes else {
+                throw Refusal("longer than \(AuditExport.maxLineBytes) bytes")
+            }
+            if bytes.starts(with: [0xEF, 0xBB, 0xBF]) {
+                throw Refusal("the file starts with a byte order mark (U+FEFF)")
+            }
+            if bytes.contains(0x0D) { throw Refusal("a carriage return (lines end in LF alone)") }
+            guard String(validating: bytes, as: UTF8.self) != nil else { throw Refusal("not valid UTF-8") }
+            let value: StrictJSON.Value
+            do {
+                value = try StrictJSON.parse(bytes, lineBreaks: true)
+            } catch {
+                let line = 1 + bytes.prefix(error.column - 1).filter { $0 == 0x0A }.count
+                throw Refusal("not strict JSON: \(error.reason)", line: line)
+            }
+            return try Fields(value)
+        }
+
+        private init(_ value: StrictJSON.Value) throws(Refusal) {
+            guard case .object(let members) = value else { throw Refusal("not a JSON object but \(value.kind)") }
+            self.init(members: Dictionary(members.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a }))
+        }
+
         private init(members: [String: StrictJSON.Value]) {
             self.members = members
         }
+
+        /// A member that must be an object, as fields of its own.
+        func object(_ key: String) throws(Refusal) -> Fields {
+            let value = try value(key)
+            guard case .object = value else { throw Refusal("\"\(key)\" must be an object, not \(value.kind)") }
+            return try Fields(value)
+        }
+
+        /// 64 lower-case hex digits, or nil.
+        static func digest(_ text: String) -> Digest256? {
+            guard text.utf8.count == 64,
+                text.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) })
+            else { return nil }
+            return try? Digest256(hex: text)
+        }
+
+        static let entryKeys: Set<String> = [
+            "type", "trust", "sequence", "time", "kind", "actor", "subject", "details", "previousHash", "hash",
+            "signature",
+        ]
 
         func only(_ allowed: Set<String>, what: String) throws(Refusal) {
             for key in members.keys.sorted() where !allowed.contains(key) {
@@ -267,11 +353,9 @@ public struct AuditExport: Sendable, Equatable {
 
         /// Exactly 64 lower-case hex digits.
         func digest(_ key: String) throws(Refusal) -> Digest256 {
-            let text = try string(key)
-            guard text.utf8.count == 64,
-                text.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }),
-                let digest = try? Digest256(hex: text)
-            else { throw Refusal("\"\(key)\" must be 64 lower-case hex digits") }
+            guard let digest = Self.digest(try string(key)) else {
+                throw Refusal("\"\(key)\" must be 64 lower-case hex digits")
+            }
             return digest
         }
 
@@ -295,12 +379,8 @@ public struct AuditExport: Sendable, Equatable {
             return trust
         }
 
-        func entry() throws(Refusal) -> AuditEntry {
-            try only(
-                [
-                    "type", "trust", "sequence", "time", "kind", "actor", "subject", "details", "previousHash", "hash",
-                    "signature",
-                ], what: "an entry line")
+        func entry(allowed: Set<String> = Fields.entryKeys) throws(Refusal) -> AuditEntry {
+            try only(allowed, what: allowed.contains("type") ? "an entry line" : "a proof's entry")
             let subjectValue = try value("subject")
             guard case .object(let pairs) = subjectValue else {
                 throw Refusal("\"subject\" must be an object, not \(subjectValue.kind)")

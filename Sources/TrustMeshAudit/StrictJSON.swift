@@ -61,19 +61,23 @@ struct StrictJSON {
     static let maxDepth = 8
 
     private let bytes: [UInt8]
+    private let lineBreaks: Bool
     private var index = 0
     private var depth = 0
 
-    private init(_ bytes: [UInt8]) {
+    private init(_ bytes: [UInt8], lineBreaks: Bool) {
         self.bytes = bytes
+        self.lineBreaks = lineBreaks
     }
 
     /// Reads one JSON text that fills `bytes` entirely (whitespace around it allowed).
-    /// - Parameter bytes: Valid UTF-8, without LF or CR.
+    /// - Parameters:
+    ///   - bytes: Valid UTF-8, without CR (and without LF unless `lineBreaks`).
+    ///   - lineBreaks: Whether LF counts as whitespace between tokens (a pretty-printed proof file).
     /// - Returns: The value.
     /// - Throws: ``Failure`` naming the first thing that is not strict JSON.
-    static func parse(_ bytes: some Collection<UInt8>) throws(Failure) -> Value {
-        var reader = StrictJSON(Array(bytes))
+    static func parse(_ bytes: some Collection<UInt8>, lineBreaks: Bool = false) throws(Failure) -> Value {
+        var reader = StrictJSON(Array(bytes), lineBreaks: lineBreaks)
         reader.skipWhitespace()
         let value = try reader.value()
         reader.skipWhitespace()
@@ -93,7 +97,11 @@ struct StrictJSON {
     }
 
     private mutating func skipWhitespace() {
-        while index < bytes.count, bytes[index] == 0x20 || bytes[index] == 0x09 { index += 1 }
+        while index < bytes.count,
+            bytes[index] == 0x20 || bytes[index] == 0x09 || (lineBreaks && bytes[index] == 0x0A)
+        {
+            index += 1
+        }
     }
 
     private mutating func value() throws(Failure) -> Value {

@@ -115,6 +115,42 @@ import TrustMeshTesting
         }
     }
 
+    /// Each verdict vector, as `AuditVerification` (what `trustmesh audit verify` runs) gives it.
+    @Test func everyVerdictIsReproduced() throws {
+        let vectors = try Self.committed()
+        let keys = [V.rrk: try VerifyingKey(base64: vectors.key.publicKey)]
+        for verdict in vectors.verdicts {
+            let exports = try verdict.files.map { try AuditExport.parse(Array($0.text.utf8)) }
+            let result = AuditVerification(exports: exports, keys: keys)
+            for (file, outcome) in zip(verdict.files, result.files) {
+                if file.verdict == "OK" {
+                    #expect(
+                        outcome.failure == nil, "\(verdict.name), \(file.name): \(outcome.failure?.description ?? "")")
+                } else {
+                    let got = outcome.failure?.description ?? "OK"
+                    #expect(got.hasPrefix(file.verdict + ": "), "\(verdict.name), \(file.name): \(got)")
+                }
+            }
+        }
+    }
+
+    @Test func everyProofFileGivesItsVerdict() throws {
+        let vectors = try Self.committed()
+        let key = try VerifyingKey(base64: vectors.key.publicKey)
+        #expect(vectors.proofFiles.count >= 8)
+        for vector in vectors.proofFiles {
+            var got = "OK"
+            do {
+                try AuditExport.inclusionProof(Array(vector.document.utf8)).verify(key: key)
+            } catch let error as AuditError {
+                got = error.check
+            } catch let error as InclusionProof.Failure {
+                got = error.check
+            }
+            #expect(got == vector.verdict, "\(vector.name)")
+        }
+    }
+
     @Test func theDocumentsTopologyIsAcceptedByTheCLI() throws {
         let vectors = try Self.committed()
         let document = try String(contentsOfFile: Self.root + "/docs/AUDIT-FORMAT.md", encoding: .utf8)

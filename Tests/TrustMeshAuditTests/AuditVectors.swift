@@ -19,6 +19,16 @@ enum AuditVectors {
         var accepted: [Accepted]
         var malformed: [Malformed]
         var verdicts: [Verdict]
+        var proofFiles: [ProofFile]
+    }
+
+    /// An inclusion proof file (`trustmesh audit prove`) and what checking it with the key gives:
+    /// `OK` or the failure's name.
+    struct ProofFile: Codable, Equatable {
+        var name: String
+        var why: String
+        var document: String
+        var verdict: String
     }
 
     struct Key: Codable, Equatable {
@@ -262,7 +272,7 @@ enum AuditVectors {
             key: Key(seed: hex(Array(1...32)), publicKey: key.verifyingKey.base64, topology: topology),
             entries: entryVectors, merkleRoots: roots, treeHeads: headVectors, inclusionProofs: inclusions,
             consistencyProofs: consistencies, accepted: accepted(lines), malformed: malformed(lines, heads: heads),
-            verdicts: verdicts(lines, heads: heads, tree: tree))
+            verdicts: verdicts(lines, heads: heads, tree: tree), proofFiles: try proofFiles(entries, tree: tree))
     }
 
     /// The topology of the vectors (and of the worked example): RRK with the seed's key.
@@ -483,6 +493,64 @@ enum AuditVectors {
                     VerdictFile(name: "rrk.jsonl", text: log(lines), verdict: "RRK #5: rewritten"),
                     VerdictFile(name: "rq3.jsonl", text: treeHeadLine(other) + "\n", verdict: "OK"),
                 ]),
+        ]
+    }
+
+    static func proofFiles(_ entries: [AuditEntry], tree: MerkleTree.InMemory) throws -> [ProofFile] {
+        let mallory = try SigningKey(seed: Array(repeating: 7, count: 32))
+        let head = treeHead(tree, size: 17, minute: 2)
+        let path = try tree.inclusionProof(index: 8, size: 17)
+        func document(_ proof: InclusionProof) throws -> String { String(decoding: try proof.json(), as: UTF8.self) }
+        let good = try document(InclusionProof(entry: entries[8], treeHead: head, path: path))
+        func edited(_ old: String, _ new: String) -> String {
+            precondition(good.contains(old), old)
+            return good.replacingOccurrences(of: old, with: new)
+        }
+        let resealed = AuditEntry(
+            draft: entries[8].draft, sequence: 9, previousHash: entries[8].previousHash, hash: entries[8].hash,
+            signature: mallory.sign(entries[8].canonicalBytes))
+        let forgedHead = SignedTreeHead.signed(
+            trust: rrk, treeSize: 17, rootHash: head.rootHash, time: head.time, key: mallory)
+        let firstStep = path[0].hex
+        var bent = Array(firstStep)
+        bent[0] = bent[0] == "0" ? "1" : "0"
+        return [
+            ProofFile(name: "proof of entry 9", why: "entry 9 in the tree head of 17", document: good, verdict: "OK"),
+            ProofFile(
+                name: "edited entry", why: "a field of the entry changed", document: edited("MODALITY1", "MODALITY2"),
+                verdict: "bad hash"),
+            ProofFile(
+                name: "entry signed by another key", why: "the entry's signature is not the trust's",
+                document: try document(InclusionProof(entry: resealed, treeHead: head, path: path)),
+                verdict: "bad signature"),
+            ProofFile(
+                name: "tree head signed by another key", why: "the tree head's signature is not the trust's",
+                document: try document(InclusionProof(entry: entries[8], treeHead: forgedHead, path: path)),
+                verdict: "bad tree head"),
+            ProofFile(
+                name: "entry beyond the tree head", why: "entry 9 is not in a tree of 5 entries",
+                document: try document(
+                    InclusionProof(
+                        entry: entries[8], treeHead: treeHead(tree, size: 5, minute: 1),
+                        path: try tree.inclusionProof(index: 4, size: 5))),
+                verdict: "not covered"),
+            ProofFile(
+                name: "bent path", why: "one step of the path changed", document: edited(firstStep, String(bent)),
+                verdict: "bad path"),
+            ProofFile(
+                name: "short path", why: "the path's last step removed",
+                document: try document(InclusionProof(entry: entries[8], treeHead: head, path: path.dropLast())),
+                verdict: "bad path"),
+            ProofFile(
+                name: "path upper case", why: "hex is lower case in proofs too",
+                document: edited(firstStep, firstStep.uppercased()),
+                verdict: "malformed"),
+            ProofFile(
+                name: "duplicate key", why: "a second \"path\"",
+                document: edited("\"type\"", "\"path\" : [],\n  \"type\""), verdict: "malformed"),
+            ProofFile(
+                name: "entry with a type", why: "a proof's entry has an entry line's keys without type",
+                document: edited("\"actor\"", "\"type\" : \"entry\",\n    \"actor\""), verdict: "malformed"),
         ]
     }
 
