@@ -122,7 +122,22 @@ public struct AuditSyslogForwarder: Service {
                 "audit syslog: cannot use the CA file", metadata: ["file": "\(settings.caFile)", "error": "\(error)"])
             throw error
         }
-        try? await cancelWhenGracefulShutdown { try await forward(context: context) }
+        // A failure (the catalogue, the state file) must not stop the node: log it and start again
+        // from the state file a second later.
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    try await forward(context: context)
+                } catch is CancellationError {
+                    return
+                } catch {
+                    logger.error(
+                        "audit syslog: forwarding failed; starting again from the state file",
+                        metadata: ["error": "\(error)"])
+                    try await Task.sleep(for: .seconds(1))
+                }
+            }
+        }
     }
 
     /// Forwards entries until cancelled: reads what follows the last one handed over, connects
