@@ -170,16 +170,6 @@ enum AuditOutcome: String {
     }
 }
 
-extension AuditEntry.Kind {
-    /// `view`: a person saw a study held here on the page (subject `nhsNumber`, `studyUID`).
-    ///
-    /// Named by value, like ``studyExported``, so that these encoders read the kind whichever
-    /// order the changes declaring it land in.
-    static let studyViewed: AuditEntry.Kind = "view"
-    /// `export`: `trustmesh export` wrote a held study to a folder (details the folder's path).
-    static let studyExported: AuditEntry.Kind = "export"
-}
-
 /// NHS numbers in their display form, `943 476 5919`.
 func displayNHSNumber(_ digits: String) -> String {
     guard digits.count == 10, digits.allSatisfy(\.isNumber) else { return digits }

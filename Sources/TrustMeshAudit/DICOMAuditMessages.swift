@@ -147,7 +147,7 @@ public enum DICOMAuditMessages {
                 participant(actor, requestor: true, roles: [Self.source])
                 participant(node, requestor: false, roles: [Self.destination])
                 studyAndPatient()
-            case .studyExported:
+            case .export:
                 eventID = .dcm("110106", "Export")
                 action = "R"
                 participant(actor, requestor: true, roles: [])
@@ -160,9 +160,9 @@ public enum DICOMAuditMessages {
                         + "<MediaIdentifier>" + Code.dcm("110037", "URI").xml("MediaType") + "</MediaIdentifier>"
                         + "</ActiveParticipant>")
                 studyAndPatient()
-            case .studyViewed, .instanceCorrected:
+            case .view, .instanceCorrected:
                 eventID = .dcm("110103", "DICOM Instances Accessed")
-                action = entry.kind == .studyViewed ? "R" : "U"
+                action = entry.kind == .view ? "R" : "U"
                 participant(actor, requestor: true, roles: [Self.destination])
                 participant(node, requestor: false, roles: [Self.source])
                 studyAndPatient()

@@ -138,8 +138,8 @@ extension FHIRAuditEvents {
         mutating func map() {
             switch entry.kind {
             case .query: query()
-            case .studyViewed: read()
-            case .fetchServed, .retrieve, .studyExported: disclosureAtSource()
+            case .view: read()
+            case .fetchServed, .retrieve, .export: disclosureAtSource()
             case .fetchCompleted: disclosureAtRecipient()
             case .fetchRequested, .fetchAbandoned: transfer()
             case .fetchRefused, .peerRefused, .dicomRefused, .optOutRefused: refusal()
@@ -252,7 +252,7 @@ extension FHIRAuditEvents {
                 let peer = AuditParty.peer(of: entry) ?? actor
                 agent(peer, type: destination, requestor: true)
                 if let clinician = careClinician() { personAgent(clinician) }
-            case .studyExported:
+            case .export:
                 let folder = entry.details ?? "a folder"
                 var media = AuditParty(kind: .system, display: folder, network: nil)
                 media.network = (URL(fileURLWithPath: folder).absoluteString, .uri)

@@ -73,7 +73,7 @@ import TrustMeshTesting
                 details: "DICOMweb listing without a patient: <all>",
                 .init(kind: "query", fhirType: "rest", profile: "Query", outcome: "0", dicomEvent: "110112"))
             try add(
-                "view", patel, [.nhsNumber: nhs, .studyUID: F.study], details: "study page",
+                .view, patel, [.nhsNumber: nhs, .studyUID: F.study], details: "study page",
                 .init(kind: "view", fhirType: "rest", profile: "PatientRead", outcome: "0", dicomEvent: "110103"))
             try add(
                 .fetchRequested, patel,
@@ -136,7 +136,7 @@ import TrustMeshTesting
                 details: "A-ASSOCIATE-RJ: calling AE not allowed",
                 .init(kind: "dicomRefused", fhirType: "110113", outcome: "4", dicomEvent: "110113"))
             try add(
-                "export", alice, [.studyUID: F.study, .nhsNumber: nhs, .instances: "3", .bytes: "99"],
+                .export, alice, [.studyUID: F.study, .nhsNumber: nhs, .instances: "3", .bytes: "99"],
                 details: "/tmp/export folder/CT",
                 .init(
                     kind: "export", fhirType: "110106", profile: "PrivacyDisclosure.Source", outcome: "0",
