@@ -2,6 +2,7 @@
 """Check docs/audit-vectors.json with the independent verifier, Scripts/verify-audit.py.
 
 usage: check-audit-vectors.py [docs/audit-vectors.json]
+       check-audit-vectors.py --read   (files in hex on standard input, one per line: how each reads)
 Every entry, root, tree head, proof, accepted and malformed file, and verdict must be reproduced.
 Prints one line per failed check and 'N passed, N failed'; exit status 0 if none failed.
 """
@@ -142,6 +143,24 @@ def main(path):
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 
+
+def reading(data):
+    """What the reader makes of a file: `malformed N`, or `OK` and the messages of its entries, tree
+    heads and checkpoints (hex), so that two readers can be compared byte for byte."""
+    try:
+        entries, heads, held = v.read_bytes(data)
+    except v.Failure as f:
+        return "malformed " + str(f).split(":")[0].split(" ")[1]
+    return " ".join(["OK"] + [v.entry_message(e).hex() for e in entries]
+                    + [h["heldBy"] + ":" + v.tree_head_message(h).hex() for h in heads]
+                    + [c["heldBy"] + ":" + v.checkpoint_message(c).hex() for c in held])
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--read"]:
+    # One file per line of standard input, in hex; one reading per line of output.
+    for line in sys.stdin:
+        print(reading(bytes.fromhex(line.strip())))
+    sys.exit(0)
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "..", "docs", "audit-vectors.json")))

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TrustMeshCrypto
 import TrustMeshModel
+import TrustMeshTesting
 
 @testable import TrustMeshAudit
 
@@ -145,6 +146,88 @@ import TrustMeshModel
             let head = try AuditExport.parse(Array((lines[..<cut].joined(separator: "\n")).utf8)).entries
             let tail = try AuditExport.parse(Array((lines[cut...].joined(separator: "\n")).utf8)).entries
             #expect(head + tail == entries)
+        }
+    }
+
+    /// What the Swift reader makes of a file, in the form `check-audit-vectors.py --read` prints.
+    static func reading(_ bytes: [UInt8]) -> String {
+        do {
+            let export = try AuditExport.parse(bytes)
+            return
+                (["OK"] + export.entries.map { AuditVectors.hex($0.canonicalBytes) }
+                + export.treeHeads.map { "\($0.heldBy):" + AuditVectors.hex($0.treeHead.signedBytes) }
+                + export.checkpoints.map { "\($0.heldBy):" + AuditVectors.hex($0.checkpoint.signedBytes) })
+                .joined(separator: " ")
+        } catch {
+            let text = error.description
+            let line = text.dropFirst("malformed: line ".count).prefix { $0.isNumber }
+            return "malformed \(line)"
+        }
+    }
+
+    /// Differential check: thousands of files mutated from real lines (bytes flipped to JSON's
+    /// delicate characters, snippets inserted, ranges deleted) read the same in Swift and in Python,
+    /// to the byte of every signed message, or are refused at the same line by both.
+    @Test func swiftAndPythonReadMutatedFilesAlike() throws {
+        let entries = AuditVectors.log()
+        let tree = AuditVectors.tree(entries)
+        let head = AuditVectors.treeHeadLine(AuditVectors.treeHead(tree, size: 3, minute: 1))
+        let checkpoint = AuditVectors.line(
+            try AuditExport.line(
+                HeldCheckpoint(
+                    heldBy: F.rq3,
+                    checkpoint: AuditCheckpoint.signed(
+                        trust: F.rrk, sequence: 3, headHash: entries[2].hash, time: F.time(9), key: AuditVectors.key))))
+        let base =
+            Array(
+                (try entries.prefix(3).map { AuditVectors.line(try AuditExport.line($0)) } + [head, checkpoint])
+                    .joined(separator: "\n").utf8) + [0x0A]
+        let delicate: [UInt8] = Array("\"\\{}[],:0-.eEu1 \t\r\nnt".utf8) + [0x00, 0x7F, 0x80, 0xC3, 0xED, 0xEF, 0xFF]
+        let snippets = [
+            "\"actor\":\"x\",", "\\ud800", "\\udc00", "\\u0041", "\\/", " ", "01", "-0", "1e5", "null", "\"\":\"\",",
+            "\u{FEFF}", "é", "[[[[[[[[", "\"details\":null,", "==",
+        ].map { Array($0.utf8) }
+        var random = SplitMix(seed: 15)
+        var files: [[UInt8]] = [base]
+        for _ in 0..<3000 {
+            var file = base
+            for _ in 0..<(1 + random.next(3)) {
+                let at = random.next(file.count)
+                switch random.next(3) {
+                case 0: file[at] = delicate[random.next(delicate.count)]
+                case 1: file.insert(contentsOf: snippets[random.next(snippets.count)], at: at)
+                default: file.removeSubrange(at..<min(file.count, at + 1 + random.next(4)))
+                }
+            }
+            files.append(file)
+        }
+        let dir = try TemporaryDirectory(prefix: "trustmesh-differential")
+        let input = dir.appending("files.hex")
+        try Data(files.map { AuditVectors.hex($0) }.joined(separator: "\n").utf8).write(to: URL(fileURLWithPath: input))
+        let script = AuditVectorTests.root + "/Scripts/check-audit-vectors.py"
+        let result = try CommandRunner.run("/bin/sh", ["-c", "python3 \"$0\" --read < \"$1\"", script, input])
+        #expect(result.status == 0, "\(result.stderr)")
+        let python = result.stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        #expect(python.count >= files.count)
+        var refused = 0
+        for (index, file) in files.enumerated() where index < python.count {
+            let swift = Self.reading(file)
+            if swift.hasPrefix("malformed") { refused += 1 }
+            #expect(swift == python[index], "file \(index): \(AuditVectors.hex(file))")
+        }
+        // The mutations must exercise both outcomes.
+        #expect(refused > 1000 && refused < files.count - 100, "\(refused) of \(files.count) refused")
+    }
+
+    struct SplitMix {
+        var state: UInt64
+        init(seed: UInt64) { state = seed }
+        mutating func next(_ bound: Int) -> Int {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return Int((z ^ (z >> 31)) % UInt64(max(bound, 1)))
         }
     }
 }
