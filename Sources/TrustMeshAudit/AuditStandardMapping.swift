@@ -154,7 +154,7 @@ enum AuditOutcome: String {
     static func of(_ entry: AuditEntry) -> AuditOutcome {
         switch entry.kind {
         case .fetchRefused, .peerRefused, .dicomRefused, .optOutRefused, .ingestRefused: .minorFailure
-        case .fetchAbandoned, .ingestFailed: .seriousFailure
+        case .fetchAbandoned, .ingestFailed, .treeHeadConflict: .seriousFailure
         default: .success
         }
     }
@@ -165,7 +165,10 @@ enum AuditOutcome: String {
         guard of(entry) != .success else { return nil }
         var parts: [String] = []
         if let rule = entry[.rule] { parts.append("rule " + rule) }
-        if entry.kind != .fetchRefused, let details = entry.details { parts.append(details) }
+        if let peer = entry[.peer], entry.kind == .treeHeadConflict { parts.append("two heads signed by " + peer) }
+        if ![.fetchRefused, .treeHeadConflict].contains(entry.kind), let details = entry.details {
+            parts.append(details)
+        }
         return parts.isEmpty ? entry.kind.rawValue : parts.joined(separator: ": ")
     }
 }

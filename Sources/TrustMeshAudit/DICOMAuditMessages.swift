@@ -17,7 +17,8 @@ public import TrustMeshModel
 /// | `view`, `retrieve` of metadata only / `instanceCorrected` | 110103 DICOM Instances Accessed | R / U | 0 |
 /// | `fetchRefused`, `dicomRefused`, `optOutRefused` / `peerRefused` / `keyChanged` | 110113 Security Alert (110132 Use of Restricted Function / 110126 Node Authentication / 110129 Security Configuration) | E | 4 / 4 / 0 |
 /// | `careAdded`, `optOut`, `recordPublished`, `recordReceived` / `optOutWithdrawn`, `emergencyReviewed` | 110110 Patient Record | C / U | 0 |
-/// | `auditExported` | 110101 Audit Log Used | R | 0 |
+/// | `auditExported`, `auditProofWritten` | 110101 Audit Log Used | R | 0 |
+/// | `treeHeadConflict` | 110113 Security Alert | E | 8 |
 /// | `nodeStarted` / `nodeStopped` | 110100 Application Activity (110120 / 110121) | E | 0 |
 /// | any other kind | 110100 Application Activity | E | 0 |
 ///
@@ -172,13 +173,15 @@ public enum DICOMAuditMessages {
                         ? .dcm("110126", "Node Authentication") : .dcm("110132", "Use of Restricted Function"))
             case .keyChanged:
                 securityAlert(.dcm("110129", "Security Configuration"))
+            case .treeHeadConflict:
+                securityAlert(nil)
             case .careAdded, .optOut, .optOutWithdrawn, .emergencyReviewed, .recordPublished, .recordReceived:
                 eventID = .dcm("110110", "Patient Record")
                 action = [.optOutWithdrawn, .emergencyReviewed].contains(entry.kind) ? "U" : "C"
                 participant(actor, requestor: true, roles: [])
                 participant(node, requestor: false, roles: [Self.application])
                 studyAndPatient()
-            case .auditExported:
+            case .auditExported, .auditProofWritten:
                 eventID = .dcm("110101", "Audit Log Used")
                 action = "R"
                 participant(actor, requestor: true, roles: [])
@@ -220,11 +223,12 @@ public enum DICOMAuditMessages {
 
         /// A DICOM Security Alert (A.5.3.11): this node reports, the refused party performed, the
         /// rule is the alert subject.
-        mutating func securityAlert(_ type: Code) {
+        mutating func securityAlert(_ type: Code?) {
             eventID = .dcm("110113", "Security Alert")
-            eventTypes.append(type)
+            if let type { eventTypes.append(type) }
             let performer =
-                [.fetchRefused, .peerRefused].contains(entry.kind) ? (AuditParty.peer(of: entry) ?? actor) : actor
+                [.fetchRefused, .peerRefused, .treeHeadConflict].contains(entry.kind)
+                ? (AuditParty.peer(of: entry) ?? actor) : actor
             participant(performer, requestor: true, roles: [])
             participant(node, requestor: false, roles: [Self.application])
             var details: [(String, String)] = []

@@ -142,7 +142,7 @@ extension FHIRAuditEvents {
             case .fetchServed, .retrieve, .export: disclosureAtSource()
             case .fetchCompleted: disclosureAtRecipient()
             case .fetchRequested, .fetchAbandoned: transfer()
-            case .fetchRefused, .peerRefused, .dicomRefused, .optOutRefused: refusal()
+            case .fetchRefused, .peerRefused, .dicomRefused, .optOutRefused, .treeHeadConflict: refusal()
             case .ingest, .ingestRefused, .ingestFailed: ingest()
             case .careAdded, .optOut, .optOutWithdrawn, .emergencyReviewed, .recordPublished, .recordReceived:
                 patientRecord()
@@ -158,7 +158,7 @@ extension FHIRAuditEvents {
                     entry.kind == .nodeStarted
                         ? coding(dcm, "110120", "Application Start") : coding(dcm, "110121", "Application Stop"))
                 agent(recorderNode, type: coding(dcm, "110150", "Application"), requestor: true)
-            case .auditExported: auditLogUsed()
+            case .auditExported, .auditProofWritten: auditLogUsed()
             case .keyChanged:
                 type = coding(dcm, "110113", "Security Alert")
                 subtypes.append(coding(dcm, "110129", "Security Configuration"))
@@ -312,13 +312,14 @@ extension FHIRAuditEvents {
         /// A refusal: a DICOM Security Alert, outcome 4, the refused party the requestor.
         mutating func refusal() {
             type = coding(dcm, "110113", "Security Alert")
-            subtypes.append(
-                entry.kind == .peerRefused
-                    ? coding(dcm, "110126", "Node Authentication") : coding(dcm, "110132", "Use of Restricted Function")
-            )
+            if entry.kind == .peerRefused {
+                subtypes.append(coding(dcm, "110126", "Node Authentication"))
+            } else if entry.kind != .treeHeadConflict {
+                subtypes.append(coding(dcm, "110132", "Use of Restricted Function"))
+            }
             action = "E"
             let refused =
-                entry.kind == .fetchRefused || entry.kind == .peerRefused
+                [.fetchRefused, .peerRefused, .treeHeadConflict].contains(entry.kind)
                 ? (AuditParty.peer(of: entry) ?? actor) : actor
             if case .person = refused.kind {
                 personAgent(refused)

@@ -148,6 +148,13 @@ import TrustMeshTesting
                 "somethingNew", patel, [.nhsNumber: nhs, .studyUID: F.study, "colour": "blue"],
                 .init(kind: "somethingNew", fhirType: "110100", outcome: "0", dicomEvent: "110100"))
             try add(
+                .auditProofWritten, alice, [.sequence: "3", "destination": "file"], details: "/tmp/proof.json",
+                .init(kind: "auditProofWritten", fhirType: "110101", outcome: "0", dicomEvent: "110101"))
+            try add(
+                .treeHeadConflict, .system("audit gossip"), [.peer: "RXK", .rule: "equivocation", "treeSize": "12"],
+                details: #"{"reason":"two roots for size 12"}"#,
+                .init(kind: "treeHeadConflict", fhirType: "110113", outcome: "8", dicomEvent: "110113"))
+            try add(
                 .nodeStopped, system, [:],
                 .init(kind: "nodeStopped", fhirType: "110100", outcome: "0", dicomEvent: "110100"))
             // `audit export` audits itself before writing: the last entry of each export.
