@@ -123,8 +123,10 @@ extension AuditCommand {
         func run() throws {
             guard let data = FileManager.default.contents(atPath: file) else { throw UserError("cannot read \(file)") }
             let proof: InclusionProof
-            do { proof = try JSONDecoder().decode(InclusionProof.self, from: data) } catch {
-                throw UserError("\(file) is not an inclusion proof written by `trustmesh audit prove`")
+            do { proof = try AuditExport.inclusionProof(Array(data)) } catch {
+                throw UserError(
+                    "\(file) is not an inclusion proof as `trustmesh audit prove` writes it "
+                        + "(docs/AUDIT-FORMAT.md): \(error)")
             }
             let trust = proof.entry.trust
             let verifyingKey: VerifyingKey
