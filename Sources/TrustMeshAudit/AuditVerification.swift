@@ -154,6 +154,7 @@ public struct AuditVerification: Sendable {
     /// The checkpoint a `checkpoint` entry records in its details, if it does.
     static func recordedCheckpoint(_ entry: AuditEntry) -> AuditCheckpoint? {
         guard entry.kind == .checkpoint, let details = entry.details else { return nil }
-        return try? JSONDecoder().decode(AuditCheckpoint.self, from: Data(details.utf8))
+        // Read as strictly as an export line, so that every verifier sees the same checkpoints.
+        return AuditExport.recordedCheckpoint(details)
     }
 }
