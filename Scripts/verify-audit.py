@@ -409,9 +409,11 @@ def check_tree_head(h, entries, keys, pinned, tree):
                       f"tree head held by {by}")
 
 
-def pinned_note(checked):
-    """How far a verified log is pinned, and by whom."""
-    if not checked: return "not pinned by any tree head"
+def pinned_note(checked, trust):
+    """How far a verified log is pinned, and by whom: only other trusts' copies count (the log's
+    own key holder could sign new heads)."""
+    checked = [c for c in checked if c[2] != trust]
+    if not checked: return "not pinned by any other trust's tree head"
     n = max(size for size, _, _ in checked)
     what = "tree head" if (n, "tree head") in {(size, w) for size, w, _ in checked} else "checkpoint"
     by = ", ".join(sorted({b for size, w, b in checked if size == n and w == what}))
@@ -514,7 +516,7 @@ def main(argv):
         if path in failures: print(f"FAILED  {path}: {failures[path]}")
         elif path in logs:
             trust, entries, _ = logs[path]
-            print(f"OK      {path}: {trust}, {len(entries)} entries; {pinned_note(checked[path])}")
+            print(f"OK      {path}: {trust}, {len(entries)} entries; {pinned_note(checked[path], trust)}")
         else: print(f"OK      {path}: no entries")
     return 1 if failures else 0
 
