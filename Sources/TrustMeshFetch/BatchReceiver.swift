@@ -7,8 +7,11 @@ import TrustMeshStore
 
 /// Verifies a batch's frames as they arrive: each is opened straight into the batch's pack
 /// buffer and decompressed into one scratch buffer for its hash check, with no allocation per
-/// chunk (docs/ARCHITECTURE.md, "Fetch"). A frame that fails is skipped (its chunk is asked for
-/// again); a malformed stream stops the batch (every chunk not yet verified is asked for again).
+/// chunk (docs/ARCHITECTURE.md, "Fetch"). A verified chunk's plaintext goes to the fetch's
+/// ``TransferHeaderCheck`` while it is in hand, so an instance's header is read as its first chunk
+/// arrives, not read back from the store before the commit. A frame that fails is skipped (its
+/// chunk is asked for again); a malformed stream stops the batch (every chunk not yet verified is
+/// asked for again).
 struct BatchReceiver {
     let wanted: [Digest256: TransferManifest.Chunk]
     let transferID: String
@@ -17,6 +20,8 @@ struct BatchReceiver {
     let plain: UnsafeMutableRawBufferPointer
     let holder: TrustID
     let logger: Logger
+    /// Reads the headers of the instances whose chunks arrive; nil reads none.
+    let headers: TransferHeaderCheck?
     let decompressor = ZstdDecompressor()
     /// Verified chunks and their offsets in `pack`.
     private(set) var good: [(chunk: TransferManifest.Chunk, offset: Int)] = []
@@ -27,7 +32,7 @@ struct BatchReceiver {
 
     init(
         batch: [TransferManifest.Chunk], transferID: String, key: SymmetricKey, pack: UnsafeMutableRawBufferPointer,
-        plain: UnsafeMutableRawBufferPointer, holder: TrustID, logger: Logger
+        plain: UnsafeMutableRawBufferPointer, holder: TrustID, logger: Logger, headers: TransferHeaderCheck? = nil
     ) {
         wanted = Dictionary(batch.map { ($0.hash, $0) }, uniquingKeysWith: { a, _ in a })
         self.transferID = transferID
@@ -36,6 +41,7 @@ struct BatchReceiver {
         self.plain = plain
         self.holder = holder
         self.logger = logger
+        self.headers = headers
     }
 
     /// Forgets what an earlier attempt at the batch received.
@@ -87,6 +93,7 @@ struct BatchReceiver {
             size == chunk.size,
             BLAKE2b256.hash(UnsafeRawBufferPointer(rebasing: plain[..<size])) == chunk.hash
         else { return false }
+        headers?.received(chunk.hash, plaintext: UnsafeRawBufferPointer(rebasing: plain[..<chunk.size]))
         good.append((chunk, used))
         used += chunk.stored
         return true

@@ -207,24 +207,30 @@ package final class FetchEngine: Sendable {
         // Chunks another fetch is moving right now are waited for, not moved twice; what that
         // fetch fails to bring is then fetched here (BatchScheduler has the rules).
         defer { claims.release(id) }
+        let missing = try node.store.missingChunks(of: manifest)
+        // Each instance's own header is read as its first chunk arrives (docs/ARCHITECTURE.md,
+        // "Identity of data"); what could not be is read back before the commit.
+        let headers = try node.store.headerCheck(for: manifest, nhsNumber: record.nhsNumber, receiving: missing)
         try await transfer(
-            id: id, manifest: manifest, transferID: response.transferID, key: keys.rx, holder: record.origin,
-            started: started)
-        try node.store.commitTransfer(manifest, nhsNumber: record.nhsNumber, source: "fetch:\(record.origin)")
+            id: id, manifest: manifest, missing: missing, headers: headers, transferID: response.transferID,
+            key: keys.rx, holder: record.origin, started: started)
+        try node.store.commitTransfer(headers, source: "fetch:\(record.origin)")
         logger.info(
             "fetch completed",
             metadata: [
                 "study": "\(manifest.studyUID)", "from": "\(record.origin)",
                 "chunks": "\(progress(id)?.chunksReceived ?? 0)",
+                "headersReadOnReceipt": "\(headers.readOnReceipt)/\(manifest.instances.count)",
             ])
         finish(id, actor: actor, started: started, error: nil, rule: nil)
     }
 
-    /// Moves the chunks the study lacks here, carrying out ``BatchScheduler``'s actions: claims,
-    /// batches over up to `connections` parallel requests, retries, waits for other fetches.
+    /// Moves the chunks the study lacks here (`missing`), carrying out ``BatchScheduler``'s actions:
+    /// claims, batches over up to `connections` parallel requests, retries, waits for other fetches.
+    /// - Throws: as soon as a batch ends, the contradiction `headers` found, if any.
     private func transfer(
-        id: String, manifest: TransferManifest, transferID: String, key: SymmetricKey, holder: TrustID,
-        started: ContinuousClock.Instant
+        id: String, manifest: TransferManifest, missing: [TransferManifest.Chunk], headers: TransferHeaderCheck,
+        transferID: String, key: SymmetricKey, holder: TrustID, started: ContinuousClock.Instant
     ) async throws {
         let distinct = manifest.distinctChunks
         let pool = BatchBufferPool()
@@ -232,7 +238,7 @@ package final class FetchEngine: Sendable {
             settings: .init(
                 batchBytes: settings.batchBytes, connections: settings.connections, chunkRetries: settings.chunkRetries)
         )
-        var actions = scheduler.start(missing: try node.store.missingChunks(of: manifest))[...]
+        var actions = scheduler.start(missing: missing)[...]
         try await withThrowingTaskGroup(of: [TransferManifest.Chunk].self) { group in
             while true {
                 while let action = actions.popFirst() {
@@ -251,7 +257,7 @@ package final class FetchEngine: Sendable {
                         group.addTask {
                             try await self.fetchBatch(
                                 batch, id: id, transferID: transferID, key: key, holder: holder, started: started,
-                                pool: pool)
+                                pool: pool, headers: headers)
                         }
                     case .retry(let chunks):
                         update(id) { $0.chunksRefetched += chunks.count }
@@ -277,6 +283,8 @@ package final class FetchEngine: Sendable {
                 guard let failed = try await group.next() else {
                     preconditionFailure("the batch scheduler waits for a batch while none is in flight")
                 }
+                // Nothing of a study that contradicts its manifest is committed: stop moving it.
+                if let contradiction = headers.contradiction { throw contradiction }
                 actions += scheduler.batchEnded(failed: failed)
             }
         }
@@ -286,7 +294,7 @@ package final class FetchEngine: Sendable {
     /// are verified as their frames arrive, while the holder is still sending the rest.
     private func fetchBatch(
         _ batch: [TransferManifest.Chunk], id: String, transferID: String, key: SymmetricKey, holder: TrustID,
-        started: ContinuousClock.Instant, pool: BatchBufferPool
+        started: ContinuousClock.Instant, pool: BatchBufferPool, headers: TransferHeaderCheck
     ) async throws -> [TransferManifest.Chunk] {
         let request = ChunkBatchRequest(transferID: transferID, hashes: batch.map(\.hash))
         let payload = Array(try JSONEncoder().encode(request))
@@ -298,7 +306,8 @@ package final class FetchEngine: Sendable {
             pack: (batch.reduce(0) { $0 + $1.stored } + alignment - 1) / alignment * alignment,
             plain: batch.map(\.size).max() ?? 0)
         var receiver = BatchReceiver(
-            batch: batch, transferID: transferID, key: key, pack: pack, plain: plain, holder: holder, logger: logger)
+            batch: batch, transferID: transferID, key: key, pack: pack, plain: plain, holder: holder, logger: logger,
+            headers: headers)
         var failure: (any Error)?
         for _ in 1...settings.batchRetries {
             receiver.restart()

@@ -4,6 +4,7 @@ package import Logging
 package import NIOCore
 import Synchronization
 import TrustMeshCrypto
+import TrustMeshDICOM
 import TrustMeshGossip
 package import TrustMeshModel
 package import TrustMeshNodeCore
@@ -36,12 +37,14 @@ package final class FetchServer: Sendable {
     private let policy: NetworkPolicy
     private let transfers = Mutex<[String: Transfer]>([:])
     /// Test-only fault injection (see docs/ARCHITECTURE.md): corrupt this many chunk frames before
-    /// sealing them, and exit the process part way through the batch after this many.
+    /// sealing them, exit the process part way through the batch after this many, and file the
+    /// first instance of every manifest served under this series.
     private let faults = Mutex(Faults())
 
     struct Faults {
         var corruptChunks = Int(ProcessInfo.processInfo.environment["TRUSTMESH_FAULT_CORRUPT_CHUNKS"] ?? "") ?? 0
         var exitAfterBatches = Int(ProcessInfo.processInfo.environment["TRUSTMESH_FAULT_EXIT_AFTER_BATCHES"] ?? "")
+        let manifestSeries = ProcessInfo.processInfo.environment["TRUSTMESH_FAULT_MANIFEST_SERIES"]
     }
 
     /// - Parameter policy: The network's policy (`policy.json`), which decides every share.
@@ -83,10 +86,16 @@ package final class FetchServer: Sendable {
                 metadata: ["study": "\(request.studyUID)", "requester": "\(requester.ods)", "rule": "\(rule.rawValue)"])
             throw PeerRefusal(.notShared, rule.explanation(for: care, policy: policy), rule: .known(rule))
         }
-        guard let manifest = try node.store.transferManifest(studyUID: request.studyUID),
+        guard var manifest = try node.store.transferManifest(studyUID: request.studyUID),
             let clientKey = Data(base64Encoded: request.transferKey)
         else {
             throw PeerRefusal(.badEnvelope, "the study or the transfer key could not be read")
+        }
+        if let series = faults.withLock({ $0.manifestSeries }), !manifest.instances.isEmpty {
+            // A lying holder: the manifest still matches the signed index record (instance count,
+            // sizes, content hash), only the instance's own header says otherwise.
+            manifest.instances[0].seriesUID = series
+            manifest.instances[0].attributes.seriesInstanceUID = series
         }
         let exchange = KeyExchangeKeyPair()
         let keys = try KeyExchange.serverSessionKeys(server: exchange, clientPublicKey: [UInt8](clientKey))

@@ -68,6 +68,29 @@ extension Catalogue {
         }
     }
 
+    /// The instances held in a study, by SOP Instance UID: what a fetch of it need not check again.
+    package func heldInstances(studyUID: String) throws -> [String: HeldInstance] {
+        try pool.read { db in
+            let rows = try Row.fetchCursor(
+                db,
+                sql: """
+                    SELECT i.sopInstanceUID, i.seriesUID, i.manifestHash, st.nhsNumber
+                    FROM study st
+                    JOIN series se ON se.studyUID = st.studyUID
+                    JOIN instance i ON i.seriesUID = se.seriesUID
+                    WHERE st.studyUID = ?
+                    """,
+                arguments: [studyUID])
+            var held: [String: HeldInstance] = [:]
+            while let row = try rows.next() {
+                let hash: Data = row[2]
+                held[row[0]] = HeldInstance(
+                    seriesUID: row[1], manifestHash: try Digest256(rawBytes: [UInt8](hash)), nhsNumber: row[3])
+            }
+            return held
+        }
+    }
+
     /// Records verified chunks whose pack is durable, before any instance references them, so an
     /// interrupted fetch resumes from them. Chunks already listed are left as they are.
     package func insertChunks(_ chunks: [(hash: Digest256, size: ChunkSize, location: PackLocation)]) throws {
@@ -119,6 +142,14 @@ extension Catalogue {
             }
         }
     }
+}
+
+/// An instance as held: its series, the identity of its bytes, and its study's NHS number.
+package struct HeldInstance: Sendable {
+    package var seriesUID: String
+    /// BLAKE2b-256 over its ordered chunk hashes (``PreparedInstance/manifestHash``).
+    package var manifestHash: Digest256
+    package var nhsNumber: String?
 }
 
 /// Where a chunk's stored bytes are and how many there are.

@@ -74,26 +74,54 @@ extension StudyStore {
         try pack.withUnsafeBytes { try storeVerifiedChunks($0, chunks: placed) }
     }
 
+    /// The header check for a fetch of `manifest` (see ``TransferHeaderCheck``): instances this
+    /// node already holds with the same bytes, series, study and patient are not read again.
+    /// - Parameter receiving: The chunks the fetch will receive, read as they arrive; nil for none.
+    package func headerCheck(
+        for manifest: TransferManifest, nhsNumber: NHSNumber, receiving: [TransferManifest.Chunk]?
+    ) throws -> TransferHeaderCheck {
+        let held = try catalogue.heldInstances(studyUID: manifest.studyUID)
+        let same = manifest.instances.filter { instance in
+            guard let copy = held[instance.sopInstanceUID] else { return false }
+            return copy.nhsNumber == nhsNumber.digits && copy.seriesUID == instance.seriesUID
+                && copy.manifestHash == instance.manifestHash
+        }
+        return TransferHeaderCheck(
+            manifest: manifest, nhsNumber: nhsNumber, held: Set(same.map(\.sopInstanceUID)),
+            receiving: receiving.map { Set($0.map(\.hash)) })
+    }
+
+    /// Makes a fetched study visible: ``commitTransfer(_:source:)`` with every instance not held
+    /// read back from its stored chunks.
+    package func commitTransfer(_ manifest: TransferManifest, nhsNumber: NHSNumber, source: String) throws {
+        try commitTransfer(try headerCheck(for: manifest, nhsNumber: nhsNumber, receiving: nil), source: source)
+    }
+
     /// Makes a fetched study visible, all instances in one transaction. Every chunk must be held,
-    /// and every instance's own header (read from its verified chunks) must name the manifest's
-    /// study, series, SOP Instance UID and the patient's NHS number: a holder cannot file images
-    /// under another identity than the one they carry.
+    /// and every instance's own header must name the manifest's study, series, SOP Instance UID and
+    /// the patient's NHS number: a holder cannot file images under another identity than the one
+    /// they carry. `headers` has read the headers it could as the chunks arrived; the others, but
+    /// for instances held here already with the same bytes and identity, are read here from their
+    /// verified chunks (pixel data is skipped, not read).
     /// - Throws: ``StoreError`` if a chunk is missing, an instance's header contradicts the
     ///   manifest, or an instance contradicts what is held (another patient in the study, a series or
     ///   instance held in another study, other bytes under a held SOP Instance UID); nothing is
     ///   committed then.
-    package func commitTransfer(_ manifest: TransferManifest, nhsNumber: NHSNumber, source: String) throws {
+    package func commitTransfer(_ headers: TransferHeaderCheck, source: String) throws {
+        let manifest = headers.manifest
         let missing = try missingChunks(of: manifest)
         if let first = missing.first { throw StoreError.missingChunk(hash: first.hash.hex) }
+        if let contradiction = headers.contradiction { throw contradiction }
         let decompressor = ZstdDecompressor()
-        for instance in manifest.instances {
-            try checkHeader(instance, study: manifest.studyUID, nhsNumber: nhsNumber, decompressor: decompressor)
+        for instance in headers.unread {
+            try readBackHeader(
+                instance, study: manifest.studyUID, nhsNumber: headers.nhsNumber, decompressor: decompressor)
         }
         let prepared = manifest.instances.map { instance in
             PreparedInstance(
                 path: source + "/" + instance.sopInstanceUID, attributes: instance.attributes,
                 studyUID: manifest.studyUID, seriesUID: instance.seriesUID, sopInstanceUID: instance.sopInstanceUID,
-                transferSyntaxUID: instance.transferSyntaxUID, nhsNumber: nhsNumber, size: instance.size,
+                transferSyntaxUID: instance.transferSyntaxUID, nhsNumber: headers.nhsNumber, size: instance.size,
                 manifest: instance.chunks.map(\.hash))
         }
         let outcomes = try catalogue.commitAll(prepared)  // checks identity in the committing transaction
@@ -109,7 +137,7 @@ extension StudyStore {
 extension StudyStore {
     /// Reads a fetched instance's header from its stored chunks (pixel data is skipped, not read)
     /// and checks it names what the manifest says.
-    private func checkHeader(
+    private func readBackHeader(
         _ instance: TransferManifest.Instance, study: String, nhsNumber: NHSNumber, decompressor: ZstdDecompressor
     ) throws(StoreError) {
         var source = ChunkedInstanceSource(store: self, chunks: instance.chunks, decompressor: decompressor)
@@ -118,15 +146,8 @@ extension StudyStore {
             info = try DICOMReader.read(source: &source)
         } catch {
             if let failure = source.failure { throw failure }
-            throw .manifest("instance \(instance.sopInstanceUID) is not readable DICOM: \(error)")
+            throw instance.unreadable(error)
         }
-        let a = info.attributes
-        func contradicts(_ keyword: String) -> StoreError {
-            .manifest("instance \(instance.sopInstanceUID)'s own header has another \(keyword) than the manifest")
-        }
-        guard a.sopInstanceUID == instance.sopInstanceUID else { throw contradicts("SOPInstanceUID") }
-        guard a.seriesInstanceUID == instance.seriesUID else { throw contradicts("SeriesInstanceUID") }
-        guard a.studyInstanceUID == study else { throw contradicts("StudyInstanceUID") }
-        guard PatientMatching.nhsNumber(for: a) == nhsNumber else { throw contradicts("NHS number") }
+        try instance.check(info, study: study, nhsNumber: nhsNumber)
     }
 }

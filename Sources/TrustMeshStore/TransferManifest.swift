@@ -28,6 +28,14 @@ public struct TransferManifest: Codable, Sendable, Equatable {
         public var transferSyntaxUID: String
         public var attributes: DICOMAttributes
         public var chunks: [Chunk]
+
+        /// BLAKE2b-256 over the ordered chunk hashes: the identity of the instance's bytes, as the
+        /// catalogue keeps it (``PreparedInstance/manifestHash``).
+        package var manifestHash: Digest256 {
+            var hasher = BLAKE2b256()
+            for chunk in chunks { hasher.update(chunk.hash.rawBytes) }
+            return hasher.finalize()
+        }
     }
 
     public var studyUID: String
@@ -287,10 +295,8 @@ extension TransferManifest {
         for instance in instances.sorted(by: {
             Array($0.sopInstanceUID.utf8).lexicographicallyPrecedes($1.sopInstanceUID.utf8)
         }) {
-            var chunks = BLAKE2b256()
-            for chunk in instance.chunks { chunks.update(chunk.hash.rawBytes) }
             hasher.update(Array(instance.sopInstanceUID.utf8) + [0])
-            hasher.update(chunks.finalize().rawBytes)
+            hasher.update(instance.manifestHash.rawBytes)
         }
         return hasher.finalize()
     }

@@ -224,4 +224,125 @@ import TrustMeshTesting
         try requester.commitTransfer(honest, nhsNumber: NHSNumber(Self.patientA), source: "test")
         #expect(try requester.holds(studyUID: study.studyInstanceUID))
     }
+
+    // MARK: The header check on the receive path
+
+    /// Each chunk's plaintext, by hash, sliced from the files the study was made of (a chunk's
+    /// plaintext is the instance's bytes at its place in the manifest).
+    static func plaintexts(_ files: [String], _ manifest: TransferManifest) throws -> [Digest256: [UInt8]] {
+        var bySOP: [String: [UInt8]] = [:]
+        for file in files {
+            bySOP[try attributes(file).sopInstanceUID ?? ""] = [UInt8](try Data(contentsOf: URL(fileURLWithPath: file)))
+        }
+        var chunks: [Digest256: [UInt8]] = [:]
+        for instance in manifest.instances {
+            let bytes = try #require(bySOP[instance.sopInstanceUID])
+            var offset = 0
+            for chunk in instance.chunks {
+                let plain = Array(bytes[offset..<(offset + chunk.size)])
+                #expect(BLAKE2b256.hash(plain) == chunk.hash)
+                chunks[chunk.hash] = plain
+                offset += chunk.size
+            }
+        }
+        return chunks
+    }
+
+    /// Hands `chunks` to `headers` as a fetch's receiver does once each is verified, and stores them.
+    static func receive(
+        _ chunks: [TransferManifest.Chunk], _ plain: [Digest256: [UInt8]], into store: StudyStore,
+        from holder: StudyStore, headers: TransferHeaderCheck
+    ) throws {
+        for chunk in chunks {
+            try #require(plain[chunk.hash]).withUnsafeBytes { headers.received(chunk.hash, plaintext: $0) }
+        }
+        try store.storeVerifiedChunks(chunks.map { ($0, try holder.storedChunk($0.hash)) })
+    }
+
+    @Test func aHeaderContradictionFoundAsTheChunksArriveCommitsNothingAndHeldInstancesAreNotReadAgain() async throws {
+        let dir = try TemporaryDirectory()
+        let (study, files) = try makeStudy(in: dir.appending("in"), instances: 3)
+        let holder = try StudyStore(directory: dir.appending("a"))
+        _ = try await holder.ingest(paths: [dir.appending("in")])
+        let honest = try #require(try holder.transferManifest(studyUID: study.studyInstanceUID))
+        let plain = try Self.plaintexts(files, honest)
+        let requester = try StudyStore(directory: dir.appending("b"))
+        let patientA = try NHSNumber(Self.patientA)
+
+        // The holder files the second instance under another series than its own header names.
+        var lie = honest
+        lie.instances[1].seriesUID = "1.2.826.0.1.3680043.10.999.80"
+        lie.instances[1].attributes.seriesInstanceUID = "1.2.826.0.1.3680043.10.999.80"
+        let missing = try requester.missingChunks(of: lie)
+        let checked = try requester.headerCheck(for: lie, nhsNumber: patientA, receiving: missing)
+        // Second chunks before first ones: the order they arrive in does not matter.
+        try Self.receive(missing.reversed(), plain, into: requester, from: holder, headers: checked)
+        let found = try #require(checked.contradiction)
+        #expect("\(found)".contains("own header has another SeriesInstanceUID"), "\(found)")
+        do {
+            try requester.commitTransfer(checked, source: "test")
+            Issue.record("a contradicted manifest was committed")
+        } catch {
+            #expect("\(error)" == "\(found)")
+        }
+        #expect(try requester.holds(studyUID: study.studyInstanceUID) == false)
+
+        // The honest manifest: every instance is read as its chunks arrive, none is read back.
+        let fetch = try requester.headerCheck(for: honest, nhsNumber: patientA, receiving: missing)
+        for chunk in honest.distinctChunks {
+            try #require(plain[chunk.hash]).withUnsafeBytes { fetch.received(chunk.hash, plaintext: $0) }
+        }
+        #expect(fetch.contradiction == nil)
+        #expect(fetch.readOnReceipt == honest.instances.count)
+        #expect(fetch.unread.isEmpty)
+        try requester.commitTransfer(fetch, source: "test")
+        #expect(try requester.holds(studyUID: study.studyInstanceUID))
+
+        // Fetched again: every instance is held with the same bytes and identity, so none is read.
+        let again = try requester.headerCheck(for: honest, nhsNumber: patientA, receiving: [])
+        #expect(again.unread.isEmpty && again.readOnReceipt == 0)
+        try requester.commitTransfer(again, source: "test")
+        // Under another patient nothing counts as held: each header is read back, and contradicts.
+        let other = try requester.headerCheck(for: honest, nhsNumber: NHSNumber(Self.patientB), receiving: nil)
+        #expect(other.unread.count == honest.instances.count)
+        #expect(throws: StoreError.self) { try requester.commitTransfer(other, source: "test") }
+    }
+
+    /// Elements after Pixel Data are beyond what the receive path has in hand: such an instance
+    /// is read back whole before the commit, so a PatientID placed after the pixels (which the
+    /// reader, like the holder's ingest, takes over the one before them) is still checked.
+    @Test func anInstanceWithElementsAfterPixelDataIsReadBackNotAssumed() async throws {
+        let dir = try TemporaryDirectory()
+        let (study, files) = try makeStudy(in: dir.appending("in"), instances: 2)
+        // (0010,0020) LO "4010232137" appended after Pixel Data, Explicit VR Little Endian (PS3.5 §7.1.2).
+        let trailer: [UInt8] = [0x10, 0x00, 0x20, 0x00, 0x4C, 0x4F, 0x0A, 0x00] + Array(Self.patientB.utf8)
+        for file in files {
+            let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: file))) + trailer
+            try Data(bytes).write(to: URL(fileURLWithPath: file))
+            #expect(try Self.attributes(file).patientID == Self.patientB)
+        }
+        let holder = try StudyStore(directory: dir.appending("a"))
+        _ = try await holder.ingest(paths: [dir.appending("in")])
+        let manifest = try #require(try holder.transferManifest(studyUID: study.studyInstanceUID))
+        #expect(manifest.nhsNumber == Self.patientB)
+        let plain = try Self.plaintexts(files, manifest)
+        let requester = try StudyStore(directory: dir.appending("b"))
+        let missing = try requester.missingChunks(of: manifest)
+
+        // Announced as patient A, whose number the header names before the pixels.
+        let lie = try requester.headerCheck(for: manifest, nhsNumber: NHSNumber(Self.patientA), receiving: missing)
+        try Self.receive(missing, plain, into: requester, from: holder, headers: lie)
+        #expect(lie.contradiction == nil)
+        #expect(lie.readOnReceipt == 0)
+        #expect(lie.unread.count == manifest.instances.count)
+        do {
+            try requester.commitTransfer(lie, source: "test")
+            Issue.record("an instance whose header names another patient after its pixels was committed")
+        } catch {
+            #expect("\(error)".contains("own header has another NHS number"), "\(error)")
+        }
+        #expect(try requester.holds(studyUID: study.studyInstanceUID) == false)
+        try requester.commitTransfer(manifest, nhsNumber: NHSNumber(Self.patientB), source: "test")
+        #expect(try requester.holds(studyUID: study.studyInstanceUID))
+    }
 }
