@@ -203,7 +203,9 @@ let package = Package(
             name: "trustmesh-bench",
             dependencies: [
                 "TrustMeshStore", "TrustMeshAudit", "TrustMeshModel", "TrustMeshCrypto", "TrustMeshCompression",
-                "TrustMeshGossip", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "TrustMeshGossip", "TrustMeshNodeCore", "TrustMeshPeer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: settings
         ),

@@ -11,9 +11,12 @@ struct TrustMeshBenchCommand: AsyncParsableCommand {
             Scripts/bench builds this tool beside trustmesh and runs it (BENCH_TOOL overrides which):
               Scripts/bench gossip      runs simulate-gossip
               Scripts/bench audit       runs audit
+              Scripts/bench audit-tree  runs audit-tree
               Scripts/bench transfer    runs measure-limit for its one-core reference
             """,
-        subcommands: [MeasureLimitCommand.self, SimulateGossipCommand.self, AuditBenchCommand.self]
+        subcommands: [
+            MeasureLimitCommand.self, SimulateGossipCommand.self, AuditBenchCommand.self, AuditTreeBenchCommand.self,
+        ]
     )
 }
 
