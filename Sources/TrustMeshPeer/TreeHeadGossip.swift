@@ -166,10 +166,18 @@ package final class TreeHeadGossip: Service {
         let client = self.client
         let logger = self.logger
         var messages: [TrustID: HeadsMessage] = [:]
+        // Most peers acknowledged the same head: one proof per starting size, not one per peer.
+        var proofs: [UInt64: OwnProof?] = [:]
         for (peer, heads) in batches {
             let sorted = heads.values.sorted { ($0.trust, $0.treeSize) < ($1.trust, $1.treeSize) }
-            messages[peer] = HeadsMessage(
-                heads: sorted, proof: heads[me].flatMap { ownProof($0, peer: peer, acknowledged) })
+            let proof = heads[me].flatMap { head -> OwnProof? in
+                let from = proofStart(head, peer: peer, acknowledged)
+                if let cached = proofs[from] { return cached }
+                let proof = ownProof(head, from: from)
+                proofs[from] = proof
+                return proof
+            }
+            messages[peer] = HeadsMessage(heads: sorted, proof: proof)
         }
         let delivered = await withTaskGroup(of: (TrustID, [SignedTreeHead])?.self) { group in
             for (peer, message) in messages {
@@ -199,20 +207,21 @@ package final class TreeHeadGossip: Service {
         }
     }
 
-    /// The consistency proof to send with this node's `head`: from the head `peer` last acknowledged,
-    /// or else from this node's previous head (which a peer that was up then holds).
-    private func ownProof(_ head: SignedTreeHead, peer: TrustID, _ acknowledged: [TrustID: UInt64]) -> OwnProof? {
-        do {
-            let from =
-                try acknowledged[peer]
-                ?? node.store.audit.treeHeads().filter { $0.trust == me && $0.treeSize < head.treeSize }.last?.treeSize
-            guard let from, from > 0, from < head.treeSize else { return nil }
-            return OwnProof(
-                from: from, to: head.treeSize,
-                hashes: try node.store.audit.consistencyProof(from: from, to: head.treeSize))
-        } catch {
-            return nil
-        }
+    /// Where the consistency proof sent with this node's `head` starts: the head `peer` last
+    /// acknowledged, or else this node's previous head (which a peer that was up then holds); 0 for
+    /// none.
+    private func proofStart(_ head: SignedTreeHead, peer: TrustID, _ acknowledged: [TrustID: UInt64]) -> UInt64 {
+        if let size = acknowledged[peer] { return size }
+        let previous = try? node.store.audit.treeHeads().filter { $0.trust == me && $0.treeSize < head.treeSize }
+        return previous?.last?.treeSize ?? 0
+    }
+
+    /// The consistency proof from this node's log of `from` entries to `head`, if there is one to give.
+    private func ownProof(_ head: SignedTreeHead, from: UInt64) -> OwnProof? {
+        guard from > 0, from < head.treeSize,
+            let hashes = try? node.store.audit.consistencyProof(from: from, to: head.treeSize)
+        else { return nil }
+        return OwnProof(from: from, to: head.treeSize, hashes: hashes)
     }
 
     // MARK: Receiving

@@ -205,7 +205,7 @@ package final class AuditTable: Sendable {
     /// The tree of the whole log as it is now.
     package func treeState() throws -> TreeState {
         try pool.read { db in
-            let size = UInt64(try Int64.fetchOne(db, sql: "SELECT COUNT(*) FROM auditTree WHERE level = 0") ?? 0)
+            let size = try Self.leafCount(db)
             return TreeState(size: size, root: try Self.root(db, size: size))
         }
     }
@@ -245,8 +245,14 @@ package final class AuditTable: Sendable {
     }
 
     private static func requireSize(_ db: Database, _ size: UInt64) throws {
-        let held = UInt64(try Int64.fetchOne(db, sql: "SELECT COUNT(*) FROM auditTree WHERE level = 0") ?? 0)
+        let held = try leafCount(db)
         guard size <= held else { throw StoreError.catalogue("the audit log holds \(held) entries, not \(size)") }
+    }
+
+    /// How many leaves the stored tree holds: one past the last leaf's index, read from the primary
+    /// key (a `COUNT(*)` would scan every leaf: 65 ms at a million entries).
+    private static func leafCount(_ db: Database) throws -> UInt64 {
+        UInt64(try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(idx) + 1, 0) FROM auditTree WHERE level = 0") ?? 0)
     }
 
     private static func root(_ db: Database, size: UInt64) throws -> Digest256 {

@@ -259,7 +259,8 @@ import TrustMeshTesting
 
         let benchHelp = try CommandRunner.trustmeshBench(["--help"])
         #expect(benchHelp.status == 0, "\(benchHelp.stderr)")
-        #expect(Self.subcommands(benchHelp.stdout).sorted() == ["audit", "measure-limit", "simulate-gossip"])
+        #expect(
+            Self.subcommands(benchHelp.stdout).sorted() == ["audit", "audit-tree", "measure-limit", "simulate-gossip"])
 
         let dir = try TemporaryDirectory()
         #expect(
