@@ -309,6 +309,9 @@ extension AuditEntry {
         /// (`equivocation`), `treeSize` (of the contradicting head); details `{"reason", "held",
         /// "other"}` with both heads.
         public static let treeHeadConflict: Kind = "treeHeadConflict"
+        /// Someone read this node's audit trail on the page (`/audit`), audited before it is shown:
+        /// subject `nhsNumber` when the trail was filtered to a patient; details the filters.
+        public static let auditViewed: Kind = "auditViewed"
     }
 
     /// A key of an entry's ``AuditEntry/subject``: ASCII letters and digits.

@@ -532,6 +532,18 @@ package struct WebUI: Sendable {
         }
         let clinician = fields["clinician"]?.trimmingCharacters(in: .whitespaces).lowercased() ?? ""
         let trust = fields["trust"]?.trimmingCharacters(in: .whitespaces).uppercased() ?? ""
+        if problem == nil {
+            // Reading the trail discloses who looked at whose imaging: audited before it is shown.
+            var subject: [AuditEntry.SubjectKey: String] = [:]
+            if let nhs { subject[.nhsNumber] = nhs.digits }
+            let filters = [("clinician", clinician), ("trust", trust)].filter { !$0.1.isEmpty }
+            do {
+                try node.audit(
+                    .auditViewed, actor: viewer, subject: subject,
+                    details: filters.isEmpty ? nil : filters.map { "\($0.0)=\($0.1.prefix(64))" }.joined(separator: " ")
+                )
+            } catch { return failure(error, doing: "record that its audit trail was read") }
+        }
         do {
             // The Audit target's checks, entry by entry: the same as `trustmesh audit verify`.
             let checked = AuditChain.check(

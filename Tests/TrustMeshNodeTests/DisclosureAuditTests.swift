@@ -109,6 +109,15 @@ import TrustMeshTesting
         #expect(samViews.first.map { Self.names($0, person: Self.sam) } == true, "\(samViews)")
         #expect(samViews.first?[.sopInstanceUID] == sops.first && samViews.first?.details == "thumbnail")
 
+        // Information governance reads the patient's audit trail: that, too, is an entry.
+        let inesPage = try await network.signIn("RKB", user: "ines")
+        let trail = try await TestNetwork.request(.GET, base + "/audit?nhs=\(Self.nhs)", headers: inesPage.headers)
+        #expect(trail.status == 200, "\(trail.body.prefix(300))")
+        let read = try log.new().filter { $0.kind == .auditViewed }
+        #expect(
+            read.count == 1 && read.first?[.actorKind] == "person" && read.first?[.nhsNumber] == Self.nhs, "\(read)")
+        #expect(read.first?[.actorSubject] != Self.priya)
+
         // FHIR search: a search for the patient's imaging, `query`, naming priya and the patient.
         let bearer = ["Authorization": "Bearer " + (try await network.token("RKB", user: "priya"))]
         let fhir = try await TestNetwork.request(
