@@ -11,15 +11,21 @@ import TrustMeshStore
 struct AuditCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "audit",
-        abstract: "Export, verify and replay nodes' tamper-evident audit logs.",
+        abstract: "Export, verify, replay and prove nodes' tamper-evident audit logs.",
         discussion: """
-            Each node keeps a hash-chained log of what it did, signed with its key, and holds its \
-            peers' signed checkpoints. Export every trust's log, then verify and replay them together, \
-            so that each log is checked against the checkpoints its peers hold:
+            Each node keeps a hash-chained log of what it did, signed with its key, whose entries form \
+            a Merkle tree; it signs tree heads of it and holds the heads its peers signed. Export every \
+            trust's log, then verify and replay them together, so that each log is checked against the \
+            heads its peers hold (a log shorter than, or different from, a head they hold fails):
 
-              trustmesh audit export --data DIR --out rrk.jsonl
+              trustmesh audit export --data DIR --out rrk.jsonl     (or --format fhir | dicom)
               trustmesh audit verify rrk.jsonl rq3.jsonl --topology TOPOLOGY
               trustmesh audit replay rrk.jsonl rq3.jsonl --topology TOPOLOGY
+
+            To show one entry to someone without handing over the log:
+
+              trustmesh audit prove --data DIR --entry 42 --out entry-42.json
+              trustmesh audit check-proof entry-42.json --topology TOPOLOGY
 
             The format is specified in docs/AUDIT-FORMAT.md; Scripts/verify-audit.py checks exports \
             independently.
