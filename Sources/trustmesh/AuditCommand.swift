@@ -18,7 +18,7 @@ struct AuditCommand: AsyncParsableCommand {
             trust's log, then verify and replay them together, so that each log is checked against the \
             heads its peers hold (a log shorter than, or different from, a head they hold fails):
 
-              trustmesh audit export --data DIR --out rrk.jsonl     (or --format fhir | dicom)
+              trustmesh audit export --data DIR --out rrk.jsonl
               trustmesh audit verify rrk.jsonl rq3.jsonl --topology TOPOLOGY
               trustmesh audit replay rrk.jsonl rq3.jsonl --topology TOPOLOGY
 
@@ -27,8 +27,9 @@ struct AuditCommand: AsyncParsableCommand {
               trustmesh audit prove --data DIR --entry 42 --out entry-42.json
               trustmesh audit check-proof entry-42.json --topology TOPOLOGY
 
-            The format is specified in docs/AUDIT-FORMAT.md; Scripts/verify-audit.py checks exports \
-            independently.
+            `audit export --format fhir | dicom` writes the NHS's formats (FHIR AuditEvent, DICOM \
+            audit messages). The format is specified in docs/AUDIT-FORMAT.md; Scripts/verify-audit.py \
+            checks exports independently.
             """,
         subcommands: [Export.self, Verify.self, Replay.self, Prove.self, CheckProof.self]
     )
