@@ -86,11 +86,32 @@ public struct AuditChain: Sendable {
         return VerifiedAuditLog(trust: trust, entries: inspection.authentic, keys: inspection.keys, pinned: key)
     }
 
+    /// Checks one entry on its own: its hash and its signature with `key` (not its place in the
+    /// chain). For re-checking entries shown on a page whose chain was checked earlier.
+    /// - Returns: `bad hash` or `bad signature`, or `nil` if both hold.
+    public static func checkAlone(_ entry: AuditEntry, key: VerifyingKey) -> AuditError? {
+        let message = entry.canonicalBytes
+        let computed = BLAKE2b256.hash(message)
+        guard computed == entry.hash else {
+            return .badHash(trust: entry.trust, sequence: entry.sequence, computed: computed, recorded: entry.hash)
+        }
+        guard (try? key.verify(entry.signature, for: message)) != nil else {
+            return .badSignature(trust: entry.trust, sequence: entry.sequence)
+        }
+        return nil
+    }
+
     /// One entry of a log and what, if anything, is wrong with it.
     public struct EntryCheck: Sendable {
         public var entry: AuditEntry
         /// Nil when the entry verifies; otherwise the first thing found wrong with it.
         public var problem: AuditError?
+
+        /// An entry and its verdict.
+        public init(entry: AuditEntry, problem: AuditError?) {
+            self.entry = entry
+            self.problem = problem
+        }
     }
 
     /// Checks every entry as ``verify(_:trust:key:)`` does (hash, signature by the key in force,
@@ -100,8 +121,12 @@ public struct AuditChain: Sendable {
     ///   - entries: The log, in the order read.
     ///   - trust: The trust whose log it is.
     ///   - key: The trust's pinned signing key (its current one).
-    public static func check(_ entries: [AuditEntry], trust: TrustID, key: VerifyingKey) -> [EntryCheck] {
-        let inspection = inspect(entries, trust: trust, key: key)
+    ///   - previous: The verified entry just before `entries`, when they continue a log checked
+    ///     earlier (a page that checks the new entries only); `nil` when `entries` start at #1.
+    public static func check(
+        _ entries: [AuditEntry], trust: TrustID, key: VerifyingKey, after previous: AuditEntry? = nil
+    ) -> [EntryCheck] {
+        let inspection = inspect(entries, trust: trust, key: key, after: previous)
         return entries.enumerated().map { EntryCheck(entry: $1, problem: inspection.problemAt[$0]) }
     }
 
@@ -122,13 +147,15 @@ public struct AuditChain: Sendable {
     }
 
     /// Checks every entry, recovering after each problem so that later ones are found too.
-    static func inspect(_ entries: [AuditEntry], trust: TrustID, key pinned: VerifyingKey) -> Inspection {
+    static func inspect(
+        _ entries: [AuditEntry], trust: TrustID, key pinned: VerifyingKey, after start: AuditEntry? = nil
+    ) -> Inspection {
         var result = Inspection()
         let keys = signingKeys(entries, trust: trust, pinned: pinned)
         let present = Set(entries.lazy.filter { $0.trust == trust }.map(\.sequence))
         var seen: Set<UInt64> = []
-        var previous: AuditEntry?
-        var expected: UInt64 = 1
+        var previous: AuditEntry? = start
+        var expected: UInt64 = (start?.sequence ?? 0) + 1
         for (index, entry) in entries.enumerated() {
             let sequence = entry.sequence
             guard entry.trust == trust else {

@@ -168,6 +168,68 @@ package final class AuditTable: Sendable {
         }
     }
 
+    /// What the audit trail page asks for: entries about a patient, by an actor, with another trust.
+    package struct TrailFilter: Sendable {
+        /// Entries naming this NHS number, or one of ``studyUIDs``.
+        package var nhsNumber: String?
+        /// The patient's studies (a completed fetch names only the study).
+        package var studyUIDs: [String] = []
+        /// Entries whose actor contains this text, ignoring case.
+        package var actor: String?
+        /// Entries whose `peer` or `origin` is this ODS code.
+        package var trust: String?
+
+        /// A filter; every condition given must hold.
+        package init(nhsNumber: String? = nil, studyUIDs: [String] = [], actor: String? = nil, trust: String? = nil) {
+            self.nhsNumber = nhsNumber
+            self.studyUIDs = studyUIDs
+            self.actor = actor
+            self.trust = trust
+        }
+    }
+
+    /// The newest `limit` entries matching `filter`, newest first, and how many match in all:
+    /// filtered in SQLite, so the cost in memory is the entries returned, not the log.
+    package func trail(_ filter: TrailFilter, limit: Int) throws -> (entries: [AuditEntry], matching: Int) {
+        let field = { (path: String) in "json_extract(CAST(json AS TEXT), '$.\(path)')" }
+        var conditions: [String] = []
+        var arguments: [any DatabaseValueConvertible] = []
+        if let nhs = filter.nhsNumber {
+            var either = "\(field("subject.nhsNumber")) = ?"
+            arguments.append(nhs)
+            if !filter.studyUIDs.isEmpty {
+                either +=
+                    " OR \(field("subject.studyUID")) IN (\(filter.studyUIDs.map { _ in "?" }.joined(separator: ", ")))"
+                arguments += filter.studyUIDs
+            }
+            conditions.append("(\(either))")
+        }
+        if let actor = filter.actor, !actor.isEmpty {
+            conditions.append("instr(trustmesh_lower(\(field("actor"))), ?) > 0")
+            arguments.append(actor.lowercased())
+        }
+        if let trust = filter.trust, !trust.isEmpty {
+            conditions.append("(upper(\(field("subject.peer"))) = ? OR upper(\(field("subject.origin"))) = ?)")
+            arguments += [trust.uppercased(), trust.uppercased()]
+        }
+        let clause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        return try pool.read { db in
+            db.add(function: Self.lowercase)
+            let matching =
+                try Int.fetchOne(
+                    db, sql: "SELECT COUNT(*) FROM auditEntry \(clause)", arguments: StatementArguments(arguments)) ?? 0
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT json FROM auditEntry \(clause) ORDER BY sequence DESC LIMIT ?",
+                arguments: StatementArguments(arguments + [limit]))
+            return (try Self.decode(rows), matching)
+        }
+    }
+
+    /// Swift's Unicode lower-casing for SQL (SQLite's `lower` folds ASCII only: "Ünal" would not match "ünal").
+    private static let lowercase = DatabaseFunction("trustmesh_lower", argumentCount: 1, pure: true) { values in
+        String.fromDatabaseValue(values[0])?.lowercased()
+    }
+
     /// The entries of some kinds, in sequence order.
     /// - Parameter kinds: The kinds wanted, e.g. `careAdded` and `fetchServed`.
     package func entries(kinds: Set<AuditEntry.Kind>) throws -> [AuditEntry] {

@@ -545,8 +545,11 @@ enum WebPages {
 
     // MARK: Audit
 
+    /// The audit trail: `entries` are the newest that match the filters (at most 500), newest first,
+    /// of `matching` in all; `total` and `failures` are the whole chain's.
     static func audit(
-        _ entries: [AuditChain.EntryCheck], total: Int, failures: Int, fields: [String: String], problem: InputProblem?
+        _ entries: [AuditChain.EntryCheck], matching: Int, total: Int, failures: Int, fields: [String: String],
+        problem: InputProblem?
     ) -> SafeHTML {
         var html: SafeHTML = """
             <h1>Audit trail</h1>
@@ -576,8 +579,8 @@ enum WebPages {
         let shown = entries.prefix(500)
         html += """
             <div class="table-wrap" role="region" aria-labelledby="audit-caption" tabindex="0"><table id="audit">
-            <caption id="audit-caption">\(entries.count) matching entr\(entries.count == 1 ? "y" : "ies")\
-            \(entries.count > shown.count ? ", newest \(shown.count) shown" : ""), newest first</caption>
+            <caption id="audit-caption">\(matching) matching entr\(matching == 1 ? "y" : "ies")\
+            \(matching > shown.count ? ", newest \(shown.count) shown" : ""), newest first</caption>
             <thead><tr><th scope="col" class="num">No.</th><th scope="col">Time (UTC)</th><th scope="col">Event</th>\
             <th scope="col">Actor</th><th scope="col">Patient</th><th scope="col">Other trust</th>\
             <th scope="col">Details</th><th scope="col">Verified</th></tr></thead><tbody>

@@ -35,6 +35,8 @@ package struct WebUI: Sendable {
     let services: LocalServices
     /// Recent `view` entries by actor and study: a study page's entry covers its thumbnails.
     let views = ViewAuditWindow()
+    /// The audit trail page's check of the whole chain, kept up to date incrementally.
+    let trailCheck = AuditTrailCheck()
 
     package init(_ services: LocalServices) { self.services = services }
 
@@ -545,29 +547,23 @@ package struct WebUI: Sendable {
             } catch { return failure(error, doing: "record that its audit trail was read") }
         }
         do {
-            // The Audit target's checks, entry by entry: the same as `trustmesh audit verify`.
-            let checked = AuditChain.check(
-                try node.store.audit.all(), trust: node.configuration.trust, key: node.configuration.signingPublicKey)
+            // The whole chain, checked as `trustmesh audit verify` does, once and then only what was
+            // appended since; the entries shown are re-checked on their own each time.
+            let key = node.configuration.signingPublicKey
+            let summary = try trailCheck.update(node.store.audit, trust: node.configuration.trust, key: key)
             // Entries about a patient name the NHS number or one of the patient's studies (a completed
-            // fetch names only the study).
-            let studies = Set(try nhs.map { try node.store.index.records(nhs: $0).compactMap(\.studyUID) } ?? [])
-            let filtered = checked.filter { item in
-                if let nhs, item.entry.subject[.nhsNumber] != nhs.digits,
-                    !(item.entry.subject[.studyUID].map(studies.contains) ?? false)
-                {
-                    return false
-                }
-                if !clinician.isEmpty, !item.entry.actor.lowercased().contains(clinician) { return false }
-                if !trust.isEmpty, item.entry.subject[.peer]?.uppercased() != trust,
-                    item.entry.subject[.origin]?.uppercased() != trust
-                {
-                    return false
-                }
-                return true
+            // fetch names only the study). Filtered in SQLite: a view reads the newest 500 that match.
+            let studies = try nhs.map { try node.store.index.records(nhs: $0).compactMap(\.studyUID) } ?? []
+            let filter = AuditTable.TrailFilter(
+                nhsNumber: nhs?.digits, studyUIDs: Array(Set(studies)).sorted(), actor: clinician, trust: trust)
+            let (entries, matching) = try node.store.audit.trail(filter, limit: 500)
+            let checked = entries.map { entry in
+                AuditChain.EntryCheck(
+                    entry: entry, problem: summary.problems[entry.sequence] ?? AuditChain.checkAlone(entry, key: key))
             }
             let body = WebPages.audit(
-                filtered.reversed(), total: checked.count, failures: checked.filter { $0.problem != nil }.count,
-                fields: fields, problem: problem)
+                checked, matching: matching, total: summary.total, failures: summary.failures, fields: fields,
+                problem: problem)
             return HTML.response(
                 problem == nil ? .ok : .badRequest,
                 HTML.page(title: "Audit trail", node: nodeLabel, current: "/audit", body: body))

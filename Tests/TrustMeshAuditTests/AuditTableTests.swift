@@ -15,6 +15,39 @@ import TrustMeshTesting
             trust: F.rrk, time: F.time(n % 1000), kind: .query, actor: actor, subject: [.nhsNumber: F.patient.digits])
     }
 
+    @Test func theTrailPageFiltersInTheCatalogueNewestFirst() throws {
+        let dir = try TemporaryDirectory()
+        let audit = try StudyStore(directory: dir.appending("store")).audit
+        let other = F.otherPatient.digits
+        func entry(_ actor: String, _ subject: [AuditEntry.SubjectKey: String]) -> AuditEntry.Draft {
+            AuditEntry.Draft(trust: F.rrk, time: F.time(1), kind: .query, actor: actor, subject: subject)
+        }
+        try audit.appendBatch(
+            [
+                entry("Dr Ünal Şahin", [.nhsNumber: F.patient.digits]),  // 1
+                entry("node", [.studyUID: F.study, .peer: "rq3"]),  // 2: the patient's study, named alone
+                entry("Dr Priya Shah", [.nhsNumber: other, .origin: "RQ3"]),  // 3
+                entry("gossip", [.nhsNumber: F.patient.digits, .peer: "RXK"]),  // 4
+                entry("node", [:]),  // 5
+            ], key: F.rrkKey)
+        func sequences(_ filter: AuditTable.TrailFilter, limit: Int = 10) throws -> ([UInt64], Int) {
+            let (entries, matching) = try audit.trail(filter, limit: limit)
+            return (entries.map(\.sequence), matching)
+        }
+        #expect(try sequences(.init()) == ([5, 4, 3, 2, 1], 5))
+        #expect(try sequences(.init(), limit: 2) == ([5, 4], 5))
+        #expect(try sequences(.init(nhsNumber: F.patient.digits)) == ([4, 1], 2))
+        #expect(try sequences(.init(nhsNumber: F.patient.digits, studyUIDs: [F.study])) == ([4, 2, 1], 3))
+        // Case is ignored beyond ASCII, as Swift folds it.
+        #expect(try sequences(.init(actor: "ünal")) == ([1], 1))
+        #expect(try sequences(.init(actor: "PRIYA")) == ([3], 1))
+        #expect(try sequences(.init(trust: "RQ3")) == ([3, 2], 2))
+        #expect(try sequences(.init(nhsNumber: F.patient.digits, studyUIDs: [F.study], trust: "rxk")) == ([4], 1))
+        // Text that looks like SQL or a pattern is only text.
+        #expect(try sequences(.init(actor: "%")) == ([], 0))
+        #expect(try sequences(.init(actor: "' OR 1=1 --")) == ([], 0))
+    }
+
     @Test func appendedEntriesReadBackAsAVerifiableChainAfterReopening() throws {
         let dir = try TemporaryDirectory()
         do {

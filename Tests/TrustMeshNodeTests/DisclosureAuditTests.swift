@@ -117,6 +117,21 @@ import TrustMeshTesting
         #expect(
             read.count == 1 && read.first?[.actorKind] == "person" && read.first?[.nhsNumber] == Self.nhs, "\(read)")
         #expect(read.first?[.actorSubject] != Self.priya)
+        // An entry edited in the catalogue after the page checked the chain still shows as altered.
+        let edited = try CommandRunner.run(
+            "/usr/bin/env",
+            [
+                "python3", "-c",
+                "import sqlite3, sys; db = sqlite3.connect(sys.argv[1]); "
+                    + "db.execute(\"UPDATE auditEntry SET json = CAST(replace(CAST(json AS TEXT), 'Dr Priya Shah', "
+                    + "'Dr Nobody') AS BLOB) WHERE kind = 'view'\"); db.commit()",
+                network.dataDirectory("RKB") + "/store/catalogue.sqlite",
+            ])
+        #expect(edited.status == 0, "\(edited.stderr)")
+        let altered = try await TestNetwork.request(
+            .GET, base + "/audit?clinician=nobody", headers: inesPage.headers)
+        #expect(altered.body.contains("<td>Dr Nobody</td>") && altered.body.contains("No: RKB #"), "\(altered.body)")
+        #expect(altered.body.contains("bad hash"))
 
         // FHIR search: a search for the patient's imaging, `query`, naming priya and the patient.
         let bearer = ["Authorization": "Bearer " + (try await network.token("RKB", user: "priya"))]
