@@ -215,12 +215,13 @@ package final class AuditTable: Sendable {
         let clause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
         return try pool.read { db in
             db.add(function: Self.lowercase)
-            let matching =
-                try Int.fetchOne(
-                    db, sql: "SELECT COUNT(*) FROM auditEntry \(clause)", arguments: StatementArguments(arguments)) ?? 0
+            // One scan: the window counts every match before LIMIT keeps the newest.
             let rows = try Row.fetchAll(
-                db, sql: "SELECT json FROM auditEntry \(clause) ORDER BY sequence DESC LIMIT ?",
+                db,
+                sql:
+                    "SELECT json, COUNT(*) OVER () AS matching FROM auditEntry \(clause) ORDER BY sequence DESC LIMIT ?",
                 arguments: StatementArguments(arguments + [limit]))
+            let matching: Int = rows.first?["matching"] ?? 0
             return (try Self.decode(rows), matching)
         }
     }
