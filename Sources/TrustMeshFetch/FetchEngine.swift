@@ -296,6 +296,7 @@ package final class FetchEngine: Sendable {
         _ batch: [TransferManifest.Chunk], id: String, transferID: String, key: SymmetricKey, holder: TrustID,
         started: ContinuousClock.Instant, pool: BatchBufferPool, headers: TransferHeaderCheck
     ) async throws -> [TransferManifest.Chunk] {
+        try ensureRoom(forBytes: batch.reduce(0) { $0 + $1.stored })
         let request = ChunkBatchRequest(transferID: transferID, hashes: batch.map(\.hash))
         let payload = Array(try JSONEncoder().encode(request))
         let buffers = pool.take()
@@ -398,6 +399,23 @@ package final class FetchEngine: Sendable {
             } catch {
                 logger.error("could not audit the end of a fetch", metadata: ["id": "\(id)", "error": "\(error)"])
             }
+        }
+    }
+
+    /// Refuses a batch the node's disk has no room for, keeping a reserve for the catalogue and the
+    /// audit log: a fetch must never take the space the node needs to record that it failed, or to
+    /// audit the queries that follow (a fetch that filled the disk left every audited door answering
+    /// 500). The reserve is 5% of the file system, at least 256 KiB and at most 64 MiB.
+    /// - Throws: a disk-full ``StoreError`` (`ENOSPC`), as a write into a full disk would.
+    private func ensureRoom(forBytes bytes: Int) throws {
+        let folder = node.directory + "/store"
+        var stats = statvfs()
+        guard statvfs(folder, &stats) == 0 else { return }
+        let unit = Int(stats.f_frsize)
+        let available = Int(stats.f_bavail) * unit
+        let reserve = min(64 << 20, max(256 << 10, Int(stats.f_blocks) * unit / 20))
+        guard available >= bytes + reserve else {
+            throw StoreError.io(path: folder, operation: "stage a batch of \(bytes) bytes in", errno: ENOSPC)
         }
     }
 
