@@ -41,23 +41,43 @@ package final class TreeHeadGossip: Service {
 
     /// A batch of heads, and for the sender's own head, when it knows a smaller head the receiver
     /// probably holds, the consistency proof from that one (so the receiver need not ask).
-    struct HeadsMessage: Codable {
-        var heads: [SignedTreeHead]
-        var proof: OwnProof?
+    package struct HeadsMessage: Codable {
+        package var heads: [SignedTreeHead]
+        package var proof: OwnProof?
+
+        package init(heads: [SignedTreeHead], proof: OwnProof?) {
+            self.heads = heads
+            self.proof = proof
+        }
     }
     /// The proof that the sender's log of `from` entries is a prefix of its head of `to`.
-    struct OwnProof: Codable {
-        var from: UInt64
-        var to: UInt64
-        var hashes: [Digest256]
+    package struct OwnProof: Codable {
+        package var from: UInt64
+        package var to: UInt64
+        package var hashes: [Digest256]
+
+        package init(from: UInt64, to: UInt64, hashes: [Digest256]) {
+            self.from = from
+            self.to = to
+            self.hashes = hashes
+        }
     }
     /// A request for a consistency proof between two sizes of the receiver's log.
-    struct ConsistencyRequest: Codable {
-        var from: UInt64
-        var to: UInt64
+    package struct ConsistencyRequest: Codable {
+        package var from: UInt64
+        package var to: UInt64
+
+        package init(from: UInt64, to: UInt64) {
+            self.from = from
+            self.to = to
+        }
     }
     /// The proof, hashes in order (RFC 9162 §2.1.4).
-    struct ConsistencyResponse: Codable { var proof: [Digest256] }
+    package struct ConsistencyResponse: Codable {
+        package var proof: [Digest256]
+
+        package init(proof: [Digest256]) { self.proof = proof }
+    }
 
     private struct State {
         /// Heads to deliver, per peer: the newest per trust.
@@ -126,19 +146,17 @@ package final class TreeHeadGossip: Service {
     @discardableResult
     package func signIfGrown() -> SignedTreeHead? {
         do {
-            let tree = try node.store.audit.treeState()
+            let size = try node.store.audit.treeSize()
             let latest = try node.store.audit.latestTreeHead(of: me)
-            guard tree.size > latest?.treeSize ?? 0 else {
+            guard size > latest?.treeSize ?? 0 else {
                 if let latest, latest.treeSize > sentOwnSize.withLock({ $0 }) {
                     queue(latest, to: peers)
                     sentOwnSize.withLock { $0 = latest.treeSize }
                 }
                 return nil
             }
-            let head = SignedTreeHead.signed(
-                trust: me, treeSize: tree.size, rootHash: tree.root, time: CareTime.format(Date()),
-                key: try node.cachedSigningKey())
-            try node.store.audit.storeTreeHead(head)
+            let head = try node.store.audit.signTreeHead(
+                trust: me, key: try node.cachedSigningKey(), time: CareTime.format(Date()))
             queue(head, to: peers)
             sentOwnSize.withLock { $0 = head.treeSize }
             return head
@@ -168,10 +186,14 @@ package final class TreeHeadGossip: Service {
         var messages: [TrustID: HeadsMessage] = [:]
         // Most peers acknowledged the same head: one proof per starting size, not one per peer.
         var proofs: [UInt64: OwnProof?] = [:]
+        // This node's heads below the newest, read once for every peer that acknowledged none.
+        lazy var ownSizes = ((try? node.store.audit.treeHeads()) ?? []).filter { $0.trust == me }.map(\.treeSize)
         for (peer, heads) in batches {
             let sorted = heads.values.sorted { ($0.trust, $0.treeSize) < ($1.trust, $1.treeSize) }
             let proof = heads[me].flatMap { head -> OwnProof? in
-                let from = proofStart(head, peer: peer, acknowledged)
+                // From the head the peer last acknowledged, or else this node's previous head
+                // (which a peer that was up then holds); 0 for none.
+                let from = acknowledged[peer] ?? ownSizes.last { $0 < head.treeSize } ?? 0
                 if let cached = proofs[from] { return cached }
                 let proof = ownProof(head, from: from)
                 proofs[from] = proof
@@ -205,15 +227,6 @@ package final class TreeHeadGossip: Service {
                 }
             }
         }
-    }
-
-    /// Where the consistency proof sent with this node's `head` starts: the head `peer` last
-    /// acknowledged, or else this node's previous head (which a peer that was up then holds); 0 for
-    /// none.
-    private func proofStart(_ head: SignedTreeHead, peer: TrustID, _ acknowledged: [TrustID: UInt64]) -> UInt64 {
-        if let size = acknowledged[peer] { return size }
-        let previous = try? node.store.audit.treeHeads().filter { $0.trust == me && $0.treeSize < head.treeSize }
-        return previous?.last?.treeSize ?? 0
     }
 
     /// The consistency proof from this node's log of `from` entries to `head`, if there is one to give.
@@ -365,7 +378,7 @@ package final class TreeHeadGossip: Service {
     /// A head of this node's own log, come back by gossip or forged with its key: it must match.
     private func witnessOwn(_ head: SignedTreeHead) throws -> Bool {
         let audit = node.store.audit
-        let size = try audit.treeState().size
+        let size = try audit.treeSize()
         let matches = try head.treeSize <= size && audit.treeRoot(size: head.treeSize) == head.rootHash
         guard !matches else { return true }
         let held = try audit.treeHead(of: me, size: head.treeSize) ?? audit.latestTreeHead(of: me) ?? signIfGrown()

@@ -273,6 +273,11 @@ package final class AuditTable: Sendable {
         }
     }
 
+    /// How many entries (leaves) the tree holds, without computing its root.
+    package func treeSize() throws -> UInt64 {
+        try pool.read { db in try Self.leafCount(db) }
+    }
+
     /// The Merkle tree hash of the first `size` entries.
     /// - Throws: ``StoreError`` if the log holds fewer.
     package func treeRoot(size: UInt64) throws -> Digest256 {
@@ -348,6 +353,20 @@ package final class AuditTable: Sendable {
                 arguments: [head.trust.code, Self.treeHeadHistory])
             return true
         }
+    }
+
+    /// Signs a tree head of the whole log as it is now and keeps it (the node's gossip, and
+    /// `trustmesh audit prove` when no head covers an entry yet), in one read of the tree.
+    /// - Parameters:
+    ///   - trust: This node's trust (the log's).
+    ///   - key: The node's signing key.
+    ///   - time: Now, `YYYY-MM-DDTHH:MM:SSZ`.
+    package func signTreeHead(trust: TrustID, key: SigningKey, time: String) throws -> SignedTreeHead {
+        let tree = try treeState()
+        let head = SignedTreeHead.signed(
+            trust: trust, treeSize: tree.size, rootHash: tree.root, time: time, key: key)
+        try storeTreeHead(head)
+        return head
     }
 
     /// The held tree head of `trust` at `size`, if any.

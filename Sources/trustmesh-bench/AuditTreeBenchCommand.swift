@@ -731,25 +731,11 @@ struct AuditTreeBenchCommand: AsyncParsableCommand {
     }
 }
 
-/// TreeHeadGossip's message types (internal to TrustMeshPeer), with the same keys, encoded by the
-/// same default JSONEncoder, so their sizes are those the node sends.
-struct GossipHeadsMessage: Codable {
-    var heads: [SignedTreeHead]
-    var proof: GossipOwnProof?
-}
-
-struct GossipOwnProof: Codable {
-    var from: UInt64
-    var to: UInt64
-    var hashes: [Digest256]
-}
-
-struct GossipConsistencyRequest: Codable {
-    var from: UInt64
-    var to: UInt64
-}
-
-struct GossipConsistencyResponse: Codable { var proof: [Digest256] }
+/// TreeHeadGossip's own message types, so their sizes are those the node sends.
+typealias GossipHeadsMessage = TreeHeadGossip.HeadsMessage
+typealias GossipOwnProof = TreeHeadGossip.OwnProof
+typealias GossipConsistencyRequest = TreeHeadGossip.ConsistencyRequest
+typealias GossipConsistencyResponse = TreeHeadGossip.ConsistencyResponse
 
 /// Entries like a busy node's log: queries and page views by signed-in clinicians, fetches served
 /// and received, ingests and records received by gossip, with the subjects the node writes.

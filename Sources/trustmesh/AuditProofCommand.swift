@@ -67,11 +67,7 @@ extension AuditCommand {
             } else if let latest = try audit.latestTreeHead(of: me), latest.treeSize >= entry {
                 head = latest
             } else {
-                let tree = try audit.treeState()
-                head = SignedTreeHead.signed(
-                    trust: me, treeSize: tree.size, rootHash: tree.root, time: CareTime.format(Date()),
-                    key: try node.signingKey())
-                try audit.storeTreeHead(head)
+                head = try audit.signTreeHead(trust: me, key: try node.signingKey(), time: CareTime.format(Date()))
                 FileHandle.standardError.write(
                     Data(
                         "note: signed a new tree head of \(head.treeSize) entries; the running node gives it to its peers\n"
