@@ -207,7 +207,29 @@ import TrustMeshTesting
                 }
             }
         }
+        // A peer may ask for a proof only within the log; a stranger with curl gets nothing at all.
+        struct Ask: Encodable {
+            var from: UInt64
+            var to: UInt64
+        }
+        await #expect(throws: PeerRefusal.self) {
+            do {
+                _ = try await client.call(
+                    try TrustID("RKB"), path: TreeHeadGossip.consistencyPath,
+                    payload: Array(try JSONEncoder().encode(Ask(from: 1, to: 1_000_000))))
+            } catch let refusal as PeerRefusal {
+                #expect(refusal.code == .notFound)
+                throw refusal
+            }
+        }
         try await client.shutdown()
+        for path in [TreeHeadGossip.headsPath, TreeHeadGossip.consistencyPath] {
+            let stranger = try await TestNetwork.request(
+                .POST, network.peerURL("RKB") + path, body: Data(#"{"from":0,"to":1,"heads":[]}"#.utf8),
+                headers: ["Content-Type": "application/json"])
+            #expect((400...401).contains(stranger.status), "\(path): \(stranger.status)")
+            #expect(!stranger.body.contains("proof") && !stranger.body.contains("rootHash"), "\(stranger.body)")
+        }
         // RRK's genuine heads may arrive meanwhile; the forged ones never do.
         let held = try LocalNode(directory: network.dataDirectory("RKB")).store.audit.treeHeads()
         #expect(!held.contains { head in cases.contains { $0.0 == head } })
