@@ -92,7 +92,7 @@ import TrustMeshTesting
                 logPath: directory + "/rsyslogd-\(runs).log", executable: "/usr/sbin/rsyslogd", killHard: true)
             self.process = process
             let port = self.port
-            try await poll("rsyslogd to listen on \(port)", deadline: .seconds(20)) {
+            try await poll("rsyslogd to listen on \(port)", deadline: .seconds(60)) {
                 guard process.isRunning else {
                     throw CommandRunnerError(message: "rsyslogd exited: \(process.log)")
                 }
