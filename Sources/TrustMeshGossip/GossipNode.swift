@@ -32,13 +32,12 @@ public import TrustMeshModel
 public actor GossipNode {
     /// The trust this node speaks for.
     public nonisolated let id: TrustID
-    /// The peers this node gossips with, sorted; only they may call ``handle(_:)``.
-    public nonisolated let peers: [TrustID]
     /// Fanout and batch size.
     public nonisolated let settings: GossipSettings
 
-    private let peerSet: Set<TrustID>
-    private let keys: [TrustID: VerifyingKey]
+    /// Members and their keys over time; read afresh every round and for every record, so a
+    /// membership change or a key rotation applies without a restart.
+    private let keyring: any Keyring
     private let log: any IndexLog
     private let transport: any GossipTransport
     private var random: SplitMix64
@@ -51,7 +50,7 @@ public actor GossipNode {
     /// Exchanges that failed: the peer was unreachable or refused, or the log failed.
     public private(set) var failedExchanges = 0
 
-    /// Creates a node.
+    /// Creates a node with fixed peers and one key per trust (tests, the simulation).
     /// - Parameters:
     ///   - id: The node's own trust.
     ///   - peers: The trusts it gossips with (its neighbours in the topology). Each needs a pinned key.
@@ -67,11 +66,29 @@ public actor GossipNode {
         transport: any GossipTransport, settings: GossipSettings = GossipSettings(),
         random: some RandomNumberGenerator = SystemRandomNumberGenerator()
     ) {
+        self.init(
+            id: id, keyring: PinnedKeyring(keys, members: peers + [id]), log: log, transport: transport,
+            settings: settings, random: random)
+    }
+
+    /// Creates a node.
+    /// - Parameters:
+    ///   - id: The node's own trust.
+    ///   - keyring: The member trusts (its peers are the others) and the keys each signed with when:
+    ///     a record is verified with a key of its origin valid at its issue time.
+    ///   - log: The node's record store.
+    ///   - transport: How to reach peers.
+    ///   - settings: Fanout and batch size.
+    ///   - random: Chooses peers each round; the node draws one seed from it at creation. Pass a
+    ///     seeded generator for a reproducible simulation.
+    public init(
+        id: TrustID, keyring: any Keyring, log: any IndexLog, transport: any GossipTransport,
+        settings: GossipSettings = GossipSettings(),
+        random: some RandomNumberGenerator = SystemRandomNumberGenerator()
+    ) {
         var random = random
         self.id = id
-        self.peers = Set(peers).subtracting([id]).sorted()
-        self.peerSet = Set(self.peers)
-        self.keys = keys
+        self.keyring = keyring
         self.log = log
         self.transport = transport
         self.settings = settings
@@ -96,8 +113,9 @@ public actor GossipNode {
     ///   another publish took it meanwhile), or a log error.
     public func publish(_ record: IndexRecord) async throws {
         guard record.origin == id else { throw GossipError.notOwnRecord(origin: record.origin, node: id) }
-        guard let key = keys[id] else { throw GossipError.unpinnedOrigin(id) }
-        try record.verify(with: key)
+        let keys = keyring.signingKeys(of: id, issuedAt: record.issuedAt)
+        guard !keys.isEmpty else { throw GossipError.unpinnedOrigin(id) }
+        try Self.verify(record, keys)
         let expected = try await nextSequence()
         guard record.sequence == expected else {
             throw GossipError.sequence(expected: expected, actual: record.sequence)
@@ -135,7 +153,7 @@ public actor GossipNode {
     /// - Throws: ``GossipError/unknownPeer(_:)`` if the caller is not one of ``peers`` with a pinned
     ///   key (nothing is stored), or a log error.
     public func handle(_ request: GossipRequest) async throws -> GossipResponse {
-        guard peerSet.contains(request.from), keys[request.from] != nil else {
+        guard request.from != id, keyring.members.contains(request.from) else {
             throw GossipError.unknownPeer(request.from)
         }
         try await accept(request.records.prefix(settings.batchSize))
@@ -164,7 +182,22 @@ public actor GossipNode {
         return view
     }
 
+    /// The trusts this node gossips with now: the members but itself.
+    public nonisolated var peers: [TrustID] { keyring.members.filter { $0 != id } }
+
     // MARK: Internals
+
+    /// Verifies a record with any of the keys its origin may have signed it with.
+    private static func verify(_ record: IndexRecord, _ keys: [VerifyingKey]) throws(CryptoError) {
+        var failure = CryptoError.badSignature
+        for key in keys {
+            do {
+                try record.verify(with: key)
+                return
+            } catch { failure = error }
+        }
+        throw failure
+    }
 
     private func exchange(with peer: TrustID) async throws {
         let response = try await transport.exchange(with: peer, GossipRequest(from: id, digest: try await log.digest()))
@@ -216,14 +249,15 @@ public actor GossipNode {
         var verified: [IndexRecord] = []
         let ordered = incoming.sorted { ($0.origin, $0.sequence) < ($1.origin, $1.sequence) }
         for record in ordered {
-            guard let key = keys[record.origin] else {
+            let keys = keyring.signingKeys(of: record.origin, issuedAt: record.issuedAt)
+            guard !keys.isEmpty else {
                 rejectedRecords += 1
                 continue
             }
             let expected = next[record.origin] ?? (held[record.origin] ?? 0) + 1
             guard record.sequence == expected else { continue }
             do {
-                try record.verify(with: key)
+                try Self.verify(record, keys)
             } catch {
                 rejectedRecords += 1
                 continue

@@ -22,6 +22,16 @@ public struct Topology: Codable, Sendable, Equatable {
         public var signingKey: VerifyingKey?
         /// X25519 key that payloads to the trust are sealed to; nil in a template.
         public var agreementKey: AgreementPublicKey?
+        /// Signing keys the trust rotated away from whose overlap has not ended: a request signed
+        /// with one is still accepted (in-flight work across a rotation). Empty in a file.
+        public var previousSigningKeys: [VerifyingKey] = []
+
+        /// Every signing key a request from the trust may carry now: ``signingKey`` first.
+        public var acceptedSigningKeys: [VerifyingKey] { (signingKey.map { [$0] } ?? []) + previousSigningKeys }
+
+        private enum CodingKeys: String, CodingKey {
+            case ods, name, address, signingKey, agreementKey
+        }
 
         public init(
             ods: TrustID, name: String, address: String, signingKey: VerifyingKey? = nil,
