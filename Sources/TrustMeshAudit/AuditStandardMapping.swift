@@ -154,7 +154,7 @@ enum AuditOutcome: String {
     static func of(_ entry: AuditEntry) -> AuditOutcome {
         switch entry.kind {
         case .fetchRefused, .peerRefused, .dicomRefused, .optOutRefused, .ingestRefused: .minorFailure
-        case .fetchAbandoned, .ingestFailed, .treeHeadConflict: .seriousFailure
+        case .fetchAbandoned, .ingestFailed, .treeHeadConflict, .equivocation: .seriousFailure
         default: .success
         }
     }
@@ -166,7 +166,8 @@ enum AuditOutcome: String {
         var parts: [String] = []
         if let rule = entry[.rule] { parts.append("rule " + rule) }
         if let peer = entry[.peer], entry.kind == .treeHeadConflict { parts.append("two heads signed by " + peer) }
-        if ![.fetchRefused, .treeHeadConflict].contains(entry.kind), let details = entry.details {
+        if let peer = entry[.peer], entry.kind == .equivocation { parts.append("two statements signed by " + peer) }
+        if ![.fetchRefused, .treeHeadConflict, .equivocation].contains(entry.kind), let details = entry.details {
             parts.append(details)
         }
         return parts.isEmpty ? entry.kind.rawValue : parts.joined(separator: ": ")

@@ -18,7 +18,8 @@ public import TrustMeshModel
 /// | `fetchRefused`, `dicomRefused`, `optOutRefused` / `peerRefused` / `keyChanged` | 110113 Security Alert (110132 Use of Restricted Function / 110126 Node Authentication / 110129 Security Configuration) | E | 4 / 4 / 0 |
 /// | `careAdded`, `optOut`, `recordPublished`, `recordReceived` / `optOutWithdrawn`, `emergencyReviewed` | 110110 Patient Record | C / U | 0 |
 /// | `auditExported`, `auditProofWritten` | 110101 Audit Log Used | R | 0 |
-/// | `treeHeadConflict` | 110113 Security Alert | E | 8 |
+/// | `treeHeadConflict`, `equivocation` | 110113 Security Alert | E | 8 |
+/// | `keyCertified`, `keyRevoked`, `membershipChanged`, `equivocationResolved` | 110113 Security Alert (110129 Security Configuration) | E | 0 |
 /// | `nodeStarted` / `nodeStopped` | 110100 Application Activity (110120 / 110121) | E | 0 |
 /// | any other kind | 110100 Application Activity | E | 0 |
 ///
@@ -171,9 +172,9 @@ public enum DICOMAuditMessages {
                 securityAlert(
                     entry.kind == .peerRefused
                         ? .dcm("110126", "Node Authentication") : .dcm("110132", "Use of Restricted Function"))
-            case .keyChanged:
+            case .keyChanged, .keyCertified, .keyRevoked, .membershipChanged, .equivocationResolved:
                 securityAlert(.dcm("110129", "Security Configuration"))
-            case .treeHeadConflict:
+            case .treeHeadConflict, .equivocation:
                 securityAlert(nil)
             case .careAdded, .optOut, .optOutWithdrawn, .emergencyReviewed, .recordPublished, .recordReceived:
                 eventID = .dcm("110110", "Patient Record")
@@ -227,7 +228,7 @@ public enum DICOMAuditMessages {
             eventID = .dcm("110113", "Security Alert")
             if let type { eventTypes.append(type) }
             let performer =
-                [.fetchRefused, .peerRefused, .treeHeadConflict].contains(entry.kind)
+                [.fetchRefused, .peerRefused, .treeHeadConflict, .equivocation].contains(entry.kind)
                 ? (AuditParty.peer(of: entry) ?? actor) : actor
             participant(performer, requestor: true, roles: [])
             participant(node, requestor: false, roles: [Self.application])

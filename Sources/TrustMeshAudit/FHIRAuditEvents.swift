@@ -142,7 +142,7 @@ extension FHIRAuditEvents {
             case .fetchServed, .retrieve, .export: disclosureAtSource()
             case .fetchCompleted: disclosureAtRecipient()
             case .fetchRequested, .fetchAbandoned: transfer()
-            case .fetchRefused, .peerRefused, .dicomRefused, .optOutRefused, .treeHeadConflict: refusal()
+            case .fetchRefused, .peerRefused, .dicomRefused, .optOutRefused, .treeHeadConflict, .equivocation: refusal()
             case .ingest, .ingestRefused, .ingestFailed: ingest()
             case .careAdded, .optOut, .optOutWithdrawn, .emergencyReviewed, .recordPublished, .recordReceived:
                 patientRecord()
@@ -159,7 +159,7 @@ extension FHIRAuditEvents {
                         ? coding(dcm, "110120", "Application Start") : coding(dcm, "110121", "Application Stop"))
                 agent(recorderNode, type: coding(dcm, "110150", "Application"), requestor: true)
             case .auditExported, .auditProofWritten: auditLogUsed()
-            case .keyChanged:
+            case .keyChanged, .keyCertified, .keyRevoked, .membershipChanged, .equivocationResolved:
                 type = coding(dcm, "110113", "Security Alert")
                 subtypes.append(coding(dcm, "110129", "Security Configuration"))
                 actorAgents(requestor: true)
@@ -314,12 +314,12 @@ extension FHIRAuditEvents {
             type = coding(dcm, "110113", "Security Alert")
             if entry.kind == .peerRefused {
                 subtypes.append(coding(dcm, "110126", "Node Authentication"))
-            } else if entry.kind != .treeHeadConflict {
+            } else if entry.kind != .treeHeadConflict && entry.kind != .equivocation {
                 subtypes.append(coding(dcm, "110132", "Use of Restricted Function"))
             }
             action = "E"
             let refused =
-                [.fetchRefused, .peerRefused, .treeHeadConflict].contains(entry.kind)
+                [.fetchRefused, .peerRefused, .treeHeadConflict, .equivocation].contains(entry.kind)
                 ? (AuditParty.peer(of: entry) ?? actor) : actor
             if case .person = refused.kind {
                 personAgent(refused)

@@ -312,6 +312,27 @@ extension AuditEntry {
         /// Someone read this node's audit trail on the page (`/audit`), audited before it is shown:
         /// subject `nhsNumber` when the trail was filtered to a patient; details the filters.
         public static let auditViewed: Kind = "auditViewed"
+        /// This node holds two statements signed by one trust that cannot both be true (two index
+        /// records with one origin and sequence, two membership documents with one version, two key
+        /// certificates with one serial): subject `peer` (the signer), `rule` (`indexRecord`,
+        /// `membership` or `certificate`), and `recordSequence`, `version` or `serial`; details
+        /// `{"reason", "held", "other"}` with both. The trust's new records are held until an
+        /// operator resolves it.
+        public static let equivocation: Kind = "equivocation"
+        /// An operator resolved an equivocation (actor the operator): subject `peer`, `rule`;
+        /// details the operator's note.
+        public static let equivocationResolved: Kind = "equivocationResolved"
+        /// A key certificate took effect here: this node's own new keys (`trustmesh keys rotate`,
+        /// actor the local operator) or a peer's, received by gossip (actor `network gossip`):
+        /// subject `peer` (the trust), `serial`; details the certificate's JSON.
+        public static let keyCertified: Kind = "keyCertified"
+        /// A key revocation took effect here: subject `peer` (the trust), `rule` (`retired` or
+        /// `compromised`), `serial` (of the revoked key's certificate, when known); details the
+        /// revocation's JSON.
+        public static let keyRevoked: Kind = "keyRevoked"
+        /// A newer membership document took effect here: subject `version`; details what changed
+        /// (trusts joined, left, moved; roots replaced; threshold).
+        public static let membershipChanged: Kind = "membershipChanged"
     }
 
     /// A key of an entry's ``AuditEntry/subject``: ASCII letters and digits.
@@ -406,6 +427,10 @@ extension AuditEntry {
         public static let format: SubjectKey = "format"
         /// An entry count, in decimal.
         public static let entries: SubjectKey = "entries"
+        /// A key certificate's serial, in decimal.
+        public static let serial: SubjectKey = "serial"
+        /// A membership document's version, in decimal.
+        public static let version: SubjectKey = "version"
     }
 }
 
