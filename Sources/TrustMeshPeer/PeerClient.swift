@@ -13,13 +13,24 @@ package struct PeerClient: Sendable {
     let me: TrustID
     let signing: SigningKey
     let agreement: AgreementKey
-    let topology: Topology
+    /// The network's membership, read afresh for every call: it may change while the node runs.
+    let topology: @Sendable () -> Topology
     let http: HTTPClient
     /// Largest response body accepted.
     let maximumResponse = 64 << 20
 
-    /// A client with an HTTP client of its own, configured for peers; ``shutdown()`` it when done.
+    /// A client for a fixed topology, with an HTTP client of its own configured for peers;
+    /// ``shutdown()`` it when done.
     package init(me: TrustID, signing: SigningKey, agreement: AgreementKey, topology: Topology) {
+        self.init(me: me, signing: signing, agreement: agreement, topology: { topology })
+    }
+
+    /// A client whose membership may change while it runs: `topology` is called for every call
+    /// (a peer's address and pinned keys are those of the moment), with an HTTP client of its own
+    /// configured for peers; ``shutdown()`` it when done.
+    package init(
+        me: TrustID, signing: SigningKey, agreement: AgreementKey, topology: @escaping @Sendable () -> Topology
+    ) {
         self.me = me
         self.signing = signing
         self.agreement = agreement
@@ -97,7 +108,7 @@ package struct PeerClient: Sendable {
     private func execute(_ peer: TrustID, path: String, payload: [UInt8], timeout: TimeAmount) async throws -> (
         trust: Topology.Trust, nonce: String, response: HTTPClientResponse
     ) {
-        guard let trust = topology.trust(peer) else {
+        guard let trust = topology().trust(peer) else {
             throw PeerRefusal(.unknownPeer, "\(peer) is not in this node's topology")
         }
         let envelope = try PeerEnvelope.seal(

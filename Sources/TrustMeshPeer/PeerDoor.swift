@@ -62,8 +62,9 @@ package struct PeerDoor: Sendable {
     }
 
     private let node: LocalNode
-    private let topology: Topology
-    private let me: Topology.Trust
+    /// The network's membership, read afresh for every request: it may change while the node runs.
+    private let topology: @Sendable () -> Topology
+    private let me: TrustID
     private let signing: SigningKey
     private let agreement: AgreementKey
     private let nonces = NonceCache()
@@ -80,17 +81,33 @@ package struct PeerDoor: Sendable {
     /// made before the body cannot make the node hold more than this.
     package static let maximumUnverifiedBytes = 64 << 20
 
+    /// A door for a fixed topology.
     /// - Parameter refused: told the wire code of every refusal (for the status page and metrics).
+    /// - Throws: ``ModelError/topology(_:)`` when this node is not in `topology`; what reading the
+    ///   node's keys throws.
     package init(
         node: LocalNode, topology: Topology, contacts: PeerContacts, logger: Logger,
         refused: @escaping @Sendable (PeerRefusal.Code) -> Void
     ) throws {
-        guard let me = topology.trust(node.configuration.trust) else {
+        guard topology.trust(node.configuration.trust) != nil else {
             throw ModelError.topology("\(node.configuration.trust) is not in this topology")
         }
+        try self.init(node: node, topology: { topology }, contacts: contacts, logger: logger, refused: refused)
+    }
+
+    /// A door whose membership may change while it runs: `topology` is called for every request,
+    /// so a peer added, removed or re-keyed is seen by the next request without a restart. This
+    /// node need not be listed in it (a trust still joining): the door checks only that a request
+    /// is addressed to this node's ODS code and comes from a trust listed there with a key.
+    /// - Parameter refused: told the wire code of every refusal (for the status page and metrics).
+    /// - Throws: what reading the node's keys throws.
+    package init(
+        node: LocalNode, topology: @escaping @Sendable () -> Topology, contacts: PeerContacts, logger: Logger,
+        refused: @escaping @Sendable (PeerRefusal.Code) -> Void
+    ) throws {
         self.node = node
         self.topology = topology
-        self.me = me
+        self.me = node.configuration.trust
         self.signing = try node.signingKey()
         self.agreement = try node.agreementKey()
         self.startedAt = Date()
@@ -122,7 +139,7 @@ package struct PeerDoor: Sendable {
         do {
             // Headers first: a request that fails them is refused before a byte of its body is read.
             let head = try PeerEnvelope.checkHead(
-                headers, as: me.ods, topology: topology, nonces: nonces, notBefore: startedAt)
+                headers, as: me, topology: topology(), nonces: nonces, notBefore: startedAt)
             let limit = route.maximumBody
             let announced = request.headers[.contentLength].flatMap { Int($0) }
             if let announced, announced > limit {
@@ -150,7 +167,7 @@ package struct PeerDoor: Sendable {
                     throw PeerRefusal(.badEnvelope, "the request's body did not arrive whole")
                 }
                 opened = try PeerEnvelope.open(
-                    head, method: "POST", path: path, body: Array(buffer: body), as: me.ods, key: agreement,
+                    head, method: "POST", path: path, body: Array(buffer: body), as: me, key: agreement,
                     nonces: nonces)
             }
             verified = opened.from.ods
@@ -229,7 +246,7 @@ package struct PeerDoor: Sendable {
     private func signed(status: Int, body: [UInt8], to peer: String, nonce: String) -> Response {
         let signature = signing.sign(
             PeerEnvelope.responseSigningBytes(
-                status: status, from: me.ods, toCode: peer, requestNonce: nonce, body: body))
+                status: status, from: me, toCode: peer, requestNonce: nonce, body: body))
         var response = Response(status: .init(code: status), body: .init(byteBuffer: ByteBuffer(bytes: body)))
         response.headers[HTTPField.Name(PeerEnvelope.signatureHeader)!] = signature.base64
         response.headers[.contentType] = "application/octet-stream"

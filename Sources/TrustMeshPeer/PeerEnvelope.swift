@@ -127,7 +127,8 @@ public enum PeerEnvelope {
             return value
         }
         let fromText = try header(fromHeader)
-        guard let from = try? TrustID(fromText), let peer = topology.trust(from), peer.signingKey != nil, from != me
+        guard let from = try? TrustID(fromText), let peer = topology.trust(from), !peer.acceptedSigningKeys.isEmpty,
+            from != me
         else {
             throw PeerRefusal(.unknownPeer, "\(fromText.prefix(8)) is not a peer pinned in this node's topology")
         }
@@ -183,15 +184,13 @@ public enum PeerEnvelope {
         nonces: NonceCache, now: Date = Date()
     ) throws(PeerRefusal) -> Opened {
         let from = head.from.ods
-        guard let verifying = head.from.signingKey else {
+        guard !head.from.acceptedSigningKeys.isEmpty else {
             throw PeerRefusal(.unknownPeer, "\(from) is not a peer pinned in this node's topology")
         }
         let signed = requestSigningBytes(
             method: method, path: path, from: from, to: me, timestamp: head.timestamp, nonce: head.nonce, body: body)
-        do {
-            try verifying.verify(head.signature, for: signed)
-        } catch {
-            throw PeerRefusal(.badSignature, "the request's signature does not verify against \(from)'s pinned key")
+        guard verifies(head.signature, signed, by: head.from) else {
+            throw PeerRefusal(.badSignature, "the request's signature does not verify against \(from)'s pinned keys")
         }
         // Only a correctly signed request may consume a nonce; otherwise anyone could burn them.
         guard nonces.insert(from: from, nonce: head.nonce, now: now) else {
@@ -219,16 +218,23 @@ public enum PeerEnvelope {
             .unavailable,
             "\(peer.ods) answered HTTP \(status) without a valid signature bound to this request: not trusted")
         guard let text = headers[signatureHeader] ?? headers[signatureHeader.lowercased()],
-            let signature = try? Signature(base64: text), let verifying = peer.signingKey
+            let signature = try? Signature(base64: text)
         else { return untrusted }
         let signed = responseSigningBytes(
             status: status, from: peer.ods, to: me, requestNonce: requestNonce, body: body)
-        guard (try? verifying.verify(signature, for: signed)) != nil else { return untrusted }
+        guard verifies(signature, signed, by: peer) else { return untrusted }
         guard let refusal = try? JSONDecoder().decode(PeerRefusal.self, from: Data(body)), refusal.status == status
         else {
             return PeerRefusal(.unavailable, "\(peer.ods) answered HTTP \(status) with an unreadable refusal")
         }
         return refusal
+    }
+
+    /// Whether `signature` over `bytes` verifies against any key `trust` signs with now: its
+    /// current key, then the keys it rotated away from whose overlap has not ended
+    /// (``Topology/Trust/acceptedSigningKeys``).
+    static func verifies(_ signature: Signature, _ bytes: [UInt8], by trust: Topology.Trust) -> Bool {
+        trust.acceptedSigningKeys.contains { (try? $0.verify(signature, for: bytes)) != nil }
     }
 
     /// Verifies a response's signature and opens its body.
@@ -237,15 +243,13 @@ public enum PeerEnvelope {
         requestNonce: String, key: AgreementKey
     ) throws(PeerRefusal) -> [UInt8] {
         guard let text = headers[signatureHeader] ?? headers[signatureHeader.lowercased()],
-            let signature = try? Signature(base64: text), let verifying = peer.signingKey
+            let signature = try? Signature(base64: text)
         else {
             throw PeerRefusal(.badEnvelope, "\(peer.ods)'s response is not signed")
         }
         let signed = responseSigningBytes(
             status: status, from: peer.ods, to: me, requestNonce: requestNonce, body: body)
-        do {
-            try verifying.verify(signature, for: signed)
-        } catch {
+        guard verifies(signature, signed, by: peer) else {
             throw PeerRefusal(.badSignature, "\(peer.ods)'s response signature does not verify")
         }
         do {

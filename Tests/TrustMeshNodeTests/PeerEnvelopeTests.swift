@@ -10,7 +10,7 @@ import TrustMeshPeer
 struct Pair {
     let rrk = (signing: SigningKey(), agreement: AgreementKey())
     let rkb = (signing: SigningKey(), agreement: AgreementKey())
-    let topology: Topology
+    var topology: Topology
 
     init() throws {
         topology = Topology(
@@ -129,6 +129,52 @@ struct Pair {
             _ = try pair.open(impostor)
             Issue.record("an impostor was accepted")
         } catch { #expect(error.code == .badSignature) }
+    }
+
+    @Test func aRequestSignedWithARotatedAwayKeyIsAcceptedOnlyDuringItsOverlap() throws {
+        var pair = try Pair()
+        let old = pair.rrk.signing
+        let new = SigningKey()
+        // RRK rotated: its new key is pinned, the old one is still accepted (the overlap).
+        pair.topology.trusts[0].signingKey = new.verifyingKey
+        pair.topology.trusts[0].previousSigningKeys = [old.verifyingKey]
+        let byOld = try PeerEnvelope.seal(
+            method: "POST", path: "/peer/v1/gossip", payload: [1], from: pair.rrkID, key: old,
+            to: pair.topology.trusts[1])
+        let byNew = try PeerEnvelope.seal(
+            method: "POST", path: "/peer/v1/gossip", payload: [2], from: pair.rrkID, key: new,
+            to: pair.topology.trusts[1])
+        #expect(try pair.open(byOld).payload == [1])
+        #expect(try pair.open(byNew).payload == [2])
+        // A refusal signed by RKB's previous key is believed during RKB's overlap, not after it.
+        let rkbNew = SigningKey()
+        pair.topology.trusts[1].signingKey = rkbNew.verifyingKey
+        pair.topology.trusts[1].previousSigningKeys = [pair.rkb.signing.verifyingKey]
+        let refusal = PeerRefusal(.notShared, "no care relationship")
+        let body = Array(try JSONEncoder().encode(refusal))
+        let headers = [
+            PeerEnvelope.signatureHeader: pair.rkb.signing.sign(
+                PeerEnvelope.responseSigningBytes(
+                    status: 403, from: pair.rkbID, to: pair.rrkID, requestNonce: "n1", body: body)
+            ).base64
+        ]
+        func believed() -> PeerRefusal {
+            PeerEnvelope.openRefusal(
+                status: 403, headers: headers, body: body, from: pair.topology.trusts[1], to: pair.rrkID,
+                requestNonce: "n1")
+        }
+        #expect(believed() == refusal)
+        // The overlap ends: the old keys are no longer accepted.
+        pair.topology.trusts[0].previousSigningKeys = []
+        pair.topology.trusts[1].previousSigningKeys = []
+        let late = try PeerEnvelope.seal(
+            method: "POST", path: "/peer/v1/gossip", payload: [1], from: pair.rrkID, key: old,
+            to: pair.topology.trusts[1])
+        do {
+            _ = try pair.open(late)
+            Issue.record("a request signed with a key whose overlap ended was accepted")
+        } catch { #expect(error.code == .badSignature) }
+        #expect(believed().code == .unavailable)
     }
 
     @Test func aResponseIsBoundToItsRequest() throws {
