@@ -9,6 +9,7 @@ public struct ModelError: Error, CustomStringConvertible, Sendable, Equatable {
         case trustID(String)
         case topology(String)
         case merkle(String)
+        case network(String)
     }
 
     private let code: Code
@@ -25,6 +26,8 @@ public struct ModelError: Error, CustomStringConvertible, Sendable, Equatable {
     public static func topology(_ reason: String) -> ModelError { ModelError(code: .topology(reason)) }
     /// A Merkle tree asked for a subtree or a size it does not hold.
     public static func merkle(_ reason: String) -> ModelError { ModelError(code: .merkle(reason)) }
+    /// A membership document, key certificate or revocation that cannot be believed, and why.
+    public static func network(_ reason: String) -> ModelError { ModelError(code: .network(reason)) }
 
     public var description: String {
         switch code {
@@ -40,6 +43,8 @@ public struct ModelError: Error, CustomStringConvertible, Sendable, Equatable {
             "topology: \(reason)"
         case .merkle(let reason):
             "audit tree: \(reason)"
+        case .network(let reason):
+            "network membership: \(reason)"
         }
     }
 }
