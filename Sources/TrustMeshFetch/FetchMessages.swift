@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import TrustMeshCrypto
 import TrustMeshModel
+import TrustMeshPeer
 public import TrustMeshPolicy
 import TrustMeshStore
 
@@ -22,6 +23,40 @@ struct ManifestResponse: Codable, Sendable {
     /// The holder's crypto_kx public key for this transfer, base64.
     var transferKey: String
     var manifest: TransferManifest
+    /// The peer protocol version the manifest is written in (``PeerProtocol``); absent before
+    /// version 2 (which changed the manifest's shape), so a requester can tell which it reads.
+    var `protocol`: Int = PeerProtocol.version
+}
+
+extension ManifestResponse {
+    private enum CodingKeys: String, CodingKey {
+        case transferID, transferKey, manifest, `protocol`
+    }
+
+    /// Reads an answer; one with no `protocol` is version 1. The version is read first: what the
+    /// rest means depends on it.
+    /// - Throws: ``FetchError`` when it names a version this node does not speak, else what decoding throws.
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        `protocol` = try ManifestVersion.check(container.decodeIfPresent(Int.self, forKey: .protocol))
+        transferID = try container.decode(String.self, forKey: .transferID)
+        transferKey = try container.decode(String.self, forKey: .transferKey)
+        manifest = try container.decode(TransferManifest.self, forKey: .manifest)
+    }
+}
+
+/// The protocol version a manifest names, checked against those this node speaks.
+enum ManifestVersion {
+    /// - Parameter version: what the manifest says; nil (no `protocol`) is version 1.
+    /// - Throws: ``FetchError`` naming both versions when this node does not speak it.
+    static func check(_ version: Int?) throws -> Int {
+        let version = version ?? 1
+        guard PeerProtocol.spoken.contains(version) else {
+            throw FetchError(
+                description: "the manifest is protocol \(version), this node speaks \(PeerProtocol.version)")
+        }
+        return version
+    }
 }
 
 /// A batch of chunks asked for (`POST /peer/v1/fetch/chunks`).

@@ -24,9 +24,21 @@ package enum FuzzSeeds {
     /// Keys fixed by seed, so that the committed corpus verifies in every run.
     struct Keys: Sendable {
         let peerSigning = try! SigningKey(seed: [UInt8](repeating: 1, count: 32))
-        /// This node's agreement key: random per run (nothing sealed to it can be forged anyway;
-        /// the seeds' bodies reach the last check, opening the box).
+        /// This node's agreement key: random per run (no longer used by the envelope; kept in the
+        /// topology, as a node's is).
         let agreement = AgreementKey()
+        /// The session the envelope seeds are sent in, fixed so that they open: the peer's end.
+        let clientSession = PeerSession(
+            id: Data(repeating: 5, count: 16).base64EncodedString(), peer: FuzzSeeds.me,
+            sending: try! SymmetricKey(bytes: [UInt8](repeating: 3, count: 32)),
+            receiving: try! SymmetricKey(bytes: [UInt8](repeating: 4, count: 32)),
+            expires: FuzzSeeds.now.addingTimeInterval(PeerSessionTable.lifetime))
+        /// The same session at this node's end.
+        var serverSession: PeerSession {
+            PeerSession(
+                id: clientSession.id, peer: FuzzSeeds.peer, sending: clientSession.receiving,
+                receiving: clientSession.sending, expires: clientSession.expires)
+        }
         let transfer = try! SymmetricKey(bytes: [UInt8](repeating: 2, count: 32))
         var topology: Topology {
             Topology(
@@ -142,15 +154,20 @@ package enum FuzzSeeds {
 
     static func envelope() throws -> [[UInt8]] {
         let payload = Array("{\"from\":\"RRK\",\"digest\":{}}".utf8)
-        let body = keys.agreement.publicKey.seal(payload)
         let timestamp = String(Int(now.timeIntervalSince1970))
         let nonce = Data(repeating: 9, count: 16).base64EncodedString()
+        let associated = PeerEnvelope.requestAssociatedData(
+            version: PeerProtocol.version, method: "POST", path: "/peer/v1/gossip", from: peer, to: me,
+            timestamp: timestamp, nonce: nonce, session: keys.clientSession.id)
+        let body = XChaCha20Poly1305.seal(payload, key: keys.clientSession.sending, associatedData: associated)
         let signed = PeerEnvelope.requestSigningBytes(
-            method: "POST", path: "/peer/v1/gossip", from: peer, to: me, timestamp: timestamp, nonce: nonce,
-            body: body)
+            version: PeerProtocol.version, method: "POST", path: "/peer/v1/gossip", from: peer, to: me,
+            timestamp: timestamp, nonce: nonce, session: keys.clientSession.id, body: body)
         let headers = [
+            PeerEnvelope.protocolHeader: "\(PeerProtocol.version)",
             PeerEnvelope.fromHeader: peer.code, PeerEnvelope.toHeader: me.code,
             PeerEnvelope.timestampHeader: timestamp, PeerEnvelope.nonceHeader: nonce,
+            PeerEnvelope.sessionHeader: keys.clientSession.id,
             PeerEnvelope.signatureHeader: keys.peerSigning.sign(signed).base64,
         ]
         return [joinHeaders(headers, body: body)]

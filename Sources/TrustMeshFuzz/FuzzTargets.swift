@@ -141,15 +141,17 @@ package enum FuzzTargets {
         let (headers, body) = FuzzSeeds.splitHeaders(bytes)
         let keys = FuzzSeeds.keys
         let request = PeerEnvelope.Request(method: "POST", path: "/peer/v1/gossip", headers: headers, body: body)
+        let sessions = PeerSessionTable()
+        sessions.insert(keys.serverSession, now: FuzzSeeds.now)
         if let opened = try? PeerEnvelope.open(
-            request, as: FuzzSeeds.me, key: keys.agreement, topology: keys.topology, nonces: NonceCache(),
+            request, as: FuzzSeeds.me, topology: keys.topology, nonces: NonceCache(), sessions: sessions,
             now: FuzzSeeds.now)
         {
             guard opened.from.ods == FuzzSeeds.peer else { violated("a request opened as from an unpinned trust") }
         }
         _ = try? PeerEnvelope.openResponse(
             status: 200, headers: headers, body: body, from: keys.topology.trust(FuzzSeeds.peer)!, to: FuzzSeeds.me,
-            requestNonce: "AAAAAAAAAAAAAAAAAAAAAA==", key: keys.agreement)
+            requestNonce: "AAAAAAAAAAAAAAAAAAAAAA==", session: keys.clientSession)
     }
 
     // MARK: Gossip messages

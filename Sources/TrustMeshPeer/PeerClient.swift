@@ -7,33 +7,51 @@ package import TrustMeshCrypto
 package import TrustMeshGossip
 package import TrustMeshModel
 
-/// Calls peers over HTTP: every request signed by this node and sealed to the peer; every response
-/// checked against the peer's pinned key and opened with this node's key.
+/// Calls peers over HTTP: every request encrypted in a session with the peer (made by a signed
+/// handshake of ephemeral keys, ``PeerEnvelope``) and signed by this node; every response checked
+/// against the peer's pinned keys and opened in the session.
+///
+/// Sessions are kept in memory, one per peer, and made again shortly before they expire; when a
+/// peer no longer knows one (it restarted, or pushed it out), its signed
+/// ``PeerRefusal/Code/unknownSession`` makes the client handshake again and send the request once
+/// more, so a caller never sees it.
 package struct PeerClient: Sendable {
     let me: TrustID
     let signing: SigningKey
-    let agreement: AgreementKey
     /// The network's membership, read afresh for every call: it may change while the node runs.
     let topology: @Sendable () -> Topology
     let http: HTTPClient
+    let sessions = PeerSessionCache()
     /// Largest response body accepted.
     let maximumResponse = 64 << 20
+    /// Largest handshake answer or refusal read.
+    let maximumSmallAnswer = 1 << 20
+    /// The protocol version sent: ``PeerProtocol/version``. Tests set another to see how a node
+    /// answers a newer or older one.
+    package var protocolVersion = PeerProtocol.version
 
-    /// A client for a fixed topology, with an HTTP client of its own configured for peers;
-    /// ``shutdown()`` it when done.
+    /// A client for a fixed topology; ``shutdown()`` it when done.
+    /// - Parameter agreement: not used: since protocol 2 nothing is sealed to static keys (kept so
+    ///   that callers need not change).
     package init(me: TrustID, signing: SigningKey, agreement: AgreementKey, topology: Topology) {
-        self.init(me: me, signing: signing, agreement: agreement, topology: { topology })
+        self.init(me: me, signing: signing, topology: { topology })
     }
 
-    /// A client whose membership may change while it runs: `topology` is called for every call
-    /// (a peer's address and pinned keys are those of the moment), with an HTTP client of its own
-    /// configured for peers; ``shutdown()`` it when done.
+    /// A client whose membership may change while it runs; ``shutdown()`` it when done.
+    /// - Parameter agreement: not used: since protocol 2 nothing is sealed to static keys (kept so
+    ///   that callers need not change).
     package init(
         me: TrustID, signing: SigningKey, agreement: AgreementKey, topology: @escaping @Sendable () -> Topology
     ) {
+        self.init(me: me, signing: signing, topology: topology)
+    }
+
+    /// A client whose membership may change while it runs: `topology` is called for every call (a
+    /// peer's address and pinned keys are those of the moment), with an HTTP client of its own
+    /// configured for peers; ``shutdown()`` it when done.
+    package init(me: TrustID, signing: SigningKey, topology: @escaping @Sendable () -> Topology) {
         self.me = me
         self.signing = signing
-        self.agreement = agreement
         self.topology = topology
         // A peer that is down must fail fast: without this, a request waits out its whole deadline
         // while the pool retries the connection, and one dead peer stalls gossip rounds and fetches.
@@ -50,28 +68,46 @@ package struct PeerClient: Sendable {
     /// not shut down stops the process in its deinit.
     package func shutdown() async throws { try await http.shutdown() }
 
-    /// Sends a sealed, signed request and returns the peer's opened, verified answer.
+    /// Forgets the session with `peer` (its key was revoked, or it left): the next call handshakes
+    /// again, checked against the keys pinned then.
+    package func forgetSession(with peer: TrustID) { sessions.forget(peer) }
+
+    /// Sends an encrypted, signed request and returns the peer's opened, verified answer.
+    /// - Throws: ``PeerRefusal`` (the peer's signed refusal, or ``PeerRefusal/Code/unavailable`` for
+    ///   an answer not to be trusted), or the HTTP client's error when no answer came.
     package func call(_ peer: TrustID, path: String, payload: [UInt8], timeout: TimeAmount = .seconds(10)) async throws
         -> [UInt8]
     {
-        let (trust, nonce, headers, body) = try await send(peer, path: path, payload: payload, timeout: timeout)
+        let exchange = try await execute(peer, path: path, payload: payload, timeout: timeout)
+        // Collected into one buffer of the announced size: growing it by doubling would copy it.
+        let announced = exchange.response.headers.first(name: "Content-Length").flatMap { Int($0) } ?? 0
+        guard announced <= maximumResponse else {
+            throw PeerRefusal(.unavailable, "\(peer) announced a \(announced)-byte answer, over the limit")
+        }
+        var body = ByteBuffer()
+        body.reserveCapacity(announced)
+        for try await part in exchange.response.body {
+            guard body.readableBytes + part.readableBytes <= maximumResponse else {
+                throw PeerRefusal(.unavailable, "\(peer) sent an answer over \(maximumResponse) bytes")
+            }
+            body.writeImmutableBuffer(part)
+        }
         return try PeerEnvelope.openResponse(
-            status: 200, headers: headers, body: Array(buffer: body), from: trust, to: me, requestNonce: nonce,
-            key: agreement)
+            status: 200, headers: Self.headers(exchange.response), body: Array(buffer: body), from: exchange.trust,
+            to: me, requestNonce: exchange.nonce, session: exchange.session, version: protocolVersion)
     }
 
-    /// Sends a sealed, signed request and hands the raw answer (chunk frames, which carry their
+    /// Sends an encrypted, signed request and hands the raw answer (chunk frames, which carry their
     /// own authentication) to `consume` as it arrives. `consume` reads what it can from the front
     /// of `buffer` and leaves an incomplete tail for its next call; `buffer`'s storage is reused.
     package func callStreaming(
         _ peer: TrustID, path: String, payload: [UInt8], buffer: inout ByteBuffer, timeout: TimeAmount = .seconds(60),
         consume: (inout ByteBuffer) throws -> Void
     ) async throws {
-        let (trust, nonce, response) = try await execute(peer, path: path, payload: payload, timeout: timeout)
-        guard response.status == .ok else { throw try await refusal(response, from: trust, nonce: nonce) }
+        let exchange = try await execute(peer, path: path, payload: payload, timeout: timeout)
         buffer.clear()
         var received = 0
-        for try await part in response.body {
+        for try await part in exchange.response.body {
             received += part.readableBytes
             guard received <= maximumResponse else {
                 throw PeerRefusal(.unavailable, "\(peer) sent an answer over \(maximumResponse) bytes")
@@ -82,61 +118,90 @@ package struct PeerClient: Sendable {
         }
     }
 
-    private func send(
-        _ peer: TrustID, path: String, payload: [UInt8], timeout: TimeAmount
-    ) async throws -> (trust: Topology.Trust, nonce: String, headers: [String: String], body: ByteBuffer) {
-        let (trust, nonce, response) = try await execute(peer, path: path, payload: payload, timeout: timeout)
-        guard response.status == .ok else { throw try await refusal(response, from: trust, nonce: nonce) }
-        // Collected into one buffer of the announced size: growing it by doubling would copy it.
-        let announced = response.headers.first(name: "Content-Length").flatMap { Int($0) } ?? 0
-        guard announced <= maximumResponse else {
-            throw PeerRefusal(.unavailable, "\(peer) announced a \(announced)-byte answer, over the limit")
-        }
-        var body = ByteBuffer()
-        body.reserveCapacity(announced)
-        for try await part in response.body {
-            guard body.readableBytes + part.readableBytes <= maximumResponse else {
-                throw PeerRefusal(.unavailable, "\(peer) sent an answer over \(maximumResponse) bytes")
-            }
-            body.writeImmutableBuffer(part)
-        }
-        var headers: [String: String] = [:]
-        for (name, value) in response.headers { headers[name] = value }
-        return (trust, nonce, headers, body)
+    /// A 200 answer to a request, with what is needed to open it.
+    private struct Exchange {
+        var trust: Topology.Trust
+        var nonce: String
+        var session: PeerSession
+        var response: HTTPClientResponse
     }
 
-    private func execute(_ peer: TrustID, path: String, payload: [UInt8], timeout: TimeAmount) async throws -> (
-        trust: Topology.Trust, nonce: String, response: HTTPClientResponse
-    ) {
+    /// Sends the request in the session with `peer` (made first if need be) and returns a 200
+    /// answer; a signed refusal is thrown. When the peer no longer knows the session, a new one is
+    /// made and the request sent once more, in it.
+    private func execute(_ peer: TrustID, path: String, payload: [UInt8], timeout: TimeAmount) async throws
+        -> Exchange
+    {
         guard let trust = topology().trust(peer) else {
             throw PeerRefusal(.unknownPeer, "\(peer) is not in this node's topology")
         }
-        let envelope = try PeerEnvelope.seal(
-            method: "POST", path: path, payload: payload, from: me, key: signing, to: trust)
-        var request = HTTPClientRequest(url: "http://\(trust.address)\(path)")
+        var refusal = PeerRefusal(.unknownSession, "no session")
+        for _ in 1...2 {
+            let session = try await sessions.session(with: peer) { [self] in
+                try await handshake(with: trust, timeout: timeout)
+            }
+            let envelope = PeerEnvelope.seal(
+                method: "POST", path: path, payload: payload, from: me, key: signing, in: session,
+                version: protocolVersion)
+            let nonce = envelope.headers[PeerEnvelope.nonceHeader] ?? ""
+            let response = try await post(envelope, to: trust, timeout: timeout)
+            if response.status == .ok {
+                return Exchange(trust: trust, nonce: nonce, session: session, response: response)
+            }
+            refusal = try await self.refusal(response, from: trust, nonce: nonce)
+            guard refusal.code == .unknownSession else { throw refusal }
+            sessions.drop(peer, id: session.id)
+        }
+        throw refusal
+    }
+
+    /// Makes a session with `trust`: a signed handshake of a fresh ephemeral key, its signed
+    /// answer checked against the peer's pinned keys and this handshake's transcript.
+    private func handshake(with trust: Topology.Trust, timeout: TimeAmount) async throws -> PeerSession {
+        let handshake = PeerEnvelope.handshake(from: me, key: signing, to: trust.ods, version: protocolVersion)
+        let response = try await post(handshake.request, to: trust, timeout: timeout)
+        guard response.status == .ok else { throw try await refusal(response, from: trust, nonce: handshake.nonce) }
+        let body = try await response.body.collect(upTo: maximumSmallAnswer)
+        return try PeerEnvelope.finish(
+            handshake, headers: Self.headers(response), body: Array(buffer: body), from: trust, to: me)
+    }
+
+    private func post(_ envelope: PeerEnvelope.Request, to trust: Topology.Trust, timeout: TimeAmount) async throws
+        -> HTTPClientResponse
+    {
+        var request = HTTPClientRequest(url: "http://\(trust.address)\(envelope.path)")
         request.method = .POST
         for (name, value) in envelope.headers { request.headers.add(name: name, value: value) }
         request.headers.add(name: "Content-Type", value: "application/octet-stream")
         request.body = .bytes(ByteBuffer(bytes: envelope.body))
-        let response = try await http.execute(request, timeout: timeout)
-        return (trust, envelope.headers[PeerEnvelope.nonceHeader] ?? "", response)
+        return try await http.execute(request, timeout: timeout)
+    }
+
+    private static func headers(_ response: HTTPClientResponse) -> [String: String] {
+        var headers: [String: String] = [:]
+        for (name, value) in response.headers { headers[name] = value }
+        return headers
     }
 
     /// The refusal a non-200 answer carries (its body is small JSON), believed only when signed by
     /// the peer and bound to this request (``PeerEnvelope/openRefusal(status:headers:body:from:to:requestNonce:)``).
+    /// A refusal of this node's protocol version is put in words naming both versions.
     private func refusal(_ response: HTTPClientResponse, from peer: Topology.Trust, nonce: String) async throws
         -> PeerRefusal
     {
-        let body = try await response.body.collect(upTo: 1 << 20)
-        var headers: [String: String] = [:]
-        for (name, value) in response.headers { headers[name] = value }
-        return PeerEnvelope.openRefusal(
-            status: Int(response.status.code), headers: headers, body: Array(buffer: body), from: peer, to: me,
-            requestNonce: nonce)
+        let body = try await response.body.collect(upTo: maximumSmallAnswer)
+        let refusal = PeerEnvelope.openRefusal(
+            status: Int(response.status.code), headers: Self.headers(response), body: Array(buffer: body), from: peer,
+            to: me, requestNonce: nonce)
+        guard refusal.code == .unsupportedProtocol, let theirs = refusal.protocolVersion, theirs != protocolVersion
+        else { return refusal }
+        return PeerRefusal(
+            .unsupportedProtocol, PeerProtocol.mismatch(peer: peer.ods, theirs: theirs, mine: protocolVersion),
+            protocolVersion: theirs)
     }
 }
 
-/// Gossip between real nodes: a ``GossipRequest`` as a sealed, signed POST to `/peer/v1/gossip`.
+/// Gossip between real nodes: a ``GossipRequest`` as an encrypted, signed POST to `/peer/v1/gossip`.
 package struct HTTPGossipTransport: GossipTransport {
     static let path = "/peer/v1/gossip"
     let client: PeerClient

@@ -11,7 +11,7 @@ package import TrustMeshNodeCore
 /// What a peer endpoint answers: a payload to seal and sign, or bytes that carry their own
 /// authentication (chunk frames).
 package enum PeerAnswer {
-    /// Sealed to the peer and signed by this node.
+    /// Encrypted in the request's session and signed by this node.
     case sealed(Data)
     /// Bytes that carry their own authentication (chunk frames), streamed as they are written.
     case stream(any PeerStream)
@@ -38,13 +38,15 @@ package struct PeerRequestContext: RequestContext {
     }
 }
 
-/// The peer listener's door: every route is a POST whose body is sealed to this node and signed by
-/// a pinned member. The door checks the envelope's headers (sender pinned, addressed here, fresh,
-/// nonce unseen) and the announced length against the route's limit **before reading the body**,
-/// then reads at most that limit and checks the signature and opens the body before a handler sees
-/// anything. It seals and signs each answer to the asker, and turns every refusal into the closed
-/// wire code set (``PeerRefusal``), signed and bound to its request like any answer — logged,
-/// counted and audited (aggregated per source) in this one place.
+/// The peer listener's door: every route is a POST whose body is encrypted in a session with this
+/// node and signed by a pinned member, and the door itself answers the handshake that makes a
+/// session (``PeerEnvelope/handshakePath``; sessions live in memory: ``PeerSessionTable``). The
+/// door checks the envelope's headers (protocol version, sender pinned, addressed here, fresh,
+/// nonce unseen, session live) and the announced length against the route's limit **before
+/// reading the body**, then reads at most that limit and checks the signature and opens the body
+/// before a handler sees anything. It seals each answer in the session and signs it, and turns
+/// every refusal into the closed wire code set (``PeerRefusal``), signed and bound to its request
+/// like any answer — logged, counted and audited (aggregated per source) in this one place.
 package struct PeerDoor: Sendable {
     /// Handles one opened request from a pinned peer.
     package typealias Handler = @Sendable (_ from: Topology.Trust, _ payload: [UInt8]) async throws -> PeerAnswer
@@ -66,8 +68,9 @@ package struct PeerDoor: Sendable {
     private let topology: @Sendable () -> Topology
     private let me: TrustID
     private let signing: SigningKey
-    private let agreement: AgreementKey
     private let nonces = NonceCache()
+    /// Sessions made by handshakes with this door, in memory only (``PeerSessionTable``).
+    private let sessions = PeerSessionTable()
     /// Requests signed before this moment are refused: the nonce cache starts empty.
     private let startedAt: Date
     private let contacts: PeerContacts
@@ -109,73 +112,121 @@ package struct PeerDoor: Sendable {
         self.topology = topology
         self.me = node.configuration.trust
         self.signing = try node.signingKey()
-        self.agreement = try node.agreementKey()
         self.startedAt = Date()
         self.contacts = contacts
         self.logger = logger
         self.refused = refused
     }
 
-    /// The door's routes, one per path in `routes`, behind `middleware` (outermost first).
+    /// The door's routes, one per path in `routes`, and the handshake
+    /// (``PeerEnvelope/handshakePath``), behind `middleware` (outermost first).
     package func routes(
         _ routes: [String: Route], middleware: [any MiddlewareProtocol<Request, Response, PeerRequestContext>] = []
     ) -> RouteCollection<PeerRequestContext> {
         let collection = RouteCollection(context: PeerRequestContext.self)
         for layer in middleware { collection.add(middleware: layer) }
-        for (path, route) in routes.sorted(by: { $0.key < $1.key }) {
+        for (path, route) in routes.sorted(by: { $0.key < $1.key }) where path != PeerEnvelope.handshakePath {
             collection.post(RouterPath(path)) { request, context -> Response in
                 await self.answer(request, from: context.remoteAddress, path: path, route: route)
             }
         }
+        collection.post(RouterPath(PeerEnvelope.handshakePath)) { request, context -> Response in
+            await self.handshake(request, from: context.remoteAddress)
+        }
         return collection
     }
 
-    /// Opens a peer request, runs the route's handler on its payload, and seals the answer to the
-    /// peer. Every refusal is logged, counted and signed; nothing a refused request carries is used.
-    private func answer(_ request: Request, from address: String, path: String, route: Route) async -> Response {
+    /// The request's headers, by canonical name.
+    private static func headers(_ request: Request) -> [String: String] {
         var headers: [String: String] = [:]
         for field in request.headers { headers[field.name.canonicalName] = field.value }
+        return headers
+    }
+
+    /// Reads a body whose headers passed, at most `limit` bytes, counted against the budget for
+    /// unverified bodies until `verify` (the signature check, and what it unlocks) returns.
+    private func readBody<T>(
+        _ request: Request, path: String, limit: Int, verify: ([UInt8]) throws -> T
+    ) async throws -> T {
+        let announced = request.headers[.contentLength].flatMap { Int($0) }
+        if let announced, announced > limit {
+            throw PeerRefusal(
+                .tooLarge, "\(path) takes request bodies of at most \(limit) bytes (this one announced \(announced))")
+        }
+        let reserved = announced ?? limit
+        guard unverified.reserve(reserved) else {
+            throw PeerRefusal(.unavailable, "the node is reading as many unverified request bodies as it allows; retry")
+        }
+        // Held until the signature verified (or the request failed), not while it is served.
+        defer { unverified.release(reserved) }
+        var request = request
+        let body: ByteBuffer
+        do {
+            body = try await request.collectBody(upTo: limit)
+        } catch is NIOTooManyBytesError {
+            throw PeerRefusal(.tooLarge, "\(path) takes request bodies of at most \(limit) bytes")
+        } catch {
+            // The connection closed, or went idle past the listener's idle timeout.
+            throw PeerRefusal(.badEnvelope, "the request's body did not arrive whole")
+        }
+        return try verify(Array(buffer: body))
+    }
+
+    /// Opens a session with a pinned peer: the handshake's headers checked as any request's (but
+    /// naming no session), its 32-byte body read, its signature verified, and a signed answer with
+    /// this node's ephemeral key. Refusals go the one way every refusal goes.
+    private func handshake(_ request: Request, from address: String) async -> Response {
+        let path = PeerEnvelope.handshakePath
+        let headers = Self.headers(request)
+        var verified: TrustID?
+        do {
+            let head = try PeerEnvelope.checkHead(
+                headers, as: me, topology: topology(), nonces: nonces, sessions: nil, notBefore: startedAt)
+            let accepted = try await readBody(request, path: path, limit: AgreementPublicKey.byteCount) { body in
+                try PeerEnvelope.acceptHandshake(
+                    head, method: "POST", path: path, body: body, as: me, key: signing, nonces: nonces,
+                    sessions: sessions)
+            }
+            verified = head.from.ods
+            contacts.record(head.from.ods)
+            var response = Response(
+                status: .ok, body: .init(byteBuffer: ByteBuffer(bytes: accepted.body)))
+            response.headers[HTTPField.Name(PeerEnvelope.signatureHeader)!] = accepted.signature.base64
+            response.headers[HTTPField.Name(PeerEnvelope.protocolHeader)!] = "\(PeerProtocol.version)"
+            response.headers[.contentType] = "application/json"
+            return response
+        } catch let refusal as PeerRefusal {
+            return self.refusal(refusal, path: path, headers: headers, address: address, verified: verified)
+        } catch {
+            return self.refusal(
+                PeerRefusal(.badEnvelope, "the handshake could not be read"), path: path, headers: headers,
+                address: address, verified: verified)
+        }
+    }
+
+    /// Opens a peer request in its session, runs the route's handler on its payload, and seals the
+    /// answer in the same session. Every refusal is logged, counted and signed; nothing a refused
+    /// request carries is used.
+    private func answer(_ request: Request, from address: String, path: String, route: Route) async -> Response {
+        let headers = Self.headers(request)
         var verified: TrustID?
         do {
             // Headers first: a request that fails them is refused before a byte of its body is read.
             let head = try PeerEnvelope.checkHead(
-                headers, as: me, topology: topology(), nonces: nonces, notBefore: startedAt)
-            let limit = route.maximumBody
-            let announced = request.headers[.contentLength].flatMap { Int($0) }
-            if let announced, announced > limit {
-                throw PeerRefusal(
-                    .tooLarge,
-                    "\(path) takes request bodies of at most \(limit) bytes (this one announced \(announced))")
-            }
-            let reserved = announced ?? limit
-            guard unverified.reserve(reserved) else {
-                throw PeerRefusal(
-                    .unavailable, "the node is reading as many unverified request bodies as it allows; retry")
-            }
-            let opened: PeerEnvelope.Opened
-            do {
-                // Held until the signature verified (or the request failed), not while it is served.
-                defer { unverified.release(reserved) }
-                var request = request
-                let body: ByteBuffer
-                do {
-                    body = try await request.collectBody(upTo: limit)
-                } catch is NIOTooManyBytesError {
-                    throw PeerRefusal(.tooLarge, "\(path) takes request bodies of at most \(limit) bytes")
-                } catch {
-                    // The connection closed, or went idle past the listener's idle timeout.
-                    throw PeerRefusal(.badEnvelope, "the request's body did not arrive whole")
-                }
-                opened = try PeerEnvelope.open(
-                    head, method: "POST", path: path, body: Array(buffer: body), as: me, key: agreement,
-                    nonces: nonces)
+                headers, as: me, topology: topology(), nonces: nonces, sessions: sessions, notBefore: startedAt)
+            let opened = try await readBody(request, path: path, limit: route.maximumBody) { body in
+                try PeerEnvelope.open(head, method: "POST", path: path, body: body, as: me, nonces: nonces)
             }
             verified = opened.from.ods
             contacts.record(opened.from.ods)
             switch try await route.handle(opened.from, opened.payload) {
             case .sealed(let answer):
-                let sealed = opened.from.agreementKey!.seal(Array(answer))
-                return signed(status: 200, body: sealed, to: opened.from.ods.code, nonce: opened.nonce)
+                let sealed = PeerEnvelope.answer(Array(answer), to: opened, from: me, key: signing)
+                var response = Response(status: .ok, body: .init(byteBuffer: ByteBuffer(bytes: sealed.body)))
+                response.headers[HTTPField.Name(PeerEnvelope.signatureHeader)!] = sealed.signature.base64
+                response.headers[HTTPField.Name(PeerEnvelope.protocolHeader)!] = "\(PeerProtocol.version)"
+                response.headers[.contentType] = "application/octet-stream"
+                return response
             case .stream(let stream):
                 let logger = logger
                 let body = ResponseBody(contentLength: stream.length) { writer in
@@ -188,6 +239,7 @@ package struct PeerDoor: Sendable {
                     }
                 }
                 var response = Response(status: .ok, body: body)
+                response.headers[HTTPField.Name(PeerEnvelope.protocolHeader)!] = "\(PeerProtocol.version)"
                 response.headers[.contentType] = "application/octet-stream"
                 return response
             }
@@ -215,7 +267,10 @@ package struct PeerDoor: Sendable {
     ) -> Response {
         refused(refusal.code)
         let claimed = String(headers[PeerEnvelope.fromHeader.lowercased()]?.prefix(8) ?? "?")
-        if refusal.code != .notShared, !unreadablePayload {
+        // An unknown session is the protocol's ordinary "handshake again" (every peer meets it once
+        // after this node restarts): counted and logged, not audited as an attack.
+        let routine = refusal.code == .unknownSession
+        if refusal.code != .notShared, !unreadablePayload, !routine {
             let actor: Actor = verified.map { .system("peer \($0.code)") } ?? .system("unauthenticated \(address)")
             do {
                 try node.auditRefusal(
@@ -226,7 +281,9 @@ package struct PeerDoor: Sendable {
                 logger.error("could not audit a peer refusal", metadata: ["error": "\(error)"])
             }
         }
-        if !unreadablePayload {
+        if routine {
+            logger.info("peer session unknown: it will handshake again", metadata: ["claimedFrom": "\(claimed)"])
+        } else if !unreadablePayload {
             logger.warning(
                 "refused peer request",
                 metadata: [
@@ -249,6 +306,7 @@ package struct PeerDoor: Sendable {
                 status: status, from: me, toCode: peer, requestNonce: nonce, body: body))
         var response = Response(status: .init(code: status), body: .init(byteBuffer: ByteBuffer(bytes: body)))
         response.headers[HTTPField.Name(PeerEnvelope.signatureHeader)!] = signature.base64
+        response.headers[HTTPField.Name(PeerEnvelope.protocolHeader)!] = "\(PeerProtocol.version)"
         response.headers[.contentType] = "application/octet-stream"
         return response
     }

@@ -30,24 +30,34 @@ public struct PeerRefusal: Error, CustomStringConvertible, Sendable, Equatable, 
         /// The holder's own store has lost bytes the study needs: not worth retrying until its
         /// operators restore them.
         case storeDamaged
+        /// The request names no protocol version this node speaks (``PeerProtocol``);
+        /// ``PeerRefusal/protocolVersion`` says which it does.
+        case unsupportedProtocol
+        /// The request's session is unknown here: expired, pushed out, or forgotten in a restart.
+        /// The requester handshakes again and resends.
+        case unknownSession
     }
 
     public var code: Code
     public var message: String
     /// For ``Code/notShared``: the policy rule that failed (its name on the wire).
     public var rule: ReportedRule?
+    /// For ``Code/unsupportedProtocol``: the newest protocol version the refusing node speaks.
+    public var protocolVersion: Int?
 
-    public init(_ code: Code, _ message: String, rule: ReportedRule? = nil) {
+    /// A refusal with its wire code and a message naming the rule (no secrets, no patient data).
+    public init(_ code: Code, _ message: String, rule: ReportedRule? = nil, protocolVersion: Int? = nil) {
         self.code = code
         self.message = message
         self.rule = rule
+        self.protocolVersion = protocolVersion
     }
 
     /// The HTTP status a refusal is sent with.
     public var status: Int {
         switch code {
-        case .unknownPeer, .badSignature, .staleRequest, .replayedRequest: 401
-        case .badEnvelope: 400
+        case .unknownPeer, .badSignature, .staleRequest, .replayedRequest, .unknownSession: 401
+        case .badEnvelope, .unsupportedProtocol: 400
         case .tooLarge: 413
         case .notFound, .unknownTransfer: 404
         case .unavailable: 503

@@ -19,14 +19,15 @@ import TrustMeshTesting
     /// `host:port` → port.
     static func port(_ address: String) -> Int { Int(address.split(separator: ":").last!)! }
 
-    /// Envelope headers that pass every check a receiver can make without the body (a pinned
-    /// sender, addressed to it, fresh, a well-formed nonce and signature); the signature is random.
-    static func plausibleHeaders(from: String, to: String) -> String {
+    /// Envelope headers that pass every check a receiver can make without the body (the version,
+    /// a pinned sender, addressed to it, fresh, a well-formed nonce and signature, a live
+    /// `session`); the signature is random.
+    static func plausibleHeaders(from: String, to: String, session: String = "") -> String {
         let nonce = Data(Random.bytes(16)).base64EncodedString()
         let signature = Data(Random.bytes(64)).base64EncodedString()
-        return "TrustMesh-From: \(from)\r\nTrustMesh-To: \(to)\r\n"
+        return "TrustMesh-Protocol: \(PeerProtocol.version)\r\nTrustMesh-From: \(from)\r\nTrustMesh-To: \(to)\r\n"
             + "TrustMesh-Timestamp: \(Int(Date().timeIntervalSince1970))\r\nTrustMesh-Nonce: \(nonce)\r\n"
-            + "TrustMesh-Signature: \(signature)\r\n"
+            + "TrustMesh-Session: \(session)\r\nTrustMesh-Signature: \(signature)\r\n"
     }
 
     /// An HTTP answer read off a raw connection: status, headers (lower-case names), body.
@@ -88,7 +89,8 @@ import TrustMeshTesting
 
         // Headers that pass every check the body is not needed for, but a body over the route's
         // cap: 413 before any of it is read, signed by RKB and bound to the request's nonce.
-        let nonceHeaders = Self.plausibleHeaders(from: "RRK", to: "RKB")
+        let session = try await network.session(from: "RRK", to: "RKB").session.id
+        let nonceHeaders = Self.plausibleHeaders(from: "RRK", to: "RKB", session: session)
         let nonce = try #require(
             nonceHeaders.components(separatedBy: "\r\n").first { $0.hasPrefix("TrustMesh-Nonce: ") }?.dropFirst(17))
         let large = try RawConnection(port: port)
@@ -119,7 +121,7 @@ import TrustMeshTesting
             let connection = try RawConnection(port: port)
             connection.send(
                 "POST /peer/v1/gossip HTTP/1.1\r\nHost: x\r\nContent-Length: \(8 << 20)\r\n"
-                    + Self.plausibleHeaders(from: "RRK", to: "RKB") + "\r\n")
+                    + Self.plausibleHeaders(from: "RRK", to: "RKB", session: session) + "\r\n")
             waiting.append(connection)
         }
         try await poll("one request over the unverified-body budget to be refused", deadline: .seconds(20)) {
@@ -136,6 +138,7 @@ import TrustMeshTesting
         try await network.start("RKB", arguments: ["--header-timeout", "1", "--idle-timeout", "2"])
         let peerPort = Self.port(String(network.peerURL("RKB").dropFirst("http://".count)))
         let localPort = Self.port(network.localAddress("RKB"))
+        let session = try await network.session(from: "RRK", to: "RKB").session.id
 
         // 40 requests whose head never ends (20 per listener), and 10 whose body stops part way
         // (after headers that pass every check made before the body is read).
@@ -150,7 +153,8 @@ import TrustMeshTesting
             #expect(
                 connection.send(
                     "POST /peer/v1/gossip HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n"
-                        + Self.plausibleHeaders(from: "RRK", to: "RKB") + "\r\n" + String(repeating: "A", count: 1000)))
+                        + Self.plausibleHeaders(from: "RRK", to: "RKB", session: session) + "\r\n"
+                        + String(repeating: "A", count: 1000)))
             connections.append(connection)
         }
         try await poll("the node to close all 50 half-sent requests", deadline: .seconds(30)) {
@@ -239,6 +243,7 @@ import TrustMeshTesting
                     for _ in 0..<1250 {
                         var request = HTTPClientRequest(url: url)
                         request.method = .POST
+                        request.headers.add(name: "TrustMesh-Protocol", value: "\(PeerProtocol.version)")
                         request.headers.add(name: "TrustMesh-From", value: "RRK")
                         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
                         _ = try await response.body.collect(upTo: 1 << 16)

@@ -161,8 +161,9 @@ import TrustMeshTesting
         }
 
         // A genuine request from RRK is answered; the same bytes again are a replay.
-        let genuine = try PeerEnvelope.seal(
-            method: "POST", path: "/peer/v1/gossip", payload: payload, from: rrk.ods, key: rrkKey, to: rkb)
+        let session = try await network.session(from: "RRK", to: "RKB").session
+        let genuine = PeerEnvelope.seal(
+            method: "POST", path: "/peer/v1/gossip", payload: payload, from: rrk.ods, key: rrkKey, in: session)
         let first = try await send(genuine)
         #expect(first.0 == 200, "\(first.1)")
         let replay = try await send(genuine)
@@ -170,8 +171,8 @@ import TrustMeshTesting
         #expect(replay.1.contains("replayedRequest"))
 
         // Signed with a key that is not RRK's pinned key.
-        let forged = try PeerEnvelope.seal(
-            method: "POST", path: "/peer/v1/gossip", payload: payload, from: rrk.ods, key: SigningKey(), to: rkb)
+        let forged = PeerEnvelope.seal(
+            method: "POST", path: "/peer/v1/gossip", payload: payload, from: rrk.ods, key: SigningKey(), in: session)
         let forgedAnswer = try await send(forged)
         #expect(forgedAnswer.0 == 401)
         #expect(forgedAnswer.1.contains("badSignature"))
