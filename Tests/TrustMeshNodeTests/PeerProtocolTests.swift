@@ -112,6 +112,28 @@ import TrustMeshTesting
         #expect(String(decoding: replayed.body, as: UTF8.self).contains("staleRequest"))
     }
 
+    @Test func aForgedOrReplayedHandshakeIsRefusedByARunningNode() async throws {
+        let network = try TestNetwork(trusts: ["RRK", "RKB"], intervalMs: 60_000)
+        try await network.start("RKB")
+        let rkb = try TrustID("RKB")
+        let rrk = try TrustID("RRK")
+        // Under RRK's name, signed by another key.
+        let forged = PeerEnvelope.handshake(from: rrk, key: SigningKey(), to: rkb)
+        let forgedAnswer = try await network.send(forged.request, to: "RKB")
+        #expect(forgedAnswer.status == 401)
+        #expect(String(decoding: forgedAnswer.body, as: UTF8.self).contains("badSignature"))
+        // RRK's own, sent twice: the first makes a session, the second is a replay.
+        let key = try SigningKey.read(from: network.dataDirectory("RRK") + "/keys/signing.key")
+        let genuine = PeerEnvelope.handshake(from: rrk, key: key, to: rkb)
+        #expect(try await network.send(genuine.request, to: "RKB").status == 200)
+        let replayed = try await network.send(genuine.request, to: "RKB")
+        #expect(replayed.status == 401)
+        #expect(String(decoding: replayed.body, as: UTF8.self).contains("replayedRequest"))
+        let status = try await LocalAPIClient.status(node: network.api("RKB"))
+        #expect(status.refusals["badSignature"] == 1)
+        #expect(status.refusals["replayedRequest"] == 1)
+    }
+
     @Test func aRequestInAnUnknownSessionIsRefusedByNameAndTheClientRecoversAfterARestart() async throws {
         let network = try TestNetwork(trusts: ["RRK", "RKB"], intervalMs: 60_000)
         try await network.start("RKB")
