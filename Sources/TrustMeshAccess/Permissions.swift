@@ -127,6 +127,7 @@ package enum AccessTable {
         "GET /study": .page(.view),
         "GET /thumbnail/{sop}": .page(.view),
         "GET /operator": .page(.status),
+        "POST /operator/conflicts/resolve": .page(.status),
         "GET /audit": .page(.audit),
         "GET /governance": .page(.audit),
         "POST /governance/review": .page(.audit),

@@ -18,6 +18,16 @@ public import TrustMeshModel
 /// the rest of the batch still applies. Records that would leave a gap in an origin's sequence are
 /// skipped (anti-entropy brings them once the gap is filled).
 ///
+/// **Equivocation.** Each digest entry carries the ``RecordFingerprint`` of the sender's record at
+/// that sequence. Where two nodes hold the same sequence of an origin with different fingerprints,
+/// or a node's record at the sequence a peer's digest ends on differs from the peer's, the node
+/// sends its record there; and any record arriving for a sequence already held is compared with the
+/// held one. Different content, correctly signed by the origin, is an ``IndexConflict``: the log keeps
+/// both records (``IndexLog/recordConflict(_:)``), the node sends its own back so the peer holds the
+/// evidence too, passes the other side of every unresolved conflict to peers whose digest shows only
+/// one side, and stores none of that origin's new records (counted in ``heldRecords``) until an
+/// operator resolves it. The node's own origin is never held.
+///
 /// The node does no I/O and never waits on a clock: storage is an ``IndexLog``, the network a
 /// ``GossipTransport``, and whoever drives it calls ``runRound()`` every
 /// ``GossipSettings/roundInterval``. With a seeded generator, an in-memory log and transport and
@@ -49,6 +59,11 @@ public actor GossipNode {
     public private(set) var acceptedRecords = 0
     /// Exchanges that failed: the peer was unreachable or refused, or the log failed.
     public private(set) var failedExchanges = 0
+    /// Records not stored because their origin has an unresolved conflict (anti-entropy brings them
+    /// again once it is resolved).
+    public private(set) var heldRecords = 0
+    /// Equivocations this node found that its log did not already hold.
+    public private(set) var conflictsFound = 0
 
     /// Creates a node with fixed peers and one key per trust (tests, the simulation).
     /// - Parameters:
@@ -149,17 +164,19 @@ public actor GossipNode {
     ///
     /// - Parameter request: The peer's digest and pushed records. Only the first
     ///   ``GossipSettings/batchSize`` pushed records are considered.
-    /// - Returns: This node's digest and the records the peer lacks, oldest first per origin.
+    /// - Returns: This node's digest and the records the peer lacks, oldest first per origin, after any
+    ///   evidence of an equivocation the peer's digest or records showed.
     /// - Throws: ``GossipError/unknownPeer(_:)`` if the caller is not one of ``peers`` with a pinned
     ///   key (nothing is stored), or a log error.
     public func handle(_ request: GossipRequest) async throws -> GossipResponse {
         guard request.from != id, keyring.members.contains(request.from) else {
             throw GossipError.unknownPeer(request.from)
         }
-        try await accept(request.records.prefix(settings.batchSize))
-        let digest = try await log.digest()
-        let records = try await records(lackedBy: request.digest, mine: digest)
-        return GossipResponse(digest: digest, records: records)
+        let contradicted = try await accept(request.records.prefix(settings.batchSize))
+        let mine = try await state()
+        let records = try await records(
+            for: Peer(request.digest, request.fingerprints, request.held), mine: mine, evidence: contradicted)
+        return GossipResponse(heads: mine.heads, held: mine.held, records: records)
     }
 
     // MARK: Reading
@@ -200,15 +217,47 @@ public actor GossipNode {
     }
 
     private func exchange(with peer: TrustID) async throws {
-        let response = try await transport.exchange(with: peer, GossipRequest(from: id, digest: try await log.digest()))
+        let before = try await state()
+        let response = try await transport.exchange(
+            with: peer, GossipRequest(from: id, heads: before.heads, held: before.held))
         // A peer may send no more than our own batch size; the rest comes in later rounds.
-        try await accept(response.records.prefix(settings.batchSize))
-        let mine = try await log.digest()
-        let push = try await records(lackedBy: response.digest, mine: mine)
+        let contradicted = try await accept(response.records.prefix(settings.batchSize))
+        let mine = try await state()
+        let push = try await records(
+            for: Peer(response.digest, response.fingerprints, response.held), mine: mine, evidence: contradicted)
         guard !push.isEmpty else { return }
-        let second = try await transport.exchange(with: peer, GossipRequest(from: id, digest: mine, records: push))
+        let second = try await transport.exchange(
+            with: peer, GossipRequest(from: id, heads: mine.heads, held: mine.held, records: push))
         // Normally empty: the peer has just told us what it holds.
-        try await accept(second.records.prefix(settings.batchSize))
+        _ = try await accept(second.records.prefix(settings.batchSize))
+    }
+
+    /// What this node tells a peer and compares with the peer's digest.
+    private struct State {
+        var heads: [TrustID: IndexHead]
+        var conflicts: [IndexConflict]
+        /// Origins with an unresolved conflict, but this node's own.
+        var held: Set<TrustID>
+    }
+
+    /// A peer's digest.
+    private struct Peer {
+        var digest: [TrustID: UInt64]
+        var fingerprints: [TrustID: RecordFingerprint]
+        var held: Set<TrustID>
+
+        init(_ digest: [TrustID: UInt64], _ fingerprints: [TrustID: RecordFingerprint], _ held: Set<TrustID>) {
+            self.digest = digest
+            self.fingerprints = fingerprints
+            self.held = held
+        }
+    }
+
+    private func state() async throws -> State {
+        let conflicts = try await log.unresolvedConflicts()
+        var held = Set(conflicts.map(\.origin))
+        held.remove(id)
+        return State(heads: try await log.heads(), conflicts: conflicts, held: held)
     }
 
     /// Up to `fanout` distinct peers, by a partial Fisher–Yates shuffle.
@@ -222,31 +271,85 @@ public actor GossipNode {
         return Array(candidates.prefix(count))
     }
 
-    /// The records a peer with digest `theirs` lacks, at most `batchSize`. When the budget can't cover
-    /// every origin, a random origin goes first so that none starves behind a long backlog.
-    private func records(lackedBy theirs: [TrustID: UInt64], mine: [TrustID: UInt64]) async throws -> [IndexRecord] {
-        let origins = mine.filter { $0.value > theirs[$0.key] ?? 0 }.keys.sorted()
-        guard !origins.isEmpty else { return [] }
-        let start = origins.count == 1 ? 0 : Int(random.next(upperBound: UInt64(origins.count)))
-        var budget = settings.batchSize
+    /// What to send a peer, at most `batchSize` records, in this order:
+    ///
+    /// 1. `evidence`: this node's records that records the peer just sent contradicted;
+    /// 2. for each unresolved conflict of which the peer's digest shows one side (its head is at that
+    ///    sequence with that fingerprint), the other side;
+    /// 3. where the peer's head is at the sequence of this node's head with another fingerprint, this
+    ///    node's record there;
+    /// 4. the records the peer lacks, after this node's record at the peer's head if its fingerprint
+    ///    differs there. When the budget can't cover every origin, a random origin goes first so
+    ///    that none starves behind a long backlog.
+    ///
+    /// Nothing of an origin the peer holds, but step 1: it stores none of it, and it knows. Steps 1 to
+    /// 3 cost nothing while there is no equivocation: the unresolved conflicts are read anyway (to
+    /// tell the peer what this node holds), and step 4 compares the first of the records it reads
+    /// anyway (the read starts one record earlier).
+    private func records(for peer: Peer, mine: State, evidence: [IndexRecord]) async throws -> [IndexRecord] {
         var result: [IndexRecord] = []
-        for offset in 0..<origins.count where budget > 0 {
-            let origin = origins[(start + offset) % origins.count]
-            let batch = try await log.records(origin: origin, after: theirs[origin] ?? 0, limit: budget)
-            result += batch.prefix(budget)
-            budget -= min(batch.count, budget)
+        var sent: Set<IndexRecord> = []
+        var budget = settings.batchSize
+        func add(_ record: IndexRecord) {
+            guard budget > 0, sent.insert(record).inserted else { return }
+            result.append(record)
+            budget -= 1
+        }
+        evidence.forEach(add)
+        for conflict in mine.conflicts where !peer.held.contains(conflict.origin) {
+            guard peer.digest[conflict.origin] == conflict.sequence, let shown = peer.fingerprints[conflict.origin]
+            else { continue }
+            if shown == RecordFingerprint(conflict.held) {
+                add(conflict.other)
+            } else if shown == RecordFingerprint(conflict.other) {
+                add(conflict.held)
+            }
+        }
+        var lacking: [TrustID] = []
+        for origin in mine.heads.keys.sorted() where !peer.held.contains(origin) {
+            guard let head = mine.heads[origin] else { continue }
+            let theirs = peer.digest[origin] ?? 0
+            if theirs == head.sequence, let shown = peer.fingerprints[origin], shown != head.fingerprint {
+                let held = try await log.records(origin: origin, after: head.sequence - 1, limit: 1)
+                if let record = held.first, record.sequence == head.sequence { add(record) }
+            } else if head.sequence > theirs {
+                lacking.append(origin)
+            }
+        }
+        guard !lacking.isEmpty, budget > 0 else { return result }
+        let start = lacking.count == 1 ? 0 : Int(random.next(upperBound: UInt64(lacking.count)))
+        for offset in 0..<lacking.count where budget > 0 {
+            let origin = lacking[(start + offset) % lacking.count]
+            let theirs = peer.digest[origin] ?? 0
+            guard theirs > 0, let shown = peer.fingerprints[origin] else {
+                try await log.records(origin: origin, after: theirs, limit: budget).prefix(budget).forEach(add)
+                continue
+            }
+            // Read from the peer's head, to compare what it holds there with ours.
+            let batch = try await log.records(origin: origin, after: theirs - 1, limit: budget + 1)
+            guard let first = batch.first, first.sequence == theirs else { continue }
+            if RecordFingerprint(first) != shown { add(first) }
+            batch.dropFirst().prefix(budget).forEach(add)
         }
         return result
     }
 
-    /// Verifies incoming records against their origins' pinned keys and stores those that extend the
-    /// log contiguously. Records already held, or beyond a gap, are skipped without verifying (they
-    /// change nothing); invalid ones are counted and dropped.
-    private func accept(_ incoming: some Collection<IndexRecord>) async throws {
-        guard !incoming.isEmpty else { return }
-        let held = try await log.digest()
+    /// Verifies incoming records against their origins' keys and stores those that extend the log
+    /// contiguously, unless their origin is held. A record for a sequence already held is compared
+    /// with the held one: the same content is skipped without verifying (it changes nothing), other
+    /// content that verifies is an equivocation, kept as evidence (``IndexLog/recordConflict(_:)``),
+    /// and its origin is held from then on. Records beyond a gap are skipped; invalid ones are counted
+    /// and dropped.
+    /// - Returns: This node's records that incoming ones contradicted: the peer needs them to see the
+    ///   equivocation too.
+    private func accept(_ incoming: some Collection<IndexRecord>) async throws -> [IndexRecord] {
+        guard !incoming.isEmpty else { return [] }
+        let heads = try await log.heads()
+        var held = Set(try await log.unresolvedConflicts().map(\.origin))
+        held.remove(id)
         var next: [TrustID: UInt64] = [:]
         var verified: [IndexRecord] = []
+        var contradicted: [IndexRecord] = []
         let ordered = incoming.sorted { ($0.origin, $0.sequence) < ($1.origin, $1.sequence) }
         for record in ordered {
             let keys = keyring.signingKeys(of: record.origin, issuedAt: record.issuedAt)
@@ -254,7 +357,30 @@ public actor GossipNode {
                 rejectedRecords += 1
                 continue
             }
-            let expected = next[record.origin] ?? (held[record.origin] ?? 0) + 1
+            let expected = next[record.origin] ?? (heads[record.origin]?.sequence ?? 0) + 1
+            if record.sequence >= 1, record.sequence < expected {
+                guard
+                    let mine = try await heldRecord(
+                        record.origin, record.sequence, head: heads[record.origin], stored: verified,
+                        unlessMatching: record)
+                else { continue }
+                do {
+                    try Self.verify(record, keys)
+                } catch {
+                    rejectedRecords += 1
+                    continue
+                }
+                contradicted.append(mine)
+                if try await log.recordConflict(IndexConflict(held: mine, other: record)) {
+                    conflictsFound += 1
+                    if record.origin != id { held.insert(record.origin) }
+                }
+                continue
+            }
+            guard !held.contains(record.origin) else {
+                heldRecords += 1
+                continue
+            }
             guard record.sequence == expected else { continue }
             do {
                 try Self.verify(record, keys)
@@ -265,8 +391,28 @@ public actor GossipNode {
             verified.append(record)
             next[record.origin] = expected + 1
         }
-        guard !verified.isEmpty else { return }
-        try await log.append(verified)
-        acceptedRecords += verified.count
+        if !verified.isEmpty {
+            try await log.append(verified)
+            acceptedRecords += verified.count
+        }
+        return contradicted
+    }
+
+    /// The record this node holds at `origin`'s `sequence` when it differs from `incoming`; `nil` when
+    /// it is the same record, or not readable (the simulation's log stages a round's records).
+    /// At the head, the fingerprint in hand settles "the same" without a read.
+    private func heldRecord(
+        _ origin: TrustID, _ sequence: UInt64, head: IndexHead?, stored: [IndexRecord],
+        unlessMatching incoming: IndexRecord
+    ) async throws -> IndexRecord? {
+        let fingerprint = RecordFingerprint(incoming)
+        if let mine = stored.first(where: { $0.origin == origin && $0.sequence == sequence }) {
+            return RecordFingerprint(mine) == fingerprint ? nil : mine
+        }
+        if let head, head.sequence == sequence, head.fingerprint == fingerprint { return nil }
+        guard let mine = try await log.records(origin: origin, after: sequence - 1, limit: 1).first,
+            mine.sequence == sequence, mine.contentHash != incoming.contentHash
+        else { return nil }
+        return mine
     }
 }

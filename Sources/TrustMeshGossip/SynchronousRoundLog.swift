@@ -10,23 +10,28 @@ internal import TrustMeshModel
 /// algorithms for replicated database maintenance", PODC 1987; Karp et al., "Randomized rumor
 /// spreading", FOCS 2000), so the round counts are an upper bound on what the real network needs.
 ///
-/// The digest does include staged records: a node that received a record from its first peer of the
+/// The heads do include staged records: a node that received a record from its first peer of the
 /// round does not ask its second peer for it again, as a real node, whose exchanges run one after
-/// another, would not. So the byte counts are not inflated by the model.
+/// another, would not. So the byte counts are not inflated by the model. Conflicts are evidence, not
+/// records: they are kept at once.
 actor SynchronousRoundLog: IndexLog {
     /// Where records are stored once their round closes.
     let committed: InMemoryIndexLog
     private var staged: [IndexRecord] = []
-    /// While a round is open: the committed digest extended by the staged records.
-    private var roundDigest: [TrustID: UInt64]?
+    /// While a round is open: the committed heads extended by the staged records.
+    private var roundHeads: [TrustID: IndexHead]?
 
     init(_ committed: InMemoryIndexLog) {
         self.committed = committed
     }
 
     func digest() async -> [TrustID: UInt64] {
-        if let roundDigest { return roundDigest }
-        return await committed.digest()
+        await heads().mapValues(\.sequence)
+    }
+
+    func heads() async -> [TrustID: IndexHead] {
+        if let roundHeads { return roundHeads }
+        return await committed.heads()
     }
 
     func records(origin: TrustID, after: UInt64, limit: Int) async -> [IndexRecord] {
@@ -34,26 +39,34 @@ actor SynchronousRoundLog: IndexLog {
     }
 
     func append(_ records: [IndexRecord]) async {
-        guard var digest = roundDigest else {
+        guard var heads = roundHeads else {
             await committed.append(records)
             return
         }
         for record in records.sorted(by: { ($0.origin, $0.sequence) < ($1.origin, $1.sequence) })
-        where record.sequence == (digest[record.origin] ?? 0) + 1 {
-            digest[record.origin] = record.sequence
+        where record.sequence == (heads[record.origin]?.sequence ?? 0) + 1 {
+            heads[record.origin] = IndexHead(sequence: record.sequence, fingerprint: RecordFingerprint(record))
             staged.append(record)
         }
-        roundDigest = digest
+        roundHeads = heads
+    }
+
+    func unresolvedConflicts() async -> [IndexConflict] {
+        await committed.unresolvedConflicts()
+    }
+
+    func recordConflict(_ conflict: IndexConflict) async -> Bool {
+        await committed.recordConflict(conflict)
     }
 
     /// From now on, appends are staged.
     func openRound() async {
-        roundDigest = await committed.digest()
+        roundHeads = await committed.heads()
     }
 
     /// Stores the staged records and stops staging.
     func closeRound() async {
-        roundDigest = nil
+        roundHeads = nil
         let records = staged
         staged = []
         await committed.append(records)

@@ -1,6 +1,6 @@
 import Foundation
 import TrustMeshCrypto
-import TrustMeshGossip
+package import TrustMeshGossip
 public import TrustMeshModel
 import TrustMeshPolicy
 public import TrustMeshStore
@@ -121,14 +121,19 @@ extension LocalNode {
     }
 
     /// Every study for a patient across the network, from this node's copy of the index; audited
-    /// as `query` naming `actor`.
+    /// as `query` naming `actor`. A trust with an unresolved index-record conflict is listed as it
+    /// was before the fork (its records below the disputed sequence).
     /// - Parameters:
     ///   - topology: names the holding trusts (optional).
     ///   - actor: who asks (``localOperator`` for the CLI).
     public func query(nhs: NHSNumber, topology: Topology? = nil, by actor: Actor) throws -> FederatedQueryResult {
         try audit(.query, actor: actor, subject: [.nhsNumber: nhs.digits])
         let records = try store.index.records(nhs: nhs)
-        let view = IndexView(records)
+        // A trust with an unresolved equivocation is listed as it was before the fork: its records
+        // from the first disputed sequence on are left out until an operator resolves it. Opt-outs
+        // are judged on every record, as at every other door.
+        let forks = try forkPoints()
+        let view = IndexView(records.filter { record in forks[record.origin].map { record.sequence < $0 } ?? true })
         guard !OptOutPolicy.decide(records, policy: networkPolicy).optedOut else {
             return FederatedQueryResult(nhsNumber: nhs.digits, optedOut: true, studies: [])
         }
@@ -154,7 +159,8 @@ extension LocalNode {
     }
 }
 
-/// The gossip layer's view of the node's SQLite index; every record it stores is audited.
+/// The gossip layer's view of the node's SQLite index; every record it stores is audited, and the
+/// equivocations gossip finds are kept, audited and raised through ``LocalNode/recordConflict(kind:trust:number:reason:first:second:actor:now:)``.
 package struct SQLiteIndexLog: IndexLog {
     let table: IndexTable
     let node: LocalNode
@@ -166,6 +172,12 @@ package struct SQLiteIndexLog: IndexLog {
 
     package func digest() async throws -> [TrustID: UInt64] { try table.digest() }
 
+    package func heads() async throws -> [TrustID: IndexHead] {
+        try table.heads().mapValues {
+            IndexHead(sequence: $0.sequence, fingerprint: RecordFingerprint(contentHash: $0.contentHash))
+        }
+    }
+
     package func records(origin: TrustID, after: UInt64, limit: Int) async throws -> [IndexRecord] {
         try table.records(origin: origin, after: after, limit: limit)
     }
@@ -175,5 +187,24 @@ package struct SQLiteIndexLog: IndexLog {
             try node.audit(.recordReceived, actor: .system("gossip"), subject: LocalNode.auditSubject(record))
             try node.auditRefusedOptOuts([record])
         }
+    }
+
+    package func unresolvedConflicts() async throws -> [IndexConflict] {
+        try node.unresolvedConflicts(kind: .indexRecord).compactMap { conflict in
+            guard let (held, other) = conflict.records, held.origin == other.origin, held.sequence == other.sequence
+            else { return nil }
+            return IndexConflict(held: held, other: other)
+        }
+    }
+
+    package func recordConflict(_ conflict: IndexConflict) async throws -> Bool {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let whose = conflict.origin == node.configuration.trust ? "this node's own key" : "\(conflict.origin)'s key"
+        return try node.recordConflict(
+            kind: .indexRecord, trust: conflict.origin, number: conflict.sequence,
+            reason: "two different index records of \(conflict.origin) with sequence \(conflict.sequence), "
+                + "both signed with \(whose)",
+            first: try encoder.encode(conflict.held), second: try encoder.encode(conflict.other))
     }
 }

@@ -95,6 +95,8 @@ package final class Catalogue: Sendable {
             try db.execute(sql: "ALTER TABLE chunk ADD COLUMN stagedAt TEXT")
         }
         CareTable.migrateIdentity(&migrator)
+        IndexTable.migrateHeads(&migrator)
+        ConflictTable.migrate(&migrator)
         return migrator
     }
 

@@ -1,6 +1,6 @@
 import Foundation
 import GRDB
-import TrustMeshCrypto
+package import TrustMeshCrypto
 package import TrustMeshModel
 
 /// The federated index as this node holds it: every verified index record from every origin (its
@@ -9,6 +9,10 @@ package import TrustMeshModel
 /// The gossip layer sees it through its `IndexLog` protocol (an adapter in TrustMeshNode); the
 /// node's own records are allocated their sequence numbers here, in one write transaction, so a
 /// CLI ingest and a running node never hand out the same number.
+///
+/// Each origin's head (its highest sequence and that record's ``IndexRecord/contentHash``) is kept
+/// in `indexHead`, written in the transaction that stores the record, so a gossip digest reads one
+/// row per origin and hashes nothing.
 package final class IndexTable: Sendable {
     let pool: DatabasePool
 
@@ -34,18 +38,78 @@ package final class IndexTable: Sendable {
         }
     }
 
+    /// The table of heads, after every earlier migration (registered last, with the catalogue's
+    /// other later migrations): filled from the records already held.
+    static func migrateHeads(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("v10: index heads") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE indexHead (
+                        origin TEXT PRIMARY KEY NOT NULL,
+                        sequence INTEGER NOT NULL,           -- the highest held; 1…sequence all are
+                        contentHash BLOB NOT NULL            -- BLAKE2b-256 of that record's signed bytes
+                    ) WITHOUT ROWID;
+                    """)
+            let tops = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT record FROM indexRecord AS r
+                    WHERE sequence = (SELECT MAX(sequence) FROM indexRecord WHERE origin = r.origin)
+                    """)
+            for record in try decode(tops) { try setHead(record, db: db) }
+        }
+    }
+
     /// Per origin, the highest sequence held.
     package func digest() throws -> [TrustID: UInt64] {
+        try heads().mapValues(\.sequence)
+    }
+
+    /// Per origin, the highest sequence held and that record's content hash: one row per origin.
+    package func heads() throws -> [TrustID: (sequence: UInt64, contentHash: Digest256)] {
         try pool.read { db in
-            var digest: [TrustID: UInt64] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT origin, MAX(sequence) AS top FROM indexRecord GROUP BY origin")
-            {
-                let origin: String = row["origin"]
-                let top: Int64 = row["top"]
-                if let id = try? TrustID(origin) { digest[id] = UInt64(top) }
+            var heads: [TrustID: (sequence: UInt64, contentHash: Digest256)] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT origin, sequence, contentHash FROM indexHead") {
+                guard let origin = try? TrustID(row["origin"] as String) else { continue }
+                let sequence: Int64 = row["sequence"]
+                heads[origin] = (UInt64(sequence), try Digest256(rawBytes: Array(row["contentHash"] as Data)))
             }
-            return digest
+            return heads
         }
+    }
+
+    /// The record of `origin` at `sequence`, if held.
+    package func record(origin: TrustID, sequence: UInt64) throws -> IndexRecord? {
+        try pool.read { db in try Self.record(origin: origin, sequence: sequence, db: db) }
+    }
+
+    static func record(origin: TrustID, sequence: UInt64, db: Database) throws -> IndexRecord? {
+        try decode(
+            Row.fetchAll(
+                db, sql: "SELECT record FROM indexRecord WHERE origin = ? AND sequence = ?",
+                arguments: [origin.code, Int64(clamping: sequence)])
+        ).first
+    }
+
+    /// Puts `record` in place of the record held at its origin and sequence (an operator resolving
+    /// an equivocation chose it), in the caller's transaction; its head too, if it is the head.
+    /// - Throws: ``StoreError`` if no record is held there.
+    static func replace(with record: IndexRecord, db: Database, encoder: JSONEncoder = JSONEncoder()) throws {
+        try db.execute(
+            sql: """
+                UPDATE indexRecord SET kind = ?, nhsNumber = ?, studyUID = ?, record = ?, receivedAt = ?
+                WHERE origin = ? AND sequence = ?
+                """,
+            arguments: [
+                record.kind.rawValue, record.nhsNumber.digits, record.studyUID, try encoder.encode(record),
+                ISO8601DateFormatter().string(from: Date()), record.origin.code, Int64(record.sequence),
+            ])
+        guard db.changesCount == 1 else {
+            throw StoreError.catalogue("no index record \(record.origin)#\(record.sequence) to replace")
+        }
+        try db.execute(
+            sql: "UPDATE indexHead SET contentHash = ? WHERE origin = ? AND sequence = ?",
+            arguments: [Data(record.contentHash.rawBytes), record.origin.code, Int64(record.sequence)])
     }
 
     /// An origin's records after `after`, in order, at most `limit`.
@@ -167,6 +231,18 @@ package final class IndexTable: Sendable {
                 record.origin.code, Int64(record.sequence), record.kind.rawValue, record.nhsNumber.digits,
                 record.studyUID, try encoder.encode(record), now,
             ])
+        try setHead(record, db: db)
+    }
+
+    /// Makes `record` its origin's head (it has just been stored with the highest sequence).
+    private static func setHead(_ record: IndexRecord, db: Database) throws {
+        try db.execute(
+            sql: """
+                INSERT INTO indexHead (origin, sequence, contentHash) VALUES (?, ?, ?)
+                ON CONFLICT(origin) DO UPDATE SET sequence = excluded.sequence, contentHash = excluded.contentHash
+                WHERE excluded.sequence > indexHead.sequence
+                """,
+            arguments: [record.origin.code, Int64(record.sequence), Data(record.contentHash.rawBytes)])
     }
 
     static func decode(_ rows: [Row]) throws -> [IndexRecord] {

@@ -479,6 +479,74 @@ enum WebPages {
         return html + "</tbody></table></div>"
     }
 
+    /// The alarm shown first on the operator and information-governance pages while a trust has an
+    /// unresolved equivocation (two statements signed with its key that cannot both be true), with
+    /// both statements as the evidence and, for the operator, a form to resolve each; then the
+    /// conflicts resolved before, with who resolved them and why. Nothing if there were none.
+    static func equivocations(_ conflicts: [LocalNode.Conflict], resolvable: Bool) -> SafeHTML {
+        let open = conflicts.filter { $0.resolution == nil }
+        let resolved = conflicts.filter { $0.resolution != nil }
+        var html: SafeHTML = ""
+        if !open.isEmpty {
+            html += """
+                <div class="notice error" role="alert" id="equivocation-alarm"><h2>Alarm: a trust signed two \
+                versions of the same statement</h2><p>Each row is two statements signed with one trust's key that \
+                cannot both be true: its key may be stolen. Both are kept as evidence (\(open.count) \
+                unresolved). Until an operator resolves it, this node stores none of that trust's new index records, \
+                and searches list its studies as they were before the disputed record. Ask the trust which one its \
+                node signed, and tell your information governance lead.</p>
+                <div class="table-wrap" role="region" aria-label="Unresolved equivocations" tabindex="0">\
+                <table id="equivocations"><thead><tr><th scope="col" class="num">No.</th><th scope="col">Trust</th>\
+                <th scope="col">What</th><th scope="col">Found</th><th scope="col">Held here</th>\
+                <th scope="col">Contradicting it</th><th scope="col">Resolve</th></tr></thead><tbody>
+                """
+            for conflict in open {
+                let (held, other) = conflict.statementSummaries
+                let keep: SafeHTML =
+                    conflict.kind == .indexRecord
+                    ? """
+                    <label for="keep-\(conflict.id)">Keep</label><select id="keep-\(conflict.id)" name="keep">\
+                    <option value="held" selected>the record held here</option>\
+                    <option value="other">the contradicting record</option></select>
+                    """ : ""
+                let action: SafeHTML =
+                    resolvable
+                    ? """
+                    <form method="post" action="/operator/conflicts/resolve">\(HTML.csrfField)\
+                    <input type="hidden" name="id" value="\(conflict.id)">\
+                    <label for="note-\(conflict.id)">Note</label><input id="note-\(conflict.id)" name="note" \
+                    type="text" required maxlength="500" size="24">\(keep)<button type="submit">Resolve</button></form>
+                    """ : "An operator resolves it"
+                html += """
+                    <tr data-conflict="\(conflict.id)" data-trust="\(conflict.trust.code)">\
+                    <td class="num">\(conflict.id)</td><td>\(conflict.trust.code)</td>\
+                    <td>\(conflict.kind.rawValue) \(conflict.number): \(conflict.reason)</td>\
+                    <td class="nowrap">\(conflict.detectedAt)</td><td>\(held)</td><td>\(other)</td><td>\(action)</td></tr>
+                    """
+            }
+            html += "</tbody></table></div></div>"
+        }
+        if !resolved.isEmpty {
+            html += """
+                <section aria-labelledby="resolved-title"><h2 id="resolved-title">Equivocations resolved</h2>
+                <table id="resolved-equivocations"><thead><tr><th scope="col" class="num">No.</th>\
+                <th scope="col">Trust</th><th scope="col">What</th><th scope="col">Resolved</th><th scope="col">By</th>\
+                <th scope="col">Kept</th><th scope="col">Note</th></tr></thead><tbody>
+                """
+            for conflict in resolved {
+                guard let resolution = conflict.resolution else { continue }
+                html += """
+                    <tr data-conflict="\(conflict.id)"><td class="num">\(conflict.id)</td><td>\(conflict.trust.code)</td>\
+                    <td>\(conflict.kind.rawValue) \(conflict.number)</td><td class="nowrap">\(resolution.at)</td>\
+                    <td>\(resolution.by)</td><td>\(resolution.keptSecond ? "the contradicting record" : "the record held")</td>\
+                    <td>\(resolution.note)</td></tr>
+                    """
+            }
+            html += "</tbody></table></section>"
+        }
+        return html
+    }
+
     static func operatorView(
         status: NodeStatus, statistics: StoreStatistics, peers: [(trust: Topology.Trust, contact: Date?)],
         fetches: [FetchProgress], now: Date

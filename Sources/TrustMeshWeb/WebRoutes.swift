@@ -25,7 +25,8 @@ import TrustMeshStore
 /// | `GET /study?uid=` | a held study: series and thumbnails |
 /// | `GET /thumbnail/{sop}` | PNG thumbnail of an instance's first frame (SVG "preview not available" otherwise) |
 /// | `GET /priors?nhs=&modality=&bodyPart=&months=` | the prior-imaging alert |
-/// | `GET /operator` | peers, index per trust, fetches, refusals, disk and dedup |
+/// | `GET /operator` | peers, index per trust, fetches, refusals, disk and dedup; the equivocation alarm |
+/// | `POST /operator/conflicts/resolve` | form: resolve an equivocation (id, note, keep) |
 /// | `GET /audit?nhs=&clinician=&trust=` | the audit trail with each entry's verification |
 /// | `GET /assets/app.css`, `GET /assets/app.js` | the stylesheet and script |
 ///
@@ -69,6 +70,7 @@ package struct WebUI: Sendable {
         router.get("/thumbnail/:sop") { _, context in self.thumbnail(sop: context.parameters.get("sop") ?? "") }
         router.get("/priors") { request, _ in self.priorsPage(HTML.query(of: request)) }
         router.get("/operator") { _, _ in await self.operatorPage() }
+        router.post("/operator/conflicts/resolve") { request, _ in await self.resolveConflict(request) }
         router.get("/audit") { request, _ in self.auditPage(HTML.query(of: request)) }
         router.get("/governance") { _, _ in self.governancePage() }
         router.post("/governance/review") { request, _ in await self.reviewEmergency(request) }
@@ -405,20 +407,43 @@ package struct WebUI: Sendable {
 
     // MARK: Operator and IG
 
-    func operatorPage() async -> Response {
+    func operatorPage(notice: String? = nil) async -> Response {
         do {
             let status = try await services.status()
             let stats = try node.store.statistics()
             let peers = services.topology.trusts.filter { $0.ods != node.configuration.trust }.map {
                 (trust: $0, contact: services.contacts.lastContact($0.ods))
             }
+            let problem: SafeHTML =
+                notice.map { "<div class=\"notice error\" role=\"alert\" id=\"resolve-problem\"><p>\($0)</p></div>" }
+                ?? ""
             let body =
-                WebPages.auditAlarm(try node.store.audit.treeHeadConflicts())
+                problem + WebPages.auditAlarm(try node.store.audit.treeHeadConflicts())
+                + WebPages.equivocations(try node.conflicts(), resolvable: true)
                 + WebPages.operatorView(
                     status: status, statistics: stats, peers: peers, fetches: services.fetches.all(), now: Date())
             return HTML.response(
-                .ok, HTML.page(title: "Operator", node: nodeLabel, current: "/operator", body: body))
+                notice == nil ? .ok : .badRequest,
+                HTML.page(title: "Operator", node: nodeLabel, current: "/operator", body: body))
         } catch { return failure(error, doing: "read its status") }
+    }
+
+    /// The operator resolves an equivocation (form: id, note, keep), audited naming the signed-in
+    /// person; back to the operator page, which says what was wrong if it could not be done.
+    func resolveConflict(_ request: Request) async -> Response {
+        let form = await HTML.formBody(of: request)
+        guard let id = Int64(form["id"] ?? "") else {
+            return await operatorPage(notice: "Say which conflict to resolve.")
+        }
+        guard let keep = ConflictKeep(rawValue: form["keep"] ?? "held") else {
+            return await operatorPage(notice: "Keep either the record held here or the contradicting one.")
+        }
+        do {
+            try node.resolveConflict(id: id, by: viewer, note: form["note"] ?? "", keep: keep)
+            return HTML.redirect("/operator")
+        } catch let error as ConflictInputError {
+            return await operatorPage(notice: "That conflict could not be resolved: \(error.description).")
+        } catch { return failure(error, doing: "resolve the conflict") }
     }
 
     /// Information governance: emergency accesses recorded or served here, awaiting review first.
@@ -427,11 +452,16 @@ package struct WebUI: Sendable {
         do { accesses = try node.emergencyAccesses() } catch { return failure(error, doing: "list emergency accesses") }
         let waiting = accesses.filter { !$0.isReviewed }
         let conflicts: [AuditTable.TreeHeadConflict]
-        do { conflicts = try node.store.audit.treeHeadConflicts() } catch {
+        let equivocations: [LocalNode.Conflict]
+        do {
+            conflicts = try node.store.audit.treeHeadConflicts()
+            equivocations = try node.conflicts()
+        } catch {
             return failure(error, doing: "read the audit alarms")
         }
         var body: SafeHTML = """
-            <h1>Information governance</h1>\(WebPages.auditAlarm(conflicts))
+            <h1>Information governance</h1>\(WebPages.auditAlarm(conflicts))\
+            \(WebPages.equivocations(equivocations, resolvable: false))
             <h2>Emergency accesses</h2>
             <p>Every emergency care relationship this trust recorded, or served a study under, with its \
             justification. \(waiting.count) \(waiting.count == 1 ? "awaits" : "await") review.</p>
