@@ -17,7 +17,8 @@ package import TrustMeshModel
 /// more, so a caller never sees it.
 package struct PeerClient: Sendable {
     let me: TrustID
-    let signing: SigningKey
+    /// The node's signing key now, read for every request: it changes when the node rotates.
+    let signing: @Sendable () throws -> SigningKey
     /// The network's membership, read afresh for every call: it may change while the node runs.
     let topology: @Sendable () -> Topology
     let http: HTTPClient
@@ -34,7 +35,7 @@ package struct PeerClient: Sendable {
     /// - Parameter agreement: not used: since protocol 2 nothing is sealed to static keys (kept so
     ///   that callers need not change).
     package init(me: TrustID, signing: SigningKey, agreement: AgreementKey, topology: Topology) {
-        self.init(me: me, signing: signing, topology: { topology })
+        self.init(me: me, signing: { signing }, topology: { topology })
     }
 
     /// A client whose membership may change while it runs; ``shutdown()`` it when done.
@@ -43,13 +44,23 @@ package struct PeerClient: Sendable {
     package init(
         me: TrustID, signing: SigningKey, agreement: AgreementKey, topology: @escaping @Sendable () -> Topology
     ) {
-        self.init(me: me, signing: signing, topology: topology)
+        self.init(me: me, signing: { signing }, topology: topology)
     }
 
-    /// A client whose membership may change while it runs: `topology` is called for every call (a
-    /// peer's address and pinned keys are those of the moment), with an HTTP client of its own
-    /// configured for peers; ``shutdown()`` it when done.
+    /// A client whose membership may change while it runs, with a fixed signing key; ``shutdown()``
+    /// it when done.
     package init(me: TrustID, signing: SigningKey, topology: @escaping @Sendable () -> Topology) {
+        self.init(me: me, signing: { signing }, topology: topology)
+    }
+
+    /// A client whose membership and own key may change while it runs: `topology` is called for
+    /// every call (a peer's address and pinned keys are those of the moment) and `signing` for
+    /// every request and handshake (a node that adopted rotated keys signs with the new one: pass
+    /// `{ try node.cachedSigningKey() }`), with an HTTP client of its own configured for peers;
+    /// ``shutdown()`` it when done.
+    package init(
+        me: TrustID, signing: @escaping @Sendable () throws -> SigningKey, topology: @escaping @Sendable () -> Topology
+    ) {
         self.me = me
         self.signing = signing
         self.topology = topology
@@ -141,7 +152,7 @@ package struct PeerClient: Sendable {
                 try await handshake(with: trust, timeout: timeout)
             }
             let envelope = PeerEnvelope.seal(
-                method: "POST", path: path, payload: payload, from: me, key: signing, in: session,
+                method: "POST", path: path, payload: payload, from: me, key: try signing(), in: session,
                 version: protocolVersion)
             let nonce = envelope.headers[PeerEnvelope.nonceHeader] ?? ""
             let response = try await post(envelope, to: trust, timeout: timeout)
@@ -158,7 +169,8 @@ package struct PeerClient: Sendable {
     /// Makes a session with `trust`: a signed handshake of a fresh ephemeral key, its signed
     /// answer checked against the peer's pinned keys and this handshake's transcript.
     private func handshake(with trust: Topology.Trust, timeout: TimeAmount) async throws -> PeerSession {
-        let handshake = PeerEnvelope.handshake(from: me, key: signing, to: trust.ods, version: protocolVersion)
+        let handshake = PeerEnvelope.handshake(
+            from: me, key: try signing(), to: trust.ods, version: protocolVersion)
         let response = try await post(handshake.request, to: trust, timeout: timeout)
         guard response.status == .ok else { throw try await refusal(response, from: trust, nonce: handshake.nonce) }
         let body = try await response.body.collect(upTo: maximumSmallAnswer)

@@ -67,7 +67,8 @@ package struct PeerDoor: Sendable {
     /// The network's membership, read afresh for every request: it may change while the node runs.
     private let topology: @Sendable () -> Topology
     private let me: TrustID
-    private let signing: SigningKey
+    /// The key read when the door was made: used only if the node's current key cannot be read.
+    private let initialSigning: SigningKey
     private let nonces = NonceCache()
     /// Sessions made by handshakes with this door, in memory only (``PeerSessionTable``).
     private let sessions = PeerSessionTable()
@@ -111,7 +112,7 @@ package struct PeerDoor: Sendable {
         self.node = node
         self.topology = topology
         self.me = node.configuration.trust
-        self.signing = try node.signingKey()
+        self.initialSigning = try node.cachedSigningKey()
         self.startedAt = Date()
         self.contacts = contacts
         self.logger = logger
@@ -135,6 +136,10 @@ package struct PeerDoor: Sendable {
         }
         return collection
     }
+
+    /// The node's signing key now: it changes when the node adopts rotated keys
+    /// (`LocalNode.cachedSigningKey`), and every answer is signed with the current one.
+    private func signing() -> SigningKey { (try? node.cachedSigningKey()) ?? initialSigning }
 
     /// The request's headers, by canonical name.
     private static func headers(_ request: Request) -> [String: String] {
@@ -184,7 +189,7 @@ package struct PeerDoor: Sendable {
                 headers, as: me, topology: topology(), nonces: nonces, sessions: nil, notBefore: startedAt)
             let accepted = try await readBody(request, path: path, limit: AgreementPublicKey.byteCount) { body in
                 try PeerEnvelope.acceptHandshake(
-                    head, method: "POST", path: path, body: body, as: me, key: signing, nonces: nonces,
+                    head, method: "POST", path: path, body: body, as: me, key: signing(), nonces: nonces,
                     sessions: sessions)
             }
             verified = head.from.ods
@@ -221,7 +226,7 @@ package struct PeerDoor: Sendable {
             contacts.record(opened.from.ods)
             switch try await route.handle(opened.from, opened.payload) {
             case .sealed(let answer):
-                let sealed = PeerEnvelope.answer(Array(answer), to: opened, from: me, key: signing)
+                let sealed = PeerEnvelope.answer(Array(answer), to: opened, from: me, key: signing())
                 var response = Response(status: .ok, body: .init(byteBuffer: ByteBuffer(bytes: sealed.body)))
                 response.headers[HTTPField.Name(PeerEnvelope.signatureHeader)!] = sealed.signature.base64
                 response.headers[HTTPField.Name(PeerEnvelope.protocolHeader)!] = "\(PeerProtocol.version)"
@@ -301,7 +306,7 @@ package struct PeerDoor: Sendable {
     }
 
     private func signed(status: Int, body: [UInt8], to peer: String, nonce: String) -> Response {
-        let signature = signing.sign(
+        let signature = signing().sign(
             PeerEnvelope.responseSigningBytes(
                 status: status, from: me, toCode: peer, requestNonce: nonce, body: body))
         var response = Response(status: .init(code: status), body: .init(byteBuffer: ByteBuffer(bytes: body)))

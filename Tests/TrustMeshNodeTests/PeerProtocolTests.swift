@@ -17,7 +17,7 @@ import TrustMeshTesting
 
 /// The peer protocol against real node processes, with the test acting as a peer.
 @Suite(.serialized, .timeLimit(.minutes(5))) struct PeerProtocolTests {
-    @Test func aClientReadsTheTopologyAfreshForEveryCall() async throws {
+    @Test func aClientReadsTheTopologyAndItsOwnKeyAfreshForEveryCall() async throws {
         let network = try TestNetwork(trusts: ["RRK", "RKB"], intervalMs: 60_000)
         try await network.start("RKB")
         let rrk = try LocalNode(directory: network.dataDirectory("RRK"))
@@ -27,21 +27,30 @@ import TrustMeshTesting
         let index = try #require(moved.trusts.firstIndex { $0.ods == rkbID })
         moved.trusts[index].address = "127.0.0.1:\(try FreePorts.allocate(1)[0])"
         let current = Mutex(moved)
+        let genuine = try rrk.signingKey()
+        let key = Mutex(genuine)
         let client = PeerClient(
-            me: rrk.configuration.trust, signing: try rrk.signingKey(), agreement: try rrk.agreementKey(),
-            topology: { current.withLock { $0 } })
+            me: rrk.configuration.trust, signing: { key.withLock { $0 } }, topology: { current.withLock { $0 } })
         let payload = Array(try JSONEncoder().encode(GossipRequest(from: rrk.configuration.trust, digest: [:])))
+        func call() async throws -> [UInt8] { try await client.call(rkbID, path: "/peer/v1/gossip", payload: payload) }
         var failure: (any Error)?
-        do {
-            _ = try await client.call(rkbID, path: "/peer/v1/gossip", payload: payload)
-        } catch { failure = error }
+        do { _ = try await call() } catch { failure = error }
         #expect(failure.flatMap(PeerTransportFailure.init) == .unreachable, "\(String(describing: failure))")
         // The membership changes under the running client: its next call goes to the new address.
         current.withLock { $0 = network.topology }
-        let answer = try await client.call(rkbID, path: "/peer/v1/gossip", payload: payload)
+        let answer = try await call()
         #expect(try JSONDecoder().decode(GossipResponse.self, from: Data(answer)).records.isEmpty)
+        // Its own key is read for every request too: one RKB does not pin is refused at once…
+        key.withLock { $0 = SigningKey() }
+        var refusal: PeerRefusal?
+        do { _ = try await call() } catch let error as PeerRefusal { refusal = error }
+        #expect(refusal?.code == .badSignature, "\(String(describing: refusal))")
+        // …and the pinned one, back, is accepted in the same session.
+        key.withLock { $0 = genuine }
+        _ = try await call()
         try await client.shutdown()
     }
+
     /// The test is RRK: it records a handshake, a gossip request and RKB's answer, then shows that
     /// what a thief takes later (both nodes' static keys, RKB's whole folder) opens none of it.
     @Test func recordedTrafficCannotBeOpenedWithTheStaticKeysTakenLater() async throws {
