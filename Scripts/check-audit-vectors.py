@@ -3,7 +3,8 @@
 
 usage: check-audit-vectors.py [docs/audit-vectors.json]
        check-audit-vectors.py --read   (files in hex on standard input, one per line: how each reads)
-Every entry, root, tree head, proof, accepted and malformed file, and verdict must be reproduced.
+Every entry, root, tree head, proof, accepted and malformed file, key statement and verdict (with
+a topology, or with a network file's keys over time) must be reproduced.
 Prints one line per failed check and 'N passed, N failed'; exit status 0 if none failed.
 """
 import contextlib, importlib.util, io, json, os, sys, tempfile
@@ -140,8 +141,50 @@ def main(path):
             got = str(f).split(":")[0]
         check(got == x["verdict"], f"proof file {x['name']!r}: expected {x['verdict']}, got {got}")
 
+    key_changes(vectors["keyChanges"])
+
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
+
+
+def key_changes(vectors):
+    """§9: each key from its seed, each statement's signed bytes and signatures, and every verdict
+    with a network file (and a topology, when one is given)."""
+    for x in vectors["keys"]:
+        private = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(x["seed"]))
+        public = v.base64.b64encode(private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)).decode()
+        check(public == x["publicKey"], f"key {x['name']!r}")
+    messages = {"membership": lambda o: v.membership_message(o["membership"]),
+                "certificate": v.certificate_message, "revocation": v.revocation_message}
+    for x in vectors["statements"]:
+        o = json.loads(x["json"])
+        m = messages[x["kind"]](o)
+        check(m.hex() == x["signedMessage"], f"statement {x['name']!r}: signed message")
+        signatures = [s["signature"] for s in o["signatures"]] if x["kind"] == "membership" else [o["signature"]]
+        check(len(signatures) == len(x["signedBy"]) and all(
+            v.signed(v.key(k), sig, m) for k, sig in zip(x["signedBy"], signatures)), f"statement {x['name']!r}: signed")
+    networks = {n["name"]: n["text"] for n in vectors["networks"]}
+    with tempfile.TemporaryDirectory() as d:
+        for x in vectors["verdicts"]:
+            arguments = []
+            if x.get("network") is not None:
+                arguments += ["--network", os.path.join(d, "network.json")]
+                with open(arguments[-1], "w") as f: f.write(networks[x["network"]])
+            if x.get("topology") is not None:
+                arguments += ["--topology", os.path.join(d, "topology.json")]
+                with open(arguments[-1], "w") as f: f.write(x["topology"])
+            files = []
+            for file in x["files"]:
+                files.append(os.path.join(d, file["name"]))
+                with open(files[-1], "w") as f: f.write(file["text"])
+            out = io.StringIO()
+            with contextlib.redirect_stdout(out): v.main(files + arguments)
+            lines = out.getvalue().splitlines()
+            for file, path in zip(x["files"], files):
+                line = next((l for l in lines if f" {path}: " in l), "")
+                ok = line.startswith(f"OK      {path}: ") if file["verdict"] == "OK" else \
+                    line.startswith(f"FAILED  {path}: {file['verdict']}: ")
+                check(ok, f"key change {x['name']!r} for {file['name']}: expected {file['verdict']}, got {line!r}")
 
 
 def reading(data):

@@ -2,12 +2,14 @@
 """Verify TrustMesh audit exports independently of the Swift code (docs/AUDIT-FORMAT.md, version 2).
 
 usage: verify-audit.py FILE... --topology TOPOLOGY.json
+       verify-audit.py FILE... --network NETWORK.json [--topology TOPOLOGY.json]   (keys over time, §9)
        verify-audit.py --proof PROOF.json --topology TOPOLOGY.json   (an inclusion proof, §4.3)
 Needs only the standard library and the `cryptography` package (Ed25519).
 Exit status 0 if every file verifies, 1 if any fails, 2 on a usage error.
 """
-import base64, binascii, collections, hashlib, json, re, struct, sys
+import base64, binascii, calendar, collections, hashlib, json, re, struct, sys
 from datetime import datetime
+from time import gmtime, strftime
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -347,12 +349,13 @@ def signing_keys(entries, trust, pinned):
     return keys
 
 
-def verify_chain(entries, trust, pinned):
-    """Raises Failure for the first problem, in the order the Swift verifier checks."""
-    keys = signing_keys(entries, trust, pinned)
+def verify_chain(entries, trust, pinned, network=None):
+    """Raises Failure for the first problem, in the order the Swift verifier checks. With a network
+    (§9), each entry is checked with the keys of its trust valid at its time, not the pinned key."""
+    keys = signing_keys(entries, trust, pinned) if network is None else [None] * len(entries)
     present = {e["sequence"] for e in entries if e["trust"] == trust}
     seen, previous, expected = set(), None, 1
-    for e, k in zip(entries, keys):
+    for i, (e, k) in enumerate(zip(entries, keys)):
         s, where = e["sequence"], f"{trust} #{e['sequence']}"
         if e["trust"] != trust: raise Failure(f"{where}: wrong trust: this entry belongs to {e['trust']}'s log")
         if s in seen: raise Failure(f"{where}: duplicate: the entry appears more than once")
@@ -364,6 +367,10 @@ def verify_chain(entries, trust, pinned):
         m = entry_message(e)
         if blake(m).hex() != e["hash"]:
             raise Failure(f"{where}: bad hash: the entry's fields do not hash to the hash it records")
+        if network is not None:
+            verdict = network.judge(trust, e["time"], lambda k: signed(k, e["signature"], m))
+            if verdict[0] != "signed": raise Failure(f"{where}: {network.refusal(trust, verdict, e['time'])}")
+            keys[i] = k = verdict[1]
         if not signed(k, e["signature"], m): raise Failure(f"{where}: bad signature: not signed by {trust}'s key")
         link = ZERO if s == 1 else bytes.fromhex(previous["hash"])
         if bytes.fromhex(e["previousHash"]) != link:
@@ -382,11 +389,21 @@ def candidate_keys(n, keys, pinned):
     return ([keys[n - 1]] if 1 <= n <= len(keys) else keys[-1:]) + [pinned]
 
 
-def check_checkpoint(c, entries, keys, pinned):
+def head_signer(h, message, n, keys, pinned, network):
+    """`None` if the tree head or checkpoint is signed by a key valid for it (§6.2; §9.5 with a
+    network), else why not (the key's revocation or period, or an empty string)."""
+    if network is None:
+        return None if any(signed(k, h["signature"], message) for k in candidate_keys(n, keys, pinned)) else ""
+    verdict = network.judge(h["trust"], h["time"], lambda k: signed(k, h["signature"], message))
+    return None if verdict[0] == "signed" else network.why(verdict, h["time"])
+
+
+def check_checkpoint(c, entries, keys, pinned, network=None):
     trust, s, by = c["trust"], c["sequence"], c["heldBy"]
     where = f"{trust} #{s}"
-    if s < 1 or not any(signed(k, c["signature"], checkpoint_message(c)) for k in candidate_keys(s, keys, pinned)):
-        raise Failure(f"{where}: bad checkpoint: the checkpoint held by {by} is not signed by {trust}'s key")
+    why = head_signer(c, checkpoint_message(c), s, keys, pinned, network)
+    if s < 1 or why is not None:
+        raise Failure(f"{where}: bad checkpoint: the checkpoint held by {by} is not signed by {trust}'s key{why or ''}")
     if s > len(entries):
         raise Failure(f"{where}: truncated: the log ends at #{len(entries)}, "
                       f"but {trust} signed a checkpoint at #{s} held by {by}")
@@ -394,13 +411,13 @@ def check_checkpoint(c, entries, keys, pinned):
         raise Failure(f"{where}: rewritten: the entry's hash differs from {trust}'s checkpoint held by {by}")
 
 
-def check_tree_head(h, entries, keys, pinned, tree):
+def check_tree_head(h, entries, keys, pinned, tree, network=None):
     trust, n, by = h["trust"], h["treeSize"], h["heldBy"]
     where = f"{trust} #{n}"
-    if n < 1 or not valid_time(h["time"]) or not any(
-            signed(k, h["signature"], tree_head_message(h)) for k in candidate_keys(n, keys, pinned)):
+    why = head_signer(h, tree_head_message(h), n, keys, pinned, network)
+    if n < 1 or not valid_time(h["time"]) or why is not None:
         raise Failure(f"{where}: bad tree head: the tree head held by {by} is not signed by {trust}'s key, "
-                      "or is malformed")
+                      f"or is malformed{why or ''}")
     if n > len(entries):
         raise Failure(f"{where}: truncated: the log ends at #{len(entries)}, "
                       f"but {trust} signed a tree head of {n} entries held by {by}")
@@ -447,14 +464,203 @@ def proof_verdict(data, pinned_keys):
     return f"{trust} #{p['entry']['sequence']} is in the tree of {p['treeHead']['treeSize']} entries {trust} signed"
 
 
+# --- §9: keys over time: a network file's membership, certificates and revocations -------------
+
+OVERLAP = 600  # seconds a superseded key stays valid after its successor's notBefore
+
+
+def u64(n): return struct.pack(">Q", n)
+def i64(n): return struct.pack(">q", n)
+def key_bytes(b64):
+    b = base64.b64decode(b64, validate=True)
+    if len(b) != 32: raise ValueError("not a 32-byte key")
+    return b
+
+
+def membership_message(m):
+    members = sorted(m["members"], key=lambda x: x["ods"].encode())
+    out = (b"TrustMesh/Membership/v1\x00" + string(m["network"]) + u64(m["version"]) + i64(m["threshold"])
+           + i64(len(members)))
+    for x in members: out += string(x["ods"]) + string(x["name"]) + string(x["address"]) + raw(key_bytes(x["root"]))
+    return out + optional(m.get("policy"), string) + string(m["issuedAt"])
+
+
+def certificate_message(c):
+    return (b"TrustMesh/KeyCertificate/v1\x00" + string(c["trust"]) + u64(c["serial"]) + string("signing")
+            + raw(key_bytes(c["signingKey"])) + string("agreement") + raw(key_bytes(c["agreementKey"]))
+            + string(c["notBefore"]) + string(c["notAfter"]) + raw(key_bytes(c["root"])))
+
+
+def revocation_message(r):
+    return (b"TrustMesh/KeyRevocation/v1\x00" + string(r["trust"]) + raw(key_bytes(r["key"])) + string(r["reason"])
+            + string(r["since"]) + string(r["issuedAt"]) + raw(key_bytes(r["signer"])))
+
+
+def seconds(t):
+    """Seconds since 1970 of a `YYYY-MM-DDTHH:MM:SSZ` time, or None."""
+    return calendar.timegm(datetime.strptime(t, "%Y-%m-%dT%H:%M:%SZ").timetuple()) if valid_time(t) else None
+
+
+def signers(signed_membership, members):
+    """The ODS codes of `members` whose root (as `members` lists it) signed the document."""
+    message, roots = membership_message(signed_membership["membership"]), {m["ods"]: m["root"] for m in members}
+    return {s["ods"] for s in signed_membership["signatures"]
+            if s["ods"] in roots and signed(key(roots[s["ods"]]), s["signature"], message)}
+
+
+def well_formed(m):
+    codes = [x["ods"] for x in m["members"]]
+    return (bool(codes) and len(set(codes)) == len(codes) and 1 <= m["threshold"] <= len(codes)
+            and seconds(m["issuedAt"]) is not None)
+
+
+class Network:
+    """What a network file says about keys (§9.3): the membership's chain of versions from the first
+    (taken on trust), the certificates signed by each member's current root, the revocations signed
+    by that root or by the key itself; and which keys of a trust were valid at a moment."""
+
+    def __init__(self, state):
+        versions = sorted(state.get("memberships") or [], key=lambda s: s["membership"]["version"])
+        if not versions: raise Failure("the network file holds no membership document")
+        first = versions[0]
+        if not well_formed(first["membership"]) or len(signers(first, first["membership"]["members"])) < \
+                first["membership"]["threshold"]:
+            raise Failure("the network file's first membership version is not signed by its own threshold")
+        current = first["membership"]
+        for s in versions[1:]:
+            new = s["membership"]
+            if new["version"] != current["version"] + 1 or new["network"] != current["network"] or \
+                    not well_formed(new):
+                continue
+            roots = {x["ods"]: x["root"] for x in new["members"]}
+            unchanged = [x for x in current["members"] if roots.get(x["ods"], x["root"]) == x["root"]]
+            if len(signers(s, unchanged)) >= current["threshold"] and \
+                    len(signers(s, new["members"])) >= new["threshold"]:
+                current = new
+        self.members = {x["ods"]: x for x in current["members"]}
+        self.certificates = collections.defaultdict(dict)  # trust -> serial -> certificate
+        for c in state.get("certificates") or []:
+            member, held = self.members.get(c["trust"]), self.certificates[c["trust"]]
+            start, end = seconds(c["notBefore"]), seconds(c["notAfter"])
+            if c["serial"] in held or member is None or c["root"] != member["root"] or start is None or \
+                    end is None or start > end or not signed(key(c["root"]), c["signature"], certificate_message(c)):
+                continue
+            held[c["serial"]] = c
+        self.revocations = []
+        for r in state.get("revocations") or []:
+            member = self.members.get(r["trust"])
+            if member is None: continue
+            if r["signer"] == r["key"]:
+                if not any(c["signingKey"] == r["key"] for c in self.certificates[r["trust"]].values()): continue
+            elif r["signer"] != member["root"]: continue
+            if seconds(r["since"]) is None or seconds(r["issuedAt"]) is None or \
+                    not signed(key(r["signer"]), r["signature"], revocation_message(r)):
+                continue
+            self.revocations.append(r)
+
+    def certified(self, trust):
+        """The trust's certificates from its current root, by serial."""
+        member = self.members.get(trust)
+        if member is None: return []
+        return sorted((c for c in self.certificates[trust].values() if c["root"] == member["root"]),
+                      key=lambda c: c["serial"])
+
+    def decides(self, trust):
+        return bool(self.certified(trust))
+
+    def revoked(self, k, t):
+        """The revocation of key `k` (base64) with the earliest since, if that is at or before `t`."""
+        found = [r for r in self.revocations if key_bytes(r["key"]) == key_bytes(k)]
+        first = min(found, key=lambda r: seconds(r["since"]), default=None)
+        return first if first is not None and seconds(first["since"]) <= t else None
+
+    def valid(self, trust, t):
+        """The certificates of `trust` valid at `t`, newest first (§9.4)."""
+        certificates, out = self.certified(trust), []
+        for i, c in enumerate(certificates):
+            if not seconds(c["notBefore"]) <= t <= seconds(c["notAfter"]): continue
+            if i + 1 < len(certificates) and t >= seconds(certificates[i + 1]["notBefore"]) + OVERLAP: continue
+            if self.revoked(c["signingKey"], t): continue
+            out.append(c)
+        return out[::-1]
+
+    def judge(self, trust, time, check):
+        """("signed", key), ("revoked", revocation, certificate), ("notValid", certificate, successor),
+        ("unsigned",) or ("undated",): which key valid at `time` passes `check`, or why none does."""
+        t = seconds(time)
+        if t is None: return ("undated",)
+        for c in self.valid(trust, t):
+            if check(key(c["signingKey"])): return ("signed", key(c["signingKey"]))
+        certificates = self.certified(trust)
+        for i, c in enumerate(certificates):
+            if check(key(c["signingKey"])):
+                r = self.revoked(c["signingKey"], t)
+                if r: return ("revoked", r, c)
+                return ("notValid", c, certificates[i + 1] if i + 1 < len(certificates) else None)
+        return ("unsigned",)
+
+    def why(self, verdict, time):
+        """The key's revocation or period, for a refused tree head or checkpoint."""
+        if verdict[0] == "revoked":
+            r, c = verdict[1], verdict[2]
+            by = "the key itself" if r["signer"] == r["key"] else f"{r['trust']}'s root"
+            return (f" (signed by {r['trust']}'s key {r['key'][:12]}… (certificate #{c['serial']}), revoked as "
+                    f"{r['reason']} since {r['since']} by {by} (revocation issued {r['issuedAt']}))")
+        if verdict[0] == "notValid":
+            c, n = verdict[1], verdict[2]
+            period = f"certificate #{c['serial']}, valid {c['notBefore']} to {c['notAfter']}"
+            if n is not None:
+                until = strftime("%Y-%m-%dT%H:%M:%SZ", gmtime(seconds(n["notBefore"]) + OVERLAP))
+                period += f"; superseded by #{n['serial']}, accepted until {until}"
+            return f" (signed by {c['trust']}'s key {c['signingKey'][:12]}… ({period}), not valid at {time})"
+        return ""
+
+    def refusal(self, trust, verdict, time):
+        """An entry's failure (§9.5): `revoked key`, `key not valid`, `bad signature` or `malformed time`."""
+        if verdict[0] == "undated": return "malformed time"
+        if verdict[0] == "revoked": return "revoked key: " + self.why(verdict, time)[2:-1] + \
+            ": what it signed from then on is not believed"
+        if verdict[0] == "notValid": return "key not valid: " + self.why(verdict, time)[2:-1]
+        return f"bad signature: not signed by a key of {trust}'s valid at {time}"
+
+
+def option(argv, name):
+    """The value of `name FILE` in argv (None if absent), and argv without it; ValueError if misused."""
+    if name not in argv: return None, argv
+    i = argv.index(name)
+    if i + 1 >= len(argv) or argv[i + 1].startswith("--") or name in argv[i + 1:]: raise ValueError(name)
+    return argv[i + 1], argv[:i] + argv[i + 2:]
+
+
+def read_network(path):
+    """A network file (§9.1), rebuilt into a Network; Failure if it cannot anchor anything."""
+    try:
+        with open(path, "rb") as f: state = json.loads(f.read().decode("utf-8"))
+        return Network(state)
+    except (OSError, ValueError, KeyError, TypeError, binascii.Error) as e:
+        raise Failure(f"not a network file: {e}")
+
+
 def main(argv):
-    if "--topology" not in argv or argv.index("--topology") + 1 >= len(argv):
+    try:
+        topology, argv = option(argv, "--topology")
+        network_path, files = option(argv, "--network")
+    except ValueError:
+        topology = network_path = None
+    if topology is None and network_path is None:
         print(__doc__, file=sys.stderr)
         return 2
-    i = argv.index("--topology")
-    files = argv[:i] + argv[i + 2:]
-    with open(argv[i + 1]) as f:
-        pinned = {t["ods"]: key(t["signingKey"]) for t in json.load(f)["trusts"] if t.get("signingKey")}
+    pinned = {}
+    if topology is not None:
+        with open(topology) as f:
+            pinned = {t["ods"]: key(t["signingKey"]) for t in json.load(f)["trusts"] if t.get("signingKey")}
+    network = None
+    if network_path is not None:
+        try:
+            network = read_network(network_path)
+        except Failure as failure:
+            print(f"{network_path}: {failure}", file=sys.stderr)
+            return 2
     if files[:1] == ["--proof"] and len(files) == 2:
         with open(files[1], "rb") as f: data = f.read()
         try:
@@ -463,6 +669,11 @@ def main(argv):
         except Failure as failure:
             print(f"FAILED  {files[1]}: {failure}")
             return 1
+
+    def network_for(trust):
+        """The network decides for a trust it certifies a key of (§9.5); the topology for others."""
+        return network if network is not None and network.decides(trust) else None
+
     logs, failures, checkpoints, heads = {}, {}, [], []
     for path in files:
         try:
@@ -472,8 +683,9 @@ def main(argv):
             if not entries: continue
             counts = collections.Counter(e["trust"] for e in entries)
             trust = min(counts, key=lambda t: (-counts[t], t))
-            if trust not in pinned: raise Failure(f"{trust}: unknown trust: the topology pins no key for it")
-            keys = verify_chain(entries, trust, pinned[trust])
+            if trust not in pinned and network_for(trust) is None:
+                raise Failure(f"{trust}: unknown trust: the topology pins no key for it")
+            keys = verify_chain(entries, trust, pinned.get(trust), network_for(trust))
             logs[path] = (trust, entries, keys)
             for e in entries:  # version 1: checkpoints recorded in the log itself (kind checkpoint)
                 c = recorded_checkpoint(e["details"]) if e["kind"] == "checkpoint" and "details" in e else None
@@ -498,7 +710,7 @@ def main(argv):
         if path is None: continue
         trust, entries, keys = logs[path]
         try:
-            check_checkpoint(c, entries, keys, pinned[trust])
+            check_checkpoint(c, entries, keys, pinned.get(trust), network_for(trust))
             checked[path].append((c["sequence"], "checkpoint", c["heldBy"]))
         except Failure as failure: failures.setdefault(path, str(failure))
     trees = {}
@@ -509,7 +721,7 @@ def main(argv):
         trust, entries, keys = logs[path]
         if path not in trees: trees[path] = Tree(leaf_hash(entry_message(e)) for e in entries)
         try:
-            check_tree_head(h, entries, keys, pinned[trust], trees[path])
+            check_tree_head(h, entries, keys, pinned.get(trust), trees[path], network_for(trust))
             checked[path].append((h["treeSize"], "tree head", h["heldBy"]))
         except Failure as failure: failures.setdefault(path, str(failure))
     for path in files:
@@ -519,7 +731,6 @@ def main(argv):
             print(f"OK      {path}: {trust}, {len(entries)} entries; {pinned_note(checked[path], trust)}")
         else: print(f"OK      {path}: no entries")
     return 1 if failures else 0
-
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

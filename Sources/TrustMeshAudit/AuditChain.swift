@@ -19,7 +19,11 @@ public import TrustMeshModel
 /// Signatures are checked with the trust's pinned key, except before a `keyChanged` entry: such an
 /// entry is signed with the new key and its details name the previous key, which then checks the
 /// entries before it. The pinned key therefore vouches, through the hash links, for every earlier
-/// key. Chain checks cannot see entries removed from the end: tree heads (and version 1
+/// key. Verified against a network's statements instead (``verify(_:trust:keys:)`` with
+/// ``AuditKeys/init(network:pinned:)``), each entry is checked with the keys of its trust valid at
+/// its own `time`: one signed with a revoked key at or after the revocation's `since` fails as
+/// `revoked key`, one outside its certificate's period as `key not valid`. Chain checks cannot see
+/// entries removed from the end: tree heads (and version 1
 /// checkpoints) that peers hold do (``VerifiedAuditLog/check(_:heldBy:)``).
 ///
 /// ```swift
@@ -81,9 +85,35 @@ public struct AuditChain: Sendable {
         guard let trust = trust ?? entries.first?.trust else {
             throw .malformed(line: 0, reason: "the log has no entries and names no trust")
         }
-        let inspection = inspect(entries, trust: trust, key: key)
+        return try verify(entries, trust: trust, source: .pinned(key))
+    }
+
+    /// Verifies a whole log with the keys ``AuditKeys`` gives its trust: the pinned key (following
+    /// `keyChanged` entries back), or the keys a network's statements say were valid at each entry's
+    /// time.
+    /// - Parameters:
+    ///   - entries: The log, in the order read.
+    ///   - trust: The trust whose log it should be; by default the first entry's.
+    ///   - keys: Where the trust's keys come from.
+    /// - Returns: The verified log, ready to check against tree heads and checkpoints.
+    /// - Throws: ``AuditError`` for the first failure (`unknown trust` if `keys` has none for the
+    ///   trust; `revoked key` or `key not valid` for an entry signed with a key not valid at its time).
+    public static func verify(_ entries: [AuditEntry], trust: TrustID? = nil, keys: AuditKeys) throws(AuditError)
+        -> VerifiedAuditLog
+    {
+        guard let trust = trust ?? entries.first?.trust else {
+            throw .malformed(line: 0, reason: "the log has no entries and names no trust")
+        }
+        guard let source = keys.source(of: trust) else { throw .unknownTrust(trust) }
+        return try verify(entries, trust: trust, source: source)
+    }
+
+    static func verify(_ entries: [AuditEntry], trust: TrustID, source: AuditKeys.Source) throws(AuditError)
+        -> VerifiedAuditLog
+    {
+        let inspection = inspect(entries, trust: trust, source: source)
         if let first = inspection.problems.first { throw first }
-        return VerifiedAuditLog(trust: trust, entries: inspection.authentic, keys: inspection.keys, pinned: key)
+        return VerifiedAuditLog(trust: trust, entries: inspection.authentic, keys: inspection.keys, source: source)
     }
 
     /// Checks one entry on its own: its hash and its signature with `key` (not its place in the
@@ -126,7 +156,7 @@ public struct AuditChain: Sendable {
     public static func check(
         _ entries: [AuditEntry], trust: TrustID, key: VerifyingKey, after previous: AuditEntry? = nil
     ) -> [EntryCheck] {
-        let inspection = inspect(entries, trust: trust, key: key, after: previous)
+        let inspection = inspect(entries, trust: trust, source: .pinned(key), after: previous)
         return entries.enumerated().map { EntryCheck(entry: $1, problem: inspection.problemAt[$0]) }
     }
 
@@ -147,11 +177,14 @@ public struct AuditChain: Sendable {
     }
 
     /// Checks every entry, recovering after each problem so that later ones are found too.
+    /// With a pinned key, each entry is checked with the key in force (following `keyChanged`
+    /// entries back); with a network, with the keys of the trust valid at the entry's time.
     static func inspect(
-        _ entries: [AuditEntry], trust: TrustID, key pinned: VerifyingKey, after start: AuditEntry? = nil
+        _ entries: [AuditEntry], trust: TrustID, source: AuditKeys.Source, after start: AuditEntry? = nil
     ) -> Inspection {
         var result = Inspection()
-        let keys = signingKeys(entries, trust: trust, pinned: pinned)
+        var keys: [VerifyingKey] = []
+        if case .pinned(let pinned) = source { keys = signingKeys(entries, trust: trust, pinned: pinned) }
         let present = Set(entries.lazy.filter { $0.trust == trust }.map(\.sequence))
         var seen: Set<UInt64> = []
         var previous: AuditEntry? = start
@@ -182,8 +215,18 @@ public struct AuditChain: Sendable {
                 previous = nil
                 continue
             }
-            guard (try? keys[index].verify(entry.signature, for: message)) != nil else {
-                result.found(.badSignature(trust: trust, sequence: sequence), at: index)
+            let judgement: AuditKeys.Judgement
+            if case .pinned = source {
+                let key = keys[index]
+                judgement = (try? key.verify(entry.signature, for: message)) != nil ? .signed(key) : .unsigned
+            } else {
+                judgement = AuditKeys.judge(source, trust: trust, time: entry.time) {
+                    (try? $0.verify(entry.signature, for: message)) != nil
+                }
+            }
+            guard let key = judgement.key else {
+                let problem = judgement.problem(trust: trust, sequence: sequence, time: entry.time, source: source)
+                result.found(problem ?? .badSignature(trust: trust, sequence: sequence), at: index)
                 previous = nil
                 continue
             }
@@ -201,7 +244,7 @@ public struct AuditChain: Sendable {
                 result.found(.badKeyChange(trust: trust, sequence: sequence), at: index)
             }
             result.authentic.append(entry)
-            result.keys.append(keys[index])
+            result.keys.append(key)
             previous = entry
         }
         return result
@@ -236,17 +279,17 @@ public struct VerifiedAuditLog: Sendable {
     public let entries: [AuditEntry]
     /// The key that signed each entry.
     let keys: [VerifyingKey]
-    /// The trust's pinned (current) key.
-    let pinned: VerifyingKey
+    /// Where the trust's keys come from: its pinned (current) key, or a network's statements.
+    let source: AuditKeys.Source
 
     /// The Merkle tree of the entries (``MerkleTree``), for tree heads and proofs.
     public let tree: MerkleTree.InMemory
 
-    init(trust: TrustID, entries: [AuditEntry], keys: [VerifyingKey], pinned: VerifyingKey) {
+    init(trust: TrustID, entries: [AuditEntry], keys: [VerifyingKey], source: AuditKeys.Source) {
         self.trust = trust
         self.entries = entries
         self.keys = keys
-        self.pinned = pinned
+        self.source = source
         var tree = MerkleTree.InMemory()
         for entry in entries { tree.append(MerkleTree.leafHash(entry.canonicalBytes)) }
         self.tree = tree
@@ -254,8 +297,9 @@ public struct VerifiedAuditLog: Sendable {
 
     /// Checks the log against a tree head the trust signed (typically one a peer held).
     ///
-    /// The head must verify with the key in force at its last entry (or the pinned key), have at
-    /// least one entry and a well-formed time; then the log must hold at least ``SignedTreeHead/treeSize``
+    /// The head must verify with the key in force at its last entry (or the pinned key) — with a
+    /// network, with a key of the trust valid at the head's time — have at least one entry and a
+    /// well-formed time; then the log must hold at least ``SignedTreeHead/treeSize``
     /// entries, and the Merkle tree of that many must have the head's root.
     /// - Parameters:
     ///   - head: A tree head of this log's trust.
@@ -265,16 +309,12 @@ public struct VerifiedAuditLog: Sendable {
     ///   ``AuditError/rewritten(trust:treeSize:logRoot:headRoot:heldBy:)``.
     public func check(_ head: SignedTreeHead, heldBy: TrustID?) throws(AuditError) {
         let size = head.treeSize
-        var candidates = [pinned]
-        if size >= 1, size <= UInt64(entries.count) {
-            candidates.insert(keys[Int(size - 1)], at: 0)
-        } else if let last = keys.last {
-            candidates.insert(last, at: 0)
+        let judgement = AuditKeys.judge(source, trust: trust, time: head.time, logKeys: candidates(at: size)) {
+            (try? head.verify(with: $0)) != nil
         }
-        guard head.trust == trust, size >= 1, CareTime.parse(head.time) != nil,
-            candidates.contains(where: { (try? head.verify(with: $0)) != nil })
-        else {
-            throw .badTreeHead(trust: trust, treeSize: size, heldBy: heldBy)
+        guard head.trust == trust, size >= 1, CareTime.parse(head.time) != nil, judgement.key != nil else {
+            throw .badTreeHead(
+                trust: trust, treeSize: size, heldBy: heldBy, why: judgement.why(time: head.time, source: source))
         }
         guard size <= UInt64(entries.count) else {
             throw .truncated(trust: trust, treeSize: size, logEnd: UInt64(entries.count), heldBy: heldBy)
@@ -288,6 +328,15 @@ public struct VerifiedAuditLog: Sendable {
     /// The last entry, or `nil` for an empty log.
     public var head: AuditEntry? { entries.last }
 
+    /// With a pinned key, the keys a tree head of `size` entries (or a checkpoint at that sequence)
+    /// may be signed with: the key in force at entry `size` (or at the last entry, past the end),
+    /// then the pinned key. Empty with a network (the head's own time decides).
+    private func candidates(at size: UInt64) -> [VerifyingKey] {
+        guard case .pinned(let pinned) = source else { return [] }
+        if size >= 1, size <= UInt64(entries.count) { return [keys[Int(size - 1)], pinned] }
+        return (keys.last.map { [$0] } ?? []) + [pinned]
+    }
+
     /// Checks the log against a checkpoint the trust signed (typically one a peer held).
     ///
     /// The checkpoint must verify with the key in force at its sequence (or the pinned key); then
@@ -300,16 +349,13 @@ public struct VerifiedAuditLog: Sendable {
     ///   ``AuditError/rewritten(trust:sequence:logHash:checkpointHash:heldBy:)`` if the entry differs.
     public func check(_ checkpoint: AuditCheckpoint, heldBy: TrustID?) throws(AuditError) {
         let sequence = checkpoint.sequence
-        var candidates = [pinned]
-        if sequence >= 1, sequence <= UInt64(entries.count) {
-            candidates.insert(keys[Int(sequence - 1)], at: 0)
-        } else if let last = keys.last {
-            candidates.insert(last, at: 0)
-        }
-        guard checkpoint.trust == trust, sequence >= 1,
-            candidates.contains(where: { (try? checkpoint.verify(with: $0)) != nil })
-        else {
-            throw .badCheckpoint(trust: trust, sequence: sequence, heldBy: heldBy)
+        let judgement = AuditKeys.judge(
+            source, trust: trust, time: checkpoint.time, logKeys: candidates(at: sequence)
+        ) { (try? checkpoint.verify(with: $0)) != nil }
+        guard checkpoint.trust == trust, sequence >= 1, judgement.key != nil else {
+            throw .badCheckpoint(
+                trust: trust, sequence: sequence, heldBy: heldBy,
+                why: judgement.why(time: checkpoint.time, source: source))
         }
         guard sequence <= UInt64(entries.count) else {
             throw .truncated(trust: trust, sequence: sequence, logEnd: UInt64(entries.count), heldBy: heldBy)

@@ -1,3 +1,4 @@
+import Foundation
 public import TrustMeshCrypto
 public import TrustMeshModel
 
@@ -27,12 +28,14 @@ public struct AuditError: Error, CustomStringConvertible, Sendable, Equatable {
         case wrongTrust(found: TrustID)
         case malformedTime(String)
         case badKeyChange
+        case revokedKey(String)
+        case keyNotValid(String)
         case truncated(logEnd: UInt64, heldBy: TrustID?)
         case rewritten(logHash: Digest256, checkpointHash: Digest256, heldBy: TrustID?)
-        case badCheckpoint(heldBy: TrustID?)
+        case badCheckpoint(heldBy: TrustID?, why: String?)
         case treeHeadTruncated(logEnd: UInt64, heldBy: TrustID?)
         case treeHeadRewritten(logRoot: Digest256, headRoot: Digest256, heldBy: TrustID?)
-        case badTreeHead(heldBy: TrustID?)
+        case badTreeHead(heldBy: TrustID?, why: String?)
         case conflictingCopies
         case unknownTrust
         case malformed(line: Int, reason: String)
@@ -106,6 +109,60 @@ public struct AuditError: Error, CustomStringConvertible, Sendable, Equatable {
         AuditError(.badKeyChange, trust: trust, sequence: sequence)
     }
 
+    /// The entry was signed with a key of the trust that a revocation covers at the entry's time
+    /// (checked against a network file's statements): what the key signed from the revocation's
+    /// `since` on is not believed, whoever made it.
+    /// - Parameters:
+    ///   - trust: The log's trust.
+    ///   - sequence: The entry.
+    ///   - revocation: The earliest revocation of the key dated at or before the entry.
+    ///   - serial: The serial of the certificate that certified the key.
+    public static func revokedKey(trust: TrustID, sequence: UInt64, revocation: KeyRevocation, serial: UInt64)
+        -> AuditError
+    {
+        AuditError(.revokedKey(revokedWords(revocation, serial: serial)), trust: trust, sequence: sequence)
+    }
+
+    /// The entry was signed with a key the trust's root certified, but not for the entry's time:
+    /// before its certificate's `notBefore`, after its `notAfter`, or after its successor's
+    /// `notBefore` plus the overlap.
+    /// - Parameters:
+    ///   - trust: The log's trust.
+    ///   - sequence: The entry.
+    ///   - certificate: The certificate of the key that signed it.
+    ///   - successor: The certificate after it (by serial), if any.
+    ///   - overlapSeconds: How long a superseded key stays valid after its successor's `notBefore`.
+    ///   - time: The entry's time.
+    public static func keyNotValid(
+        trust: TrustID, sequence: UInt64, certificate: KeyCertificate, successor: KeyCertificate?,
+        overlapSeconds: Double, time: String
+    ) -> AuditError {
+        AuditError(
+            .keyNotValid(notValidWords(certificate, successor: successor, overlap: overlapSeconds, time: time)),
+            trust: trust,
+            sequence: sequence)
+    }
+
+    /// "RRK's key ebVWLo/mVPlA… (certificate #1), revoked as compromised since T by RRK's root".
+    static func revokedWords(_ revocation: KeyRevocation, serial: UInt64) -> String {
+        "\(revocation.trust)'s key \(revocation.key.base64.prefix(12))… (certificate #\(serial)), revoked as "
+            + "\(revocation.reason.rawValue) since \(revocation.since) by "
+            + (revocation.isSelfRevocation ? "the key itself" : "\(revocation.trust)'s root")
+            + " (revocation issued \(revocation.issuedAt))"
+    }
+
+    /// "RRK's key … (certificate #1, valid A to B; superseded by #2, accepted until C), not valid at T".
+    static func notValidWords(
+        _ certificate: KeyCertificate, successor: KeyCertificate?, overlap: Double, time: String
+    ) -> String {
+        var period = "certificate #\(certificate.serial), valid \(certificate.notBefore) to \(certificate.notAfter)"
+        if let successor, let start = Timestamp.date(successor.notBefore) {
+            period += "; superseded by #\(successor.serial), accepted until \(Timestamp.text(start + overlap))"
+        }
+        return
+            "\(certificate.trust)'s key \(certificate.signingKey.base64.prefix(12))… (\(period)), not valid at \(time)"
+    }
+
     /// The log ends at `logEnd`, before the `sequence` a checkpoint signed by the trust pins.
     public static func truncated(trust: TrustID, sequence: UInt64, logEnd: UInt64, heldBy: TrustID?) -> AuditError {
         AuditError(.truncated(logEnd: logEnd, heldBy: heldBy), trust: trust, sequence: sequence)
@@ -123,7 +180,12 @@ public struct AuditError: Error, CustomStringConvertible, Sendable, Equatable {
 
     /// A checkpoint that claims to be `trust`'s is not signed by its key.
     public static func badCheckpoint(trust: TrustID, sequence: UInt64, heldBy: TrustID?) -> AuditError {
-        AuditError(.badCheckpoint(heldBy: heldBy), trust: trust, sequence: sequence)
+        AuditError(.badCheckpoint(heldBy: heldBy, why: nil), trust: trust, sequence: sequence)
+    }
+
+    /// A checkpoint signed with a key of the trust that was revoked, or not certified, at its time.
+    static func badCheckpoint(trust: TrustID, sequence: UInt64, heldBy: TrustID?, why: String?) -> AuditError {
+        AuditError(.badCheckpoint(heldBy: heldBy, why: why), trust: trust, sequence: sequence)
     }
 
     /// The log holds `logEnd` entries, fewer than the `treeSize` of a tree head signed by the trust:
@@ -143,7 +205,12 @@ public struct AuditError: Error, CustomStringConvertible, Sendable, Equatable {
 
     /// A tree head that claims to be `trust`'s is not signed by its key, or has size 0 or a malformed time.
     public static func badTreeHead(trust: TrustID, treeSize: UInt64, heldBy: TrustID?) -> AuditError {
-        AuditError(.badTreeHead(heldBy: heldBy), trust: trust, sequence: treeSize)
+        AuditError(.badTreeHead(heldBy: heldBy, why: nil), trust: trust, sequence: treeSize)
+    }
+
+    /// A tree head signed with a key of the trust that was revoked, or not certified, at its time.
+    static func badTreeHead(trust: TrustID, treeSize: UInt64, heldBy: TrustID?, why: String?) -> AuditError {
+        AuditError(.badTreeHead(heldBy: heldBy, why: why), trust: trust, sequence: treeSize)
     }
 
     /// Two exports of the same trust hold different entries at `sequence`: a fork.
@@ -166,7 +233,7 @@ public struct AuditError: Error, CustomStringConvertible, Sendable, Equatable {
 
     /// What failed, as a short stable name: `bad hash`, `bad signature`, `broken link`,
     /// `sequence gap`, `out of order`, `duplicate`, `wrong trust`, `malformed time`,
-    /// `bad key change`, `truncated`, `rewritten`, `bad checkpoint`, `conflicting copies`,
+    /// `bad key change`, `revoked key`, `key not valid`, `truncated`, `rewritten`, `bad checkpoint`, `conflicting copies`,
     /// `unknown trust` or `malformed`.
     public var check: String {
         switch code {
@@ -179,6 +246,8 @@ public struct AuditError: Error, CustomStringConvertible, Sendable, Equatable {
         case .wrongTrust: "wrong trust"
         case .malformedTime: "malformed time"
         case .badKeyChange: "bad key change"
+        case .revokedKey: "revoked key"
+        case .keyNotValid: "key not valid"
         case .truncated: "truncated"
         case .rewritten: "rewritten"
         case .badCheckpoint: "bad checkpoint"
@@ -198,6 +267,13 @@ public struct AuditError: Error, CustomStringConvertible, Sendable, Equatable {
         return false
     }
 
+    /// Whether the entry was signed with a key revoked at its time (checked against a network's
+    /// statements).
+    public var isRevokedKey: Bool {
+        if case .revokedKey = code { return true }
+        return false
+    }
+
     /// Whether the failure is a checkpoint disagreeing with the log (truncated, rewritten, or a
     /// checkpoint that is not the trust's).
     public var isCheckpointFailure: Bool {
@@ -211,7 +287,7 @@ public struct AuditError: Error, CustomStringConvertible, Sendable, Equatable {
     /// another trust), as opposed to a correctly signed entry in the wrong place.
     public var isInauthentic: Bool {
         switch code {
-        case .badHash, .badSignature, .wrongTrust: true
+        case .badHash, .badSignature, .wrongTrust, .revokedKey, .keyNotValid: true
         default: false
         }
     }
@@ -251,22 +327,28 @@ public struct AuditError: Error, CustomStringConvertible, Sendable, Equatable {
             return "time '\(time)' is not YYYY-MM-DDTHH:MM:SSZ"
         case .badKeyChange:
             return "a keyChanged entry's details must be the previous signing key in base64"
+        case .revokedKey(let words):
+            return "signed by \(words): what it signed from then on is not believed"
+        case .keyNotValid(let words):
+            return "signed by \(words)"
         case .truncated(let logEnd, let heldBy):
             return "the log ends at #\(logEnd), but \(trustName) signed a checkpoint at #\(sequence ?? 0)"
                 + "\(held(heldBy)) (entries were removed from the end)"
         case .rewritten(let logHash, let checkpointHash, let heldBy):
             return "the entry's hash is \(short(logHash)), but \(trustName)'s checkpoint\(held(heldBy)) "
                 + "says \(short(checkpointHash)) (history was rewritten)"
-        case .badCheckpoint(let heldBy):
+        case .badCheckpoint(let heldBy, let why):
             return "the checkpoint\(held(heldBy)) is not signed by \(trustName)'s key"
+                + (why.map { " (signed by \($0))" } ?? "")
         case .treeHeadTruncated(let logEnd, let heldBy):
             return "the log ends at #\(logEnd), but \(trustName) signed a tree head of \(sequence ?? 0) entries"
                 + "\(held(heldBy)) (entries were removed from the end)"
         case .treeHeadRewritten(let logRoot, let headRoot, let heldBy):
             return "the tree of the first \(sequence ?? 0) entries has root \(short(logRoot)), but \(trustName)'s "
                 + "tree head\(held(heldBy)) says \(short(headRoot)) (history was rewritten)"
-        case .badTreeHead(let heldBy):
+        case .badTreeHead(let heldBy, let why):
             return "the tree head\(held(heldBy)) is not signed by \(trustName)'s key, or is malformed"
+                + (why.map { " (signed by \($0))" } ?? "")
         case .conflictingCopies:
             return "two copies of the log hold different entries here (a fork)"
         case .unknownTrust:

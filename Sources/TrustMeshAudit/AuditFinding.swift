@@ -43,6 +43,10 @@ public struct AuditFinding: Sendable, Hashable, Codable {
         /// An entry that is not authentic (bad hash or signature, spliced from another trust), out of
         /// place, or a log that cannot be checked at all (no pinned key).
         public static let chainInvalid = Kind(rawValue: "chainInvalid")
+        /// An entry signed with a key its trust revoked, dated at or after the revocation's `since`
+        /// (found when the logs are checked against a network's statements): not believed, whoever
+        /// made it. The message names the revocation (reason, since, signer).
+        public static let revokedKey = Kind(rawValue: "revokedKey")
         /// An emergency care relationship used for a fetch or a share with no `emergencyReviewed`
         /// entry for it at or after its last use.
         public static let emergencyAwaitingReview = Kind(rawValue: "emergencyAwaitingReview")

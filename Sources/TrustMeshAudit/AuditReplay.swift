@@ -26,6 +26,10 @@ public import TrustMeshPolicy
 ///   or a version 1 checkpoint (held by a peer, or recorded in any log) that the log contradicts.
 /// - ``AuditFinding/Kind-swift.struct/chainInvalid``: entries that are not authentic or not in
 ///   their place, and logs with no pinned key.
+/// - ``AuditFinding/Kind-swift.struct/revokedKey``: with a network's statements
+///   (``AuditKeys/init(network:pinned:)``), an entry signed with a key its trust revoked, dated at
+///   or after the revocation's `since`; the message names the revocation. Such entries are left out
+///   of the timeline; those signed before `since` stay.
 /// - ``AuditFinding/Kind-swift.struct/emergencyAwaitingReview``: an emergency care relationship
 ///   (`careKind` `emergency` in its entries) used for a fetch or a share (`fetchRequested`,
 ///   `fetchServed`) with no `emergencyReviewed` entry for it, in any log, at or after its last use.
@@ -51,6 +55,20 @@ public enum AuditReplay {
     public static func run(
         exports: [AuditExport], keys: [TrustID: VerifyingKey], policy: NetworkPolicy = NetworkPolicy()
     ) -> AuditReplayReport {
+        run(exports: exports, keys: AuditKeys(pinned: keys), policy: policy)
+    }
+
+    /// Replays several trusts' exports with pinned keys or a network's statements (each entry,
+    /// tree head and checkpoint checked against the keys of its trust valid at its time, and a care
+    /// relationship against the requester's keys valid when it started).
+    /// - Parameters:
+    ///   - exports: Parsed exports; entries are grouped by their trust, whichever file holds them.
+    ///   - keys: Where each trust's signing keys come from.
+    ///   - policy: The network's policy; the nodes' and the replay's must be the same.
+    /// - Returns: The report.
+    public static func run(
+        exports: [AuditExport], keys: AuditKeys, policy: NetworkPolicy = NetworkPolicy()
+    ) -> AuditReplayReport {
         var state = State(keys: keys, policy: policy)
         state.load(exports)
         state.checkCheckpoints(exports)
@@ -68,7 +86,7 @@ public enum AuditReplay {
     }
 
     private struct State {
-        let keys: [TrustID: VerifyingKey]
+        let keys: AuditKeys
         let policy: NetworkPolicy
         /// Each trust's authentic entries, by sequence.
         var logs: [TrustID: [UInt64: Signed]] = [:]
@@ -76,7 +94,7 @@ public enum AuditReplay {
         var findings: [AuditFinding] = []
         var notes: [String] = []
 
-        init(keys: [TrustID: VerifyingKey], policy: NetworkPolicy) {
+        init(keys: AuditKeys, policy: NetworkPolicy) {
             self.keys = keys
             self.policy = policy
         }
@@ -100,19 +118,20 @@ public enum AuditReplay {
             for (trust, bySequence) in copies.sorted(by: { $0.key < $1.key }) {
                 let ordered = bySequence.values.sorted { $0.sequence < $1.sequence }
                 highest[trust] = ordered.last?.sequence ?? 0
-                guard let key = keys[trust] else {
+                guard let source = keys.source(of: trust) else {
                     findings.append(
                         AuditFinding(
                             kind: .chainInvalid, trust: trust, rule: "unknown trust",
                             message: AuditError.unknownTrust(trust).description + "; its entries were not replayed"))
                     continue
                 }
-                let inspection = AuditChain.inspect(ordered, trust: trust, key: key)
+                let inspection = AuditChain.inspect(ordered, trust: trust, source: source)
                 for problem in inspection.problems {
                     let entry = bySequence[problem.sequence ?? 0]
                     findings.append(
                         AuditFinding(
-                            kind: problem.isGap ? .sequenceGap : .chainInvalid, trust: trust,
+                            kind: problem.isGap ? .sequenceGap : problem.isRevokedKey ? .revokedKey : .chainInvalid,
+                            trust: trust,
                             sequence: problem.sequence, time: entry?.time, rule: problem.check,
                             message: problem.description))
                 }
@@ -129,17 +148,21 @@ public enum AuditReplay {
             for held in AuditVerification.checkpoints(exports: exports, recordedIn: recorded) {
                 let checkpoint = held.checkpoint
                 let trust = checkpoint.trust
-                guard let log = logs[trust], let pinned = keys[trust] else {
+                guard let log = logs[trust], let source = keys.source(of: trust) else {
                     notes.append(
                         "The checkpoint of \(trust) #\(checkpoint.sequence) held by \(held.heldBy) was not checked: "
                             + "\(trust)'s log was not supplied or has no pinned key.")
                     continue
                 }
                 let sequence = checkpoint.sequence
-                let candidates = [log[sequence]?.key, pinned].compactMap { $0 }
+                let judgement = AuditKeys.judge(
+                    source, trust: trust, time: checkpoint.time, logKeys: Self.candidates(log[sequence]?.key, source)
+                ) { (try? checkpoint.verify(with: $0)) != nil }
                 let error: AuditError?
-                if sequence == 0 || !candidates.contains(where: { (try? checkpoint.verify(with: $0)) != nil }) {
-                    error = .badCheckpoint(trust: trust, sequence: sequence, heldBy: held.heldBy)
+                if sequence == 0 || judgement.key == nil {
+                    error = .badCheckpoint(
+                        trust: trust, sequence: sequence, heldBy: held.heldBy,
+                        why: judgement.why(time: checkpoint.time, source: source))
                 } else if let end = log.keys.max(), sequence > end {
                     // Entries past the last authentic one do not count: garbage appended after a
                     // truncation must not hide it.
@@ -170,7 +193,7 @@ public enum AuditReplay {
                 let head = held.treeHead
                 let trust = head.trust
                 let size = head.treeSize
-                guard let log = logs[trust], let pinned = keys[trust] else {
+                guard let log = logs[trust], let source = keys.source(of: trust) else {
                     notes.append(
                         "The tree head of \(trust) at \(size) entries held by \(held.heldBy) was not checked: "
                             + "\(trust)'s log was not supplied or has no pinned key.")
@@ -189,10 +212,14 @@ public enum AuditReplay {
                         return tree
                     }()
                 trees[trust] = tree
-                let candidates = [log[size]?.key, pinned].compactMap { $0 }
+                let judgement = AuditKeys.judge(
+                    source, trust: trust, time: head.time, logKeys: Self.candidates(log[size]?.key, source)
+                ) { (try? head.verify(with: $0)) != nil }
                 let error: AuditError?
-                if size == 0 || !candidates.contains(where: { (try? head.verify(with: $0)) != nil }) {
-                    error = .badTreeHead(trust: trust, treeSize: size, heldBy: held.heldBy)
+                if size == 0 || judgement.key == nil {
+                    error = .badTreeHead(
+                        trust: trust, treeSize: size, heldBy: held.heldBy,
+                        why: judgement.why(time: head.time, source: source))
                 } else if size > (log.keys.max() ?? 0) {
                     error = .truncated(trust: trust, treeSize: size, logEnd: log.keys.max() ?? 0, heldBy: held.heldBy)
                 } else if size > tree.size {
@@ -212,6 +239,27 @@ public enum AuditReplay {
                             kind: .checkpointMismatch, trust: trust, sequence: size, time: head.time,
                             peer: held.heldBy, rule: error.check, message: error.description))
                 }
+            }
+        }
+
+        /// With a pinned key, the keys a tree head or checkpoint may be signed with: the key of the
+        /// entry it ends at (if authentic), then the pinned key.
+        static func candidates(_ logKey: VerifyingKey?, _ source: AuditKeys.Source) -> [VerifyingKey] {
+            guard case .pinned(let pinned) = source else { return [] }
+            return [logKey, pinned].compactMap { $0 }
+        }
+
+        /// The requester's key the holder checked the care relationship with: its pinned key; with a
+        /// network, as the holder does, the key valid when the relationship started that signed it
+        /// (else the first valid then, else one valid at the share).
+        func requesterKey(_ peer: TrustID, care: CareRelationship?, at seconds: Int64) -> VerifyingKey? {
+            switch keys.source(of: peer) {
+            case nil: return nil
+            case .pinned(let key): return key
+            case .network(let directory):
+                let then = care?.startDate.map { directory.signingKeys(of: peer, at: $0) } ?? []
+                return then.first { (try? care?.verify(with: $0)) != nil } ?? then.first
+                    ?? directory.signingKeys(of: peer, at: Date(timeIntervalSince1970: TimeInterval(seconds))).first
             }
         }
 
@@ -298,7 +346,8 @@ public enum AuditReplay {
             let knewHere = nhs.map(optedOutHere.contains) ?? false
             let decision = SharingPolicy.decide(
                 SharingRequest(
-                    requester: peer, requesterKey: keys[peer], care: care, studyNHSNumber: nhs,
+                    requester: peer, requesterKey: requesterKey(peer, care: care, at: seconds), care: care,
+                    studyNHSNumber: nhs,
                     optedOut: knewHere || earlier != nil, now: Date(timeIntervalSince1970: TimeInterval(seconds))),
                 policy: policy)
             guard case .refuse(let rule) = decision else { return }

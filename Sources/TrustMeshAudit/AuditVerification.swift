@@ -63,16 +63,22 @@ public struct AuditVerification: Sendable {
     ///   - exports: Parsed exports, typically one per trust.
     ///   - keys: Each trust's pinned signing key.
     public init(exports: [AuditExport], keys: [TrustID: VerifyingKey]) {
+        self.init(exports: exports, keys: AuditKeys(pinned: keys))
+    }
+
+    /// Verifies exports against pinned keys or a network's statements (``AuditKeys``): with a
+    /// network, every entry, tree head and checkpoint is checked against the keys of its trust valid
+    /// at its own time.
+    /// - Parameters:
+    ///   - exports: Parsed exports, typically one per trust.
+    ///   - keys: Where each trust's signing keys come from.
+    public init(exports: [AuditExport], keys: AuditKeys) {
         var logs: [Int: VerifiedAuditLog] = [:]
         files = exports.map { FileResult(trust: $0.trust, entryCount: $0.entries.count) }
         for (index, export) in exports.enumerated() {
             guard let trust = export.trust else { continue }
-            guard let key = keys[trust] else {
-                files[index].failure = .unknownTrust(trust)
-                continue
-            }
             do {
-                let log = try AuditChain.verify(export.entries, trust: trust, key: key)
+                let log = try AuditChain.verify(export.entries, trust: trust, keys: keys)
                 logs[index] = log
                 files[index].head = log.head
             } catch {

@@ -22,6 +22,13 @@ struct AuditCommand: AsyncParsableCommand {
               trustmesh audit verify rrk.jsonl rq3.jsonl --topology TOPOLOGY
               trustmesh audit replay rrk.jsonl rq3.jsonl --topology TOPOLOGY
 
+            Once nodes' keys rotate or are revoked, check against the network's signed statements \
+            instead (`trustmesh membership export --data DIR --out network.json`): each entry and \
+            tree head is checked with the keys its trust held at its own time, and what a revoked key \
+            signed from the revocation's `since` on is refused:
+
+              trustmesh audit verify rrk.jsonl rq3.jsonl --network network.json
+
             To show one entry to someone without handing over the log:
 
               trustmesh audit prove --data DIR --entry 42 --out entry-42.json
@@ -39,7 +46,10 @@ struct AuditCommand: AsyncParsableCommand {
             abstract: "Check exported logs' chains, signatures, tree heads and checkpoints.",
             discussion: """
                 Each file's entries must be numbered 1, 2, 3… without gaps, each hashed, linked to the one \
-                before and signed by its trust's key as the topology pins it. Every signed tree head (and \
+                before and signed by its trust's key: as the topology pins it (following keyChanged entries \
+                back), or, with --network, a key the trust's root certified for the entry's time and not \
+                revoked at it (an entry signed with a revoked key at or after the revocation's `since` \
+                fails as `revoked key`, naming the revocation; one signed before stays valid). Every signed tree head (and \
                 version 1 checkpoint) that any of the files holds is then checked against the log it \
                 describes: a log shorter than a head was truncated (dropping even the last entry shows), \
                 one whose Merkle tree differs from a head was rewritten. The first failure of each file is \
@@ -53,10 +63,20 @@ struct AuditCommand: AsyncParsableCommand {
         var files: [String]
 
         @Option(help: ArgumentHelp("The network's topology, with its pinned keys.", valueName: "FILE"))
-        var topology: String
+        var topology: String?
+
+        @Option(
+            help: ArgumentHelp(
+                "A network file (membership export): check each entry and tree head with the keys its trust held at its time.",
+                valueName: "FILE"))
+        var network: String?
+
+        func validate() throws {
+            if topology == nil && network == nil { throw ValidationError("give --topology FILE or --network FILE") }
+        }
 
         func run() throws {
-            let keys = try AuditCommand.keys(topology)
+            let keys = try AuditCommand.keys(topology: topology, network: network)
             var exports: [AuditExport] = []
             var parseFailures: [Int: String] = [:]
             var positions: [Int] = []
@@ -145,7 +165,18 @@ struct AuditCommand: AsyncParsableCommand {
         var files: [String]
 
         @Option(help: ArgumentHelp("The network's topology, with its pinned keys.", valueName: "FILE"))
-        var topology: String
+        var topology: String?
+
+        @Option(
+            help: ArgumentHelp(
+                "A network file (membership export): check each entry and tree head with the keys its trust held at its time.",
+                valueName: "FILE"))
+        var network: String?
+
+        func validate() throws {
+            if topology == nil && network == nil { throw ValidationError("give --topology FILE or --network FILE") }
+            if let maxCarePerDay, maxCarePerDay < 1 { throw ValidationError("--max-care-per-day must be at least 1") }
+        }
 
         @Option(
             help: ArgumentHelp(
@@ -165,17 +196,14 @@ struct AuditCommand: AsyncParsableCommand {
         @Flag(help: "Also print the merged timeline.")
         var timeline = false
 
-        func validate() throws {
-            if let maxCarePerDay, maxCarePerDay < 1 { throw ValidationError("--max-care-per-day must be at least 1") }
-        }
-
         func run() throws {
-            let keys = try AuditCommand.keys(topology)
+            let keys = try AuditCommand.keys(topology: topology, network: network)
             var exports: [AuditExport] = []
             for file in files {
                 do { exports.append(try AuditCommand.read(file)) } catch { throw UserError("\(file): \(error)") }
             }
-            var networkPolicy = try LocalNetwork.policy(policy, besideTopology: topology).policy
+            // As the node: --policy, else policy.json beside the topology (or the network file).
+            var networkPolicy = try LocalNetwork.policy(policy, besideTopology: topology ?? network ?? "").policy
             if let maxCarePerDay { networkPolicy.maxCareRecordsPerPersonPerDay = maxCarePerDay }
             let report = AuditReplay.run(exports: exports, keys: keys, policy: networkPolicy)
             if json {
@@ -235,6 +263,36 @@ struct AuditCommand: AsyncParsableCommand {
             }
             return parts.joined(separator: " ")
         }
+    }
+
+    /// The keys to verify with: the topology's pinned keys, or the network file's statements (the
+    /// topology then only for trusts the network certifies no key of). Statements the network file
+    /// holds but that are not believed (a bad signature, not the trust's root) are named on standard
+    /// error, and take no part.
+    static func keys(topology: String?, network: String?) throws -> AuditKeys {
+        let pinned = try topology.map(keys) ?? [:]
+        guard let network else { return AuditKeys(pinned: pinned) }
+        let state = try LocalNode.readNetworkState(network)
+        guard let first = state.memberships.min(by: { $0.membership.version < $1.membership.version }) else {
+            throw UserError("\(network) holds no membership document: write it with `trustmesh membership export`")
+        }
+        let directory: NetworkDirectory
+        do {
+            directory = try NetworkDirectory(pinned: first)
+        } catch {
+            throw UserError("\(network): its first membership version cannot be taken as the anchor: \(error)")
+        }
+        for outcome in directory.merge(state) {
+            switch outcome {
+            case .refused(let reason):
+                FileHandle.standardError.write(Data("Note: \(network): a statement not believed: \(reason)\n".utf8))
+            case .conflict(let conflict):
+                FileHandle.standardError.write(
+                    Data("Note: \(network): \(conflict.reason); the first is used\n".utf8))
+            case .applied, .known: break
+            }
+        }
+        return AuditKeys(network: directory, pinned: pinned)
     }
 
     /// The signing keys the topology pins, by trust.

@@ -165,6 +165,101 @@ import TrustMeshTesting
         #expect(result.stdout.contains("OK      RRK  \(log): 17 entries"), "\(result.stdout)")
     }
 
+    /// The keys a key-change verdict is checked with: its network file (first version pinned, then
+    /// every statement merged) and its topology's pinned keys.
+    static func keys(_ verdict: V.KeyVerdict, in vectors: V.File) throws -> AuditKeys {
+        var pinned: [TrustID: VerifyingKey] = [:]
+        if let topology = verdict.topology {
+            for trust in try JSONDecoder().decode(Topology.self, from: Data(topology.utf8)).trusts {
+                pinned[trust.ods] = trust.signingKey
+            }
+        }
+        guard let name = verdict.network else { return AuditKeys(pinned: pinned) }
+        let text = try #require(vectors.keyChanges.networks.first { $0.name == name }?.text)
+        let state = try JSONDecoder().decode(NetworkDirectory.State.self, from: Data(text.utf8))
+        let directory = try NetworkDirectory(pinned: state.memberships[0])
+        _ = directory.merge(state)
+        return AuditKeys(network: directory, pinned: pinned)
+    }
+
+    @Test func everyKeyChangeVerdictIsReproduced() throws {
+        let vectors = try Self.committed()
+        #expect(vectors.keyChanges.verdicts.count >= 10)
+        for verdict in vectors.keyChanges.verdicts {
+            let exports = try verdict.files.map { try AuditExport.parse(Array($0.text.utf8)) }
+            let result = AuditVerification(exports: exports, keys: try Self.keys(verdict, in: vectors))
+            for (file, outcome) in zip(verdict.files, result.files) {
+                let got = outcome.failure?.description ?? "OK"
+                #expect(
+                    file.verdict == "OK" ? got == "OK" : got.hasPrefix(file.verdict + ": "),
+                    "\(verdict.name), \(file.name): \(got)")
+            }
+        }
+    }
+
+    @Test func everyKeyStatementsSignedBytesAndSignaturesAreReproduced() throws {
+        let vectors = try Self.committed()
+        for named in vectors.keyChanges.keys {
+            #expect(
+                try SigningKey(seed: Self.bytes(named.seed)).verifyingKey.base64 == named.publicKey, "\(named.name)")
+        }
+        let document = try String(contentsOfFile: Self.root + "/docs/AUDIT-FORMAT.md", encoding: .utf8)
+            .replacingOccurrences(of: "\n", with: "")
+        let certificate = try #require(vectors.keyChanges.statements.first { $0.name == "RRK certificate #1" })
+        #expect(document.contains(certificate.signedMessage), "AUDIT-FORMAT.md §9.2 shows certificate #1's bytes")
+        for statement in vectors.keyChanges.statements {
+            let json = Data(statement.json.utf8)
+            let signers = try statement.signedBy.map { try VerifyingKey(base64: $0) }
+            switch statement.kind {
+            case "membership":
+                let signed = try JSONDecoder().decode(SignedMembership.self, from: json)
+                #expect(V.hex(signed.membership.signedBytes) == statement.signedMessage, "\(statement.name)")
+                #expect(signed.signatures.count == signers.count, "\(statement.name)")
+                for (signature, signer) in zip(signed.signatures, signers) {
+                    try signer.verify(signature.signature, for: signed.membership.signedBytes)
+                }
+            case "certificate":
+                let certificate = try JSONDecoder().decode(KeyCertificate.self, from: json)
+                #expect(V.hex(certificate.signedBytes) == statement.signedMessage, "\(statement.name)")
+                #expect(signers == [certificate.root])
+                try certificate.verify()
+            default:
+                let revocation = try JSONDecoder().decode(KeyRevocation.self, from: json)
+                #expect(V.hex(revocation.signedBytes) == statement.signedMessage, "\(statement.name)")
+                #expect(signers == [revocation.signer])
+                try revocation.verify()
+            }
+        }
+    }
+
+    /// `trustmesh audit verify --network` gives the vectors' verdicts too.
+    @Test func theCLIGivesTheKeyChangeVerdicts() throws {
+        let vectors = try Self.committed()
+        let dir = try TemporaryDirectory(prefix: "trustmesh-vectors")
+        for name in ["rotation, with the network", "compromised since 09:02:30", "a tree head after the overlap"] {
+            let verdict = try #require(vectors.keyChanges.verdicts.first { $0.name == name })
+            let network = dir.appending("network.json")
+            let text = try #require(vectors.keyChanges.networks.first { $0.name == verdict.network }?.text)
+            try Data(text.utf8).write(to: URL(fileURLWithPath: network))
+            var files: [String] = []
+            for file in verdict.files {
+                files.append(dir.appending(file.name))
+                try Data(file.text.utf8).write(to: URL(fileURLWithPath: files.last!))
+            }
+            let result = try CommandRunner.trustmesh(["audit", "verify"] + files + ["--network", network])
+            let failed = verdict.files.contains { $0.verdict != "OK" }
+            #expect(result.status == (failed ? 1 : 0), "\(name): \(result.stdout)\(result.stderr)")
+            for (file, path) in zip(verdict.files, files) {
+                let expected =
+                    file.verdict == "OK"
+                    ? "OK      " : "FAILED  \(file.verdict.prefix { $0 != " " })  \(path): \(file.verdict): "
+                #expect(
+                    result.stdout.split(separator: "\n").contains { $0.hasPrefix(expected) && $0.contains(path) },
+                    "\(name), \(file.name): \(result.stdout)")
+            }
+        }
+    }
+
     @Test func thePythonVerifierReproducesEveryVector() throws {
         let result = try CommandRunner.run(
             "/usr/bin/env", ["python3", Self.root + "/Scripts/check-audit-vectors.py", Self.path])

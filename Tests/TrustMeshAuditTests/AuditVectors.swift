@@ -20,6 +20,7 @@ enum AuditVectors {
         var malformed: [Malformed]
         var verdicts: [Verdict]
         var proofFiles: [ProofFile]
+        var keyChanges: KeyChanges
     }
 
     /// An inclusion proof file (`trustmesh audit prove`) and what checking it with the key gives:
@@ -272,7 +273,8 @@ enum AuditVectors {
             key: Key(seed: hex(Array(1...32)), publicKey: key.verifyingKey.base64, topology: topology),
             entries: entryVectors, merkleRoots: roots, treeHeads: headVectors, inclusionProofs: inclusions,
             consistencyProofs: consistencies, accepted: accepted(lines), malformed: malformed(lines, heads: heads),
-            verdicts: verdicts(lines, heads: heads, tree: tree), proofFiles: try proofFiles(entries, tree: tree))
+            verdicts: verdicts(lines, heads: heads, tree: tree), proofFiles: try proofFiles(entries, tree: tree),
+            keyChanges: try keyChanges())
     }
 
     /// The topology of the vectors (and of the worked example): RRK with the seed's key.
