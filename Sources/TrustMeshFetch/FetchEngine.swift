@@ -11,7 +11,7 @@ import TrustMeshGossip
 package import TrustMeshModel
 package import TrustMeshNodeCore
 package import TrustMeshPeer
-package import TrustMeshPolicy
+import TrustMeshPolicy
 import TrustMeshStore
 
 /// The requester's side of fetches: asks the holder for the manifest, moves only the chunks this
@@ -34,24 +34,22 @@ package final class FetchEngine: Sendable {
 
     private let node: LocalNode
     private let client: PeerClient
-    private let topology: Topology
     private let settings: Settings
     private let logger: Logger
     private let jobs = Mutex<[String: FetchProgress]>([:])
     private let claims = ChunkClaims()
     private let metrics: (any FetchMetrics)?
-    /// The network's policy: a care relationship past the cap for its kind is not presented.
-    private let policy: NetworkPolicy
+    /// The network policy in force now (a membership version may change it while the node runs): a
+    /// care relationship past the cap for its kind is not presented.
+    private var policy: NetworkPolicy { node.networkPolicy }
 
     package init(
-        node: LocalNode, client: PeerClient, topology: Topology, settings: Settings = Settings(), logger: Logger,
-        metrics: (any FetchMetrics)? = nil, policy: NetworkPolicy = NetworkPolicy()
+        node: LocalNode, client: PeerClient, settings: Settings = Settings(), logger: Logger,
+        metrics: (any FetchMetrics)? = nil
     ) {
         self.metrics = metrics
-        self.policy = policy
         self.node = node
         self.client = client
-        self.topology = topology
         self.settings = settings
         self.logger = logger
     }

@@ -9,7 +9,7 @@ import TrustMeshGossip
 package import TrustMeshModel
 package import TrustMeshNodeCore
 import TrustMeshPeer
-package import TrustMeshPolicy
+import TrustMeshPolicy
 import TrustMeshStore
 
 /// The holder's side of fetches: decides with the shared policy whether to share, answers with the
@@ -34,7 +34,10 @@ package final class FetchServer: Sendable {
     private let node: LocalNode
     private let logger: Logger
     /// The network's policy, which every share is decided under.
-    private let policy: NetworkPolicy
+    /// The network policy in force now (a membership version may change it while the node runs).
+    private var policy: NetworkPolicy { node.networkPolicy }
+    /// The keys each trust signed with when (nil: the requester's key in the topology only).
+    private let keyring: (any Keyring)?
     private let transfers = Mutex<[String: Transfer]>([:])
     /// Test-only fault injection (see docs/ARCHITECTURE.md): corrupt this many chunk frames before
     /// sealing them, exit the process part way through the batch after this many, and file the
@@ -47,11 +50,12 @@ package final class FetchServer: Sendable {
         let manifestSeries = ProcessInfo.processInfo.environment["TRUSTMESH_FAULT_MANIFEST_SERIES"]
     }
 
-    /// - Parameter policy: The network's policy (`policy.json`), which decides every share.
-    package init(node: LocalNode, logger: Logger, policy: NetworkPolicy = NetworkPolicy()) {
+    /// Every share is decided under the node's network policy (``LocalNode/networkPolicy``).
+    /// - Parameter keyring: the keys each trust signed with when (nil: the topology's).
+    package init(node: LocalNode, logger: Logger, keyring: (any Keyring)? = nil) {
+        self.keyring = keyring
         self.node = node
         self.logger = logger
-        self.policy = policy
     }
 
     /// Decides under the network policy and, if allowed, opens a transfer.
@@ -65,9 +69,16 @@ package final class FetchServer: Sendable {
         let summary = try node.store.study(uid: request.studyUID)
         let nhs = summary?.nhsNumber.flatMap { try? NHSNumber($0) }
         let optedOut = try nhs.map(node.isOptedOut) ?? false
+        // The care relationship was signed when it started, perhaps with a key since rotated: the
+        // key the requester held then, if one verifies it, else its current key.
+        let keysThen =
+            keyring.flatMap { ring in request.care.startDate.map { ring.signingKeys(of: requester.ods, at: $0) } } ?? []
+        let requesterKey =
+            keysThen.first { (try? request.care.verify(with: $0)) != nil }
+            ?? (keyring == nil ? requester.signingKey : keysThen.first)
         let decision = SharingPolicy.decide(
             SharingRequest(
-                requester: requester.ods, requesterKey: requester.signingKey, care: request.care, studyNHSNumber: nhs,
+                requester: requester.ods, requesterKey: requesterKey, care: request.care, studyNHSNumber: nhs,
                 optedOut: optedOut, now: now),
             policy: policy)
         let care = request.care

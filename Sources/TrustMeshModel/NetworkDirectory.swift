@@ -42,6 +42,8 @@ public final class NetworkDirectory: Keyring, Sendable {
         /// The trust that signed both (for a membership, the network's name is not a trust: the
         /// first member whose signature is on both).
         public var trust: TrustID
+        /// The version or serial both claim.
+        public var number: UInt64
         /// Why they conflict, in words.
         public var reason: String
         /// The statement held, and the other, as JSON.
@@ -87,6 +89,8 @@ public final class NetworkDirectory: Keyring, Sendable {
     }
 
     private let inner: Mutex<Inner>
+    private let digestCache = Mutex<(generation: Int, digest: Digest256)?>(nil)
+    private let inventoryCache = Mutex<(generation: Int, parts: [String: String])?>(nil)
     /// How long a superseded key stays acceptable after its successor's `notBefore`.
     public let overlap: TimeInterval
 
@@ -125,11 +129,59 @@ public final class NetworkDirectory: Keyring, Sendable {
         }
     }
 
-    /// A hash of ``state``: two directories with equal digests hold the same statements.
+    /// A hash of ``state``: two directories with equal digests hold the same statements. Computed
+    /// once per change (``generation``).
     public var digest: Digest256 {
+        let generation = self.generation
+        if let cached = digestCache.withLock({ $0 }), cached.generation == generation { return cached.digest }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        return BLAKE2b256.hash(Array((try? encoder.encode(state)) ?? Data()))
+        let digest = BLAKE2b256.hash(Array((try? encoder.encode(state)) ?? Data()))
+        digestCache.withLock { $0 = (generation, digest) }
+        return digest
+    }
+
+    /// The prefix of ``inventory``'s names for membership versions (`membership:3`).
+    public static let membershipEntry = "membership"
+
+    /// A short hash per part of what the directory holds: each membership version (under
+    /// `membership:N`) and each trust's certificates and revocations (under its ODS code).
+    /// Two directories differ exactly in the parts whose hashes differ, so gossip sends only those
+    /// (``state(of:)``), not everything.
+    public var inventory: [String: String] {
+        let generation = self.generation
+        if let cached = inventoryCache.withLock({ $0 }), cached.generation == generation { return cached.parts }
+        let state = self.state
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        func short(_ value: some Encodable) -> String {
+            String(BLAKE2b256.hash(Array((try? encoder.encode(value)) ?? Data())).hex.prefix(16))
+        }
+        var parts: [String: String] = [:]
+        for signed in state.memberships {
+            parts[Self.membershipEntry + ":\(signed.membership.version)"] = short(signed)
+        }
+        var byTrust: [TrustID: State] = [:]
+        for certificate in state.certificates {
+            byTrust[certificate.trust, default: State()].certificates.append(certificate)
+        }
+        for revocation in state.revocations {
+            byTrust[revocation.trust, default: State()].revocations.append(revocation)
+        }
+        for (trust, part) in byTrust { parts[trust.code] = short(part) }
+        inventoryCache.withLock { $0 = (generation, parts) }
+        return parts
+    }
+
+    /// The statements of the parts named (``inventory``'s keys).
+    public func state(of parts: Set<String>) -> State {
+        let state = self.state
+        return State(
+            memberships: state.memberships.filter {
+                parts.contains(Self.membershipEntry + ":\($0.membership.version)")
+            },
+            certificates: state.certificates.filter { parts.contains($0.trust.code) },
+            revocations: state.revocations.filter { parts.contains($0.trust.code) })
     }
 
     public func signingKeys(of trust: TrustID, at time: Date) -> [VerifyingKey] {
@@ -224,6 +276,7 @@ public final class NetworkDirectory: Keyring, Sendable {
                 return .conflict(
                     Conflict(
                         kind: "membership", trust: both.sorted().first ?? held.membership.members[0].ods,
+                        number: version,
                         reason: "two membership documents with version \(version), both signed by a threshold",
                         held: Self.json(held), other: Self.json(signed)))
             }
@@ -257,7 +310,7 @@ public final class NetworkDirectory: Keyring, Sendable {
                 }
                 return .conflict(
                     Conflict(
-                        kind: "certificate", trust: trust,
+                        kind: "certificate", trust: trust, number: certificate.serial,
                         reason:
                             "two certificates of \(trust) with serial \(certificate.serial), both signed by its root",
                         held: Self.json(held), other: Self.json(certificate)))

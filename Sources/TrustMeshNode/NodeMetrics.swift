@@ -4,7 +4,7 @@ import Hummingbird
 import NIOCore
 import Prometheus
 import Synchronization
-package import TrustMeshAccess
+import TrustMeshAccess
 import TrustMeshFetch
 import TrustMeshGossip
 import TrustMeshModel

@@ -41,6 +41,11 @@ public final class NodeRuntime: Sendable {
     let fetchServer: FetchServer
     let fetches: FetchEngine
     let treeHeads: TreeHeadGossip
+    /// Membership, certificates and revocations by gossip; nil for a network without them (a
+    /// topology file with pinned keys only).
+    let networkGossip: NetworkGossip?
+    /// The members and their keys over time: the network directory, or the topology's pinned keys.
+    let keyring: any Keyring
     let logger: Logger
     private let me: Topology.Trust
     /// Held while the runtime exists: one node per data folder.
@@ -81,24 +86,57 @@ public final class NodeRuntime: Sendable {
     /// - Parameter refusalAuditWindow: refusals from one source are audited once per window, then counted.
     /// - Parameter auditSyslog: a syslog collector every new audit entry is forwarded to (nil: none).
     public init(
-        node: LocalNode, topology: Topology, settings: GossipSettings = GossipSettings(),
+        node: LocalNode, topology given: Topology, settings: GossipSettings = GossipSettings(),
         fetchBatchBytes: Int = 8 << 20, treeHeadInterval: Duration = .seconds(30),
         dicom: DIMSEServer.Configuration? = nil, queryRetrieveAETitles: Set<String> = [],
         local: LocalListener? = nil, access: AccessSettings? = nil, policy: NetworkPolicy = NetworkPolicy(),
         httpLimits: HTTPLimits = HTTPLimits(), stowMaximumBytes: Int = 4 << 30,
-        refusalAuditWindow: Duration = .seconds(60), auditSyslog: AuditSyslogSettings? = nil
+        refusalAuditWindow: Duration = .seconds(60), auditSyslog: AuditSyslogSettings? = nil,
+        network: String? = nil
     ) throws {
-        try topology.validate(requireKeys: true)
         let trust = node.configuration.trust
-        guard let me = topology.trust(trust) else {
-            throw ModelError.topology("\(trust) is not in this topology")
-        }
-        guard me.signingKey == node.configuration.signingPublicKey,
-            me.agreementKey == node.configuration.agreementPublicKey
-        else {
-            throw ModelError.topology("the keys listed for \(trust) are not this node's keys")
-        }
         lock = try DataFolderLock(directory: node.directory)
+        // With a network file, who the members are and which keys they hold come from signed
+        // statements (and change while the node runs); without, from the topology's pinned keys.
+        let directory = try network.map { try node.loadNetworkDirectory(file: $0) }
+        let topology: Topology
+        if let directory {
+            try node.adoptCertifiedKeys(directory.allCertificates(of: trust), actor: .system("node"))
+            topology = directory.topology()
+            guard topology.trust(trust) != nil else {
+                throw ModelError.topology("\(trust) is not a member of the network in \(network ?? "")")
+            }
+            guard topology.trust(trust)?.signingKey == (try node.cachedSigningKey()).verifyingKey else {
+                throw ModelError.topology(
+                    "this node's signing key is not certified for \(trust) in the network (or its certificate "
+                        + "expired or was revoked): certify it with `trustmesh keys rotate --data DIR --root ROOTDIR`")
+            }
+        } else {
+            topology = given
+            try topology.validate(requireKeys: true)
+            guard let me = topology.trust(trust) else {
+                throw ModelError.topology("\(trust) is not in this topology")
+            }
+            guard me.signingKey == node.configuration.signingPublicKey,
+                me.agreementKey == node.configuration.agreementPublicKey
+            else {
+                throw ModelError.topology("the keys listed for \(trust) are not this node's keys")
+            }
+        }
+        let me = topology.trust(trust)!
+        let keyring: any Keyring
+        let currentTopology: @Sendable () -> Topology
+        if let directory {
+            keyring = directory
+            currentTopology = { directory.topology() }
+        } else {
+            var pinned: [TrustID: VerifyingKey] = [:]
+            for entry in topology.trusts { pinned[entry.ods] = entry.signingKey }
+            keyring = PinnedKeyring(pinned)
+            let fixed = topology
+            currentTopology = { fixed }
+        }
+        self.keyring = keyring
         self.node = node
         self.topology = topology
         self.settings = settings
@@ -109,14 +147,17 @@ public final class NodeRuntime: Sendable {
         node.refusals.window = Double(refusalAuditWindow.components.seconds)
         let local = try local ?? LocalListener.default(peerAddress: me.address)
         self.local = local
-        let signing = try node.signingKey()
-        let agreement = try node.agreementKey()
+        _ = try node.cachedSigningKey()
         var logger = Logger(label: "trustmesh.\(trust.code)")
         logger.logLevel = .info
         self.logger = logger
         let counters = counters
         let metrics = metrics
-        peerDoor = try PeerDoor(node: node, topology: topology, contacts: contacts, logger: logger) { code in
+        let certificateExchange = CertificateExchange()
+        peerDoor = try PeerDoor(
+            node: node, topology: currentTopology, contacts: contacts, logger: logger,
+            certificates: certificateExchange.certificates
+        ) { code in
             counters.refused(code.rawValue)
             metrics.peerRefusal(code.rawValue)
         }
@@ -138,21 +179,35 @@ public final class NodeRuntime: Sendable {
                 WebUI.messagePage(status, title: title, message: message, caller: caller)
             })
         // Created after the last step that can throw: its HTTP client must be shut down once made.
-        let client = PeerClient(me: trust, signing: signing, agreement: agreement, topology: topology)
+        // The current key for every request: a rotation adopted while running takes effect at once.
+        let client = PeerClient(
+            me: trust, signing: { [node] in try node.cachedSigningKey() }, topology: currentTopology,
+            certificates: certificateExchange.certificates)
         self.client = client
-        var keys: [TrustID: VerifyingKey] = [:]
-        for entry in topology.trusts { keys[entry.ods] = entry.signingKey }
-        node.networkPolicy = policy
-        fetchServer = FetchServer(node: node, logger: logger, policy: policy)
+        // Under a signed membership, the policy it carries is the network's; it changes with it.
+        node.networkPolicy = directory.flatMap { NetworkGossip.policy(of: $0.membership) } ?? policy
+        fetchServer = FetchServer(node: node, logger: logger, keyring: keyring)
         treeHeads = TreeHeadGossip(
-            node: node, topology: topology, client: client, interval: treeHeadInterval, logger: logger)
+            node: node, keyring: keyring, client: client, interval: treeHeadInterval, logger: logger)
+        networkGossip = directory.map { directory in
+            NetworkGossip(node: node, directory: directory, client: client, logger: logger) { [node, logger] conflict in
+                do {
+                    try node.recordConflict(
+                        kind: LocalNode.ConflictKind(rawValue: conflict.kind), trust: conflict.trust,
+                        number: conflict.number, reason: conflict.reason, first: Data(conflict.held.utf8),
+                        second: Data(conflict.other.utf8), actor: .system("network gossip"))
+                } catch {
+                    logger.error("could not record an equivocation: \(error)")
+                }
+            }
+        }
         var fetchSettings = FetchEngine.Settings()
         fetchSettings.batchBytes = max(1, fetchBatchBytes)
         fetches = FetchEngine(
-            node: node, client: client, topology: topology, settings: fetchSettings, logger: logger, metrics: metrics,
-            policy: policy)
+            node: node, client: client, settings: fetchSettings, logger: logger, metrics: metrics)
+        if let networkGossip { certificateExchange.connect(networkGossip) }
         gossip = GossipNode(
-            id: trust, peers: topology.trusts.map(\.ods), keys: keys,
+            id: trust, keyring: keyring,
             log: SQLiteIndexLog(table: node.store.index, node: node),
             transport: ContactRecordingTransport(base: HTTPGossipTransport(client: client), contacts: contacts),
             settings: settings)
@@ -222,6 +277,9 @@ public final class NodeRuntime: Sendable {
             onServerRunning: { channel in onLocalListening(channel.localAddress?.port ?? localPort) },
             logger: logger)
         app.addServices(localApp, GossipLoop(runtime: self), treeHeads, RefusalAuditFlusher(node: node))
+        if let networkGossip {
+            app.addServices(NetworkGossipLoop(gossip: networkGossip, interval: settings.roundInterval))
+        }
         if let dicom { app.addServices(DICOMListenerService(server: dicom, onListening: onDICOMListening)) }
         if let auditSyslog { app.addServices(AuditSyslogForwarder(node: node, settings: auditSyslog, logger: logger)) }
         logger.info(
@@ -277,6 +335,10 @@ public final class NodeRuntime: Sendable {
             certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
     }
 
+    /// Test-only fault injection: with `TRUSTMESH_FAULT_BATCH_GATE=FILE`, the holder serves its
+    /// first chunk batch, then holds every later one until FILE exists (at most a minute).
+    static let batchGate: String? = ProcessInfo.processInfo.environment["TRUSTMESH_FAULT_BATCH_GATE"]
+
     /// One gossip round now (the loop calls this every interval).
     func gossipRound() async {
         await gossip.runRound()
@@ -329,6 +391,13 @@ public final class NodeRuntime: Sendable {
                 }
                 return .sealed(try JSONEncoder().encode(try await self.gossip.handle(gossipRequest)))
             },
+            NetworkGossip.path: .init(maximumBody: 4 << 20) { from, payload in
+                guard let network = self.networkGossip else {
+                    throw PeerRefusal(
+                        .notFound, "this node takes no network statements (it runs without a network file)")
+                }
+                return .sealed(try network.receive(payload, from: from))
+            },
             TreeHeadGossip.headsPath: .init(maximumBody: 1 << 20) { from, payload in
                 .sealed(try self.treeHeads.receive(payload, from: from))
             },
@@ -339,7 +408,14 @@ public final class NodeRuntime: Sendable {
                 .sealed(try self.fetchServer.manifest(from: from, payload: payload))
             },
             FetchRoutes.chunks: .init(maximumBody: 4 << 20) { from, payload in
-                .stream(try self.fetchServer.chunks(from: from, payload: payload))
+                // Test-only: a holder that serves one batch, then waits for a file to appear, so
+                // that a test can act while a fetch is running.
+                if let gate = Self.batchGate, self.counters.batchServed() > 1 {
+                    for _ in 0..<1200 where !FileManager.default.fileExists(atPath: gate) {
+                        try await Task.sleep(for: .milliseconds(50))
+                    }
+                }
+                return .stream(try self.fetchServer.chunks(from: from, payload: payload))
             },
         ]
     }
@@ -367,11 +443,18 @@ final class RuntimeCounters: Sendable {
     struct Values {
         var rounds = 0
         var refusals: [String: Int] = [:]
+        var batchesServed = 0
     }
     private let values = Mutex(Values())
 
     func refused(_ code: String) { values.withLock { $0.refusals[code, default: 0] += 1 } }
     func roundRun() { values.withLock { $0.rounds += 1 } }
+    /// Counts a chunk batch asked of this holder; returns how many so far (for the test-only gate).
+    func batchServed() -> Int {
+        values.withLock {
+            $0.batchesServed += 1; return $0.batchesServed
+        }
+    }
     var snapshot: Values { values.withLock { $0 } }
 }
 

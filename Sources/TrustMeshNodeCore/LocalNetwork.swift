@@ -1,4 +1,5 @@
 import Foundation
+import TrustMeshCrypto
 public import TrustMeshModel
 public import TrustMeshPolicy
 
@@ -7,6 +8,9 @@ public import TrustMeshPolicy
 /// every node loads.
 public enum LocalNetwork {
     /// Creates `directory/<ODS>/` for each trust (see ``LocalNode/create(directory:trust:name:)``),
+    /// a root key per trust in `directory/roots/<ODS>/` (a demonstration's convenience: a real
+    /// trust keeps its root off the node), `directory/network.json` (membership version 1, signed
+    /// by every root, threshold a majority, and each node's key certificate),
     /// `directory/topology.json`, and `directory/policy.json` with the default ``NetworkPolicy``.
     /// - Parameters:
     ///   - template: the trusts, addresses and names (keys, if any, are replaced).
@@ -37,15 +41,37 @@ public enum LocalNetwork {
         {
             throw NodeError.alreadyInitialised(directory: directory)
         }
+        var roots: [TrustRoot] = []
+        var certificates: [KeyCertificate] = []
         for index in topology.trusts.indices {
             let trust = topology.trusts[index]
             let node = try LocalNode.create(
                 directory: directory + "/" + trust.ods.code, trust: trust.ods, name: trust.name)
             topology.trusts[index].signingKey = node.configuration.signingPublicKey
             topology.trusts[index].agreementKey = node.configuration.agreementPublicKey
+            // A demonstration keeps every root beside the nodes; a real trust keeps its root off
+            // the node (`trustmesh keys root-init`, docs/ARCHITECTURE.md "Keys and membership").
+            var root = try TrustRoot.create(directory: directory + "/roots/" + trust.ods.code, trust: trust.ods)
+            certificates.append(
+                try root.certify(
+                    signing: node.configuration.signingPublicKey, agreement: node.configuration.agreementPublicKey))
+            roots.append(root)
         }
+        let policy = NetworkPolicy()
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let membership = Membership(
+            network: topology.name, version: 1, threshold: topology.trusts.count / 2 + 1,
+            members: zip(topology.trusts, roots).map { trust, root in
+                Membership.Member(ods: trust.ods, name: trust.name, address: trust.address, root: root.key.verifyingKey)
+            },
+            policy: String(decoding: try encoder.encode(policy), as: UTF8.self), issuedAt: Timestamp.text(Date()))
+        var signed = SignedMembership(membership)
+        for root in roots { signed.sign(as: root.trust, root: root.key) }
+        try LocalNode.writeNetworkState(
+            NetworkDirectory.State(memberships: [signed], certificates: certificates), to: directory + "/network.json")
         try write(topology, to: path)
-        try writePolicy(NetworkPolicy(), to: directory + "/policy.json")
+        try writePolicy(policy, to: directory + "/policy.json")
         return topology
     }
 
@@ -70,6 +96,31 @@ public enum LocalNetwork {
     /// - Returns: The policy file's path (which may not exist).
     public static func policyPath(besideTopology topologyPath: String) -> String {
         (URL(fileURLWithPath: topologyPath).deletingLastPathComponent().path) + "/policy.json"
+    }
+
+    /// The network file a node runs with: the one named (`--network`), else `network.json` beside
+    /// the topology if there is one, else none (the topology's pinned keys).
+    /// - Throws: ``NodeError/io(path:reason:)`` if a named file does not exist.
+    public static func networkFile(_ path: String?, besideTopology topologyPath: String?) throws -> String? {
+        if let path {
+            guard FileManager.default.fileExists(atPath: path) else {
+                throw NodeError.io(path: path, reason: "no such network file")
+            }
+            return path
+        }
+        guard let topologyPath else { return nil }
+        let beside = URL(fileURLWithPath: topologyPath).deletingLastPathComponent().path + "/network.json"
+        return FileManager.default.fileExists(atPath: beside) ? beside : nil
+    }
+
+    /// The members of the newest membership version in a network file, as a topology without keys.
+    /// - Throws: if the file cannot be read or holds no membership document.
+    public static func membershipTopology(_ file: String) throws -> Topology {
+        let state = try LocalNode.readNetworkState(file)
+        guard let newest = state.memberships.max(by: { $0.membership.version < $1.membership.version }) else {
+            throw NodeError.configuration(path: file, reason: "the network file holds no membership document")
+        }
+        return newest.membership.topology
     }
 
     /// The network policy a node or the replay applies: the file given, else `policy.json` beside

@@ -26,7 +26,7 @@ extension LocalNode {
             trust: configuration.trust, time: CareTime.format(Date()), kind: kind, actor: actor.displayName,
             subject: subject.merging(actor.auditSubject) { $1 }, details: details)
         do {
-            _ = try store.audit.append(draft, key: try cachedSigningKey())
+            try appendAuditEntry(draft)
         } catch {
             FileHandle.standardError.write(Data("audit: could not append \(kind.rawValue): \(error)\n".utf8))
             throw error

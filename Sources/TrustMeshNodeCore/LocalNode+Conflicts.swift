@@ -93,10 +93,12 @@ extension LocalNode {
     }
 
     /// The trusts whose new index records gossip does not store: those with an unresolved
-    /// index-record conflict, never this node's own trust.
+    /// index-record or certificate conflict (two certificates with one serial: its root signed
+    /// both, so which node keys are its own is in doubt), never this node's own trust.
     /// - Throws: A database error.
     package func heldOrigins() throws -> Set<TrustID> {
-        Set(try unresolvedConflicts(kind: .indexRecord).map(\.trust)).subtracting([configuration.trust])
+        let conflicts = try unresolvedConflicts(kind: .indexRecord) + unresolvedConflicts(kind: .certificate)
+        return Set(conflicts.map(\.trust)).subtracting([configuration.trust])
     }
 
     /// Per held trust, the lowest sequence in an unresolved conflict: the federated query lists that

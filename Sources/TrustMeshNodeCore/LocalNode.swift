@@ -66,12 +66,35 @@ public final class LocalNode: Sendable {
     /// The node's signing key, read from its 0600 key file.
     public func signingKey() throws -> SigningKey { try SigningKey.read(from: directory + "/keys/signing.key") }
 
-    /// The signing key, read once per process.
+    /// The signing key, read once per process (and replaced when a rotation is adopted).
     package func cachedSigningKey() throws -> SigningKey {
         if let key = signingKeyCache.withLock({ $0 }) { return key }
         let key = try signingKey()
         signingKeyCache.withLock { $0 = key }
         return key
+    }
+
+    /// Appends an audit entry signed with the current key, under the key's lock: no entry signed
+    /// with an old key can follow the `keyChanged` entry of a rotation.
+    package func appendAuditEntry(_ draft: AuditEntry.Draft) throws {
+        try signingKeyCache.withLock { cache in
+            let key = try cache ?? signingKey()
+            cache = key
+            _ = try store.audit.append(draft, key: key)
+        }
+    }
+
+    /// Replaces the signing key under the audit lock: `move` puts the new key files in place and
+    /// returns the `keyChanged` entry, which is the first signed with `key`.
+    package func switchSigningKey(
+        to key: SigningKey, _ move: (_ previous: SigningKey) throws -> AuditEntry.Draft
+    ) throws {
+        try signingKeyCache.withLock { cache in
+            let previous = try cache ?? signingKey()
+            let draft = try move(previous)
+            cache = key
+            _ = try store.audit.append(draft, key: key)
+        }
     }
 
     /// The node's X25519 key, read from its 0600 key file.

@@ -25,6 +25,7 @@ public final class TestNetwork: @unchecked Sendable {
     private let intervalMs: Int
     /// Each node's local listener port (page, API, DICOMweb, FHIR, metrics).
     private let localPorts: [String: Int]
+    private let spareAddresses: [String: String]
     /// The identity provider this network started, or nil when the run shares one
     /// (`TRUSTMESH_TEST_IDP`, set by Scripts/test for the suites run again as an unprivileged user,
     /// who cannot import the Python packages pip put under root's home).
@@ -45,12 +46,17 @@ public final class TestNetwork: @unchecked Sendable {
     /// Creates (but does not start) nodes for the given ODS codes, each with a free peer port and a
     /// free local port, and starts the identity provider.
     /// - Parameter names: trust names by ODS code, for the topology (default "Test trust RRK").
-    public init(trusts: [String], names: [String: String] = [:], intervalMs: Int = 100) throws {
+    /// - Parameter spare: codes of trusts that are not members yet (a test joins them later):
+    ///   each gets ports (``spareAddress(_:)``) and sign-in clients, no node.
+    public init(trusts: [String], spare: [String] = [], names: [String: String] = [:], intervalMs: Int = 100) throws {
         directory = try TemporaryDirectory(prefix: "trustmesh-net")
         self.intervalMs = intervalMs
-        let allPorts = try FreePorts.allocate(trusts.count * 2)
-        let ports = Array(allPorts.prefix(trusts.count))
-        localPorts = Dictionary(uniqueKeysWithValues: zip(trusts, allPorts.suffix(trusts.count)))
+        let everyone = trusts + spare
+        let allPorts = try FreePorts.allocate(everyone.count * 2)
+        let ports = Array(allPorts.prefix(everyone.count))
+        localPorts = Dictionary(uniqueKeysWithValues: zip(everyone, allPorts.suffix(everyone.count)))
+        spareAddresses = Dictionary(
+            uniqueKeysWithValues: zip(spare, ports.suffix(spare.count)).map { ($0, "127.0.0.1:\($1)") })
         let template = Topology(
             name: "test network",
             trusts: try zip(trusts, ports).map { code, port in
@@ -68,7 +74,7 @@ public final class TestNetwork: @unchecked Sendable {
                 "scope": Self.personScope,
             ]
         ]
-        for code in trusts {
+        for code in everyone {
             let base = "http://127.0.0.1:\(localPorts[code]!)"
             clients.append([
                 "client_id": "node-\(code)-\(clientSuffix)", "client_secret": "secret-\(code)",
@@ -99,6 +105,12 @@ public final class TestNetwork: @unchecked Sendable {
                 logPath: directory.appending("idp.log"), executable: "/usr/bin/env", killHard: true)
         }
     }
+
+    /// The peer address kept for a spare trust (not a member until it joins).
+    public func spareAddress(_ code: String) -> String { spareAddresses[code]! }
+
+    /// The folder of the network's files: `topology.json`, `network.json`, `roots/<ODS>/`.
+    public var networkDirectory: String { directory.appending("net") }
 
     /// Node `code`'s client id at the provider (the page's sign-in).
     public func clientID(_ code: String) -> String { "node-\(code)-\(clientSuffix)" }

@@ -3,6 +3,7 @@ import Foundation
 package import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
+import Synchronization
 package import TrustMeshCrypto
 package import TrustMeshGossip
 package import TrustMeshModel
@@ -58,9 +59,14 @@ package struct PeerClient: Sendable {
     /// every request and handshake (a node that adopted rotated keys signs with the new one: pass
     /// `{ try node.cachedSigningKey() }`), with an HTTP client of its own configured for peers;
     /// ``shutdown()`` it when done.
+    /// - Parameter certificates: this node's key certificate, sent with every handshake, and where
+    ///   the certificates peers send with their answers go (a peer that rotated is re-pinned from
+    ///   its certificate before its answer is checked).
     package init(
-        me: TrustID, signing: @escaping @Sendable () throws -> SigningKey, topology: @escaping @Sendable () -> Topology
+        me: TrustID, signing: @escaping @Sendable () throws -> SigningKey, topology: @escaping @Sendable () -> Topology,
+        certificates: PeerCertificates = .none
     ) {
+        self.certificates = certificates
         self.me = me
         self.signing = signing
         self.topology = topology
@@ -74,6 +80,12 @@ package struct PeerClient: Sendable {
         configuration.connectionPool.idleTimeout = .seconds(20)
         http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
+
+    /// This node's certificate out, peers' certificates in.
+    private let certificates: PeerCertificates
+    /// The signing key the sessions were made with: a new key (a rotation adopted) drops them all,
+    /// so the next handshakes carry the new certificate.
+    private let sessionKey = KeyMemo()
 
     /// Closes the client's connections. Must be called on every way out: an HTTP client that is
     /// not shut down stops the process in its deinit.
@@ -143,19 +155,25 @@ package struct PeerClient: Sendable {
     private func execute(_ peer: TrustID, path: String, payload: [UInt8], timeout: TimeAmount) async throws
         -> Exchange
     {
-        guard let trust = topology().trust(peer) else {
+        guard var trust = topology().trust(peer) else {
             throw PeerRefusal(.unknownPeer, "\(peer) is not in this node's topology")
         }
+        let key = try signing().verifyingKey
+        let changed = sessionKey.replace(with: key)
+        if changed { for member in topology().trusts { sessions.forget(member.ods) } }
         var refusal = PeerRefusal(.unknownSession, "no session")
         for _ in 1...2 {
+            let current = trust
             let session = try await sessions.session(with: peer) { [self] in
-                try await handshake(with: trust, timeout: timeout)
+                try await handshake(with: current, timeout: timeout)
             }
             let envelope = PeerEnvelope.seal(
                 method: "POST", path: path, payload: payload, from: me, key: try signing(), in: session,
                 version: protocolVersion)
             let nonce = envelope.headers[PeerEnvelope.nonceHeader] ?? ""
             let response = try await post(envelope, to: trust, timeout: timeout)
+            // A peer that rotated shows its certificate: re-pinned from it before its answer is checked.
+            if certificates.learn(from: Self.headers(response)), let fresh = topology().trust(peer) { trust = fresh }
             if response.status == .ok {
                 return Exchange(trust: trust, nonce: nonce, session: session, response: response)
             }
@@ -171,7 +189,11 @@ package struct PeerClient: Sendable {
     private func handshake(with trust: Topology.Trust, timeout: TimeAmount) async throws -> PeerSession {
         let handshake = PeerEnvelope.handshake(
             from: me, key: try signing(), to: trust.ods, version: protocolVersion)
-        let response = try await post(handshake.request, to: trust, timeout: timeout)
+        var request = handshake.request
+        if let certificate = certificates.headerValue() { request.headers[PeerCertificates.header] = certificate }
+        let response = try await post(request, to: trust, timeout: timeout)
+        var trust = trust
+        if certificates.learn(from: Self.headers(response)), let fresh = topology().trust(trust.ods) { trust = fresh }
         guard response.status == .ok else { throw try await refusal(response, from: trust, nonce: handshake.nonce) }
         let body = try await response.body.collect(upTo: maximumSmallAnswer)
         return try PeerEnvelope.finish(
@@ -224,5 +246,18 @@ package struct HTTPGossipTransport: GossipTransport {
         let payload = try JSONEncoder().encode(request)
         let answer = try await client.call(peer, path: Self.path, payload: Array(payload))
         return try JSONDecoder().decode(GossipResponse.self, from: Data(answer))
+    }
+}
+
+/// The signing key a client's sessions were made with.
+final class KeyMemo: Sendable {
+    private let key = Mutex<VerifyingKey?>(nil)
+
+    /// Records `new`; true if a different key was recorded before.
+    func replace(with new: VerifyingKey) -> Bool {
+        key.withLock { held in
+            defer { held = new }
+            return held != nil && held != new
+        }
     }
 }

@@ -105,10 +105,13 @@ package struct PeerDoor: Sendable {
     /// is addressed to this node's ODS code and comes from a trust listed there with a key.
     /// - Parameter refused: told the wire code of every refusal (for the status page and metrics).
     /// - Throws: what reading the node's keys throws.
+    /// - Parameter certificates: this node's key certificate, sent with handshake answers (and all
+    ///   answers just after a rotation), and where peers' certificates on handshakes go.
     package init(
         node: LocalNode, topology: @escaping @Sendable () -> Topology, contacts: PeerContacts, logger: Logger,
-        refused: @escaping @Sendable (PeerRefusal.Code) -> Void
+        certificates: PeerCertificates = .none, refused: @escaping @Sendable (PeerRefusal.Code) -> Void
     ) throws {
+        self.certificates = certificates
         self.node = node
         self.topology = topology
         self.me = node.configuration.trust
@@ -118,6 +121,9 @@ package struct PeerDoor: Sendable {
         self.logger = logger
         self.refused = refused
     }
+
+    /// This node's certificate out, peers' certificates in.
+    private let certificates: PeerCertificates
 
     /// The door's routes, one per path in `routes`, and the handshake
     /// (``PeerEnvelope/handshakePath``), behind `middleware` (outermost first).
@@ -185,6 +191,9 @@ package struct PeerDoor: Sendable {
         let headers = Self.headers(request)
         var verified: TrustID?
         do {
+            // A peer that rotated its keys shows its certificate: taken in (if its root signed it)
+            // before the sender's keys are looked up.
+            certificates.learn(from: headers)
             let head = try PeerEnvelope.checkHead(
                 headers, as: me, topology: topology(), nonces: nonces, sessions: nil, notBefore: startedAt)
             let accepted = try await readBody(request, path: path, limit: AgreementPublicKey.byteCount) { body in
@@ -198,6 +207,9 @@ package struct PeerDoor: Sendable {
                 status: .ok, body: .init(byteBuffer: ByteBuffer(bytes: accepted.body)))
             response.headers[HTTPField.Name(PeerEnvelope.signatureHeader)!] = accepted.signature.base64
             response.headers[HTTPField.Name(PeerEnvelope.protocolHeader)!] = "\(PeerProtocol.version)"
+            if let certificate = certificates.headerValue() {
+                response.headers[HTTPField.Name(PeerCertificates.header)!] = certificate
+            }
             response.headers[.contentType] = "application/json"
             return response
         } catch let refusal as PeerRefusal {
@@ -230,6 +242,10 @@ package struct PeerDoor: Sendable {
                 var response = Response(status: .ok, body: .init(byteBuffer: ByteBuffer(bytes: sealed.body)))
                 response.headers[HTTPField.Name(PeerEnvelope.signatureHeader)!] = sealed.signature.base64
                 response.headers[HTTPField.Name(PeerEnvelope.protocolHeader)!] = "\(PeerProtocol.version)"
+                // Just after a rotation, a session made before it may not know this key yet.
+                if let certificate = certificates.headerValue(onlyIfRecent: true) {
+                    response.headers[HTTPField.Name(PeerCertificates.header)!] = certificate
+                }
                 response.headers[.contentType] = "application/octet-stream"
                 return response
             case .stream(let stream):
@@ -312,6 +328,9 @@ package struct PeerDoor: Sendable {
         var response = Response(status: .init(code: status), body: .init(byteBuffer: ByteBuffer(bytes: body)))
         response.headers[HTTPField.Name(PeerEnvelope.signatureHeader)!] = signature.base64
         response.headers[HTTPField.Name(PeerEnvelope.protocolHeader)!] = "\(PeerProtocol.version)"
+        if let certificate = certificates.headerValue(onlyIfRecent: true) {
+            response.headers[HTTPField.Name(PeerCertificates.header)!] = certificate
+        }
         response.headers[.contentType] = "application/octet-stream"
         return response
     }

@@ -6,7 +6,7 @@ import Synchronization
 package import TrustMeshCrypto
 package import TrustMeshModel
 package import TrustMeshNodeCore
-package import TrustMeshStore
+import TrustMeshStore
 
 /// Signed tree heads of the audit logs, signed, gossiped and witnessed (RFC 9162's gossip, between
 /// trusts).
@@ -89,30 +89,27 @@ package final class TreeHeadGossip: Service {
     }
 
     let node: LocalNode
-    let topology: Topology
+    /// The members and the keys each signed with when (a head is checked with a key valid at its time).
+    let keyring: any Keyring
     let client: PeerClient
     let interval: Duration
     let logger: Logger
-    private let keys: [TrustID: VerifyingKey]
     private let state = Mutex(State())
     /// The size of the newest head of this node's log queued for the peers.
     private let sentOwnSize = Mutex<UInt64>(0)
 
     /// - Parameters:
     ///   - interval: how often the node signs (if its log grew), sends and witnesses.
-    package init(node: LocalNode, topology: Topology, client: PeerClient, interval: Duration, logger: Logger) {
+    package init(node: LocalNode, keyring: any Keyring, client: PeerClient, interval: Duration, logger: Logger) {
         self.node = node
-        self.topology = topology
+        self.keyring = keyring
         self.client = client
         self.interval = interval
         self.logger = logger
-        var keys: [TrustID: VerifyingKey] = [:]
-        for trust in topology.trusts { keys[trust.ods] = trust.signingKey }
-        self.keys = keys
     }
 
     private var me: TrustID { node.configuration.trust }
-    private var peers: [TrustID] { topology.trusts.map(\.ods).filter { $0 != me } }
+    private var peers: [TrustID] { keyring.members.filter { $0 != me } }
 
     package func run() async throws {
         try? await cancelWhenGracefulShutdown {
@@ -252,16 +249,19 @@ package final class TreeHeadGossip: Service {
             throw PeerRefusal(.tooLarge, "tree heads: at most \(Self.maximumHeads) heads in one message")
         }
         for head in message.heads {
-            guard let key = keys[head.trust] else {
-                throw PeerRefusal(.unknownPeer, "tree heads: \(head.trust) is not a trust of this network")
+            guard CareTime.parse(head.time) != nil else {
+                throw PeerRefusal(.badEnvelope, "tree heads: the head of \(head.trust) has a malformed time")
             }
-            do { try head.verify(with: key) } catch {
+            let keys = CareTime.parse(head.time).map { keyring.signingKeys(of: head.trust, at: $0) } ?? []
+            guard !keys.isEmpty else {
+                throw PeerRefusal(
+                    .unknownPeer,
+                    "tree heads: \(head.trust) is not a trust of this network with a key valid at \(head.time)")
+            }
+            guard keys.contains(where: { (try? head.verify(with: $0)) != nil }) else {
                 throw PeerRefusal(
                     .badSignature,
                     "tree heads: the head of \(head.trust) at size \(head.treeSize) is not signed by its key")
-            }
-            guard CareTime.parse(head.time) != nil else {
-                throw PeerRefusal(.badEnvelope, "tree heads: the head of \(head.trust) has a malformed time")
             }
         }
         var later: [(head: SignedTreeHead, from: TrustID)] = []

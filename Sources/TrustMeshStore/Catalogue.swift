@@ -26,6 +26,7 @@ package final class Catalogue: Sendable {
         index = IndexTable(pool: pool)
         care = CareTable(pool: pool)
         audit = AuditTable(pool: pool)
+        network = NetworkTable(pool: pool)
     }
 
     /// The federated index records, in the same file.
@@ -36,6 +37,9 @@ package final class Catalogue: Sendable {
 
     /// This node's audit log and its peers' latest checkpoints, in the same file.
     package let audit: AuditTable
+
+    /// The signed membership versions, key certificates and revocations held, in the same file.
+    package let network: NetworkTable
 
     /// Versioned migrations: a migration that has shipped is never edited, only followed.
     private static var migrator: DatabaseMigrator {
@@ -97,6 +101,7 @@ package final class Catalogue: Sendable {
         CareTable.migrateIdentity(&migrator)
         IndexTable.migrateHeads(&migrator)
         ConflictTable.migrate(&migrator)
+        NetworkTable.migrate(&migrator)
         return migrator
     }
 

@@ -52,6 +52,8 @@ public final class StudyStore: Sendable {
 
     /// This node's audit log and its peers' latest checkpoints.
     package var audit: AuditTable { catalogue.audit }
+    /// The signed network statements (membership, certificates, revocations) held by this node.
+    package var network: NetworkTable { catalogue.network }
 
     /// The identity of a study's content (BLAKE2b-256 over its instances' manifests).
     package func studyManifestHash(uid: String) throws -> Digest256? { try catalogue.studyManifestHash(uid: uid) }

@@ -440,13 +440,15 @@ struct AuditTreeBenchCommand: AsyncParsableCommand {
             })
         var logger = Logger(label: "trustmesh-bench.audit-tree")
         logger.logLevel = .critical
+        let keyring = PinnedKeyring(
+            Dictionary(uniqueKeysWithValues: nodes.map { ($0.configuration.trust, $0.configuration.signingPublicKey) }))
         var sims: [SimulatedTrust] = []
         for (index, node) in nodes.enumerated() {
             let key = try node.signingKey()
             let client = PeerClient(
                 me: node.configuration.trust, signing: key, agreement: try node.agreementKey(), topology: topology)
             let gossip = TreeHeadGossip(
-                node: node, topology: topology, client: client, interval: .seconds(interval), logger: logger)
+                node: node, keyring: keyring, client: client, interval: .seconds(interval), logger: logger)
             sims.append(
                 SimulatedTrust(
                     trust: node.configuration.trust, node: node, key: key, gossip: gossip, client: client,

@@ -16,6 +16,7 @@ struct TrustMeshBenchCommand: AsyncParsableCommand {
             """,
         subcommands: [
             MeasureLimitCommand.self, SimulateGossipCommand.self, AuditBenchCommand.self, AuditTreeBenchCommand.self,
+            NetworkGossipBenchCommand.self,
         ]
     )
 }

@@ -72,7 +72,13 @@ struct NodeCommand: AsyncParsableCommand {
         var data: String
 
         @Option(help: ArgumentHelp("The network's topology, with public keys.", valueName: "FILE"))
-        var topology: String
+        var topology: String?
+
+        @Option(
+            help: ArgumentHelp(
+                "The network file: the signed membership document taken on trust, key certificates and revocations (network create writes it as network.json); default: network.json beside the topology if there is one. With it, members and keys follow signed statements by gossip, without a restart.",
+                valueName: "FILE"))
+        var network: String?
 
         @Option(
             help: ArgumentHelp(
@@ -309,8 +315,12 @@ struct NodeCommand: AsyncParsableCommand {
                     moveDestinations: try moveDestination.map(Self.moveDestination),
                     maximumConnectionsPerAddress: dicomMaxPerAddress)
             }
-            let networkPolicy = try LocalNetwork.policy(policy, besideTopology: topology)
-            let network = try LocalNetwork.read(topology)
+            let networkFile = try LocalNetwork.networkFile(network, besideTopology: topology)
+            guard let anchor = topology ?? networkFile else {
+                throw ValidationError("give --topology FILE (pinned keys) or --network FILE (signed membership)")
+            }
+            let networkPolicy = try LocalNetwork.policy(policy, besideTopology: anchor)
+            let network = try networkFile.map { try LocalNetwork.membershipTopology($0) } ?? LocalNetwork.read(anchor)
             let local: LocalListener
             let tls = tlsCertificate.flatMap { certificate in
                 tlsKey.map { LocalListener.TLSFiles(certificate: certificate, key: $0) }
@@ -341,7 +351,7 @@ struct NodeCommand: AsyncParsableCommand {
                 stowMaximumBytes: stowMaxBytes, refusalAuditWindow: .seconds(refusalAuditWindow),
                 auditSyslog: try auditSyslog.map {
                     try AuditSyslogSettings(address: $0, caFile: auditSyslogCa ?? "", backlog: auditSyslogBacklog)
-                })
+                }, network: networkFile)
             let host = try runtime.topology.trust(trust)?.hostAndPort().host ?? "127.0.0.1"
             try await runtime.run(
                 onListening: { port in

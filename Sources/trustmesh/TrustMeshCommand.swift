@@ -19,7 +19,7 @@ struct TrustMeshCommand: AsyncParsableCommand {
             InitCommand.self, IngestCommand.self, QueryCommand.self, ExportCommand.self, InspectCommand.self,
             StatusCommand.self, NetworkCommand.self, NodeCommand.self, OptOutCommand.self, CareCommand.self,
             FetchCommand.self, SynthesizeCommand.self, AuditCommand.self, GCCommand.self, LoginCommand.self,
-            LogoutCommand.self, ConflictCommand.self,
+            LogoutCommand.self, ConflictCommand.self, KeysCommand.self, MembershipCommand.self, JoinCommand.self,
         ]
     )
 

@@ -260,7 +260,9 @@ import TrustMeshTesting
         let benchHelp = try CommandRunner.trustmeshBench(["--help"])
         #expect(benchHelp.status == 0, "\(benchHelp.stderr)")
         #expect(
-            Self.subcommands(benchHelp.stdout).sorted() == ["audit", "audit-tree", "measure-limit", "simulate-gossip"])
+            Self.subcommands(benchHelp.stdout).sorted() == [
+                "audit", "audit-tree", "measure-limit", "network-gossip", "simulate-gossip",
+            ])
 
         let dir = try TemporaryDirectory()
         #expect(
