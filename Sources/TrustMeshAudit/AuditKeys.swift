@@ -53,9 +53,6 @@ public struct AuditKeys: Sendable {
             }.map(\.ods))
     }
 
-    /// Whether these keys can check `trust`'s signatures at all (else its log is `unknown trust`).
-    public func knows(_ trust: TrustID) -> Bool { source(of: trust) != nil }
-
     /// How one trust's signatures are checked.
     enum Source: Sendable {
         /// Its one pinned key, following `keyChanged` entries back.
