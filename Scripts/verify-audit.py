@@ -550,9 +550,9 @@ class Network:
         for r in state.get("revocations") or []:
             member = self.members.get(r["trust"])
             if member is None: continue
-            if r["signer"] == r["key"]:
-                if not any(c["signingKey"] == r["key"] for c in self.certificates[r["trust"]].values()): continue
-            elif r["signer"] != member["root"]: continue
+            # Only a key certified to this trust: one trust's root cannot revoke another's key.
+            if not any(c["signingKey"] == r["key"] for c in self.certificates[r["trust"]].values()): continue
+            if r["signer"] != r["key"] and r["signer"] != member["root"]: continue
             if seconds(r["since"]) is None or seconds(r["issuedAt"]) is None or \
                     not signed(key(r["signer"]), r["signature"], revocation_message(r)):
                 continue

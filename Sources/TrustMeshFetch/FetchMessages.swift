@@ -6,8 +6,8 @@ import TrustMeshPeer
 public import TrustMeshPolicy
 import TrustMeshStore
 
-/// The requester's opening message of a fetch (`POST /peer/v1/fetch/manifest`, inside the signed,
-/// sealed envelope): which study, on what grounds, by whom, and the requester's half of the
+/// The requester's opening message of a fetch (`POST /peer/v1/fetch/manifest`, inside the signed
+/// envelope, encrypted in the session): which study, on what grounds, by whom, and the requester's half of the
 /// per-transfer key exchange.
 struct ManifestRequest: Codable, Sendable {
     var studyUID: String

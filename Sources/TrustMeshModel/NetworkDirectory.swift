@@ -342,13 +342,13 @@ public final class NetworkDirectory: Keyring, Sendable {
             guard let member = inner.memberships.last!.membership.member(trust) else {
                 return .refused("\(trust) is not a member of the network")
             }
+            // Only a key certified to this trust: one trust's root cannot revoke another's key.
             let certified = (inner.certificates[trust] ?? []).contains { $0.signingKey == revocation.key }
-            if revocation.isSelfRevocation {
-                guard certified else { return .refused("\(trust) revocation: the key was never certified") }
-            } else {
-                guard revocation.signer == member.root else {
-                    return .refused("\(trust) revocation: not signed by \(trust)'s root or by the key itself")
-                }
+            guard certified else {
+                return .refused("\(trust) revocation: the key is not one of \(trust)'s certified keys")
+            }
+            guard revocation.isSelfRevocation || revocation.signer == member.root else {
+                return .refused("\(trust) revocation: not signed by \(trust)'s root or by the key itself")
             }
             do {
                 try revocation.verify()

@@ -46,6 +46,8 @@ public final class NodeRuntime: Sendable {
     let networkGossip: NetworkGossip?
     /// The members and their keys over time: the network directory, or the topology's pinned keys.
     let keyring: any Keyring
+    /// Where the network policy in force at start came from, for the startup line.
+    public let policySource: String
     let logger: Logger
     private let me: Topology.Trust
     /// Held while the runtime exists: one node per data folder.
@@ -80,7 +82,9 @@ public final class NodeRuntime: Sendable {
     ///   local listener but health, assets and sign-in refuses (deny by default).
     /// - Parameter queryRetrieveAETitles: calling AE titles whose C-FIND and C-MOVE are answered;
     ///   empty: none (the DICOM listener stores and echoes only).
-    /// - Parameter policy: the network's policy (`policy.json`), under which the holder decides every share.
+    /// - Parameter policy: the network's policy (`policy.json`), under which the holder decides every
+    ///   share; nil: the one the current membership version carries (it follows newer versions), or
+    ///   the defaults. Given under signed membership, it overrides the membership's.
     /// - Parameter httpLimits: timeouts and the per-address connection cap of both HTTP listeners.
     /// - Parameter stowMaximumBytes: the largest STOW-RS request body (default 4 GiB); larger is 413.
     /// - Parameter refusalAuditWindow: refusals from one source are audited once per window, then counted.
@@ -89,7 +93,7 @@ public final class NodeRuntime: Sendable {
         node: LocalNode, topology given: Topology, settings: GossipSettings = GossipSettings(),
         fetchBatchBytes: Int = 8 << 20, treeHeadInterval: Duration = .seconds(30),
         dicom: DIMSEServer.Configuration? = nil, queryRetrieveAETitles: Set<String> = [],
-        local: LocalListener? = nil, access: AccessSettings? = nil, policy: NetworkPolicy = NetworkPolicy(),
+        local: LocalListener? = nil, access: AccessSettings? = nil, policy: NetworkPolicy? = nil,
         httpLimits: HTTPLimits = HTTPLimits(), stowMaximumBytes: Int = 4 << 30,
         refusalAuditWindow: Duration = .seconds(60), auditSyslog: AuditSyslogSettings? = nil,
         network: String? = nil
@@ -184,13 +188,20 @@ public final class NodeRuntime: Sendable {
             me: trust, signing: { [node] in try node.cachedSigningKey() }, topology: currentTopology,
             certificates: certificateExchange.certificates)
         self.client = client
-        // Under a signed membership, the policy it carries is the network's; it changes with it.
-        node.networkPolicy = directory.flatMap { NetworkGossip.policy(of: $0.membership) } ?? policy
+        // Under a signed membership, the policy it carries is the network's and changes with it,
+        // unless the operator named one.
+        let membershipPolicy = directory.flatMap { NetworkGossip.policy(of: $0.membership) }
+        node.networkPolicy = policy ?? membershipPolicy ?? NetworkPolicy()
+        policySource =
+            policy != nil
+            ? "given" : membershipPolicy != nil ? "of membership version \(directory!.membership.version)" : "defaults"
         fetchServer = FetchServer(node: node, logger: logger, keyring: keyring)
         treeHeads = TreeHeadGossip(
             node: node, keyring: keyring, client: client, interval: treeHeadInterval, logger: logger)
         networkGossip = directory.map { directory in
-            NetworkGossip(node: node, directory: directory, client: client, logger: logger) { [node, logger] conflict in
+            NetworkGossip(
+                node: node, directory: directory, client: client, logger: logger, followsPolicy: policy == nil
+            ) { [node, logger] conflict in
                 do {
                     try node.recordConflict(
                         kind: LocalNode.ConflictKind(rawValue: conflict.kind), trust: conflict.trust,
@@ -336,7 +347,7 @@ public final class NodeRuntime: Sendable {
     }
 
     /// Test-only fault injection: with `TRUSTMESH_FAULT_BATCH_GATE=FILE`, the holder serves its
-    /// first chunk batch, then holds every later one until FILE exists (at most a minute).
+    /// first chunk batch, then holds every later one until FILE exists (at most three minutes).
     static let batchGate: String? = ProcessInfo.processInfo.environment["TRUSTMESH_FAULT_BATCH_GATE"]
 
     /// One gossip round now (the loop calls this every interval).
@@ -411,7 +422,7 @@ public final class NodeRuntime: Sendable {
                 // Test-only: a holder that serves one batch, then waits for a file to appear, so
                 // that a test can act while a fetch is running.
                 if let gate = Self.batchGate, self.counters.batchServed() > 1 {
-                    for _ in 0..<1200 where !FileManager.default.fileExists(atPath: gate) {
+                    for _ in 0..<3600 where !FileManager.default.fileExists(atPath: gate) {
                         try await Task.sleep(for: .milliseconds(50))
                     }
                 }

@@ -56,11 +56,15 @@ package final class NetworkGossip: Sendable {
     /// Told each conflict (the node records it as evidence).
     let conflict: @Sendable (NetworkDirectory.Conflict) -> Void
     private let lastRow = Mutex<Int64>(0)
+    private let followsPolicy: Bool
 
+    /// - Parameter followsPolicy: whether the node applies the network policy of each newer
+    ///   membership version (false: the operator named one).
     package init(
-        node: LocalNode, directory: NetworkDirectory, client: PeerClient, logger: Logger,
+        node: LocalNode, directory: NetworkDirectory, client: PeerClient, logger: Logger, followsPolicy: Bool = true,
         conflict: @escaping @Sendable (NetworkDirectory.Conflict) -> Void
     ) {
+        self.followsPolicy = followsPolicy
         self.node = node
         self.directory = directory
         self.client = client
@@ -181,7 +185,7 @@ package final class NetworkGossip: Sendable {
             case .applied(.membership(let signed, let changes)):
                 taken.memberships.append(signed)
                 logger.notice("network membership \(changes)")
-                if let policy = Self.policy(of: directory.membership) { node.networkPolicy = policy }
+                if followsPolicy, let policy = Self.policy(of: directory.membership) { node.networkPolicy = policy }
             case .applied(.certificate(let certificate)):
                 taken.certificates.append(certificate)
                 logger.notice("key certificate of \(certificate.trust) #\(certificate.serial) taken in")

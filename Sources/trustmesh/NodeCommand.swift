@@ -6,6 +6,7 @@ import TrustMeshGossip
 import TrustMeshModel
 import TrustMeshNode
 import TrustMeshNodeCore
+import TrustMeshPolicy
 
 struct NodeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -106,7 +107,7 @@ struct NodeCommand: AsyncParsableCommand {
 
         @Option(
             help: ArgumentHelp(
-                "The network policy (care relationship caps per kind, clock skew); default: policy.json beside the topology if there is one, else the defaults.",
+                "The network policy (care relationship caps per kind, clock skew). Under signed membership (a network file) the policy the current membership version carries applies, and this overrides it; without, the default is policy.json beside the topology if there is one, else the defaults.",
                 valueName: "FILE"))
         var policy: String?
 
@@ -319,7 +320,9 @@ struct NodeCommand: AsyncParsableCommand {
             guard let anchor = topology ?? networkFile else {
                 throw ValidationError("give --topology FILE (pinned keys) or --network FILE (signed membership)")
             }
-            let networkPolicy = try LocalNetwork.policy(policy, besideTopology: anchor)
+            // Under signed membership the current version's policy applies unless one is named here.
+            let networkPolicy: (policy: NetworkPolicy, path: String?)? =
+                networkFile == nil || policy != nil ? try LocalNetwork.policy(policy, besideTopology: anchor) : nil
             let network = try networkFile.map { try LocalNetwork.membershipTopology($0) } ?? LocalNetwork.read(anchor)
             let local: LocalListener
             let tls = tlsCertificate.flatMap { certificate in
@@ -343,7 +346,7 @@ struct NodeCommand: AsyncParsableCommand {
                 queryRetrieveAETitles: Set(
                     (queryRetrieveAe ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
                         .filter { !$0.isEmpty }),
-                local: local, access: accessSettings, policy: networkPolicy.policy,
+                local: local, access: accessSettings, policy: networkPolicy?.policy,
                 httpLimits: HTTPLimits(
                     headerTimeout: .milliseconds(Int(headerTimeout * 1000)),
                     idleTimeout: .milliseconds(Int(idleTimeout * 1000)),
@@ -358,7 +361,7 @@ struct NodeCommand: AsyncParsableCommand {
                     FileHandle.standardOutput.write(
                         Data(
                             ("\(trust) peers listening on http://\(host):\(port); network policy "
-                                + (networkPolicy.path ?? "defaults") + "\n").utf8))
+                                + (networkPolicy.map { $0.path ?? "defaults" } ?? runtime.policySource) + "\n").utf8))
                 },
                 onLocalListening: { port in
                     FileHandle.standardOutput.write(

@@ -178,6 +178,15 @@ import TrustMeshModel
             trust: trust, key: key.verifyingKey, reason: .compromised, since: Timestamp.text(since),
             issuedAt: Timestamp.text(since), by: SigningKey())
         guard case .refused = directory.apply(stranger) else { Issue.record("stranger revoked"); return }
+        // Another member's root cannot revoke this trust's key, under either trust's name.
+        for (name, root) in [
+            (trust, network.roots[network.codes[0]]!), (network.codes[0], network.roots[network.codes[0]]!),
+        ] {
+            let crossed = KeyRevocation.sign(
+                trust: name, key: key.verifyingKey, reason: .compromised, since: Timestamp.text(since),
+                issuedAt: Timestamp.text(since), by: root)
+            guard case .refused = directory.apply(crossed) else { Issue.record("RAA revoked RDD's key"); return }
+        }
         let byRoot = KeyRevocation.sign(
             trust: trust, key: key.verifyingKey, reason: .compromised, since: Timestamp.text(since),
             issuedAt: Timestamp.text(since), by: network.roots[trust]!)

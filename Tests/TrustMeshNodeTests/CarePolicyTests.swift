@@ -15,16 +15,19 @@ import TrustMeshTesting
 @Suite(.serialized, .timeLimit(.minutes(5))) struct CarePolicyTests {
     static let patient = FetchTests.patient
 
-    /// RRK (the holder) and RKB (the requester), with `policy` as the network's `policy.json` (the
-    /// file `network create` wrote, beside the topology), and a study of the patient at RRK that RKB
-    /// lists.
+    /// RRK (the holder) and RKB (the requester), with `policy` as the network's policy (written to
+    /// `policy.json` beside the topology and named to both nodes with `--policy`, which overrides
+    /// the membership's), and a study of the patient at RRK that RKB lists.
     func network(study: String, policy: NetworkPolicy? = nil) async throws -> TestNetwork {
         let network = try TestNetwork(trusts: ["RRK", "RKB"])
+        var arguments: [String] = []
         if let policy {
-            try LocalNetwork.writePolicy(policy, to: LocalNetwork.policyPath(besideTopology: network.topologyPath))
+            let path = LocalNetwork.policyPath(besideTopology: network.topologyPath)
+            try LocalNetwork.writePolicy(policy, to: path)
+            arguments = ["--policy", path]
         }
-        try await network.start("RRK")
-        try await network.start("RKB")
+        try await network.start("RRK", arguments: arguments)
+        try await network.start("RKB", arguments: arguments)
         _ = try await FetchTests().publish(
             network, at: "RRK", requester: "RKB", studyUID: study, instances: 2, size: 64)
         return network
@@ -95,7 +98,7 @@ import TrustMeshTesting
 
     @Test func aFarExpiryIsServedCutToTheNetworkPolicysCapAndTheHolderAuditsTheCut() async throws {
         let study = "1.2.826.0.1.3680043.10.13.2"
-        // This network caps a referral at 30 days (policy.json beside the topology, loaded by default).
+        // This network caps a referral at 30 days (policy.json beside the topology, named to the nodes).
         var policy = NetworkPolicy()
         policy.setCap(.referral, to: .seconds(30 * 86_400))
         let network = try await network(study: study, policy: policy)
@@ -274,6 +277,8 @@ import TrustMeshTesting
 
     @Test func aMalformedNetworkPolicyStopsTheNodeNamingTheField() throws {
         let network = try TestNetwork(trusts: ["RRK"])
+        // A network of pinned keys (no network file): its nodes read policy.json beside the topology.
+        try FileManager.default.removeItem(atPath: network.networkDirectory + "/network.json")
         let beside = LocalNetwork.policyPath(besideTopology: network.topologyPath)
         #expect(try LocalNetwork.readPolicy(beside) == NetworkPolicy())  // network create wrote the defaults
         func start(_ extra: [String]) throws -> ProcessResult {

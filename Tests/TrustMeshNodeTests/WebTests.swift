@@ -278,6 +278,7 @@ import TrustMeshWeb
         // A peer request with a bad signature is refused and counted by reason.
         var forged = HTTPClientRequest(url: network.peerURL("RKB") + "/peer/v1/gossip")
         forged.method = .POST
+        forged.headers.add(name: "TrustMesh-Protocol", value: "2")  // a version it speaks, then no sender
         forged.body = .bytes(ByteBuffer(string: "not sealed"))
         _ = try await HTTPClient.shared.execute(forged, timeout: .seconds(10))
         let last = try await Self.get(node + "/metrics", headers: token)
