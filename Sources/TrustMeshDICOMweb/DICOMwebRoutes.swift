@@ -33,7 +33,9 @@ package struct DICOMwebRoutes: Sendable {
     static let defaultActor = "DICOMweb client"
 
     let node: LocalNode
-    let topology: Topology
+    /// The network now (membership changes while the node runs).
+    var topology: Topology { currentTopology() }
+    private let currentTopology: @Sendable () -> Topology
     /// The node's configured base URL (no trailing slash): RetrieveURLs are built from it, never
     /// from the request's `Host`.
     let baseURL: String
@@ -41,10 +43,12 @@ package struct DICOMwebRoutes: Sendable {
     /// Largest STOW-RS request body, in bytes (`node run --stow-max-bytes`); larger is 413.
     let stowMaximumBytes: Int
 
-    package init(node: LocalNode, topology: Topology, baseURL: String, logger: Logger, stowMaximumBytes: Int = 4 << 30)
-    {
+    package init(
+        node: LocalNode, topology: @escaping @Sendable () -> Topology, baseURL: String, logger: Logger,
+        stowMaximumBytes: Int = 4 << 30
+    ) {
         self.node = node
-        self.topology = topology
+        self.currentTopology = topology
         self.baseURL = baseURL
         self.logger = logger
         self.stowMaximumBytes = stowMaximumBytes

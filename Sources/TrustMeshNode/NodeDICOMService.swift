@@ -20,7 +20,9 @@ import TrustMeshStore
 /// `trustmesh ingest` of the study's folder does.
 final class NodeDICOMService: DIMSEServiceProvider {
     let node: LocalNode
-    let topology: Topology
+    /// The network now (membership changes while the node runs).
+    var topology: Topology { currentTopology() }
+    private let currentTopology: @Sendable () -> Topology
     let logger: Logger
     /// This node's own AE title: the Retrieve AE Title of the studies it holds.
     let aeTitle: String
@@ -32,10 +34,13 @@ final class NodeDICOMService: DIMSEServiceProvider {
     /// the operator is the system this is decided for.
     let queryRetrieveAETitles: Set<String>
 
-    init(node: LocalNode, topology: Topology, aeTitle: String, queryRetrieveAETitles: Set<String>, logger: Logger) {
+    init(
+        node: LocalNode, topology: @escaping @Sendable () -> Topology, aeTitle: String,
+        queryRetrieveAETitles: Set<String>, logger: Logger
+    ) {
         self.node = node
         self.aeTitle = aeTitle
-        self.topology = topology
+        self.currentTopology = topology
         self.queryRetrieveAETitles = queryRetrieveAETitles
         self.logger = logger
     }

@@ -46,6 +46,8 @@ public final class NodeRuntime: Sendable {
     let networkGossip: NetworkGossip?
     /// The members and their keys over time: the network directory, or the topology's pinned keys.
     let keyring: any Keyring
+    /// The network now: the directory's view under signed membership, else the topology.
+    let topologyNow: @Sendable () -> Topology
     /// Where the network policy in force at start came from, for the startup line.
     public let policySource: String
     let logger: Logger
@@ -141,6 +143,7 @@ public final class NodeRuntime: Sendable {
             currentTopology = { fixed }
         }
         self.keyring = keyring
+        topologyNow = currentTopology
         self.node = node
         self.topology = topology
         self.settings = settings
@@ -228,7 +231,7 @@ public final class NodeRuntime: Sendable {
             return DIMSEServer(
                 configuration: configuration,
                 provider: NodeDICOMService(
-                    node: node, topology: topology, aeTitle: configuration.aeTitle,
+                    node: node, topology: currentTopology, aeTitle: configuration.aeTitle,
                     queryRetrieveAETitles: queryRetrieveAETitles, logger: logger), logger: logger)
         }
     }
@@ -376,13 +379,13 @@ public final class NodeRuntime: Sendable {
         router.add(middleware: access.listenerMiddleware)
         let guarded = [access.guardMiddleware]
         let services = LocalServices(
-            node: node, topology: topology, fetches: fetches, contacts: contacts, baseURL: local.publicURL,
+            node: node, topology: topologyNow, fetches: fetches, contacts: contacts, baseURL: local.publicURL,
             logger: logger, status: { try await self.status() })
         router.addRoutes(SignInRoutes(access).routes())
         router.addRoutes(LocalAPI(services).routes(middleware: guarded))
         router.addRoutes(
             DICOMwebRoutes(
-                node: node, topology: topology, baseURL: local.publicURL, logger: logger,
+                node: node, topology: topologyNow, baseURL: local.publicURL, logger: logger,
                 stowMaximumBytes: stowMaximumBytes
             ).routes(middleware: guarded))
         router.addRoutes(FHIRImagingStudy.routes(services, middleware: guarded))
@@ -438,7 +441,7 @@ public final class NodeRuntime: Sendable {
         let counters = counters.snapshot
         return NodeStatus(
             trust: me.ods.code, name: me.name, address: me.address,
-            peers: topology.trusts.filter { $0.ods != me.ods }.map {
+            peers: topologyNow().trusts.filter { $0.ods != me.ods }.map {
                 .init(ods: $0.ods.code, name: $0.name, address: $0.address, records: counts[$0.ods] ?? 0)
             },
             ownRecords: counts[me.ods] ?? 0, studies: stats.studies, instances: stats.instances,

@@ -7,7 +7,9 @@ package import TrustMeshPeer
 /// What the local doors (the page, the JSON API, FHIR) are given by the node that runs them.
 package struct LocalServices: Sendable {
     package let node: LocalNode
-    package let topology: Topology
+    /// The network now (membership changes while the node runs): names and addresses of trusts.
+    package var topology: Topology { currentTopology() }
+    private let currentTopology: @Sendable () -> Topology
     package let fetches: FetchEngine
     /// When each peer was last heard from, for the operator's view.
     package let contacts: PeerContacts
@@ -18,12 +20,13 @@ package struct LocalServices: Sendable {
     package let status: @Sendable () async throws -> NodeStatus
 
     package init(
-        node: LocalNode, topology: Topology, fetches: FetchEngine, contacts: PeerContacts, baseURL: String,
+        node: LocalNode, topology: @escaping @Sendable () -> Topology, fetches: FetchEngine, contacts: PeerContacts,
+        baseURL: String,
         logger: Logger,
         status: @escaping @Sendable () async throws -> NodeStatus
     ) {
         self.node = node
-        self.topology = topology
+        self.currentTopology = topology
         self.fetches = fetches
         self.contacts = contacts
         self.baseURL = baseURL

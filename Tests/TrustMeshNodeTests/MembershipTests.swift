@@ -82,6 +82,11 @@ import TrustMeshTesting
         try await poll("REE to list RAA's study", deadline: .seconds(30)) {
             await lists(network, "REE", "1.2.826.0.1.3680043.10.16.2")
         }
+        // The members' doors name the newcomer from the membership they applied, without a restart.
+        let listed = try await LocalAPIClient.query(node: network.api("RCC"), nhs: patient)
+        #expect(
+            listed.studies.first { $0.studyInstanceUID == "1.2.826.0.1.3680043.10.16.1" }?.holderName
+                == "Test trust REE")
 
         // REE leaves: version 3, signed by three of version 2's five members.
         _ = try run(["membership", "export", "--data", network.dataDirectory("RCC"), "--out", work + "/v2.json"])
