@@ -350,7 +350,7 @@ public final class NodeRuntime: Sendable {
     }
 
     /// Test-only fault injection: with `TRUSTMESH_FAULT_BATCH_GATE=FILE`, the holder serves its
-    /// first chunk batch, then holds every later one until FILE exists (at most three minutes).
+    /// first chunk batch, then holds every later one until FILE exists (at most ten minutes: longer than any test).
     static let batchGate: String? = ProcessInfo.processInfo.environment["TRUSTMESH_FAULT_BATCH_GATE"]
 
     /// One gossip round now (the loop calls this every interval).
@@ -425,7 +425,7 @@ public final class NodeRuntime: Sendable {
                 // Test-only: a holder that serves one batch, then waits for a file to appear, so
                 // that a test can act while a fetch is running.
                 if let gate = Self.batchGate, self.counters.batchServed() > 1 {
-                    for _ in 0..<3600 where !FileManager.default.fileExists(atPath: gate) {
+                    for _ in 0..<12_000 where !FileManager.default.fileExists(atPath: gate) {
                         try await Task.sleep(for: .milliseconds(50))
                     }
                 }

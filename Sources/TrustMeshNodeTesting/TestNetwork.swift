@@ -163,7 +163,7 @@ public final class TestNetwork: @unchecked Sendable {
         }
         guard let provider else { throw CommandRunnerError(message: "no identity provider") }
         var found = ""
-        try await poll("the identity provider to listen", deadline: .seconds(30)) {
+        try await poll("the identity provider to listen", deadline: .seconds(60)) {
             guard provider.isRunning else {
                 throw CommandRunnerError(message: "the identity provider exited:\n\(provider.log)")
             }

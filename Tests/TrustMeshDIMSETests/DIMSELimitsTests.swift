@@ -16,7 +16,7 @@ import TrustMeshTesting
         try await net.start(
             "RRK",
             arguments: [
-                "--dicom-port", "\(port)", "--dicom-timeout", "3", "--dicom-max-associations", "4",
+                "--dicom-port", "\(port)", "--dicom-timeout", "10", "--dicom-max-associations", "4",
                 "--dicom-max-per-address", "20",
             ])
         try await DIMSENodeTests.waitForDICOM(net, "RRK")
@@ -34,7 +34,7 @@ import TrustMeshTesting
         #expect(echo.status == 0, "\(echo.stdout)\(echo.stderr)")
 
         // ARTIM closes the rest.
-        try await poll("ARTIM to close every idle socket", deadline: .seconds(20)) { idle.allSatisfy { $0.drain() } }
+        try await poll("ARTIM to close every idle socket", deadline: .seconds(40)) { idle.allSatisfy { $0.drain() } }
         #expect(idle.allSatisfy { $0.received.isEmpty }, "closed without a PDU (PS3.8 Sta2 + ARTIM)")
         let status = try await DIMSENodeTests.status(net, "RRK")
         #expect(status.dicom?.associationsAccepted == 1)

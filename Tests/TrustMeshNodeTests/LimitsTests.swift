@@ -124,7 +124,7 @@ import TrustMeshTesting
                     + Self.plausibleHeaders(from: "RRK", to: "RKB", session: session) + "\r\n")
             waiting.append(connection)
         }
-        try await poll("one request over the unverified-body budget to be refused", deadline: .seconds(20)) {
+        try await poll("one request over the unverified-body budget to be refused", deadline: .seconds(60)) {
             waiting.contains { $0.drain() }
         }
         let refused = waiting.filter { $0.drain() }
