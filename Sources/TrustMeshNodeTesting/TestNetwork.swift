@@ -48,7 +48,7 @@ public final class TestNetwork: @unchecked Sendable {
     /// - Parameter names: trust names by ODS code, for the topology (default "Test trust RRK").
     /// - Parameter spare: codes of trusts that are not members yet (a test joins them later):
     ///   each gets ports (``spareAddress(_:)``) and sign-in clients, no node.
-    public init(trusts: [String], spare: [String] = [], names: [String: String] = [:], intervalMs: Int = 100) throws {
+    public init(trusts: [String], spare: [String] = [], names: [String: String] = [:], intervalMs: Int = 200) throws {
         directory = try TemporaryDirectory(prefix: "trustmesh-net")
         self.intervalMs = intervalMs
         let everyone = trusts + spare
