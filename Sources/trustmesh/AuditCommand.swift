@@ -62,21 +62,10 @@ struct AuditCommand: AsyncParsableCommand {
         @Argument(help: ArgumentHelp("Exported logs (JSON Lines).", valueName: "FILE"))
         var files: [String]
 
-        @Option(help: ArgumentHelp("The network's topology, with its pinned keys.", valueName: "FILE"))
-        var topology: String?
-
-        @Option(
-            help: ArgumentHelp(
-                "A network file (membership export): check each entry and tree head with the keys its trust held at its time.",
-                valueName: "FILE"))
-        var network: String?
-
-        func validate() throws {
-            if topology == nil && network == nil { throw ValidationError("give --topology FILE or --network FILE") }
-        }
+        @OptionGroup var source: KeySource
 
         func run() throws {
-            let keys = try AuditCommand.keys(topology: topology, network: network)
+            let keys = try AuditCommand.keys(topology: source.topology, network: source.network)
             var exports: [AuditExport] = []
             var parseFailures: [Int: String] = [:]
             var positions: [Int] = []
@@ -164,17 +153,9 @@ struct AuditCommand: AsyncParsableCommand {
         @Argument(help: ArgumentHelp("Exported logs (JSON Lines), one or more per trust.", valueName: "FILE"))
         var files: [String]
 
-        @Option(help: ArgumentHelp("The network's topology, with its pinned keys.", valueName: "FILE"))
-        var topology: String?
-
-        @Option(
-            help: ArgumentHelp(
-                "A network file (membership export): check each entry and tree head with the keys its trust held at its time.",
-                valueName: "FILE"))
-        var network: String?
+        @OptionGroup var source: KeySource
 
         func validate() throws {
-            if topology == nil && network == nil { throw ValidationError("give --topology FILE or --network FILE") }
             if let maxCarePerDay, maxCarePerDay < 1 { throw ValidationError("--max-care-per-day must be at least 1") }
         }
 
@@ -197,13 +178,14 @@ struct AuditCommand: AsyncParsableCommand {
         var timeline = false
 
         func run() throws {
-            let keys = try AuditCommand.keys(topology: topology, network: network)
+            let keys = try AuditCommand.keys(topology: source.topology, network: source.network)
             var exports: [AuditExport] = []
             for file in files {
                 do { exports.append(try AuditCommand.read(file)) } catch { throw UserError("\(file): \(error)") }
             }
             // As the node: --policy, else policy.json beside the topology (or the network file).
-            var networkPolicy = try LocalNetwork.policy(policy, besideTopology: topology ?? network ?? "").policy
+            var networkPolicy = try LocalNetwork.policy(policy, besideTopology: source.topology ?? source.network ?? "")
+                .policy
             if let maxCarePerDay { networkPolicy.maxCareRecordsPerPersonPerDay = maxCarePerDay }
             let report = AuditReplay.run(exports: exports, keys: keys, policy: networkPolicy)
             if json {
@@ -262,6 +244,22 @@ struct AuditCommand: AsyncParsableCommand {
                 }
             }
             return parts.joined(separator: " ")
+        }
+    }
+
+    /// Where an auditor's keys come from: a topology's pinned keys, a network file's statements, or both.
+    struct KeySource: ParsableArguments {
+        @Option(help: ArgumentHelp("The network's topology, with its pinned keys.", valueName: "FILE"))
+        var topology: String?
+
+        @Option(
+            help: ArgumentHelp(
+                "A network file (membership export): check each entry and tree head with the keys its trust held at its time.",
+                valueName: "FILE"))
+        var network: String?
+
+        func validate() throws {
+            if topology == nil && network == nil { throw ValidationError("give --topology FILE or --network FILE") }
         }
     }
 
