@@ -254,12 +254,8 @@ public final class NetworkDirectory: Keyring, Sendable {
         inner.withLock { inner in
             let version = signed.membership.version
             if let held = inner.memberships.first(where: { $0.membership.version == version }) {
-                if held.membership == signed.membership {
-                    // More signatures on a held version: keep the union of valid ones.
-                    let extra = signed.signatures.filter { new in !held.signatures.contains { $0.ods == new.ods } }
-                    guard !extra.isEmpty else { return .known }
-                    return .known
-                }
+                // The same document with other signatures is the same version: the one held stands.
+                if held.membership == signed.membership { return .known }
                 // Only evidence if the other one is validly signed too.
                 let previous = inner.memberships.first { $0.membership.version == version - 1 }?.membership
                 let valid: Bool

@@ -16,7 +16,7 @@ import TrustMeshTesting
         try await net.start(
             "RRK",
             arguments: [
-                "--dicom-port", "\(port)", "--dicom-timeout", "10", "--dicom-max-associations", "4",
+                "--dicom-port", "\(port)", "--dicom-timeout", "30", "--dicom-max-associations", "4",
                 "--dicom-max-per-address", "20",
             ])
         try await DIMSENodeTests.waitForDICOM(net, "RRK")
@@ -24,7 +24,7 @@ import TrustMeshTesting
         var idle: [RawConnection] = []
         for _ in 0..<40 { idle.append(try RawConnection(port: port, from: "127.0.0.2")) }
         // Over the per-address cap: closed at once.
-        try await poll("the sockets over the per-address cap to be closed", deadline: .seconds(10)) {
+        try await poll("the sockets over the per-address cap to be closed", deadline: .seconds(25)) {
             idle.filter { $0.drain() }.count >= 20
         }
         #expect(idle.filter { $0.drain() }.count < 40, "the rest wait for ARTIM")
@@ -34,7 +34,7 @@ import TrustMeshTesting
         #expect(echo.status == 0, "\(echo.stdout)\(echo.stderr)")
 
         // ARTIM closes the rest.
-        try await poll("ARTIM to close every idle socket", deadline: .seconds(40)) { idle.allSatisfy { $0.drain() } }
+        try await poll("ARTIM to close every idle socket", deadline: .seconds(90)) { idle.allSatisfy { $0.drain() } }
         #expect(idle.allSatisfy { $0.received.isEmpty }, "closed without a PDU (PS3.8 Sta2 + ARTIM)")
         let status = try await DIMSENodeTests.status(net, "RRK")
         #expect(status.dicom?.associationsAccepted == 1)
