@@ -20,6 +20,8 @@ public enum MembershipProposal {
         case move(TrustID, address: String)
         case replaceRoot(TrustID, root: VerifyingKey)
         case threshold(Int)
+        /// The network policy's JSON (`policy.json`'s form) the version carries.
+        case policy(String)
     }
 
     /// The newest membership version in a network file, with its signatures.
@@ -66,6 +68,8 @@ public enum MembershipProposal {
                 next.members[index].root = root
             case .threshold(let threshold):
                 next.threshold = threshold
+            case .policy(let text):
+                next.policy = text
             }
         }
         next.members.sort { $0.ods < $1.ods }
@@ -100,6 +104,9 @@ public enum MembershipProposal {
         }
         for member in previous?.members ?? [] where proposal.membership.member(member.ods) == nil {
             lines.append("  \(member.ods.code.padding(toLength: 6, withPad: " ", startingAt: 0))LEAVES")
+        }
+        if let previous, previous.policy != proposal.membership.policy {
+            lines.append("  NETWORK POLICY CHANGES: " + (proposal.membership.policy ?? "(none)"))
         }
         let signedBy = proposal.signatures.map(\.ods.code).sorted()
         lines.append("Signed so far by: " + (signedBy.isEmpty ? "nobody" : signedBy.joined(separator: ", ")))

@@ -65,7 +65,8 @@ struct MembershipCommand: ParsableCommand {
             abstract: "Draft the next membership version: a trust leaves or moves, a root is replaced, k changes.",
             discussion: """
                 Reads the network file (membership export), drafts the version after its newest \
-                with the changes given, and writes a proposal file for the members' roots to sign. \
+                with the changes given (a trust leaves or moves, a root is replaced, k or the network \
+                policy changes), and writes a proposal file for the members' roots to sign. \
                 Replacing a trust's root (lost or stolen) needs k of the OTHER trusts: the old root's \
                 signature does not count.
                 """)
@@ -84,6 +85,12 @@ struct MembershipCommand: ParsableCommand {
 
         @Option(help: ArgumentHelp("How many member roots must sign the version after this one.", valueName: "K"))
         var threshold: Int?
+
+        @Option(
+            help: ArgumentHelp(
+                "A new network policy (policy.json's form: care caps per kind, clock skew, daily limit), checked before it is proposed.",
+                valueName: "FILE"))
+        var policy: String?
 
         @Option(help: ArgumentHelp("The proposal file to write.", valueName: "FILE"))
         var out: String
@@ -104,8 +111,14 @@ struct MembershipCommand: ParsableCommand {
                 changes.append(.replaceRoot(try Self.trust(code, "--replace-root"), root: root))
             }
             if let threshold { changes.append(.threshold(threshold)) }
+            if let policy {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys]
+                let text = String(decoding: try encoder.encode(try LocalNetwork.readPolicy(policy)), as: UTF8.self)
+                changes.append(.policy(text))
+            }
             guard !changes.isEmpty else {
-                throw UserError("nothing to change: give --remove, --move, --replace-root or --threshold")
+                throw UserError("nothing to change: give --remove, --move, --replace-root, --threshold or --policy")
             }
             let state = try LocalNode.readNetworkState(network)
             let draft = try MembershipProposal.draft(from: state, file: network, changes: changes)

@@ -5,6 +5,7 @@ import TrustMeshModel
 import TrustMeshNode
 import TrustMeshNodeCore
 import TrustMeshNodeTesting
+import TrustMeshPolicy
 import TrustMeshStore
 import TrustMeshTesting
 
@@ -90,9 +91,15 @@ import TrustMeshTesting
 
         // REE leaves: version 3, signed by three of version 2's five members.
         _ = try run(["membership", "export", "--data", network.dataDirectory("RCC"), "--out", work + "/v2.json"])
-        _ = try run([
-            "membership", "propose", "--network", work + "/v2.json", "--remove", "REE", "--out", work + "/leave.json",
+        // The same version caps referrals at 30 days: the network policy travels in the document.
+        var policy = NetworkPolicy()
+        policy.setCap(.referral, to: .seconds(30 * 86_400))
+        try LocalNetwork.writePolicy(policy, to: work + "/policy.json")
+        let proposed = try run([
+            "membership", "propose", "--network", work + "/v2.json", "--remove", "REE", "--policy",
+            work + "/policy.json", "--out", work + "/leave.json",
         ])
+        #expect(proposed.stdout.contains("REE   LEAVES") && proposed.stdout.contains("NETWORK POLICY CHANGES"))
         for code in ["RBB", "RCC", "RDD"] {
             _ = try run(["membership", "sign", "--root", roots + code, work + "/leave.json"])
         }
@@ -101,6 +108,11 @@ import TrustMeshTesting
             try await poll("\(code) to apply version 3", deadline: .seconds(30)) {
                 (try? membershipVersion(network, code)) == 3
             }
+            let changed =
+                try LocalNode(directory: network.dataDirectory(code)).store.audit.entries(
+                    kinds: [.membershipChanged]
+                ).last?.details ?? ""
+            #expect(changed.contains("left: REE") && changed.contains("network policy changed"), "\(code): \(changed)")
         }
         // REE is no longer a peer: what it publishes now reaches nobody, and its requests are refused.
         try ingest(network, at: "REE", studyUID: "1.2.826.0.1.3680043.10.16.3")
