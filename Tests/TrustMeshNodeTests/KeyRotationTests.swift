@@ -105,7 +105,10 @@ import TrustMeshTesting
         }
         // Nothing was refused anywhere; each completed fetch and published record is there once.
         for code in codes {
-            #expect(try entries(network, code, [.peerRefused, .fetchRefused]).isEmpty, "\(code) refused something")
+            let refused = try entries(network, code, [.peerRefused, .fetchRefused])
+            #expect(
+                refused.isEmpty,
+                "\(code) refused: \(refused.map { "\($0.kind.rawValue) \($0[.rule] ?? "") \($0.actor)" })")
         }
         #expect(try entries(network, "RBB", [.fetchCompleted]).count == 1)
         #expect(try entries(network, "RAA", [.fetchServed]).count == 1)
