@@ -111,7 +111,7 @@ extension LocalNode {
         try audit(
             .keyCertified, actor: actor,
             subject: [.peer: configuration.trust.code, .serial: String(certificate.serial)],
-            details: Self.json(certificate))
+            details: Self.auditJSON(certificate))
         return certificate
     }
 
@@ -129,20 +129,14 @@ extension LocalNode {
                 try audit(
                     .keyCertified, actor: actor,
                     subject: [.peer: certificate.trust.code, .serial: String(certificate.serial)],
-                    details: Self.json(certificate))
+                    details: Self.auditJSON(certificate))
             case .revocation(let revocation):
                 try audit(
                     .keyRevoked, actor: actor,
                     subject: [.peer: revocation.trust.code, .rule: revocation.reason.rawValue],
-                    details: Self.json(revocation))
+                    details: Self.auditJSON(revocation))
             }
         }
-    }
-
-    static func json(_ value: some Encodable) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
     }
 }
 
