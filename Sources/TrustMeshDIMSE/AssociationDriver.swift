@@ -76,7 +76,8 @@ private struct Session {
     var admitted = false
     /// The association's one file for incoming instances, rewritten for each C-STORE (a new file
     /// per instance made ext4 scan past every recently deleted inode on each create: a third of
-    /// the node's CPU in `perf`). Removed when the association ends.
+    /// the node's CPU in `perf`). Removed when the association ends. A provider that takes its
+    /// files (``DIMSEServiceProvider/takesIncomingFiles``) gets a new one per instance.
     var incoming: IncomingFile?
 
     init(id: Int, peerAddress: String, server: DIMSEServer, logger: Logger, machine: AssociationStateMachine) {
@@ -138,6 +139,11 @@ private struct Session {
                 let finished = sink
                 sink = .none
                 try await serve(finished, outbound)
+                if case .file = finished, server.provider.takesIncomingFiles {
+                    // The provider has the file now: the next instance goes to a new one.
+                    incoming?.release()
+                    incoming = nil
+                }
                 queue.append(contentsOf: machine.responded())
             }
         }
@@ -310,7 +316,7 @@ private struct Session {
                 association: association!, path: file.path, sopClassUID: command.affectedSOPClassUID ?? "",
                 sopInstanceUID: command.affectedSOPInstanceUID ?? "", transferSyntax: start.context.transferSyntax,
                 dataSetBytes: file.bytesWritten - file.headerBytes))
-        try? file.reset()  // no instance's bytes linger between messages
+        if !server.provider.takesIncomingFiles { try? file.reset() }  // no instance's bytes linger between messages
         if status.code == 0 {
             server.counters.withLock { $0.instancesStored += 1 }
         } else {
@@ -626,6 +632,12 @@ private final class IncomingFile {
         if fd >= 0 { _ = Foundation.close(fd) }
         fd = -1
         unlink(path)
+    }
+
+    /// Closes the file and leaves it where it is: its instance belongs to the provider now.
+    func release() {
+        if fd >= 0 { _ = Foundation.close(fd) }
+        fd = -1
     }
 
     deinit { if fd >= 0 { _ = Foundation.close(fd) } }

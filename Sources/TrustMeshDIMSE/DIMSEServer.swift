@@ -77,7 +77,9 @@ public final class DIMSEServer: Sendable {
     }
 
     public let configuration: Configuration
-    let provider: any DIMSEServiceProvider
+    /// The node behind the listener (its composition root runs the provider's own background work
+    /// beside ``run(onListening:)``).
+    public let provider: any DIMSEServiceProvider
     let logger: Logger
     let counters = Mutex(Statistics())
     private let nextID = Atomic<Int>(0)

@@ -10,8 +10,14 @@ public protocol DIMSEServiceProvider: Sendable {
     var incomingDirectory: String { get }
 
     /// A C-STORE: the complete Part 10 file is at `request.path`. Ingest it and return the status
-    /// for the C-STORE-RSP. The listener deletes the file afterwards.
+    /// for the C-STORE-RSP. The listener deletes the file afterwards, unless ``takesIncomingFiles``.
     func store(_ request: DIMSEStoreRequest) async -> DIMSEStatus
+
+    /// Whether ``store(_:)`` takes each instance's file: the listener then never touches it again
+    /// (the provider renames it, e.g. into a durable spool, or removes it, whatever the status) and
+    /// receives the next instance into a new file. False (the default): the listener reuses one
+    /// file per association, emptied after each ``store(_:)``.
+    var takesIncomingFiles: Bool { get }
 
     /// A C-FIND at PATIENT or STUDY level.
     func find(_ request: DIMSEFindRequest) async -> DIMSEFindResponse
@@ -28,6 +34,11 @@ public protocol DIMSEServiceProvider: Sendable {
     /// The listener refused something: an association (rejected, or aborted by the node), or a
     /// request answered with a failure status, including the provider's own. The node audits it.
     func refused(_ refusal: DIMSERefusal) async
+}
+
+extension DIMSEServiceProvider {
+    /// The listener keeps and reuses its incoming files.
+    public var takesIncomingFiles: Bool { false }
 }
 
 /// Something the DICOM listener refused, for the audit log.

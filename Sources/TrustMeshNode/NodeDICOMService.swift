@@ -1,7 +1,6 @@
 import Foundation
 import Logging
 import ServiceLifecycle
-import Synchronization
 import TrustMeshCompression
 import TrustMeshDICOM
 import TrustMeshDIMSE
@@ -15,9 +14,15 @@ import TrustMeshStore
 /// audited like the local API's query, C-MOVE sends studies held here, audited like a WADO-RS
 /// retrieve.
 ///
-/// Index records are published when the association ends, once per study, not once per instance:
-/// a PACS sending a 300-slice study over one association publishes one record, exactly as one
-/// `trustmesh ingest` of the study's folder does.
+/// A C-STORE is checked by every rule the ingest applies (readable DICOM, valid UIDs, identity
+/// against what is held and what is waiting to be catalogued, room on the disk) and answered
+/// Success once its file is durable in the ``DICOMSpool``; the spool's worker catalogues it
+/// afterwards. An instance whose SOP Instance UID is already held is answered with the ingest's
+/// own outcome (only its bytes tell "unchanged" from "other bytes").
+///
+/// Index records are published when the association ends and its instances are catalogued, once
+/// per study, not once per instance: a PACS sending a 300-slice study over one association
+/// publishes one record, exactly as one `trustmesh ingest` of the study's folder does.
 final class NodeDICOMService: DIMSEServiceProvider {
     let node: LocalNode
     /// The network now (membership changes while the node runs).
@@ -26,8 +31,8 @@ final class NodeDICOMService: DIMSEServiceProvider {
     let logger: Logger
     /// This node's own AE title: the Retrieve AE Title of the studies it holds.
     let aeTitle: String
-    /// Per association: studies that received instances, and those of them without an NHS number.
-    private let received = Mutex<[Int: (studies: Set<String>, unmatched: Set<String>)]>([:])
+    /// Where C-STOREs are made durable before they are answered, and catalogued after.
+    let spool: DICOMSpool
 
     /// Calling AE titles that may query (C-FIND) and retrieve (C-MOVE); empty: nobody (the
     /// listener then stores and echoes only). A DICOM peer cannot sign in, so an AE title named by
@@ -43,6 +48,7 @@ final class NodeDICOMService: DIMSEServiceProvider {
         self.currentTopology = topology
         self.queryRetrieveAETitles = queryRetrieveAETitles
         self.logger = logger
+        spool = DICOMSpool(node: node, logger: logger)
     }
 
     /// Refuses (0124H, "Refused: Not Authorized", PS3.7 C.4) and audits a C-FIND or C-MOVE from an
@@ -59,7 +65,11 @@ final class NodeDICOMService: DIMSEServiceProvider {
         return DIMSEStatus(code: 0x0124, comment: reason)
     }
 
-    var incomingDirectory: String { node.directory + "/incoming" }
+    /// Instances are received into the spool's folder, so that answering one renames it there.
+    var incomingDirectory: String { spool.directory }
+
+    /// Each received file becomes a spool file (or is removed when refused).
+    var takesIncomingFiles: Bool { true }
 
     /// The AE title a trust's node answers to unless told otherwise: `TM_` and the ODS code.
     static func defaultAETitle(_ trust: TrustID) -> String { "TM_" + trust.code }
@@ -72,48 +82,100 @@ final class NodeDICOMService: DIMSEServiceProvider {
     // MARK: C-STORE
 
     func store(_ request: DIMSEStoreRequest) async -> DIMSEStatus {
-        // The command names the instance; a data set that names another is not what was announced.
-        if let info = try? DICOMReader.read(path: request.path), let uid = info.attributes.sopInstanceUID,
-            uid != request.sopInstanceUID
-        {
-            return .doesNotMatchSOPClass("the data set's SOP Instance UID differs from the command's")
-        }
-        let report: IngestReport
+        var kept = false
+        defer { if !kept { unlink(request.path) } }
+        let checked: CheckedInstance
         do {
-            // Never a correction: a DICOM peer is not the trust's operator (it cannot sign in).
-            report = try await node.store.ingest(paths: [request.path], workers: 1, mayCorrect: false)
+            checked = try StudyStore.check(path: request.path)
         } catch {
-            logger.error("C-STORE ingest failed", metadata: ["error": "\(error)"])
-            try? node.audit(
-                .ingestFailed, actor: Self.actor(request.association), subject: [.peer: request.association.peer],
-                details: "C-STORE of \(request.sopInstanceUID) refused with 0xA700: \(error)")
-            return .outOfResources(Self.nodeFailure)
+            // The command names the instance; a data set that names another is not what was announced.
+            if let info = try? DICOMReader.read(path: request.path), let uid = info.attributes.sopInstanceUID,
+                uid != request.sopInstanceUID
+            {
+                return Self.sopMismatch
+            }
+            return refusal(error, request)
         }
-        if let failure = report.failures.first {
-            // The store names the file; the peer only needs the rule, without the node's paths.
-            let reason = failure.reason.replacingOccurrences(of: request.path + ": ", with: "")
-                .replacingOccurrences(of: request.path, with: "the instance")
-            logger.warning(
-                "C-STORE refused by ingest",
-                metadata: ["sopInstanceUID": "\(request.sopInstanceUID)", "reason": "\(reason)"])
-            // A UID held in another study, or other bytes under a held one: 0xA900, the rule first
-            // (the peer sees 64 characters of the comment; the audit entry has all of it).
-            return failure.identityConflict == true ? .doesNotMatchSOPClass(reason) : .cannotUnderstand(reason)
+        guard checked.sopInstanceUID == request.sopInstanceUID else { return Self.sopMismatch }
+        // Against what is waiting to be catalogued first (reserving its place), then the catalogue:
+        // an instance leaves the spool's count only once committed, so nothing is missed between.
+        var entry: DICOMSpool.Entry
+        switch spool.reserve(request.association, checked: checked, path: request.path, bytes: checked.info.fileSize) {
+        case .refused(let error): return refusal(error, request)
+        case .reserved(let reserved): entry = reserved
         }
-        guard report.instancesIngested == 1 else { return .cannotUnderstand("the instance was not stored") }
-        received.withLock { all in
-            var entry = all[request.association.id] ?? ([], [])
-            entry.studies.formUnion(report.studies)
-            entry.unmatched.formUnion(report.unmatchedStudies)
-            all[request.association.id] = entry
+        if !entry.awaited {
+            // What the catalogue holds, by the rules (and texts) of its commit.
+            do {
+                switch StudyStore.admission(
+                    checked, path: request.path, held: [try node.store.heldIdentity(of: checked)])
+                {
+                case .refused(let error):
+                    spool.cancel(entry)
+                    return refusal(error, request)
+                case .held: entry.awaited = true
+                case .new: break
+                }
+            } catch {
+                spool.cancel(entry)
+                return nodeFailed(request, error)
+            }
         }
-        return .success
+        // Room for this instance and every one waiting for the catalogue: their chunks (at most
+        // their size) and the catalogue's growth must fit once they are answered.
+        var disk = statvfs()
+        if statvfs(spool.directory, &disk) == 0 {
+            let free = Int(disk.f_bavail) * Int(disk.f_frsize)
+            let needed = spool.pendingBytes + DICOMSpool.reserveBytes
+            if free < needed {
+                spool.cancel(entry)
+                return nodeFailed(
+                    request,
+                    SpoolError(
+                        "the disk is full: \(free) bytes free, \(needed) needed to catalogue the instances received",
+                        ENOSPC))
+            }
+        }
+        do {
+            try spool.commit(entry, incoming: request.path)
+        } catch {
+            spool.cancel(entry)
+            return nodeFailed(request, error)
+        }
+        kept = true
+        return entry.awaited ? await spool.outcome(of: entry) : .success
     }
 
-    func associationEnded(_ association: DIMSEAssociation) async { publishReceived(association) }
+    private static let sopMismatch = DIMSEStatus.doesNotMatchSOPClass(
+        "the data set's SOP Instance UID differs from the command's")
+
+    /// The status of an instance the ingest's rules refuse: 0xA900 for an identity conflict (a UID
+    /// held in another study, other bytes under a held one), else 0xC000; the rule first (the peer
+    /// sees 64 characters of the comment; the audit entry has all of it). The store names the
+    /// file; the peer only needs the rule, without the node's paths.
+    private func refusal(_ error: StoreError, _ request: DIMSEStoreRequest) -> DIMSEStatus {
+        let reason = error.description.replacingOccurrences(of: request.path + ": ", with: "")
+            .replacingOccurrences(of: request.path, with: "the instance")
+        logger.warning(
+            "C-STORE refused by ingest",
+            metadata: ["sopInstanceUID": "\(request.sopInstanceUID)", "reason": "\(reason)"])
+        return error.isIdentityConflict ? .doesNotMatchSOPClass(reason) : .cannotUnderstand(reason)
+    }
+
+    /// The node itself failed (disk, catalogue): 0xA700, audited here as `ingestFailed` with the
+    /// cause the peer is not told.
+    private func nodeFailed(_ request: DIMSEStoreRequest, _ error: any Error) -> DIMSEStatus {
+        logger.error("C-STORE ingest failed", metadata: ["error": "\(error)"])
+        try? node.audit(
+            .ingestFailed, actor: Self.actor(request.association), subject: [.peer: request.association.peer],
+            details: "C-STORE of \(request.sopInstanceUID) refused with 0xA700: \(error)")
+        return .outOfResources(Self.nodeFailure)
+    }
+
+    func associationEnded(_ association: DIMSEAssociation) async { spool.ended(association) }
 
     /// What the peer is told when the node itself fails to store an instance (0xA700).
-    private static let nodeFailure = "the node could not store the instance"
+    static let nodeFailure = "the node could not store the instance"
 
     /// Every refusal is audited: C-STORE refusals as `ingestRefused` (as the CLI's and STOW-RS's
     /// are), the rest as `dicomRefused`.
@@ -138,22 +200,10 @@ final class NodeDICOMService: DIMSEServiceProvider {
         }
     }
 
-    /// Audits and publishes what an association has stored so far: at its end, and before it
-    /// queries (so a peer that stores then asks on one association sees what it stored).
-    private func publishReceived(_ association: DIMSEAssociation) {
-        guard let entry = received.withLock({ $0.removeValue(forKey: association.id) }) else { return }
-        do {
-            let published = try node.finishIngest(
-                studies: entry.studies, unmatched: entry.unmatched, actor: Self.actor(association))
-            logger.info(
-                "DICOM ingest finished",
-                metadata: [
-                    "calling": "\(association.callingAETitle)", "studies": "\(entry.studies.count)",
-                    "published": "\(published.count)",
-                ])
-        } catch {
-            logger.error("could not audit or publish a DICOM ingest", metadata: ["error": "\(error)"])
-        }
+    /// Audits and publishes what an association has stored so far, once it is catalogued, before
+    /// it queries (so a peer that stores then asks on one association sees what it stored).
+    private func publishReceived(_ association: DIMSEAssociation) async {
+        await spool.publishCatalogued(association)
     }
 
     // MARK: C-FIND
@@ -182,7 +232,7 @@ final class NodeDICOMService: DIMSEServiceProvider {
             return DIMSEFindResponse(matches: [], status: refusal)
         }
         if let invalid = Self.invalidUIDKey(request.value) { return DIMSEFindResponse(matches: [], status: invalid) }
-        if request.level == "SERIES" || request.level == "IMAGE" { return findWithinHeldStudies(request) }
+        if request.level == "SERIES" || request.level == "IMAGE" { return await findWithinHeldStudies(request) }
         guard request.level == "PATIENT" || request.level == "STUDY" else {
             return DIMSEFindResponse(
                 matches: [],
@@ -192,7 +242,7 @@ final class NodeDICOMService: DIMSEServiceProvider {
             return DIMSEFindResponse(
                 matches: [], status: .doesNotMatchSOPClass("Patient Root at STUDY level needs PatientID"))
         }
-        publishReceived(request.association)
+        await publishReceived(request.association)
         let studies: [(NHSNumber, FederatedQueryResult.Study)]
         do {
             guard let found = try candidates(request) else {
@@ -252,7 +302,7 @@ final class NodeDICOMService: DIMSEServiceProvider {
     /// federated query, so the query is logged against the patient and an opted-out patient's
     /// study lists nothing. A study held only at another trust has no matches here; its Retrieve AE
     /// Title at STUDY level says where to ask.
-    private func findWithinHeldStudies(_ request: DIMSEFindRequest) -> DIMSEFindResponse {
+    private func findWithinHeldStudies(_ request: DIMSEFindRequest) async -> DIMSEFindResponse {
         func uids(_ tag: Tag) -> Set<String>? { DICOMMatching.uidList(request.value(tag)).map(Set.init) }
         guard let studies = uids(.studyInstanceUID) else {
             return DIMSEFindResponse(
@@ -270,7 +320,7 @@ final class NodeDICOMService: DIMSEServiceProvider {
             return DIMSEFindResponse(
                 matches: [], status: .doesNotMatchSOPClass("Patient Root at \(request.level) level needs PatientID"))
         }
-        publishReceived(request.association)
+        await publishReceived(request.association)
         var matches: [[Tag: String]] = []
         do {
             for uid in studies.sorted() {
@@ -375,7 +425,7 @@ final class NodeDICOMService: DIMSEServiceProvider {
             }
             series = Set(list)
         }
-        publishReceived(request.association)
+        await publishReceived(request.association)
         let actor = Self.actor(request.association)
         let destination = request.destination
         let details = "C-MOVE to \(destination.aeTitle) at \(destination.host):\(destination.port)"
@@ -514,14 +564,28 @@ enum DICOMQueryMatcher {
     }
 }
 
-/// Runs the DICOM listener in the node's service group; it stops on graceful shutdown.
+/// Runs the DICOM listener in the node's service group, and beside it the spool's worker: what a
+/// previous run left in the spool is taken up first; on graceful shutdown the listener stops, then
+/// the worker catalogues what was answered and stops.
 struct DICOMListenerService: Service {
     let server: DIMSEServer
     let onListening: @Sendable (Int) -> Void
 
     func run() async throws {
-        try await cancelWhenGracefulShutdown {
-            try await server.run(onListening: onListening)
+        let spool = (server.provider as? NodeDICOMService)?.spool
+        try spool?.recover()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            if let spool { group.addTask { await spool.run() } }
+            do {
+                try await cancelWhenGracefulShutdown {
+                    try await server.run(onListening: onListening)
+                }
+            } catch {
+                spool?.finish()
+                throw error
+            }
+            spool?.finish()
+            try await group.waitForAll()
         }
     }
 }

@@ -207,32 +207,10 @@ public final class StudyStore: Sendable {
     /// Parses, validates, chunks and stores one file's bytes. Nothing reaches the catalogue here.
     func prepare(path: String, state: IngestState) throws -> PreparedInstance {
         if (path as NSString).lastPathComponent.uppercased() == "DICOMDIR" { throw StoreError.skip }
-        let info: DICOMFileInfo
-        do {
-            info = try DICOMReader.read(path: path)
-        } catch {
-            throw StoreError.notDICOM(path: path, reason: error.description)
-        }
-        let a = info.attributes
-        guard let study = a.studyInstanceUID, !study.isEmpty else {
-            throw StoreError.missingAttribute(path: path, keyword: "StudyInstanceUID")
-        }
-        guard let series = a.seriesInstanceUID, !series.isEmpty else {
-            throw StoreError.missingAttribute(path: path, keyword: "SeriesInstanceUID")
-        }
-        guard let sop = a.sopInstanceUID, !sop.isEmpty else {
-            throw StoreError.missingAttribute(path: path, keyword: "SOPInstanceUID")
-        }
-        // Checked before a byte is stored: these name the catalogue's rows and the folders and
-        // files an export writes.
-        do {
-            try DICOMUID.check(study, attribute: "StudyInstanceUID")
-            try DICOMUID.check(series, attribute: "SeriesInstanceUID")
-            try DICOMUID.check(sop, attribute: "SOPInstanceUID")
-            if let sopClass = a.sopClassUID { try DICOMUID.check(sopClass, attribute: "SOPClassUID") }
-        } catch {
-            throw StoreError.invalidUID(path: path, error)
-        }
+        let checked = try Self.check(path: path)
+        let (info, a, study, series, sop) = (
+            checked.info, checked.info.attributes, checked.studyUID, checked.seriesUID, checked.sopInstanceUID
+        )
 
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw StoreError.io(path: path, operation: "open", errno: errno) }
@@ -266,7 +244,7 @@ public final class StudyStore: Sendable {
         if size == 0 { throw StoreError.notDICOM(path: path, reason: "the file is empty") }
         return PreparedInstance(
             path: path, attributes: a, studyUID: study, seriesUID: series, sopInstanceUID: sop,
-            transferSyntaxUID: info.transferSyntax.uid, nhsNumber: PatientMatching.nhsNumber(for: a),
+            transferSyntaxUID: info.transferSyntax.uid, nhsNumber: checked.nhsNumber,
             size: size, manifest: manifest
         )
     }
