@@ -13,10 +13,12 @@ struct TrustMeshBenchCommand: AsyncParsableCommand {
               Scripts/bench audit       runs audit
               Scripts/bench audit-tree  runs audit-tree
               Scripts/bench transfer    runs measure-limit for its one-core reference
+              Scripts/bench index       runs index-build, index-append, index-verify, index-exchange
             """,
         subcommands: [
             MeasureLimitCommand.self, SimulateGossipCommand.self, AuditBenchCommand.self, AuditTreeBenchCommand.self,
-            NetworkGossipBenchCommand.self,
+            NetworkGossipBenchCommand.self, IndexBuildCommand.self, IndexAppendCommand.self, IndexVerifyCommand.self,
+            IndexExchangeCommand.self,
         ]
     )
 }
