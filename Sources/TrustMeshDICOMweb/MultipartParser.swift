@@ -16,8 +16,10 @@ package struct MultipartParser: Sendable {
     package enum Event: Sendable, Equatable {
         /// A part begins; header names in lower case.
         case begin(headers: [String: String])
-        /// Bytes of the current part's content, in order.
-        case content([UInt8])
+        /// Bytes of the current part's content, in order: a slice of the parser's own buffer, so no
+        /// copy is made for it (one kept past the next ``MultipartParser/feed(_:)`` costs a copy of
+        /// that buffer instead).
+        case content(ArraySlice<UInt8>)
         /// The current part ended: `complete` is false when the body stopped before its delimiter.
         case end(complete: Bool)
     }
@@ -63,7 +65,7 @@ package struct MultipartParser: Sendable {
         case .preamble:
             throw .badRequest("the multipart body has no part delimited by its boundary")
         case .content:
-            let rest = Array(buffer[start...])
+            let rest = buffer[start...]
             if !rest.isEmpty { events.append(.content(rest)) }
             events.append(.end(complete: false))
         case .headers:
@@ -127,7 +129,7 @@ package struct MultipartParser: Sendable {
                 state = .content
             case .content:
                 if let found = find(delimiter, from: start) {
-                    if found > start { events.append(.content(Array(buffer[start..<found]))) }
+                    if found > start { events.append(.content(buffer[start..<found])) }
                     events.append(.end(complete: true))
                     start = found + delimiter.count
                     state = .afterDelimiter
@@ -135,7 +137,7 @@ package struct MultipartParser: Sendable {
                     // Keep what could be the start of a delimiter split across pieces.
                     let safe = buffer.count - delimiter.count + 1
                     if safe > start {
-                        events.append(.content(Array(buffer[start..<safe])))
+                        events.append(.content(buffer[start..<safe]))
                         start = safe
                     }
                     return
