@@ -311,7 +311,9 @@ final class DICOMSpool: Sendable {
         var delay: Duration = .milliseconds(250)
         var failing = false
         for await _ in wakes {
-            while let batch = take() {
+            while true {
+                await linger()
+                guard let batch = take() else { break }
                 guard let error = await catalogue(batch, audit: !failing) else {
                     failing = false
                     delay = .milliseconds(250)
@@ -328,6 +330,22 @@ final class DICOMSpool: Sendable {
                 delay = min(delay * 2, .seconds(30))
             }
             if state.withLock({ $0.stopping && $0.queue.isEmpty }) { return }
+        }
+    }
+
+    /// Lets a batch fill while instances keep arriving (up to 100 ms): each catalogue transaction
+    /// costs a `syncfs` and SQLite's flushes whatever its size, and every flush the worker forces
+    /// competes on the disk with the next answer's `fdatasync`. Not when an instance waits for its
+    /// own outcome (a SOP Instance UID held: its C-STORE is answered only once it is catalogued),
+    /// nor while stopping.
+    private func linger() async {
+        for _ in 0..<10 {
+            let full = state.withLock { state in
+                state.queue.isEmpty || state.queue.count >= Self.batch || state.stopping
+                    || state.queue.contains { $0.awaited }
+            }
+            if full { return }
+            try? await Task.sleep(for: .milliseconds(10))
         }
     }
 
