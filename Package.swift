@@ -252,6 +252,7 @@ let package = Package(
             name: "TrustMeshStoreTests",
             dependencies: [
                 "TrustMeshStore", "TrustMeshDICOM", "TrustMeshModel", "TrustMeshCrypto", "TrustMeshTesting",
+                .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: settings
         ),

@@ -160,7 +160,12 @@ package enum FuzzTargets {
     static func gossip(_ bytes: [UInt8]) {
         let decoder = JSONDecoder()
         var records: [IndexRecord] = []
-        if let request = try? decoder.decode(GossipRequest.self, from: Data(bytes)) { records += request.records }
+        let requests = JSONDecoder()
+        requests.userInfo[GossipRequest.senderKey] = FuzzSeeds.peer
+        if let request = try? requests.decode(GossipRequest.self, from: Data(bytes)) {
+            guard request.from == FuzzSeeds.peer else { violated("a gossip request decoded as from another sender") }
+            records += request.records
+        }
         if let response = try? decoder.decode(GossipResponse.self, from: Data(bytes)) { records += response.records }
         for record in records { checkRecord(record) }
     }

@@ -10,8 +10,18 @@ public import TrustMeshModel
 ///    verifies each against its **origin's** pinned key, and stores the valid ones;
 /// 3. only if the peer's digest shows the peer lacks records, sends a second message pushing them.
 ///
-/// Two nodes that are in sync exchange one pair of digests and nothing else, so the bandwidth follows
-/// the difference between the nodes, not the size of the index. The peer's side is ``handle(_:)``.
+/// **Digests by difference.** A node remembers, per peer, the digest it last sent that peer and the
+/// one it last heard from it; the peer remembers the same two, the other way round. From these both
+/// sides infer the same digest for the sender: per origin, whichever of the two has the higher
+/// sequence (the sender's own on a tie), since a node that told a peer it holds a record will have
+/// it from then on, and a peer that was told of one is offered it. The sender sends only the entries
+/// where its digest differs from that inference, with the ``DigestHash`` of its whole digest; the
+/// receiver applies them to its inference and checks the hash of the result. Two nodes in sync
+/// exchange two hashes; a record spreading costs an entry only to the peers that did not already
+/// say they hold it. When the hash does not match (a restart forgot what was heard, a message was
+/// lost, two exchanges crossed), the receiver says so (`resend`) and gets the whole digest in the
+/// next message, in the same exchange. So the bandwidth follows what changed, not the number of
+/// origins, nor the size of the index. The peer's side is ``handle(_:)``.
 ///
 /// Records are never believed on the relay's word: a record from an unpinned origin, or whose
 /// signature does not verify with the origin's key, is dropped and counted in ``rejectedRecords``;
@@ -64,6 +74,15 @@ public actor GossipNode {
     public private(set) var heldRecords = 0
     /// Equivocations this node found that its log did not already hold.
     public private(set) var conflictsFound = 0
+    /// Messages whose digest this node could not rebuild from what it had heard of the sender (it
+    /// asked for the whole digest).
+    public private(set) var digestResends = 0
+
+    /// Per peer, the digest this node last sent it (in memory: after a restart the first message to
+    /// each peer carries the whole digest).
+    private var told: [TrustID: [TrustID: IndexHead]] = [:]
+    /// Per peer, its digest as this node last rebuilt it from the peer's messages.
+    private var heard: [TrustID: Peer] = [:]
 
     /// Creates a node with fixed peers and one key per trust (tests, the simulation).
     /// - Parameters:
@@ -173,10 +192,16 @@ public actor GossipNode {
             throw GossipError.unknownPeer(request.from)
         }
         let contradicted = try await accept(request.records.prefix(settings.batchSize))
+        let theirs = rebuild(request.fields, from: request.from)
         let mine = try await state()
-        let records = try await records(
-            for: Peer(request.digest, request.fingerprints, request.held), mine: mine, evidence: contradicted)
-        return GossipResponse(heads: mine.heads, held: mine.held, records: records)
+        let records =
+            if let theirs {
+                try await records(for: theirs, mine: mine, evidence: contradicted)
+            } else {
+                Array(contradicted.prefix(settings.batchSize))
+            }
+        return GossipResponse(
+            fields: fields(mine, to: request.from, whole: request.resend), records: records, resend: theirs == nil)
     }
 
     // MARK: Reading
@@ -219,17 +244,100 @@ public actor GossipNode {
     private func exchange(with peer: TrustID) async throws {
         let before = try await state()
         let response = try await transport.exchange(
-            with: peer, GossipRequest(from: id, heads: before.heads, held: before.held))
+            with: peer, GossipRequest(from: id, fields: fields(before, to: peer, whole: false), records: []))
         // A peer may send no more than our own batch size; the rest comes in later rounds.
         let contradicted = try await accept(response.records.prefix(settings.batchSize))
+        let theirs = rebuild(response.fields, from: peer)
         let mine = try await state()
-        let push = try await records(
-            for: Peer(response.digest, response.fingerprints, response.held), mine: mine, evidence: contradicted)
-        guard !push.isEmpty else { return }
+        let push =
+            if let theirs {
+                try await records(for: theirs, mine: mine, evidence: contradicted)
+            } else {
+                Array(contradicted.prefix(settings.batchSize))
+            }
+        // A second message pushes what the peer lacks, or sends the whole digest one side asked for.
+        guard !push.isEmpty || theirs == nil || response.resend else { return }
         let second = try await transport.exchange(
-            with: peer, GossipRequest(from: id, heads: mine.heads, held: mine.held, records: push))
-        // Normally empty: the peer has just told us what it holds.
+            with: peer,
+            GossipRequest(
+                from: id, fields: fields(mine, to: peer, whole: response.resend), records: push,
+                resend: theirs == nil))
+        // Normally empty, unless the peer only now learnt our digest (it asked for the whole).
         _ = try await accept(second.records.prefix(settings.batchSize))
+        _ = rebuild(second.fields, from: peer)
+    }
+
+    /// The digest to send `peer`: the entries that differ from what the peer infers of this node's
+    /// digest (``inferred(of:to:)``), or the whole digest when the peer asked for it or this node
+    /// has no exchange with it to infer from. What is sent is remembered as what the peer now holds
+    /// of this node (if the message is lost, the peer's next answer asks for the whole).
+    private func fields(_ mine: State, to peer: TrustID, whole: Bool) -> DigestFields {
+        defer { told[peer] = mine.heads }
+        guard !whole, let base = inferred(to: peer),
+            base.digest.keys.allSatisfy({ mine.heads[$0] != nil })
+        else {
+            return DigestFields(
+                whole: mine.heads.mapValues(\.sequence), mine.heads.mapValues(\.fingerprint), held: mine.held)
+        }
+        let differing = mine.heads.filter { origin, head in
+            base.digest[origin] != head.sequence || base.fingerprints[origin] != head.fingerprint
+        }
+        return DigestFields(differences: differing, hash: DigestHash(mine.heads), held: mine.held)
+    }
+
+    /// What a message from this node to `peer` is read against: per origin, of the digest this node
+    /// last told the peer and the peer's digest as last heard, the one with the higher sequence
+    /// (the told one on a tie). `nil` without both.
+    private func inferred(to peer: TrustID) -> Peer? {
+        guard let told = told[peer], let heard = heard[peer] else { return nil }
+        return Self.infer(sender: told.mapValues(\.sequence), told.mapValues(\.fingerprint), receiver: heard)
+    }
+
+    /// The receiver's side of ``inferred(to:)``: what a message from `peer` is read against.
+    private func inferred(from peer: TrustID) -> Peer? {
+        guard let told = told[peer], let heard = heard[peer] else { return nil }
+        return Self.infer(
+            sender: heard.digest, heard.fingerprints,
+            receiver: Peer(told.mapValues(\.sequence), told.mapValues(\.fingerprint), [], hash: nil))
+    }
+
+    /// Per origin, the receiver's entry if its sequence is higher, else the sender's.
+    private static func infer(
+        sender digest: [TrustID: UInt64], _ fingerprints: [TrustID: RecordFingerprint], receiver: Peer
+    ) -> Peer {
+        var result = Peer(digest, fingerprints, [], hash: nil)
+        for (origin, sequence) in receiver.digest where sequence > digest[origin] ?? 0 {
+            result.digest[origin] = sequence
+            result.fingerprints[origin] = receiver.fingerprints[origin]
+        }
+        return result
+    }
+
+    /// Rebuilds a peer's digest from a message: the whole digest as sent, or the differences applied
+    /// to what this node infers (``inferred(from:)``). `nil` (and what was heard and told of the
+    /// peer forgotten, so that both sides start again from whole digests) when there is nothing to
+    /// infer from or the result's hash is not the one the peer sent.
+    private func rebuild(_ fields: DigestFields, from peer: TrustID) -> Peer? {
+        var result: Peer
+        if fields.isWhole {
+            result = Peer(fields.digest, fields.fingerprints, fields.held, hash: fields.hash)
+        } else {
+            guard var base = inferred(from: peer) else { return forget(peer) }
+            base.digest.merge(fields.digest) { $1 }
+            for origin in fields.digest.keys { base.fingerprints[origin] = fields.fingerprints[origin] }
+            result = Peer(base.digest, base.fingerprints, fields.held)
+            guard result.hash == fields.hash else { return forget(peer) }
+        }
+        heard[peer] = result
+        return result
+    }
+
+    /// Forgets what was heard from and told to `peer` after a digest could not be rebuilt.
+    private func forget(_ peer: TrustID) -> Peer? {
+        heard[peer] = nil
+        told[peer] = nil
+        digestResends += 1
+        return nil
     }
 
     /// What this node tells a peer and compares with the peer's digest.
@@ -245,11 +353,21 @@ public actor GossipNode {
         var digest: [TrustID: UInt64]
         var fingerprints: [TrustID: RecordFingerprint]
         var held: Set<TrustID>
+        /// The ``DigestHash`` of ``digest`` and ``fingerprints``, when computed.
+        var hash: DigestHash?
 
         init(_ digest: [TrustID: UInt64], _ fingerprints: [TrustID: RecordFingerprint], _ held: Set<TrustID>) {
+            self.init(digest, fingerprints, held, hash: DigestHash(digest, fingerprints))
+        }
+
+        init(
+            _ digest: [TrustID: UInt64], _ fingerprints: [TrustID: RecordFingerprint], _ held: Set<TrustID>,
+            hash: DigestHash?
+        ) {
             self.digest = digest
             self.fingerprints = fingerprints
             self.held = held
+            self.hash = hash
         }
     }
 

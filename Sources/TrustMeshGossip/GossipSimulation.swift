@@ -1,6 +1,13 @@
 package import TrustMeshCrypto
 package import TrustMeshModel
 
+// JSONEncoder only: the lighter FoundationEssentials where the toolchain has it (Linux).
+#if canImport(FoundationEssentials)
+    internal import FoundationEssentials
+#else
+    internal import Foundation
+#endif
+
 /// Runs a whole gossip network in one process and measures how fast records spread and what it costs.
 ///
 /// N nodes, each with an ``InMemoryIndexLog`` and its own Ed25519 key, are joined by an
@@ -36,6 +43,13 @@ public struct GossipSimulation: Sendable {
         public var seed: UInt64
         /// The simulation gives up after this many ticks.
         public var maxRounds: Int
+        /// Records of every trust that every node already holds before the measurement starts (a
+        /// network that has been running: every origin is in every digest). 0: empty logs.
+        public var history: Int
+        /// Ticks run after loading the history and before measuring, so that neighbours have
+        /// exchanged once (a first exchange carries whole digests); their traffic is reported
+        /// apart, in ``Report/warmUpBytes``. Used only with a history.
+        public var warmUpRounds: Int
 
         /// Creates a configuration.
         /// - Parameters:
@@ -45,9 +59,12 @@ public struct GossipSimulation: Sendable {
         ///   - settings: Gossip settings of every node.
         ///   - seed: Seed of every random choice.
         ///   - maxRounds: Ticks before giving up.
+        ///   - history: Records of every trust every node holds before measuring.
+        ///   - warmUpRounds: Ticks between loading the history and measuring.
         public init(
             nodeCount: Int, recordCount: Int = 20, neighbours: ClosedRange<Int> = 8...12,
-            settings: GossipSettings = GossipSettings(), seed: UInt64 = 2026, maxRounds: Int = 200
+            settings: GossipSettings = GossipSettings(), seed: UInt64 = 2026, maxRounds: Int = 200,
+            history: Int = 0, warmUpRounds: Int = 30
         ) {
             self.nodeCount = max(2, nodeCount)
             self.recordCount = max(1, recordCount)
@@ -55,6 +72,8 @@ public struct GossipSimulation: Sendable {
             self.settings = settings
             self.seed = seed
             self.maxRounds = maxRounds
+            self.history = max(0, history)
+            self.warmUpRounds = max(0, warmUpRounds)
         }
     }
 
@@ -88,6 +107,13 @@ public struct GossipSimulation: Sendable {
         public var bytesPerNodePerRound: Double
         /// Records dropped by receivers (none, unless something forged or altered them).
         public var rejectedRecords: Int
+        /// Messages whose digest the receiver could not rebuild (it asked for the whole digest).
+        public var digestResends: Int
+        /// Mean JSON size of the records published (what "twice the record's size" compares with).
+        public var recordBytes: Double
+        /// JSON bytes sent during the warm-up (first exchanges carry whole digests), not counted in
+        /// ``bytes``.
+        public var warmUpBytes: Int
         /// Mean wall time of one tick (every node running one round), measured with `ContinuousClock`.
         /// Not deterministic.
         public var wallTimePerRound: Duration
@@ -100,7 +126,9 @@ public struct GossipSimulation: Sendable {
                 + "; \(format(bytesPerRecordPerNode)) bytes per record per node"
                 + " (\(format(bytesPerNodePerRound)) bytes per node per round; \(messages) messages,"
                 + " \(bytes) bytes, \(recordsCarried) records carried for \(recordCount * (nodeCount - 1))"
-                + " deliveries, in \(rounds) rounds); \(format(milliseconds(wallTimePerRound))) ms per round"
+                + " deliveries, in \(rounds) rounds; \(digestResends) digests resent); records of \(format(recordBytes)) bytes"
+                + (warmUpBytes > 0 ? "; warm-up \(warmUpBytes) bytes" : "")
+                + "; \(format(milliseconds(wallTimePerRound))) ms per round"
         }
 
         private func milliseconds(_ duration: Duration) -> Double {
@@ -124,6 +152,19 @@ public struct GossipSimulation: Sendable {
             nodeCount: configuration.nodeCount, neighbours: configuration.neighbours,
             settings: configuration.settings, seed: configuration.seed)
         var random = SplitMix64(seed: configuration.seed ^ 0x7075_626C_6973_6821)
+        var warmUpBytes = 0
+        if configuration.history > 0 {
+            var history: [IndexRecord] = []
+            for origin in simulation.ids {
+                for _ in 0..<configuration.history { history.append(try await simulation.publish(at: origin)) }
+            }
+            for log in simulation.logs { await log.append(history) }
+            for _ in 0..<configuration.warmUpRounds { await simulation.tick() }
+            warmUpBytes = simulation.transport.statistics.bytes
+            simulation.transport.resetStatistics()
+        }
+        var recordBytes = 0
+        let encoder = JSONEncoder()
         var pending: [(record: IndexRecord, publishedAt: Int)] = []
         var spread: [Int] = []
         var published = 0
@@ -134,7 +175,9 @@ public struct GossipSimulation: Sendable {
         while rounds < configuration.maxRounds, published < configuration.recordCount || !pending.isEmpty {
             if published < configuration.recordCount {
                 let origin = simulation.ids[Int(random.next(upperBound: UInt64(simulation.ids.count)))]
-                pending.append((try await simulation.publish(at: origin), rounds))
+                let record = try await simulation.publish(at: origin)
+                recordBytes += try encoder.encode(record).count
+                pending.append((record, rounds))
                 published += 1
             }
             let start = clock.now
@@ -152,8 +195,10 @@ public struct GossipSimulation: Sendable {
 
         let statistics = simulation.transport.statistics
         var rejected = 0
+        var resends = 0
         for node in simulation.nodes {
             rejected += await node.rejectedRecords
+            resends += await node.digestResends
         }
         let sorted = spread.sorted()
         let median: Double =
@@ -169,7 +214,9 @@ public struct GossipSimulation: Sendable {
             messages: statistics.messages, bytes: statistics.bytes, recordsCarried: statistics.records,
             bytesPerRecordPerNode: Double(statistics.bytes) / Double(max(1, published * nodeCount)),
             bytesPerNodePerRound: Double(statistics.bytes) / Double(max(1, rounds * nodeCount)),
-            rejectedRecords: rejected, wallTimePerRound: rounds == 0 ? .zero : tickTime / rounds)
+            rejectedRecords: rejected, digestResends: resends,
+            recordBytes: Double(recordBytes) / Double(max(1, published)),
+            warmUpBytes: warmUpBytes, wallTimePerRound: rounds == 0 ? .zero : tickTime / rounds)
     }
 
     // MARK: The network, for tests

@@ -156,7 +156,9 @@ public final class InMemoryGossipTransport: GossipTransport, Sendable {
         var outgoing = request
         if let interceptRequest { outgoing.records = interceptRequest(outgoing.records) }
         let requestJSON = try Self.encoder().encode(outgoing)
-        let delivered = try JSONDecoder().decode(GossipRequest.self, from: requestJSON)
+        let decoder = JSONDecoder()
+        decoder.userInfo[GossipRequest.senderKey] = request.from
+        let delivered = try decoder.decode(GossipRequest.self, from: requestJSON)
         count(bytes: requestJSON.count, records: delivered.records.count)
 
         var response = try await node.handle(delivered)

@@ -399,10 +399,11 @@ public final class NodeRuntime: Sendable {
     private func peerHandlers() -> [String: PeerDoor.Route] {
         [
             "/peer/v1/gossip": .init(maximumBody: 8 << 20) { from, payload in
-                let gossipRequest = try JSONDecoder().decode(GossipRequest.self, from: Data(payload))
-                guard gossipRequest.from == from.ods else {
-                    throw PeerRefusal(.badEnvelope, "the gossip request names another sender")
-                }
+                // The body names no sender: the envelope authenticated it (one that names another
+                // trust does not decode).
+                let decoder = JSONDecoder()
+                decoder.userInfo[GossipRequest.senderKey] = from.ods
+                let gossipRequest = try decoder.decode(GossipRequest.self, from: Data(payload))
                 return .sealed(try JSONEncoder().encode(try await self.gossip.handle(gossipRequest)))
             },
             NetworkGossip.path: .init(maximumBody: 4 << 20) { from, payload in

@@ -102,6 +102,7 @@ package final class Catalogue: Sendable {
         IndexTable.migrateHeads(&migrator)
         ConflictTable.migrate(&migrator)
         NetworkTable.migrate(&migrator)
+        migrateTotals(&migrator)
         return migrator
     }
 
@@ -150,9 +151,13 @@ package final class Catalogue: Sendable {
                     try Self.commit(
                         instance, chunks: chunks, mayCorrect: mayCorrect, now: now, touched: &touched, db: db))
             }
-            // A series left empty when a correction moved an instance to another series of its study.
-            try db.execute(sql: "DELETE FROM series WHERE seriesUID NOT IN (SELECT seriesUID FROM instance)")
-            try db.execute(sql: "DELETE FROM study WHERE studyUID NOT IN (SELECT studyUID FROM series)")
+            // A series left empty when a correction moved an instance to another series of its
+            // study. Only a correction can leave one, and the sweep reads every series and study:
+            // an ingest that replaced nothing skips it.
+            if outcomes.contains(where: { if case .replaced = $0 { true } else { false } }) {
+                try db.execute(sql: "DELETE FROM series WHERE seriesUID NOT IN (SELECT seriesUID FROM instance)")
+                try db.execute(sql: "DELETE FROM study WHERE studyUID NOT IN (SELECT studyUID FROM series)")
+            }
             return outcomes
         }
     }
@@ -427,25 +432,71 @@ package final class Catalogue: Sendable {
         }
     }
 
-    /// Totals for status displays.
+    /// Totals for status displays: one row, kept by triggers in every transaction that adds or
+    /// removes a study, instance or chunk (``migrateTotals(_:)``), so a status page costs the same
+    /// at ten studies and at ten million.
     package func statistics() throws -> StoreStatistics {
         try pool.read { db in
-            let row = try Row.fetchOne(
-                db,
-                sql: """
-                    SELECT
-                        (SELECT COUNT(*) FROM study) AS studies,
-                        (SELECT COUNT(*) FROM study WHERE nhsNumber IS NULL) AS unmatched,
-                        (SELECT COUNT(*) FROM instance) AS instances,
-                        (SELECT COALESCE(SUM(size), 0) FROM instance) AS bytes,
-                        (SELECT COUNT(*) FROM chunk) AS chunks,
-                        (SELECT COALESCE(SUM(storedSize), 0) FROM chunk) AS storedBytes
-                    """
-            )!
+            guard
+                let row = try Row.fetchOne(
+                    db,
+                    sql: "SELECT studies, unmatched, instances, instanceBytes, chunks, storedBytes FROM storeTotal")
+            else { throw StoreError.catalogue("the store's totals row is missing") }
             return StoreStatistics(
                 studies: row["studies"], unmatchedStudies: row["unmatched"], instances: row["instances"],
-                instanceBytes: row["bytes"], chunks: row["chunks"], storedBytes: row["storedBytes"]
+                instanceBytes: row["instanceBytes"], chunks: row["chunks"], storedBytes: row["storedBytes"]
             )
+        }
+    }
+
+    /// The store's totals as one row, counted once from what is held and then kept by triggers in
+    /// the transaction of every insert, delete or change of a study, instance or chunk (cascading
+    /// deletes included), so no reader ever counts rows.
+    private static func migrateTotals(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("v13: store totals") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE storeTotal (
+                        id INTEGER PRIMARY KEY CHECK (id = 1),
+                        studies INTEGER NOT NULL,
+                        unmatched INTEGER NOT NULL,          -- studies without an NHS number
+                        instances INTEGER NOT NULL,
+                        instanceBytes INTEGER NOT NULL,
+                        chunks INTEGER NOT NULL,
+                        storedBytes INTEGER NOT NULL
+                    );
+                    INSERT INTO storeTotal VALUES (1,
+                        (SELECT COUNT(*) FROM study), (SELECT COUNT(*) FROM study WHERE nhsNumber IS NULL),
+                        (SELECT COUNT(*) FROM instance), (SELECT COALESCE(SUM(size), 0) FROM instance),
+                        (SELECT COUNT(*) FROM chunk), (SELECT COALESCE(SUM(storedSize), 0) FROM chunk));
+                    CREATE TRIGGER storeTotal_studyAdded AFTER INSERT ON study BEGIN
+                        UPDATE storeTotal SET studies = studies + 1, unmatched = unmatched + (NEW.nhsNumber IS NULL);
+                    END;
+                    CREATE TRIGGER storeTotal_studyRemoved AFTER DELETE ON study BEGIN
+                        UPDATE storeTotal SET studies = studies - 1, unmatched = unmatched - (OLD.nhsNumber IS NULL);
+                    END;
+                    CREATE TRIGGER storeTotal_studyMatched AFTER UPDATE OF nhsNumber ON study BEGIN
+                        UPDATE storeTotal SET unmatched = unmatched - (OLD.nhsNumber IS NULL) + (NEW.nhsNumber IS NULL);
+                    END;
+                    CREATE TRIGGER storeTotal_instanceAdded AFTER INSERT ON instance BEGIN
+                        UPDATE storeTotal SET instances = instances + 1, instanceBytes = instanceBytes + NEW.size;
+                    END;
+                    CREATE TRIGGER storeTotal_instanceRemoved AFTER DELETE ON instance BEGIN
+                        UPDATE storeTotal SET instances = instances - 1, instanceBytes = instanceBytes - OLD.size;
+                    END;
+                    CREATE TRIGGER storeTotal_instanceResized AFTER UPDATE OF size ON instance BEGIN
+                        UPDATE storeTotal SET instanceBytes = instanceBytes - OLD.size + NEW.size;
+                    END;
+                    CREATE TRIGGER storeTotal_chunkAdded AFTER INSERT ON chunk BEGIN
+                        UPDATE storeTotal SET chunks = chunks + 1, storedBytes = storedBytes + NEW.storedSize;
+                    END;
+                    CREATE TRIGGER storeTotal_chunkRemoved AFTER DELETE ON chunk BEGIN
+                        UPDATE storeTotal SET chunks = chunks - 1, storedBytes = storedBytes - OLD.storedSize;
+                    END;
+                    CREATE TRIGGER storeTotal_chunkResized AFTER UPDATE OF storedSize ON chunk BEGIN
+                        UPDATE storeTotal SET storedBytes = storedBytes - OLD.storedSize + NEW.storedSize;
+                    END;
+                    """)
         }
     }
 

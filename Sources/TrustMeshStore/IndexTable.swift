@@ -139,10 +139,7 @@ package final class IndexTable: Sendable {
                 if let known = tops[record.origin] {
                     top = known
                 } else {
-                    top = UInt64(
-                        try Int64.fetchOne(
-                            db, sql: "SELECT MAX(sequence) FROM indexRecord WHERE origin = ?",
-                            arguments: [record.origin.code]) ?? 0)
+                    top = try Self.headSequence(record.origin, db: db)
                 }
                 guard record.sequence == top + 1 else {
                     tops[record.origin] = top
@@ -162,10 +159,8 @@ package final class IndexTable: Sendable {
         let encoder = JSONEncoder()
         let now = ISO8601DateFormatter().string(from: Date())
         return try pool.write { db in
-            let top =
-                try Int64.fetchOne(
-                    db, sql: "SELECT MAX(sequence) FROM indexRecord WHERE origin = ?", arguments: [origin.code]) ?? 0
-            guard let record = try make(UInt64(top) + 1) else { return nil }
+            let top = try Self.headSequence(origin, db: db)
+            guard let record = try make(top + 1) else { return nil }
             try Self.insert(record, db: db, encoder: encoder, now: now)
             return record
         }
@@ -209,16 +204,18 @@ package final class IndexTable: Sendable {
         }
     }
 
-    /// Records held per origin.
+    /// Records held per origin: each origin's head sequence, since an origin's records are held
+    /// contiguously from 1. One row per origin, never a count of the records.
     package func countsByOrigin() throws -> [TrustID: Int] {
-        try pool.read { db in
-            var counts: [TrustID: Int] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT origin, COUNT(*) AS n FROM indexRecord GROUP BY origin") {
-                let origin: String = row["origin"]
-                if let id = try? TrustID(origin) { counts[id] = row["n"] }
-            }
-            return counts
-        }
+        try digest().mapValues { Int(clamping: $0) }
+    }
+
+    /// The highest sequence held of `origin` (0 for none), from its head row.
+    private static func headSequence(_ origin: TrustID, db: Database) throws -> UInt64 {
+        UInt64(
+            try Int64.fetchOne(
+                db.cachedStatement(sql: "SELECT sequence FROM indexHead WHERE origin = ?"), arguments: [origin.code])
+                ?? 0)
     }
 
     private static func insert(_ record: IndexRecord, db: Database, encoder: JSONEncoder, now: String) throws {

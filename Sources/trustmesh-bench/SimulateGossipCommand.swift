@@ -25,17 +25,29 @@ struct SimulateGossipCommand: AsyncParsableCommand {
     @Option(help: "Seed.")
     var seed: UInt64 = 2026
 
+    @Option(
+        help: ArgumentHelp(
+            "Records of every trust every node holds before measuring (0: empty logs).",
+            discussion: "With a history every origin is in every digest, as in a network that has been running."))
+    var history: Int = 1
+
+    @Flag(help: "Also print the whole report on standard error.")
+    var verbose = false
+
     func run() async throws {
         let report = try await GossipSimulation.run(
             .init(
                 nodeCount: nodes, recordCount: records,
-                settings: GossipSettings(fanout: fanout), seed: seed))
+                settings: GossipSettings(fanout: fanout), seed: seed, history: history))
+        if verbose { FileHandle.standardError.write(Data("\(report)\n".utf8)) }
         guard report.converged else { throw BenchError("did not converge: \(report)") }
         let perRound = report.wallTimePerRound.components
         let ms = Double(perRound.seconds) * 1e3 + Double(perRound.attoseconds) / 1e15
         print(
             "| \(nodes) | \(records) | \(report.medianRoundsToSpread) | \(report.maxRoundsToSpread) | "
-                + "\(Int(report.bytesPerRecordPerNode.rounded())) | \(Int(report.bytesPerNodePerRound.rounded())) | "
-                + String(format: "%.1f", ms) + " |")
+                + "\(Int(report.bytesPerRecordPerNode.rounded())) | \(Int(report.recordBytes.rounded())) | "
+                + String(format: "%.2f", report.bytesPerRecordPerNode / report.recordBytes) + "× | "
+                + "\(Int(report.bytesPerNodePerRound.rounded())) | "
+                + "\(report.warmUpBytes / max(1, nodes)) | " + String(format: "%.1f", ms) + " |")
     }
 }
