@@ -55,6 +55,9 @@ extension DICOMwebRoutes {
     /// memory a request takes whatever the study's size.
     static let partMemoryLimit = 8 << 20
 
+    /// Bytes of parts after which the chunks written so far are flushed in the background.
+    static let flushEvery = 32 << 20
+
     private static func seconds(_ duration: Duration) -> String {
         String(format: "%.3f", Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18)
     }
@@ -264,6 +267,7 @@ extension DICOMwebRoutes {
             var running = 0
             var received = 0
             var lastSize = 0
+            var unflushed = 0
             var body = request.body.makeAsyncIterator()
             var ended = false
             while !ended {
@@ -303,6 +307,14 @@ extension DICOMwebRoutes {
                             part.fd = -1
                         }
                         lastSize = part.count
+                        // The chunks written so far start going to disk while the body arrives, so
+                        // the flush before the commit has little left (as the CLI's ingest flushes
+                        // every 64 instances).
+                        unflushed += part.count
+                        if unflushed >= Self.flushEvery {
+                            session.flushInBackground()
+                            unflushed = 0
+                        }
                         if running >= workers, let done = try await group.next() {
                             results[done.index] = done.result
                             running -= 1

@@ -1,4 +1,6 @@
+import Foundation
 import Glibc
+import Synchronization
 import TrustMeshCompression
 import TrustMeshCrypto
 package import TrustMeshDICOM
@@ -32,6 +34,8 @@ package final class IngestSession: Sendable {
     private let store: StudyStore
     private let mayCorrect: Bool
     private let state = IngestState()
+    /// Whether a background flush is running.
+    private let flushing = Mutex(false)
 
     /// - Parameters:
     ///   - store: where the instances go.
@@ -147,6 +151,22 @@ package final class IngestSession: Sendable {
         try compressed.withUnsafeBytes { bytes in try store.chunks.write(hash, compressed: bytes) }
         state.recordWritten(hash, size: ChunkSize(plain: chunk.count, stored: compressed.count))
         return hash
+    }
+
+    /// Starts making the chunks written so far durable on a thread of its own (one `syncfs(2)` at a
+    /// time; a call while one runs does nothing), so that the flush ``commit(_:)`` waits for at
+    /// the end has little left to do. Durability still rests on that last flush: an error here is
+    /// ignored, as that flush finds it again.
+    package func flushInBackground() {
+        let start = flushing.withLock { running in
+            defer { running = true }
+            return !running
+        }
+        guard start else { return }
+        Thread.detachNewThread { [self] in
+            try? store.chunks.syncFilesystem()
+            flushing.withLock { $0 = false }
+        }
     }
 
     /// Makes the written chunks durable (one flush of the filesystem), then commits the instances to
