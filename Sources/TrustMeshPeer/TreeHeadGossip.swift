@@ -237,7 +237,10 @@ package final class TreeHeadGossip: Service {
     // MARK: Receiving
 
     /// Heads from a peer: each must verify with its trust's pinned key (else the whole message is
-    /// refused); they are witnessed at the next interval.
+    /// refused); they are witnessed at the next interval. A head the peer relays for another trust
+    /// that no key this node knows of that trust verifies is set aside, not refused: the trust may
+    /// have rotated its keys and this node not yet learnt the certificate (the relay could not have
+    /// known), and the trust sends its own heads to every peer directly, certificate attached.
     package func receive(_ payload: [UInt8], from peer: Topology.Trust) throws -> Data {
         let message: HeadsMessage
         do {
@@ -248,7 +251,8 @@ package final class TreeHeadGossip: Service {
         guard message.heads.count <= Self.maximumHeads else {
             throw PeerRefusal(.tooLarge, "tree heads: at most \(Self.maximumHeads) heads in one message")
         }
-        for head in message.heads {
+        var setAside: Set<Int> = []
+        for (index, head) in message.heads.enumerated() {
             guard CareTime.parse(head.time) != nil else {
                 throw PeerRefusal(.badEnvelope, "tree heads: the head of \(head.trust) has a malformed time")
             }
@@ -259,13 +263,20 @@ package final class TreeHeadGossip: Service {
                     "tree heads: \(head.trust) is not a trust of this network with a key valid at \(head.time)")
             }
             guard keys.contains(where: { (try? head.verify(with: $0)) != nil }) else {
+                if head.trust != peer.ods {
+                    setAside.insert(index)
+                    logger.notice(
+                        "set aside a head of \(head.trust) at size \(head.treeSize) relayed by \(peer.ods): no key this node knows of \(head.trust) signed it (one it has not learnt yet, or a forgery)"
+                    )
+                    continue
+                }
                 throw PeerRefusal(
                     .badSignature,
                     "tree heads: the head of \(head.trust) at size \(head.treeSize) is not signed by its key")
             }
         }
         var later: [(head: SignedTreeHead, from: TrustID)] = []
-        for head in message.heads {
+        for (index, head) in message.heads.enumerated() where !setAside.contains(index) {
             let proof = head.trust == peer.ods ? message.proof.flatMap { $0.to == head.treeSize ? $0 : nil } : nil
             if try !witnessLocally(head, from: peer.ods, proof: proof) { later.append((head, peer.ods)) }
         }
