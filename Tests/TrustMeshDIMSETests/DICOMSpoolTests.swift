@@ -148,3 +148,75 @@ import TrustMeshTesting
         node.stop()
     }
 }
+
+extension DICOMSpoolTests {
+    /// What a crash can leave that the ingest then refuses is not lost silently: kept in
+    /// `incoming/quarantine` with its reason, logged and audited with the journal's sender; the
+    /// good instance beside it is catalogued and published as that sender's.
+    @Test func spooledInstancesTheIngestRefusesAreQuarantinedLoggedAndAudited() async throws {
+        let net = try TestNetwork(trusts: ["RRK"])
+        let port = try FreePorts.allocate(1)[0]
+        let spool = net.dataDirectory("RRK") + "/incoming/spool"
+        try FileManager.default.createDirectory(atPath: spool, withIntermediateDirectories: true)
+        let study = SyntheticStudy(
+            patientID: Self.nhs, instancesPerSeries: 1, seed: 1718, studyInstanceUID: "1.2.826.0.1.3680043.10.606.18",
+            rows: 32, columns: 32)
+        let made = try study.write(to: net.directory.appending("made"))[0]
+        // As a killed node leaves them: a journal naming the sender, then instances in order. The
+        // second re-files the first's SOP Instance UID under another study (refused at the commit);
+        // the third is not DICOM (refused when the spool is read again).
+        let key = "4A1B2C3D-0000-4000-8000-000000000017"
+        let sender =
+            #"{"sender":{"association":7,"calledAETitle":"TM_RRK","callingAETitle":"PACS1","peer":"127.0.0.1:4000","#
+            + #""started":"2026-12-05T12:00:00Z"}}"# + "\n"
+        try Data(sender.utf8).write(to: URL(fileURLWithPath: "\(spool)/\(key).journal"))
+        try FileManager.default.copyItem(atPath: made, toPath: "\(spool)/\(key)-00000000.dcm")
+        let refiled = "\(spool)/\(key)-00000001.dcm"
+        try FileManager.default.copyItem(atPath: made, toPath: refiled)
+        let moved = try DIMSENodeTests.dcmtk(
+            "dcmodify",
+            [
+                "-nb", "-m", "(0020,000D)=1.2.826.0.1.3680043.10.606.19", "-m",
+                "(0020,000E)=1.2.826.0.1.3680043.10.606.19.1", refiled,
+            ])
+        #expect(moved.status == 0, "\(moved.stderr)")
+        try Data("not DICOM at all".utf8).write(to: URL(fileURLWithPath: "\(spool)/\(key)-00000002.dcm"))
+        // Never answered: removed.
+        try Data("half an instance".utf8).write(to: URL(fileURLWithPath: "\(spool)/.incoming-X.dcm"))
+
+        try await net.start("RRK", arguments: ["--dicom-port", "\(port)"])
+        try await poll("the spool to empty", deadline: .seconds(60)) { Self.spoolIsEmpty(net) }
+        let status = try await DIMSENodeTests.status(net, "RRK")
+        #expect(status.instances == 1)
+        #expect(status.ownRecords == 1)
+
+        let quarantine = net.dataDirectory("RRK") + "/incoming/quarantine"
+        let kept = try FileManager.default.contentsOfDirectory(atPath: quarantine).sorted()
+        #expect(
+            kept == [
+                "\(key)-00000001.dcm", "\(key)-00000001.dcm.reason", "\(key)-00000002.dcm",
+                "\(key)-00000002.dcm.reason",
+            ], "\(kept)")
+        let conflict = try String(contentsOfFile: "\(quarantine)/\(key)-00000001.dcm.reason", encoding: .utf8)
+        #expect(conflict.contains("an instance is never re-filed"), "\(conflict)")
+        let unreadable = try String(contentsOfFile: "\(quarantine)/\(key)-00000002.dcm.reason", encoding: .utf8)
+        #expect(unreadable.contains("not a readable DICOM file"), "\(unreadable)")
+        #expect(net.log("RRK").contains("kept in incoming/quarantine"))
+
+        #expect(net.stop("RRK") == 0)
+        let audit = try CommandRunner.trustmesh([
+            "audit", "export", "--data", net.dataDirectory("RRK"), "--out", net.directory.appending("audit.jsonl"),
+        ])
+        #expect(audit.status == 0, "\(audit.stderr)")
+        let entries = try String(contentsOfFile: net.directory.appending("audit.jsonl"), encoding: .utf8)
+            .split(separator: "\n")
+        let refused = entries.filter {
+            $0.contains("\"ingestRefused\"") && $0.contains("DICOM PACS1 at 127.0.0.1:4000")
+        }
+        #expect(refused.count == 2, "\(refused)")
+        #expect(refused.allSatisfy { $0.contains("incoming/quarantine/\(key)-0000000") })
+        #expect(
+            entries.contains { $0.contains("\"ingest\"") && $0.contains("DICOM PACS1 at 127.0.0.1:4000") },
+            "the good instance is audited as the journal's sender's")
+    }
+}
