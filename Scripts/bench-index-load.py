@@ -10,7 +10,8 @@ time.perf_counter() around request and full response read.
 FILE has one patient a line, "random ID" or "heavy ID" (as `trustmesh-bench index-build
 --patients` writes it). The doors: `api` is GET /api/v1/query?nhs=ID (JSON), `qido` is
 GET /dicom-web/studies?PatientID=ID (DICOM JSON). Phases, each door in turn on the same patients so
-noise falls on both alike:
+noise falls on both alike (which door asks first alternates from patient to patient: the first
+query of a patient may read its pages from disk, the second finds them in the page cache):
 
   1. warm-up: 200 queries per door, not counted;
   2. one client over the random patients (--queries, each patient once, shuffled);
@@ -125,8 +126,8 @@ def main():
     rng.shuffle(order)
     order = order[: a.queries]
     times = {d: [] for d in doors}
-    for patient in order:
-        for d in doors:
+    for i, patient in enumerate(order):
+        for d in (doors if i % 2 == 0 else doors[::-1]):
             times[d].append(clients[d].get(PATHS[d].format(patient))[0])
     for d in doors:
         out["doors"][d]["random"] = summary(times[d])
@@ -136,7 +137,7 @@ def main():
         listed = []
         for i in range(a.heavy_queries):
             patient = heavies[i % len(heavies)]
-            for d in doors:
+            for d in (doors if i % 2 == 0 else doors[::-1]):
                 elapsed, body = clients[d].get(PATHS[d].format(patient))
                 times[d].append(elapsed)
                 if d == "api" and i < len(heavies):
