@@ -38,10 +38,9 @@ public struct DigestHash: Sendable, Hashable, CustomStringConvertible {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(digest.count * 32)
         let none = [UInt8](repeating: 0, count: RecordFingerprint.byteCount)
-        for origin in digest.keys.sorted() {
+        for (origin, sequence) in digest.sorted(by: { $0.key < $1.key }) {
             bytes.append(contentsOf: origin.code.utf8)
             bytes.append(0)
-            let sequence = digest[origin] ?? 0
             for shift in stride(from: 56, through: 0, by: -8) {
                 bytes.append(UInt8(truncatingIfNeeded: sequence >> UInt64(shift)))
             }

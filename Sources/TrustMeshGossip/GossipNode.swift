@@ -80,7 +80,10 @@ public actor GossipNode {
 
     /// Per peer, the digest this node last sent it (in memory: after a restart the first message to
     /// each peer carries the whole digest).
-    private var told: [TrustID: [TrustID: IndexHead]] = [:]
+    private var told: [TrustID: Peer] = [:]
+    /// This node's heads as last read, and the same as a digest with its hash: most rounds find
+    /// them unchanged, and hashing them again is most of a message's CPU.
+    private var own: (heads: [TrustID: IndexHead], digest: Peer)?
     /// Per peer, its digest as this node last rebuilt it from the peer's messages.
     private var heard: [TrustID: Peer] = [:]
 
@@ -268,53 +271,40 @@ public actor GossipNode {
     }
 
     /// The digest to send `peer`: the entries that differ from what the peer infers of this node's
-    /// digest (``inferred(of:to:)``), or the whole digest when the peer asked for it or this node
+    /// digest (``infer(sender:receiver:)``), or the whole digest when the peer asked for it or this node
     /// has no exchange with it to infer from. What is sent is remembered as what the peer now holds
     /// of this node (if the message is lost, the peer's next answer asks for the whole).
     private func fields(_ mine: State, to peer: TrustID, whole: Bool) -> DigestFields {
-        defer { told[peer] = mine.heads }
-        guard !whole, let base = inferred(to: peer),
+        defer { told[peer] = mine.digest }
+        guard !whole, let told = told[peer], let heard = heard[peer],
+            case let base = Self.infer(sender: told, receiver: heard),
             base.digest.keys.allSatisfy({ mine.heads[$0] != nil })
         else {
-            return DigestFields(
-                whole: mine.heads.mapValues(\.sequence), mine.heads.mapValues(\.fingerprint), held: mine.held)
+            return DigestFields(whole: mine.digest.digest, mine.digest.fingerprints, held: mine.held)
         }
         let differing = mine.heads.filter { origin, head in
             base.digest[origin] != head.sequence || base.fingerprints[origin] != head.fingerprint
         }
-        return DigestFields(differences: differing, hash: DigestHash(mine.heads), held: mine.held)
+        return DigestFields(differences: differing, hash: mine.digest.hash ?? DigestHash(mine.heads), held: mine.held)
     }
 
-    /// What a message from this node to `peer` is read against: per origin, of the digest this node
-    /// last told the peer and the peer's digest as last heard, the one with the higher sequence
-    /// (the told one on a tie). `nil` without both.
-    private func inferred(to peer: TrustID) -> Peer? {
-        guard let told = told[peer], let heard = heard[peer] else { return nil }
-        return Self.infer(sender: told.mapValues(\.sequence), told.mapValues(\.fingerprint), receiver: heard)
-    }
-
-    /// The receiver's side of ``inferred(to:)``: what a message from `peer` is read against.
-    private func inferred(from peer: TrustID) -> Peer? {
-        guard let told = told[peer], let heard = heard[peer] else { return nil }
-        return Self.infer(
-            sender: heard.digest, heard.fingerprints,
-            receiver: Peer(told.mapValues(\.sequence), told.mapValues(\.fingerprint), [], hash: nil))
-    }
-
-    /// Per origin, the receiver's entry if its sequence is higher, else the sender's.
-    private static func infer(
-        sender digest: [TrustID: UInt64], _ fingerprints: [TrustID: RecordFingerprint], receiver: Peer
-    ) -> Peer {
-        var result = Peer(digest, fingerprints, [], hash: nil)
-        for (origin, sequence) in receiver.digest where sequence > digest[origin] ?? 0 {
+    /// What a message is read against, on both sides: per origin, of the sender's digest as last
+    /// sent (`sender`: what the sender told, which the receiver heard) and the receiver's as last
+    /// sent the other way (`receiver`), the one with the higher sequence, the sender's on a tie.
+    /// Keeps the sender's hash when the receiver's digest raises nothing.
+    private static func infer(sender: Peer, receiver: Peer) -> Peer {
+        var result = sender
+        result.held = []
+        for (origin, sequence) in receiver.digest where sequence > sender.digest[origin] ?? 0 {
             result.digest[origin] = sequence
             result.fingerprints[origin] = receiver.fingerprints[origin]
+            result.hash = nil
         }
         return result
     }
 
     /// Rebuilds a peer's digest from a message: the whole digest as sent, or the differences applied
-    /// to what this node infers (``inferred(from:)``). `nil` (and what was heard and told of the
+    /// to what this node infers (``infer(sender:receiver:)``). `nil` (and what was heard and told of the
     /// peer forgotten, so that both sides start again from whole digests) when there is nothing to
     /// infer from or the result's hash is not the one the peer sent.
     private func rebuild(_ fields: DigestFields, from peer: TrustID) -> Peer? {
@@ -322,11 +312,16 @@ public actor GossipNode {
         if fields.isWhole {
             result = Peer(fields.digest, fields.fingerprints, fields.held, hash: fields.hash)
         } else {
-            guard var base = inferred(from: peer) else { return forget(peer) }
-            base.digest.merge(fields.digest) { $1 }
-            for origin in fields.digest.keys { base.fingerprints[origin] = fields.fingerprints[origin] }
-            result = Peer(base.digest, base.fingerprints, fields.held)
+            guard let heard = heard[peer], let told = told[peer] else { return forget(peer) }
+            result = Self.infer(sender: heard, receiver: told)
+            if !fields.digest.isEmpty {
+                result.digest.merge(fields.digest) { $1 }
+                for origin in fields.digest.keys { result.fingerprints[origin] = fields.fingerprints[origin] }
+                result.hash = nil
+            }
+            if result.hash == nil { result.hash = DigestHash(result.digest, result.fingerprints) }
             guard result.hash == fields.hash else { return forget(peer) }
+            result.held = fields.held
         }
         heard[peer] = result
         return result
@@ -343,6 +338,8 @@ public actor GossipNode {
     /// What this node tells a peer and compares with the peer's digest.
     private struct State {
         var heads: [TrustID: IndexHead]
+        /// ``heads`` as a digest, with its hash.
+        var digest: Peer
         var conflicts: [IndexConflict]
         /// Origins with an unresolved conflict, but this node's own.
         var held: Set<TrustID>
@@ -375,7 +372,15 @@ public actor GossipNode {
         let conflicts = try await log.unresolvedConflicts()
         var held = Set(conflicts.map(\.origin))
         held.remove(id)
-        return State(heads: try await log.heads(), conflicts: conflicts, held: held)
+        let heads = try await log.heads()
+        let digest: Peer
+        if let own, own.heads == heads {
+            digest = own.digest
+        } else {
+            digest = Peer(heads.mapValues(\.sequence), heads.mapValues(\.fingerprint), [])
+            own = (heads, digest)
+        }
+        return State(heads: heads, digest: digest, conflicts: conflicts, held: held)
     }
 
     /// Up to `fanout` distinct peers, by a partial Fisher–Yates shuffle.
@@ -423,16 +428,22 @@ public actor GossipNode {
                 add(conflict.held)
             }
         }
+        // One pass over the heads, unsorted; only the (few) origins found are put in order.
         var lacking: [TrustID] = []
-        for origin in mine.heads.keys.sorted() where !peer.held.contains(origin) {
-            guard let head = mine.heads[origin] else { continue }
+        var forked: [TrustID] = []
+        for (origin, head) in mine.heads where !peer.held.contains(origin) {
             let theirs = peer.digest[origin] ?? 0
             if theirs == head.sequence, let shown = peer.fingerprints[origin], shown != head.fingerprint {
-                let held = try await log.records(origin: origin, after: head.sequence - 1, limit: 1)
-                if let record = held.first, record.sequence == head.sequence { add(record) }
+                forked.append(origin)
             } else if head.sequence > theirs {
                 lacking.append(origin)
             }
+        }
+        lacking.sort()
+        for origin in forked.sorted() {
+            guard let head = mine.heads[origin] else { continue }
+            let held = try await log.records(origin: origin, after: head.sequence - 1, limit: 1)
+            if let record = held.first, record.sequence == head.sequence { add(record) }
         }
         guard !lacking.isEmpty, budget > 0 else { return result }
         let start = lacking.count == 1 ? 0 : Int(random.next(upperBound: UInt64(lacking.count)))
