@@ -36,6 +36,14 @@ package final class IngestSession: Sendable {
     private let state = IngestState()
     /// Whether a background flush is running.
     private let flushing = Mutex(false)
+    /// The chunks this session wrote (or is writing), until it ends.
+    private let mine = Mutex(Set<Digest256>())
+    /// Chunks written by sessions of this process that have not ended, with how many wrote each.
+    /// Two requests may carry the same instances at once (a client that timed out sends its study
+    /// again while the first request is still being received); one that ends without committing a
+    /// chunk must not remove it while another may still commit it. Registering before writing and
+    /// removing under the same lock orders every write after a removal of the same chunk.
+    private static let live = Mutex([Digest256: Int]())
 
     /// - Parameters:
     ///   - store: where the instances go.
@@ -144,6 +152,9 @@ package final class IngestSession: Sendable {
             throw StoreError.catalogue("\(error)")
         }
         if held { return hash }
+        if mine.withLock({ $0.insert(hash).inserted }) {
+            Self.live.withLock { $0[hash, default: 0] += 1 }
+        }
         let compressed: [UInt8]
         do { compressed = try compressor.compress(chunk) } catch {
             throw StoreError.catalogue("compressing a chunk: \(error)")
@@ -232,10 +243,21 @@ package final class IngestSession: Sendable {
     }
 
     /// Ends the session without committing (or after ``commit(_:)``): removes the chunks it wrote
-    /// that no committed instance references, so what was refused or cut off leaves nothing behind.
+    /// that no committed instance references and no other live session of this process has
+    /// written, so what was refused or cut off leaves nothing behind. Calling it again does nothing.
     package func abandon() {
-        let written = state.writtenSizes()
-        guard !written.isEmpty, let orphans = try? store.catalogue.unlisted(written.keys) else { return }
-        for hash in orphans { store.chunks.remove(hash) }
+        let written = mine.withLock { written in
+            defer { written = [] }
+            return written
+        }
+        guard !written.isEmpty else { return }
+        let unlisted = Set((try? store.catalogue.unlisted(written)) ?? [])
+        Self.live.withLock { live in
+            for hash in written {
+                let others = live[hash, default: 1] - 1
+                live[hash] = others == 0 ? nil : others
+                if others == 0 && unlisted.contains(hash) { store.chunks.remove(hash) }
+            }
+        }
     }
 }

@@ -55,6 +55,22 @@ import TrustMeshTesting
         #expect(try store.statistics().instances == 0)
     }
 
+    /// A client that timed out sends its study again while its first request is still arriving;
+    /// the first then ends without committing: the chunks the second is about to commit stay.
+    @Test func aSessionThatEndsLeavesTheChunksAnotherLiveSessionWrote() throws {
+        let dir = try TemporaryDirectory()
+        let (study, originals) = try makeStudy(in: dir.appending("in"), instances: 2, size: 96)
+        let store = try StudyStore(directory: dir.appending("store"), parameters: .small)
+        let first = IngestSession(store: store, mayCorrect: false)
+        let second = IngestSession(store: store, mayCorrect: false)
+        _ = try Self.prepare(originals, session: first)
+        let prepared = try Self.prepare(originals, session: second)
+        first.abandon()
+        #expect(try second.commit(prepared).instancesAdded == originals.count)
+        let exported = try store.export(studyUID: study.studyInstanceUID, to: dir.appending("out"))
+        #expect(Set(try fileHashes(exported.files)) == Set(try fileHashes(originals)))
+    }
+
     @Test func aRefusalNamesTheInstanceAndLeavesNothingOfItWhileTheOthersAreStored() async throws {
         let dir = try TemporaryDirectory()
         let (study, held) = try makeStudy(in: dir.appending("held"), instances: 2, size: 96)
