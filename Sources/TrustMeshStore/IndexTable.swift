@@ -219,11 +219,13 @@ package final class IndexTable: Sendable {
     }
 
     private static func insert(_ record: IndexRecord, db: Database, encoder: JSONEncoder, now: String) throws {
-        try db.execute(
+        // Cached statements: gossip and a catch-up store hundreds of records per transaction.
+        try db.cachedStatement(
             sql: """
                 INSERT INTO indexRecord (origin, sequence, kind, nhsNumber, studyUID, record, receivedAt)
                 VALUES (?, ?, ?, ?, ?, ?, ?)
-                """,
+                """
+        ).execute(
             arguments: [
                 record.origin.code, Int64(record.sequence), record.kind.rawValue, record.nhsNumber.digits,
                 record.studyUID, try encoder.encode(record), now,
@@ -233,12 +235,13 @@ package final class IndexTable: Sendable {
 
     /// Makes `record` its origin's head (it has just been stored with the highest sequence).
     private static func setHead(_ record: IndexRecord, db: Database) throws {
-        try db.execute(
+        try db.cachedStatement(
             sql: """
                 INSERT INTO indexHead (origin, sequence, contentHash) VALUES (?, ?, ?)
                 ON CONFLICT(origin) DO UPDATE SET sequence = excluded.sequence, contentHash = excluded.contentHash
                 WHERE excluded.sequence > indexHead.sequence
-                """,
+                """
+        ).execute(
             arguments: [record.origin.code, Int64(record.sequence), Data(record.contentHash.rawBytes)])
     }
 
