@@ -261,7 +261,8 @@ import TrustMeshTesting
         #expect(benchHelp.status == 0, "\(benchHelp.stderr)")
         #expect(
             Self.subcommands(benchHelp.stdout).sorted() == [
-                "audit", "audit-tree", "measure-limit", "network-gossip", "simulate-gossip",
+                "audit", "audit-tree", "index-append", "index-build", "index-exchange", "index-verify",
+                "measure-limit", "network-gossip", "simulate-gossip",
             ])
 
         let dir = try TemporaryDirectory()
