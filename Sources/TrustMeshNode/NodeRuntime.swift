@@ -294,7 +294,17 @@ public final class NodeRuntime: Sendable {
         if let networkGossip {
             app.addServices(NetworkGossipLoop(gossip: networkGossip, interval: settings.roundInterval))
         }
-        if let dicom { app.addServices(DICOMListenerService(server: dicom, onListening: onDICOMListening)) }
+        if let dicom {
+            app.addServices(DICOMListenerService(server: dicom, onListening: onDICOMListening))
+        } else if let waiting = try? FileManager.default.contentsOfDirectory(atPath: node.directory + "/incoming/spool")
+            .filter({ $0.hasSuffix(".dcm") }), !waiting.isEmpty
+        {
+            // Instances answered Success by an earlier run's DICOM listener are catalogued by the
+            // listener's spool worker: without a listener they wait (safely) until it runs again.
+            logger.warning(
+                "instances received over DICOM wait in the spool: start the node with --dicom-port to catalogue them",
+                metadata: ["instances": "\(waiting.count)", "spool": "\(node.directory)/incoming/spool"])
+        }
         if let auditSyslog { app.addServices(AuditSyslogForwarder(node: node, settings: auditSyslog, logger: logger)) }
         logger.info(
             "node starting", metadata: ["trust": "\(me.ods)", "address": "\(me.address)", "local": "\(local.address)"])
