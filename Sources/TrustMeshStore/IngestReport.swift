@@ -1,3 +1,5 @@
+internal import TrustMeshCrypto
+
 /// What an ingest did.
 public struct IngestReport: Sendable, Codable, Equatable {
     /// A file that was not ingested, and why.
@@ -83,4 +85,29 @@ public struct IngestProgress: Sendable {
 public struct ExportReport: Sendable, Codable, Equatable {
     public var files: [String]
     public var bytes: Int
+}
+
+extension IngestReport {
+    /// Counts one instance's commit outcome (added, replaced with its correction, unchanged, or
+    /// refused with its reason), as every ingest door reports it.
+    /// - Returns: whether the instance is held now (not refused).
+    mutating func count(_ outcome: Catalogue.Outcome, of instance: PreparedInstance) -> Bool {
+        switch outcome {
+        case .added: instancesAdded += 1
+        case .replaced(let previous):
+            instancesReplaced += 1
+            corrections.append(
+                .init(
+                    studyUID: instance.studyUID, sopInstanceUID: instance.sopInstanceUID,
+                    oldManifestHash: previous.hex, newManifestHash: instance.manifestHash.hex))
+        case .unchanged: instancesUnchanged += 1
+        case .refused(let box):
+            failures.append(
+                .init(
+                    path: instance.path, reason: box.error.description,
+                    identityConflict: box.error.isIdentityConflict ? true : nil))
+            return false
+        }
+        return true
+    }
 }

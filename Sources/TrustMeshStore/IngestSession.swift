@@ -68,25 +68,7 @@ package final class IngestSession: Sendable {
     ///   disk, an unreadable file, the catalogue) is the node's own failure.
     package func prepare(name: String, info: DICOMFileInfo, content: Content) throws -> PreparedInstance {
         let a = info.attributes
-        guard let study = a.studyInstanceUID, !study.isEmpty else {
-            throw StoreError.missingAttribute(path: name, keyword: "StudyInstanceUID")
-        }
-        guard let series = a.seriesInstanceUID, !series.isEmpty else {
-            throw StoreError.missingAttribute(path: name, keyword: "SeriesInstanceUID")
-        }
-        guard let sop = a.sopInstanceUID, !sop.isEmpty else {
-            throw StoreError.missingAttribute(path: name, keyword: "SOPInstanceUID")
-        }
-        // Checked before a byte is stored, as ingest checks them: these name the catalogue's rows
-        // and the folders and files an export writes.
-        do {
-            try DICOMUID.check(study, attribute: "StudyInstanceUID")
-            try DICOMUID.check(series, attribute: "SeriesInstanceUID")
-            try DICOMUID.check(sop, attribute: "SOPInstanceUID")
-            if let sopClass = a.sopClassUID { try DICOMUID.check(sopClass, attribute: "SOPClassUID") }
-        } catch {
-            throw StoreError.invalidUID(path: name, error)
-        }
+        let (study, series, sop) = try StudyStore.identity(of: a, name: name)
         let compressor = ZstdCompressor(level: store.compressionLevel)
         let manifest: [Digest256]
         let size: Int
@@ -204,22 +186,7 @@ package final class IngestSession: Sendable {
                 let outcomes = try store.catalogue.commit(batch, chunks: written, mayCorrect: mayCorrect)
                 for (instance, outcome) in zip(batch, outcomes) {
                     report.bytesRead += instance.size
-                    switch outcome {
-                    case .added: report.instancesAdded += 1
-                    case .replaced(let previous):
-                        report.instancesReplaced += 1
-                        report.corrections.append(
-                            .init(
-                                studyUID: instance.studyUID, sopInstanceUID: instance.sopInstanceUID,
-                                oldManifestHash: previous.hex, newManifestHash: instance.manifestHash.hex))
-                    case .unchanged: report.instancesUnchanged += 1
-                    case .refused(let box):
-                        report.failures.append(
-                            .init(
-                                path: instance.path, reason: box.error.description,
-                                identityConflict: box.error.isIdentityConflict ? true : nil))
-                        continue
-                    }
+                    guard report.count(outcome, of: instance) else { continue }
                     studies.insert(instance.studyUID)
                     if instance.nhsNumber == nil { unmatched.insert(instance.studyUID) }
                 }

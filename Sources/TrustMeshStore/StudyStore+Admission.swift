@@ -93,29 +93,39 @@ extension StudyStore {
         } catch {
             throw StoreError.notDICOM(path: path, reason: error.description)
         }
-        let a = info.attributes
+        let (study, series, sop) = try identity(of: info.attributes, name: path)
+        return CheckedInstance(
+            info: info, studyUID: study, seriesUID: series, sopInstanceUID: sop,
+            nhsNumber: PatientMatching.nhsNumber(for: info.attributes))
+    }
+
+    /// An instance's Study, Series and SOP Instance UIDs, present and valid: ingest's rule at every
+    /// door (CLI, STOW-RS, C-STORE), checked before a byte is stored, since they name the
+    /// catalogue's rows and the folders and files an export writes.
+    /// - Parameter name: the file or part named in an error.
+    /// - Throws: ``StoreError/missingAttribute(path:keyword:)`` or ``StoreError/invalidUID(path:_:)``
+    ///   (a SOP Class UID, when present, must be valid too).
+    package static func identity(
+        of a: DICOMAttributes, name: String
+    ) throws(StoreError) -> (study: String, series: String, sop: String) {
         guard let study = a.studyInstanceUID, !study.isEmpty else {
-            throw StoreError.missingAttribute(path: path, keyword: "StudyInstanceUID")
+            throw StoreError.missingAttribute(path: name, keyword: "StudyInstanceUID")
         }
         guard let series = a.seriesInstanceUID, !series.isEmpty else {
-            throw StoreError.missingAttribute(path: path, keyword: "SeriesInstanceUID")
+            throw StoreError.missingAttribute(path: name, keyword: "SeriesInstanceUID")
         }
         guard let sop = a.sopInstanceUID, !sop.isEmpty else {
-            throw StoreError.missingAttribute(path: path, keyword: "SOPInstanceUID")
+            throw StoreError.missingAttribute(path: name, keyword: "SOPInstanceUID")
         }
-        // Checked before a byte is stored: these name the catalogue's rows and the folders and
-        // files an export writes.
         do {
             try DICOMUID.check(study, attribute: "StudyInstanceUID")
             try DICOMUID.check(series, attribute: "SeriesInstanceUID")
             try DICOMUID.check(sop, attribute: "SOPInstanceUID")
             if let sopClass = a.sopClassUID { try DICOMUID.check(sopClass, attribute: "SOPClassUID") }
         } catch {
-            throw StoreError.invalidUID(path: path, error)
+            throw StoreError.invalidUID(path: name, error)
         }
-        return CheckedInstance(
-            info: info, studyUID: study, seriesUID: series, sopInstanceUID: sop,
-            nhsNumber: PatientMatching.nhsNumber(for: a))
+        return (study, series, sop)
     }
 
     /// What the catalogue holds under an instance's UIDs (one read transaction; no lock is held

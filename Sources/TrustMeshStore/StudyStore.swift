@@ -108,22 +108,7 @@ public final class StudyStore: Sendable {
             try chunks.syncFilesystem()
             let outcomes = try catalogue.commit(pending, chunks: state.writtenSizes(), mayCorrect: mayCorrect)
             for (instance, outcome) in zip(pending, outcomes) {
-                switch outcome {
-                case .added: report.instancesAdded += 1
-                case .replaced(let previous):
-                    report.instancesReplaced += 1
-                    report.corrections.append(
-                        .init(
-                            studyUID: instance.studyUID, sopInstanceUID: instance.sopInstanceUID,
-                            oldManifestHash: previous.hex, newManifestHash: instance.manifestHash.hex))
-                case .unchanged: report.instancesUnchanged += 1
-                case .refused(let box):
-                    report.failures.append(
-                        .init(
-                            path: instance.path, reason: box.error.description,
-                            identityConflict: box.error.isIdentityConflict ? true : nil))
-                    continue
-                }
+                guard report.count(outcome, of: instance) else { continue }
                 studies.insert(instance.studyUID)
                 if instance.nhsNumber == nil { unmatched.insert(instance.studyUID) }
             }
