@@ -42,8 +42,9 @@ package final class IngestSession: Sendable {
     /// Two requests may carry the same instances at once (a client that timed out sends its study
     /// again while the first request is still being received); one that ends without committing a
     /// chunk must not remove it while another may still commit it. Registering before writing and
-    /// removing under the same lock orders every write after a removal of the same chunk.
-    private static let live = Mutex([Digest256: Int]())
+    /// removing under the same lock orders every write after a removal of the same chunk. Keyed by
+    /// the chunk's file, so sessions of different stores in one process (tests) never meet.
+    private static let live = Mutex([String: Int]())
 
     /// - Parameters:
     ///   - store: where the instances go.
@@ -135,7 +136,7 @@ package final class IngestSession: Sendable {
         }
         if held { return hash }
         if mine.withLock({ $0.insert(hash).inserted }) {
-            Self.live.withLock { $0[hash, default: 0] += 1 }
+            Self.live.withLock { $0[store.chunks.path(hash), default: 0] += 1 }
         }
         let compressed: [UInt8]
         do { compressed = try compressor.compress(chunk) } catch {
@@ -221,8 +222,9 @@ package final class IngestSession: Sendable {
         let unlisted = Set((try? store.catalogue.unlisted(written)) ?? [])
         Self.live.withLock { live in
             for hash in written {
-                let others = live[hash, default: 1] - 1
-                live[hash] = others == 0 ? nil : others
+                let file = store.chunks.path(hash)
+                let others = live[file, default: 1] - 1
+                live[file] = others == 0 ? nil : others
                 if others == 0 && unlisted.contains(hash) { store.chunks.remove(hash) }
             }
         }
