@@ -290,7 +290,9 @@ public final class NodeRuntime: Sendable {
             configuration: .init(address: .hostname(local.host, port: localPort), serverName: "trustmesh"),
             onServerRunning: { channel in onLocalListening(channel.localAddress?.port ?? localPort) },
             logger: logger)
-        app.addServices(localApp, GossipLoop(runtime: self), treeHeads, RefusalAuditFlusher(node: node))
+        app.addServices(
+            localApp, GossipLoop(runtime: self), treeHeads, RefusalAuditFlusher(node: node),
+            CatalogueCheckpointer(store: node.store))
         if let networkGossip {
             app.addServices(NetworkGossipLoop(gossip: networkGossip, interval: settings.roundInterval))
         }
@@ -496,6 +498,22 @@ struct RefusalAuditFlusher: Service {
             }
         }
         try? node.flushRefusals(all: true)
+    }
+}
+
+/// Checkpoints the catalogue's write-ahead log every 100 ms (``StudyStore/checkpointCatalogue()``),
+/// so that no request's commit has to, and once more when the node stops.
+struct CatalogueCheckpointer: Service {
+    let store: StudyStore
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try await Task.sleep(for: .milliseconds(100))
+                try? store.checkpointCatalogue()
+            }
+        }
+        try? store.checkpointCatalogue()
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import TrustMeshCrypto
 package import TrustMeshGossip
 public import TrustMeshModel
@@ -127,8 +128,17 @@ extension LocalNode {
     ///   - topology: names the holding trusts (optional).
     ///   - actor: who asks (``localOperator`` for the CLI).
     public func query(nhs: NHSNumber, topology: Topology? = nil, by actor: Actor) throws -> FederatedQueryResult {
-        try audit(.query, actor: actor, subject: [.nhsNumber: nhs.digits])
-        let records = try store.index.records(nhs: nhs)
+        // The audit entry is written and synced while the index is read; the answer is returned
+        // only once the entry is durable (an entry that cannot be written fails the query, as
+        // before), but the sync's wait is no longer added to every query's.
+        let audited = BackgroundWork { try self.audit(.query, actor: actor, subject: [.nhsNumber: nhs.digits]) }
+        let result = Result { try answer(nhs: nhs, topology: topology) }
+        try audited.wait()
+        return try result.get()
+    }
+
+    private func answer(nhs: NHSNumber, topology: Topology?) throws -> FederatedQueryResult {
+        let (records, held) = try store.index.patient(nhs: nhs)
         // A trust with an unresolved equivocation is listed as it was before the fork: its records
         // from the first disputed sequence on are left out until an operator resolves it. Opt-outs
         // are judged on every record, as at every other door.
@@ -144,7 +154,7 @@ extension LocalNode {
                 studyDate: record.studyDate, modalities: record.modalities, bodyParts: record.bodyParts,
                 description: record.studyDescription, accessionNumber: record.accessionNumber,
                 seriesCount: record.seriesCount, instanceCount: record.instanceCount, sizeBytes: record.sizeBytes,
-                localCopy: try store.holds(studyUID: uid))
+                localCopy: held.contains(uid))
         }
         .sorted {
             ($0.studyDate ?? "", $0.holder, $0.studyInstanceUID) > ($1.studyDate ?? "", $1.holder, $1.studyInstanceUID)
@@ -206,5 +216,26 @@ package struct SQLiteIndexLog: IndexLog {
             reason: "two different index records of \(conflict.origin) with sequence \(conflict.sequence), "
                 + "both signed with \(whose)",
             first: try encoder.encode(conflict.held), second: try encoder.encode(conflict.other))
+    }
+}
+
+/// Work started on another thread while the caller goes on; ``wait()`` returns once it is done and
+/// rethrows its error. The thread is a serial queue's (libdispatch gives those a thread of their own
+/// even when the shared pool is busy), so a caller that waits can never wait for itself.
+private final class BackgroundWork: Sendable {
+    private static let queue = DispatchQueue(label: "trustmesh.background-work")
+    private let done = DispatchSemaphore(value: 0)
+    private let failure = Mutex<(any Error)?>(nil)
+
+    init(_ body: @escaping @Sendable () throws -> Void) {
+        Self.queue.async { [self] in
+            do { try body() } catch { failure.withLock { $0 = error } }
+            done.signal()
+        }
+    }
+
+    func wait() throws {
+        done.wait()
+        if let error = failure.withLock({ $0 }) { throw error }
     }
 }

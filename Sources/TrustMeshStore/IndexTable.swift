@@ -60,6 +60,41 @@ package final class IndexTable: Sendable {
         }
     }
 
+    /// The records clustered by patient (registered last): the table's key becomes
+    /// `(nhsNumber, origin, sequence)`, so one patient's records sit together in a few pages and a
+    /// federated query reads those pages, not one page per record scattered over the whole file
+    /// (at 10 million records a 50-study patient touched about 150 pages, most of them not cached).
+    /// `(origin, sequence)` stays unique through its own index, which gossip reads by; study UIDs
+    /// get an index (a fetch asks who holds a study: it was a scan of the whole table), and so do
+    /// opt-out records (a partial index: they are few). A catalogue from before is rebuilt in one
+    /// transaction, in key order: minutes at 10 million records, once.
+    static func migrateClustered(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("v14: index records clustered by patient") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE indexRecordByPatient (
+                        origin TEXT NOT NULL,
+                        sequence INTEGER NOT NULL,
+                        kind TEXT NOT NULL,
+                        nhsNumber TEXT NOT NULL,
+                        studyUID TEXT,
+                        record BLOB NOT NULL,                -- the signed record, JSON
+                        receivedAt TEXT NOT NULL,
+                        PRIMARY KEY (nhsNumber, origin, sequence)
+                    ) WITHOUT ROWID;
+                    INSERT INTO indexRecordByPatient (origin, sequence, kind, nhsNumber, studyUID, record, receivedAt)
+                        SELECT origin, sequence, kind, nhsNumber, studyUID, record, receivedAt FROM indexRecord
+                        ORDER BY nhsNumber, origin, sequence;
+                    DROP TABLE indexRecord;
+                    ALTER TABLE indexRecordByPatient RENAME TO indexRecord;
+                    CREATE UNIQUE INDEX indexRecord_origin ON indexRecord(origin, sequence);
+                    CREATE INDEX indexRecord_study ON indexRecord(studyUID) WHERE studyUID IS NOT NULL;
+                    CREATE INDEX indexRecord_optOut ON indexRecord(nhsNumber)
+                        WHERE kind IN ('optOut', 'optOutWithdrawn');
+                    """)
+        }
+    }
+
     /// Per origin, the highest sequence held.
     package func digest() throws -> [TrustID: UInt64] {
         try heads().mapValues(\.sequence)
@@ -145,9 +180,13 @@ package final class IndexTable: Sendable {
                     tops[record.origin] = top
                     continue
                 }
-                try Self.insert(record, db: db, encoder: encoder, now: now)
                 tops[record.origin] = record.sequence
                 stored.append(record)
+            }
+            // Inserted in the table's key order (patient first): a batch of many then touches each
+            // page once rather than jumping about the file.
+            for record in stored.sorted(by: { $0.nhsNumber.digits < $1.nhsNumber.digits }) {
+                try Self.insert(record, db: db, encoder: encoder, now: now)
             }
             return stored
         }
@@ -168,12 +207,30 @@ package final class IndexTable: Sendable {
 
     /// Every record that concerns one patient (their studies and any opt-out), from every origin.
     package func records(nhs: NHSNumber) throws -> [IndexRecord] {
+        try pool.read { db in try Self.records(nhs: nhs, db: db) }
+    }
+
+    /// Every record that concerns one patient and which of the studies they name this node holds,
+    /// in one read: what a federated query needs.
+    package func patient(nhs: NHSNumber) throws -> (records: [IndexRecord], held: Set<String>) {
         try pool.read { db in
-            try Self.decode(
-                Row.fetchAll(
-                    db, sql: "SELECT record FROM indexRecord WHERE nhsNumber = ? ORDER BY origin, sequence",
-                    arguments: [nhs.digits]))
+            let records = try Self.records(nhs: nhs, db: db)
+            // `study` is the catalogue's table of the studies held here, in the same file.
+            let held = try String.fetchSet(
+                db.cachedStatement(
+                    sql: """
+                        SELECT studyUID FROM study
+                        WHERE studyUID IN (SELECT studyUID FROM indexRecord WHERE nhsNumber = ?)
+                        """), arguments: [nhs.digits])
+            return (records, held)
         }
+    }
+
+    private static func records(nhs: NHSNumber, db: Database) throws -> [IndexRecord] {
+        try decode(
+            Row.fetchAll(
+                db.cachedStatement(sql: "SELECT record FROM indexRecord WHERE nhsNumber = ? ORDER BY origin, sequence"),
+                arguments: [nhs.digits]))
     }
 
     /// Every patient with an opt-out record or a withdrawal, from any origin, in NHS number order.
@@ -182,8 +239,8 @@ package final class IndexTable: Sendable {
             try String.fetchAll(
                 db,
                 sql: """
-                    SELECT DISTINCT nhsNumber FROM indexRecord WHERE kind IN ('optOut', 'optOutWithdrawn')
-                    ORDER BY nhsNumber
+                    SELECT DISTINCT nhsNumber FROM indexRecord INDEXED BY indexRecord_optOut
+                    WHERE kind IN ('optOut', 'optOutWithdrawn') ORDER BY nhsNumber
                     """
             ).compactMap { try? NHSNumber($0) }
         }
@@ -196,10 +253,10 @@ package final class IndexTable: Sendable {
                 Row.fetchAll(
                     db,
                     sql: """
-                        SELECT record FROM indexRecord WHERE origin = ? AND studyUID = ?
-                        ORDER BY sequence DESC LIMIT 1
+                        SELECT record FROM indexRecord INDEXED BY indexRecord_study
+                        WHERE studyUID = ? AND origin = ? ORDER BY sequence DESC LIMIT 1
                         """,
-                    arguments: [origin.code, studyUID])
+                    arguments: [studyUID, origin.code])
             ).first
         }
     }
@@ -245,9 +302,15 @@ package final class IndexTable: Sendable {
             arguments: [record.origin.code, Int64(record.sequence), Data(record.contentHash.rawBytes)])
     }
 
+    /// The records of rows with a `record` column: read by ``IndexRecordReader`` where it can (the
+    /// common shape, about twenty times faster), else by `JSONDecoder`.
     static func decode(_ rows: [Row]) throws -> [IndexRecord] {
         let decoder = JSONDecoder()
-        return try rows.map { row in try decoder.decode(IndexRecord.self, from: row["record"] as Data) }
+        return try rows.map { row in
+            let json: Data = row["record"]
+            if let record = json.withUnsafeBytes(IndexRecordReader.read) { return record }
+            return try decoder.decode(IndexRecord.self, from: json)
+        }
     }
 }
 
@@ -258,8 +321,11 @@ extension IndexTable {
         let all = try pool.read { db in
             try Self.decode(
                 Row.fetchAll(
-                    db, sql: "SELECT record FROM indexRecord WHERE studyUID = ? ORDER BY origin, sequence",
-                    arguments: [studyUID]))
+                    db.cachedStatement(
+                        sql: """
+                            SELECT record FROM indexRecord INDEXED BY indexRecord_study
+                            WHERE studyUID = ? ORDER BY origin, sequence
+                            """), arguments: [studyUID]))
         }
         return IndexView(all).holders(of: studyUID)
     }

@@ -44,6 +44,14 @@ public final class StudyStore: Sendable {
     /// One study, if held.
     public func study(uid: String) throws -> StudySummary? { try catalogue.study(uid: uid) }
 
+    /// Copies the catalogue's write-ahead log into its database file, off every request's path
+    /// (``Catalogue/checkpoint()``); a running node calls it every 100 ms.
+    /// - Returns: the log's frames and how many of them are now in the database.
+    @discardableResult
+    package func checkpointCatalogue() throws -> (walFrameCount: Int, checkpointedFrameCount: Int) {
+        try catalogue.checkpoint()
+    }
+
     /// The federated index records held by this node.
     package var index: IndexTable { catalogue.index }
 

@@ -18,7 +18,7 @@ struct TrustMeshBenchCommand: AsyncParsableCommand {
         subcommands: [
             MeasureLimitCommand.self, SimulateGossipCommand.self, AuditBenchCommand.self, AuditTreeBenchCommand.self,
             NetworkGossipBenchCommand.self, IndexBuildCommand.self, IndexAppendCommand.self, IndexVerifyCommand.self,
-            IndexExchangeCommand.self,
+            IndexExchangeCommand.self, IndexQueryCommand.self,
         ]
     )
 }

@@ -261,7 +261,7 @@ import TrustMeshTesting
         #expect(benchHelp.status == 0, "\(benchHelp.stderr)")
         #expect(
             Self.subcommands(benchHelp.stdout).sorted() == [
-                "audit", "audit-tree", "index-append", "index-build", "index-exchange", "index-verify",
+                "audit", "audit-tree", "index-append", "index-build", "index-exchange", "index-query", "index-verify",
                 "measure-limit", "network-gossip", "simulate-gossip",
             ])
 
