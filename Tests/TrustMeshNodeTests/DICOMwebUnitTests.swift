@@ -41,6 +41,33 @@ import TrustMeshNodeCore
         #expect(keys.contains("0020000D"))
     }
 
+    @Test func dicomJSONIsWrittenByteForByte() throws {
+        var object = DICOMJSONObject()
+        object.set(0x0010_0010, .pn, "Müller^Zoë==MYULER^ZOE")
+        object.set(0x0008_1030, .lo, "CT \"head\" C:\\scan/2\n\u{1}end")
+        object.set(0x0020_1208, .is, integer: -3)
+        object.set(0x0028_0030, .ds, values: [.decimal(0.5), .decimal(.nan), .decimal(1e-5)])
+        object.set(0x0028_1052, .ds, values: [.decimal(.infinity)])
+        object.set(0x7FE0_0010, .ob, inlineBinary: [0, 1, 2, 255])
+        var item = DICOMJSONObject()
+        item.set(0x0008_1150, .ui, "1.2")
+        object.set(0xFFFE_E000, items: [item, DICOMJSONObject()])
+        let expected =
+            #"{"00081030":{"Value":["CT \"head\" C:\\scan/2\n\u0001end"],"vr":"LO"},"#
+            + #""00100010":{"Value":[{"Alphabetic":"Müller^Zoë","Phonetic":"MYULER^ZOE"}],"vr":"PN"},"#
+            + #""00201208":{"Value":[-3],"vr":"IS"},"00280030":{"Value":[0.5,1e-05],"vr":"DS"},"#
+            + #""00281052":{"vr":"DS"},"7FE00010":{"InlineBinary":"AAEC/w==","vr":"OB"},"#
+            + #""FFFEE000":{"Value":[{"00081150":{"Value":["1.2"],"vr":"UI"}},{}],"vr":"SQ"}}"#
+        let written = String(decoding: DICOMJSONObject.encode(object), as: UTF8.self)
+        #expect(written == expected)
+        // Valid JSON, which reads back to the same texts.
+        let parsed = try #require(
+            try JSONSerialization.jsonObject(with: Data(written.utf8)) as? [String: [String: Any]])
+        #expect(parsed["00081030"]?["Value"] as? [String] == ["CT \"head\" C:\\scan/2\n\u{1}end"])
+        #expect(String(decoding: DICOMJSONObject.encode([object, item]), as: UTF8.self).hasPrefix("[{\"0008"))
+        #expect(DICOMJSONObject.encode([]) == Array("[]".utf8))
+    }
+
     @Test func numbersThatDoNotParseAreDroppedNotSentAsStrings() {
         var object = DICOMJSONObject()
         object.set(0x0020_0013, .is, ["seven", "+7", " 8 "])
