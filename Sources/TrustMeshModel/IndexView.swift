@@ -78,7 +78,10 @@ public struct IndexView: Sendable {
     /// - Returns: Records ordered by origin, then study UID.
     public func studies(for nhs: NHSNumber) -> [IndexRecord] {
         guard let keys = studiesByPatient[nhs] else { return [] }
-        return keys.compactMap { latest[$0] }.filter { $0.kind == .study }.sorted(by: Self.order)
+        // The keys are sorted, not the records: a key is two strings, a record twenty fields, and a
+        // record's origin and study UID are its key's.
+        return keys.sorted { ($0.origin, $0.studyUID) < ($1.origin, $1.studyUID) }.compactMap { latest[$0] }
+            .filter { $0.kind == .study }
     }
 
     /// Every listed study, ordered by origin, then study UID (opt-outs are not applied).
