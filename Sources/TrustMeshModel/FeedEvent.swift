@@ -34,8 +34,10 @@ public struct FeedEvent: Sendable, Codable, Hashable {
         case preAdmitted
         /// Imaging was ordered (ORM^O01, OMI^O23, FHIR ServiceRequest).
         case imagingOrdered
-        /// The patient is on a clinic or MDT list a clinician uploaded.
-        case listed
+        /// The patient is on a clinic list a clinician uploaded.
+        case clinicListed
+        /// The patient is on a multidisciplinary team meeting's list a clinician uploaded.
+        case mdtListed
 
         /// Whether the event withdraws what an earlier one with the same reference asked for.
         public var cancels: Bool { self == .appointmentCancelled }
@@ -43,8 +45,10 @@ public struct FeedEvent: Sendable, Codable, Hashable {
         /// The kind of care relationship this event is evidence of.
         public var careKind: CareRelationship.Kind {
             switch self {
-            case .appointmentBooked, .appointmentRescheduled, .appointmentModified, .appointmentCancelled, .listed:
+            case .appointmentBooked, .appointmentRescheduled, .appointmentModified, .appointmentCancelled,
+                .clinicListed:
                 .outpatient
+            case .mdtListed: .mdt
             case .admitted, .preAdmitted: .admission
             case .registered, .imagingOrdered: .referral
             }
