@@ -138,6 +138,11 @@ let package = Package(
             swiftSettings: settings
         ),
         .target(
+            name: "TrustMeshPrefetch",
+            dependencies: ["TrustMeshNodeCore", "TrustMeshModel"],
+            swiftSettings: settings
+        ),
+        .target(
             name: "TrustMeshWeb",
             dependencies: [
                 "TrustMeshNodeCore", "TrustMeshAccess", "TrustMeshFetch", "TrustMeshPeer", "TrustMeshStore",
@@ -230,6 +235,9 @@ let package = Package(
         // Tests, one target per library target (the node's parts share TrustMeshNodeTests).
         .testTarget(name: "TrustMeshCryptoTests", dependencies: ["TrustMeshCrypto"], swiftSettings: settings),
         .testTarget(name: "TrustMeshCompressionTests", dependencies: ["TrustMeshCompression"], swiftSettings: settings),
+        .testTarget(
+            name: "TrustMeshPrefetchTests", dependencies: ["TrustMeshPrefetch", "TrustMeshNodeCore", "TrustMeshModel"],
+            swiftSettings: settings),
         .testTarget(
             name: "TrustMeshDICOMTests",
             dependencies: ["TrustMeshDICOM", "TrustMeshTesting"],

@@ -20,6 +20,26 @@ public struct FederatedQueryResult: Codable, Sendable, Equatable {
         public var sizeBytes: Int
         /// Whether this node holds a copy.
         public var localCopy: Bool
+
+        /// A study as a query lists it.
+        public init(
+            studyInstanceUID: String, holder: String, holderName: String? = nil, studyDate: String?,
+            modalities: [String], bodyParts: [String], description: String? = nil, accessionNumber: String? = nil,
+            seriesCount: Int = 0, instanceCount: Int = 0, sizeBytes: Int = 0, localCopy: Bool
+        ) {
+            self.studyInstanceUID = studyInstanceUID
+            self.holder = holder
+            self.holderName = holderName
+            self.studyDate = studyDate
+            self.modalities = modalities
+            self.bodyParts = bodyParts
+            self.description = description
+            self.accessionNumber = accessionNumber
+            self.seriesCount = seriesCount
+            self.instanceCount = instanceCount
+            self.sizeBytes = sizeBytes
+            self.localCopy = localCopy
+        }
     }
 
     /// The patient's NHS number, ten digits.
@@ -29,4 +49,11 @@ public struct FederatedQueryResult: Codable, Sendable, Equatable {
     public var optedOut: Bool
     /// Newest first.
     public var studies: [Study]
+
+    /// An answer.
+    public init(nhsNumber: String, optedOut: Bool, studies: [Study]) {
+        self.nhsNumber = nhsNumber
+        self.optedOut = optedOut
+        self.studies = studies
+    }
 }
