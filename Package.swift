@@ -69,6 +69,16 @@ let package = Package(
             ],
             swiftSettings: settings
         ),
+        .target(
+            name: "TrustMeshHL7",
+            dependencies: [
+                "TrustMeshModel",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: settings
+        ),
 
         // The node, divided by job (docs/ARCHITECTURE.md, "Targets").
         .target(
@@ -278,6 +288,11 @@ let package = Package(
                 "TrustMeshDIMSE", "TrustMeshDICOM", "TrustMeshTesting", "TrustMeshNodeTesting", "TrustMeshNode",
                 "TrustMeshNodeCore", .product(name: "NIOCore", package: "swift-nio"),
             ],
+            swiftSettings: settings
+        ),
+        .testTarget(
+            name: "TrustMeshHL7Tests",
+            dependencies: ["TrustMeshHL7", "TrustMeshModel", .product(name: "Logging", package: "swift-log")],
             swiftSettings: settings
         ),
         .testTarget(
