@@ -286,7 +286,7 @@ let package = Package(
             name: "TrustMeshDIMSETests",
             dependencies: [
                 "TrustMeshDIMSE", "TrustMeshDICOM", "TrustMeshTesting", "TrustMeshNodeTesting", "TrustMeshNode",
-                "TrustMeshNodeCore", .product(name: "NIOCore", package: "swift-nio"),
+                "TrustMeshNodeCore", "TrustMeshModel", .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: settings
         ),

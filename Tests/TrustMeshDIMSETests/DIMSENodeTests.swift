@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import Testing
 import TrustMeshDICOM
+import TrustMeshModel
 import TrustMeshNode
 import TrustMeshNodeCore
 import TrustMeshNodeTesting
@@ -103,12 +104,25 @@ import TrustMeshTesting
             #expect(store.status == 0, "storescu \(folder): \(store.stderr)")
         }
 
-        // Stored and listed at RRK. Records are published when an association ends: one per
-        // storescu run here (each added series changes the study), never one per instance.
-        try await poll("RRK to list the study", deadline: .seconds(30)) {
-            let status = try await Self.status(net, "RRK")
-            return status.instances == 9 && status.ownRecords == 4
+        // Stored and listed at RRK. A record is published once an association's instances are
+        // catalogued: at most one per storescu run here (two runs catalogued in one group commit
+        // share one, as the spool worker may batch them under load), never one per instance; the
+        // last lists all nine.
+        var seen = "nothing yet"
+        do {
+            try await poll("RRK to list the study with its 9 instances", deadline: .seconds(30)) {
+                let status = try await Self.status(net, "RRK")
+                let listed = try await LocalAPIClient.query(node: net.api("RRK"), nhs: NHSNumber(Self.nhs))
+                    .studies.first { $0.studyInstanceUID == uid }?.instanceCount
+                seen = "\(status.instances) instances, \(status.ownRecords) records, the index lists \(listed ?? 0)"
+                return status.instances == 9 && listed == 9
+            }
+        } catch {
+            Issue.record("\(error); last seen: \(seen)")
+            throw error
         }
+        let published = try await Self.status(net, "RRK").ownRecords
+        #expect((1...4).contains(published), "\(published) records for 4 associations")
         let listener = try #require(try await Self.status(net, "RRK").dicom)
         #expect(listener.instancesStored == 9)
         #expect(listener.aeTitle == "TM_RRK")
