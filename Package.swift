@@ -171,7 +171,7 @@ let package = Package(
                 "TrustMeshNodeCore", "TrustMeshAccess", "TrustMeshPeer", "TrustMeshFetch", "TrustMeshDICOMweb",
                 "TrustMeshWeb",
                 "TrustMeshStore", "TrustMeshModel", "TrustMeshCrypto", "TrustMeshDICOM", "TrustMeshGossip",
-                "TrustMeshDIMSE", "TrustMeshCompression", "TrustMeshPolicy", "TrustMeshAudit",
+                "TrustMeshDIMSE", "TrustMeshCompression", "TrustMeshPolicy", "TrustMeshAudit", "TrustMeshHL7",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -208,7 +208,7 @@ let package = Package(
                 "TrustMeshNode", "TrustMeshAccess", "TrustMeshNodeCore", "TrustMeshFetch", "TrustMeshStore",
                 "TrustMeshModel",
                 "TrustMeshDICOM", "TrustMeshCrypto", "TrustMeshGossip", "TrustMeshAudit", "TrustMeshDIMSE",
-                "TrustMeshPolicy",
+                "TrustMeshPolicy", "TrustMeshHL7",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: settings

@@ -15,8 +15,8 @@ public import TrustMeshModel
 /// | `fetchCompleted`, `ingest` / `fetchAbandoned`, `ingestFailed` / `ingestRefused` | 110104 DICOM Instances Transferred | C | 0 / 8 / 4 |
 /// | `export` | 110106 Export | R | 0 |
 /// | `view`, `retrieve` of metadata only / `instanceCorrected` | 110103 DICOM Instances Accessed | R / U | 0 |
-/// | `fetchRefused`, `dicomRefused`, `optOutRefused` / `peerRefused` / `keyChanged` | 110113 Security Alert (110132 Use of Restricted Function / 110126 Node Authentication / 110129 Security Configuration) | E | 4 / 4 / 0 |
-/// | `careAdded`, `optOut`, `recordPublished`, `recordReceived` / `optOutWithdrawn`, `emergencyReviewed` | 110110 Patient Record | C / U | 0 |
+/// | `fetchRefused`, `dicomRefused`, `feedRefused`, `optOutRefused` / `peerRefused` / `keyChanged` | 110113 Security Alert (110132 Use of Restricted Function / 110126 Node Authentication / 110129 Security Configuration) | E | 4 / 4 / 0 |
+/// | `careAdded`, `optOut`, `recordPublished`, `recordReceived`, `feedReceived` / `optOutWithdrawn`, `emergencyReviewed` | 110110 Patient Record | C / U | 0 |
 /// | `auditExported`, `auditProofWritten` | 110101 Audit Log Used | R | 0 |
 /// | `treeHeadConflict`, `equivocation` | 110113 Security Alert | E | 8 |
 /// | `keyCertified`, `keyRevoked`, `membershipChanged`, `equivocationResolved` | 110113 Security Alert (110129 Security Configuration) | E | 0 |
@@ -168,7 +168,7 @@ public enum DICOMAuditMessages {
                 participant(actor, requestor: true, roles: [Self.destination])
                 participant(node, requestor: false, roles: [Self.source])
                 studyAndPatient()
-            case .fetchRefused, .peerRefused, .dicomRefused, .optOutRefused:
+            case .fetchRefused, .peerRefused, .dicomRefused, .optOutRefused, .feedRefused:
                 securityAlert(
                     entry.kind == .peerRefused
                         ? .dcm("110126", "Node Authentication") : .dcm("110132", "Use of Restricted Function"))
@@ -176,7 +176,8 @@ public enum DICOMAuditMessages {
                 securityAlert(.dcm("110129", "Security Configuration"))
             case .treeHeadConflict, .equivocation:
                 securityAlert(nil)
-            case .careAdded, .optOut, .optOutWithdrawn, .emergencyReviewed, .recordPublished, .recordReceived:
+            case .careAdded, .optOut, .optOutWithdrawn, .emergencyReviewed, .recordPublished, .recordReceived,
+                .feedReceived:
                 eventID = .dcm("110110", "Patient Record")
                 action = [.optOutWithdrawn, .emergencyReviewed].contains(entry.kind) ? "U" : "C"
                 participant(actor, requestor: true, roles: [])

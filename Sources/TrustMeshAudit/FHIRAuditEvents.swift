@@ -142,9 +142,12 @@ extension FHIRAuditEvents {
             case .fetchServed, .retrieve, .export: disclosureAtSource()
             case .fetchCompleted: disclosureAtRecipient()
             case .fetchRequested, .fetchAbandoned: transfer()
-            case .fetchRefused, .peerRefused, .dicomRefused, .optOutRefused, .treeHeadConflict, .equivocation: refusal()
+            case .fetchRefused, .peerRefused, .dicomRefused, .optOutRefused, .feedRefused, .treeHeadConflict,
+                .equivocation:
+                refusal()
             case .ingest, .ingestRefused, .ingestFailed: ingest()
-            case .careAdded, .optOut, .optOutWithdrawn, .emergencyReviewed, .recordPublished, .recordReceived:
+            case .careAdded, .optOut, .optOutWithdrawn, .emergencyReviewed, .recordPublished, .recordReceived,
+                .feedReceived:
                 patientRecord()
             case .instanceCorrected:
                 type = coding(dcm, "110103", "DICOM Instances Accessed")

@@ -231,6 +231,17 @@ extension AuditEntry {
         /// The DICOM listener refused an association or a request (C-STORE refusals are
         /// `ingestRefused`): subject `peer` (its address); details the operation, status and reason.
         public static let dicomRefused: Kind = "dicomRefused"
+        /// A hospital feed (HL7 v2 over MLLP) told the node something it accepted (acknowledged AA),
+        /// audited before the acknowledgement: actor the feed (`HL7 v2 <MSH-3>^<MSH-4> from
+        /// <address>`), subject `nhsNumber`, `peer` (the sender's address); details the event's JSON
+        /// (its kind, reference, time, place, the clinician named as data, procedure, message ID and
+        /// type).
+        public static let feedReceived: Kind = "feedReceived"
+        /// A hospital feed's message answered AE or AR, or its connection refused before a byte was
+        /// read (an address not on the allow-list, too many connections; aggregated per address):
+        /// subject `peer` (the address), `rule` (`AE`, `AR` or `connection`); details the fault as the
+        /// acknowledgement names it.
+        public static let feedRefused: Kind = "feedRefused"
         /// This node published an index record: subject `origin`, `recordSequence`, `recordKind`,
         /// `nhsNumber`, `studyUID`.
         public static let recordPublished: Kind = "recordPublished"

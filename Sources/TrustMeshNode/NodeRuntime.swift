@@ -14,6 +14,7 @@ import TrustMeshDICOMweb
 public import TrustMeshDIMSE
 import TrustMeshFetch
 public import TrustMeshGossip
+public import TrustMeshHL7
 public import TrustMeshModel
 public import TrustMeshNodeCore
 import TrustMeshPeer
@@ -63,6 +64,8 @@ public final class NodeRuntime: Sendable {
     let contacts = PeerContacts()
     /// The DICOM listener (C-ECHO, C-STORE, C-FIND), when configured.
     let dicom: DIMSEServer?
+    /// The HL7 v2 feed listener (MLLP), when configured.
+    let hl7: HL7Listener?
     /// Where the trust's own people and systems reach the node.
     public let local: LocalListener
     /// Who may use the local listener: sign-in, sessions, bearer tokens, the permission table.
@@ -91,6 +94,10 @@ public final class NodeRuntime: Sendable {
     /// - Parameter stowMaximumBytes: the largest STOW-RS request body (default 4 GiB); larger is 413.
     /// - Parameter refusalAuditWindow: refusals from one source are audited once per window, then counted.
     /// - Parameter auditSyslog: a syslog collector every new audit entry is forwarded to (nil: none).
+    /// - Parameter hl7: the HL7 v2 feed listener's settings (nil: no listener); an empty host means
+    ///   the local listener's host.
+    /// - Parameter feed: where each event the hospital's feeds tell the node goes once audited: the
+    ///   pre-fetch engine plugs in here. By default nothing beyond the `feedReceived` audit entry.
     public init(
         node: LocalNode, topology given: Topology, settings: GossipSettings = GossipSettings(),
         fetchBatchBytes: Int = 8 << 20, treeHeadInterval: Duration = .seconds(30),
@@ -98,7 +105,8 @@ public final class NodeRuntime: Sendable {
         local: LocalListener? = nil, access: AccessSettings? = nil, policy: NetworkPolicy? = nil,
         httpLimits: HTTPLimits = HTTPLimits(), stowMaximumBytes: Int = 4 << 30,
         refusalAuditWindow: Duration = .seconds(60), auditSyslog: AuditSyslogSettings? = nil,
-        network: String? = nil
+        network: String? = nil, hl7: HL7Listener.Configuration? = nil,
+        feed: @escaping @Sendable (FeedEvent) async throws -> Void = { _ in }
     ) throws {
         let trust = node.configuration.trust
         lock = try DataFolderLock(directory: node.directory)
@@ -234,6 +242,12 @@ public final class NodeRuntime: Sendable {
                     node: node, topology: currentTopology, aeTitle: configuration.aeTitle,
                     queryRetrieveAETitles: queryRetrieveAETitles, logger: logger), logger: logger)
         }
+        self.hl7 = hl7.map { configuration in
+            var configuration = configuration
+            if configuration.host.isEmpty { configuration.host = local.host }
+            return HL7Listener(
+                configuration: configuration, auditor: NodeHL7Auditor(node: node), deliver: feed, logger: logger)
+        }
     }
 
     /// The AE title a trust's node answers to by default: `TM_` and its ODS code, e.g. `TM_RRK`.
@@ -246,14 +260,16 @@ public final class NodeRuntime: Sendable {
     public func run(
         onListening: @escaping @Sendable (Int) -> Void = { _ in },
         onLocalListening: @escaping @Sendable (Int) -> Void = { _ in },
-        onDICOMListening: @escaping @Sendable (Int) -> Void = { _ in }
+        onDICOMListening: @escaping @Sendable (Int) -> Void = { _ in },
+        onHL7Listening: @escaping @Sendable (Int) -> Void = { _ in }
     ) async throws {
         // Batch buffers are reused from the heap, not faulted in afresh (A/B: ~3% off a fetch).
         ProcessMemory.keepFreedMemoryForReuse()
         // The peer client must be shut down on every way out, or its HTTP client's deinit stops the process.
         do {
             try await serve(
-                onListening: onListening, onLocalListening: onLocalListening, onDICOMListening: onDICOMListening)
+                onListening: onListening, onLocalListening: onLocalListening, onDICOMListening: onDICOMListening,
+                onHL7Listening: onHL7Listening)
         } catch {
             try? await client.shutdown()
             try? await access.shutdown()
@@ -261,6 +277,7 @@ public final class NodeRuntime: Sendable {
                 var addresses =
                     "\(me.address) (\(me.ods)'s address in the topology), the local address \(local.address)"
                 if let dicom { addresses += " or the DICOM port \(dicom.configuration.port)" }
+                if let hl7 { addresses += " or the HL7 port \(hl7.configuration.port)" }
                 throw NodeError.addressInUse(addresses)
             }
             throw error
@@ -271,7 +288,7 @@ public final class NodeRuntime: Sendable {
 
     private func serve(
         onListening: @escaping @Sendable (Int) -> Void, onLocalListening: @escaping @Sendable (Int) -> Void,
-        onDICOMListening: @escaping @Sendable (Int) -> Void
+        onDICOMListening: @escaping @Sendable (Int) -> Void, onHL7Listening: @escaping @Sendable (Int) -> Void
     ) async throws {
         let (host, port) = try me.hostAndPort()
         var app = Application(
@@ -307,6 +324,7 @@ public final class NodeRuntime: Sendable {
                 "instances received over DICOM wait in the spool: start the node with --dicom-port to catalogue them",
                 metadata: ["instances": "\(waiting.count)", "spool": "\(node.directory)/incoming/spool"])
         }
+        if let hl7 { app.addServices(HL7ListenerService(listener: hl7, onListening: onHL7Listening)) }
         if let auditSyslog { app.addServices(AuditSyslogForwarder(node: node, settings: auditSyslog, logger: logger)) }
         logger.info(
             "node starting", metadata: ["trust": "\(me.ods)", "address": "\(me.address)", "local": "\(local.address)"])

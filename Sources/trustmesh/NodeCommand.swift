@@ -3,6 +3,7 @@ import Foundation
 import TrustMeshAccess
 import TrustMeshDIMSE
 import TrustMeshGossip
+import TrustMeshHL7
 import TrustMeshModel
 import TrustMeshNode
 import TrustMeshNodeCore
@@ -195,6 +196,26 @@ struct NodeCommand: AsyncParsableCommand {
 
         @Option(
             help: ArgumentHelp(
+                "Port for HL7 v2 messages over MLLP from the trust's PAS and RIS (appointments, admissions, imaging orders); absent or 0: no HL7 listener. Needs --hl7-allow.",
+                valueName: "PORT"))
+        var hl7Port: Int = 0
+
+        @Option(
+            help: ArgumentHelp(
+                "An address or CIDR block allowed to send HL7 v2 messages (repeatable); connections from any other are closed before a byte is read, and audited.",
+                valueName: "ADDRESS"))
+        var hl7Allow: [String] = []
+
+        @Option(
+            help: ArgumentHelp("Seconds an HL7 v2 connection may stay silent; then it is closed.", valueName: "SECONDS")
+        )
+        var hl7IdleTimeout: Double = 300
+
+        @Option(help: ArgumentHelp("HL7 v2 connections open at once; more are closed on accept.", valueName: "N"))
+        var hl7MaxConnections: Int = 16
+
+        @Option(
+            help: ArgumentHelp(
                 "DICOM associations served at once; more are rejected (transient, local limit exceeded). A connection counts only once its A-ASSOCIATE-RQ has arrived.",
                 valueName: "N"))
         var dicomMaxAssociations: Int = 32
@@ -240,6 +261,17 @@ struct NodeCommand: AsyncParsableCommand {
             if dicomMaxPerAddress < 1 { throw ValidationError("--dicom-max-per-address must be at least 1") }
             if refusalAuditWindow < 1 { throw ValidationError("--refusal-audit-window must be at least 1 second") }
             if dicomPort < 0 || dicomPort > 65535 { throw ValidationError("--dicom-port must be 0–65535") }
+            if hl7Port < 0 || hl7Port > 65535 { throw ValidationError("--hl7-port must be 0–65535") }
+            if hl7Port > 0, hl7Allow.isEmpty {
+                throw ValidationError(
+                    "--hl7-port needs --hl7-allow ADDRESS (repeatable; an address or CIDR block): the HL7 listener "
+                        + "accepts no sender unless one is named")
+            }
+            for value in hl7Allow {
+                do { _ = try HL7AddressRange(value) } catch { throw ValidationError("\(error)") }
+            }
+            if !(hl7IdleTimeout > 0) { throw ValidationError("--hl7-idle-timeout must be more than 0 seconds") }
+            if hl7MaxConnections < 1 { throw ValidationError("--hl7-max-connections must be at least 1") }
             if let aeTitle, aeTitle.isEmpty || aeTitle.count > 16 || !aeTitle.allSatisfy({ $0.isASCII && $0 != "\\" }) {
                 throw ValidationError("--ae-title must be 1–16 ASCII characters without backslash")
             }
@@ -316,6 +348,12 @@ struct NodeCommand: AsyncParsableCommand {
                     moveDestinations: try moveDestination.map(Self.moveDestination),
                     maximumConnectionsPerAddress: dicomMaxPerAddress)
             }
+            let hl7 =
+                hl7Port > 0
+                ? HL7Listener.Configuration(
+                    host: "", port: hl7Port, allowed: try hl7Allow.map { try HL7AddressRange($0) },
+                    idleTimeout: .milliseconds(Int(hl7IdleTimeout * 1000)), maximumConnections: hl7MaxConnections)
+                : nil
             let networkFile = try LocalNetwork.networkFile(network, besideTopology: topology)
             guard let anchor = topology ?? networkFile else {
                 throw ValidationError("give --topology FILE (pinned keys) or --network FILE (signed membership)")
@@ -354,7 +392,7 @@ struct NodeCommand: AsyncParsableCommand {
                 stowMaximumBytes: stowMaxBytes, refusalAuditWindow: .seconds(refusalAuditWindow),
                 auditSyslog: try auditSyslog.map {
                     try AuditSyslogSettings(address: $0, caFile: auditSyslogCa ?? "", backlog: auditSyslogBacklog)
-                }, network: networkFile)
+                }, network: networkFile, hl7: hl7)
             let host = try runtime.topology.trust(trust)?.hostAndPort().host ?? "127.0.0.1"
             try await runtime.run(
                 onListening: { port in
@@ -370,6 +408,10 @@ struct NodeCommand: AsyncParsableCommand {
                 onDICOMListening: { port in
                     FileHandle.standardOutput.write(
                         Data("\(trust) DICOM listening on \(local.host):\(port) as \(ae)\n".utf8))
+                },
+                onHL7Listening: { port in
+                    FileHandle.standardOutput.write(
+                        Data("\(trust) HL7 v2 (MLLP) listening on \(local.host):\(port)\n".utf8))
                 })
         }
     }
