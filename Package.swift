@@ -196,7 +196,7 @@ let package = Package(
             dependencies: [
                 "TrustMeshDICOM", "TrustMeshDIMSE", "TrustMeshDICOMweb", "TrustMeshPeer", "TrustMeshFetch",
                 "TrustMeshGossip", "TrustMeshModel", "TrustMeshCrypto", "TrustMeshCompression", "TrustMeshStore",
-                "TrustMeshAudit",
+                "TrustMeshAudit", "TrustMeshHL7",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
