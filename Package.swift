@@ -149,7 +149,7 @@ let package = Package(
         ),
         .target(
             name: "TrustMeshPrefetch",
-            dependencies: ["TrustMeshNodeCore", "TrustMeshModel"],
+            dependencies: ["TrustMeshNodeCore", "TrustMeshFetch", "TrustMeshStore", "TrustMeshModel"],
             swiftSettings: settings
         ),
         .target(
@@ -246,7 +246,12 @@ let package = Package(
         .testTarget(name: "TrustMeshCryptoTests", dependencies: ["TrustMeshCrypto"], swiftSettings: settings),
         .testTarget(name: "TrustMeshCompressionTests", dependencies: ["TrustMeshCompression"], swiftSettings: settings),
         .testTarget(
-            name: "TrustMeshPrefetchTests", dependencies: ["TrustMeshPrefetch", "TrustMeshNodeCore", "TrustMeshModel"],
+            name: "TrustMeshPrefetchTests",
+            dependencies: [
+                "TrustMeshPrefetch", "TrustMeshNodeCore", "TrustMeshModel", "TrustMeshFetch", "TrustMeshStore",
+                "TrustMeshPeer", "TrustMeshNode", "TrustMeshTesting", "TrustMeshNodeTesting",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: settings),
         .testTarget(
             name: "TrustMeshDICOMTests",

@@ -28,6 +28,7 @@ package final class Catalogue: Sendable {
         care = CareTable(pool: pool)
         audit = AuditTable(pool: pool)
         network = NetworkTable(pool: pool)
+        prefetch = PrefetchTable(pool: pool)
     }
 
     /// A connection of its own for ``checkpoint()``, opened on first use.
@@ -64,6 +65,9 @@ package final class Catalogue: Sendable {
 
     /// The signed membership versions, key certificates and revocations held, in the same file.
     package let network: NetworkTable
+
+    /// The pre-fetch tasks planned from the hospital's feeds, in the same file.
+    package let prefetch: PrefetchTable
 
     /// Versioned migrations: a migration that has shipped is never edited, only followed.
     private static var migrator: DatabaseMigrator {
@@ -128,6 +132,7 @@ package final class Catalogue: Sendable {
         NetworkTable.migrate(&migrator)
         migrateTotals(&migrator)
         IndexTable.migrateClustered(&migrator)
+        PrefetchTable.migrate(&migrator)
         return migrator
     }
 

@@ -62,6 +62,8 @@ public final class StudyStore: Sendable {
     package var audit: AuditTable { catalogue.audit }
     /// The signed network statements (membership, certificates, revocations) held by this node.
     package var network: NetworkTable { catalogue.network }
+    /// The pre-fetch tasks planned from the hospital's feeds.
+    package var prefetch: PrefetchTable { catalogue.prefetch }
 
     /// The identity of a study's content (BLAKE2b-256 over its instances' manifests).
     package func studyManifestHash(uid: String) throws -> Digest256? { try catalogue.studyManifestHash(uid: uid) }
