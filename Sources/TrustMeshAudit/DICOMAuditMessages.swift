@@ -14,7 +14,7 @@ public import TrustMeshModel
 /// | `fetchRequested`, `fetchServed`, `retrieve` | 110102 Begin Transferring DICOM Instances | E | 0 |
 /// | `fetchCompleted`, `ingest` / `fetchAbandoned`, `ingestFailed` / `ingestRefused` | 110104 DICOM Instances Transferred | C | 0 / 8 / 4 |
 /// | `export` | 110106 Export | R | 0 |
-/// | `view`, `retrieve` of metadata only / `instanceCorrected` | 110103 DICOM Instances Accessed | R / U | 0 |
+/// | `view`, `retrieve` of metadata only / `instanceCorrected`, `copyMarked` / `studyRejected` | 110103 DICOM Instances Accessed | R / U / D | 0 |
 /// | `fetchRefused`, `dicomRefused`, `feedRefused`, `optOutRefused` / `peerRefused` / `keyChanged` | 110113 Security Alert (110132 Use of Restricted Function / 110126 Node Authentication / 110129 Security Configuration) | E | 4 / 4 / 0 |
 /// | `careAdded`, `optOut`, `recordPublished`, `recordReceived`, `feedReceived` / `optOutWithdrawn`, `emergencyReviewed` | 110110 Patient Record | C / U | 0 |
 /// | `auditExported`, `auditProofWritten` | 110101 Audit Log Used | R | 0 |
@@ -162,9 +162,9 @@ public enum DICOMAuditMessages {
                         + "<MediaIdentifier>" + Code.dcm("110037", "URI").xml("MediaType") + "</MediaIdentifier>"
                         + "</ActiveParticipant>")
                 studyAndPatient()
-            case .view, .instanceCorrected:
+            case .view, .instanceCorrected, .studyRejected, .copyMarked:
                 eventID = .dcm("110103", "DICOM Instances Accessed")
-                action = entry.kind == .view ? "R" : "U"
+                action = entry.kind == .view ? "R" : entry.kind == .studyRejected ? "D" : "U"
                 participant(actor, requestor: true, roles: [Self.destination])
                 participant(node, requestor: false, roles: [Self.source])
                 studyAndPatient()

@@ -149,9 +149,9 @@ extension FHIRAuditEvents {
             case .careAdded, .optOut, .optOutWithdrawn, .emergencyReviewed, .recordPublished, .recordReceived,
                 .feedReceived:
                 patientRecord()
-            case .instanceCorrected:
+            case .instanceCorrected, .studyRejected, .copyMarked:
                 type = coding(dcm, "110103", "DICOM Instances Accessed")
-                action = "U"
+                action = entry.kind == .studyRejected ? "D" : "U"
                 actorAgents(requestor: true)
                 agent(recorderNode, type: coding(dcm, "110150", "Application"), requestor: false)
                 patientAndStudy()

@@ -56,7 +56,7 @@ extension DICOMwebRoutes {
                 nhsNumber: study.nhsNumber, studyUID: study.studyInstanceUID, studyDate: study.studyDate,
                 modalities: study.modalities, accession: study.accessionNumber)
             {
-                if try node.isOptedOut(patient: study.nhsNumber) { continue }
+                if try !node.isServable(study) { continue }
                 listed.append(study)
             }
             // Audited before the answer leaves. A search naming studies or an accession discloses

@@ -218,8 +218,17 @@ package struct DICOMwebRoutes: Sendable {
         return syntaxes
     }
 
-    /// A study held here and not hidden by an opt-out, with its instances.
+    /// A study held here and not hidden by an opt-out or by its origin's withdrawal or correction,
+    /// with its instances. A hidden copy is refused with 410 Gone and the note saying why, audited.
     func heldStudy(_ uid: String) throws -> (StudySummary, TransferManifest) {
+        if let mark = try node.copyMark(uid) {
+            var subject: [AuditEntry.SubjectKey: String] = [.studyUID: uid]
+            if let nhs = try node.store.study(uid: uid)?.nhsNumber { subject[.nhsNumber] = nhs }
+            try node.audit(
+                .retrieve, actor: Caller.current?.actor ?? .system(Self.defaultActor), subject: subject,
+                details: "DICOMweb refused: the copy held here was \(mark.note)")
+            throw DICOMwebError(status: 410, message: "study \(uid) is not served here: the copy was \(mark.note)")
+        }
         guard let held = try node.servableStudy(uid) else {
             throw DICOMwebError.notFound("no study \(uid) is held here")
         }

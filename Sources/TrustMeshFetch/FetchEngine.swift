@@ -205,6 +205,8 @@ package final class FetchEngine: Sendable {
         // Chunks another fetch is moving right now are waited for, not moved twice; what that
         // fetch fails to bring is then fetched here (BatchScheduler has the rules).
         defer { claims.release(id) }
+        // A copy its origin corrected is replaced whole by this fetch, not merged with it.
+        try node.discardCorrectedCopy(manifest.studyUID)
         let missing = try node.store.missingChunks(of: manifest)
         // Each instance's own header is read as its first chunk arrives (docs/ARCHITECTURE.md,
         // "Identity of data"); what could not be is read back before the commit.

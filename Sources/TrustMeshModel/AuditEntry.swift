@@ -228,6 +228,15 @@ extension AuditEntry {
         /// Instance UID): subject `studyUID`, `sopInstanceUID`; details the old and new manifest
         /// hashes. The study's index record is republished.
         public static let instanceCorrected: Kind = "instanceCorrected"
+        /// An IHE IOCM rejection note was applied at this node, the study's origin: subject `studyUID`,
+        /// `nhsNumber`, `sopInstanceUID` (the note), `instances` (how many were removed); details the
+        /// code and its meaning. The study is withdrawn from the index, or re-announced when only some
+        /// instances were rejected.
+        public static let studyRejected: Kind = "studyRejected"
+        /// A copy held here was hidden because its origin withdrew or corrected the study: subject
+        /// `studyUID`, `nhsNumber`, `origin`, `recordSequence`, `recordKind`; details the note shown
+        /// in its place.
+        public static let copyMarked: Kind = "copyMarked"
         /// The DICOM listener refused an association or a request (C-STORE refusals are
         /// `ingestRefused`): subject `peer` (its address); details the operation, status and reason.
         public static let dicomRefused: Kind = "dicomRefused"

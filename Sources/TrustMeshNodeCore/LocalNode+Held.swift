@@ -29,12 +29,21 @@ extension LocalNode {
         return (summary, manifest)
     }
 
-    /// A study held here whose patient has not opted out; nil otherwise (the study page's check).
+    /// A study held here whose patient has not opted out and whose origin has not withdrawn or
+    /// corrected it (``copyMark(_:)`` says why); nil otherwise (the study page's check).
     package func servableSummary(_ uid: String) throws -> StudySummary? {
-        guard let summary = try store.study(uid: uid), !(try isOptedOut(patient: summary.nhsNumber)) else {
+        guard let summary = try store.study(uid: uid), !(try isOptedOut(patient: summary.nhsNumber)),
+            try copyMark(uid) == nil
+        else {
             return nil
         }
         return summary
+    }
+
+    /// Whether a study held here may be listed by a door: ``servableSummary(_:)``'s rule for a
+    /// summary already read (not opted out, not withdrawn or corrected at its origin).
+    package func isServable(_ summary: StudySummary) throws -> Bool {
+        try !isOptedOut(patient: summary.nhsNumber) && copyMark(summary.studyInstanceUID) == nil
     }
 
     /// The study of an instance held here, when it may be shown (a thumbnail); nil otherwise.
@@ -127,6 +136,12 @@ extension LocalNode {
         // A study not held here: the store refuses it, and nothing is disclosed.
         guard let summary = try store.study(uid: studyUID) else {
             return try store.export(studyUID: studyUID, to: directory)
+        }
+        if let mark = try copyMark(studyUID) {
+            try audit(
+                .export, actor: actor, subject: Self.auditSubject(summary),
+                details: "refused: the copy held here was \(mark.note)")
+            throw NodeError.copyHidden(studyUID: studyUID, note: mark.note)
         }
         let instances = try store.transferManifest(studyUID: studyUID)?.instances ?? []
         var subject = Self.auditSubject(summary)

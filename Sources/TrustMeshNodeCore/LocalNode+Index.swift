@@ -66,7 +66,8 @@ extension LocalNode {
             if matched.contains(uid), let nhs = try store.study(uid: uid)?.nhsNumber { subject[.nhsNumber] = nhs }
             try audit(.ingest, actor: actor, subject: subject)
         }
-        return try publishChanges(studyUIDs: matched.sorted())
+        let rejected = try settleRejections(studies: studies, actor: actor)
+        return rejected + (try publishChanges(studyUIDs: matched.sorted()))
     }
 
     /// Audits refusals of offered instances, one `ingestRefused` entry each (every refusal is audited).
@@ -147,6 +148,9 @@ extension LocalNode {
         guard !OptOutPolicy.decide(records, policy: networkPolicy).optedOut else {
             return FederatedQueryResult(nhsNumber: nhs.digits, optedOut: true, studies: [])
         }
+        // A copy whose origin withdrew or corrected it is no local copy (the one serving rule:
+        // LocalNode+Held.swift).
+        let hidden = try held.isEmpty ? [] : Set(copyMarks().map(\.studyUID))
         let studies = try view.studies(for: nhs).compactMap { record -> FederatedQueryResult.Study? in
             guard let uid = record.studyUID else { return nil }
             return FederatedQueryResult.Study(
@@ -154,7 +158,7 @@ extension LocalNode {
                 studyDate: record.studyDate, modalities: record.modalities, bodyParts: record.bodyParts,
                 description: record.studyDescription, accessionNumber: record.accessionNumber,
                 seriesCount: record.seriesCount, instanceCount: record.instanceCount, sizeBytes: record.sizeBytes,
-                localCopy: held.contains(uid))
+                localCopy: held.contains(uid) && !hidden.contains(uid))
         }
         .sorted {
             ($0.studyDate ?? "", $0.holder, $0.studyInstanceUID) > ($1.studyDate ?? "", $1.holder, $1.studyInstanceUID)
@@ -193,10 +197,13 @@ package struct SQLiteIndexLog: IndexLog {
     }
 
     package func append(_ records: [IndexRecord]) async throws {
-        for record in try table.append(records) {
+        let appended = try table.append(records)
+        for record in appended {
             try node.audit(.recordReceived, actor: .system("gossip"), subject: LocalNode.auditSubject(record))
             try node.auditRefusedOptOuts([record])
         }
+        // Copies held here of studies their origin has just withdrawn or corrected are hidden.
+        try node.followOrigins(appended)
     }
 
     package func unresolvedConflicts() async throws -> [IndexConflict] {

@@ -7,6 +7,7 @@ public struct NodeError: Error, CustomStringConvertible, Sendable {
         case io(path: String, reason: String)
         case alreadyRunning(directory: String, pid: String)
         case addressInUse(String)
+        case copyHidden(studyUID: String, note: String)
     }
 
     private let code: Code
@@ -26,6 +27,10 @@ public struct NodeError: Error, CustomStringConvertible, Sendable {
         NodeError(code: .alreadyRunning(directory: directory, pid: pid))
     }
     package static func addressInUse(_ addresses: String) -> NodeError { NodeError(code: .addressInUse(addresses)) }
+    /// A copy held here is not served: its origin withdrew or corrected the study (the note says which).
+    package static func copyHidden(studyUID: String, note: String) -> NodeError {
+        NodeError(code: .copyHidden(studyUID: studyUID, note: note))
+    }
 
     public var description: String {
         switch code {
@@ -43,6 +48,8 @@ public struct NodeError: Error, CustomStringConvertible, Sendable {
         case .addressInUse(let addresses):
             "cannot listen on \(addresses): the address is in use (another node or program has it); "
                 + "stop it, or change the address in the topology"
+        case .copyHidden(let studyUID, let note):
+            "study \(studyUID) is not served here: \(note)"
         }
     }
 }

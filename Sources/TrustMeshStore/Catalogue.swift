@@ -132,6 +132,7 @@ package final class Catalogue: Sendable {
         NetworkTable.migrate(&migrator)
         migrateTotals(&migrator)
         IndexTable.migrateClustered(&migrator)
+        migrateCorrections(&migrator)
         PrefetchTable.migrate(&migrator)
         return migrator
     }
@@ -161,6 +162,8 @@ package final class Catalogue: Sendable {
         case unchanged
         /// A correction: the instance's previous manifest hash.
         case replaced(previous: Digest256)
+        /// An IOCM rejection note, applied (its instances removed) and recorded, not stored.
+        case rejected
         case refused(StoreErrorBox)
     }
 
@@ -221,6 +224,8 @@ package final class Catalogue: Sendable {
         func refuse(_ reason: String) -> Outcome {
             .refused(StoreErrorBox(.identityConflict(path: instance.path, reason: reason)))
         }
+        // A rejection note removes what it names instead of being stored (StudyStore+Rejection.swift).
+        if let note = instance.rejection { return try apply(note, of: instance, now: now, db: db) }
         var previous: Digest256?
         // Cached statements: a fetched study commits hundreds of instances in one transaction, and
         // preparing each statement anew was most of that commit's time.

@@ -35,6 +35,9 @@ public struct IngestReport: Sendable, Codable, Equatable {
     public var corrections: [Correction] = []
     /// Instances already held byte for byte: nothing was added.
     public var instancesUnchanged = 0
+    /// IOCM rejection notes applied: the instances they name removed, the notes recorded, not
+    /// stored as instances; nil when there were none (and in reports from before notes were known).
+    public var rejectionNotes: Int?
     /// Files skipped on purpose (DICOMDIR indexes).
     public var skipped = 0
     public var failures: [Failure] = []
@@ -101,6 +104,7 @@ extension IngestReport {
                     studyUID: instance.studyUID, sopInstanceUID: instance.sopInstanceUID,
                     oldManifestHash: previous.hex, newManifestHash: instance.manifestHash.hex))
         case .unchanged: instancesUnchanged += 1
+        case .rejected: rejectionNotes = (rejectionNotes ?? 0) + 1
         case .refused(let box):
             failures.append(
                 .init(

@@ -70,6 +70,11 @@ package final class IngestSession: Sendable {
     package func prepare(name: String, info: DICOMFileInfo, content: Content) throws -> PreparedInstance {
         let a = info.attributes
         let (study, series, sop) = try StudyStore.identity(of: a, name: name)
+        let rejection: RejectionNote?
+        switch content {
+        case .bytes(let bytes): rejection = try StudyStore.rejectionNote(info, name: name, bytes: bytes)
+        case .file(let path): rejection = try StudyStore.rejectionNote(info, name: name, path: path)
+        }
         let compressor = ZstdCompressor(level: store.compressionLevel)
         let manifest: [Digest256]
         let size: Int
@@ -98,7 +103,7 @@ package final class IngestSession: Sendable {
         return PreparedInstance(
             path: name, attributes: a, studyUID: study, seriesUID: series, sopInstanceUID: sop,
             transferSyntaxUID: info.transferSyntax.uid, nhsNumber: PatientMatching.nhsNumber(for: a),
-            size: size, manifest: manifest)
+            size: size, manifest: manifest, rejection: rejection)
     }
 
     /// The regions chunked separately, as ingest cuts them: a cut at the start of Pixel Data, so

@@ -14,6 +14,8 @@ package struct PreparedInstance: Sendable {
     package var nhsNumber: NHSNumber?
     package var size: Int
     package var manifest: [Digest256]
+    /// Set when the instance is an IOCM rejection note: the commit applies it instead of storing it.
+    package var rejection: RejectionNote? = nil
 
     /// BLAKE2b-256 over the ordered chunk hashes: the identity of the instance's bytes.
     package var manifestHash: Digest256 {

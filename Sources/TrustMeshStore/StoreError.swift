@@ -13,6 +13,7 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
         case patientMismatch(study: String, reason: String)
         case invalidUID(path: String, InvalidUID)
         case identityConflict(path: String, reason: String)
+        case rejectionNote(path: String, reason: String)
         case manifest(String)
         case output(String)
         case unknownStudy(String)
@@ -45,6 +46,11 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
     /// held under its SOP Instance UID without being a correction.
     package static func identityConflict(path: String, reason: String) -> StoreError {
         StoreError(code: .identityConflict(path: path, reason: reason))
+    }
+    /// An IOCM rejection note that cannot be applied: its evidence is missing or incomplete, or it
+    /// rejects instances this node does not hold or holds for another patient.
+    package static func rejectionNote(path: String, reason: String) -> StoreError {
+        StoreError(code: .rejectionNote(path: path, reason: reason))
     }
     /// A fetched study's manifest, or the instances it delivered, contradict what the holder announced.
     package static func manifest(_ reason: String) -> StoreError { StoreError(code: .manifest(reason)) }
@@ -82,7 +88,7 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
     public var path: String? {
         switch code {
         case .io(let path, _, _), .notDICOM(let path, _), .missingAttribute(let path, _), .exists(let path),
-            .invalidUID(let path, _), .identityConflict(let path, _):
+            .invalidUID(let path, _), .identityConflict(let path, _), .rejectionNote(let path, _):
             path
         default: nil
         }
@@ -91,7 +97,7 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
     /// Whether the error is about the input file rather than the node (bad DICOM, missing UIDs).
     public var isBadInput: Bool {
         switch code {
-        case .notDICOM, .missingAttribute, .patientMismatch, .invalidUID, .identityConflict: true
+        case .notDICOM, .missingAttribute, .patientMismatch, .invalidUID, .identityConflict, .rejectionNote: true
         default: false
         }
     }
@@ -111,7 +117,7 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
             "study \(study): \(reason)"
         case .invalidUID(let path, let error):
             "\(path): \(error)"
-        case .identityConflict(let path, let reason):
+        case .identityConflict(let path, let reason), .rejectionNote(let path, let reason):
             "\(path): \(reason)"
         case .manifest(let reason), .output(let reason):
             reason

@@ -240,7 +240,7 @@ public final class StudyStore: Sendable {
         return PreparedInstance(
             path: path, attributes: a, studyUID: study, seriesUID: series, sopInstanceUID: sop,
             transferSyntaxUID: info.transferSyntax.uid, nhsNumber: checked.nhsNumber,
-            size: size, manifest: manifest
+            size: size, manifest: manifest, rejection: try Self.rejectionNote(info, name: path)
         )
     }
 

@@ -41,7 +41,7 @@ enum WebPages {
     static func patient(
         result: FederatedQueryResult, nhs: NHSNumber, cares: [CareRelationship], fetches: [FetchProgress],
         highlight: String?, notice: String?, error: String?, careError: String?, careValues: [String: String],
-        topology: Topology
+        topology: Topology, hidden: [String: String] = [:]
     ) -> SafeHTML {
         var html: SafeHTML = "<h1>Imaging for NHS number <span class=\"nhs\">\(nhs.formatted)</span></h1>"
         html += searchForm(value: nhs.formatted, error: nil)
@@ -63,9 +63,22 @@ enum WebPages {
         if result.studies.isEmpty {
             html += "<p id=\"no-studies\">No imaging found for this patient at any trust in the network.</p>"
         } else {
-            html += studiesTable(result.studies, nhs: nhs, actions: true, id: "studies")
+            html += studiesTable(result.studies, nhs: nhs, actions: true, id: "studies", hidden: hidden)
         }
         html += "</section>"
+        // Copies held here that their origin withdrew are no longer listed by the network: say so.
+        let listed = Set(result.studies.map(\.studyInstanceUID))
+        let withdrawn = hidden.filter { !listed.contains($0.key) }.sorted { $0.key < $1.key }
+        if !withdrawn.isEmpty {
+            html += """
+                <section aria-labelledby="hidden-title"><h2 id="hidden-title">Copies hidden here</h2>\
+                <ul id="hidden-copies">
+                """
+            for (uid, note) in withdrawn {
+                html += "<li data-study=\"\(uid)\">Study <span class=\"ods\">\(uid)</span>: \(note)</li>"
+            }
+            html += "</ul></section>"
+        }
         if !fetches.isEmpty {
             html += "<section aria-labelledby=\"fetches-title\"><h2 id=\"fetches-title\">Fetches for this patient</h2>"
             let records = Dictionary(
@@ -87,13 +100,33 @@ enum WebPages {
         return html
     }
 
+    /// The operator's list of copies held here that their origin withdrew or corrected (hidden from
+    /// every door until fetched again or removed).
+    static func hiddenCopies(_ marks: [CopyMark]) -> SafeHTML {
+        guard !marks.isEmpty else { return "" }
+        var html: SafeHTML = """
+            <section aria-labelledby="hidden-copies-title"><h2 id="hidden-copies-title">Copies hidden because \
+            their origin withdrew or corrected them</h2><ul id="hidden-copies">
+            """
+        for mark in marks {
+            html += """
+                <li data-study="\(mark.studyUID)"><span class="ods">\(mark.studyUID)</span>: \(mark.note) \
+                (marked \(mark.markedAt))</li>
+                """
+        }
+        return html + "</ul></section>"
+    }
+
     static func studyTitle(_ study: FederatedQueryResult.Study) -> String {
         "\(study.description ?? "Study") (\(study.modalities.joined(separator: ", ")), \(E.date(study.studyDate)))"
     }
 
-    static func studiesTable(_ studies: [FederatedQueryResult.Study], nhs: NHSNumber, actions: Bool, id: String)
-        -> SafeHTML
-    {
+    /// - Parameter hidden: notes on copies held here that their origin withdrew or corrected, by
+    ///   study: shown in the copy's place, and a corrected study's fetch is offered as "Fetch again".
+    static func studiesTable(
+        _ studies: [FederatedQueryResult.Study], nhs: NHSNumber, actions: Bool, id: String,
+        hidden: [String: String] = [:]
+    ) -> SafeHTML {
         let actionHeader: SafeHTML = actions ? "<th scope=\"col\">Action</th>" : ""
         var html: SafeHTML = """
             <div class="table-wrap" role="region" aria-labelledby="\(id)-caption" tabindex="0">
@@ -123,7 +156,12 @@ enum WebPages {
             let copy: SafeHTML =
                 study.localCopy
                 ? "<td><span class=\"tag yes\">Yes</span></td>" : "<td><span class=\"tag\">No</span></td>"
-            html += copy
+            if let note = hidden[study.studyInstanceUID] {
+                html += "<td><span class=\"tag\">Hidden</span> <span class=\"copy-note\">\(note)</span></td>"
+            } else {
+                html += copy
+            }
+            let fetchLabel = hidden[study.studyInstanceUID] == nil ? "Fetch" : "Fetch again"
             if actions {
                 if study.localCopy {
                     html += """
@@ -137,7 +175,7 @@ enum WebPages {
                         <input type="hidden" name="from" value="\(study.holder)">\
                         <input type="hidden" name="nhs" value="\(nhs.digits)">\
                         <button type="submit" aria-label="Fetch \(study.description ?? "study") from \
-                        \(study.holder)">Fetch</button></form></td>
+                        \(study.holder)">\(fetchLabel)</button></form></td>
                         """
                 }
             }

@@ -178,9 +178,15 @@ package struct WebUI: Sendable {
             ?? (fields["care"] == "added"
                 ? "The care relationship is recorded and signed by this trust's node. You can now fetch this "
                     + "patient's studies from other trusts." : nil)
+        // Copies of this patient's studies hidden here because their origin withdrew or corrected them.
+        var hidden: [String: String] = [:]
+        for mark in (try? node.copyMarks()) ?? []
+        where (try? node.store.study(uid: mark.studyUID))??.nhsNumber == nhs.digits {
+            hidden[mark.studyUID] = mark.note
+        }
         let body = WebPages.patient(
             result: result, nhs: nhs, cares: cares, fetches: fetches, highlight: highlight, notice: shownNotice,
-            error: error, careError: careError, careValues: careValues, topology: services.topology)
+            error: error, careError: careError, careValues: careValues, topology: services.topology, hidden: hidden)
         return HTML.response(
             status,
             HTML.page(
@@ -295,6 +301,28 @@ package struct WebUI: Sendable {
             summary = try node.store.study(uid: uid)
             series = summary == nil ? [] : try node.store.viewerSeries(studyUID: uid)
         } catch { return failure(error, doing: "open the study") }
+        if let summary, let mark = try? node.copyMark(uid) {
+            // Withdrawn or corrected at its origin (LocalNode+Held.swift): the note, never the images;
+            // the refusal is audited.
+            try? node.audit(
+                .view, actor: viewer, subject: LocalNode.auditSubject(summary),
+                details: "refused: the copy held here was \(mark.note)")
+            let again: SafeHTML =
+                mark.state == .corrected
+                ? """
+                <form method="post" action="/fetch">\(HTML.csrfField)\
+                <input type="hidden" name="study" value="\(uid)">\
+                <input type="hidden" name="from" value="\(mark.origin)">\
+                <input type="hidden" name="nhs" value="\(summary.nhsNumber ?? "")">\
+                <button type="submit">Fetch again</button></form>
+                """ : ""
+            let body: SafeHTML = """
+                <h1>Study not shown</h1><div class="notice warn" role="status" id="copy-hidden"><p>The copy of \
+                \(summary.studyInstanceUID) held here is not shown: it was \(mark.note).</p></div>\(again)
+                """
+            return HTML.response(
+                .gone, HTML.page(title: "Study not shown", node: nodeLabel, current: "", body: body))
+        }
         if let summary, (try? node.servableSummary(uid)) == nil {
             // The one opt-out check every door asks (LocalNode.isOptedOut).
             let body: SafeHTML = """
@@ -420,6 +448,7 @@ package struct WebUI: Sendable {
             let body =
                 problem + WebPages.auditAlarm(try node.store.audit.treeHeadConflicts())
                 + WebPages.equivocations(try node.conflicts(), resolvable: true)
+                + WebPages.hiddenCopies(try node.copyMarks())
                 + WebPages.operatorView(
                     status: status, statistics: stats, peers: peers, fetches: services.fetches.all(), now: Date())
             return HTML.response(

@@ -1,0 +1,133 @@
+import Foundation
+import Testing
+import TrustMeshDICOM
+import TrustMeshTesting
+
+@testable import TrustMeshStore
+
+/// IHE IOCM rejection notes at ingest: recognised by their title and evidence (notes written by
+/// pydicom), applied in the commit instead of being stored, refused by name when they cannot be.
+@Suite(.timeLimit(.minutes(3))) struct RejectionNoteTests {
+    /// A store holding one four-instance study, and its files.
+    func heldStudy(_ dir: TemporaryDirectory) async throws -> (StudyStore, SyntheticStudy, [String]) {
+        let store = try StudyStore(directory: dir.appending("store"))
+        let (study, files) = try makeStudy(in: dir.appending("in"), instances: 4)
+        let report = try await store.ingest(paths: files)
+        try #require(report.instancesAdded == 4)
+        return (store, study, files)
+    }
+
+    func dump(_ path: String) throws -> DataSetDump {
+        var source = try FileByteSource(path: path)
+        return try DataSetDump.read(source: &source)
+    }
+
+    @Test func eachRejectionCodeIsRecognisedWithItsEvidenceAndOtherTitlesAreNot() throws {
+        let dir = try TemporaryDirectory(prefix: "rejection-codes")
+        let (_, files) = try makeStudy(in: dir.appending("in"), instances: 3)
+        for code in ["113001", "113037", "113038", "113039"] {
+            for implicit in [false, true] {
+                let path = dir.appending("\(code)-\(implicit).dcm")
+                let uid = try RejectionNotes.write(
+                    to: path, rejecting: Array(files.prefix(2)), options: .init(code: code, implicitVR: implicit))
+                guard case .rejection(let note) = try RejectionNote.recognise(try dump(path)) else {
+                    Issue.record("\(code) (implicit VR: \(implicit)) was not recognised")
+                    continue
+                }
+                #expect(note.code == code)
+                #expect(note.meaning == RejectionNote.codes[code])
+                #expect(note.sopInstanceUID == uid)
+                #expect(note.instances.count == 2)
+                let first = try DICOMReader.read(path: files[0]).attributes
+                #expect(note.instances.first?.sopInstanceUID == first.sopInstanceUID)
+                #expect(note.instances.first?.seriesUID == first.seriesInstanceUID)
+                #expect(note.studies == [first.studyInstanceUID!])
+            }
+        }
+        // "Of Interest" (113000), a rejection code under another scheme, and another SOP class:
+        // ordinary objects.
+        let others: [RejectionNotes.Options] = [
+            .init(code: "113000"), .init(code: "113037", scheme: "SCT"),
+            .init(sopClassUID: "1.2.840.10008.5.1.4.1.1.88.22"),
+        ]
+        for (i, options) in others.enumerated() {
+            let path = dir.appending("other-\(i).dcm")
+            try RejectionNotes.write(to: path, rejecting: files, options: options)
+            #expect(try RejectionNote.recognise(try dump(path)) == .notARejectionNote)
+        }
+    }
+
+    @Test func aNoteWithoutEvidenceIsRefusedByNameAndRemovesNothing() async throws {
+        let dir = try TemporaryDirectory(prefix: "rejection-no-evidence")
+        let (store, study, files) = try await heldStudy(dir)
+        let path = dir.appending("note.dcm")
+        try RejectionNotes.write(to: path, rejecting: files, options: .init(evidence: false))
+        #expect(throws: RejectionNoteError.self) { try RejectionNote.recognise(try dump(path)) }
+        let report = try await store.ingest(paths: [path])
+        #expect(report.rejectionNotes == nil)
+        #expect(report.failures.count == 1)
+        #expect(report.failures.first?.reason.contains("Current Requested Procedure Evidence Sequence") == true)
+        #expect(try store.study(uid: study.studyInstanceUID)?.instanceCount == 4)
+    }
+
+    @Test func aNoteRejectingEveryInstanceRemovesTheStudyAndIsNotStored() async throws {
+        let dir = try TemporaryDirectory(prefix: "rejection-whole")
+        let (store, study, files) = try await heldStudy(dir)
+        let path = dir.appending("note.dcm")
+        let noteUID = try RejectionNotes.write(to: path, rejecting: files)
+        let report = try await store.ingest(paths: [path])
+        #expect(report.rejectionNotes == 1)
+        #expect(report.failures.isEmpty)
+        #expect(try store.study(uid: study.studyInstanceUID) == nil)
+        #expect(try store.studyUID(ofInstance: noteUID) == nil)
+        let applied = try store.unsettledRejections(studies: [study.studyInstanceUID])
+        #expect(applied.count == 1)
+        #expect(applied.first?.noteUID == noteUID)
+        #expect(applied.first?.studyRemoved == true)
+        #expect(applied.first?.instances == 4)
+        #expect(applied.first?.code == "113037")
+        // The same note again changes nothing.
+        let again = try await store.ingest(paths: [path])
+        #expect(again.instancesUnchanged == 1)
+        try store.settleRejection(noteUID)
+        #expect(try store.unsettledRejections(studies: [study.studyInstanceUID]).isEmpty)
+    }
+
+    @Test func aNoteRejectingSomeInstancesLeavesTheOthers() async throws {
+        let dir = try TemporaryDirectory(prefix: "rejection-partial")
+        let (store, study, files) = try await heldStudy(dir)
+        let before = try store.studyManifestHash(uid: study.studyInstanceUID)
+        let path = dir.appending("note.dcm")
+        try RejectionNotes.write(to: path, rejecting: Array(files.prefix(1)), options: .init(code: "113001"))
+        let report = try await store.ingest(paths: [path])
+        #expect(report.rejectionNotes == 1)
+        #expect(try store.study(uid: study.studyInstanceUID)?.instanceCount == 3)
+        #expect(try store.studyManifestHash(uid: study.studyInstanceUID) != before)
+        let applied = try store.unsettledRejections(studies: [study.studyInstanceUID])
+        #expect(applied.first?.studyRemoved == false)
+        #expect(applied.first?.instances == 1)
+    }
+
+    @Test func aKOSThatIsNotARejectionNoteIsStoredAsAnObject() async throws {
+        let dir = try TemporaryDirectory(prefix: "rejection-kos")
+        let (store, study, files) = try await heldStudy(dir)
+        let path = dir.appending("note.dcm")
+        let uid = try RejectionNotes.write(to: path, rejecting: files, options: .init(code: "113000"))
+        let report = try await store.ingest(paths: [path])
+        #expect(report.rejectionNotes == nil)
+        #expect(report.instancesAdded == 1)
+        #expect(try store.study(uid: study.studyInstanceUID)?.instanceCount == 5)
+        #expect(try store.studyUID(ofInstance: uid) == study.studyInstanceUID)
+    }
+
+    @Test func aNoteForAStudyNotHeldIsRefused() async throws {
+        let dir = try TemporaryDirectory(prefix: "rejection-unheld")
+        let store = try StudyStore(directory: dir.appending("store"))
+        let (_, files) = try makeStudy(in: dir.appending("in"), instances: 2)
+        let path = dir.appending("note.dcm")
+        try RejectionNotes.write(to: path, rejecting: files)
+        let report = try await store.ingest(paths: [path])
+        #expect(report.failures.first?.reason.contains("which this node does not hold") == true)
+        #expect(try store.statistics().studies == 0)
+    }
+}
