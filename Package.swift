@@ -172,6 +172,7 @@ let package = Package(
                 "TrustMeshWeb",
                 "TrustMeshStore", "TrustMeshModel", "TrustMeshCrypto", "TrustMeshDICOM", "TrustMeshGossip",
                 "TrustMeshDIMSE", "TrustMeshCompression", "TrustMeshPolicy", "TrustMeshAudit", "TrustMeshHL7",
+                "TrustMeshPrefetch",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -208,7 +209,7 @@ let package = Package(
                 "TrustMeshNode", "TrustMeshAccess", "TrustMeshNodeCore", "TrustMeshFetch", "TrustMeshStore",
                 "TrustMeshModel",
                 "TrustMeshDICOM", "TrustMeshCrypto", "TrustMeshGossip", "TrustMeshAudit", "TrustMeshDIMSE",
-                "TrustMeshPolicy", "TrustMeshHL7",
+                "TrustMeshPolicy", "TrustMeshHL7", "TrustMeshPrefetch",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: settings

@@ -19,6 +19,7 @@ public import TrustMeshModel
 public import TrustMeshNodeCore
 import TrustMeshPeer
 public import TrustMeshPolicy
+public import TrustMeshPrefetch
 import TrustMeshStore
 import TrustMeshWeb
 
@@ -66,6 +67,8 @@ public final class NodeRuntime: Sendable {
     let dicom: DIMSEServer?
     /// The HL7 v2 feed listener (MLLP), when configured.
     let hl7: HL7Listener?
+    /// The pre-fetch engine, when rules are given.
+    let prefetcher: Prefetcher?
     /// Where the trust's own people and systems reach the node.
     public let local: LocalListener
     /// Who may use the local listener: sign-in, sessions, bearer tokens, the permission table.
@@ -96,8 +99,10 @@ public final class NodeRuntime: Sendable {
     /// - Parameter auditSyslog: a syslog collector every new audit entry is forwarded to (nil: none).
     /// - Parameter hl7: the HL7 v2 feed listener's settings (nil: no listener); an empty host means
     ///   the local listener's host.
-    /// - Parameter feed: where each event the hospital's feeds tell the node goes once audited: the
-    ///   pre-fetch engine plugs in here. By default nothing beyond the `feedReceived` audit entry.
+    /// - Parameter feed: where each event the hospital's feeds tell the node goes once audited,
+    ///   besides the pre-fetch engine (tests listen here). By default nothing more.
+    /// - Parameter prefetchRules: the pre-fetch rules (`--prefetch-rules FILE`); nil: feed events
+    ///   are audited and fetch nothing.
     public init(
         node: LocalNode, topology given: Topology, settings: GossipSettings = GossipSettings(),
         fetchBatchBytes: Int = 8 << 20, treeHeadInterval: Duration = .seconds(30),
@@ -106,7 +111,7 @@ public final class NodeRuntime: Sendable {
         httpLimits: HTTPLimits = HTTPLimits(), stowMaximumBytes: Int = 4 << 30,
         refusalAuditWindow: Duration = .seconds(60), auditSyslog: AuditSyslogSettings? = nil,
         network: String? = nil, hl7: HL7Listener.Configuration? = nil,
-        feed: @escaping @Sendable (FeedEvent) async throws -> Void = { _ in }
+        feed: @escaping @Sendable (FeedEvent) async throws -> Void = { _ in }, prefetchRules: PrefetchRules? = nil
     ) throws {
         let trust = node.configuration.trust
         lock = try DataFolderLock(directory: node.directory)
@@ -225,8 +230,9 @@ public final class NodeRuntime: Sendable {
         }
         var fetchSettings = FetchEngine.Settings()
         fetchSettings.batchBytes = max(1, fetchBatchBytes)
-        fetches = FetchEngine(
+        let fetchEngine = FetchEngine(
             node: node, client: client, settings: fetchSettings, logger: logger, metrics: metrics)
+        fetches = fetchEngine
         if let networkGossip { certificateExchange.connect(networkGossip) }
         gossip = GossipNode(
             id: trust, keyring: keyring,
@@ -242,11 +248,17 @@ public final class NodeRuntime: Sendable {
                     node: node, topology: currentTopology, aeTitle: configuration.aeTitle,
                     queryRetrieveAETitles: queryRetrieveAETitles, logger: logger), logger: logger)
         }
+        let prefetcher = prefetchRules.map { Prefetcher(node: node, fetches: fetchEngine, rules: $0) }
+        self.prefetcher = prefetcher
+        let deliver: @Sendable (FeedEvent) async throws -> Void = { event in
+            try await feed(event)
+            try prefetcher?.receive(event)
+        }
         self.hl7 = hl7.map { configuration in
             var configuration = configuration
             if configuration.host.isEmpty { configuration.host = local.host }
             return HL7Listener(
-                configuration: configuration, auditor: NodeHL7Auditor(node: node), deliver: feed, logger: logger)
+                configuration: configuration, auditor: NodeHL7Auditor(node: node), deliver: deliver, logger: logger)
         }
     }
 
@@ -325,6 +337,7 @@ public final class NodeRuntime: Sendable {
                 metadata: ["instances": "\(waiting.count)", "spool": "\(node.directory)/incoming/spool"])
         }
         if let hl7 { app.addServices(HL7ListenerService(listener: hl7, onListening: onHL7Listening)) }
+        if let prefetcher { app.addServices(PrefetchLoop(prefetcher: prefetcher, logger: logger)) }
         if let auditSyslog { app.addServices(AuditSyslogForwarder(node: node, settings: auditSyslog, logger: logger)) }
         logger.info(
             "node starting", metadata: ["trust": "\(me.ods)", "address": "\(me.address)", "local": "\(local.address)"])
@@ -532,6 +545,22 @@ struct CatalogueCheckpointer: Service {
             }
         }
         try? store.checkpointCatalogue()
+    }
+}
+
+/// Starts the pre-fetches whose time has come, and follows those running, every second
+/// (``Prefetcher/runDue(now:)``).
+struct PrefetchLoop: Service {
+    let prefetcher: Prefetcher
+    let logger: Logger
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do { try prefetcher.runDue() } catch { logger.error("pre-fetch: \(error)") }
+                try await Task.sleep(for: .seconds(1))
+            }
+        }
     }
 }
 

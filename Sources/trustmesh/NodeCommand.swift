@@ -8,6 +8,7 @@ import TrustMeshModel
 import TrustMeshNode
 import TrustMeshNodeCore
 import TrustMeshPolicy
+import TrustMeshPrefetch
 
 struct NodeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -216,6 +217,12 @@ struct NodeCommand: AsyncParsableCommand {
 
         @Option(
             help: ArgumentHelp(
+                "Pre-fetch rules (JSON): which feed events bring which prior imaging, and when (docs/ARCHITECTURE.md, \"Pre-fetch from the hospital's feeds\"); absent: feed events are audited and fetch nothing.",
+                valueName: "FILE"))
+        var prefetchRules: String?
+
+        @Option(
+            help: ArgumentHelp(
                 "DICOM associations served at once; more are rejected (transient, local limit exceeded). A connection counts only once its A-ASSOCIATE-RQ has arrived.",
                 valueName: "N"))
         var dicomMaxAssociations: Int = 32
@@ -304,6 +311,18 @@ struct NodeCommand: AsyncParsableCommand {
 
         /// `AE=HOST:PORT`: an AE title of 1–16 characters of the default repertoire, no backslash and
         /// no control characters (PS3.5 §6.2, AE), and a port 1–65535.
+        /// The rules file `--prefetch-rules` names, read and checked; a problem names the file and
+        /// the JSON path of the value at fault.
+        static func readPrefetchRules(_ path: String) throws -> PrefetchRules {
+            let data: Data
+            do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+                throw ValidationError("--prefetch-rules \(path): cannot be read (\(error.localizedDescription))")
+            }
+            do { return try PrefetchRules(json: data) } catch {
+                throw ValidationError("--prefetch-rules \(path): \(error)")
+            }
+        }
+
         static func moveDestination(_ value: String) throws -> DIMSEMoveDestination {
             let usage = "--move-destination \"\(value)\": expected AE=HOST:PORT, e.g. PACS1=10.0.0.5:104"
             guard let equals = value.firstIndex(of: "="), let colon = value.lastIndex(of: ":"), colon > equals else {
@@ -392,7 +411,7 @@ struct NodeCommand: AsyncParsableCommand {
                 stowMaximumBytes: stowMaxBytes, refusalAuditWindow: .seconds(refusalAuditWindow),
                 auditSyslog: try auditSyslog.map {
                     try AuditSyslogSettings(address: $0, caFile: auditSyslogCa ?? "", backlog: auditSyslogBacklog)
-                }, network: networkFile, hl7: hl7)
+                }, network: networkFile, hl7: hl7, prefetchRules: try prefetchRules.map(Self.readPrefetchRules))
             let host = try runtime.topology.trust(trust)?.hostAndPort().host ?? "127.0.0.1"
             try await runtime.run(
                 onListening: { port in
