@@ -76,12 +76,15 @@ extension LocalNode {
     @discardableResult
     package func followOrigins(_ records: [IndexRecord]) throws -> [CopyMark] {
         let trust = configuration.trust
+        let candidates = records.filter { $0.origin != trust && ($0.kind == .study || $0.kind == .withdrawn) }
+        // One read for the whole batch: almost every record names a study not held here.
+        let held = try store.heldStudies(among: Set(candidates.compactMap(\.studyUID)))
+        guard !held.isEmpty else { return [] }
         var seen: Set<String> = []
         var marks: [CopyMark] = []
-        for record in records.reversed() {
-            guard record.origin != trust, record.kind == .study || record.kind == .withdrawn,
-                let uid = record.studyUID, seen.insert(record.origin.code + " " + uid).inserted,
-                try store.holds(studyUID: uid), try store.index.latest(origin: trust, studyUID: uid) == nil,
+        for record in candidates.reversed() {
+            guard let uid = record.studyUID, held.contains(uid), seen.insert(record.origin.code + " " + uid).inserted,
+                try store.index.latest(origin: trust, studyUID: uid) == nil,
                 let latest = try store.index.latest(origin: record.origin, studyUID: uid)
             else { continue }
             let state: CopyMark.State

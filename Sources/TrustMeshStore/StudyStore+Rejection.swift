@@ -293,6 +293,16 @@ extension Catalogue {
 }
 
 extension StudyStore {
+    /// Of `uids`, the studies held here, in one read (gossip asks this of every batch it stores).
+    package func heldStudies(among uids: some Sequence<String>) throws -> Set<String> {
+        try catalogue.pool.read { db in
+            let statement = try db.cachedStatement(sql: "SELECT 1 FROM study WHERE studyUID = ?")
+            var held: Set<String> = []
+            for uid in uids where try Bool.fetchOne(statement, arguments: [uid]) ?? false { held.insert(uid) }
+            return held
+        }
+    }
+
     /// Rejections applied but not yet audited and published, for notes that came in `studies`.
     package func unsettledRejections(studies: Set<String>) throws -> [AppliedRejection] {
         try catalogue.unsettledRejections(studies: studies)

@@ -120,6 +120,35 @@ import TrustMeshTesting
         #expect(try store.studyUID(ofInstance: uid) == study.studyInstanceUID)
     }
 
+    @Test func aCopysMarkSurvivesReopeningTheStoreAndSaysWhy() throws {
+        let dir = try TemporaryDirectory(prefix: "rejection-mark")
+        let path = dir.appending("store")
+        do {
+            let store = try StudyStore(directory: path)
+            try store.mark(
+                CopyMark(
+                    studyUID: "1.2.3", origin: "RRK", state: .withdrawn,
+                    reason: "Rejected for Patient Safety Reasons (DCM 113037)", recordSequence: 7,
+                    issuedAt: "2026-12-05T10:00:00Z", markedAt: "2026-12-05T10:00:01Z"))
+            try store.mark(
+                CopyMark(
+                    studyUID: "1.2.4", origin: "RRK", state: .corrected, reason: nil, recordSequence: 8,
+                    issuedAt: "2026-12-06T10:00:00Z", markedAt: "2026-12-06T10:00:01Z"))
+        }
+        let reopened = try StudyStore(directory: path)
+        let withdrawn = try #require(try reopened.copyMark(studyUID: "1.2.3"))
+        #expect(withdrawn.recordSequence == 7)
+        #expect(
+            withdrawn.note
+                == "withdrawn by its origin RRK on 2026-12-05: Rejected for Patient Safety Reasons (DCM 113037)")
+        #expect(
+            try reopened.copyMark(studyUID: "1.2.4")?.note == "corrected at the origin RRK on 2026-12-06: fetch again")
+        #expect(try reopened.copyMarks().map(\.studyUID) == ["1.2.4", "1.2.3"])
+        try reopened.discardCopy(studyUID: "1.2.4")
+        #expect(try reopened.copyMark(studyUID: "1.2.4") == nil)
+        #expect(try reopened.copyMark(studyUID: "1.2.9") == nil)
+    }
+
     @Test func aNoteForAStudyNotHeldIsRefused() async throws {
         let dir = try TemporaryDirectory(prefix: "rejection-unheld")
         let store = try StudyStore(directory: dir.appending("store"))
