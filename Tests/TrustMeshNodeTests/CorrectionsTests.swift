@@ -51,6 +51,12 @@ import TrustMeshTesting
             headers: ["Authorization": "Bearer " + network.testToken(code), "Accept": "multipart/related"])
     }
 
+    func qido(_ network: TestNetwork, _ code: String) async throws -> TestNetwork.Answer {
+        try await TestNetwork.request(
+            .GET, network.url(code) + "/dicom-web/studies?PatientID=" + Self.patient,
+            headers: ["Authorization": "Bearer " + network.testToken(code), "Accept": "application/dicom+json"])
+    }
+
     func stow(_ network: TestNetwork, _ code: String, _ file: String) async throws -> Int {
         var body = Array("--b0undary\r\nContent-Type: application/dicom\r\n\r\n".utf8)
         body += [UInt8](try Data(contentsOf: URL(fileURLWithPath: file))) + Array("\r\n--b0undary--\r\n".utf8)
@@ -118,8 +124,12 @@ import TrustMeshTesting
             try await poll("\(code) to hide its copy", deadline: .seconds(30)) {
                 (try? audit(network, code, .copyMarked).contains { $0[.studyUID] == Self.whole }) == true
             }
-            // The API no longer lists it; WADO and export refuse it with the note's reason.
+            // The API and QIDO-RS no longer list it; WADO and export refuse it with the note's reason.
             #expect(try await listed(network, code, Self.whole) == nil)
+            let qido = try await self.qido(network, code)
+            #expect(qido.status == 200)
+            #expect(!qido.body.contains(Self.whole))
+            #expect(qido.body.contains(Self.partial))
             let refused = try await wado(network, code, Self.whole)
             #expect(refused.status == 410)
             #expect(refused.body.contains("withdrawn by its origin RRK"), "\(refused.body)")
@@ -162,6 +172,9 @@ import TrustMeshTesting
             #expect(study?.localCopy == false)
             #expect(study?.instanceCount == 2)
             #expect(try await wado(network, code, Self.partial).status == 410)
+            // QIDO-RS lists it as held at its origin (NEARLINE: to fetch), not here (ONLINE).
+            let qido = try await self.qido(network, code)
+            #expect(qido.body.contains("NEARLINE") && !qido.body.contains("ONLINE"), "\(qido.body)")
         }
         let patientPage = try await TestNetwork.request(
             .GET, network.url("RKB") + "/patient?nhs=" + Self.patient, headers: priya.headers)
