@@ -148,6 +148,27 @@ public final class TestNetwork: @unchecked Sendable {
         try CommandRunner.trustmesh(arguments, environment: ["TRUSTMESH_TOKEN": testToken(code)])
     }
 
+    /// Makes a synthetic study (`trustmesh synthesize`) and ingests it at `code` (`trustmesh
+    /// ingest`, the node running or not).
+    /// - Returns: the study's files, sorted.
+    /// - Throws: ``CommandRunnerError`` with the command's output if either fails.
+    @discardableResult
+    public func ingestSyntheticStudy(
+        at code: String, patient: String, studyUID: String, instances: Int = 4, size: Int = 64
+    ) throws -> [String] {
+        let input = directory.appending("in-\(studyUID)")
+        let made = try CommandRunner.trustmesh([
+            "synthesize", "--out", input, "--patient-id", patient, "--instances", "\(instances)", "--size", "\(size)",
+            "--study-uid", studyUID,
+        ])
+        guard made.status == 0 else { throw CommandRunnerError(message: "synthesize: \(made.stderr)") }
+        let ingested = try CommandRunner.trustmesh(["ingest", "--data", dataDirectory(code), input])
+        guard ingested.status == 0 else {
+            throw CommandRunnerError(message: "ingest at \(code): \(ingested.stdout)\(ingested.stderr)")
+        }
+        return try FileManager.default.contentsOfDirectory(atPath: input).sorted().map { input + "/" + $0 }
+    }
+
     /// The identity provider's issuer URL, once it listens (and, if shared, knows this network's clients).
     public func issuer() async throws -> String {
         if let sharedIssuer {

@@ -20,15 +20,7 @@ import TrustMeshTesting
 
     /// Makes a study and ingests it at RRK; returns its files.
     func publish(_ network: TestNetwork, studyUID: String) throws -> [String] {
-        let input = network.directory.appending("in-\(studyUID)")
-        let made = try CommandRunner.trustmesh([
-            "synthesize", "--out", input, "--patient-id", Self.patient, "--instances", "4", "--size", "64",
-            "--study-uid", studyUID,
-        ])
-        #expect(made.status == 0, "\(made.stderr)")
-        let ingested = try CommandRunner.trustmesh(["ingest", "--data", network.dataDirectory("RRK"), input])
-        #expect(ingested.status == 0, "\(ingested.stdout)\(ingested.stderr)")
-        return try FileManager.default.contentsOfDirectory(atPath: input).sorted().map { input + "/" + $0 }
+        try network.ingestSyntheticStudy(at: "RRK", patient: Self.patient, studyUID: studyUID)
     }
 
     func listed(_ network: TestNetwork, _ code: String, _ study: String) async throws -> FederatedQueryResult.Study? {

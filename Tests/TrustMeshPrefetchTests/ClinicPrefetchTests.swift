@@ -33,15 +33,9 @@ import TrustMeshTesting
         let network = try TestNetwork(trusts: ["RRK", "RQ3", "RXK"])
         // Each patient's study at RQ3 (even) or RXK (odd).
         for (index, nhs) in patients.enumerated() {
-            let holder = index.isMultiple(of: 2) ? "RQ3" : "RXK"
-            let input = network.directory.appending("in-\(index)")
-            let made = try CommandRunner.trustmesh([
-                "synthesize", "--out", input, "--patient-id", nhs, "--instances", "2", "--size", "32", "--study-uid",
-                Self.uid(index),
-            ])
-            #expect(made.status == 0, "\(made.stderr)")
-            let ingested = try CommandRunner.trustmesh(["ingest", "--data", network.dataDirectory(holder), input])
-            #expect(ingested.status == 0, "\(ingested.stderr)")
+            try network.ingestSyntheticStudy(
+                at: index.isMultiple(of: 2) ? "RQ3" : "RXK", patient: nhs, studyUID: Self.uid(index), instances: 2,
+                size: 32)
         }
         // Patient 2 opts out at RQ3, which holds their imaging.
         let optOut = try CommandRunner.trustmesh([

@@ -34,18 +34,8 @@ import TrustMeshTesting
         let network = try TestNetwork(trusts: ["RRK", "RKB"])
         try await network.start("RRK")
         try await network.start("RKB")
-        var studies: [String] = []
-        for (index, uid) in ["1.2.826.0.1.3680043.10.181.1", "1.2.826.0.1.3680043.10.181.2"].enumerated() {
-            let input = network.directory.appending("in-\(index)")
-            let made = try CommandRunner.trustmesh([
-                "synthesize", "--out", input, "--patient-id", Self.patient, "--instances", "4", "--size", "64",
-                "--study-uid", uid,
-            ])
-            #expect(made.status == 0, "\(made.stderr)")
-            let ingested = try CommandRunner.trustmesh(["ingest", "--data", network.dataDirectory("RRK"), input])
-            #expect(ingested.status == 0, "\(ingested.stderr)")
-            studies.append(uid)
-        }
+        let studies = ["1.2.826.0.1.3680043.10.181.1", "1.2.826.0.1.3680043.10.181.2"]
+        for uid in studies { try network.ingestSyntheticStudy(at: "RRK", patient: Self.patient, studyUID: uid) }
         try await poll("RKB to list both studies", deadline: .seconds(30)) {
             let listed = try? await LocalAPIClient.query(node: network.api("RKB"), nhs: NHSNumber(Self.patient))
             return listed?.studies.count == 2
