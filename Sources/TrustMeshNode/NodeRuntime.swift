@@ -550,13 +550,22 @@ struct CatalogueCheckpointer: Service {
 
 /// Starts the pre-fetches whose time has come, and follows those running, every second
 /// (``Prefetcher/runDue(now:)``).
+///
+/// Test-only: with `TRUSTMESH_FAULT_PREFETCH_GATE=FILE` nothing is started until FILE exists, so a
+/// test can send a whole clinic's messages, cancellations included, before any task may run,
+/// however loaded the machine (docs/ARCHITECTURE.md, "Fault injection").
 struct PrefetchLoop: Service {
     let prefetcher: Prefetcher
     let logger: Logger
+    static let gate = ProcessInfo.processInfo.environment["TRUSTMESH_FAULT_PREFETCH_GATE"]
 
     func run() async throws {
         try? await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
+                if let gate = Self.gate, !FileManager.default.fileExists(atPath: gate) {
+                    try await Task.sleep(for: .milliseconds(200))
+                    continue
+                }
                 do { try prefetcher.runDue() } catch { logger.error("pre-fetch: \(error)") }
                 try await Task.sleep(for: .seconds(1))
             }

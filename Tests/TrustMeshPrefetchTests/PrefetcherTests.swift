@@ -81,9 +81,17 @@ import TrustMeshTesting
             return
         }
         #expect(rule == "Clinic priors" && Set(tasks.map(\.studyUID)) == Set(studies))
-        try await poll("both priors fetched", deadline: .seconds(60)) {
-            try prefetcher.runDue()
-            return try node.store.prefetch.tasks(nhsNumber: Self.patient).filter { $0.state == "ready" }.count == 2
+        var states = ""
+        do {
+            try await poll("both priors fetched", deadline: .seconds(120)) {
+                try prefetcher.runDue()
+                let tasks = try node.store.prefetch.tasks(nhsNumber: Self.patient)
+                states = tasks.map { "\($0.state) \($0.detail ?? "")" }.joined(separator: "; ")
+                return tasks.filter { $0.state == "ready" }.count == 2
+            }
+        } catch {
+            Issue.record("\(error); tasks: \(states)")
+            throw error
         }
         #expect(try studies.allSatisfy { try node.store.holds(studyUID: $0) })
 
