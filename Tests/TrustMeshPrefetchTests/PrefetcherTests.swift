@@ -14,13 +14,25 @@ import TrustMeshTesting
 /// The pre-fetch engine over a real catalogue, fetching from a real holder process on loopback.
 @Suite(.serialized, .timeLimit(.minutes(5))) struct PrefetcherTests {
     static let patient = "9434765919"
-    static let rules = """
-        { "rules": [
+    /// The rules, with an off-peak window that opens two hours from now (London time), so that
+    /// the off-peak plan below waits whatever the time of day the test runs at.
+    static var rules: String {
+        var london = Calendar(identifier: .gregorian)
+        london.timeZone = TimeZone(identifier: "Europe/London")!
+        let time = { (date: Date) in
+            let parts = london.dateComponents([.hour, .minute], from: date)
+            return String(format: "%02d:%02d", parts.hour!, parts.minute!)
+        }
+        let now = Date()
+        return """
+            { "offPeak": { "from": "\(time(now.addingTimeInterval(7200)))", "to": "\(time(now.addingTimeInterval(10800)))" },
+              "rules": [
             { "name": "Clinic priors", "events": ["appointmentBooked", "clinicListed"], "lookBackMonths": 600,
               "maxStudies": 5, "when": "now" },
             { "name": "Off-peak", "events": ["appointmentModified"], "lookBackMonths": 600, "maxStudies": 5,
               "when": "offPeak" } ] }
-        """
+            """
+    }
 
     static func event(_ kind: FeedEvent.Kind, reference: String, at: Date) throws -> FeedEvent {
         FeedEvent(
