@@ -122,6 +122,7 @@ package enum AccessTable {
         "GET /priors": .page(.search),
         "POST /care": .page(.recordCare),
         "POST /fetch": .page(.fetch),
+        "POST /push": .page(.fetch),  // an emergency push: a clinician discloses a study held here
         "GET /fetches": .page(.view),
         "GET /fetch/{id}": .page(.view),
         "GET /study": .page(.view),
@@ -141,6 +142,8 @@ package enum AccessTable {
         "POST /api/v1/fetch": .program(.fetch),
         "GET /api/v1/fetch": .program(.fetch),
         "GET /api/v1/fetch/{id}": .program(.fetch),
+        "POST /api/v1/push": .program(.fetch),
+        "GET /api/v1/push": .program(.fetch),
         // FHIR and metrics.
         "GET /fhir/ImagingStudy": .program(.search),
         "GET /metrics": .program(.metrics),

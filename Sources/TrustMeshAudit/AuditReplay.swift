@@ -17,7 +17,9 @@ public import TrustMeshPolicy
 ///   log knew it (from `ingest` and `recordPublished` entries; the entry's `nhsNumber` otherwise),
 ///   whether the patient had opted out, and the entry's time. A patient counts as opted out if the
 ///   holder's log recorded the opt-out (`optOut`, or an index record of kind `optOut` published or
-///   received) before the share, or any trust's log recorded it at or before the share's time.
+///   received) before the share, or any trust's log recorded it at or before the share's time. A
+///   share under an emergency push (`pushID` in the subject) is judged by `PushPolicy.serve` on the
+///   push grant its details record instead.
 /// - ``AuditFinding/Kind-swift.struct/unmatchedFetch``: a `fetchServed` with a `transferID` for
 ///   which the requester's log holds no `fetchCompleted` or `fetchAbandoned` with that id, or the
 ///   reverse. Checked only when both trusts' logs are supplied.
@@ -336,6 +338,12 @@ public enum AuditReplay {
                 return
             }
             let nhs = uid.flatMap { studies[$0] } ?? Self.nhs(entry)
+            if entry[.pushID] != nil {
+                judgePushShare(
+                    entry, holder: holder, peer: peer, seconds: seconds, nhs: nhs, optedOutHere: optedOutHere,
+                    optOuts: optOuts)
+                return
+            }
             let care = entry.details.flatMap { try? JSONDecoder().decode(CareRelationship.self, from: Data($0.utf8)) }
             // The latest opt-out or withdrawal logged anywhere at or before the share decides (an
             // opt-out wins a tie: the replay errs towards finding).
@@ -368,6 +376,43 @@ public enum AuditReplay {
                     .servedWithoutValidCare, entry, peer: peer, rule: rule.rawValue,
                     "\(served), but the sharing policy refuses it: \(reason)")
             }
+        }
+
+        /// A share under an emergency push (`pushID` in its subject): `PushPolicy.serve` re-run on the
+        /// grant recorded in the details, the holder's keys and the patient's opt-out as for a care
+        /// relationship's share.
+        private mutating func judgePushShare(
+            _ entry: AuditEntry, holder: TrustID, peer: TrustID, seconds: Int64, nhs: NHSNumber?,
+            optedOutHere: Set<NHSNumber>, optOuts: [NHSNumber: [OptOut]]
+        ) {
+            let grant = entry.details.flatMap { try? JSONDecoder().decode(PushGrant.self, from: Data($0.utf8)) }
+            let served = "\(holder) #\(entry.sequence) served study \(entry[.studyUID] ?? "?") to \(peer)"
+            guard let grant else {
+                add(
+                    .servedWithoutValidCare, entry, peer: peer, rule: PushRule.pushNotIssuedHere.rawValue,
+                    "\(served) under a push whose grant is not recorded")
+                return
+            }
+            let now = Date(timeIntervalSince1970: TimeInterval(seconds))
+            var holderKeys: [VerifyingKey] = []
+            switch keys.source(of: holder) {
+            case .pinned(let key): holderKeys = [key]
+            case .network(let directory):
+                holderKeys = grant.issuedDate.map { directory.signingKeys(of: holder, at: $0) } ?? []
+            case nil: break
+            }
+            let latest = nhs.flatMap { optOuts[$0] }?.filter { $0.time <= seconds }.max {
+                ($0.time, $0.optsOut ? 1 : 0) < ($1.time, $1.optsOut ? 1 : 0)
+            }
+            let optedOut = (nhs.map(optedOutHere.contains) ?? false) || latest?.optsOut == true
+            guard
+                let rule = PushPolicy.serve(
+                    grant, holder: holder, holderKeys: holderKeys, requester: peer, studyUID: entry[.studyUID] ?? "",
+                    studyNHSNumber: nhs, optedOut: optedOut, now: now, policy: policy)
+            else { return }
+            add(
+                rule == .pushOptedOut ? .servedOptedOut : .servedWithoutValidCare, entry, peer: peer,
+                rule: rule.rawValue, "\(served) under emergency push \(grant.id.prefix(8))…, but: \(rule.explanation)")
         }
 
         /// Whether an entry records an opt-out (`true`) or its withdrawal (`false`), or neither

@@ -153,7 +153,8 @@ enum AuditOutcome: String {
     /// The outcome of an entry of `kind`.
     static func of(_ entry: AuditEntry) -> AuditOutcome {
         switch entry.kind {
-        case .fetchRefused, .peerRefused, .dicomRefused, .optOutRefused, .ingestRefused, .feedRefused: .minorFailure
+        case .fetchRefused, .peerRefused, .dicomRefused, .optOutRefused, .ingestRefused, .feedRefused, .pushRefused:
+            .minorFailure
         case .fetchAbandoned, .ingestFailed, .treeHeadConflict, .equivocation: .seriousFailure
         default: .success
         }

@@ -11,11 +11,11 @@ public import TrustMeshModel
 /// | entries | EventID | action | outcome |
 /// |---|---|---|---|
 /// | `query` | 110112 Query | E | 0 |
-/// | `fetchRequested`, `fetchServed`, `retrieve` | 110102 Begin Transferring DICOM Instances | E | 0 |
+/// | `fetchRequested`, `fetchServed`, `retrieve`, `studyPushed`, `pushReceived` | 110102 Begin Transferring DICOM Instances | E | 0 |
 /// | `fetchCompleted`, `ingest` / `fetchAbandoned`, `ingestFailed` / `ingestRefused` | 110104 DICOM Instances Transferred | C | 0 / 8 / 4 |
 /// | `export` | 110106 Export | R | 0 |
 /// | `view`, `retrieve` of metadata only / `instanceCorrected`, `copyMarked` / `studyRejected` | 110103 DICOM Instances Accessed | R / U / D | 0 |
-/// | `fetchRefused`, `dicomRefused`, `feedRefused`, `optOutRefused` / `peerRefused` / `keyChanged` | 110113 Security Alert (110132 Use of Restricted Function / 110126 Node Authentication / 110129 Security Configuration) | E | 4 / 4 / 0 |
+/// | `fetchRefused`, `dicomRefused`, `feedRefused`, `pushRefused`, `optOutRefused` / `peerRefused` / `keyChanged` | 110113 Security Alert (110132 Use of Restricted Function / 110126 Node Authentication / 110129 Security Configuration) | E | 4 / 4 / 0 |
 /// | `careAdded`, `optOut`, `recordPublished`, `recordReceived`, `feedReceived` / `optOutWithdrawn`, `emergencyReviewed` | 110110 Patient Record | C / U | 0 |
 /// | `auditExported`, `auditProofWritten` | 110101 Audit Log Used | R | 0 |
 /// | `treeHeadConflict`, `equivocation` | 110113 Security Alert | E | 8 |
@@ -115,8 +115,8 @@ public enum DICOMAuditMessages {
                     id: studyRootFind, type: "2", role: "24", idType: .dcm("110181", "SOP Class UID"),
                     query: Data(criteria.utf8).base64EncodedString(), details: details)
                 patientObject()
-            case .fetchRequested, .fetchCompleted, .fetchAbandoned:
-                if entry.kind == .fetchRequested {
+            case .fetchRequested, .fetchCompleted, .fetchAbandoned, .pushReceived:
+                if entry.kind == .fetchRequested || entry.kind == .pushReceived {
                     eventID = .dcm("110102", "Begin Transferring DICOM Instances")
                 } else {
                     eventID = .dcm("110104", "DICOM Instances Transferred")
@@ -132,6 +132,12 @@ public enum DICOMAuditMessages {
                 eventID = .dcm("110102", "Begin Transferring DICOM Instances")
                 participant(node, requestor: false, roles: [Self.source])
                 participant(AuditParty.peer(of: entry) ?? actor, requestor: true, roles: [Self.destination])
+                studyAndPatient()
+            case .studyPushed:
+                eventID = .dcm("110102", "Begin Transferring DICOM Instances")
+                participant(node, requestor: false, roles: [Self.source])
+                participant(AuditParty.peer(of: entry) ?? actor, requestor: false, roles: [Self.destination])
+                participant(actor, requestor: true, roles: [])
                 studyAndPatient()
             case .retrieve:
                 if entry[.metadata] != nil {
@@ -168,7 +174,7 @@ public enum DICOMAuditMessages {
                 participant(actor, requestor: true, roles: [Self.destination])
                 participant(node, requestor: false, roles: [Self.source])
                 studyAndPatient()
-            case .fetchRefused, .peerRefused, .dicomRefused, .optOutRefused, .feedRefused:
+            case .fetchRefused, .peerRefused, .dicomRefused, .optOutRefused, .feedRefused, .pushRefused:
                 securityAlert(
                     entry.kind == .peerRefused
                         ? .dcm("110126", "Node Authentication") : .dcm("110132", "Use of Restricted Function"))

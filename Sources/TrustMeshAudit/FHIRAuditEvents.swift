@@ -139,10 +139,11 @@ extension FHIRAuditEvents {
             switch entry.kind {
             case .query: query()
             case .view: read()
-            case .fetchServed, .retrieve, .export: disclosureAtSource()
-            case .fetchCompleted: disclosureAtRecipient()
+            case .fetchServed, .retrieve, .export, .studyPushed: disclosureAtSource()
+            case .fetchCompleted, .pushReceived: disclosureAtRecipient()
             case .fetchRequested, .fetchAbandoned: transfer()
-            case .fetchRefused, .peerRefused, .dicomRefused, .optOutRefused, .feedRefused, .treeHeadConflict,
+            case .fetchRefused, .peerRefused, .dicomRefused, .optOutRefused, .feedRefused, .pushRefused,
+                .treeHeadConflict,
                 .equivocation:
                 refusal()
             case .ingest, .ingestRefused, .ingestFailed: ingest()
@@ -255,6 +256,10 @@ extension FHIRAuditEvents {
                 let peer = AuditParty.peer(of: entry) ?? actor
                 agent(peer, type: destination, requestor: true)
                 if let clinician = careClinician() { personAgent(clinician) }
+            case .studyPushed:
+                // This trust's clinician sent it to the peer (an emergency push).
+                agent(AuditParty.peer(of: entry) ?? actor, type: destination, requestor: false)
+                actorAgents(requestor: true)
             case .export:
                 let folder = entry.details ?? "a folder"
                 var media = AuditParty(kind: .system, display: folder, network: nil)

@@ -37,6 +37,8 @@ package final class FetchEngine: Sendable {
     private let settings: Settings
     private let logger: Logger
     private let jobs = Mutex<[String: FetchProgress]>([:])
+    /// What to call when a fetch ends (the fetches of emergency pushes, whose receiver is notified).
+    private let endings = Mutex<[String: @Sendable (FetchProgress) -> Void]>([:])
     private let claims = ChunkClaims()
     private let metrics: (any FetchMetrics)?
     /// The network policy in force now (a membership version may change it while the node runs): a
@@ -113,11 +115,51 @@ package final class FetchEngine: Sendable {
                 }
             }
         }
+        launch(id: id, record: record, care: care, push: nil, clinician: clinician ?? care.clinician, actor: actor)
+        return progress
+    }
+
+    /// Starts fetching a study another trust pushed here (an emergency push), under the grant the
+    /// holder signed instead of a care relationship, and returns its id at once. Audited as
+    /// `fetchRequested` (subject `pushID`, details the grant's JSON), then `fetchCompleted` or
+    /// `fetchAbandoned`, with `actor` (the holder, on its clinician's behalf) as who acted.
+    /// - Parameters:
+    ///   - grant: The holder's push grant, already accepted here.
+    ///   - record: The holder's signed index record of the study, verified.
+    ///   - actor: Who asks.
+    ///   - ended: Called once when the fetch ends, completed or failed.
+    package func startPush(
+        grant: PushGrant, record: IndexRecord, by actor: Actor,
+        ended: @escaping @Sendable (FetchProgress) -> Void = { _ in }
+    ) throws -> FetchProgress {
+        try node.audit(
+            .fetchRequested, actor: actor,
+            subject: [
+                .peer: record.origin.code, .studyUID: grant.studyUID, .nhsNumber: record.nhsNumber.digits,
+                .pushID: grant.id,
+            ],
+            details: LocalNode.auditJSON(grant))
+        let id = Self.newID()
+        let progress = FetchProgress(
+            id: id, studyUID: grant.studyUID, holder: record.origin.code, clinician: grant.clinician,
+            state: .requesting, chunksTotal: 0, chunksAlreadyHeld: 0, chunksReceived: 0, bytesToMove: 0,
+            bytesReceived: 0, studyBytes: record.sizeBytes, chunksRefetched: 0, elapsedSeconds: 0, bytesPerSecond: 0,
+            secondsLeft: nil, error: nil, rule: nil, transferID: nil)
+        jobs.withLock { $0[id] = progress }
+        endings.withLock { $0[id] = ended }
+        launch(id: id, record: record, care: nil, push: grant, clinician: grant.clinician, actor: actor)
+        return progress
+    }
+
+    /// Runs a fetch in the background, ending it (``finish``) however it ends.
+    private func launch(
+        id: String, record: IndexRecord, care: CareRelationship?, push: PushGrant?, clinician: String, actor: Actor
+    ) {
         let started = ContinuousClock.now
         Task {
             do {
                 try await self.run(
-                    id: id, record: record, care: care, clinician: clinician ?? care.clinician, actor: actor,
+                    id: id, record: record, care: care, push: push, clinician: clinician, actor: actor,
                     started: started)
             } catch let refusal as PeerRefusal {
                 let failure: FetchFailure =
@@ -134,7 +176,6 @@ package final class FetchEngine: Sendable {
                 self.finish(id, actor: actor, started: started, error: "\(error)", rule: nil, failure: failure)
             }
         }
-        return progress
     }
 
     /// Finds the study in the index and a current care relationship for its patient.
@@ -172,12 +213,12 @@ package final class FetchEngine: Sendable {
     }
 
     private func run(
-        id: String, record: IndexRecord, care: CareRelationship, clinician: String, actor: Actor,
-        started: ContinuousClock.Instant
+        id: String, record: IndexRecord, care: CareRelationship?, push: PushGrant? = nil, clinician: String,
+        actor: Actor, started: ContinuousClock.Instant
     ) async throws {
         let exchange = KeyExchangeKeyPair()
         let request = ManifestRequest(
-            studyUID: record.studyUID ?? "", care: care, clinician: clinician,
+            studyUID: record.studyUID ?? "", care: care, push: push, clinician: clinician,
             transferKey: Data(exchange.publicKey).base64EncodedString())
         let answer = try await client.call(
             record.origin, path: FetchRoutes.manifest, payload: Array(try JSONEncoder().encode(request)))
@@ -400,6 +441,7 @@ package final class FetchEngine: Sendable {
                 logger.error("could not audit the end of a fetch", metadata: ["id": "\(id)", "error": "\(error)"])
             }
         }
+        if let ended = endings.withLock({ $0.removeValue(forKey: id) }), let job = progress(id) { ended(job) }
     }
 
     /// Refuses a batch the node's disk has no room for, keeping a reserve for the catalogue and the

@@ -11,7 +11,11 @@ import TrustMeshStore
 /// per-transfer key exchange.
 struct ManifestRequest: Codable, Sendable {
     var studyUID: String
-    var care: CareRelationship
+    /// The care relationship the fetch is made under; absent for the fetch of an emergency push.
+    var care: CareRelationship?
+    /// For the fetch of an emergency push: the grant the holder itself signed, in place of a care
+    /// relationship.
+    var push: PushGrant? = nil
     var clinician: String
     /// The requester's crypto_kx public key for this transfer, base64.
     var transferKey: String
@@ -164,4 +168,6 @@ public enum FetchFailure: String, Codable, Sendable {
 package enum FetchRoutes {
     package static let manifest = "/peer/v1/fetch/manifest"
     package static let chunks = "/peer/v1/fetch/chunks"
+    /// An emergency push, holder to receiver (``EmergencyPush``).
+    package static let push = "/peer/v1/push"
 }

@@ -69,19 +69,28 @@ package final class FetchServer: Sendable {
         let summary = try node.store.study(uid: request.studyUID)
         let nhs = summary?.nhsNumber.flatMap { try? NHSNumber($0) }
         let optedOut = try nhs.map(node.isOptedOut) ?? false
+        if let grant = request.push {
+            return try servePush(grant, request: request, from: requester, nhs: nhs, optedOut: optedOut, now: now)
+        }
+        guard let care = request.care else {
+            let rule = PolicyRule.noCareRelationship
+            try node.audit(
+                .fetchRefused, actor: .system("peer \(requester.ods.code)"),
+                subject: [.peer: requester.ods.code, .studyUID: request.studyUID, .rule: rule.rawValue])
+            throw PeerRefusal(.notShared, rule.explanation, rule: .known(rule))
+        }
         // The care relationship was signed when it started, perhaps with a key since rotated: the
         // key the requester held then, if one verifies it, else its current key.
         let keysThen =
-            keyring.flatMap { ring in request.care.startDate.map { ring.signingKeys(of: requester.ods, at: $0) } } ?? []
+            keyring.flatMap { ring in care.startDate.map { ring.signingKeys(of: requester.ods, at: $0) } } ?? []
         let requesterKey =
-            keysThen.first { (try? request.care.verify(with: $0)) != nil }
+            keysThen.first { (try? care.verify(with: $0)) != nil }
             ?? (keyring == nil ? requester.signingKey : keysThen.first)
         let decision = SharingPolicy.decide(
             SharingRequest(
-                requester: requester.ods, requesterKey: requesterKey, care: request.care, studyNHSNumber: nhs,
+                requester: requester.ods, requesterKey: requesterKey, care: care, studyNHSNumber: nhs,
                 optedOut: optedOut, now: now),
             policy: policy)
-        let care = request.care
         let peer = Actor.system("peer \(requester.ods.code)")
         var careSubject: [AuditEntry.SubjectKey: String] = [.careID: care.id, .careKind: care.kind.rawValue]
         if let expiry = CareExpiry(care, policy: policy) { careSubject.merge(expiry.auditSubject) { $1 } }
@@ -97,6 +106,31 @@ package final class FetchServer: Sendable {
                 metadata: ["study": "\(request.studyUID)", "requester": "\(requester.ods)", "rule": "\(rule.rawValue)"])
             throw PeerRefusal(.notShared, rule.explanation(for: care, policy: policy), rule: .known(rule))
         }
+        let (manifest, transferID, answer) = try openTransfer(request, for: requester.ods, nhs: nhs, now: now)
+        // Audited before the manifest leaves: a share that cannot be logged does not happen.
+        try node.audit(
+            .fetchServed, actor: peer,
+            subject: careSubject.merging([
+                .peer: requester.ods.code, .studyUID: request.studyUID, .nhsNumber: manifest.nhsNumber ?? "",
+                .transferID: transferID,
+            ]) { $1 },
+            details: LocalNode.auditJSON(care))
+        var metadata: Logger.Metadata = [
+            "study": "\(request.studyUID)", "requester": "\(requester.ods)", "clinician": "\(request.clinician)",
+            "care": "\(care.kind.rawValue)",
+        ]
+        if case .share(let expiry) = decision, expiry.isCut {
+            metadata["expiry"] = "\(care.expiry ?? "none") cut to \(CareTime.format(expiry.effective))"
+        }
+        logger.info("fetch manifest served", metadata: metadata)
+        return answer
+    }
+
+    /// Opens a transfer of the study for the requester: its manifest, a per-transfer key exchange
+    /// and id (valid ``transferLifetime``), and the encoded answer.
+    private func openTransfer(_ request: ManifestRequest, for requester: TrustID, nhs: NHSNumber?, now: Date) throws
+        -> (TransferManifest, String, Data)
+    {
         guard var manifest = try node.store.transferManifest(studyUID: request.studyUID),
             let clientKey = Data(base64Encoded: request.transferKey)
         else {
@@ -114,30 +148,52 @@ package final class FetchServer: Sendable {
         transfers.withLock { transfers in
             transfers = transfers.filter { $0.value.expires > now }
             transfers[transferID] = Transfer(
-                requester: requester.ods, studyUID: request.studyUID, nhsNumber: nhs, key: keys.tx,
+                requester: requester, studyUID: request.studyUID, nhsNumber: nhs, key: keys.tx,
                 hashes: Set(manifest.instances.flatMap { $0.chunks.map(\.hash) }),
                 expires: now.addingTimeInterval(Self.transferLifetime))
         }
-        // Audited before the manifest leaves: a share that cannot be logged does not happen.
-        try node.audit(
-            .fetchServed, actor: peer,
-            subject: careSubject.merging([
-                .peer: requester.ods.code, .studyUID: request.studyUID, .nhsNumber: manifest.nhsNumber ?? "",
-                .transferID: transferID,
-            ]) { $1 },
-            details: LocalNode.auditJSON(care))
-        var metadata: Logger.Metadata = [
-            "study": "\(request.studyUID)", "requester": "\(requester.ods)", "clinician": "\(request.clinician)",
-            "care": "\(care.kind.rawValue)",
-        ]
-        if case .share(let expiry) = decision, expiry.isCut {
-            metadata["expiry"] = "\(care.expiry ?? "none") cut to \(CareTime.format(expiry.effective))"
-        }
-        logger.info("fetch manifest served", metadata: metadata)
-        return try JSONEncoder().encode(
+        let answer = try JSONEncoder().encode(
             ManifestResponse(
                 transferID: transferID, transferKey: Data(exchange.publicKey).base64EncodedString(), manifest: manifest)
         )
+        return (manifest, transferID, answer)
+    }
+
+    /// Serves the fetch of an emergency push: the grant presented must be one this node signed, for
+    /// this study, its patient and the requesting trust, current, and the patient not opted out
+    /// (``PushPolicy/serve(_:holder:holderKeys:requester:studyUID:studyNHSNumber:optedOut:now:policy:)``).
+    /// Audited as `fetchServed` (subject `pushID`, details the grant's JSON) or `fetchRefused`.
+    private func servePush(
+        _ grant: PushGrant, request: ManifestRequest, from requester: Topology.Trust, nhs: NHSNumber?,
+        optedOut: Bool, now: Date
+    ) throws -> Data {
+        let me = node.configuration.trust
+        var keys = [try node.cachedSigningKey().verifyingKey]
+        if let ring = keyring, let issued = grant.issuedDate { keys += ring.signingKeys(of: me, at: issued) }
+        let peer = Actor.system("peer \(requester.ods.code)")
+        var subject: [AuditEntry.SubjectKey: String] = [
+            .peer: requester.ods.code, .studyUID: request.studyUID, .pushID: grant.id,
+        ]
+        if let rule = PushPolicy.serve(
+            grant, holder: me, holderKeys: keys, requester: requester.ods, studyUID: request.studyUID,
+            studyNHSNumber: nhs, optedOut: optedOut, now: now, policy: policy)
+        {
+            subject[.rule] = rule.rawValue
+            try node.audit(.fetchRefused, actor: peer, subject: subject, details: LocalNode.auditJSON(grant))
+            logger.warning(
+                "pushed study's fetch refused",
+                metadata: ["study": "\(request.studyUID)", "requester": "\(requester.ods)", "rule": "\(rule.rawValue)"])
+            throw PeerRefusal(.notShared, rule.explanation, rule: ReportedRule(rule.rawValue))
+        }
+        let (manifest, transferID, answer) = try openTransfer(request, for: requester.ods, nhs: nhs, now: now)
+        subject[.nhsNumber] = manifest.nhsNumber ?? ""
+        subject[.transferID] = transferID
+        // Audited before the manifest leaves: a share that cannot be logged does not happen.
+        try node.audit(.fetchServed, actor: peer, subject: subject, details: LocalNode.auditJSON(grant))
+        logger.info(
+            "pushed study's manifest served",
+            metadata: ["study": "\(request.studyUID)", "requester": "\(requester.ods)", "push": "\(grant.id)"])
+        return answer
     }
 
     /// Checks a batch request of an open transfer and returns the batch, to be streamed.

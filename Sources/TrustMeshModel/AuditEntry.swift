@@ -353,6 +353,18 @@ extension AuditEntry {
         /// A newer membership document took effect here: subject `version`; details what changed
         /// (trusts joined, left, moved; roots replaced; threshold).
         public static let membershipChanged: Kind = "membershipChanged"
+        /// A clinician of this trust pushed a study held here to another trust (an emergency push),
+        /// audited before the push leaves: actor the clinician, subject `peer` (the receiving trust),
+        /// `studyUID`, `nhsNumber`, `pushID`; details the signed push grant's
+        /// JSON (the named clinician there and the reason).
+        public static let studyPushed: Kind = "studyPushed"
+        /// This trust accepted a study another trust pushed to it: actor `peer <ODS>` (the holder),
+        /// subject `peer`, `studyUID`, `nhsNumber`, `pushID`; details the push grant's JSON.
+        public static let pushReceived: Kind = "pushReceived"
+        /// A push was refused: at the receiver (actor `peer <ODS>`) or at the holder when its
+        /// clinician's push could not leave or the receiver refused it (actor the clinician): subject
+        /// `peer`, `studyUID`, `pushID` (when a grant was made), `rule` (a push rule); details why.
+        public static let pushRefused: Kind = "pushRefused"
     }
 
     /// A key of an entry's ``AuditEntry/subject``: ASCII letters and digits.
@@ -449,6 +461,8 @@ extension AuditEntry {
         public static let entries: SubjectKey = "entries"
         /// A key certificate's serial, in decimal.
         public static let serial: SubjectKey = "serial"
+        /// An emergency push's id (its grant's), which both trusts log.
+        public static let pushID: SubjectKey = "pushID"
         /// A membership document's version, in decimal.
         public static let version: SubjectKey = "version"
     }

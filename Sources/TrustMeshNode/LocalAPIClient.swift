@@ -59,6 +59,15 @@ public enum LocalAPIClient {
         return try await send(node, "/api/v1/fetch", body: try JSONEncoder().encode(body))
     }
 
+    /// Pushes a study held at the node to a named clinician at another trust (an emergency push),
+    /// as the signed-in clinician; returns the receiving trust's acceptance.
+    public static func push(
+        node: NodeEndpoint, study: String, to: String, clinician: String, reason: String, kind: String
+    ) async throws -> PushAcceptance {
+        let body = ["study": study, "to": to, "clinician": clinician, "reason": reason, "kind": kind]
+        return try await send(node, "/api/v1/push", body: try JSONEncoder().encode(body))
+    }
+
     /// A fetch's progress.
     public static func fetchProgress(node: NodeEndpoint, id: String) async throws -> FetchProgress {
         try await get(node, "/api/v1/fetch/\(id)")
@@ -114,6 +123,18 @@ public struct NodeEndpoint: Sendable, Hashable {
         self.url = url
         self.token = token
     }
+}
+
+/// The receiving trust's acceptance of an emergency push.
+public struct PushAcceptance: Sendable, Codable {
+    /// The push's id, which both trusts log.
+    public var pushID: String
+    /// The receiving trust.
+    public var receiver: String
+    /// The study.
+    public var studyUID: String
+    /// The receiver's words.
+    public var message: String
 }
 
 /// A node's local API refused a request; the text is the node's reason.

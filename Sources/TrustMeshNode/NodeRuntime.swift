@@ -42,6 +42,8 @@ public final class NodeRuntime: Sendable {
     private let client: PeerClient
     let fetchServer: FetchServer
     let fetches: FetchEngine
+    /// Emergency pushes: this node's clinicians' pushes out, and the pushes it accepts.
+    let pushes: EmergencyPush
     let treeHeads: TreeHeadGossip
     /// Membership, certificates and revocations by gossip; nil for a network without them (a
     /// topology file with pinned keys only).
@@ -103,6 +105,8 @@ public final class NodeRuntime: Sendable {
     ///   besides the pre-fetch engine (tests listen here). By default nothing more.
     /// - Parameter prefetchRules: the pre-fetch rules (`--prefetch-rules FILE`); nil: feed events
     ///   are audited and fetch nothing.
+    /// - Parameter acceptPushFrom: the trusts whose emergency pushes this node accepts; empty: none.
+    /// - Parameter pushMail: where the notice of each push received is e-mailed (nil: no e-mail).
     public init(
         node: LocalNode, topology given: Topology, settings: GossipSettings = GossipSettings(),
         fetchBatchBytes: Int = 8 << 20, treeHeadInterval: Duration = .seconds(30),
@@ -111,7 +115,8 @@ public final class NodeRuntime: Sendable {
         httpLimits: HTTPLimits = HTTPLimits(), stowMaximumBytes: Int = 4 << 30,
         refusalAuditWindow: Duration = .seconds(60), auditSyslog: AuditSyslogSettings? = nil,
         network: String? = nil, hl7: HL7Listener.Configuration? = nil,
-        feed: @escaping @Sendable (FeedEvent) async throws -> Void = { _ in }, prefetchRules: PrefetchRules? = nil
+        feed: @escaping @Sendable (FeedEvent) async throws -> Void = { _ in }, prefetchRules: PrefetchRules? = nil,
+        acceptPushFrom: Set<TrustID> = [], pushMail: PushMailSettings? = nil
     ) throws {
         let trust = node.configuration.trust
         lock = try DataFolderLock(directory: node.directory)
@@ -233,6 +238,14 @@ public final class NodeRuntime: Sendable {
         let fetchEngine = FetchEngine(
             node: node, client: client, settings: fetchSettings, logger: logger, metrics: metrics)
         fetches = fetchEngine
+        let publicURL = local.publicURL
+        pushes = EmergencyPush(
+            node: node, client: client, fetches: fetchEngine, topology: currentTopology, acceptFrom: acceptPushFrom,
+            logger: logger
+        ) { [logger] notice in
+            guard let pushMail else { return }
+            await PushMailer.send(notice, settings: pushMail, baseURL: publicURL, logger: logger)
+        }
         if let networkGossip { certificateExchange.connect(networkGossip) }
         gossip = GossipNode(
             id: trust, keyring: keyring,
@@ -423,7 +436,7 @@ public final class NodeRuntime: Sendable {
         let guarded = [access.guardMiddleware]
         let services = LocalServices(
             node: node, topology: topologyNow, fetches: fetches, contacts: contacts, baseURL: local.publicURL,
-            logger: logger, status: { try await self.status() })
+            logger: logger, status: { try await self.status() }, pushes: pushes)
         router.addRoutes(SignInRoutes(access).routes())
         router.addRoutes(LocalAPI(services).routes(middleware: guarded))
         router.addRoutes(
@@ -464,6 +477,9 @@ public final class NodeRuntime: Sendable {
             },
             FetchRoutes.manifest: .init(maximumBody: 1 << 20) { from, payload in
                 .sealed(try self.fetchServer.manifest(from: from, payload: payload))
+            },
+            FetchRoutes.push: .init(maximumBody: 256 << 10) { from, payload in
+                .sealed(try self.pushes.receive(from: from, payload: payload))
             },
             FetchRoutes.chunks: .init(maximumBody: 4 << 20) { from, payload in
                 // Test-only: a holder that serves one batch, then waits for a file to appear, so

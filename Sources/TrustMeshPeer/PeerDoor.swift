@@ -276,7 +276,7 @@ package struct PeerDoor: Sendable {
     }
 
     /// The one place a peer refusal becomes an HTTP answer: counted, audited (policy refusals are
-    /// audited as `fetchRefused` by the holder; the rest as `peerRefused`, aggregated per source:
+    /// audited as `fetchRefused` by the holder, push refusals as `pushRefused` by the receiver; the rest as `peerRefused`, aggregated per source:
     /// ``LocalNode/auditRefusal(_:source:actor:subject:details:now:)``), logged, and sent as the
     /// wire code and message, signed and bound to the request as a 200 is.
     ///
@@ -291,7 +291,7 @@ package struct PeerDoor: Sendable {
         // An unknown session is the protocol's ordinary "handshake again" (every peer meets it once
         // after this node restarts): counted and logged, not audited as an attack.
         let routine = refusal.code == .unknownSession
-        if refusal.code != .notShared, !unreadablePayload, !routine {
+        if refusal.code != .notShared, refusal.code != .pushRefused, !unreadablePayload, !routine {
             let actor: Actor = verified.map { .system("peer \($0.code)") } ?? .system("unauthenticated \(address)")
             do {
                 try node.auditRefusal(

@@ -36,6 +36,9 @@ public struct PeerRefusal: Error, CustomStringConvertible, Sendable, Equatable, 
         /// The request's session is unknown here: expired, pushed out, or forgotten in a restart.
         /// The requester handshakes again and resends.
         case unknownSession
+        /// The receiving trust refused an emergency push; ``PeerRefusal/rule`` names the push rule
+        /// (`TrustMeshPolicy.PushRule`). The receiver audits it itself, as `pushRefused`.
+        case pushRefused
     }
 
     public var code: Code
@@ -61,7 +64,7 @@ public struct PeerRefusal: Error, CustomStringConvertible, Sendable, Equatable, 
         case .tooLarge: 413
         case .notFound, .unknownTransfer: 404
         case .unavailable: 503
-        case .notShared: 403
+        case .notShared, .pushRefused: 403
         case .storeDamaged: 500
         }
     }

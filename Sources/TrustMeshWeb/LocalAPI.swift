@@ -21,6 +21,7 @@ import TrustMeshStore
 /// | `POST /api/v1/optout` | record or withdraw a patient's opt-out (`nhs`, `reference`, `withdraw`) as the caller |
 /// | `POST /api/v1/fetch`, `GET /api/v1/fetch`, `GET /api/v1/fetch/{id}` | start a fetch; fetches; one fetch |
 /// | `GET /api/v1/priors?nhs=&modality=&bodyPart=&months=12` | ``PriorImaging`` |
+/// | `POST /api/v1/push`, `GET /api/v1/push` | an emergency push (`study`, `to`, `clinician`, `reason`, `kind`) as the signed-in clinician; the pushes this node's log records |
 ///
 /// Every failure is answered `{"error": "…"}` by ``errorResponse(_:)``, the door's one mapping.
 package struct LocalAPI: Sendable {
@@ -59,6 +60,8 @@ package struct LocalAPI: Sendable {
             }
         }
         router.get("/api/v1/priors") { request, context in await answer { try priors(request, context) } }
+        router.post("/api/v1/push") { request, context in await answer { try await push(request, context) } }
+        router.get("/api/v1/push") { _, _ in await answer { try pushes().entries() } }
         return router
     }
 
@@ -144,6 +147,37 @@ package struct LocalAPI: Sendable {
             throw Failure(status: 409, message: error.description, rule: error.rule?.name ?? "")
         } catch {
             throw Failure(status: 400, message: "\(error)")
+        }
+    }
+
+    private func pushes() throws -> EmergencyPush {
+        guard let pushes = services.pushes else { throw Failure(status: 404, message: "this node does not push") }
+        return pushes
+    }
+
+    /// An emergency push of a study held here, by the signed-in clinician (a system may not push).
+    private func push(_ request: Request, _ context: AccessContext) async throws -> EmergencyPush.Outcome {
+        struct Body: Decodable {
+            var study: String
+            var to: String
+            var clinician: String
+            var reason: String
+            var kind: String?
+        }
+        let caller = try caller(context)
+        guard let person = caller.person else {
+            throw Failure(status: 403, message: "a push must be made by a signed-in clinician, not a system")
+        }
+        let body: Body
+        do { body = try await request.decode(as: Body.self, context: context) } catch {
+            throw Failure(status: 400, message: "give study, to, clinician and reason (and kind): \(error)")
+        }
+        do {
+            return try await pushes().push(
+                studyUID: body.study, to: body.to, clinician: body.clinician, reason: body.reason,
+                kind: body.kind ?? PushGrant.emergency, by: person, session: caller.session?.handle)
+        } catch let refusal as EmergencyPush.Refusal {
+            throw Failure(status: 409, message: refusal.description, rule: refusal.rule)
         }
     }
 

@@ -18,13 +18,16 @@ package struct LocalServices: Sendable {
     package let logger: Logger
     /// The operator's view of the node.
     package let status: @Sendable () async throws -> NodeStatus
+    /// Emergency pushes (nil: this node neither pushes nor lists pushes).
+    package let pushes: EmergencyPush?
 
     package init(
         node: LocalNode, topology: @escaping @Sendable () -> Topology, fetches: FetchEngine, contacts: PeerContacts,
         baseURL: String,
         logger: Logger,
-        status: @escaping @Sendable () async throws -> NodeStatus
+        status: @escaping @Sendable () async throws -> NodeStatus, pushes: EmergencyPush? = nil
     ) {
+        self.pushes = pushes
         self.node = node
         self.currentTopology = topology
         self.fetches = fetches

@@ -21,6 +21,7 @@ import TrustMeshStore
 /// | `GET /patient?nhs=` | every study for the patient across the network; care and fetch forms; fetches |
 /// | `POST /care` | form: record a care relationship (nhs, kind, reason, justification, expires) |
 /// | `POST /fetch` | form: start a fetch (study, from, nhs) |
+/// | `POST /push` | form: an emergency push of a held study (study, to, clinician, reason); `WebPush.swift` |
 /// | `GET /fetches`, `GET /fetch/{id}` | fetches since the node started; one fetch (`?part=1`: its box only; `?part=json`: its progress, for the page's script) |
 /// | `GET /study?uid=` | a held study: series and thumbnails |
 /// | `GET /thumbnail/{sop}` | PNG thumbnail of an instance's first frame (SVG "preview not available" otherwise) |
@@ -62,6 +63,7 @@ package struct WebUI: Sendable {
         router.get("/patient") { request, _ in self.patientPage(HTML.query(of: request)) }
         router.post("/care") { request, _ in await self.recordCare(request) }
         router.post("/fetch") { request, _ in await self.startFetch(request) }
+        router.post("/push") { request, _ in await self.pushStudy(request) }
         router.get("/fetches") { _, _ in self.fetchesPage() }
         router.get("/fetch/:id") { request, context in
             self.fetchPage(id: context.parameters.get("id") ?? "", part: HTML.query(of: request)["part"] ?? "")
@@ -134,6 +136,7 @@ package struct WebUI: Sendable {
             network's index.</p>
             \(WebPages.searchForm(value: "", error: nil))
             """
+        body += pushInbox()
         if !inFlight.isEmpty {
             body += "<section aria-labelledby=\"inflight\"><h2 id=\"inflight\">Fetches in progress</h2>"
             body += inFlight.map { WebPages.fetchBox($0, study: studyRecord($0.studyUID), topology: services.topology) }
@@ -355,7 +358,7 @@ package struct WebUI: Sendable {
             .ok,
             HTML.page(
                 title: summary.description ?? "Study", node: nodeLabel, current: "",
-                body: WebPages.study(summary, series: series)))
+                body: WebPages.study(summary, series: series) + pushForm(studyUID: summary.studyInstanceUID)))
     }
 
     func thumbnail(sop: String) -> Response {
@@ -522,6 +525,7 @@ package struct WebUI: Sendable {
             }
             body += "</tbody></table>"
         }
+        body += pushSection()
         do { body += try optOutSection() } catch { return failure(error, doing: "list opt-outs") }
         return HTML.response(
             .ok, HTML.page(title: "Information governance", node: nodeLabel, current: "/governance", body: body))
@@ -574,6 +578,11 @@ package struct WebUI: Sendable {
             return WebUI.messagePage(.forbidden, title: "Not allowed", message: "Sign in as a person to review.")
         }
         do {
+            if let push = form["push"], let pushes = services.pushes {
+                try pushes.review(
+                    pushID: push, by: person, session: Caller.current?.session?.handle, note: form["note"])
+                return HTML.redirect("/governance#pushes")
+            }
             _ = try node.reviewEmergency(
                 careID: form["care"] ?? "", by: person, session: Caller.current?.session?.handle, note: form["note"]
             )

@@ -223,6 +223,28 @@ struct NodeCommand: AsyncParsableCommand {
 
         @Option(
             help: ArgumentHelp(
+                "Trusts (ODS codes, comma-separated; repeatable) whose emergency pushes this node accepts: a clinician there sends a study to a named clinician here (`trustmesh push`), this node fetches it at once and notifies (the page's inbox, --push-notify-email). Only kind emergency with a reason; a push from any other trust is refused and audited. Absent: no push is accepted.",
+                valueName: "ODS,..."))
+        var acceptPushFrom: [String] = []
+
+        @Option(
+            help: ArgumentHelp(
+                "E-mail address told of every emergency push received (the study, the sending trust, the clinician, the reason, whether it arrived; never the NHS number). Needs --smtp.",
+                valueName: "ADDRESS"))
+        var pushNotifyEmail: String?
+
+        @Option(
+            help: ArgumentHelp(
+                "The trust's SMTP relay for push notices: plain SMTP, no TLS or login (a relay inside the trust); each step times out after 10 s and a failure is logged, never holding the push.",
+                valueName: "HOST:PORT"))
+        var smtp: String?
+
+        @Option(
+            help: ArgumentHelp("Sender address of push notices (default trustmesh@ODS.invalid).", valueName: "ADDRESS"))
+        var pushNotifyFrom: String?
+
+        @Option(
+            help: ArgumentHelp(
                 "DICOM associations served at once; more are rejected (transient, local limit exceeded). A connection counts only once its A-ASSOCIATE-RQ has arrived.",
                 valueName: "N"))
         var dicomMaxAssociations: Int = 32
@@ -279,6 +301,7 @@ struct NodeCommand: AsyncParsableCommand {
             }
             if !(hl7IdleTimeout > 0) { throw ValidationError("--hl7-idle-timeout must be more than 0 seconds") }
             if hl7MaxConnections < 1 { throw ValidationError("--hl7-max-connections must be at least 1") }
+            _ = try pushSettings()
             if let aeTitle, aeTitle.isEmpty || aeTitle.count > 16 || !aeTitle.allSatisfy({ $0.isASCII && $0 != "\\" }) {
                 throw ValidationError("--ae-title must be 1–16 ASCII characters without backslash")
             }
@@ -311,6 +334,32 @@ struct NodeCommand: AsyncParsableCommand {
 
         /// `AE=HOST:PORT`: an AE title of 1–16 characters of the default repertoire, no backslash and
         /// no control characters (PS3.5 §6.2, AE), and a port 1–65535.
+        /// The trusts `--accept-push-from` names and the e-mail settings of `--push-notify-email`, checked.
+        func pushSettings(trust: TrustID? = nil) throws -> (accept: Set<TrustID>, mail: PushMailSettings?) {
+            var accept: Set<TrustID> = []
+            for code in acceptPushFrom.flatMap({ $0.split(separator: ",") }) {
+                let text = code.trimmingCharacters(in: .whitespaces)
+                guard !text.isEmpty else { continue }
+                do { accept.insert(try TrustID(text)) } catch {
+                    throw ValidationError("--accept-push-from: '\(text.prefix(16))' is not an ODS code")
+                }
+            }
+            guard let to = pushNotifyEmail else {
+                if smtp != nil { throw ValidationError("--smtp is for push notices: give --push-notify-email too") }
+                return (accept, nil)
+            }
+            guard let smtp, let colon = smtp.lastIndex(of: ":"), let port = Int(smtp[smtp.index(after: colon)...])
+            else {
+                throw ValidationError("--push-notify-email needs --smtp HOST:PORT (the trust's SMTP relay)")
+            }
+            do {
+                let from = pushNotifyFrom ?? "trustmesh@\((trust?.code ?? "node").lowercased()).invalid"
+                return (accept, try PushMailSettings(host: String(smtp[..<colon]), port: port, to: to, from: from))
+            } catch let error as NodeSettingError {
+                throw ValidationError(error.description)
+            }
+        }
+
         /// The rules file `--prefetch-rules` names, read and checked; a problem names the file and
         /// the JSON path of the value at fault.
         static func readPrefetchRules(_ path: String) throws -> PrefetchRules {
@@ -411,7 +460,8 @@ struct NodeCommand: AsyncParsableCommand {
                 stowMaximumBytes: stowMaxBytes, refusalAuditWindow: .seconds(refusalAuditWindow),
                 auditSyslog: try auditSyslog.map {
                     try AuditSyslogSettings(address: $0, caFile: auditSyslogCa ?? "", backlog: auditSyslogBacklog)
-                }, network: networkFile, hl7: hl7, prefetchRules: try prefetchRules.map(Self.readPrefetchRules))
+                }, network: networkFile, hl7: hl7, prefetchRules: try prefetchRules.map(Self.readPrefetchRules),
+                acceptPushFrom: try pushSettings().accept, pushMail: try pushSettings(trust: trust).mail)
             let host = try runtime.topology.trust(trust)?.hostAndPort().host ?? "127.0.0.1"
             try await runtime.run(
                 onListening: { port in

@@ -20,6 +20,7 @@ struct TrustMeshCommand: AsyncParsableCommand {
             StatusCommand.self, NetworkCommand.self, NodeCommand.self, OptOutCommand.self, CareCommand.self,
             FetchCommand.self, SynthesizeCommand.self, AuditCommand.self, GCCommand.self, LoginCommand.self,
             LogoutCommand.self, ConflictCommand.self, KeysCommand.self, MembershipCommand.self, JoinCommand.self,
+            PushCommand.self,
         ]
     )
 
