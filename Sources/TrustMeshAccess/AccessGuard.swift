@@ -88,6 +88,14 @@ package struct AccessGuard: RouterMiddleware {
         let scopes = Set((claims.scope ?? "").split(separator: " ").map(String.init))
         let caller = Caller(
             person: resolved.person, system: resolved.system, roles: resolved.roles, scopes: scopes, session: nil)
+        if rule.systemsOnly, caller.person != nil {
+            return .failure(
+                Refusal(
+                    access.refuse(
+                        request, .forbidden,
+                        "\(caller.displayName) is a person: this door takes a hospital system's token (client "
+                            + "credentials), never a person's", caller: caller, program: true)))
+        }
         guard rule.admits(caller.roles) else {
             return .failure(
                 Refusal(
@@ -96,7 +104,7 @@ package struct AccessGuard: RouterMiddleware {
             )
         }
         let granted = caller.may(permission) ? permission : (rule.alternative ?? permission)
-        if let scope = granted.scope {
+        if let scope = rule.scope ?? granted.scope {
             let prefix = caller.person != nil ? "user/" : "system/"
             guard scopes.contains(prefix + scope) || scopes.contains(prefix + "*.*") else {
                 return .failure(

@@ -11,6 +11,9 @@ package enum Role: String, Codable, CaseIterable, Sendable, Comparable {
     case informationGovernance
     /// A system feed (a PAS, an EPR) that records care relationships for its clinicians.
     case careFeed
+    /// The hospital's integration engine (or PAS, RIS) telling the node of appointments and imaging
+    /// orders through the FHIR feed door; a system only (``AccessRule/systemsOnly``).
+    case hospitalFeed
 
     package static func < (a: Role, b: Role) -> Bool { a.rawValue < b.rawValue }
 
@@ -21,6 +24,7 @@ package enum Role: String, Codable, CaseIterable, Sendable, Comparable {
         case .operator: "operator"
         case .informationGovernance: "information governance"
         case .careFeed: "care feed (system)"
+        case .hospitalFeed: "hospital feed (system)"
         }
     }
 }
@@ -46,6 +50,9 @@ package enum Permission: String, CaseIterable, Sendable {
     case listAll
     /// The audit trail and emergency reviews.
     case audit
+    /// Tell the node of appointments and imaging orders (the FHIR feed door: `Appointment`,
+    /// `ServiceRequest`, Subscription notifications), which the pre-fetch rules act on.
+    case feed
 
     /// The permission table (docs/ARCHITECTURE.md, "Who may do what").
     package static let grants: [Role: Set<Permission>] = [
@@ -53,6 +60,7 @@ package enum Permission: String, CaseIterable, Sendable {
         .operator: [.status, .metrics, .ingest, .listAll],
         .informationGovernance: [.audit],
         .careFeed: [.recordCare],
+        .hospitalFeed: [.feed],
     ]
 
     /// The roles that hold this permission.
@@ -66,6 +74,9 @@ package enum Permission: String, CaseIterable, Sendable {
         case .fetch, .ingest: "ImagingStudy.c"
         case .recordCare: "EpisodeOfCare.c"
         case .status, .metrics, .audit: nil
+        // Each feed route names its resource's scope (`AccessRule/scope`); a notification's entries
+        // are checked one by one in the door.
+        case .feed: nil
         }
     }
 }
@@ -87,6 +98,12 @@ package struct AccessRule: Sendable, Hashable {
     package var permission: Permission?
     /// A second permission that also admits the caller (the door then decides which job it does).
     package var alternative: Permission? = nil
+    /// The scope this route needs instead of its permission's (``Permission/scope``), e.g.
+    /// `Appointment.c` for `POST /fhir/Appointment`; nil: the permission's.
+    package var scope: String? = nil
+    /// Whether only a system (a client-credentials token) may use the route: a person's token or
+    /// session is refused whatever roles it holds (the feed door: what a hospital system says).
+    package var systemsOnly = false
 
     /// Whether a caller holding `roles` passes this rule's permission check.
     package func admits(_ roles: Set<Role>) -> Bool {
@@ -99,6 +116,10 @@ package struct AccessRule: Sendable, Hashable {
     package static func page(_ permission: Permission) -> AccessRule { AccessRule(door: .page, permission: permission) }
     package static func program(_ permission: Permission) -> AccessRule {
         AccessRule(door: .program, permission: permission)
+    }
+    /// A program route only a system may use, needing `scope` (``scope``, ``systemsOnly``).
+    package static func system(_ permission: Permission, scope: String? = nil) -> AccessRule {
+        AccessRule(door: .program, permission: permission, scope: scope, systemsOnly: true)
     }
 }
 
@@ -146,6 +167,10 @@ package enum AccessTable {
         "GET /api/v1/push": .program(.fetch),
         // FHIR and metrics.
         "GET /fhir/ImagingStudy": .program(.search),
+        // The FHIR feed door: the hospital's systems only, each resource its own scope.
+        "POST /fhir/Appointment": .system(.feed, scope: "Appointment.c"),
+        "POST /fhir/ServiceRequest": .system(.feed, scope: "ServiceRequest.c"),
+        "POST /fhir/notification": .system(.feed),
         "GET /metrics": .program(.metrics),
         // DICOMweb (QIDO without a patient is refused in the door unless the caller may listAll).
         "GET /dicom-web/studies": AccessRule(door: .program, permission: .search, alternative: .listAll),

@@ -244,12 +244,14 @@ extension AuditEntry {
         /// audited before the acknowledgement: actor the feed (`HL7 v2 <MSH-3>^<MSH-4> from
         /// <address>`), subject `nhsNumber`, `peer` (the sender's address); details the event's JSON
         /// (its kind, reference, time, place, the clinician named as data, procedure, message ID and
-        /// type).
+        /// type). From the FHIR feed door: actor `FHIR R4 system <client id>` (the authenticated
+        /// system), subject `nhsNumber`, details as above with the resource (`Appointment/ID`).
         public static let feedReceived: Kind = "feedReceived"
         /// A hospital feed's message answered AE or AR, or its connection refused before a byte was
         /// read (an address not on the allow-list, too many connections; aggregated per address):
         /// subject `peer` (the address), `rule` (`AE`, `AR` or `connection`); details the fault as the
-        /// acknowledgement names it.
+        /// acknowledgement names it. From the FHIR feed door: actor the authenticated system, subject
+        /// `rule` (the HTTP status); details the route and each OperationOutcome issue.
         public static let feedRefused: Kind = "feedRefused"
         /// This node published an index record: subject `origin`, `recordSequence`, `recordKind`,
         /// `nhsNumber`, `studyUID`.

@@ -71,6 +71,8 @@ public final class NodeRuntime: Sendable {
     let hl7: HL7Listener?
     /// The pre-fetch engine, when rules are given.
     let prefetcher: Prefetcher?
+    /// Where every feed door hands an event once audited: the `feed` closure, then the pre-fetch engine.
+    let deliverFeed: @Sendable (FeedEvent) async throws -> Void
     /// Where the trust's own people and systems reach the node.
     public let local: LocalListener
     /// Who may use the local listener: sign-in, sessions, bearer tokens, the permission table.
@@ -267,6 +269,7 @@ public final class NodeRuntime: Sendable {
             try await feed(event)
             try prefetcher?.receive(event)
         }
+        deliverFeed = deliver
         self.hl7 = hl7.map { configuration in
             var configuration = configuration
             if configuration.host.isEmpty { configuration.host = local.host }
@@ -445,6 +448,7 @@ public final class NodeRuntime: Sendable {
                 stowMaximumBytes: stowMaximumBytes
             ).routes(middleware: guarded))
         router.addRoutes(FHIRImagingStudy.routes(services, middleware: guarded))
+        router.addRoutes(FHIRFeedRoutes(node: node, logger: logger, deliver: deliverFeed).routes(middleware: guarded))
         router.addRoutes(metrics.routes(runtime: self, middleware: guarded))
         router.addRoutes(WebUI(services).routes(middleware: guarded))
         return router

@@ -26,7 +26,9 @@ struct NodeCommand: AsyncParsableCommand {
                 peer and sealed to this node); every other trust must be able to reach it. The \
                 local listener (--local-address, default 127.0.0.1 and the peer port + 1000) serves \
                 the trust's own people and systems: the page, the JSON API (/api/v1/…), DICOMweb \
-                (/dicom-web), FHIR (/fhir) and /metrics. Each answers 404 for the other's routes, so \
+                (/dicom-web), FHIR (/fhir: ImagingStudy search; Appointment, ServiceRequest and \
+                Subscription notifications posted by the hospital's systems, the FHIR feed) and \
+                /metrics. Each answers 404 for the other's routes, so \
                 the local listener can sit behind the trust's own network controls. Every round the \
                 node exchanges index digests with a few random peers and trades only the records one \
                 side lacks. Stops cleanly on Ctrl-C or SIGTERM; started again, it resumes from its \
