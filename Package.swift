@@ -79,6 +79,7 @@ let package = Package(
             ],
             swiftSettings: settings
         ),
+        .target(name: "TrustMeshFHIR", dependencies: ["TrustMeshModel", "TrustMeshCrypto"], swiftSettings: settings),
 
         // The node, divided by job (docs/ARCHITECTURE.md, "Targets").
         .target(
@@ -157,7 +158,7 @@ let package = Package(
             dependencies: [
                 "TrustMeshNodeCore", "TrustMeshAccess", "TrustMeshFetch", "TrustMeshPeer", "TrustMeshStore",
                 "TrustMeshModel",
-                "TrustMeshCrypto", "TrustMeshDICOM", "TrustMeshPolicy", "TrustMeshAudit",
+                "TrustMeshCrypto", "TrustMeshDICOM", "TrustMeshPolicy", "TrustMeshAudit", "TrustMeshFHIR",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -197,7 +198,7 @@ let package = Package(
             dependencies: [
                 "TrustMeshDICOM", "TrustMeshDIMSE", "TrustMeshDICOMweb", "TrustMeshPeer", "TrustMeshFetch",
                 "TrustMeshGossip", "TrustMeshModel", "TrustMeshCrypto", "TrustMeshCompression", "TrustMeshStore",
-                "TrustMeshAudit", "TrustMeshHL7",
+                "TrustMeshAudit", "TrustMeshHL7", "TrustMeshFHIR",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
@@ -300,6 +301,9 @@ let package = Package(
             name: "TrustMeshHL7Tests",
             dependencies: ["TrustMeshHL7", "TrustMeshModel", .product(name: "Logging", package: "swift-log")],
             swiftSettings: settings
+        ),
+        .testTarget(
+            name: "TrustMeshFHIRTests", dependencies: ["TrustMeshFHIR", "TrustMeshModel"], swiftSettings: settings
         ),
         .testTarget(
             name: "TrustMeshFuzzTests", dependencies: ["TrustMeshFuzz", "TrustMeshGossip"], swiftSettings: settings

@@ -40,6 +40,7 @@ package enum FuzzTargets {
         Target(name: "records", run: records, seeds: FuzzSeeds.records),
         Target(name: "audit", run: audit, seeds: FuzzSeeds.audit),
         Target(name: "hl7", run: hl7, seeds: hl7Seeds),
+        Target(name: "fhir", run: fhir, seeds: fhirSeeds),
     ]
 
     package static func named(_ name: String) -> Target? { all.first { $0.name == name } }

@@ -5,6 +5,7 @@ package import Logging
 import NIOCore
 import Synchronization
 package import TrustMeshAccess
+import TrustMeshFHIR
 package import TrustMeshModel
 package import TrustMeshNodeCore
 

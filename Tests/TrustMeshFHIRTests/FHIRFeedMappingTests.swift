@@ -1,7 +1,7 @@
 import Foundation
 import Testing
+import TrustMeshFHIR
 import TrustMeshModel
-import TrustMeshWeb
 
 /// The FHIR feed's strict JSON reader and its mapping of Appointment and ServiceRequest to feed
 /// events, without a node (the door itself: `FHIRFeedTests`).

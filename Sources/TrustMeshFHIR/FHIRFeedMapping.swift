@@ -16,6 +16,14 @@ package struct FHIRIssue: Sendable, Equatable, CustomStringConvertible {
     package var structural: Bool
 
     package var description: String { "\(expression): \(message)" }
+
+    /// An issue; `structural`: the resource could not be read as FHIR (HTTP 400), else 422.
+    package init(code: String, expression: String, message: String, structural: Bool) {
+        self.code = code
+        self.expression = expression
+        self.message = message
+        self.structural = structural
+    }
 }
 
 /// Every problem found in what was posted (nothing of it is delivered).
