@@ -741,6 +741,13 @@ extension FHIRFeedMapping {
                 return nil
             }
             guard let members = object(value, path: path, allowed: FHIRFeedMapping.bundleElements) else { return nil }
+            // FHIR's JSON rules for the Bundle's own elements (each resource is checked as it is read).
+            for key in members.keys.sorted() where key != "entry" {
+                general(members[key]!, path: path + "." + key, inExtensionArray: key.hasPrefix("_"))
+            }
+            if let timestamp = string(members, "timestamp", path: path), FHIRFeedMapping.time(timestamp) == nil {
+                fail(path + ".timestamp", "value", "'\(timestamp.prefix(40))' is not a FHIR instant")
+            }
             if members["implicitRules"] != nil {
                 fail(path + ".implicitRules", "not-supported", "this node knows no implicit rules", structural: false)
             }
@@ -767,6 +774,9 @@ extension FHIRFeedMapping {
                 let entryPath = "\(path).entry[\(index)]"
                 guard let fields = object(entry, path: entryPath, allowed: FHIRFeedMapping.entryElements) else {
                     continue
+                }
+                for key in fields.keys.sorted() where key != "resource" {
+                    general(fields[key]!, path: entryPath + "." + key, inExtensionArray: key.hasPrefix("_"))
                 }
                 if fields["modifierExtension"] != nil {
                     fail(entryPath + ".modifierExtension", "not-supported", "no modifier extension is understood")

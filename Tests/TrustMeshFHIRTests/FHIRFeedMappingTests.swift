@@ -147,4 +147,50 @@ import TrustMeshModel
                 "Appointment.resourceType: 'ServiceRequest': this door takes Appointment here"
             ])
     }
+
+    static func bundle(_ entries: [String], _ extra: String = "") -> [UInt8] {
+        Array(
+            (#"{"resourceType": "Bundle", "type": "history""# + extra + #", "entry": ["#
+                + entries.joined(separator: ", ") + "]}").utf8)
+    }
+
+    static let status =
+        #"{"resource": {"resourceType": "Parameters", "parameter": [{"name": "type", "valueCode": "event-notification"}]}}"#
+
+    @Test func aNotificationIsReadWholeAndEachFaultNamesItsEntry() throws {
+        let good = #"{"fullUrl": "urn:uuid:1", "resource": "# + Self.appointment() + "}"
+        let read = try FHIRFeedMapping.notification(Self.bundle([Self.status, good]), source: Self.source).get()
+        #expect(read.type == "event-notification")
+        #expect(read.items.map(\.path) == ["Bundle.entry[1].resource"])
+        #expect(read.items.first?.event?.source == Self.source)
+        for (entries, extra, expected) in [
+            (
+                [Self.status, #"{"fullUrl": "urn:uuid:2"}"#], "",
+                "Bundle.entry[1].resource: an entry without its resource"
+            ),
+            (
+                [Self.status, #"{"resource": {"resourceType": "Patient", "id": "p"}}"#], "",
+                "Bundle.entry[1].resource.resourceType"
+            ),
+            (
+                [Self.status, good, #"{"request": null, "resource": {"resourceType": "Patient"}}"#], "",
+                "Bundle.entry[2].request: null"
+            ),
+            (
+                [Self.status, good], #", "timestamp": "2026-12-05""#,
+                "Bundle.timestamp: '2026-12-05' is not a FHIR instant"
+            ),
+            ([good], "", "Bundle.entry[0].resource.resourceType: the first entry must be the notification's status"),
+            ([Self.status], "", "Bundle.entry: an event notification that carries no Appointment or ServiceRequest"),
+        ] {
+            guard
+                case .failure(let found) = FHIRFeedMapping.notification(
+                    Self.bundle(entries, extra), source: Self.source)
+            else {
+                Issue.record("accepted: \(expected)")
+                continue
+            }
+            #expect(found.issues.first?.description.hasPrefix(expected) == true, "\(found.issues)")
+        }
+    }
 }
