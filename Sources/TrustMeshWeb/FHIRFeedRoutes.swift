@@ -105,11 +105,11 @@ package struct FHIRFeedRoutes: Sendable {
         }
     }
 
-    /// Whether the caller's token carries `system/TYPE.c` (or `system/*.*`).
+    /// Whether the caller's token carries `system/TYPE.c` (or `system/*.*`), as the access guard
+    /// asks at the resource's own route.
     static func allowed(_ caller: Caller?, _ resourceType: String) -> Bool {
         guard let scopes = caller?.scopes else { return false }
         return scopes.contains("system/\(resourceType).c") || scopes.contains("system/*.*")
-            || scopes.contains("system/\(resourceType).*")
     }
 
     /// The body, once its type and size are checked.
