@@ -144,8 +144,8 @@ public final class TestNetwork: @unchecked Sendable {
     public func testToken(_ code: String) -> String { lock.withLock { tokens[code] } ?? "" }
 
     /// Runs `trustmesh` as a signed-in user of node `code` (its test token in `TRUSTMESH_TOKEN`).
-    public func cli(_ code: String, _ arguments: [String]) throws -> ProcessResult {
-        try CommandRunner.trustmesh(arguments, environment: ["TRUSTMESH_TOKEN": testToken(code)])
+    public func cli(_ code: String, _ arguments: [String]) async throws -> ProcessResult {
+        try await CommandRunner.trustmesh(arguments, environment: ["TRUSTMESH_TOKEN": testToken(code)])
     }
 
     /// Makes a synthetic study (`trustmesh synthesize`) and ingests it at `code` (`trustmesh
@@ -155,14 +155,14 @@ public final class TestNetwork: @unchecked Sendable {
     @discardableResult
     public func ingestSyntheticStudy(
         at code: String, patient: String, studyUID: String, instances: Int = 4, size: Int = 64
-    ) throws -> [String] {
+    ) async throws -> [String] {
         let input = directory.appending("in-\(studyUID)")
-        let made = try CommandRunner.trustmesh([
+        let made = try await CommandRunner.trustmesh([
             "synthesize", "--out", input, "--patient-id", patient, "--instances", "\(instances)", "--size", "\(size)",
             "--study-uid", studyUID,
         ])
         guard made.status == 0 else { throw CommandRunnerError(message: "synthesize: \(made.stderr)") }
-        let ingested = try CommandRunner.trustmesh(["ingest", "--data", dataDirectory(code), input])
+        let ingested = try await CommandRunner.trustmesh(["ingest", "--data", dataDirectory(code), input])
         guard ingested.status == 0 else {
             throw CommandRunnerError(message: "ingest at \(code): \(ingested.stdout)\(ingested.stderr)")
         }

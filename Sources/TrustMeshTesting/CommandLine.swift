@@ -38,28 +38,47 @@ public enum CommandRunner {
     /// Whether this machine lets a test mount its own small filesystem (`unshare -Urm`: a user and
     /// mount namespace, no root needed), for full-disk tests.
     public static let canMountTmpfs: Bool = {
-        guard let result = try? run("/usr/bin/unshare", ["-Urm", "mount", "-t", "tmpfs", "tmpfs", "/mnt"]) else {
+        guard let result = try? runBlocking("/usr/bin/unshare", ["-Urm", "mount", "-t", "tmpfs", "tmpfs", "/mnt"])
+        else {
             return false
         }
         return result.status == 0
     }()
 
     /// Runs `trustmesh` with arguments.
-    public static func trustmesh(_ arguments: [String], environment: [String: String]? = nil) throws -> ProcessResult {
-        try run(trustmeshPath, arguments, environment: environment)
+    public static func trustmesh(_ arguments: [String], environment: [String: String]? = nil) async throws
+        -> ProcessResult
+    {
+        try await run(trustmeshPath, arguments, environment: environment)
     }
 
     /// Runs `trustmesh-bench` with arguments.
-    public static func trustmeshBench(_ arguments: [String]) throws -> ProcessResult {
-        try run(trustmeshBenchPath, arguments)
+    public static func trustmeshBench(_ arguments: [String]) async throws -> ProcessResult {
+        try await run(trustmeshBenchPath, arguments)
     }
 
     /// Runs a program to completion, capturing its output and peak memory.
     ///
+    /// The wait is on a thread of its own, never on one of Swift concurrency's cooperative threads:
+    /// there are as many of those as cores (two here), and a test waiting out a program on one
+    /// held up every other test running beside it, its polls included, until their deadlines
+    /// passed unread (fresh-clone CI runs of the whole suite).
+    public static func run(_ program: String, _ arguments: [String], environment: [String: String]? = nil)
+        async throws -> ProcessResult
+    {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread {
+                continuation.resume(with: Result { try runBlocking(program, arguments, environment: environment) })
+            }.start()
+        }
+    }
+
+    /// ``run(_:_:environment:)``, waiting on the calling thread.
+    ///
     /// The program runs under GNU time (`/usr/bin/time`, installed by Scripts/setup) for its peak
     /// RSS: the child's own rusage would not do, because Linux carries the spawning process's
     /// high-water mark across `posix_spawn`'s vfork and exec, so it would report the test runner.
-    public static func run(_ program: String, _ arguments: [String], environment: [String: String]? = nil) throws
+    static func runBlocking(_ program: String, _ arguments: [String], environment: [String: String]? = nil) throws
         -> ProcessResult
     {
         let directory = try TemporaryDirectory(prefix: "trustmesh-run")

@@ -6,8 +6,11 @@ public func poll(
 ) async throws {
     let clock = ContinuousClock()
     let end = clock.now.advanced(by: deadline)
-    while clock.now < end {
+    // The condition is read once more after the deadline passes: a test starved of threads by
+    // the tests beside it may wake after its deadline, and its last reading, long before, is stale.
+    while true {
         if try await condition() { return }
+        if clock.now >= end { break }
         try await Task.sleep(for: pause)
     }
     throw CommandRunnerError(message: "timed out after \(deadline) waiting for \(what)")

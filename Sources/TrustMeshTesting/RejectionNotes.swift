@@ -97,10 +97,10 @@ public enum RejectionNotes {
     /// - Returns: the note's SOP Instance UID.
     /// - Throws: if pydicom is missing (Scripts/setup installs it) or fails.
     @discardableResult
-    public static func write(to path: String, rejecting files: [String], options: Options = Options()) throws
+    public static func write(to path: String, rejecting files: [String], options: Options = Options()) async throws
         -> String
     {
-        let result = try CommandRunner.run(
+        let result = try await CommandRunner.run(
             "/usr/bin/env",
             [
                 "python3", "-c", script, path, options.code, options.scheme, options.sopClassUID,

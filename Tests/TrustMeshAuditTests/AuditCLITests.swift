@@ -74,9 +74,11 @@ import TrustMeshTesting
             try LocalNetwork.write(Topology(name: "test", trusts: trusts), to: topology)
         }
 
-        func export() throws -> String {
+        func export() async throws -> String {
             let out = dir.appending("rrk-\(UUID().uuidString.prefix(6)).jsonl")
-            let result = try CommandRunner.trustmesh(["audit", "export", "--data", dir.appending("rrk"), "--out", out])
+            let result = try await CommandRunner.trustmesh([
+                "audit", "export", "--data", dir.appending("rrk"), "--out", out,
+            ])
             #expect(result.status == 0, "\(result.stderr)")
             // Six events, and the export's own entry (a disclosure, audited before the file is written).
             #expect(result.stdout.contains("Exported 7 audit entries of RRK (#1–#7, head "), "\(result.stdout)")
@@ -86,12 +88,12 @@ import TrustMeshTesting
             return out
         }
 
-        func verify(_ files: [String]) throws -> ProcessResult {
-            try CommandRunner.trustmesh(["audit", "verify"] + files + ["--topology", topology])
+        func verify(_ files: [String]) async throws -> ProcessResult {
+            try await CommandRunner.trustmesh(["audit", "verify"] + files + ["--topology", topology])
         }
 
-        func python(_ files: [String]) throws -> ProcessResult {
-            try CommandRunner.run(
+        func python(_ files: [String]) async throws -> ProcessResult {
+            try await CommandRunner.run(
                 "/usr/bin/env", ["python3", AuditCLITests.script] + files + ["--topology", topology])
         }
 
@@ -113,24 +115,24 @@ import TrustMeshTesting
             decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
     }
 
-    @Test func pythonWithTheCryptographyPackageIsAvailable() throws {
-        let result = try CommandRunner.run("/usr/bin/env", ["python3", "-c", "import cryptography, hashlib"])
+    @Test func pythonWithTheCryptographyPackageIsAvailable() async throws {
+        let result = try await CommandRunner.run("/usr/bin/env", ["python3", "-c", "import cryptography, hashlib"])
         #expect(
             result.status == 0,
             "the cross-check needs python3 with the `cryptography` package (pip install cryptography): \(result.stderr)"
         )
     }
 
-    @Test func anExportVerifiesInSwiftAndInPython() throws {
+    @Test func anExportVerifiesInSwiftAndInPython() async throws {
         let setup = try Setup()
-        let file = try setup.export()
-        let again = try CommandRunner.trustmesh([
+        let file = try await setup.export()
+        let again = try await CommandRunner.trustmesh([
             "audit", "export", "--data", setup.dir.appending("rrk"), "--out", file,
         ])
         #expect(again.status != 0)
         #expect(again.stderr.contains("must not exist"))
 
-        let swift = try setup.verify([file, setup.rq3File])
+        let swift = try await setup.verify([file, setup.rq3File])
         #expect(swift.status == 0, "\(swift.stdout)\(swift.stderr)")
         #expect(swift.stdout.contains("OK      RRK  \(file): 7 entries (#1–#7), head "))
         #expect(
@@ -139,23 +141,25 @@ import TrustMeshTesting
         #expect(swift.stdout.contains("OK      RQ3  \(setup.rq3File): 4 entries (#1–#4)"))
         #expect(swift.stdout.contains("All 2 logs verified."))
 
-        let python = try setup.python([file, setup.rq3File])
+        let python = try await setup.python([file, setup.rq3File])
         #expect(python.status == 0, "\(python.stdout)\(python.stderr)")
         #expect(python.stdout.contains("OK      \(file): RRK, 7 entries"))
     }
 
     /// Each way an insider might tamper with an export, checked by both verifiers, which must name
     /// the same trust, entry and failure.
-    @Test func everyTamperIsCaughtByBothVerifiersWithTheSameVerdict() throws {
+    @Test func everyTamperIsCaughtByBothVerifiersWithTheSameVerdict() async throws {
         let setup = try Setup()
-        let file = try setup.export()
+        let file = try await setup.export()
         let original = try Self.lines(file)
         // Seven entries: six events and the export's own.
         let entries = Array(original.prefix(7))
         let checkpoints = Array(original.dropFirst(7))
         let rq3Lines = try Self.lines(setup.rq3File)
         let key = try setup.node.signingKey()
-        func sealed(_ drafts: [AuditEntry.Draft], key: SigningKey, after head: AuditEntry? = nil) throws -> [String] {
+        func sealed(_ drafts: [AuditEntry.Draft], key: SigningKey, after head: AuditEntry? = nil) async throws
+            -> [String]
+        {
             var chain = AuditChain(trust: F.rrk, head: head)
             return try drafts.map {
                 String(decoding: try AuditExport.line(try chain.append($0, key: key)), as: UTF8.self)
@@ -178,7 +182,7 @@ import TrustMeshTesting
             ),
             ("truncate the tail", Array(entries.prefix(4) + checkpoints), "RRK #6: truncated"),
             (
-                "re-sign with another key", try sealed(parsed.map(\.draft), key: F.malloryKey) + checkpoints,
+                "re-sign with another key", try await sealed(parsed.map(\.draft), key: F.malloryKey) + checkpoints,
                 "RRK #1: bad signature"
             ),
             (
@@ -192,23 +196,25 @@ import TrustMeshTesting
         tampers.append(
             (
                 "edit and re-sign one entry with the node's key",
-                Array(entries[0..<2]) + [try Self.resealed(parsed[2], insider, key: key)] + entries[3...] + checkpoints,
+                Array(entries[0..<2]) + [try await Self.resealed(parsed[2], insider, key: key)] + entries[3...]
+                    + checkpoints,
                 "RRK #4: broken link"
             ))
         // ...or rebuilds the whole chain from #3: only RQ3's checkpoint of #6 exposes it.
         tampers.append(
             (
                 "rewrite history with the node's key",
-                Array(entries[0..<2]) + (try sealed([insider] + parsed[3...].map(\.draft), key: key, after: parsed[1]))
+                Array(entries[0..<2])
+                    + (try await sealed([insider] + parsed[3...].map(\.draft), key: key, after: parsed[1]))
                     + checkpoints, "RRK #6: rewritten"
             ))
 
         for (name, lines, verdict) in tampers {
             let path = try setup.write(lines, "tampered-\(name.replacingOccurrences(of: " ", with: "-")).jsonl")
-            let swift = try setup.verify([path, setup.rq3File])
+            let swift = try await setup.verify([path, setup.rq3File])
             #expect(swift.status == 1, "\(name): \(swift.stdout)")
             #expect(swift.stdout.contains("FAILED  RRK  \(path): \(verdict)"), "\(name): \(swift.stdout)")
-            let python = try setup.python([path, setup.rq3File])
+            let python = try await setup.python([path, setup.rq3File])
             #expect(python.status == 1, "\(name): \(python.stdout)\(python.stderr)")
             #expect(python.stdout.contains("FAILED  \(path): \(verdict)"), "\(name): \(python.stdout)\(python.stderr)")
         }
@@ -222,10 +228,10 @@ import TrustMeshTesting
         return String(decoding: try AuditExport.line(forged), as: UTF8.self).trimmingCharacters(in: .newlines)
     }
 
-    @Test func replayExitsThreeWithFindingsAndZeroWithout() throws {
+    @Test func replayExitsThreeWithFindingsAndZeroWithout() async throws {
         let setup = try Setup()
-        let file = try setup.export()
-        let findings = try CommandRunner.trustmesh([
+        let file = try await setup.export()
+        let findings = try await CommandRunner.trustmesh([
             "audit", "replay", file, setup.rq3File, "--topology", setup.topology,
         ])
         #expect(findings.status == 3, "\(findings.stdout)\(findings.stderr)")
@@ -234,14 +240,14 @@ import TrustMeshTesting
         #expect(findings.stdout.contains("RRK #4 served transfer 0123456789ab… to RQ3"))
         #expect(!findings.stdout.contains(F.patient.digits))
 
-        let json = try CommandRunner.trustmesh(
+        let json = try await CommandRunner.trustmesh(
             ["audit", "replay", file, setup.rq3File, "--topology", setup.topology, "--json"])
         #expect(json.status == 3)
         let report = try JSONDecoder().decode(AuditReplayReport.self, from: Data(json.stdout.utf8))
         #expect(report.findings.map(\.kind) == [.unmatchedFetch])
         #expect(report.timeline.count == 11)
 
-        let clean = try CommandRunner.trustmesh([
+        let clean = try await CommandRunner.trustmesh([
             "audit", "replay", setup.rq3File, "--topology", setup.topology, "--timeline",
         ])
         #expect(clean.status == 0, "\(clean.stdout)\(clean.stderr)")

@@ -40,12 +40,13 @@ import TrustMeshTesting
                     ]), to: topology)
         }
 
-        func prove(_ arguments: [String]) throws -> ProcessResult {
-            try CommandRunner.trustmesh(["audit", "prove", "--data", dir.appending("rrk")] + arguments)
+        func prove(_ arguments: [String]) async throws -> ProcessResult {
+            try await CommandRunner.trustmesh(["audit", "prove", "--data", dir.appending("rrk")] + arguments)
         }
 
-        func check(_ file: String, _ keyArguments: [String]? = nil) throws -> ProcessResult {
-            try CommandRunner.trustmesh(["audit", "check-proof", file] + (keyArguments ?? ["--topology", topology]))
+        func check(_ file: String, _ keyArguments: [String]? = nil) async throws -> ProcessResult {
+            try await CommandRunner.trustmesh(
+                ["audit", "check-proof", file] + (keyArguments ?? ["--topology", topology]))
         }
     }
 
@@ -67,10 +68,10 @@ import TrustMeshTesting
         #expect(throws: StoreError.self) { try audit.inclusionProof(sequence: 38, size: 38) }
     }
 
-    @Test func aProofChecksWithOnlyTheTrustsKeyAndTamperingIsCaught() throws {
+    @Test func aProofChecksWithOnlyTheTrustsKeyAndTamperingIsCaught() async throws {
         let setup = try Setup()
         let file = setup.dir.appending("entry-5.json")
-        let proved = try setup.prove(["--entry", "5", "--out", file])
+        let proved = try await setup.prove(["--entry", "5", "--out", file])
         #expect(proved.status == 0, "\(proved.stdout)\(proved.stderr)")
         // No head was signed yet: prove signs one of the whole log, its own entry included.
         #expect(proved.stderr.contains("signed a new tree head of 13 entries"), "\(proved.stderr)")
@@ -79,17 +80,17 @@ import TrustMeshTesting
         let last = try #require(try setup.node.store.audit.head())
         #expect(last.kind.rawValue == "auditProofWritten" && last["sequence"] == "5")
 
-        let ok = try setup.check(file)
+        let ok = try await setup.check(file)
         #expect(ok.status == 0, "\(ok.stdout)\(ok.stderr)")
         #expect(ok.stdout.contains("OK      RRK #5 (fetchServed"))
         #expect(ok.stdout.contains("is in RRK's log of 13 entries"))
-        let byKey = try setup.check(file, ["--key", setup.node.configuration.signingPublicKey.base64])
+        let byKey = try await setup.check(file, ["--key", setup.node.configuration.signingPublicKey.base64])
         #expect(byKey.status == 0, "\(byKey.stdout)\(byKey.stderr)")
 
         // Another trust's key, an edited entry, a bent path, a head of another log: each fails.
         let text = try String(contentsOfFile: file, encoding: .utf8)
         var object = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
-        func write(_ change: (inout [String: Any]) -> Void, _ name: String) throws -> String {
+        func write(_ change: (inout [String: Any]) -> Void, _ name: String) async throws -> String {
             var copy = object
             change(&copy)
             let path = setup.dir.appending(name)
@@ -97,38 +98,38 @@ import TrustMeshTesting
                 to: URL(fileURLWithPath: path))
             return path
         }
-        let wrongKey = try setup.check(file, ["--key", F.rq3Key.verifyingKey.base64])
+        let wrongKey = try await setup.check(file, ["--key", F.rq3Key.verifyingKey.base64])
         #expect(wrongKey.status == 1)
         #expect(wrongKey.stdout.contains("FAILED  RRK #5: bad signature"), "\(wrongKey.stdout)")
 
-        let edited = try write(
+        let edited = try await write(
             {
                 var entry = $0["entry"] as! [String: Any]
                 entry["actor"] = "Dr Nobody"
                 $0["entry"] = entry
             }, "edited.json")
-        #expect(try setup.check(edited).stdout.contains("FAILED  RRK #5: bad hash"))
+        #expect(try await setup.check(edited).stdout.contains("FAILED  RRK #5: bad hash"))
 
         var path = try #require(object["path"] as? [String])
         path[0] = String(repeating: "0", count: 64)
-        let bent = try write({ $0["path"] = path }, "bent.json")
-        #expect(try setup.check(bent).stdout.contains("FAILED  RRK #5: bad path"))
+        let bent = try await write({ $0["path"] = path }, "bent.json")
+        #expect(try await setup.check(bent).stdout.contains("FAILED  RRK #5: bad path"))
 
-        let shorter = try write({ $0["path"] = Array(path.dropLast()) }, "shorter.json")
-        #expect(try setup.check(shorter).stdout.contains("FAILED  RRK #5: bad"))
+        let shorter = try await write({ $0["path"] = Array(path.dropLast()) }, "shorter.json")
+        #expect(try await setup.check(shorter).stdout.contains("FAILED  RRK #5: bad"))
 
         var head = try #require(object["treeHead"] as? [String: Any])
         head["treeSize"] = 14
-        let resized = try write({ $0["treeHead"] = head }, "resized.json")
-        #expect(try setup.check(resized).stdout.contains("FAILED  RRK #5: bad tree head"))
+        let resized = try await write({ $0["treeHead"] = head }, "resized.json")
+        #expect(try await setup.check(resized).stdout.contains("FAILED  RRK #5: bad tree head"))
         object["type"] = "somethingElse"
-        let notAProof = try write({ _ in }, "not-a-proof.json")
-        let refused = try setup.check(notAProof)
+        let notAProof = try await write({ _ in }, "not-a-proof.json")
+        let refused = try await setup.check(notAProof)
         #expect(refused.status != 0)
         #expect(refused.stderr.contains("is not an inclusion proof"))
     }
 
-    @Test func proveUsesAHeldHeadAndRefusesWhatItCannotProve() throws {
+    @Test func proveUsesAHeldHeadAndRefusesWhatItCannotProve() async throws {
         let setup = try Setup()
         // The node's own head of 12 entries, as its gossip would have signed it.
         let tree = try setup.node.store.audit.treeState()
@@ -137,19 +138,19 @@ import TrustMeshTesting
         try setup.node.store.audit.storeTreeHead(head)
 
         let file = setup.dir.appending("entry-12.json")
-        let proved = try setup.prove(["--entry", "12", "--out", file])
+        let proved = try await setup.prove(["--entry", "12", "--out", file])
         #expect(proved.status == 0, "\(proved.stderr)")
         #expect(!proved.stderr.contains("signed a new tree head"))
         #expect(proved.stdout.contains("against the tree head of 12 entries"))
-        #expect(try setup.check(file).status == 0)
+        #expect(try await setup.check(file).status == 0)
 
-        let beyond = try setup.prove(["--entry", "99"])
+        let beyond = try await setup.prove(["--entry", "99"])
         #expect(beyond.status != 0)
         #expect(beyond.stderr.contains("there is no entry #99"))
-        let unheld = try setup.prove(["--entry", "3", "--tree-size", "7"])
+        let unheld = try await setup.prove(["--entry", "3", "--tree-size", "7"])
         #expect(unheld.status != 0)
         #expect(unheld.stderr.contains("holds no tree head of 7 entries; it holds heads of 12"), "\(unheld.stderr)")
-        let again = try setup.prove(["--entry", "3", "--out", file])
+        let again = try await setup.prove(["--entry", "3", "--out", file])
         #expect(again.status != 0)
         #expect(again.stderr.contains("must not exist"))
     }

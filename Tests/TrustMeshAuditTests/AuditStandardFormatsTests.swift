@@ -163,9 +163,9 @@ import TrustMeshTesting
         }
 
         /// Runs the real `trustmesh audit export --format FORMAT`.
-        func export(_ format: String) throws -> String {
+        func export(_ format: String) async throws -> String {
             let out = dir.appending("rrk-\(format)-\(UUID().uuidString.prefix(6))")
-            let result = try CommandRunner.trustmesh([
+            let result = try await CommandRunner.trustmesh([
                 "audit", "export", "--data", dir.appending("rrk"), "--format", format, "--out", out,
             ])
             #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
@@ -173,24 +173,24 @@ import TrustMeshTesting
         }
     }
 
-    static func check(_ arguments: [String]) throws -> (status: Int32, report: [String: Any], output: String) {
-        let result = try CommandRunner.run("/usr/bin/env", ["python3", checker] + arguments)
+    static func check(_ arguments: [String]) async throws -> (status: Int32, report: [String: Any], output: String) {
+        let result = try await CommandRunner.run("/usr/bin/env", ["python3", checker] + arguments)
         let report = (try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8))) as? [String: Any] ?? [:]
         return (result.status, report, result.stdout + result.stderr)
     }
 
-    @Test func theCheckersToolsAreInstalled() throws {
-        let python = try CommandRunner.run(
+    @Test func theCheckersToolsAreInstalled() async throws {
+        let python = try await CommandRunner.run(
             "/usr/bin/env", ["python3", "-c", "import fhir.resources.R4B.auditevent, fhirpathpy"])
         #expect(python.status == 0, "install fhir.resources and fhirpathpy (Scripts/setup): \(python.stderr)")
-        let jing = try CommandRunner.run("/usr/bin/env", ["sh", "-c", "command -v jing"])
+        let jing = try await CommandRunner.run("/usr/bin/env", ["sh", "-c", "command -v jing"])
         #expect(jing.status == 0, "install Debian's jing (Scripts/setup)")
     }
 
-    @Test func everyAuditEventValidatesAndKeepsTheBALPConstraints() throws {
+    @Test func everyAuditEventValidatesAndKeepsTheBALPConstraints() async throws {
         let setup = try Setup()
-        let file = try setup.export("fhir")
-        let (status, report, output) = try Self.check(["fhir", file])
+        let file = try await setup.export("fhir")
+        let (status, report, output) = try await Self.check(["fhir", file])
         #expect(status == 0, "\(output)")
         let resources = try #require(report["resources"] as? [[String: Any]], "\(output)")
         #expect(resources.count == setup.expected.count)
@@ -247,9 +247,9 @@ import TrustMeshTesting
 
     /// The checker itself must catch a wrong mapping: roles swapped, a profile's code changed, a
     /// patient named by another identifier.
-    @Test func aWrongMappingFailsTheChecks() throws {
+    @Test func aWrongMappingFailsTheChecks() async throws {
         let setup = try Setup()
-        let file = try setup.export("fhir")
+        let file = try await setup.export("fhir")
         let original = try String(contentsOfFile: file, encoding: .utf8)
         let wrongs: [(String, (inout [String: Any]) -> Void, String)] = [
             (
@@ -297,16 +297,16 @@ import TrustMeshTesting
             bundle["entry"] = entries
             let path = setup.dir.appending("wrong-\(name.replacingOccurrences(of: " ", with: "-")).json")
             try JSONSerialization.data(withJSONObject: bundle).write(to: URL(fileURLWithPath: path))
-            let (status, _, output) = try Self.check(["fhir", path])
+            let (status, _, output) = try await Self.check(["fhir", path])
             #expect(status == 1, "\(name) passed the checks")
             #expect(output.contains("\"violations\": [\n    \""), "\(name): \(output.prefix(2000))")
         }
     }
 
-    @Test func everyDICOMMessageValidatesAgainstTheSchemaWithTheRightEvent() throws {
+    @Test func everyDICOMMessageValidatesAgainstTheSchemaWithTheRightEvent() async throws {
         let setup = try Setup()
-        let file = try setup.export("dicom")
-        let (status, report, output) = try Self.check(["dicom", file, Self.schema])
+        let file = try await setup.export("dicom")
+        let (status, report, output) = try await Self.check(["dicom", file, Self.schema])
         #expect(status == 0, "\(output)")
         let messages = try #require(report["messages"] as? [[String: Any]], "\(output)")
         #expect(messages.count == setup.expected.count)
@@ -354,9 +354,9 @@ import TrustMeshTesting
         #expect(ingestRefused.contains("&lt;identity conflict&gt; &amp; &quot;quoted&quot;&#10;second line"))
     }
 
-    @Test func aMessageOutsideTheSchemaIsRefused() throws {
+    @Test func aMessageOutsideTheSchemaIsRefused() async throws {
         let setup = try Setup()
-        let file = try setup.export("dicom")
+        let file = try await setup.export("dicom")
         let lines = try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n").map(String.init)
         let broken = lines.enumerated().map { index, line in
             index == 2
@@ -365,17 +365,17 @@ import TrustMeshTesting
         }
         let path = setup.dir.appending("broken.xml")
         try Data((broken.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: path))
-        let (status, report, output) = try Self.check(["dicom", path, Self.schema])
+        let (status, report, output) = try await Self.check(["dicom", path, Self.schema])
         #expect(status == 1)
         let errors = report["errors"] as? [String] ?? []
         #expect(errors.count == 1, "\(output)")
         #expect(errors.first?.hasPrefix("line 3: ") == true, "\(errors)")
     }
 
-    @Test func theExportIsAuditedBeforeTheFileAndJSONLinesStayVerifiable() throws {
+    @Test func theExportIsAuditedBeforeTheFileAndJSONLinesStayVerifiable() async throws {
         let setup = try Setup()
         let out = setup.dir.appending("rrk.jsonl")
-        let result = try CommandRunner.trustmesh([
+        let result = try await CommandRunner.trustmesh([
             "audit", "export", "--data", setup.dir.appending("rrk"), "--out", out,
         ])
         #expect(result.status == 0, "\(result.stderr)")
@@ -390,7 +390,7 @@ import TrustMeshTesting
         #expect(last.details == URL(fileURLWithPath: out).standardizedFileURL.path)
 
         // A refused export (the file exists) writes nothing to the log.
-        let again = try CommandRunner.trustmesh([
+        let again = try await CommandRunner.trustmesh([
             "audit", "export", "--data", setup.dir.appending("rrk"), "--format", "fhir", "--out", out,
         ])
         #expect(again.status != 0)

@@ -151,7 +151,7 @@ import TrustMeshTesting
         }
     }
 
-    @Test func theDocumentsTopologyIsAcceptedByTheCLI() throws {
+    @Test func theDocumentsTopologyIsAcceptedByTheCLI() async throws {
         let vectors = try Self.committed()
         let document = try String(contentsOfFile: Self.root + "/docs/AUDIT-FORMAT.md", encoding: .utf8)
         #expect(document.contains(vectors.key.topology), "the document shows the vectors' topology")
@@ -160,7 +160,7 @@ import TrustMeshTesting
         try Data(vectors.key.topology.utf8).write(to: URL(fileURLWithPath: topology))
         let log = dir.appending("rrk.jsonl")
         try Data((vectors.entries.map(\.line).joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: log))
-        let result = try CommandRunner.trustmesh(["audit", "verify", log, "--topology", topology])
+        let result = try await CommandRunner.trustmesh(["audit", "verify", log, "--topology", topology])
         #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
         #expect(result.stdout.contains("OK      RRK  \(log): 17 entries"), "\(result.stdout)")
     }
@@ -233,7 +233,7 @@ import TrustMeshTesting
     }
 
     /// `trustmesh audit verify --network` gives the vectors' verdicts too.
-    @Test func theCLIGivesTheKeyChangeVerdicts() throws {
+    @Test func theCLIGivesTheKeyChangeVerdicts() async throws {
         let vectors = try Self.committed()
         let dir = try TemporaryDirectory(prefix: "trustmesh-vectors")
         for name in ["rotation, with the network", "compromised since 09:02:30", "a tree head after the overlap"] {
@@ -246,7 +246,7 @@ import TrustMeshTesting
                 files.append(dir.appending(file.name))
                 try Data(file.text.utf8).write(to: URL(fileURLWithPath: files.last!))
             }
-            let result = try CommandRunner.trustmesh(["audit", "verify"] + files + ["--network", network])
+            let result = try await CommandRunner.trustmesh(["audit", "verify"] + files + ["--network", network])
             let failed = verdict.files.contains { $0.verdict != "OK" }
             #expect(result.status == (failed ? 1 : 0), "\(name): \(result.stdout)\(result.stderr)")
             for (file, path) in zip(verdict.files, files) {
@@ -260,8 +260,8 @@ import TrustMeshTesting
         }
     }
 
-    @Test func thePythonVerifierReproducesEveryVector() throws {
-        let result = try CommandRunner.run(
+    @Test func thePythonVerifierReproducesEveryVector() async throws {
+        let result = try await CommandRunner.run(
             "/usr/bin/env", ["python3", Self.root + "/Scripts/check-audit-vectors.py", Self.path])
         #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
         #expect(result.stdout.contains(" passed, 0 failed"), "\(result.stdout)\(result.stderr)")

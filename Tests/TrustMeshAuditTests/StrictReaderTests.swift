@@ -168,7 +168,7 @@ import TrustMeshTesting
     /// Differential check: thousands of files mutated from real lines (bytes flipped to JSON's
     /// delicate characters, snippets inserted, ranges deleted) read the same in Swift and in Python,
     /// to the byte of every signed message, or are refused at the same line by both.
-    @Test func swiftAndPythonReadMutatedFilesAlike() throws {
+    @Test func swiftAndPythonReadMutatedFilesAlike() async throws {
         let entries = AuditVectors.log()
         let tree = AuditVectors.tree(entries)
         let head = AuditVectors.treeHeadLine(AuditVectors.treeHead(tree, size: 3, minute: 1))
@@ -205,7 +205,7 @@ import TrustMeshTesting
         let input = dir.appending("files.hex")
         try Data(files.map { AuditVectors.hex($0) }.joined(separator: "\n").utf8).write(to: URL(fileURLWithPath: input))
         let script = AuditVectorTests.root + "/Scripts/check-audit-vectors.py"
-        let result = try CommandRunner.run("/bin/sh", ["-c", "python3 \"$0\" --read < \"$1\"", script, input])
+        let result = try await CommandRunner.run("/bin/sh", ["-c", "python3 \"$0\" --read < \"$1\"", script, input])
         #expect(result.status == 0, "\(result.stderr)")
         let python = result.stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         #expect(python.count >= files.count)

@@ -6,12 +6,15 @@ import TrustMeshTesting
 
 /// The `trustmesh` command as a user runs it: a real process, real files.
 @Suite(.timeLimit(.minutes(5))) struct CLITests {
-    func trustmesh(_ arguments: String...) throws -> ProcessResult { try CommandRunner.trustmesh(arguments) }
+    func trustmesh(_ arguments: String...) async throws -> ProcessResult {
+        try await CommandRunner.trustmesh(arguments)
+    }
 
-    @Test func initCreatesOwnerOnlyKeyFilesAndRefusesToRunTwice() throws {
+    @Test func initCreatesOwnerOnlyKeyFilesAndRefusesToRunTwice() async throws {
         let dir = try TemporaryDirectory()
         let data = dir.appending("node")
-        let first = try trustmesh("init", "--data", data, "--trust", "rrk", "--name", "University Hospitals Birmingham")
+        let first = try await trustmesh(
+            "init", "--data", data, "--trust", "rrk", "--name", "University Hospitals Birmingham")
         #expect(first.status == 0, "\(first.stderr)")
         #expect(first.stdout.contains("RRK"))
         for key in ["signing.key", "agreement.key"] {
@@ -20,7 +23,7 @@ import TrustMeshTesting
             #expect(info.st_mode & 0o777 == 0o600)
         }
         let keyBefore = try Data(contentsOf: URL(fileURLWithPath: data + "/keys/signing.key"))
-        let second = try trustmesh("init", "--data", data, "--trust", "RRK", "--name", "Again")
+        let second = try await trustmesh("init", "--data", data, "--trust", "RRK", "--name", "Again")
         #expect(second.status != 0)
         #expect(second.stderr.contains("already holds a TrustMesh node"))
         #expect(try Data(contentsOf: URL(fileURLWithPath: data + "/keys/signing.key")) == keyBefore)
@@ -28,15 +31,17 @@ import TrustMeshTesting
         #expect(!first.stdout.contains(keyBefore.base64EncodedString()))
     }
 
-    @Test func gcRemovesOnlyOldLeftoversAndSaysWhat() throws {
+    @Test func gcRemovesOnlyOldLeftoversAndSaysWhat() async throws {
         let dir = try TemporaryDirectory()
         let data = dir.appending("node")
-        #expect(try trustmesh("init", "--data", data, "--trust", "RQ3", "--name", "Birmingham Children's").status == 0)
+        #expect(
+            try await trustmesh("init", "--data", data, "--trust", "RQ3", "--name", "Birmingham Children's").status == 0
+        )
         let uid = "1.2.826.0.1.3680043.10.1.9"
-        let made = try trustmesh(
+        let made = try await trustmesh(
             "synthesize", "--out", dir.appending("in"), "--instances", "2", "--size", "64", "--study-uid", uid)
         #expect(made.status == 0)
-        #expect(try trustmesh("ingest", "--data", data, dir.appending("in")).status == 0)
+        #expect(try await trustmesh("ingest", "--data", data, dir.appending("in")).status == 0)
         // A leftover of an interrupted ingest: an unlisted chunk file, two hours old, and a fresh one.
         let folder = data + "/store/chunks/00"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
@@ -47,24 +52,25 @@ import TrustMeshTesting
         var times = [timeval(tv_sec: time(nil) - 7200, tv_usec: 0), timeval(tv_sec: time(nil) - 7200, tv_usec: 0)]
         #expect(utimes(old, &times) == 0)
 
-        let dry = try trustmesh("gc", "--data", data, "--dry-run")
+        let dry = try await trustmesh("gc", "--data", data, "--dry-run")
         #expect(dry.status == 0, "\(dry.stderr)")
         #expect(dry.stdout.contains("Would remove 0 unused chunk rows, 1 chunk files and 0 pack files (5.0 KB)"))
         #expect(FileManager.default.fileExists(atPath: old))
-        let gc = try trustmesh("gc", "--data", data)
+        let gc = try await trustmesh("gc", "--data", data)
         #expect(gc.stdout.contains("Removed 0 unused chunk rows, 1 chunk files"), "\(gc.stdout)")
         #expect(!FileManager.default.fileExists(atPath: old))
         #expect(FileManager.default.fileExists(atPath: fresh))
-        #expect(try trustmesh("export", "--data", data, "--study", uid, "--out", dir.appending("x")).status == 0)
-        let bad = try trustmesh("gc", "--data", data, "--staged-hours=-1")
+        #expect(try await trustmesh("export", "--data", data, "--study", uid, "--out", dir.appending("x")).status == 0)
+        let bad = try await trustmesh("gc", "--data", data, "--staged-hours=-1")
         #expect(bad.status != 0)
         #expect(bad.stderr.contains("must not be negative"))
     }
 
     /// A topology file that cannot be used is named with what is wrong in it, by field.
-    @Test func aBadTopologyIsRefusedNamingTheField() throws {
+    @Test func aBadTopologyIsRefusedNamingTheField() async throws {
         let dir = try TemporaryDirectory()
-        #expect(try trustmesh("init", "--data", dir.appending("node"), "--trust", "RRK", "--name", "UHB").status == 0)
+        #expect(
+            try await trustmesh("init", "--data", dir.appending("node"), "--trust", "RRK", "--name", "UHB").status == 0)
         let cases: [(String, String)] = [
             (#"{"trusts": ["#, "not valid JSON"),
             (#"{"trusts": []}"#, #""name" is missing"#),
@@ -76,7 +82,7 @@ import TrustMeshTesting
         for (index, (text, expected)) in cases.enumerated() {
             let path = dir.appending("topology-\(index).json")
             try text.write(toFile: path, atomically: true, encoding: .utf8)
-            let run = try trustmesh("node", "run", "--data", dir.appending("node"), "--topology", path)
+            let run = try await trustmesh("node", "run", "--data", dir.appending("node"), "--topology", path)
             #expect(run.status == 1)
             #expect(
                 run.stderr.contains("\(path): \(expected)")
@@ -84,29 +90,31 @@ import TrustMeshTesting
         }
     }
 
-    @Test func initRefusesAMalformedODSCode() throws {
+    @Test func initRefusesAMalformedODSCode() async throws {
         let dir = try TemporaryDirectory()
-        let result = try trustmesh("init", "--data", dir.appending("n"), "--trust", "R-K", "--name", "X")
+        let result = try await trustmesh("init", "--data", dir.appending("n"), "--trust", "R-K", "--name", "X")
         #expect(result.status != 0)
         #expect(result.stderr.contains("not an ODS code"))
     }
 
-    @Test func ingestQueryAndExportRoundTrip() throws {
+    @Test func ingestQueryAndExportRoundTrip() async throws {
         let dir = try TemporaryDirectory()
         let data = dir.appending("node")
-        #expect(try trustmesh("init", "--data", data, "--trust", "RQ3", "--name", "Birmingham Children's").status == 0)
-        let made = try trustmesh(
+        #expect(
+            try await trustmesh("init", "--data", data, "--trust", "RQ3", "--name", "Birmingham Children's").status == 0
+        )
+        let made = try await trustmesh(
             "synthesize", "--out", dir.appending("in"), "--patient-id", "943 476 5919", "--instances", "3",
             "--size", "64", "--study-uid", "1.2.826.0.1.3680043.10.1.1"
         )
         #expect(made.status == 0, "\(made.stderr)")
 
-        let ingest = try trustmesh("ingest", "--data", data, dir.appending("in"))
+        let ingest = try await trustmesh("ingest", "--data", data, dir.appending("in"))
         #expect(ingest.status == 0, "\(ingest.stderr)")
         #expect(ingest.stdout.contains("Ingested 3 instances in 1 study"))
         #expect(ingest.stdout.contains("published 1 index record"))
 
-        let query = try trustmesh("query", "--data", data, "--nhs", "943-476-5919", "--json")
+        let query = try await trustmesh("query", "--data", data, "--nhs", "943-476-5919", "--json")
         #expect(query.status == 0, "\(query.stderr)")
         let result = try JSONSerialization.jsonObject(with: Data(query.stdout.utf8)) as? [String: Any]
         let studies = result?["studies"] as? [[String: Any]]
@@ -117,52 +125,52 @@ import TrustMeshTesting
         #expect(studies?.first?["holder"] as? String == "RQ3")
         #expect(studies?.first?["localCopy"] as? Bool == true)
 
-        let text = try trustmesh("query", "--data", data, "--nhs", "9434765919")
+        let text = try await trustmesh("query", "--data", data, "--nhs", "9434765919")
         #expect(text.stdout.contains("1 study for NHS number 943 476 5919 across the network"))
 
-        let export = try trustmesh(
+        let export = try await trustmesh(
             "export", "--data", data, "--study", "1.2.826.0.1.3680043.10.1.1", "--out", dir.appending("out"))
         #expect(export.status == 0, "\(export.stderr)")
         #expect(export.stdout.contains("Exported 3 files"))
 
-        let again = try trustmesh("ingest", "--data", data, dir.appending("in"))
+        let again = try await trustmesh("ingest", "--data", data, dir.appending("in"))
         #expect(again.stdout.contains("3 already held"))
         #expect(again.stdout.contains("nothing new to store"))
         #expect(!again.stdout.contains("published"))
 
-        let optOut = try trustmesh(
+        let optOut = try await trustmesh(
             "optout", "--data", data, "--nhs", "9434765919", "--reference", "Opt-out form OPT-1")
         #expect(optOut.status == 0, "\(optOut.stderr)")
-        let hidden = try trustmesh("query", "--data", data, "--nhs", "9434765919")
+        let hidden = try await trustmesh("query", "--data", data, "--nhs", "9434765919")
         #expect(hidden.stdout.contains("opted out"))
         #expect(!hidden.stdout.contains("1.2.826.0.1.3680043.10.1.1"))
     }
 
-    @Test func anInvalidNHSNumberExitsNonZeroNamingTheProblem() throws {
+    @Test func anInvalidNHSNumberExitsNonZeroNamingTheProblem() async throws {
         let dir = try TemporaryDirectory()
         let data = dir.appending("node")
-        _ = try trustmesh("init", "--data", data, "--trust", "RRK", "--name", "UHB")
-        let result = try trustmesh("query", "--data", data, "--nhs", "943 476 5918")
+        _ = try await trustmesh("init", "--data", data, "--trust", "RRK", "--name", "UHB")
+        let result = try await trustmesh("query", "--data", data, "--nhs", "943 476 5918")
         #expect(result.status != 0)
         #expect(result.stderr.contains("check digit"))
-        let short = try trustmesh("query", "--data", data, "--nhs", "12345")
+        let short = try await trustmesh("query", "--data", data, "--nhs", "12345")
         #expect(short.stderr.contains("10 digits"))
     }
 
-    @Test func ingestOfABadFileExitsTwoAndNamesIt() throws {
+    @Test func ingestOfABadFileExitsTwoAndNamesIt() async throws {
         let dir = try TemporaryDirectory()
         let data = dir.appending("node")
-        _ = try trustmesh("init", "--data", data, "--trust", "RRK", "--name", "UHB")
-        _ = try trustmesh("synthesize", "--out", dir.appending("in"), "--instances", "1", "--size", "32")
+        _ = try await trustmesh("init", "--data", data, "--trust", "RRK", "--name", "UHB")
+        _ = try await trustmesh("synthesize", "--out", dir.appending("in"), "--instances", "1", "--size", "32")
         try Data("garbage".utf8).write(to: URL(fileURLWithPath: dir.appending("in/bad.dcm")))
-        let result = try trustmesh("ingest", "--data", data, dir.appending("in"))
+        let result = try await trustmesh("ingest", "--data", data, dir.appending("in"))
         #expect(result.status == 2)
         #expect(result.stdout.contains("1 file(s) refused"))
         #expect(result.stdout.contains("bad.dcm"))
         #expect(result.stdout.contains("Ingested 1 instances"))
         // The refusal is audited with its reason.
         let log = dir.appending("audit.jsonl")
-        #expect(try trustmesh("audit", "export", "--data", data, "--out", log).status == 0)
+        #expect(try await trustmesh("audit", "export", "--data", data, "--out", log).status == 0)
         let entries = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n")
         #expect(entries.contains { $0.contains("\"ingestRefused\"") && $0.contains("bad.dcm") })
     }
@@ -171,10 +179,10 @@ import TrustMeshTesting
     /// keeps no partial instance and no stray chunk file, audits why; once there is room, the same
     /// command stores everything, byte for byte.
     @Test(.enabled(if: CommandRunner.canMountTmpfs, "needs unshare -Urm to mount a small tmpfs"))
-    func aFullDiskStopsTheIngestCleanlyAndTheSameCommandFinishesItLater() throws {
+    func aFullDiskStopsTheIngestCleanlyAndTheSameCommandFinishesItLater() async throws {
         let dir = try TemporaryDirectory()
         let uid = "1.2.826.0.1.3680043.10.77.1"
-        _ = try trustmesh(
+        _ = try await trustmesh(
             "synthesize", "--out", dir.appending("in"), "--instances", "20", "--size", "512", "--study-uid", uid)
         let disk = dir.appending("disk")
         try FileManager.default.createDirectory(atPath: disk, withIntermediateDirectories: true)
@@ -196,7 +204,7 @@ import TrustMeshTesting
             "$bin" export --data "$node" --study "$uid" --out "$out/export" > /dev/null 2>&1; echo $? > "$out/export.rc"
             "$bin" audit export --data "$node" --out "$out/audit.jsonl" > /dev/null
             """
-        let run = try CommandRunner.run(
+        let run = try await CommandRunner.run(
             "/usr/bin/unshare", ["-Urm", "sh", "-c", script, "sh", disk, dir.path, dir.appending("in"), bin, uid])
         #expect(run.status == 0, "\(run.stderr)")
         func read(_ name: String) throws -> String {
@@ -243,8 +251,8 @@ import TrustMeshTesting
     /// The shipped command lists only what an operator, clinician or auditor uses. The
     /// measurements Scripts/bench runs are `trustmesh-bench` commands: the same invocation that
     /// works there is refused by `trustmesh` (hiding them from the help would not be enough).
-    @Test func benchmarksAreTrustmeshBenchCommandsAndNotTrustmeshOnes() throws {
-        let help = try trustmesh("--help")
+    @Test func benchmarksAreTrustmeshBenchCommandsAndNotTrustmeshOnes() async throws {
+        let help = try await trustmesh("--help")
         #expect(help.status == 0, "\(help.stderr)")
         let shipped = Self.subcommands(help.stdout)
         #expect(shipped.contains("ingest") && shipped.contains("audit") && shipped.contains("synthesize"), "\(shipped)")
@@ -252,12 +260,12 @@ import TrustMeshTesting
         for moved in ["measure-limit", "simulate-gossip"] {
             #expect(!help.stdout.contains(moved))
         }
-        let auditHelp = try trustmesh("audit", "--help")
+        let auditHelp = try await trustmesh("audit", "--help")
         #expect(
             Self.subcommands(auditHelp.stdout).sorted() == ["check-proof", "export", "prove", "replay", "verify"],
             "\(auditHelp.stdout)")
 
-        let benchHelp = try CommandRunner.trustmeshBench(["--help"])
+        let benchHelp = try await CommandRunner.trustmeshBench(["--help"])
         #expect(benchHelp.status == 0, "\(benchHelp.stderr)")
         #expect(
             Self.subcommands(benchHelp.stdout).sorted() == [
@@ -267,7 +275,8 @@ import TrustMeshTesting
 
         let dir = try TemporaryDirectory()
         #expect(
-            try trustmesh("synthesize", "--out", dir.appending("in"), "--instances", "2", "--size", "32").status == 0)
+            try await trustmesh("synthesize", "--out", dir.appending("in"), "--instances", "2", "--size", "32").status
+                == 0)
         let limit = ["measure-limit", dir.appending("in")]
         let gossip = ["simulate-gossip", "--nodes", "5", "--records", "2"]
         let runs: [(shipped: [String], bench: [String], prints: String)] = [
@@ -276,30 +285,30 @@ import TrustMeshTesting
             (["audit", "bench", "--entries", "20"], ["audit", "--entries", "20"], "verify (hash, signature, link)"),
         ]
         for run in runs {
-            let refused = try CommandRunner.trustmesh(run.shipped)
+            let refused = try await CommandRunner.trustmesh(run.shipped)
             #expect(refused.status != 0, "trustmesh \(run.shipped.joined(separator: " ")) still runs")
             #expect(!refused.stdout.contains(run.prints))
-            let measured = try CommandRunner.trustmeshBench(run.bench)
+            let measured = try await CommandRunner.trustmeshBench(run.bench)
             #expect(measured.status == 0, "trustmesh-bench \(run.bench.joined(separator: " ")): \(measured.stderr)")
             #expect(measured.stdout.contains(run.prints), "\(measured.stdout)")
         }
     }
 
-    @Test func commandsOnAFolderThatIsNotANodeSaySo() throws {
+    @Test func commandsOnAFolderThatIsNotANodeSaySo() async throws {
         let dir = try TemporaryDirectory()
-        let result = try trustmesh("query", "--data", dir.path, "--nhs", "9434765919")
+        let result = try await trustmesh("query", "--data", dir.path, "--nhs", "9434765919")
         #expect(result.status != 0)
         #expect(result.stderr.contains("trustmesh init"))
     }
 
-    @Test func inspectPrintsKeywordsAndErrorsAsJSON() throws {
+    @Test func inspectPrintsKeywordsAndErrorsAsJSON() async throws {
         let dir = try TemporaryDirectory()
-        _ = try trustmesh(
+        _ = try await trustmesh(
             "synthesize", "--out", dir.appending("in"), "--instances", "1", "--size", "32", "--patient-id", "4010232137"
         )
         let file = try #require(FileManager.default.contentsOfDirectory(atPath: dir.appending("in")).first)
         try Data("DICM".utf8).write(to: URL(fileURLWithPath: dir.appending("bad.dcm")))
-        let result = try trustmesh("inspect", "--json", dir.appending("in/" + file), dir.appending("bad.dcm"))
+        let result = try await trustmesh("inspect", "--json", dir.appending("in/" + file), dir.appending("bad.dcm"))
         #expect(result.status == 2)
         let objects = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]])
         #expect(objects.count == 2)
@@ -310,11 +319,11 @@ import TrustMeshTesting
         #expect((objects[1]["error"] as? String)?.isEmpty == false)
     }
 
-    @Test func inspectOfAOneGigabyteFileStaysSmallInMemory() throws {
+    @Test func inspectOfAOneGigabyteFileStaysSmallInMemory() async throws {
         let dir = try TemporaryDirectory()
         let path = dir.appending("large.dcm")
         try DICOMWriter.writeLargePixelDataFile(path: path, pixelDataLength: 1 << 30)
-        let result = try trustmesh("inspect", "--json", path)
+        let result = try await trustmesh("inspect", "--json", path)
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.maxResidentBytes > 0, "peak memory was not measured")
         #expect(result.maxResidentBytes < 64 << 20, "peak RSS \(result.maxResidentBytes) bytes")

@@ -31,11 +31,11 @@ import TrustMeshTesting
             print(' '.join(str(b) for b in row[1:]))
         """
 
-    static func decode(_ png: [UInt8]) throws -> (width: Int, height: Int, rows: [[Int]]) {
+    static func decode(_ png: [UInt8]) async throws -> (width: Int, height: Int, rows: [[Int]]) {
         let dir = try TemporaryDirectory(prefix: "thumb")
         let path = dir.appending("t.png")
         try Data(png).write(to: URL(fileURLWithPath: path))
-        let result = try CommandRunner.run("/usr/bin/env", ["python3", "-c", decoder, path])
+        let result = try await CommandRunner.run("/usr/bin/env", ["python3", "-c", decoder, path])
         try #require(result.status == 0, "\(result.stderr)")
         var lines = result.stdout.split(separator: "\n")
         let size = lines.removeFirst().split(separator: " ").map { Int($0)! }
@@ -58,7 +58,7 @@ import TrustMeshTesting
         return info
     }
 
-    @Test func aSyntheticCTSliceIsWindowedFromItsOwnAttributesAndScaledDown() throws {
+    @Test func aSyntheticCTSliceIsWindowedFromItsOwnAttributesAndScaledDown() async throws {
         let dir = try TemporaryDirectory(prefix: "thumb-ct")
         let study = SyntheticStudy(patientID: "9434765919", instancesPerSeries: 1, seed: 1, rows: 256, columns: 256)
         let path = try study.write(to: dir.path)[0]
@@ -71,26 +71,26 @@ import TrustMeshTesting
         #expect(plan.windowCenter == 40 && plan.windowWidth == 400 && plan.intercept == -1024)
         let start = info.pixelDataOffset! + plan.elementHeaderLength
         let png = try ThumbnailRenderer.render(plan, frame: Array(bytes[start..<start + plan.frameBytes]), maxSize: 64)
-        let image = try Self.decode(png)
+        let image = try await Self.decode(png)
         #expect(image.width == 64 && image.height == 64)
         // Air outside the body is below the window (black); the body is inside it (grey).
         #expect(image.rows[0][0] == 0)
         #expect(image.rows[32][32] > 40 && image.rows[32][32] < 255)
     }
 
-    @Test func withoutAWindowTheRangeIsStretchedAndMonochrome1IsInverted() throws {
+    @Test func withoutAWindowTheRangeIsStretchedAndMonochrome1IsInverted() async throws {
         let ramp: [UInt8] = (0..<16).flatMap { [UInt8($0 * 10), 0] }  // 16-bit little endian, 0...150
         var plan = try #require(try? ThumbnailRenderer.plan(Self.info()).get())
-        let plain = try Self.decode(try ThumbnailRenderer.render(plan, frame: ramp))
+        let plain = try await Self.decode(try ThumbnailRenderer.render(plan, frame: ramp))
         #expect(plain.rows.flatMap { $0 }.first == 0 && plain.rows.flatMap { $0 }.last == 255)
         #expect(plain.rows.flatMap { $0 } == plain.rows.flatMap { $0 }.sorted())
         plan = try #require(try? ThumbnailRenderer.plan(Self.info(photometric: "MONOCHROME1")).get())
-        let inverted = try Self.decode(try ThumbnailRenderer.render(plan, frame: ramp))
+        let inverted = try await Self.decode(try ThumbnailRenderer.render(plan, frame: ramp))
         #expect(inverted.rows.flatMap { $0 }.first == 255 && inverted.rows.flatMap { $0 }.last == 0)
 
         // Signed 8-bit: -128 is the darkest, 127 the brightest.
         plan = try #require(try? ThumbnailRenderer.plan(Self.info(rows: 1, columns: 3, bits: 8, signed: true)).get())
-        let signed = try Self.decode(try ThumbnailRenderer.render(plan, frame: [0x80, 0x00, 0x7F]))
+        let signed = try await Self.decode(try ThumbnailRenderer.render(plan, frame: [0x80, 0x00, 0x7F]))
         #expect(signed.rows == [[0, 128, 255]])
     }
 

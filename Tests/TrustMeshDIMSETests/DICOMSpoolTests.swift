@@ -21,7 +21,7 @@ import TrustMeshTesting
             ], logPath: net.directory.appending(log), killHard: true)
         try await poll("RRK's DICOM listener", deadline: .seconds(30)) {
             guard node.isRunning else { throw CommandRunnerError(message: "RRK exited:\n\(node.log)") }
-            return (try? DIMSENodeTests.dcmtk("echoscu", ["-aec", "TM_RRK", "127.0.0.1", "\(port)"]))?.status == 0
+            return (try? await DIMSENodeTests.dcmtk("echoscu", ["-aec", "TM_RRK", "127.0.0.1", "\(port)"]))?.status == 0
         }
         return node
     }
@@ -98,7 +98,7 @@ import TrustMeshTesting
 
         // Every instance answered Success is held, byte for byte; nothing twice, nothing unsent.
         let exportDirectory = net.directory.appending("export")
-        let export = try CommandRunner.trustmesh([
+        let export = try await CommandRunner.trustmesh([
             "export", "--data", net.dataDirectory("RRK"), "--study", uid, "--out", exportDirectory,
         ])
         #expect(export.status == 0, "\(export.stderr)")
@@ -125,7 +125,7 @@ import TrustMeshTesting
         node = try await Self.startNode(net, port: port, log: "RRK-3.log")
         try await net.mintTestToken("RRK")
         #expect(try await DIMSENodeTests.status(net, "RRK").ownRecords == 1)
-        let audit = try CommandRunner.trustmesh([
+        let audit = try await CommandRunner.trustmesh([
             "audit", "export", "--data", net.dataDirectory("RRK"), "--out", net.directory.appending("audit.jsonl"),
         ])
         #expect(audit.status == 0, "\(audit.stderr)")
@@ -138,7 +138,7 @@ import TrustMeshTesting
 
         // The whole study sent again: the instances held are answered by the ingest itself
         // (unchanged), the rest spooled; the study grew, so one more record.
-        let again = try DIMSENodeTests.dcmtk(
+        let again = try await DIMSENodeTests.dcmtk(
             "storescu", ["-aec", "TM_RRK", "-xe", "+sd", "+r", "127.0.0.1", "\(port)", net.directory.appending("pacs")])
         #expect(again.status == 0, "\(again.stderr.suffix(1000))")
         try await poll("the whole study to be held", deadline: .seconds(60)) {
@@ -173,7 +173,7 @@ extension DICOMSpoolTests {
         try FileManager.default.copyItem(atPath: made, toPath: "\(spool)/\(key)-00000000.dcm")
         let refiled = "\(spool)/\(key)-00000001.dcm"
         try FileManager.default.copyItem(atPath: made, toPath: refiled)
-        let moved = try DIMSENodeTests.dcmtk(
+        let moved = try await DIMSENodeTests.dcmtk(
             "dcmodify",
             [
                 "-nb", "-m", "(0020,000D)=1.2.826.0.1.3680043.10.606.19", "-m",
@@ -204,7 +204,7 @@ extension DICOMSpoolTests {
         #expect(net.log("RRK").contains("kept in incoming/quarantine"))
 
         #expect(net.stop("RRK") == 0)
-        let audit = try CommandRunner.trustmesh([
+        let audit = try await CommandRunner.trustmesh([
             "audit", "export", "--data", net.dataDirectory("RRK"), "--out", net.directory.appending("audit.jsonl"),
         ])
         #expect(audit.status == 0, "\(audit.stderr)")

@@ -30,7 +30,7 @@ import TrustMeshTesting
         #expect(idle.filter { $0.drain() }.count < 40, "the rest wait for ARTIM")
 
         // A real echoscu from 127.0.0.1 associates while 20 idle sockets are held.
-        let echo = try DIMSENodeTests.dcmtk("echoscu", ["-aec", "TM_RRK", "127.0.0.1", "\(port)"])
+        let echo = try await DIMSENodeTests.dcmtk("echoscu", ["-aec", "TM_RRK", "127.0.0.1", "\(port)"])
         #expect(echo.status == 0, "\(echo.stdout)\(echo.stderr)")
 
         // ARTIM closes the rest.
@@ -44,7 +44,7 @@ import TrustMeshTesting
         // then (written when the node stops) the count of the other 39.
         #expect(net.stop("RRK") == 0)
         let log = net.directory.appending("audit.jsonl")
-        let exported = try CommandRunner.trustmesh([
+        let exported = try await CommandRunner.trustmesh([
             "audit", "export", "--data", net.dataDirectory("RRK"), "--out", log,
         ])
         #expect(exported.status == 0, "\(exported.stderr)")

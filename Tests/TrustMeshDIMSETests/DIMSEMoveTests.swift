@@ -33,7 +33,7 @@ import TrustMeshTesting
             let process = process
             try await poll("storescp to listen", deadline: .seconds(30)) {
                 guard process.isRunning else { throw Exited(log: process.log) }
-                return (try? DIMSENodeTests.dcmtk("echoscu", ["-aec", name, "127.0.0.1", "\(port)"]))?.status == 0
+                return (try? await DIMSENodeTests.dcmtk("echoscu", ["-aec", name, "127.0.0.1", "\(port)"]))?.status == 0
             }
         }
 
@@ -45,8 +45,8 @@ import TrustMeshTesting
     /// `movescu` at `port`; returns its output (the responses, with `-d`).
     static func movescu(
         _ port: Int, destination: String, _ keys: [String], patientRoot: Bool = false, callingAE: String = "MOVESCU"
-    ) throws -> String {
-        let result = try DIMSENodeTests.dcmtk(
+    ) async throws -> String {
+        let result = try await DIMSENodeTests.dcmtk(
             "movescu",
             [patientRoot ? "-P" : "-S", "-d", "-aet", callingAE, "-aec", "TM_RRK", "-aem", destination]
                 + keys.flatMap { ["-k", $0] } + ["127.0.0.1", "\(port)"])
@@ -63,7 +63,7 @@ import TrustMeshTesting
 
     /// A study written by ``SyntheticStudy``, each series converted to another transfer syntax with
     /// dcmtk, then ingested at `code` by the CLI (before the node starts).
-    static func ingest(_ net: TestNetwork, _ code: String, uid: String, seed: UInt64) throws -> [String: String] {
+    static func ingest(_ net: TestNetwork, _ code: String, uid: String, seed: UInt64) async throws -> [String: String] {
         let study = SyntheticStudy(
             patientID: nhs, instancesPerSeries: 2, seed: seed, studyInstanceUID: uid, seriesCount: 3, rows: 32,
             columns: 32)
@@ -74,13 +74,13 @@ import TrustMeshTesting
             try FileManager.default.createDirectory(
                 atPath: (out as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             switch index / 2 {
-            case 0: #expect(try DIMSENodeTests.dcmtk("dcmconv", ["+ti", path, out]).status == 0)
-            case 1: #expect(try DIMSENodeTests.dcmtk("dcmcrle", [path, out]).status == 0)
+            case 0: #expect(try await DIMSENodeTests.dcmtk("dcmconv", ["+ti", path, out]).status == 0)
+            case 1: #expect(try await DIMSENodeTests.dcmtk("dcmcrle", [path, out]).status == 0)
             default: try FileManager.default.copyItem(atPath: path, toPath: out)
             }
             original[try DICOMReader.read(path: out).attributes.sopInstanceUID ?? ""] = out
         }
-        let ingest = try CommandRunner.trustmesh([
+        let ingest = try await CommandRunner.trustmesh([
             "ingest", "--data", net.dataDirectory(code), net.directory.appending("in-\(code)"),
         ])
         #expect(ingest.status == 0, "\(ingest.stderr)")
@@ -93,14 +93,14 @@ import TrustMeshTesting
         let (dicomPort, destinationPort, downPort, rq3Port) = (ports[0], ports[1], ports[2], ports[3])
         let local = "1.2.826.0.1.3680043.10.707.1"
         let remote = "1.2.826.0.1.3680043.10.707.2"
-        let original = try Self.ingest(net, "RRK", uid: local, seed: 707)
-        _ = try Self.ingest(net, "RQ3", uid: remote, seed: 708)
+        let original = try await Self.ingest(net, "RRK", uid: local, seed: 707)
+        _ = try await Self.ingest(net, "RQ3", uid: remote, seed: 708)
         // The destination table is checked before the node starts.
         for (value, reason) in [
             ("WAY_TOO_LONG_AE_TITLE=127.0.0.1:104", "1–16 ASCII characters"), ("BACK\\SLASH=h:104", "no backslash"),
             ("DEST=127.0.0.1:0", "port must be 1–65535"), ("DEST:104", "expected AE=HOST:PORT"),
         ] {
-            let refused = try CommandRunner.trustmesh([
+            let refused = try await CommandRunner.trustmesh([
                 "node", "run", "--data", net.dataDirectory("RRK"), "--topology", net.topologyPath,
                 "--move-destination", value,
             ])
@@ -119,7 +119,7 @@ import TrustMeshTesting
         try await DIMSENodeTests.waitForDICOM(net, "RRK")
 
         // The whole study: six instances in three transfer syntaxes, each data set as stored.
-        let moved = try Self.movescu(
+        let moved = try await Self.movescu(
             dicomPort, destination: "DEST", ["QueryRetrieveLevel=STUDY", "StudyInstanceUID=\(local)"])
         #expect(Self.last("DIMSE Status", in: moved)?.hasPrefix("0x0000") == true, "\(moved)")
         #expect(Self.last("Completed Suboperations", in: moved) == "6", "\(moved)")
@@ -138,7 +138,7 @@ import TrustMeshTesting
         // One series of the study, Patient Root.
         try destination.clear()
         let series = try DICOMReader.read(path: original.values.sorted()[0]).attributes.seriesInstanceUID ?? ""
-        let seriesMove = try Self.movescu(
+        let seriesMove = try await Self.movescu(
             dicomPort, destination: "DEST",
             [
                 "QueryRetrieveLevel=SERIES", "PatientID=\(Self.nhs)", "StudyInstanceUID=\(local)",
@@ -152,25 +152,25 @@ import TrustMeshTesting
         }
 
         // A calling AE title not allowed to retrieve: Refused: Not Authorized (0124H), audited.
-        let stranger = try Self.movescu(
+        let stranger = try await Self.movescu(
             dicomPort, destination: "DEST", ["QueryRetrieveLevel=STUDY", "StudyInstanceUID=\(local)"],
             callingAE: "WORKSTATION9")
         #expect(Self.last("DIMSE Status", in: stranger)?.hasPrefix("0x0124") == true, "\(stranger)")
         #expect(destination.files.count == 2)
 
         // An AE title not in the table: 0xA801.
-        let unknown = try Self.movescu(
+        let unknown = try await Self.movescu(
             dicomPort, destination: "NOBODY", ["QueryRetrieveLevel=STUDY", "StudyInstanceUID=\(local)"])
         #expect(Self.last("DIMSE Status", in: unknown)?.hasPrefix("0xa801") == true, "\(unknown)")
 
         // A destination that is down: 0xA702, and the node goes on serving.
-        let down = try Self.movescu(
+        let down = try await Self.movescu(
             dicomPort, destination: "DOWN", ["QueryRetrieveLevel=STUDY", "StudyInstanceUID=\(local)"])
         #expect(Self.last("DIMSE Status", in: down)?.hasPrefix("0xa702") == true, "\(down)")
-        #expect(try DIMSENodeTests.dcmtk("echoscu", ["-aec", "TM_RRK", "127.0.0.1", "\(dicomPort)"]).status == 0)
+        #expect(try await DIMSENodeTests.dcmtk("echoscu", ["-aec", "TM_RRK", "127.0.0.1", "\(dicomPort)"]).status == 0)
 
         // An unsupported level: 0xC000.
-        let image = try Self.movescu(
+        let image = try await Self.movescu(
             dicomPort, destination: "DEST", ["QueryRetrieveLevel=PATIENT", "PatientID=\(Self.nhs)"], patientRoot: true)
         #expect(Self.last("DIMSE Status", in: image)?.hasPrefix("0xc000") == true, "\(image)")
 
@@ -179,12 +179,12 @@ import TrustMeshTesting
             try await DIMSENodeTests.status(net, "RRK").peers.first { $0.ods == "RQ3" }?.records ?? 0 > 0
         }
         try destination.clear()
-        let elsewhere = try Self.movescu(
+        let elsewhere = try await Self.movescu(
             dicomPort, destination: "DEST", ["QueryRetrieveLevel=STUDY", "StudyInstanceUID=\(remote)"])
         #expect(Self.last("DIMSE Status", in: elsewhere)?.hasPrefix("0xc001") == true, "\(elsewhere)")
         #expect(elsewhere.contains("held at RQ3"), "\(elsewhere)")
         // Both at once: the local study moves, the answer warns about the other.
-        let both = try Self.movescu(
+        let both = try await Self.movescu(
             dicomPort, destination: "DEST", ["QueryRetrieveLevel=STUDY", "StudyInstanceUID=\(local)\\\(remote)"])
         #expect(Self.last("DIMSE Status", in: both)?.hasPrefix("0xb000") == true, "\(both)")
         #expect(Self.last("Completed Suboperations", in: both) == "6", "\(both)")
@@ -192,7 +192,7 @@ import TrustMeshTesting
         try await poll("storescp to write six files", deadline: .seconds(30)) { destination.files.count == 6 }
 
         // Audited: each move as a retrieve by the calling AE, with the destination; refusals too.
-        let audit = try CommandRunner.trustmesh([
+        let audit = try await CommandRunner.trustmesh([
             "audit", "export", "--data", net.dataDirectory("RRK"), "--out", net.directory.appending("rrk.jsonl"),
         ])
         #expect(audit.status == 0, "\(audit.stderr)")
@@ -233,7 +233,7 @@ import TrustMeshTesting
             assoc.release()
             print(json.dumps(answers))
             """
-        let python = try CommandRunner.run("python3", ["-c", script, "\(dicomPort)", local])
+        let python = try await CommandRunner.run("python3", ["-c", script, "\(dicomPort)", local])
         #expect(python.status == 0, "\(python.stderr)")
         let answers = try #require(
             try JSONSerialization.jsonObject(with: Data(python.stdout.utf8)) as? [[Any]], "\(python.stderr)")

@@ -23,9 +23,9 @@ import TrustMeshTesting
         output.components(separatedBy: "\n").filter { $0.contains(prefix) }.count
     }
 
-    static func dcmtk(_ tool: String, _ arguments: [String]) throws -> ProcessResult {
+    static func dcmtk(_ tool: String, _ arguments: [String]) async throws -> ProcessResult {
         let path = FileManager.default.isExecutableFile(atPath: "/usr/bin/" + tool) ? "/usr/bin/" + tool : tool
-        return try CommandRunner.run(path, arguments)
+        return try await CommandRunner.run(path, arguments)
     }
 
     static func waitForDICOM(_ net: TestNetwork, _ code: String) async throws {
@@ -47,6 +47,31 @@ import TrustMeshTesting
         return Array(bytes[(144 + length)...])
     }
 
+    /// What the catalogue file itself holds, read by the sqlite3 CLI beside the running node: its
+    /// instances counted, its kept totals, its audit kinds and the spool's leftovers. For a failure
+    /// message, where the node's own answers disagree.
+    static func catalogueCounts(_ dataDirectory: String) -> String {
+        let sql = """
+            SELECT 'counted', COUNT(*) FROM instance;
+            SELECT 'kept', instances, studies FROM storeTotal;
+            SELECT 'instance', sopInstanceUID, seriesUID, ingestedAt FROM instance;
+            SELECT 'audit', sequence, kind FROM auditEntry WHERE sequence > 0;
+            """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+        process.arguments = ["-readonly", dataDirectory + "/catalogue.sqlite", sql]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        guard (try? process.run()) != nil else { return "(no sqlite3 to read the catalogue)" }
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        let left = (try? FileManager.default.contentsOfDirectory(atPath: dataDirectory + "/incoming/spool")) ?? []
+        let quarantined =
+            (try? FileManager.default.contentsOfDirectory(atPath: dataDirectory + "/incoming/quarantine")) ?? []
+        return "the catalogue file:\n\(output)spool: \(left.sorted()); quarantine: \(quarantined.sorted())"
+    }
+
     static func files(_ directory: String) -> [String] {
         let enumerator = FileManager.default.enumerator(atPath: directory)
         var found: [String] = []
@@ -66,7 +91,7 @@ import TrustMeshTesting
         try await Self.waitForDICOM(net, "RQ3")
         let rrk = ["127.0.0.1", "\(ports[0])"]
 
-        let echo = try Self.dcmtk("echoscu", ["-aec", "TM_RRK"] + rrk)
+        let echo = try await Self.dcmtk("echoscu", ["-aec", "TM_RRK"] + rrk)
         #expect(echo.status == 0, "\(echo.stderr)")
 
         // Three series of three slices, sent in four transfer syntaxes: Implicit VR LE, RLE,
@@ -92,13 +117,13 @@ import TrustMeshTesting
             if tool.isEmpty {
                 try FileManager.default.copyItem(atPath: path, toPath: out)
             } else {
-                let converted = try Self.dcmtk(tool, arguments + [path, out])
+                let converted = try await Self.dcmtk(tool, arguments + [path, out])
                 #expect(converted.status == 0, "\(converted.stderr)")
             }
             sent.append(out)
         }
         for (folder, propose) in [("implicit", "-xi"), ("rle", "-xr"), ("jpeg", "-xs"), ("explicit", "-xe")] {
-            let store = try Self.dcmtk(
+            let store = try await Self.dcmtk(
                 "storescu",
                 ["-aec", "TM_RRK", propose, "+sd", "+r"] + rrk + [net.directory.appending("send/" + folder)])
             #expect(store.status == 0, "storescu \(folder): \(store.stderr)")
@@ -118,7 +143,7 @@ import TrustMeshTesting
                 return status.instances == 9 && listed == 9
             }
         } catch {
-            Issue.record("\(error); last seen: \(seen)")
+            Issue.record("\(error); last seen: \(seen); \(Self.catalogueCounts(net.dataDirectory("RRK")))")
             throw error
         }
         let published = try await Self.status(net, "RRK").ownRecords
@@ -128,7 +153,7 @@ import TrustMeshTesting
         #expect(listener.aeTitle == "TM_RRK")
 
         // Byte for byte: every data set exported is the one sent, in the syntax it was sent in.
-        let export = try CommandRunner.trustmesh([
+        let export = try await CommandRunner.trustmesh([
             "export", "--data", net.dataDirectory("RRK"), "--study", uid, "--out", net.directory.appending("export"),
         ])
         #expect(export.status == 0, "\(export.stderr)")
@@ -152,7 +177,7 @@ import TrustMeshTesting
         for path in exported {
             perSeries[try DICOMReader.read(path: path).attributes.seriesInstanceUID ?? "", default: 0] += 1
         }
-        let seriesFind = try Self.dcmtk(
+        let seriesFind = try await Self.dcmtk(
             "findscu",
             [
                 "-S", "-aec", "TM_RRK", "-k", "QueryRetrieveLevel=SERIES", "-k", "StudyInstanceUID=\(uid)", "-k",
@@ -167,7 +192,7 @@ import TrustMeshTesting
             #expect(block.contains("(0020,1209) IS [\(count)"), "\(series): \(block.prefix(300))")
         }
         let (someSeries, itsCount) = try #require(perSeries.first)
-        let imageFind = try Self.dcmtk(
+        let imageFind = try await Self.dcmtk(
             "findscu",
             [
                 "-S", "-aec", "TM_RRK", "-k", "QueryRetrieveLevel=IMAGE", "-k", "StudyInstanceUID=\(uid)", "-k",
@@ -179,20 +204,20 @@ import TrustMeshTesting
         // A query for one instance finds just it; one without its study is declined with the reason.
         let oneUID = try #require(
             original.first { (try? DICOMReader.read(path: $0.value).attributes.seriesInstanceUID) == someSeries }?.key)
-        let oneFind = try Self.dcmtk(
+        let oneFind = try await Self.dcmtk(
             "findscu",
             [
                 "-S", "-aec", "TM_RRK", "-k", "QueryRetrieveLevel=IMAGE", "-k", "StudyInstanceUID=\(uid)", "-k",
                 "SeriesInstanceUID=\(someSeries)", "-k", "SOPInstanceUID=\(oneUID)",
             ] + rrk)
         #expect(Self.answers(oneFind.stdout + oneFind.stderr, "(0008,0018) UI [") == 1)
-        let open = try Self.dcmtk(
+        let open = try await Self.dcmtk(
             "findscu",
             ["-v", "-S", "-aec", "TM_RRK", "-k", "QueryRetrieveLevel=SERIES", "-k", "SeriesInstanceUID"] + rrk)
         #expect((open.stdout + open.stderr).contains("Failed: UnableToProcess"), "\(open.stdout + open.stderr)")
 
         // Sending the study again stores nothing new and publishes nothing.
-        let again = try Self.dcmtk(
+        let again = try await Self.dcmtk(
             "storescu", ["-aec", "TM_RRK", "-xe", "+sd", "+r"] + rrk + [net.directory.appending("send/explicit")])
         #expect(again.status == 0)
 
@@ -200,7 +225,7 @@ import TrustMeshTesting
         try await poll("RQ3 to learn of RRK's study", deadline: .seconds(30)) {
             try await Self.status(net, "RQ3").peers.first { $0.ods == "RRK" }?.records == 4
         }
-        let find = try Self.dcmtk(
+        let find = try await Self.dcmtk(
             "findscu",
             [
                 "-S", "-aec", "TM_RQ3", "-k", "QueryRetrieveLevel=STUDY", "-k", "PatientID=\(Self.nhs)", "-k",
@@ -219,7 +244,7 @@ import TrustMeshTesting
 
         // RQ3 does not hold the study, so it knows none of its series: no matches (STUDY level said
         // where the study is).
-        let elsewhere = try Self.dcmtk(
+        let elsewhere = try await Self.dcmtk(
             "findscu",
             [
                 "-S", "-aec", "TM_RQ3", "-k", "QueryRetrieveLevel=SERIES", "-k", "StudyInstanceUID=\(uid)", "-k",
@@ -230,7 +255,7 @@ import TrustMeshTesting
 
         // Date ranges and modality filter; a range that excludes the study returns nothing.
         let studyDate = study.studyDate
-        let inRange = try Self.dcmtk(
+        let inRange = try await Self.dcmtk(
             "findscu",
             [
                 "-S", "-aec", "TM_RQ3", "-k", "QueryRetrieveLevel=STUDY", "-k", "PatientID=\(Self.nhs)", "-k",
@@ -238,7 +263,7 @@ import TrustMeshTesting
                 "-k", "StudyInstanceUID", "127.0.0.1", "\(ports[1])",
             ])
         #expect((inRange.stdout + inRange.stderr).contains(uid))
-        let outOfRange = try Self.dcmtk(
+        let outOfRange = try await Self.dcmtk(
             "findscu",
             [
                 "-S", "-aec", "TM_RQ3", "-k", "QueryRetrieveLevel=STUDY", "-k", "PatientID=\(Self.nhs)", "-k",
@@ -248,7 +273,7 @@ import TrustMeshTesting
         #expect(!(outOfRange.stdout + outOfRange.stderr).contains(uid))
 
         // Patient Root, PATIENT level.
-        let patient = try Self.dcmtk(
+        let patient = try await Self.dcmtk(
             "findscu",
             [
                 "-P", "-aec", "TM_RQ3", "-k", "QueryRetrieveLevel=PATIENT", "-k", "PatientID=\(Self.nhs)", "-k",
@@ -258,7 +283,7 @@ import TrustMeshTesting
         #expect((patient.stdout + patient.stderr).contains("NumberOfPatientRelatedStudies"))
 
         // A workstation not named by --query-retrieve-ae: Refused: Not Authorized (0124H), no match.
-        let stranger = try Self.dcmtk(
+        let stranger = try await Self.dcmtk(
             "findscu",
             [
                 "-v", "-S", "-aet", "WORKSTATION9", "-aec", "TM_RQ3", "-k", "QueryRetrieveLevel=STUDY", "-k",
@@ -270,7 +295,7 @@ import TrustMeshTesting
         #expect(!refusal.contains(uid), "\(refusal)")
 
         // Queries are audited at RQ3 with the calling AE title as the actor, the refusal too.
-        let audit = try CommandRunner.trustmesh([
+        let audit = try await CommandRunner.trustmesh([
             "audit", "export", "--data", net.dataDirectory("RQ3"), "--out", net.directory.appending("rq3.jsonl"),
         ])
         #expect(audit.status == 0, "\(audit.stderr)")
@@ -279,7 +304,7 @@ import TrustMeshTesting
         #expect(
             log.split(separator: "\n").contains { $0.contains("\"accessRefused\"") && $0.contains("WORKSTATION9") },
             "the refused C-FIND is audited")
-        let rrkAudit = try CommandRunner.trustmesh([
+        let rrkAudit = try await CommandRunner.trustmesh([
             "audit", "export", "--data", net.dataDirectory("RRK"), "--out", net.directory.appending("rrk.jsonl"),
         ])
         #expect(rrkAudit.status == 0)
@@ -305,7 +330,7 @@ import TrustMeshTesting
             rows: 512, columns: 512)
         let made = try study.write(to: net.directory.appending("pacs"))
         // storescu stops at the first refusal (exit status non-zero) and names it with -v.
-        let store = try Self.dcmtk(
+        let store = try await Self.dcmtk(
             "storescu",
             ["-v", "-aec", "TM_RKB", "-xe", "+sd", "+r", "127.0.0.1", "\(port)", net.directory.appending("pacs")])
         #expect(store.status != 0)
@@ -318,10 +343,10 @@ import TrustMeshTesting
         try await poll("every instance answered to be catalogued", deadline: .seconds(30)) {
             try await Self.status(net, "RKB").instances == listener.instancesStored
         }
-        let echo = try Self.dcmtk("echoscu", ["-aec", "TM_RKB", "127.0.0.1", "\(port)"])
+        let echo = try await Self.dcmtk("echoscu", ["-aec", "TM_RKB", "127.0.0.1", "\(port)"])
         #expect(echo.status == 0, "\(echo.stderr)")
         let ines = try await net.signIn("RKB", user: "ines")
-        let audit = try CommandRunner.run(
+        let audit = try await CommandRunner.run(
             "/usr/bin/curl", ["-sS", "-f", "-H", "Cookie: \(ines.cookie)", net.url("RKB") + "/audit"])
         #expect(audit.status == 0, "\(audit.stderr)")
         #expect(audit.stdout.contains("ingestFailed"))
@@ -341,7 +366,7 @@ import TrustMeshTesting
         try await Self.waitForDICOM(net, "RRK")
 
         // A calling AE title not on the list: A-ASSOCIATE-RJ, "calling AE title not recognised".
-        let intruder = try Self.dcmtk("echoscu", ["-aet", "INTRUDER", "-aec", "TM_RRK", "127.0.0.1", "\(port)"])
+        let intruder = try await Self.dcmtk("echoscu", ["-aet", "INTRUDER", "-aec", "TM_RRK", "127.0.0.1", "\(port)"])
         #expect(intruder.status != 0)
         #expect((intruder.stdout + intruder.stderr).contains("Calling AE Title Not Recognized"))
         let raw = try RawAssociation(port: port)
@@ -464,7 +489,7 @@ import TrustMeshTesting
         #expect(incoming.filter { $0.hasSuffix(".dcm") }.isEmpty, "\(incoming)")
 
         // After all of that, a good peer is served.
-        let good = try Self.dcmtk("echoscu", ["-aec", "TM_RRK", "127.0.0.1", "\(port)"])
+        let good = try await Self.dcmtk("echoscu", ["-aec", "TM_RRK", "127.0.0.1", "\(port)"])
         #expect(good.status == 0, "\(good.stderr)")
         let listener = try #require(after.dicom)
         #expect(listener.associationsRejected >= 3)
@@ -474,7 +499,7 @@ import TrustMeshTesting
 
         // Every refusal is in the signed audit log with its reason.
         let log = net.directory.appending("audit.jsonl")
-        let exported = try CommandRunner.trustmesh([
+        let exported = try await CommandRunner.trustmesh([
             "audit", "export", "--data", net.dataDirectory("RRK"), "--out", log,
         ])
         #expect(exported.status == 0, "\(exported.stderr)")
@@ -498,7 +523,7 @@ import TrustMeshTesting
             columns: 64)
         let made = try study.write(to: net.directory.appending("pacs"))
         // Orthanc and the node run together in a loopback-only network namespace (the script says why).
-        let run = try CommandRunner.run(
+        let run = try await CommandRunner.run(
             "bash",
             [
                 Self.root + "/Scripts/dimse-orthanc-store", CommandRunner.trustmeshPath, net.dataDirectory("RWP"),
@@ -509,7 +534,7 @@ import TrustMeshTesting
         #expect(answer?["InstancesCount"] as? Int == 6, "\(run.stdout)")
         #expect(answer?["FailedInstancesCount"] as? Int == 0)
         // The node has stopped; its store holds the study, byte for byte as Orthanc sent it.
-        let export = try CommandRunner.trustmesh([
+        let export = try await CommandRunner.trustmesh([
             "export", "--data", net.dataDirectory("RWP"), "--study", uid, "--out", net.directory.appending("out"),
         ])
         #expect(export.status == 0, "\(export.stderr)")
@@ -535,7 +560,7 @@ import TrustMeshTesting
             patientID: Self.nhs, instancesPerSeries: 2, seed: 9, studyInstanceUID: uid, seriesCount: 2, rows: 64,
             columns: 64)
         let paths = try study.write(to: net.directory.appending("study"))
-        let result = try CommandRunner.run(
+        let result = try await CommandRunner.run(
             "python3",
             [Self.root + "/Scripts/dimse-pynetdicom.py", "127.0.0.1", "\(port)", "COVENTRY", Self.nhs] + paths)
         #expect(result.status == 0, "\(result.stderr)")

@@ -187,7 +187,7 @@ import TrustMeshTesting
         // The refusals are in the audit log with their reasons (the first as its own entry, the
         // rest in the window's count).
         try await poll("the refusals' reasons in the audit log", deadline: .seconds(20), every: .milliseconds(500)) {
-            let log = try String(contentsOfFile: try export(network, "RKB"), encoding: .utf8)
+            let log = try await String(contentsOfFile: try export(network, "RKB"), encoding: .utf8)
             return log.contains("accessRefused") && log.contains("the token has expired")
                 && log.contains("is not accepted (asymmetric only)")
         }
@@ -283,7 +283,7 @@ import TrustMeshTesting
         let rebound = try await TestNetwork.request(.GET, base + "/health", headers: ["Host": "evil.example"])
         #expect(rebound.status == 421)
         try await poll("every refusal's reason in the audit log", deadline: .seconds(20), every: .milliseconds(500)) {
-            let log = try String(contentsOfFile: try export(network, "RKB"), encoding: .utf8)
+            let log = try await String(contentsOfFile: try export(network, "RKB"), encoding: .utf8)
             return log.contains("a request from another site") && log.contains("security token is missing")
                 && log.contains("does not answer to Host")
         }
@@ -394,7 +394,7 @@ import TrustMeshTesting
         let network = try TestNetwork(trusts: ["RKB"])
         let key = network.directory.appending("tls.key")
         let certificate = network.directory.appending("tls.crt")
-        let made = try CommandRunner.run(
+        let made = try await CommandRunner.run(
             "/usr/bin/openssl",
             [
                 "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", certificate, "-days", "1",
@@ -408,14 +408,15 @@ import TrustMeshTesting
                 "https://" + network.localAddress("RKB"),
             ], health: "https://" + network.localAddress("RKB"))
         let https = "https://" + network.localAddress("RKB")
-        let health = try CommandRunner.run("/usr/bin/curl", ["-s", "-i", "--cacert", certificate, https + "/health"])
+        let health = try await CommandRunner.run(
+            "/usr/bin/curl", ["-s", "-i", "--cacert", certificate, https + "/health"])
         #expect(health.stdout.contains("200"), "\(health.stdout)\(health.stderr)")
         #expect(health.stdout.lowercased().contains("strict-transport-security: max-age="), "\(health.stdout)")
-        let login = try CommandRunner.run(
+        let login = try await CommandRunner.run(
             "/usr/bin/curl", ["-s", "-i", "--cacert", certificate, https + "/auth/login?return=/"])
         #expect(login.stdout.contains("303"), "\(login.stdout)")
         // Plain HTTP on the same port is not served.
-        let plain = try CommandRunner.run(
+        let plain = try await CommandRunner.run(
             "/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", network.url("RKB") + "/health"])
         #expect(plain.stdout != "200")
     }
@@ -430,7 +431,7 @@ import TrustMeshTesting
         let login = try BackgroundProcess(
             ["login", "--node", network.url("RKB")], logPath: config.appending("login.log"), environment: environment)
         try await poll("the device code", deadline: .seconds(30)) { login.log.contains("enter the code") }
-        let approve = try CommandRunner.run(
+        let approve = try await CommandRunner.run(
             "/usr/bin/env",
             [
                 "python3", TestNetwork.root + "/Scripts/idp", "approve", "--issuer", try await network.issuer(),
@@ -443,20 +444,20 @@ import TrustMeshTesting
         let store = config.appending("trustmesh/tokens.json")
         let mode = try FileManager.default.attributesOfItem(atPath: store)[.posixPermissions] as? Int
         #expect(mode == 0o600)
-        let query = try CommandRunner.trustmesh(
+        let query = try await CommandRunner.trustmesh(
             ["query", "--node", network.url("RKB"), "--nhs", Self.patient], environment: environment)
         #expect(query.status == 0, "\(query.stderr)")
-        let out = try CommandRunner.trustmesh(["logout", "--node", network.url("RKB")], environment: environment)
+        let out = try await CommandRunner.trustmesh(["logout", "--node", network.url("RKB")], environment: environment)
         #expect(out.stdout.contains("Signed out"))
-        let after = try CommandRunner.trustmesh(
+        let after = try await CommandRunner.trustmesh(
             ["query", "--node", network.url("RKB"), "--nhs", Self.patient], environment: environment)
         #expect(after.status != 0)
         #expect(after.stderr.contains("trustmesh login"), "\(after.stderr)")
     }
 
-    func export(_ network: TestNetwork, _ code: String) throws -> String {
+    func export(_ network: TestNetwork, _ code: String) async throws -> String {
         let path = network.directory.appending("audit-\(code)-\(UUID().uuidString).jsonl")
-        let result = try CommandRunner.trustmesh([
+        let result = try await CommandRunner.trustmesh([
             "audit", "export", "--data", network.dataDirectory(code), "--out", path,
         ])
         #expect(result.status == 0, "\(result.stderr)")

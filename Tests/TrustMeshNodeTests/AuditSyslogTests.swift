@@ -20,7 +20,7 @@ import TrustMeshTesting
         let certificate: String
         let key: String
 
-        init(in directory: String, name: String) throws {
+        init(in directory: String, name: String) async throws {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             ca = directory + "/ca.pem"
             certificate = directory + "/collector.pem"
@@ -47,7 +47,7 @@ import TrustMeshTesting
                 ],
             ]
             for step in steps {
-                let result = try CommandRunner.run("/usr/bin/openssl", step)
+                let result = try await CommandRunner.run("/usr/bin/openssl", step)
                 guard result.status == 0 else {
                     throw CommandRunnerError(message: "openssl \(step[0]) failed: \(result.stderr)")
                 }
@@ -133,9 +133,9 @@ import TrustMeshTesting
     }
 
     /// Writes one entry to the node's log from outside (an audited `audit export`).
-    static func addEntry(_ network: TestNetwork) throws {
+    static func addEntry(_ network: TestNetwork) async throws {
         let out = network.directory.appending("export-\(UUID().uuidString.prefix(8)).jsonl")
-        let result = try CommandRunner.trustmesh([
+        let result = try await CommandRunner.trustmesh([
             "audit", "export", "--data", network.dataDirectory("RRK"), "--out", out,
         ])
         #expect(result.status == 0, "\(result.stderr)")
@@ -161,20 +161,20 @@ import TrustMeshTesting
                 FileManager.default.fileExists(atPath: tool), "\(tool) is missing: Scripts/setup installs it")
         }
         let network = try TestNetwork(trusts: ["RRK"])
-        let certificates = try Certificates(in: network.directory.appending("pki"), name: "Test syslog CA")
+        let certificates = try await Certificates(in: network.directory.appending("pki"), name: "Test syslog CA")
         let collector = try Collector(directory: network.directory.appending("rsyslog"), certificates: certificates)
         try await collector.start()
         let arguments = [
             "--audit-syslog", "127.0.0.1:\(collector.port)", "--audit-syslog-ca", certificates.ca,
         ]
         try await network.start("RRK", arguments: arguments, signIn: false)
-        for _ in 0..<3 { try Self.addEntry(network) }
+        for _ in 0..<3 { try await Self.addEntry(network) }
         try await Self.expectEveryEntryOnce(collector, network, "connected")
 
         // The collector goes away: entries wait in the log, and arrive when it is back.
         collector.stop()
         let before = try Self.head(network)
-        for _ in 0..<3 { try Self.addEntry(network) }
+        for _ in 0..<3 { try await Self.addEntry(network) }
         let nodeLog = network.directory.appending("RRK.log")
         try await poll("the node to find the collector gone", deadline: .seconds(30)) {
             let log = (try? String(contentsOfFile: nodeLog, encoding: .utf8)) ?? ""
@@ -186,9 +186,9 @@ import TrustMeshTesting
 
         // The node restarts (an entry is written while it is down): nothing lost, nothing repeated.
         #expect(network.stop("RRK") == 0)
-        try Self.addEntry(network)
+        try await Self.addEntry(network)
         try await network.start("RRK", arguments: arguments, signIn: false)
-        try Self.addEntry(network)
+        try await Self.addEntry(network)
         try await Self.expectEveryEntryOnce(collector, network, "after the node's restart")
         let state = try String(contentsOfFile: network.dataDirectory("RRK") + "/audit-syslog.json", encoding: .utf8)
         #expect(state.contains("\"collector\":\"127.0.0.1:\(collector.port)\""))
@@ -203,7 +203,7 @@ import TrustMeshTesting
         #expect(messages.count == lines.count)
         let file = network.directory.appending("received-messages.xml")
         try Data((messages.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: file))
-        let check = try CommandRunner.run(
+        let check = try await CommandRunner.run(
             "/usr/bin/env",
             [
                 "python3", Self.root + "/Scripts/check-audit-standards.py", "dicom", file,
@@ -217,8 +217,8 @@ import TrustMeshTesting
 
     @Test func aCollectorWhoseCertificateTheCADidNotSignGetsNothing() async throws {
         let network = try TestNetwork(trusts: ["RRK"])
-        let trusted = try Certificates(in: network.directory.appending("pki-trusted"), name: "Trusted CA")
-        let other = try Certificates(in: network.directory.appending("pki-other"), name: "Impostor CA")
+        let trusted = try await Certificates(in: network.directory.appending("pki-trusted"), name: "Trusted CA")
+        let other = try await Certificates(in: network.directory.appending("pki-other"), name: "Impostor CA")
         let collector = try Collector(directory: network.directory.appending("rsyslog"), certificates: other)
         try await collector.start()
         try await network.start(
@@ -234,15 +234,15 @@ import TrustMeshTesting
         #expect(!FileManager.default.fileExists(atPath: network.dataDirectory("RRK") + "/audit-syslog.json"))
     }
 
-    @Test func nodeRunRefusesAnIncompleteCollector() throws {
+    @Test func nodeRunRefusesAnIncompleteCollector() async throws {
         let network = try TestNetwork(trusts: ["RRK"])
-        let missingCA = try CommandRunner.trustmesh([
+        let missingCA = try await CommandRunner.trustmesh([
             "node", "run", "--data", network.dataDirectory("RRK"), "--topology", network.topologyPath,
             "--audit-syslog", "127.0.0.1:6514",
         ])
         #expect(missingCA.status != 0)
         #expect(missingCA.stderr.contains("give --audit-syslog and --audit-syslog-ca together"))
-        let badAddress = try CommandRunner.trustmesh([
+        let badAddress = try await CommandRunner.trustmesh([
             "node", "run", "--data", network.dataDirectory("RRK"), "--topology", network.topologyPath,
             "--audit-syslog", "collector", "--audit-syslog-ca", "/dev/null",
         ])

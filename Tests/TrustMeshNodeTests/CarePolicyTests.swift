@@ -33,7 +33,7 @@ import TrustMeshTesting
         return network
     }
 
-    func run(_ arguments: [String]) throws -> ProcessResult { try CommandRunner.trustmesh(arguments) }
+    func run(_ arguments: [String]) async throws -> ProcessResult { try await CommandRunner.trustmesh(arguments) }
 
     /// A node's audit entries of some kinds, read from its catalogue beside the running node.
     func entries(_ network: TestNetwork, _ code: String, _ kinds: Set<AuditEntry.Kind>) throws -> [AuditEntry] {
@@ -45,15 +45,15 @@ import TrustMeshTesting
     }
 
     /// Both nodes' exports, replayed: the exit status and the report.
-    func replay(_ network: TestNetwork, _ extra: [String] = []) throws -> (Int32, String) {
+    func replay(_ network: TestNetwork, _ extra: [String] = []) async throws -> (Int32, String) {
         var logs: [String] = []
         for code in ["RRK", "RKB"] {
             let path = network.directory.appending("\(code)-\(UUID().uuidString.prefix(8)).jsonl")
-            let export = try run(["audit", "export", "--data", network.dataDirectory(code), "--out", path])
+            let export = try await run(["audit", "export", "--data", network.dataDirectory(code), "--out", path])
             #expect(export.status == 0, "\(export.stderr)")
             logs.append(path)
         }
-        let result = try run(["audit", "replay"] + logs + ["--topology", network.topologyPath] + extra)
+        let result = try await run(["audit", "replay"] + logs + ["--topology", network.topologyPath] + extra)
         return (result.status, result.stdout + result.stderr)
     }
 
@@ -62,7 +62,7 @@ import TrustMeshTesting
         let network = try await network(study: study)
 
         // The local operator records it with --data: no verified clinician.
-        let added = try run([
+        let added = try await run([
             "care", "add", "--data", network.dataDirectory("RKB"), "--nhs", Self.patient, "--kind", "referral",
             "--reason", "Referred by the GP",
         ])
@@ -74,7 +74,7 @@ import TrustMeshTesting
         let offline = try care(recorded)
         #expect(offline.clinicianIdentity == nil && offline.clinician == recorded.actor)
 
-        let fetched = try network.cli("RKB", ["fetch", "--node", network.url("RKB"), "--study", study])
+        let fetched = try await network.cli("RKB", ["fetch", "--node", network.url("RKB"), "--study", study])
         #expect(fetched.status != 0)
         #expect(fetched.stderr.contains("[rule: careClinicianUnverified]"), "\(fetched.stderr)")
         #expect(fetched.stderr.contains("does not name a clinician of the requesting trust verified by its sign-in"))
@@ -91,7 +91,7 @@ import TrustMeshTesting
         let abandoned = try #require(try entries(network, "RKB", [.fetchAbandoned]).last)
         #expect(abandoned[.rule] == PolicyRule.careClinicianUnverified.rawValue)
         // Nothing was shared, so nothing is found; the refusal is in the timeline.
-        let (status, report) = try replay(network, ["--timeline"])
+        let (status, report) = try await replay(network, ["--timeline"])
         #expect(status == 0, "\(report)")
         #expect(report.contains("fetchRefused") && report.contains("rule=careClinicianUnverified"), "\(report)")
     }
@@ -106,14 +106,14 @@ import TrustMeshTesting
             network.log("RRK").contains(
                 "network policy " + LocalNetwork.policyPath(besideTopology: network.topologyPath)))
 
-        let added = try network.cli(
+        let added = try await network.cli(
             "RKB",
             [
                 "care", "add", "--node", network.url("RKB"), "--nhs", Self.patient, "--kind", "referral", "--reason",
                 "Referred to the cardiology clinic", "--expires", "9999-12-31",
             ])
         #expect(added.status == 0, "\(added.stderr)")
-        let fetched = try network.cli("RKB", ["fetch", "--node", network.url("RKB"), "--study", study])
+        let fetched = try await network.cli("RKB", ["fetch", "--node", network.url("RKB"), "--study", study])
         #expect(fetched.status == 0, "\(fetched.stderr)\n\(network.log("RRK"))")
 
         let relationship = try #require(try await LocalAPIClient.care(node: network.api("RKB")).first)
@@ -127,7 +127,7 @@ import TrustMeshTesting
         #expect(network.log("RRK").contains("9999-12-31T23:59:59Z cut to \(cut)"))
 
         // The replay, under the same policy file, finds the share allowed and shows the cut.
-        let (status, report) = try replay(network, ["--timeline"])
+        let (status, report) = try await replay(network, ["--timeline"])
         #expect(status == 0, "\(report)")
         #expect(report.contains("expiry 9999-12-31T23:59:59Z cut to \(cut)"), "\(report)")
         // The clinician is named on the timeline: the signed-in person, their role code and trust.
@@ -137,7 +137,7 @@ import TrustMeshTesting
     @Test func anEmergencyIsMarkedInBothLogsAndAwaitsReviewUntilInformationGovernanceReviewsIt() async throws {
         let study = "1.2.826.0.1.3680043.10.13.3"
         let network = try await network(study: study)
-        let unjustified = try network.cli(
+        let unjustified = try await network.cli(
             "RKB",
             [
                 "care", "add", "--node", network.url("RKB"), "--nhs", Self.patient, "--kind", "emergency", "--reason",
@@ -147,7 +147,7 @@ import TrustMeshTesting
         #expect(unjustified.stderr.contains("justification"), "\(unjustified.stderr)")
 
         let justification = "Collapsed on arrival; prior imaging needed at once"
-        let added = try network.cli(
+        let added = try await network.cli(
             "RKB",
             [
                 "care", "add", "--node", network.url("RKB"), "--nhs", Self.patient, "--kind", "emergency", "--reason",
@@ -155,7 +155,7 @@ import TrustMeshTesting
                 "--expires", "9999-12-31",
             ])
         #expect(added.status == 0, "\(added.stderr)")
-        let fetched = try network.cli("RKB", ["fetch", "--node", network.url("RKB"), "--study", study])
+        let fetched = try await network.cli("RKB", ["fetch", "--node", network.url("RKB"), "--study", study])
         #expect(fetched.status == 0, "\(fetched.stderr)")
 
         // Both trusts' logs say emergency and carry the justification.
@@ -179,7 +179,7 @@ import TrustMeshTesting
         let atRRK = try #require(try rrk.emergencyAccesses().first)
         #expect(atRRK.side == .servedHere && atRRK.care == relationship && atRRK.uses.map(\.kind) == [.fetchServed])
 
-        var (status, report) = try replay(network)
+        var (status, report) = try await replay(network)
         #expect(status == 3)
         #expect(report.contains("emergencyAwaitingReview"), "\(report)")
 
@@ -198,7 +198,7 @@ import TrustMeshTesting
         #expect(review[.actorKind] == "person" && review[.actorSubject] == "ig-1" && review[.session] == "s-9a1b")
         #expect(review[.careID] == relationship.id && review.details == "Justified: see the ED notes")
 
-        (status, report) = try replay(network)
+        (status, report) = try await replay(network)
         #expect(status == 0, "\(report)")
         #expect(report.contains("No findings"))
     }
@@ -275,15 +275,15 @@ import TrustMeshTesting
         }
     }
 
-    @Test func aMalformedNetworkPolicyStopsTheNodeNamingTheField() throws {
+    @Test func aMalformedNetworkPolicyStopsTheNodeNamingTheField() async throws {
         let network = try TestNetwork(trusts: ["RRK"])
         // A network of pinned keys (no network file): its nodes read policy.json beside the topology.
         try FileManager.default.removeItem(atPath: network.networkDirectory + "/network.json")
         let beside = LocalNetwork.policyPath(besideTopology: network.topologyPath)
         #expect(try LocalNetwork.readPolicy(beside) == NetworkPolicy())  // network create wrote the defaults
-        func start(_ extra: [String]) throws -> ProcessResult {
+        func start(_ extra: [String]) async throws -> ProcessResult {
             // Bounded: a node that wrongly started would otherwise serve until killed.
-            try CommandRunner.run(
+            try await CommandRunner.run(
                 "/usr/bin/timeout",
                 [
                     "20", CommandRunner.trustmeshPath, "node", "run", "--data", network.dataDirectory("RRK"),
@@ -292,16 +292,16 @@ import TrustMeshTesting
         }
         let named = network.directory.appending("bad-policy.json")
         try #"{"careExpiryCaps": {"emergancy": "72h"}}"#.write(toFile: named, atomically: true, encoding: .utf8)
-        let explicit = try start(["--policy", named])
+        let explicit = try await start(["--policy", named])
         #expect(explicit.status == 1, "\(explicit.stdout)\(explicit.stderr)")
         #expect(explicit.stderr.contains(named + ": not a network policy: \"careExpiryCaps.emergancy\" is malformed"))
 
         try #"{"clockSkew": "five minutes"}"#.write(toFile: beside, atomically: true, encoding: .utf8)
-        let besideRun = try start([])
+        let besideRun = try await start([])
         #expect(besideRun.status == 1, "\(besideRun.stdout)\(besideRun.stderr)")
         #expect(besideRun.stderr.contains(beside + ": not a network policy: \"clockSkew\" is malformed"))
 
-        let missing = try start(["--policy", network.directory.appending("none.json")])
+        let missing = try await start(["--policy", network.directory.appending("none.json")])
         #expect(missing.status == 1)
         #expect(missing.stderr.contains("cannot read the network policy file"))
     }

@@ -19,8 +19,8 @@ import TrustMeshTesting
     static let partial = "1.2.826.0.1.3680043.10.18.2"
 
     /// Makes a study and ingests it at RRK; returns its files.
-    func publish(_ network: TestNetwork, studyUID: String) throws -> [String] {
-        try network.ingestSyntheticStudy(at: "RRK", patient: Self.patient, studyUID: studyUID)
+    func publish(_ network: TestNetwork, studyUID: String) async throws -> [String] {
+        try await network.ingestSyntheticStudy(at: "RRK", patient: Self.patient, studyUID: studyUID)
     }
 
     func listed(_ network: TestNetwork, _ code: String, _ study: String) async throws -> FederatedQueryResult.Study? {
@@ -29,8 +29,8 @@ import TrustMeshTesting
         }
     }
 
-    func fetch(_ network: TestNetwork, at code: String, study: String) throws -> ProcessResult {
-        try network.cli(code, ["fetch", "--node", network.url(code), "--study", study, "--json"])
+    func fetch(_ network: TestNetwork, at code: String, study: String) async throws -> ProcessResult {
+        try await network.cli(code, ["fetch", "--node", network.url(code), "--study", study, "--json"])
     }
 
     func audit(_ network: TestNetwork, _ code: String, _ kind: AuditEntry.Kind) throws -> [AuditEntry] {
@@ -69,8 +69,8 @@ import TrustMeshTesting
         try await network.start("RRK", arguments: ["--dicom-port", "\(port)"])
         try await network.start("RKB")
         try await network.start("RQ3")
-        let wholeFiles = try publish(network, studyUID: Self.whole)
-        let partialFiles = try publish(network, studyUID: Self.partial)
+        let wholeFiles = try await publish(network, studyUID: Self.whole)
+        let partialFiles = try await publish(network, studyUID: Self.partial)
         for code in ["RKB", "RQ3"] {
             try await poll("\(code) to list both studies", deadline: .seconds(30)) {
                 let a = try? await listed(network, code, Self.whole)
@@ -78,11 +78,11 @@ import TrustMeshTesting
                 return a != nil && b != nil
             }
             // Care first, then the fetches.
-            let care = try network.cli(
+            let care = try await network.cli(
                 code, ["care", "add", "--node", network.url(code), "--nhs", Self.patient, "--kind", "referral"])
             #expect(care.status == 0, "\(care.stderr)")
             for study in [Self.whole, Self.partial] {
-                let fetched = try fetch(network, at: code, study: study)
+                let fetched = try await fetch(network, at: code, study: study)
                 #expect(fetched.status == 0, "\(fetched.stderr)")
                 #expect(try await listed(network, code, study)?.localCopy == true)
             }
@@ -91,13 +91,14 @@ import TrustMeshTesting
 
         // The whole study rejected for patient safety reasons, by C-STORE from a PACS.
         let note = network.directory.appending("reject-whole.dcm")
-        try RejectionNotes.write(to: note, rejecting: wholeFiles, options: .init(code: "113037"))
+        try await RejectionNotes.write(to: note, rejecting: wholeFiles, options: .init(code: "113037"))
         try await poll("RRK's DICOM listener", deadline: .seconds(30)) {
             ((try? await LocalAPIClient.status(node: network.api("RRK")))?.dicom?.port ?? 0) > 0
         }
         let storescu =
             FileManager.default.isExecutableFile(atPath: "/usr/bin/storescu") ? "/usr/bin/storescu" : "storescu"
-        let sent = try CommandRunner.run(storescu, ["-aec", "TM_RRK", "-aet", "PACS", "127.0.0.1", "\(port)", note])
+        let sent = try await CommandRunner.run(
+            storescu, ["-aec", "TM_RRK", "-aet", "PACS", "127.0.0.1", "\(port)", note])
         #expect(sent.status == 0, "\(sent.stderr)")
         try await poll("RRK to withdraw the study", deadline: .seconds(30)) {
             (try? await listed(network, "RRK", Self.whole)) == nil
@@ -127,7 +128,7 @@ import TrustMeshTesting
             #expect(refused.body.contains("withdrawn by its origin RRK"), "\(refused.body)")
             #expect(refused.body.contains("Rejected for Patient Safety Reasons"), "\(refused.body)")
             let out = network.directory.appending("export-\(code)")
-            let export = try CommandRunner.trustmesh([
+            let export = try await CommandRunner.trustmesh([
                 "export", "--data", network.dataDirectory(code), "--study", Self.whole, "--out", out,
             ])
             #expect(export.status != 0)
@@ -150,7 +151,7 @@ import TrustMeshTesting
 
         // Two of the other study's four instances rejected for quality reasons, by STOW-RS.
         let partialNote = network.directory.appending("reject-partial.dcm")
-        try RejectionNotes.write(
+        try await RejectionNotes.write(
             to: partialNote, rejecting: Array(partialFiles.prefix(2)), options: .init(code: "113001"))
         #expect(try await stow(network, "RRK", partialNote) == 200)
         try await poll("RRK to re-announce the study", deadline: .seconds(30)) {
@@ -173,7 +174,7 @@ import TrustMeshTesting
         #expect(patientPage.body.contains("corrected at the origin RRK"), "\(patientPage.body)")
         #expect(patientPage.body.contains("Fetch again"))
         // The fetch brings the new version, whole.
-        let again = try fetch(network, at: "RKB", study: Self.partial)
+        let again = try await fetch(network, at: "RKB", study: Self.partial)
         #expect(again.status == 0, "\(again.stderr)")
         let refetched = try await listed(network, "RKB", Self.partial)
         #expect(refetched?.localCopy == true)

@@ -119,14 +119,14 @@ import TrustMeshTesting
         print("OK")
         """#
 
-    func run(_ arguments: [String]) throws -> ProcessResult { try CommandRunner.trustmesh(arguments) }
+    func run(_ arguments: [String]) async throws -> ProcessResult { try await CommandRunner.trustmesh(arguments) }
 
     /// Synthesizes a study and returns its files by SOP Instance UID.
     func synthesize(
         _ network: TestNetwork, uid: String, patient: String = patient, arguments: [String], folder name: String? = nil
-    ) throws -> [String: String] {
+    ) async throws -> [String: String] {
         let folder = network.directory.appending(name ?? "in-\(uid)")
-        let made = try run(
+        let made = try await run(
             ["synthesize", "--out", folder, "--patient-id", patient, "--study-uid", uid, "--size", "64"] + arguments)
         #expect(made.status == 0, "\(made.stderr)")
         var files: [String: String] = [:]
@@ -168,17 +168,18 @@ import TrustMeshTesting
         let network = try TestNetwork(trusts: ["RRK", "RKB"])
         try await network.start("RRK")
         try await network.start("RKB")
-        let sources = try synthesize(network, uid: Self.localStudy, arguments: ["--series", "2", "--instances", "3"])
+        let sources = try await synthesize(
+            network, uid: Self.localStudy, arguments: ["--series", "2", "--instances", "3"])
         #expect(
-            try run([
+            try await run([
                 "ingest", "--data", network.dataDirectory("RRK"), network.directory.appending("in-\(Self.localStudy)"),
             ]).status == 0)
-        _ = try synthesize(network, uid: Self.remoteStudy, arguments: ["--instances", "2", "--modality", "MR"])
+        _ = try await synthesize(network, uid: Self.remoteStudy, arguments: ["--instances", "2", "--modality", "MR"])
         #expect(
-            try run([
+            try await run([
                 "ingest", "--data", network.dataDirectory("RKB"), network.directory.appending("in-\(Self.remoteStudy)"),
             ]).status == 0)
-        let stow = try synthesize(network, uid: Self.stowStudy, arguments: ["--instances", "2"])
+        let stow = try await synthesize(network, uid: Self.stowStudy, arguments: ["--instances", "2"])
         try await poll("RRK to list RKB's study", deadline: .seconds(30)) {
             let result = try? await LocalAPIClient.query(node: network.api("RRK"), nhs: NHSNumber(Self.patient))
             return result?.studies.contains { $0.studyInstanceUID == Self.remoteStudy } == true
@@ -190,7 +191,7 @@ import TrustMeshTesting
             "stow": Array(stow.values).sorted(), "stowStudy": Self.stowStudy,
         ]
         let json = String(decoding: try JSONSerialization.data(withJSONObject: configuration), as: UTF8.self)
-        let result = try CommandRunner.run("/usr/bin/env", ["python3", "-c", Self.script, json])
+        let result = try await CommandRunner.run("/usr/bin/env", ["python3", "-c", Self.script, json])
         #expect(
             result.status == 0 && result.stdout.contains("OK"),
             "python3 with dicomweb-client is needed (Scripts/setup)\n\(result.stdout)\(result.stderr)\n\(network.log("RRK"))"
@@ -198,13 +199,14 @@ import TrustMeshTesting
 
         // Once fetched (care-gated), RKB's study is held here too: ONLINE, with a RetrieveURL.
         #expect(
-            try network.cli(
+            try await network.cli(
                 "RRK",
                 [
                     "care", "add", "--node", network.url("RRK"), "--nhs", Self.patient, "--kind", "referral",
                 ]
             ).status == 0)
-        let fetched = try network.cli("RRK", ["fetch", "--node", network.url("RRK"), "--study", Self.remoteStudy])
+        let fetched = try await network.cli(
+            "RRK", ["fetch", "--node", network.url("RRK"), "--study", Self.remoteStudy])
         #expect(fetched.status == 0, "\(fetched.stderr)")
         let token = network.testToken("RRK")
         let after = try await http(
@@ -221,7 +223,7 @@ import TrustMeshTesting
 
         // Every DICOMweb action is in RRK's signed audit log, naming the person the token is for.
         let log = network.directory.appending("rrk-audit.jsonl")
-        #expect(try run(["audit", "export", "--data", network.dataDirectory("RRK"), "--out", log]).status == 0)
+        #expect(try await run(["audit", "export", "--data", network.dataDirectory("RRK"), "--out", log]).status == 0)
         let entries = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").compactMap {
             try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
         }
@@ -238,12 +240,12 @@ import TrustMeshTesting
     @Test func aClientThatExpects100ContinueIsToldToSendItsBody() async throws {
         let network = try TestNetwork(trusts: ["RRK"], intervalMs: 60_000)
         try await network.start("RRK")
-        let files = try synthesize(network, uid: Self.stowStudy, arguments: ["--instances", "1"])
+        let files = try await synthesize(network, uid: Self.stowStudy, arguments: ["--instances", "1"])
         let body = network.directory.appending("stow.multipart")
         let bytes = Self.multipart([[UInt8](try Data(contentsOf: URL(fileURLWithPath: files.values.first!)))])
         try Data(bytes).write(to: URL(fileURLWithPath: body))
-        func post(_ contentType: String) throws -> ProcessResult {
-            try CommandRunner.run(
+        func post(_ contentType: String) async throws -> ProcessResult {
+            try await CommandRunner.run(
                 "/usr/bin/curl",
                 [
                     "-sS", "-v", "--expect100-timeout", "600", "--max-time", "120", "-H", "Expect: 100-continue",
@@ -252,11 +254,11 @@ import TrustMeshTesting
                     "-w", "%{http_code}", network.url("RRK") + "/dicom-web/studies",
                 ])
         }
-        let curl = try post(Self.stowType)
+        let curl = try await post(Self.stowType)
         #expect(curl.stdout == "200", "\(curl.stderr)")
         #expect(curl.stderr.contains("HTTP/1.1 100 Continue"), "\(curl.stderr)")
         // A request that asks and is refused still gets its final answer after the interim one.
-        let refused = try post("text/plain")
+        let refused = try await post("text/plain")
         #expect(refused.stdout == "415", "\(refused.stderr)")
     }
 
@@ -271,7 +273,7 @@ import TrustMeshTesting
         let dir = network.directory
         let access = try await network.accessFile("RRK")
         let token = try await network.mintTestToken("RRK")
-        let made = try run([
+        let made = try await run([
             "synthesize", "--out", dir.appending("in"), "--instances", "20", "--size", "512", "--study-uid",
             Self.stowStudy,
         ])
@@ -302,7 +304,7 @@ import TrustMeshTesting
             kill -TERM "$pid"; wait "$pid"
             "$bin" audit export --data "$disk/RRK" --out "$out/audit.jsonl" > /dev/null
             """
-        let ran = try CommandRunner.run(
+        let ran = try await CommandRunner.run(
             "/usr/bin/unshare",
             [
                 "-Urm", "sh", "-c", script, "sh", dir.appending("disk"), dir.path, CommandRunner.trustmeshPath,
@@ -325,9 +327,9 @@ import TrustMeshTesting
     @Test func badRequestsAreRefusedWithTheirStatusAndAMalformedPartFailsAlone() async throws {
         let network = try TestNetwork(trusts: ["RRK", "RKB"], intervalMs: 60_000)
         try await network.start("RRK")
-        let sources = try synthesize(network, uid: Self.localStudy, arguments: ["--instances", "2"])
+        let sources = try await synthesize(network, uid: Self.localStudy, arguments: ["--instances", "2"])
         #expect(
-            try run([
+            try await run([
                 "ingest", "--data", network.dataDirectory("RRK"), network.directory.appending("in-\(Self.localStudy)"),
             ]).status == 0)
         let base = network.url("RRK") + "/dicom-web"
@@ -374,7 +376,7 @@ import TrustMeshTesting
 
         // STOW: one good part and one that is not DICOM: 202, the good one stored, the bad one failed
         // with 0xC000 and nothing of it kept.
-        let good = try synthesize(
+        let good = try await synthesize(
             network, uid: "1.2.826.0.1.3680043.10.11.9", patient: Self.patient, arguments: ["--instances", "1"])
         let goodBytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: good.values.first!)))
         let before = try #require(try? await LocalAPIClient.status(node: network.api("RRK")))
@@ -402,7 +404,7 @@ import TrustMeshTesting
             body: Self.multipart([goodBytes]))
         #expect(wrongStudy.status == 409 && wrongStudy.body.contains("43264"), "\(wrongStudy.body)")
         // Another patient's instance in a study held here: refused by the store, as `ingest` refuses it.
-        let intruder = try synthesize(
+        let intruder = try await synthesize(
             network, uid: Self.localStudy, patient: Self.otherPatient, arguments: ["--instances", "1", "--seed", "9"],
             folder: "intruder")
         let mismatch = try await http(
@@ -426,7 +428,7 @@ import TrustMeshTesting
             """
         let port = String(network.url("RRK").split(separator: ":").last!)
         let instancesBefore = try #require(try? await LocalAPIClient.status(node: network.api("RRK"))).instances
-        let dropped = try CommandRunner.run(
+        let dropped = try await CommandRunner.run(
             "/usr/bin/env", ["python3", "-c", dropper, port, intruder.values.first!, Self.stowType, token])
         #expect(dropped.status == 0, "\(dropped.stderr)")
         try await poll("RRK to log the dropped request", deadline: .seconds(30)) {
@@ -455,13 +457,15 @@ import TrustMeshTesting
 
         // An opted-out patient: nothing, as the local API's query shows nothing.
         let theirs = "1.2.826.0.1.3680043.10.11.8"
-        _ = try synthesize(network, uid: theirs, patient: Self.otherPatient, arguments: ["--instances", "1"])
+        _ = try await synthesize(network, uid: theirs, patient: Self.otherPatient, arguments: ["--instances", "1"])
         #expect(
-            try run(["ingest", "--data", network.dataDirectory("RRK"), network.directory.appending("in-\(theirs)")])
-                .status == 0)
+            try await run([
+                "ingest", "--data", network.dataDirectory("RRK"), network.directory.appending("in-\(theirs)"),
+            ])
+            .status == 0)
         #expect(try await http(base + "/studies/\(theirs)/metadata", token: token).status == 200)
         #expect(
-            try run([
+            try await run([
                 "optout", "--data", network.dataDirectory("RRK"), "--nhs", Self.otherPatient, "--reference",
                 "Opt-out form OPT-1",
             ]).status == 0)

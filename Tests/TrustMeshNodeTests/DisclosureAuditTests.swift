@@ -54,12 +54,12 @@ import TrustMeshTesting
         let ports = try FreePorts.allocate(2)
         let (dicomPort, destinationPort) = (ports[0], ports[1])
         let input = network.directory.appending("in")
-        let made = try CommandRunner.trustmesh([
+        let made = try await CommandRunner.trustmesh([
             "synthesize", "--out", input, "--patient-id", Self.nhs, "--patient-name", Self.patientName,
             "--study-uid", Self.study, "--series", "2", "--instances", "3", "--size", "64",
         ])
         #expect(made.status == 0, "\(made.stderr)")
-        let ingested = try CommandRunner.trustmesh(["ingest", "--data", network.dataDirectory("RKB"), input])
+        let ingested = try await CommandRunner.trustmesh(["ingest", "--data", network.dataDirectory("RKB"), input])
         #expect(ingested.status == 0, "\(ingested.stderr)")
 
         let received = network.directory.appending("moved")
@@ -118,7 +118,7 @@ import TrustMeshTesting
             read.count == 1 && read.first?[.actorKind] == "person" && read.first?[.nhsNumber] == Self.nhs, "\(read)")
         #expect(read.first?[.actorSubject] != Self.priya)
         // An entry edited in the catalogue after the page checked the chain still shows as altered.
-        let edited = try CommandRunner.run(
+        let edited = try await CommandRunner.run(
             "/usr/bin/env",
             [
                 "python3", "-c",
@@ -208,7 +208,7 @@ import TrustMeshTesting
         // `trustmesh export --data` while the node runs: `export`, naming the operating-system user,
         // the patient, the study, what was written and where.
         let out = network.directory.appending("exported")
-        let exported = try CommandRunner.trustmesh([
+        let exported = try await CommandRunner.trustmesh([
             "export", "--data", network.dataDirectory("RKB"), "--study", Self.study, "--out", out,
         ])
         #expect(exported.status == 0, "\(exported.stderr)")
@@ -236,7 +236,7 @@ import TrustMeshTesting
             "CREATE TRIGGER refuse_\($0) BEFORE INSERT ON auditEntry WHEN NEW.kind = '\($0)' "
                 + "BEGIN SELECT RAISE(ABORT, 'audit refused by the test'); END;"
         }.joined()
-        let installed = try CommandRunner.run(
+        let installed = try await CommandRunner.run(
             "/usr/bin/sqlite3",
             ["-cmd", ".timeout 10000", network.dataDirectory("RKB") + "/store/catalogue.sqlite", refuse])
         #expect(installed.status == 0, "\(installed.stderr)")
@@ -250,7 +250,7 @@ import TrustMeshTesting
         let wado = try await TestNetwork.request(.GET, base + "/dicom-web/studies/\(Self.study)", headers: multipart)
         #expect(wado.status == 500 && !wado.body.contains("DICM"))
         let refusedOut = network.directory.appending("not-exported")
-        let refused = try CommandRunner.trustmesh([
+        let refused = try await CommandRunner.trustmesh([
             "export", "--data", network.dataDirectory("RKB"), "--study", Self.study, "--out", refusedOut,
         ])
         #expect(refused.status != 0 && refused.stderr.contains("could not append export"), "\(refused.stderr)")

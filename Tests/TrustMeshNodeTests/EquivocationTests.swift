@@ -19,16 +19,16 @@ import TrustMeshTesting
     static let codes = ["RRK", "RKB", "RL4", "RQ3"]
     static let witnesses = ["RKB", "RL4", "RQ3"]
 
-    func run(_ arguments: [String]) throws -> ProcessResult { try CommandRunner.trustmesh(arguments) }
+    func run(_ arguments: [String]) async throws -> ProcessResult { try await CommandRunner.trustmesh(arguments) }
 
-    func ingest(_ network: TestNetwork, at code: String, study: String) throws {
+    func ingest(_ network: TestNetwork, at code: String, study: String) async throws {
         let input = network.directory.appending("in-\(study)")
         #expect(
-            try run([
+            try await run([
                 "synthesize", "--out", input, "--patient-id", Self.patient, "--instances", "1", "--size", "32",
                 "--study-uid", study,
             ]).status == 0)
-        let ingested = try run(["ingest", "--data", network.dataDirectory(code), input])
+        let ingested = try await run(["ingest", "--data", network.dataDirectory(code), input])
         #expect(ingested.status == 0, "\(ingested.stdout)\(ingested.stderr)")
     }
 
@@ -54,7 +54,7 @@ import TrustMeshTesting
         let network = try TestNetwork(trusts: Self.codes)
         for code in Self.codes { try await network.start(code) }
         let (s1, s2, s3, s4) = ("2.25.16.1", "2.25.16.2", "2.25.16.3", "2.25.16.4")
-        try ingest(network, at: "RRK", study: s1)
+        try await ingest(network, at: "RRK", study: s1)
         try await poll("every node to hold RRK #1", deadline: .seconds(60)) {
             try Self.witnesses.allSatisfy { try held(network, $0) == 1 }
         }
@@ -131,7 +131,7 @@ import TrustMeshTesting
         // RRK's node comes back, learns one #2 from gossip and publishes #3: nobody stores it.
         try await network.start("RRK")
         try await poll("RRK to learn a #2", deadline: .seconds(60)) { try held(network, "RRK") == 2 }
-        try ingest(network, at: "RRK", study: s4)
+        try await ingest(network, at: "RRK", study: s4)
         #expect(try held(network, "RRK") == 3)
         // With 3 peers and fanout 3, each of RRK's rounds offers #3 to every witness.
         let start = try await rounds(network, "RRK")
@@ -148,7 +148,7 @@ import TrustMeshTesting
 
         // Resolved: on RKB's page by the signed-in operator, at RL4 and RQ3 by the local operator
         // (RQ3 keeps the other record). RRK's records flow again.
-        let list = try run(["conflicts", "list", "--data", network.dataDirectory("RL4")])
+        let list = try await run(["conflicts", "list", "--data", network.dataDirectory("RL4")])
         #expect(list.status == 0 && list.stdout.contains("UNRESOLVED"), "\(list.stdout)\(list.stderr)")
         let rkbConflict = try #require(try node(network, "RKB").unresolvedConflicts().first)
         let csrf = try #require(TestNetwork.PageSession.csrf(in: operatorPage.body))
@@ -157,13 +157,13 @@ import TrustMeshTesting
             .POST, network.url("RKB") + "/operator/conflicts/resolve", body: Data(form.utf8),
             headers: olu.headers.merging(["Content-Type": "application/x-www-form-urlencoded"]) { $1 })
         #expect(resolved.status == 303, "\(resolved.status) \(resolved.body.prefix(500))")
-        let empty = try run([
+        let empty = try await run([
             "conflicts", "resolve", "--data", network.dataDirectory("RL4"), "--id", "1", "--note", " ",
         ])
         #expect(empty.status != 0 && empty.stderr.contains("note"), "\(empty.stderr)")
         for (code, keep) in [("RL4", "held"), ("RQ3", "other")] {
             let id = try #require(try node(network, code).unresolvedConflicts().first?.id)
-            let result = try run([
+            let result = try await run([
                 "conflicts", "resolve", "--data", network.dataDirectory(code), "--id", "\(id)", "--note",
                 "RRK's key was stolen; rotated", "--keep", keep,
             ])

@@ -25,22 +25,22 @@ import TrustMeshTesting
         try await network.start("RKB", arguments: ["--fetch-batch-kb", "64"])
         let study = "1.2.826.0.1.3680043.10.8.41"
         let input = network.directory.appending("in")
-        let made = try CommandRunner.trustmesh([
+        let made = try await CommandRunner.trustmesh([
             "synthesize", "--out", input, "--patient-id", Self.patient, "--instances", "16", "--size", "256",
             "--study-uid", study,
         ])
         #expect(made.status == 0, "\(made.stderr)")
-        let ingested = try CommandRunner.trustmesh(["ingest", "--data", network.dataDirectory("RRK"), input])
+        let ingested = try await CommandRunner.trustmesh(["ingest", "--data", network.dataDirectory("RRK"), input])
         #expect(ingested.status == 0, "\(ingested.stderr)")
         try await poll("RKB to list the study", deadline: .seconds(30)) {
             let result = try? await LocalAPIClient.query(node: network.api("RKB"), nhs: NHSNumber(Self.patient))
             return result?.studies.contains { $0.studyInstanceUID == study } == true
         }
-        let care = try network.cli(
+        let care = try await network.cli(
             "RKB", ["care", "add", "--node", network.url("RKB"), "--nhs", Self.patient, "--kind", "referral"])
         #expect(care.status == 0, "\(care.stderr)")
 
-        let fetched = try network.cli("RKB", ["fetch", "--node", network.url("RKB"), "--study", study, "--json"])
+        let fetched = try await network.cli("RKB", ["fetch", "--node", network.url("RKB"), "--study", study, "--json"])
         #expect(fetched.status != 0)
         #expect(
             fetched.stderr.contains("own header has another SeriesInstanceUID than the manifest"),
@@ -57,7 +57,7 @@ import TrustMeshTesting
         let status = try await LocalAPIClient.status(node: network.api("RKB"))
         #expect(status.instances == 0 && status.studies == 0)
         let log = network.directory.appending("RKB.audit.jsonl")
-        let export = try CommandRunner.trustmesh([
+        let export = try await CommandRunner.trustmesh([
             "audit", "export", "--data", network.dataDirectory("RKB"), "--out", log,
         ])
         #expect(export.status == 0, "\(export.stderr)")

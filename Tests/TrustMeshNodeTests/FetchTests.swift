@@ -19,12 +19,12 @@ import TrustMeshTesting
         size: Int = 128
     ) async throws -> [String] {
         let input = network.directory.appending("in-\(studyUID)")
-        let made = try CommandRunner.trustmesh([
+        let made = try await CommandRunner.trustmesh([
             "synthesize", "--out", input, "--patient-id", Self.patient, "--instances", "\(instances)", "--size",
             "\(size)", "--study-uid", studyUID,
         ])
         #expect(made.status == 0, "\(made.stderr)")
-        let ingested = try CommandRunner.trustmesh(["ingest", "--data", network.dataDirectory(code), input])
+        let ingested = try await CommandRunner.trustmesh(["ingest", "--data", network.dataDirectory(code), input])
         #expect(ingested.status == 0, "\(ingested.stdout)\(ingested.stderr)")
         try await poll("\(requester) to list \(studyUID)", deadline: .seconds(30)) {
             let result = try? await LocalAPIClient.query(node: network.api(requester), nhs: NHSNumber(Self.patient))
@@ -41,14 +41,14 @@ import TrustMeshTesting
         return network
     }
 
-    func fetch(_ network: TestNetwork, at code: String, study: String) throws -> (ProcessResult, [String: Any]) {
-        let result = try network.cli(code, ["fetch", "--node", network.url(code), "--study", study, "--json"])
+    func fetch(_ network: TestNetwork, at code: String, study: String) async throws -> (ProcessResult, [String: Any]) {
+        let result = try await network.cli(code, ["fetch", "--node", network.url(code), "--study", study, "--json"])
         let json = (try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8))) as? [String: Any] ?? [:]
         return (result, json)
     }
 
-    func addCare(_ network: TestNetwork, at code: String, nhs: String = patient) throws {
-        let care = try network.cli(
+    func addCare(_ network: TestNetwork, at code: String, nhs: String = patient) async throws {
+        let care = try await network.cli(
             code,
             [
                 "care", "add", "--node", network.url(code), "--nhs", nhs, "--kind",
@@ -61,9 +61,9 @@ import TrustMeshTesting
         Set(try paths.map { BLAKE2b256.hash([UInt8](try Data(contentsOf: URL(fileURLWithPath: $0)))).hex })
     }
 
-    func exported(_ network: TestNetwork, at code: String, study: String) throws -> [String] {
+    func exported(_ network: TestNetwork, at code: String, study: String) async throws -> [String] {
         let out = network.directory.appending("export-\(code)-\(UUID().uuidString.prefix(6))")
-        let result = try CommandRunner.trustmesh([
+        let result = try await CommandRunner.trustmesh([
             "export", "--data", network.dataDirectory(code), "--study", study, "--out", out,
         ])
         #expect(result.status == 0, "\(result.stderr)")
@@ -80,21 +80,21 @@ import TrustMeshTesting
         let study = "1.2.826.0.1.3680043.10.8.1"
         let originals = try await publish(network, at: "RRK", requester: "RKB", studyUID: study)
 
-        let refused = try fetch(network, at: "RKB", study: study)
+        let refused = try await fetch(network, at: "RKB", study: study)
         #expect(refused.0.status != 0)
         #expect(refused.0.stderr.contains("care relationship"))
 
-        try addCare(network, at: "RKB")
-        let (fetched, progress) = try fetch(network, at: "RKB", study: study)
+        try await addCare(network, at: "RKB")
+        let (fetched, progress) = try await fetch(network, at: "RKB", study: study)
         #expect(fetched.status == 0, "\(fetched.stderr)\n\(network.log("RKB"))\n\(network.log("RRK"))")
         #expect(progress["state"] as? String == "completed")
         #expect((progress["bytesReceived"] as? Int ?? 0) > 0)
         #expect(progress["bytesReceived"] as? Int == progress["bytesToMove"] as? Int)
-        #expect(try hashes(try exported(network, at: "RKB", study: study)) == (try hashes(originals)))
+        #expect(try await hashes(try exported(network, at: "RKB", study: study)) == (try hashes(originals)))
         let listed = try await LocalAPIClient.query(node: network.api("RKB"), nhs: NHSNumber(Self.patient))
         #expect(listed.studies.first { $0.studyInstanceUID == study }?.localCopy == true)
 
-        let (again, second) = try fetch(network, at: "RKB", study: study)
+        let (again, second) = try await fetch(network, at: "RKB", study: study)
         #expect(again.status == 0, "\(again.stderr)")
         #expect(second["bytesReceived"] as? Int == 0)
         #expect(second["chunksAlreadyHeld"] as? Int == second["chunksTotal"] as? Int)
@@ -103,15 +103,16 @@ import TrustMeshTesting
         var logs: [String] = []
         for code in ["RRK", "RKB"] {
             let path = network.directory.appending("\(code).audit.jsonl")
-            let export = try CommandRunner.trustmesh([
+            let export = try await CommandRunner.trustmesh([
                 "audit", "export", "--data", network.dataDirectory(code), "--out", path,
             ])
             #expect(export.status == 0, "\(export.stderr)")
             logs.append(path)
         }
-        let verify = try CommandRunner.trustmesh(["audit", "verify"] + logs + ["--topology", network.topologyPath])
+        let verify = try await CommandRunner.trustmesh(
+            ["audit", "verify"] + logs + ["--topology", network.topologyPath])
         #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
-        let replay = try CommandRunner.trustmesh(
+        let replay = try await CommandRunner.trustmesh(
             ["audit", "replay"] + logs + ["--topology", network.topologyPath, "--json"])
         #expect(replay.status == 0, "\(replay.stdout)\(replay.stderr)")
         let rrkLog = try String(contentsOfFile: logs[0], encoding: .utf8)
@@ -134,7 +135,7 @@ import TrustMeshTesting
         for (i, file) in originals.enumerated() {
             let copy = local + "/\(i).dcm"
             try FileManager.default.copyItem(atPath: file, toPath: copy)
-            let edit = try CommandRunner.run(
+            let edit = try await CommandRunner.run(
                 "dcmodify",
                 [
                     "-nb", "-gin", "-m", "(0010,0010)=RECODED^PATIENT^NAME^AT^RKB", "-m",
@@ -142,17 +143,17 @@ import TrustMeshTesting
                 ])
             #expect(edit.status == 0, "\(edit.stderr)")
         }
-        let ingested = try CommandRunner.trustmesh(["ingest", "--data", network.dataDirectory("RKB"), local])
+        let ingested = try await CommandRunner.trustmesh(["ingest", "--data", network.dataDirectory("RKB"), local])
         #expect(ingested.status == 0, "\(ingested.stdout)")
 
-        try addCare(network, at: "RKB")
-        let (fetched, progress) = try fetch(network, at: "RKB", study: study)
+        try await addCare(network, at: "RKB")
+        let (fetched, progress) = try await fetch(network, at: "RKB", study: study)
         #expect(fetched.status == 0, "\(fetched.stderr)")
         let moved = progress["bytesReceived"] as? Int ?? -1
         let size = progress["studyBytes"] as? Int ?? 0
         #expect(moved > 0)
         #expect(Double(moved) < 0.05 * Double(size), "moved \(moved) of \(size)")
-        #expect(try hashes(try exported(network, at: "RKB", study: study)) == (try hashes(originals)))
+        #expect(try await hashes(try exported(network, at: "RKB", study: study)) == (try hashes(originals)))
     }
 
     /// Fetches running at once never move a chunk twice: a study asked for twice, and a second
@@ -171,7 +172,7 @@ import TrustMeshTesting
         for (i, file) in originals.enumerated() {
             try FileManager.default.copyItem(atPath: file, toPath: copies + "/\(i).dcm")
         }
-        let edit = try CommandRunner.run(
+        let edit = try await CommandRunner.run(
             "dcmodify",
             [
                 "-nb", "-gin", "-m", "(0010,0010)=RECODED^NAME", "-m", "(0020,000D)=\(second)", "-m",
@@ -179,13 +180,13 @@ import TrustMeshTesting
             ]
                 + originals.indices.map { copies + "/\($0).dcm" })
         #expect(edit.status == 0, "\(edit.stderr)")
-        let ingested = try CommandRunner.trustmesh(["ingest", "--data", network.dataDirectory("RRK"), copies])
+        let ingested = try await CommandRunner.trustmesh(["ingest", "--data", network.dataDirectory("RRK"), copies])
         #expect(ingested.status == 0, "\(ingested.stdout)\(ingested.stderr)")
         try await poll("RKB to list \(second)", deadline: .seconds(30)) {
             let result = try? await LocalAPIClient.query(node: network.api("RKB"), nhs: NHSNumber(Self.patient))
             return result?.studies.contains { $0.studyInstanceUID == second } == true
         }
-        try addCare(network, at: "RKB")
+        try await addCare(network, at: "RKB")
 
         var ids: [String] = []
         for study in [first, first, second] {
@@ -206,8 +207,8 @@ import TrustMeshTesting
         #expect(
             ended.reduce(0) { $0 + $1.bytesReceived } == holder.storedBytes,
             "moved \(ended.map(\.bytesReceived)) for a store of \(holder.storedBytes) bytes")
-        #expect(try hashes(try exported(network, at: "RKB", study: first)) == (try hashes(originals)))
-        #expect(try exported(network, at: "RKB", study: second).count == originals.count)
+        #expect(try await hashes(try exported(network, at: "RKB", study: first)) == (try hashes(originals)))
+        #expect(try await exported(network, at: "RKB", study: second).count == originals.count)
     }
 
     @Test func aHolderThatSendsBadChunksIsRetriedThenAbandonedAndNothingPartialIsVisible() async throws {
@@ -216,8 +217,8 @@ import TrustMeshTesting
         try await network.start("RKB")
         let study = "1.2.826.0.1.3680043.10.8.3"
         _ = try await publish(network, at: "RRK", requester: "RKB", studyUID: study)
-        try addCare(network, at: "RKB")
-        let (fetched, progress) = try fetch(network, at: "RKB", study: study)
+        try await addCare(network, at: "RKB")
+        let (fetched, progress) = try await fetch(network, at: "RKB", study: study)
         #expect(fetched.status == 0, "\(fetched.stderr)")
         #expect(progress["chunksRefetched"] as? Int == 2)
 
@@ -225,7 +226,7 @@ import TrustMeshTesting
         network.stop("RRK")
         try await network.start("RRK", environment: ["TRUSTMESH_FAULT_CORRUPT_CHUNKS": "100000"])
         _ = try await publish(network, at: "RRK", requester: "RKB", studyUID: second, instances: 2, size: 64)
-        let (failed, _) = try fetch(network, at: "RKB", study: second)
+        let (failed, _) = try await fetch(network, at: "RKB", study: second)
         #expect(failed.status != 0)
         #expect(failed.stderr.contains("does not match its hash"))
         let listed = try await LocalAPIClient.query(node: network.api("RKB"), nhs: NHSNumber(Self.patient))
@@ -238,14 +239,14 @@ import TrustMeshTesting
         let network = try await holderAndRequester()
         let study = "1.2.826.0.1.3680043.10.8.13"
         _ = try await publish(network, at: "RRK", requester: "RKB", studyUID: study, instances: 3, size: 64)
-        try addCare(network, at: "RKB")
+        try await addCare(network, at: "RKB")
         let chunks = network.dataDirectory("RRK") + "/store/chunks"
         let lost = try #require(
             FileManager.default.enumerator(atPath: chunks)?.allObjects.compactMap { $0 as? String }.first {
                 $0.split(separator: "/").last?.count == 64
             })
         try FileManager.default.removeItem(atPath: chunks + "/" + lost)
-        let (failed, progress) = try fetch(network, at: "RKB", study: study)
+        let (failed, progress) = try await fetch(network, at: "RKB", study: study)
         #expect(failed.status != 0)
         #expect(
             failed.stderr.contains("RRK refused: its own store has lost part of study \(study)"), "\(failed.stderr)")
@@ -263,8 +264,8 @@ import TrustMeshTesting
         let study = "1.2.826.0.1.3680043.10.8.5"
         let originals = try await publish(
             network, at: "RRK", requester: "RKB", studyUID: study, instances: 12, size: 256)
-        try addCare(network, at: "RKB")
-        let (interrupted, first) = try fetch(network, at: "RKB", study: study)
+        try await addCare(network, at: "RKB")
+        let (interrupted, first) = try await fetch(network, at: "RKB", study: study)
         #expect(interrupted.status != 0)
         #expect(interrupted.stderr.contains("RRK stopped sending chunks part way"), "\(interrupted.stderr)")
         #expect(interrupted.stderr.contains("ask for the study again to resume"))
@@ -273,11 +274,11 @@ import TrustMeshTesting
         #expect(movedBefore > 0)
 
         try await network.start("RRK")
-        let (resumed, second) = try fetch(network, at: "RKB", study: study)
+        let (resumed, second) = try await fetch(network, at: "RKB", study: study)
         #expect(resumed.status == 0, "\(resumed.stderr)\n\(network.log("RKB"))\n\(network.log("RRK"))")
         #expect((second["chunksAlreadyHeld"] as? Int ?? 0) > 0)
         #expect((second["bytesReceived"] as? Int ?? 0) + movedBefore >= (second["bytesToMove"] as? Int ?? 0))
-        #expect(try hashes(try exported(network, at: "RKB", study: study)) == (try hashes(originals)))
+        #expect(try await hashes(try exported(network, at: "RKB", study: study)) == (try hashes(originals)))
     }
 
     /// The requester's disk fills during a fetch: the clinician is told so, nothing of the study
@@ -289,8 +290,8 @@ import TrustMeshTesting
         try await network.start("RKB", diskKB: 2048)
         let study = "1.2.826.0.1.3680043.10.8.7"
         _ = try await publish(network, at: "RRK", requester: "RKB", studyUID: study, instances: 20, size: 512)
-        try addCare(network, at: "RKB")
-        let (failed, _) = try fetch(network, at: "RKB", study: study)
+        try await addCare(network, at: "RKB")
+        let (failed, _) = try await fetch(network, at: "RKB", study: study)
         #expect(failed.status != 0)
         #expect(failed.stderr.contains("the disk is full"), "\(failed.stderr)")
         let listed = try await LocalAPIClient.query(node: network.api("RKB"), nhs: NHSNumber(Self.patient))
@@ -308,8 +309,8 @@ import TrustMeshTesting
         let network = try await holderAndRequester()
         let study = "1.2.826.0.1.3680043.10.8.6"
         _ = try await publish(network, at: "RRK", requester: "RKB", studyUID: study, instances: 2, size: 64)
-        try addCare(network, at: "RKB")
-        let optOut = try CommandRunner.trustmesh([
+        try await addCare(network, at: "RKB")
+        let optOut = try await CommandRunner.trustmesh([
             "optout", "--data", network.dataDirectory("RRK"), "--nhs", Self.patient, "--reference",
             "Opt-out form OPT-1",
         ])
@@ -317,7 +318,7 @@ import TrustMeshTesting
         try await poll("RKB to learn of the opt-out", deadline: .seconds(30)) {
             (try? await LocalAPIClient.query(node: network.api("RKB"), nhs: NHSNumber(Self.patient)))?.optedOut == true
         }
-        let (refused, _) = try fetch(network, at: "RKB", study: study)
+        let (refused, _) = try await fetch(network, at: "RKB", study: study)
         #expect(refused.status != 0)
         #expect(refused.stderr.contains("opted out"))
     }

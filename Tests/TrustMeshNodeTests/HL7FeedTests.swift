@@ -10,9 +10,11 @@ import TrustMeshTesting
         .deletingLastPathComponent().path
 
     /// The audit log's entries of `kind`, as JSON objects, once the node has stopped.
-    static func entries(_ net: TestNetwork, _ code: String, _ kind: String) throws -> [[String: Any]] {
+    static func entries(_ net: TestNetwork, _ code: String, _ kind: String) async throws -> [[String: Any]] {
         let log = net.directory.appending("audit-\(code)-\(kind).jsonl")
-        let exported = try CommandRunner.trustmesh(["audit", "export", "--data", net.dataDirectory(code), "--out", log])
+        let exported = try await CommandRunner.trustmesh([
+            "audit", "export", "--data", net.dataDirectory(code), "--out", log,
+        ])
         #expect(exported.status == 0, "\(exported.stderr)")
         return try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").compactMap {
             try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
@@ -26,7 +28,7 @@ import TrustMeshTesting
         try await poll("RRK's HL7 listener", deadline: .seconds(30)) {
             net.log("RRK").contains("HL7 v2 (MLLP) listening")
         }
-        let result = try CommandRunner.run(
+        let result = try await CommandRunner.run(
             "/usr/bin/python3", [Self.root + "/Scripts/hl7-feed.py", "127.0.0.1", "\(port)", "127.0.0.2"])
         #expect(result.status == 0, "\(result.stderr)")
         let json = try #require(
@@ -60,7 +62,7 @@ import TrustMeshTesting
 
         #expect(net.stop("RRK") == 0)
         // Each booking audited once (the resend not again), and the cancellation; the feed is the actor.
-        let received = try Self.entries(net, "RRK", "feedReceived")
+        let received = try await Self.entries(net, "RRK", "feedReceived")
         let patients = json["patients"] as? [String] ?? []
         #expect(received.count == 21, "\(received.count)")
         for nhs in patients.prefix(20) {
@@ -79,7 +81,7 @@ import TrustMeshTesting
         #expect(received.last.flatMap { ($0["details"] as? String)?.contains("appointmentCancelled") } == true)
 
         // Every refusal audited: four AE/AR messages, the oversized one, the address not allowed.
-        let refused = try Self.entries(net, "RRK", "feedRefused")
+        let refused = try await Self.entries(net, "RRK", "feedRefused")
         let texts = refused.map { $0["details"] as? String ?? "" }
         #expect(refused.count == 6, "\(texts)")
         #expect(texts.contains { $0.hasPrefix("PID-3: no NHS number") })
@@ -92,8 +94,8 @@ import TrustMeshTesting
         #expect((sneak.first?["subject"] as? [String: String])?["rule"] == "connection")
     }
 
-    @Test func aPortWithoutAnAllowListRefusesToStart() throws {
-        let result = try CommandRunner.trustmesh([
+    @Test func aPortWithoutAnAllowListRefusesToStart() async throws {
+        let result = try await CommandRunner.trustmesh([
             "node", "run", "--data", "/nonexistent", "--topology", "/nonexistent", "--hl7-port", "2575",
         ])
         #expect(result.status != 0)

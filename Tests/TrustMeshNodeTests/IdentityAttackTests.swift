@@ -22,9 +22,10 @@ import TrustMeshTesting
     // MARK: Helpers
 
     /// Synthesizes patient A's study (2 series of 3) and returns its files.
-    func synthesize(_ network: TestNetwork, study: String = studyA, patient: String = patientA) throws -> [String] {
+    func synthesize(_ network: TestNetwork, study: String = studyA, patient: String = patientA) async throws -> [String]
+    {
         let folder = network.directory.appending("in-\(study)")
-        let made = try CommandRunner.trustmesh([
+        let made = try await CommandRunner.trustmesh([
             "synthesize", "--out", folder, "--patient-id", patient, "--study-uid", study, "--series", "2",
             "--instances", "3", "--size", "64",
         ])
@@ -41,16 +42,16 @@ import TrustMeshTesting
         return found.sorted()
     }
 
-    func ingest(_ network: TestNetwork, at code: String, _ paths: [String]) throws -> ProcessResult {
-        try CommandRunner.trustmesh(["ingest", "--data", network.dataDirectory(code)] + paths)
+    func ingest(_ network: TestNetwork, at code: String, _ paths: [String]) async throws -> ProcessResult {
+        try await CommandRunner.trustmesh(["ingest", "--data", network.dataDirectory(code)] + paths)
     }
 
     /// A copy of `file` with attributes changed by dcmodify (dcmtk).
-    static func modified(_ file: String, to path: String, _ changes: [String]) throws -> String {
+    static func modified(_ file: String, to path: String, _ changes: [String]) async throws -> String {
         try FileManager.default.createDirectory(
             atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: file, toPath: path)
-        let result = try CommandRunner.run("dcmodify", ["-nb"] + changes.flatMap { ["-m", $0] } + [path])
+        let result = try await CommandRunner.run("dcmodify", ["-nb"] + changes.flatMap { ["-m", $0] } + [path])
         #expect(result.status == 0, "\(result.stderr)")
         return path
     }
@@ -59,11 +60,11 @@ import TrustMeshTesting
 
     /// Every file the node exports for a study, by SOP Instance UID, with the series folder each
     /// was written in; empty when the study is not held.
-    func exported(_ network: TestNetwork, at code: String, study: String) throws -> [String: (
+    func exported(_ network: TestNetwork, at code: String, study: String) async throws -> [String: (
         series: String, hash: String
     )] {
         let out = network.directory.appending("export-\(code)-\(UUID().uuidString.prefix(6))")
-        let result = try CommandRunner.trustmesh([
+        let result = try await CommandRunner.trustmesh([
             "export", "--data", network.dataDirectory(code), "--study", study, "--out", out,
         ])
         guard result.status == 0 else { return [:] }
@@ -80,9 +81,9 @@ import TrustMeshTesting
     }
 
     /// The node's audit entries, as exported (the log verifies).
-    func audit(_ network: TestNetwork, _ code: String) throws -> [[String: Any]] {
+    func audit(_ network: TestNetwork, _ code: String) async throws -> [[String: Any]] {
         let path = network.directory.appending("\(code)-\(UUID().uuidString.prefix(6)).audit.jsonl")
-        let export = try CommandRunner.trustmesh([
+        let export = try await CommandRunner.trustmesh([
             "audit", "export", "--data", network.dataDirectory(code), "--out", path,
         ])
         #expect(export.status == 0, "\(export.stderr)")
@@ -124,9 +125,9 @@ import TrustMeshTesting
         return items.compactMap { (($0["00081197"] as? [String: Any])?["Value"] as? [Int])?.first }
     }
 
-    static func dcmtk(_ tool: String, _ arguments: [String]) throws -> ProcessResult {
+    static func dcmtk(_ tool: String, _ arguments: [String]) async throws -> ProcessResult {
         let path = FileManager.default.isExecutableFile(atPath: "/usr/bin/" + tool) ? "/usr/bin/" + tool : tool
-        return try CommandRunner.run(path, arguments)
+        return try await CommandRunner.run(path, arguments)
     }
 
     static func waitForDICOM(_ network: TestNetwork, _ code: String) async throws {
@@ -144,12 +145,12 @@ import TrustMeshTesting
         let network = try TestNetwork(trusts: ["RKB", "RRK"])
         try await network.start("RKB")
         try await network.start("RRK")
-        let files = try synthesize(network)
-        #expect(try ingest(network, at: "RKB", files).status == 0)
-        let before = try exported(network, at: "RKB", study: Self.studyA)
+        let files = try await synthesize(network)
+        #expect(try await ingest(network, at: "RKB", files).status == 0)
+        let before = try await exported(network, at: "RKB", study: Self.studyA)
         #expect(before.count == 6)
 
-        let forged = try Self.modified(
+        let forged = try await Self.modified(
             files[0], to: network.directory.appending("attack/forged.dcm"),
             [
                 "(0020,000D)=1.2.826.0.1.3680043.10.14.66", "(0008,0018)=1.2.826.0.1.3680043.10.14.66.1",
@@ -162,10 +163,10 @@ import TrustMeshTesting
             answer.headers.contains { $0.0.lowercased() == "warning" && $0.1.contains("a series is never re-filed") })
 
         // Nothing re-filed: A's six instances in their own series, no study for B, nothing published.
-        let after = try exported(network, at: "RKB", study: Self.studyA)
+        let after = try await exported(network, at: "RKB", study: Self.studyA)
         #expect(after.mapValues(\.series) == before.mapValues(\.series))
-        #expect(try exported(network, at: "RKB", study: "1.2.826.0.1.3680043.10.14.66").isEmpty)
-        let log = try audit(network, "RKB")
+        #expect(try await exported(network, at: "RKB", study: "1.2.826.0.1.3680043.10.14.66").isEmpty)
+        let log = try await audit(network, "RKB")
         #expect(
             entries(log, "ingestRefused").contains {
                 ($0["details"] as? String)?.contains("a series is never re-filed") == true
@@ -191,30 +192,32 @@ import TrustMeshTesting
         let port = try FreePorts.allocate(1)[0]
         try await network.start("RKB", arguments: ["--dicom-port", "\(port)"])
         try await Self.waitForDICOM(network, "RKB")
-        let files = try synthesize(network)
-        #expect(try ingest(network, at: "RKB", files).status == 0)
-        let before = try exported(network, at: "RKB", study: Self.studyA)
+        let files = try await synthesize(network)
+        #expect(try await ingest(network, at: "RKB", files).status == 0)
+        let before = try await exported(network, at: "RKB", study: Self.studyA)
         let target = try Self.attributes(files[0])
         let sop = try #require(target.sopInstanceUID)
 
         // Other pixel data under the same SOP Instance UID, filed in another study: refused.
-        let other = try synthesize(network, study: "1.2.826.0.1.3680043.10.14.67")
-        let elsewhere = try Self.modified(
+        let other = try await synthesize(network, study: "1.2.826.0.1.3680043.10.14.67")
+        let elsewhere = try await Self.modified(
             other[0], to: network.directory.appending("attack/elsewhere.dcm"), ["(0008,0018)=\(sop)"])
         let refused = try await stow(network, "RKB", [elsewhere])
         #expect(refused.status == 409)
         #expect(Self.failureReasons(refused.body) == [0xA900])
-        #expect(try exported(network, at: "RKB", study: Self.studyA).mapValues(\.hash) == before.mapValues(\.hash))
+        #expect(
+            try await exported(network, at: "RKB", study: Self.studyA).mapValues(\.hash) == before.mapValues(\.hash))
 
         // The same study, other bytes, by C-STORE: refused with 0xA900 and an Error Comment, audited.
-        let changed = try Self.modified(
+        let changed = try await Self.modified(
             files[0], to: network.directory.appending("attack/changed.dcm"), ["(0010,0010)=CHANGED^BY^PACS"])
         // -d shows the status and the Error Comment.
-        let store = try Self.dcmtk("storescu", ["-d", "-aec", "TM_RKB", "127.0.0.1", "\(port)", changed])
+        let store = try await Self.dcmtk("storescu", ["-d", "-aec", "TM_RKB", "127.0.0.1", "\(port)", changed])
         #expect(store.stderr.contains("0xa900: Error: Data Set does not match SOP Class"), "\(store.stderr)")
         #expect(store.stderr.contains("held bytes are not replaced"), "\(store.stderr)")
-        #expect(try exported(network, at: "RKB", study: Self.studyA).mapValues(\.hash) == before.mapValues(\.hash))
-        var log = try audit(network, "RKB")
+        #expect(
+            try await exported(network, at: "RKB", study: Self.studyA).mapValues(\.hash) == before.mapValues(\.hash))
+        var log = try await audit(network, "RKB")
         #expect(
             entries(log, "ingestRefused").contains {
                 ($0["details"] as? String)?.contains("C-STORE refused (0xA900): held bytes are not replaced") == true
@@ -224,9 +227,9 @@ import TrustMeshTesting
         // The operator's STOW-RS of the same bytes: a correction, audited with both hashes, republished.
         let corrected = try await stow(network, "RKB", [changed])
         #expect(corrected.status == 200, "\(corrected.body)")
-        let now = try exported(network, at: "RKB", study: Self.studyA)
+        let now = try await exported(network, at: "RKB", study: Self.studyA)
         #expect(now[sop]?.hash == BLAKE2b256.hash([UInt8](try Data(contentsOf: URL(fileURLWithPath: changed)))).hex)
-        log = try audit(network, "RKB")
+        log = try await audit(network, "RKB")
         let correction = try #require(entries(log, "instanceCorrected").first)
         #expect((correction["subject"] as? [String: String])?["sopInstanceUID"] == sop)
         #expect((correction["actor"] as? String) == "Test user at RKB")
@@ -241,13 +244,13 @@ import TrustMeshTesting
     @Test func aFetchedStudyReusingAHeldSeriesIsRefusedAndNothingIsCommitted() async throws {
         let network = try TestNetwork(trusts: ["RRK", "RKB", "RQ3"])
         for code in ["RRK", "RKB", "RQ3"] { try await network.start(code) }
-        let files = try synthesize(network)
-        #expect(try ingest(network, at: "RRK", files).status == 0)
+        let files = try await synthesize(network)
+        #expect(try await ingest(network, at: "RRK", files).status == 0)
         // RQ3 files patient B's images under A's series UIDs, in a study of its own.
         var forged: [String] = []
         for (index, file) in files.enumerated() {
             forged.append(
-                try Self.modified(
+                try await Self.modified(
                     file, to: network.directory.appending("rq3/\(index).dcm"),
                     [
                         "(0020,000D)=1.2.826.0.1.3680043.10.14.68",
@@ -255,29 +258,31 @@ import TrustMeshTesting
                         "(0010,0020)=\(Self.patientB)",
                     ]))
         }
-        #expect(try ingest(network, at: "RQ3", forged).status == 0)
+        #expect(try await ingest(network, at: "RQ3", forged).status == 0)
         try await poll("RKB to list both studies", deadline: .seconds(30)) {
             let a = try? await LocalAPIClient.query(node: network.api("RKB"), nhs: NHSNumber(Self.patientA))
             let b = try? await LocalAPIClient.query(node: network.api("RKB"), nhs: NHSNumber(Self.patientB))
             return a?.studies.isEmpty == false && b?.studies.isEmpty == false
         }
         for nhs in [Self.patientA, Self.patientB] {
-            let care = try network.cli(
+            let care = try await network.cli(
                 "RKB", ["care", "add", "--node", network.url("RKB"), "--nhs", nhs, "--kind", "referral"])
             #expect(care.status == 0, "\(care.stderr)")
         }
-        let first = try network.cli("RKB", ["fetch", "--node", network.url("RKB"), "--study", Self.studyA])
+        let first = try await network.cli("RKB", ["fetch", "--node", network.url("RKB"), "--study", Self.studyA])
         #expect(first.status == 0, "\(first.stderr)")
-        let before = try exported(network, at: "RKB", study: Self.studyA)
+        let before = try await exported(network, at: "RKB", study: Self.studyA)
         #expect(before.count == 6)
 
-        let second = try network.cli(
+        let second = try await network.cli(
             "RKB", ["fetch", "--node", network.url("RKB"), "--study", "1.2.826.0.1.3680043.10.14.68"])
         #expect(second.status != 0)
         #expect(second.stderr.contains("a series is never re-filed"), "\(second.stdout)\(second.stderr)")
-        #expect(try exported(network, at: "RKB", study: Self.studyA).mapValues(\.series) == before.mapValues(\.series))
-        #expect(try exported(network, at: "RKB", study: "1.2.826.0.1.3680043.10.14.68").isEmpty)
-        let log = try audit(network, "RKB")
+        #expect(
+            try await exported(network, at: "RKB", study: Self.studyA).mapValues(\.series) == before.mapValues(\.series)
+        )
+        #expect(try await exported(network, at: "RKB", study: "1.2.826.0.1.3680043.10.14.68").isEmpty)
+        let log = try await audit(network, "RKB")
         #expect(
             entries(log, "fetchAbandoned").contains {
                 ($0["subject"] as? [String: String])?["studyUID"] == "1.2.826.0.1.3680043.10.14.68"
@@ -292,8 +297,8 @@ import TrustMeshTesting
         let port = try FreePorts.allocate(1)[0]
         try await network.start("RKB", arguments: ["--dicom-port", "\(port)", "--query-retrieve-ae", "FINDSCU"])
         try await Self.waitForDICOM(network, "RKB")
-        let files = try synthesize(network)
-        let escape = try Self.modified(
+        let files = try await synthesize(network)
+        let escape = try await Self.modified(
             files[0], to: network.directory.appending("attack/escape.dcm"),
             ["(0020,000E)=../../../../../../outside/ESCAPED"])
 
@@ -301,20 +306,20 @@ import TrustMeshTesting
         #expect(stowed.status == 409)
         #expect(Self.failureReasons(stowed.body) == [0xC000])
         #expect(stowed.headers.contains { $0.1.contains("SeriesInstanceUID is not a valid UID") })
-        let cli = try ingest(network, at: "RKB", [escape])
+        let cli = try await ingest(network, at: "RKB", [escape])
         #expect(cli.status == 2)
         #expect(cli.stdout.contains("SeriesInstanceUID is not a valid UID"), "\(cli.stdout)")
-        let cstore = try Self.dcmtk("storescu", ["-d", "-aec", "TM_RKB", "127.0.0.1", "\(port)", escape])
+        let cstore = try await Self.dcmtk("storescu", ["-d", "-aec", "TM_RKB", "127.0.0.1", "\(port)", escape])
         #expect(cstore.stderr.contains("0xc000"), "\(cstore.stderr)")
         #expect(cstore.stderr.contains("SeriesInstanceUID is not a valid UID"), "\(cstore.stderr)")
         #expect(try await LocalAPIClient.status(node: network.api("RKB")).instances == 0)
-        let log = try audit(network, "RKB")
+        let log = try await audit(network, "RKB")
         #expect(
             entries(log, "ingestRefused").filter {
                 ($0["details"] as? String)?.contains("SeriesInstanceUID is not a valid UID") == true
             }
             .count == 3)  // STOW-RS, the CLI, C-STORE
-        let find = try Self.dcmtk(
+        let find = try await Self.dcmtk(
             "findscu",
             [
                 "-d", "-S", "-aet", "FINDSCU", "-aec", "TM_RKB", "-k", "QueryRetrieveLevel=STUDY", "-k",
@@ -335,14 +340,14 @@ import TrustMeshTesting
         } throws: { "\($0)".contains("StudyInstanceUID is not a valid UID") }
 
         // A good study, exported into a folder where its series folder is a link to outside.
-        #expect(try ingest(network, at: "RKB", files).status == 0)
+        #expect(try await ingest(network, at: "RKB", files).status == 0)
         let outside = network.directory.appending("outside")
         let out = network.directory.appending("out")
         try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let series = try #require(try Self.attributes(files[0]).seriesInstanceUID)
         try FileManager.default.createSymbolicLink(atPath: out + "/" + series, withDestinationPath: outside)
-        let export = try CommandRunner.trustmesh([
+        let export = try await CommandRunner.trustmesh([
             "export", "--data", network.dataDirectory("RKB"), "--study", Self.studyA, "--out", out,
         ])
         #expect(export.status != 0)

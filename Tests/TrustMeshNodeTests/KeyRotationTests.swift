@@ -16,14 +16,16 @@ import TrustMeshTesting
     static let patient = "9434765919"
     let codes = ["RAA", "RBB", "RCC", "RDD"]
 
-    func ingest(_ network: TestNetwork, at code: String, studyUID: String, instances: Int = 2, size: Int = 32) throws {
+    func ingest(_ network: TestNetwork, at code: String, studyUID: String, instances: Int = 2, size: Int = 32)
+        async throws
+    {
         let input = network.directory.appending("in-\(studyUID)")
-        let made = try CommandRunner.trustmesh([
+        let made = try await CommandRunner.trustmesh([
             "synthesize", "--out", input, "--patient-id", Self.patient, "--instances", "\(instances)", "--size",
             "\(size)", "--study-uid", studyUID,
         ])
         #expect(made.status == 0, "\(made.stderr)")
-        let ingested = try CommandRunner.trustmesh(["ingest", "--data", network.dataDirectory(code), input])
+        let ingested = try await CommandRunner.trustmesh(["ingest", "--data", network.dataDirectory(code), input])
         #expect(ingested.status == 0, "\(ingested.stdout)\(ingested.stderr)")
     }
 
@@ -37,8 +39,8 @@ import TrustMeshTesting
         try LocalNode(directory: network.dataDirectory(code)).store.audit.entries(kinds: kinds)
     }
 
-    func run(_ arguments: [String]) throws -> ProcessResult {
-        let result = try CommandRunner.trustmesh(arguments)
+    func run(_ arguments: [String]) async throws -> ProcessResult {
+        let result = try await CommandRunner.trustmesh(arguments)
         #expect(result.status == 0, "trustmesh \(arguments.joined(separator: " ")): \(result.stdout)\(result.stderr)")
         return result
     }
@@ -50,11 +52,11 @@ import TrustMeshTesting
         try await network.start("RAA", environment: ["TRUSTMESH_FAULT_BATCH_GATE": gate])
         for code in codes.dropFirst() { try await network.start(code, arguments: ["--fetch-batch-kb", "64"]) }
         let study = "1.2.826.0.1.3680043.10.17.1"
-        try ingest(network, at: "RAA", studyUID: study, instances: 40, size: 512)
+        try await ingest(network, at: "RAA", studyUID: study, instances: 40, size: 512)
         for code in codes.dropFirst() {
             try await poll("\(code) to list RAA's study", deadline: .seconds(30)) { await lists(network, code, study) }
         }
-        let care = try network.cli(
+        let care = try await network.cli(
             "RBB", ["care", "add", "--node", network.url("RBB"), "--nhs", Self.patient, "--kind", "referral"])
         #expect(care.status == 0, "\(care.stderr)")
         let oldKey = try LocalNode(directory: network.dataDirectory("RAA")).signingKey().verifyingKey
@@ -64,7 +66,7 @@ import TrustMeshTesting
         try await poll("the fetch to move its first chunks", deadline: .seconds(30)) {
             try await LocalAPIClient.fetchProgress(node: network.api("RBB"), id: started.id).chunksReceived > 0
         }
-        let rotated = try run([
+        let rotated = try await run([
             "keys", "rotate", "--data", network.dataDirectory("RAA"), "--root", network.networkDirectory + "/roots/RAA",
         ])
         #expect(rotated.stdout.contains("certificate #2"))
@@ -97,7 +99,7 @@ import TrustMeshTesting
         #expect(ended.state == .completed, "\(ended.error ?? "")")
         #expect(ended.chunksReceived + ended.chunksAlreadyHeld == ended.chunksTotal)
         let later = "1.2.826.0.1.3680043.10.17.2"
-        try ingest(network, at: "RAA", studyUID: later)
+        try await ingest(network, at: "RAA", studyUID: later)
         for code in codes.dropFirst() {
             try await poll("\(code) to list RAA's study signed with the new key", deadline: .seconds(30)) {
                 await lists(network, code, later)
@@ -131,13 +133,13 @@ import TrustMeshTesting
         let stolenAgreement = try raa.agreementKey()
         // RAA rotates, then revokes the stolen key as compromised from the moment of the theft.
         let theft = Timestamp.text(Date())
-        _ = try run([
+        _ = try await run([
             "keys", "rotate", "--data", network.dataDirectory("RAA"), "--root", network.networkDirectory + "/roots/RAA",
         ])
         try await poll("RAA to switch to its new keys", deadline: .seconds(30)) {
             try !entries(network, "RAA", [.keyChanged]).isEmpty
         }
-        let revoked = try run([
+        let revoked = try await run([
             "keys", "revoke", "--data", network.dataDirectory("RAA"), "--root",
             network.networkDirectory + "/roots/RAA", "--key", stolen.verifyingKey.base64, "--reason", "compromised",
             "--since", theft,
@@ -176,7 +178,7 @@ import TrustMeshTesting
         }
         // RAA itself, with its new key, still gossips: a study it publishes reaches every node.
         let study = "1.2.826.0.1.3680043.10.17.3"
-        try ingest(network, at: "RAA", studyUID: study)
+        try await ingest(network, at: "RAA", studyUID: study)
         for code in codes.dropFirst() {
             try await poll("\(code) to list RAA's study", deadline: .seconds(30)) { await lists(network, code, study) }
         }

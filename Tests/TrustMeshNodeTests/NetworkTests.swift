@@ -16,14 +16,16 @@ import TrustMeshTesting
 @Suite(.serialized, .timeLimit(.minutes(5))) struct NetworkTests {
     let patient = try! NHSNumber("9434765919")
 
-    func ingest(_ network: TestNetwork, at code: String, studyUID: String, patientID: String = "9434765919") throws {
+    func ingest(_ network: TestNetwork, at code: String, studyUID: String, patientID: String = "9434765919")
+        async throws
+    {
         let input = network.directory.appending("in-\(studyUID)")
-        let made = try CommandRunner.trustmesh([
+        let made = try await CommandRunner.trustmesh([
             "synthesize", "--out", input, "--patient-id", patientID, "--instances", "2", "--size", "32",
             "--study-uid", studyUID,
         ])
         #expect(made.status == 0, "\(made.stderr)")
-        let ingested = try CommandRunner.trustmesh(["ingest", "--data", network.dataDirectory(code), input])
+        let ingested = try await CommandRunner.trustmesh(["ingest", "--data", network.dataDirectory(code), input])
         #expect(ingested.status == 0, "\(ingested.stdout)\(ingested.stderr)")
     }
 
@@ -35,7 +37,7 @@ import TrustMeshTesting
     @Test func aStudyIngestedAtOneTrustIsListedAtEveryOther() async throws {
         let network = try TestNetwork(trusts: ["RRK", "RKB", "RL4", "RWP"])
         for code in ["RRK", "RKB", "RL4", "RWP"] { try await network.start(code) }
-        try ingest(network, at: "RKB", studyUID: "1.2.826.0.1.3680043.10.7.1")
+        try await ingest(network, at: "RKB", studyUID: "1.2.826.0.1.3680043.10.7.1")
         for code in ["RRK", "RL4", "RWP"] {
             try await poll("\(code) to list the study", deadline: .seconds(30)) {
                 await lists(network, code, "1.2.826.0.1.3680043.10.7.1")
@@ -58,7 +60,7 @@ import TrustMeshTesting
         let network = try TestNetwork(trusts: ["RRK", "RKB", "RL4", "RWP"])
         for code in ["RRK", "RKB", "RL4", "RWP"] { try await network.start(code) }
         #expect(network.stop("RWP") == 0)
-        try ingest(network, at: "RRK", studyUID: "1.2.826.0.1.3680043.10.7.2")
+        try await ingest(network, at: "RRK", studyUID: "1.2.826.0.1.3680043.10.7.2")
         for code in ["RKB", "RL4"] {
             try await poll("\(code) to list the study", deadline: .seconds(30)) {
                 await lists(network, code, "1.2.826.0.1.3680043.10.7.2")
@@ -69,7 +71,7 @@ import TrustMeshTesting
             await lists(network, "RWP", "1.2.826.0.1.3680043.10.7.2")
         }
 
-        let optOut = try CommandRunner.trustmesh([
+        let optOut = try await CommandRunner.trustmesh([
             "optout", "--data", network.dataDirectory("RRK"), "--nhs", "943 476 5919", "--reference",
             "Opt-out form OPT-1",
         ])
@@ -88,16 +90,16 @@ import TrustMeshTesting
     @Test func aSecondNodeOnOneFolderAndATakenAddressAreRefusedClearly() async throws {
         let network = try TestNetwork(trusts: ["RRK", "RKB"], intervalMs: 60_000)
         try await network.start("RRK")
-        func run(_ code: String) throws -> ProcessResult {
+        func run(_ code: String) async throws -> ProcessResult {
             // Bounded: a node that wrongly started would otherwise serve until killed.
-            try CommandRunner.run(
+            try await CommandRunner.run(
                 "/usr/bin/timeout",
                 [
                     "20", CommandRunner.trustmeshPath, "node", "run", "--data", network.dataDirectory(code),
                     "--topology", network.topologyPath,
                 ])
         }
-        let second = try run("RRK")
+        let second = try await run("RRK")
         #expect(second.status == 1, "\(second.stdout)\(second.stderr)")
         #expect(second.stderr.contains("a node is already running on \(network.dataDirectory("RRK")) (process "))
         #expect(try await LocalAPIClient.status(node: network.api("RRK")).trust == "RRK")
@@ -106,7 +108,7 @@ import TrustMeshTesting
         let port = try #require(Int(network.peerURL("RKB").split(separator: ":").last ?? ""))
         let listener = try Loopback.listen(port: port)
         defer { close(listener) }
-        let taken = try run("RKB")
+        let taken = try await run("RKB")
         #expect(taken.status == 1, "\(taken.stdout)\(taken.stderr)")
         #expect(taken.stderr.contains("cannot listen on 127.0.0.1:\(port)"), "\(taken.stderr)")
         #expect(!taken.stderr.contains("bind(descriptor"))

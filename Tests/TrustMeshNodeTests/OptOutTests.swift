@@ -19,14 +19,14 @@ import TrustMeshTesting
     static let reference = ["--reference", "Opt-out form OPT-2026-0042"]
 
     /// Makes a study of `patient` and ingests it at `code`.
-    func ingest(_ network: TestNetwork, at code: String, study: String, instances: Int = 3) throws {
+    func ingest(_ network: TestNetwork, at code: String, study: String, instances: Int = 3) async throws {
         let input = network.directory.appending("in-\(study)")
-        let made = try CommandRunner.trustmesh([
+        let made = try await CommandRunner.trustmesh([
             "synthesize", "--out", input, "--patient-id", Self.patient, "--instances", "\(instances)", "--size", "64",
             "--study-uid", study,
         ])
         #expect(made.status == 0, "\(made.stderr)")
-        let ingested = try CommandRunner.trustmesh(["ingest", "--data", network.dataDirectory(code), input])
+        let ingested = try await CommandRunner.trustmesh(["ingest", "--data", network.dataDirectory(code), input])
         #expect(ingested.status == 0, "\(ingested.stdout)\(ingested.stderr)")
     }
 
@@ -42,15 +42,15 @@ import TrustMeshTesting
         }
     }
 
-    func addCare(_ network: TestNetwork, at code: String) throws {
-        let care = try network.cli(
+    func addCare(_ network: TestNetwork, at code: String) async throws {
+        let care = try await network.cli(
             code, ["care", "add", "--node", network.url(code), "--nhs", Self.patient, "--kind", "referral"])
         #expect(care.status == 0, "\(care.stderr)")
     }
 
-    func auditLog(_ network: TestNetwork, _ code: String) throws -> String {
+    func auditLog(_ network: TestNetwork, _ code: String) async throws -> String {
         let path = network.directory.appending("\(code)-\(UUID().uuidString.prefix(8)).audit.jsonl")
-        let export = try CommandRunner.trustmesh([
+        let export = try await CommandRunner.trustmesh([
             "audit", "export", "--data", network.dataDirectory(code), "--out", path,
         ])
         #expect(export.status == 0, "\(export.stderr)")
@@ -65,15 +65,15 @@ import TrustMeshTesting
         let network = try TestNetwork(trusts: ["RRK", "RKB", "RXK"])
         for code in ["RRK", "RKB", "RXK"] { try await network.start(code) }
         let study = "1.2.826.0.1.3680043.10.14.1"
-        try ingest(network, at: "RRK", study: study)
+        try await ingest(network, at: "RRK", study: study)
         try await waitUntilListed(network, at: ["RKB", "RXK"], study: study)
 
         // RXK's own node refuses to sign it, says why, and audits the attempt.
-        let refused = try CommandRunner.trustmesh(
+        let refused = try await CommandRunner.trustmesh(
             ["optout", "--data", network.dataDirectory("RXK"), "--nhs", Self.patient] + Self.reference)
         #expect(refused.status != 0)
         #expect(refused.stderr.contains("RXK may not record an opt-out"), "\(refused.stderr)")
-        #expect(try auditLog(network, "RXK").contains("\"optOutRefused\""))
+        #expect(try await auditLog(network, "RXK").contains("\"optOutRefused\""))
 
         // The attacker signs one anyway with RXK's key, past its node's check; gossip carries it.
         let attacker = try LocalNode(directory: network.dataDirectory("RXK"))
@@ -102,7 +102,7 @@ import TrustMeshTesting
         // Every node verified and kept it, did not apply it, and audited that.
         for code in ["RRK", "RKB"] {
             try await poll("\(code) to audit the refusal", deadline: .seconds(30)) {
-                let log = (try? auditLog(network, code)) ?? ""
+                let log = (try? await auditLog(network, code)) ?? ""
                 return log.contains("\"optOutRefused\"") && log.contains("\"noImagingOrCare\"")
             }
         }
@@ -112,8 +112,8 @@ import TrustMeshTesting
             #expect(result.studies.contains { $0.studyInstanceUID == study }, "\(code)")
         }
         // The holder still shares the patient's study under a care relationship.
-        try addCare(network, at: "RKB")
-        let fetched = try network.cli("RKB", ["fetch", "--node", network.url("RKB"), "--study", study])
+        try await addCare(network, at: "RKB")
+        let fetched = try await network.cli("RKB", ["fetch", "--node", network.url("RKB"), "--study", study])
         #expect(fetched.status == 0, "\(fetched.stdout)\(fetched.stderr)")
     }
 
@@ -124,10 +124,10 @@ import TrustMeshTesting
         let network = try TestNetwork(trusts: ["RRK", "RKB"])
         for code in ["RRK", "RKB"] { try await network.start(code) }
         let study = "1.2.826.0.1.3680043.10.14.2"
-        try ingest(network, at: "RRK", study: study)
+        try await ingest(network, at: "RRK", study: study)
         try await waitUntilListed(network, at: ["RKB"], study: study)
 
-        let optOut = try CommandRunner.trustmesh(
+        let optOut = try await CommandRunner.trustmesh(
             ["optout", "--data", network.dataDirectory("RRK"), "--nhs", Self.patient] + Self.reference)
         #expect(optOut.status == 0, "\(optOut.stderr)")
         let optedOutBy = CareTime.format(Date())
@@ -140,18 +140,18 @@ import TrustMeshTesting
             ["optout", "--node", network.url("RKB"), "--nhs", Self.patient, "--withdraw"] + [
                 "--reference", "Letter from the patient, 2026-12-04",
             ]
-        let early = try network.cli("RKB", withdraw)
+        let early = try await network.cli("RKB", withdraw)
         #expect(early.status != 0)
         #expect(early.stderr.contains("may not record a withdrawal"), "\(early.stderr)")
 
         // With a care relationship recorded by a signed-in clinician, it may; the record names them.
-        try addCare(network, at: "RKB")
+        try await addCare(network, at: "RKB")
         // Issue times are whole seconds, and in the opt-out's own second RRK would win the tie (the
         // greater ODS code): the withdrawal must be issued later to be the latest.
         try await poll("the clock to pass the opt-out's second", deadline: .seconds(5)) {
             CareTime.format(Date()) > optedOutBy
         }
-        let withdrawn = try network.cli("RKB", withdraw)
+        let withdrawn = try await network.cli("RKB", withdraw)
         #expect(withdrawn.status == 0, "\(withdrawn.stderr)")
         #expect(withdrawn.stdout.contains("Opt-out withdrawn"), "\(withdrawn.stdout)")
         #expect(withdrawn.stdout.contains("by Test user at RKB"), "\(withdrawn.stdout)")
@@ -165,7 +165,7 @@ import TrustMeshTesting
         #expect(page.body.contains("Superseded by a later record"))
         #expect(page.body.contains("In force (withdrawn"))
         #expect(page.body.contains("Letter from the patient, 2026-12-04"))
-        let fetched = try network.cli("RKB", ["fetch", "--node", network.url("RKB"), "--study", study])
+        let fetched = try await network.cli("RKB", ["fetch", "--node", network.url("RKB"), "--study", study])
         #expect(fetched.status == 0, "\(fetched.stdout)\(fetched.stderr)")
     }
 
@@ -176,9 +176,9 @@ import TrustMeshTesting
         let network = try TestNetwork(trusts: ["RRK", "RKB"])
         for code in ["RRK", "RKB"] { try await network.start(code) }
         let study = "1.2.826.0.1.3680043.10.14.3"
-        try ingest(network, at: "RRK", study: study)
+        try await ingest(network, at: "RRK", study: study)
         try await waitUntilListed(network, at: ["RKB"], study: study)
-        try addCare(network, at: "RKB")
+        try await addCare(network, at: "RKB")
         let care = try #require(try await LocalAPIClient.care(node: network.api("RKB")).first)
 
         // RKB's side of the protocol, driven by hand so that the opt-out falls between two batches.
@@ -230,7 +230,7 @@ import TrustMeshTesting
             }
             #expect(try await batch(hashes[0]) > 0)
 
-            let optOut = try CommandRunner.trustmesh(
+            let optOut = try await CommandRunner.trustmesh(
                 ["optout", "--data", network.dataDirectory("RRK"), "--nhs", Self.patient] + Self.reference)
             #expect(optOut.status == 0, "\(optOut.stderr)")
             do {
@@ -247,7 +247,7 @@ import TrustMeshTesting
             } catch let refusal as PeerRefusal {
                 #expect(refusal.code == .unknownTransfer, "\(refusal)")
             }
-            let log = try auditLog(network, "RRK")
+            let log = try await auditLog(network, "RRK")
             let refusedBatch = log.split(separator: "\n").first {
                 $0.contains("\"fetchRefused\"") && $0.contains(answer.transferID) && $0.contains("\"optedOut\"")
             }
@@ -265,7 +265,7 @@ import TrustMeshTesting
         let network = try TestNetwork(trusts: ["RKB"])
         try await network.start("RKB")
         let study = "1.2.826.0.1.3680043.10.14.4"
-        try ingest(network, at: "RKB", study: study)
+        try await ingest(network, at: "RKB", study: study)
         let node = network.url("RKB")
         let priya = try await network.signIn("RKB", user: "priya")
         let viewer = try await TestNetwork.request(.GET, node + "/study?uid=\(study)", headers: priya.headers)
@@ -279,7 +279,7 @@ import TrustMeshTesting
         let metadata = node + "/dicom-web/studies/\(study)/metadata"
         #expect(try await TestNetwork.request(.GET, metadata, headers: bearer).status == 200)
 
-        let optOut = try CommandRunner.trustmesh(
+        let optOut = try await CommandRunner.trustmesh(
             ["optout", "--data", network.dataDirectory("RKB"), "--nhs", Self.patient] + Self.reference)
         #expect(optOut.status == 0, "\(optOut.stderr)")
         let hidden = try await TestNetwork.request(.GET, node + "/study?uid=\(study)", headers: priya.headers)

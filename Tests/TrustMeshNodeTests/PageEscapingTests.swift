@@ -130,7 +130,7 @@ import TrustMeshTesting
         try await network.start("RRK")
         try await network.start("RKB")
         let input = network.directory.appending("in")
-        let made = try CommandRunner.trustmesh([
+        let made = try await CommandRunner.trustmesh([
             "synthesize", "--out", input, "--patient-id", Self.patient, "--patient-name", Self.patientName,
             "--date", "20260101", "--description", Self.description, "--body-part", Self.bodyPart, "--accession",
             Self.accession, "--instances", "3", "--size", "64", "--study-uid", Self.study,
@@ -139,7 +139,7 @@ import TrustMeshTesting
         // The series description is fixed by `synthesize`; dcmtk sets it as another system would.
         let files = try FileManager.default.contentsOfDirectory(atPath: input).map { input + "/" + $0 }
         try Dcmtk.run("dcmodify", ["-nb", "-m", "(0008,103e)=\(Self.seriesDescription)"] + files)
-        let ingested = try CommandRunner.trustmesh(["ingest", "--data", network.dataDirectory("RRK"), input])
+        let ingested = try await CommandRunner.trustmesh(["ingest", "--data", network.dataDirectory("RRK"), input])
         #expect(ingested.status == 0, "\(ingested.stdout)\(ingested.stderr)")
         let node = network.url("RKB")
         // Pages are seen by people signed in through the provider's login form: the clinician, the

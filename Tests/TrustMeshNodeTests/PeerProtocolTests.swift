@@ -208,18 +208,18 @@ import TrustMeshTesting
         let study = "1.2.826.0.1.3680043.10.16.3"
         let patient = "9434765919"
         let input = network.directory.appending("in-\(study)")
-        let made = try CommandRunner.trustmesh([
+        let made = try await CommandRunner.trustmesh([
             "synthesize", "--out", input, "--patient-id", patient, "--instances", "2", "--size", "32",
             "--study-uid", study,
         ])
         #expect(made.status == 0, "\(made.stderr)")
-        let ingested = try CommandRunner.trustmesh(["ingest", "--data", network.dataDirectory("RKB"), input])
+        let ingested = try await CommandRunner.trustmesh(["ingest", "--data", network.dataDirectory("RKB"), input])
         #expect(ingested.status == 0, "\(ingested.stderr)")
         try await poll("RRK to list the study", deadline: .seconds(30)) {
             (try? await LocalAPIClient.query(node: network.api("RRK"), nhs: NHSNumber(patient)))?.studies
                 .contains { $0.studyInstanceUID == study } == true
         }
-        let care = try network.cli(
+        let care = try await network.cli(
             "RRK", ["care", "add", "--node", network.url("RRK"), "--nhs", patient, "--kind", "referral"])
         #expect(care.status == 0, "\(care.stderr)")
 
@@ -244,7 +244,7 @@ import TrustMeshTesting
         #expect(caught?.message == "RKB runs a newer TrustMesh: protocol 3, this node speaks 2")
 
         // The clinician's fetch, through the running RRK node.
-        let fetched = try network.cli("RRK", ["fetch", "--node", network.url("RRK"), "--study", study])
+        let fetched = try await network.cli("RRK", ["fetch", "--node", network.url("RRK"), "--study", study])
         #expect(fetched.status != 0)
         #expect(
             (fetched.stdout + fetched.stderr).contains("RKB runs a newer TrustMesh: protocol 3, this node speaks 2"),

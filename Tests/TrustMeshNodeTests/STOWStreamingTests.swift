@@ -15,9 +15,9 @@ import TrustMeshTesting
     let web = DICOMwebTests()
 
     /// The files of a synthesized study, in name order.
-    func synthesize(_ network: TestNetwork, folder: String, arguments: [String]) throws -> [String] {
+    func synthesize(_ network: TestNetwork, folder: String, arguments: [String]) async throws -> [String] {
         let path = network.directory.appending(folder)
-        let made = try web.run(
+        let made = try await web.run(
             ["synthesize", "--out", path, "--patient-id", DICOMwebTests.patient, "--study-uid", Self.study]
                 + arguments)
         #expect(made.status == 0, "\(made.stderr)")
@@ -59,9 +59,9 @@ import TrustMeshTesting
     @Test func aLargeRequestWhoseLaterPartIsMalformedStoresEveryOtherPartAndReportsThatOne() async throws {
         let network = try TestNetwork(trusts: ["RRK"], intervalMs: 60_000)
         try await network.start("RRK")
-        let small = try synthesize(network, folder: "small", arguments: ["--instances", "12", "--size", "64"])
+        let small = try await synthesize(network, folder: "small", arguments: ["--instances", "12", "--size", "64"])
         // 2,100 × 2,100 16-bit pixels: over the 8 MiB a part may take in memory.
-        let large = try synthesize(
+        let large = try await synthesize(
             network, folder: "large", arguments: ["--instances", "1", "--size", "2100", "--seed", "7"])
         #expect(try Self.bytes(large[0]).count > 8 << 20)
         let good = Array(small[0..<10]) + large + Array(small[10...])
@@ -84,14 +84,16 @@ import TrustMeshTesting
         #expect(try await instances(network) == good.count)
 
         let log = network.directory.appending("audit.jsonl")
-        #expect(try web.run(["audit", "export", "--data", network.dataDirectory("RRK"), "--out", log]).status == 0)
+        #expect(
+            try await web.run(["audit", "export", "--data", network.dataDirectory("RRK"), "--out", log]).status == 0)
         let refusals = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n")
             .filter { $0.contains("\"ingestRefused\"") }
         #expect(refusals.count == 1 && refusals.first?.contains("STOW-RS part-12.dcm: not DICOM") == true)
 
         let out = network.directory.appending("export")
         #expect(
-            try web.run(["export", "--data", network.dataDirectory("RRK"), "--study", Self.study, "--out", out]).status
+            try await web.run(["export", "--data", network.dataDirectory("RRK"), "--study", Self.study, "--out", out])
+                .status
                 == 0)
         let exported = try FileManager.default.subpathsOfDirectory(atPath: out).filter {
             $0.hasSuffix(try Self.sopInstanceUID(large[0]) + ".dcm")
@@ -108,7 +110,7 @@ import TrustMeshTesting
     @Test func aBodyThatEndsMidPartStoresTheWholePartsAndFailsTheCutOne() async throws {
         let network = try TestNetwork(trusts: ["RRK"], intervalMs: 60_000)
         try await network.start("RRK")
-        let files = try synthesize(network, folder: "in", arguments: ["--instances", "3", "--size", "64"])
+        let files = try await synthesize(network, folder: "in", arguments: ["--instances", "3", "--size", "64"])
         var body = DICOMwebTests.multipart(try files[0..<2].map(Self.bytes))
         body.removeLast("--b0undary--\r\n".utf8.count)
         let cut = try Self.bytes(files[2])
@@ -132,7 +134,7 @@ import TrustMeshTesting
     @Test func aClientGoneMidBodyLeavesNothingBehindNotEvenChunks() async throws {
         let network = try TestNetwork(trusts: ["RRK"], intervalMs: 60_000)
         try await network.start("RRK")
-        let files = try synthesize(network, folder: "in", arguments: ["--instances", "8", "--size", "256"])
+        let files = try await synthesize(network, folder: "in", arguments: ["--instances", "8", "--size", "256"])
         let chunksBefore = Self.chunkFiles(network, "RRK")
         let whole = DICOMwebTests.multipart(try files[0..<7].map(Self.bytes)).dropLast("--b0undary--\r\n".utf8.count)
         let body =
@@ -152,7 +154,7 @@ import TrustMeshTesting
             s.close()
             """
         let port = String(network.url("RRK").split(separator: ":").last!)
-        let dropped = try CommandRunner.run(
+        let dropped = try await CommandRunner.run(
             "/usr/bin/env",
             ["python3", "-c", dropper, port, bodyPath, DICOMwebTests.stowType, network.testToken("RRK")])
         #expect(dropped.status == 0, "\(dropped.stderr)")

@@ -16,16 +16,16 @@ import TrustMeshTesting
     static let patient = "9434765919"
     static let fast = ["--tree-head-seconds", "1"]
 
-    func run(_ arguments: [String]) throws -> ProcessResult { try CommandRunner.trustmesh(arguments) }
+    func run(_ arguments: [String]) async throws -> ProcessResult { try await CommandRunner.trustmesh(arguments) }
 
-    func ingest(_ network: TestNetwork, at code: String, study: String) throws {
+    func ingest(_ network: TestNetwork, at code: String, study: String) async throws {
         let input = network.directory.appending("in-\(study)")
         #expect(
-            try run([
+            try await run([
                 "synthesize", "--out", input, "--patient-id", Self.patient, "--instances", "1", "--size", "32",
                 "--study-uid", study,
             ]).status == 0)
-        let ingested = try run(["ingest", "--data", network.dataDirectory(code), input])
+        let ingested = try await run(["ingest", "--data", network.dataDirectory(code), input])
         #expect(ingested.status == 0, "\(ingested.stdout)\(ingested.stderr)")
     }
 
@@ -38,9 +38,9 @@ import TrustMeshTesting
         try LocalNode(directory: network.dataDirectory(code)).store.audit.count()
     }
 
-    func export(_ network: TestNetwork, _ code: String, suffix: String = "") throws -> String {
+    func export(_ network: TestNetwork, _ code: String, suffix: String = "") async throws -> String {
         let path = network.directory.appending("\(code)\(suffix).jsonl")
-        let result = try run(["audit", "export", "--data", network.dataDirectory(code), "--out", path])
+        let result = try await run(["audit", "export", "--data", network.dataDirectory(code), "--out", path])
         #expect(result.status == 0, "\(result.stderr)")
         return path
     }
@@ -48,7 +48,7 @@ import TrustMeshTesting
     @Test func peersPinEveryEntryIncludingTheLastAndIdleNodesWriteNothing() async throws {
         let network = try TestNetwork(trusts: ["RRK", "RKB", "RL4"])
         for code in ["RRK", "RKB", "RL4"] { try await network.start(code, arguments: Self.fast) }
-        try ingest(network, at: "RRK", study: "1.2.826.0.1.3680043.10.15.1")
+        try await ingest(network, at: "RRK", study: "1.2.826.0.1.3680043.10.15.1")
 
         // RRK's log grew: within a few intervals both peers hold a head of it covering the ingest.
         let grown = try entryCount(network, "RRK")
@@ -95,8 +95,9 @@ import TrustMeshTesting
         for code in ["RKB", "RL4"] { #expect(network.stop(code) == 0) }
 
         // Dropping only the last entry of RRK's log is caught against RKB's and RL4's heads.
-        let logs = try ["RRK", "RKB", "RL4"].map { try export(network, $0) }
-        let clean = try run(["audit", "verify"] + logs + ["--topology", network.topologyPath])
+        var logs: [String] = []
+        for code in ["RRK", "RKB", "RL4"] { logs.append(try await export(network, code)) }
+        let clean = try await run(["audit", "verify"] + logs + ["--topology", network.topologyPath])
         #expect(clean.status == 0, "\(clean.stdout)\(clean.stderr)")
         #expect(clean.stdout.contains("pinned to #\(final)"), "\(clean.stdout)")
         let lines = try String(contentsOfFile: logs[0], encoding: .utf8).split(separator: "\n")
@@ -108,19 +109,19 @@ import TrustMeshTesting
         let truncated = network.directory.appending("RRK-without-last.jsonl")
         try (entries.prefix(final - 1).joined(separator: "\n") + "\n").write(
             toFile: truncated, atomically: true, encoding: .utf8)
-        let caught = try run(["audit", "verify", truncated, logs[1], logs[2], "--topology", network.topologyPath])
+        let caught = try await run(["audit", "verify", truncated, logs[1], logs[2], "--topology", network.topologyPath])
         #expect(caught.status == 1)
         #expect(caught.stdout.contains("RRK #\(final): truncated"), "\(caught.stdout)")
 
         // Alone, a log says how far it is pinned.
-        let alone = try run(["audit", "verify", truncated, "--topology", network.topologyPath])
+        let alone = try await run(["audit", "verify", truncated, "--topology", network.topologyPath])
         #expect(alone.stdout.contains("not pinned") || alone.stdout.contains("pinned to"), "\(alone.stdout)")
     }
 
     @Test func aTrustThatSignsTwoHistoriesRaisesTheAlarmAndIsAudited() async throws {
         let network = try TestNetwork(trusts: ["RRK", "RKB"])
         for code in ["RRK", "RKB"] { try await network.start(code, arguments: Self.fast) }
-        try ingest(network, at: "RRK", study: "1.2.826.0.1.3680043.10.15.2")
+        try await ingest(network, at: "RRK", study: "1.2.826.0.1.3680043.10.15.2")
         try await poll("RKB to hold a head of RRK's log", deadline: .seconds(30)) {
             try latestHead(network, at: "RKB", of: "RRK") != nil
         }

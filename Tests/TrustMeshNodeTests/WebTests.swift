@@ -34,15 +34,15 @@ import TrustMeshWeb
         _ network: TestNetwork, at code: String, uid: String, patient: String = patient, date: String,
         modality: String = "CT", bodyPart: String = "CHEST", description: String, instances: Int = 6,
         size: Int = 128
-    ) throws {
+    ) async throws {
         let input = network.directory.appending("in-\(uid)")
-        let made = try CommandRunner.trustmesh([
+        let made = try await CommandRunner.trustmesh([
             "synthesize", "--out", input, "--patient-id", patient, "--date", date, "--modality", modality,
             "--body-part", bodyPart, "--description", description, "--instances", "\(instances)", "--size",
             "\(size)", "--study-uid", uid, "--accession", "ACC\(uid.suffix(3))",
         ])
         #expect(made.status == 0, "\(made.stderr)")
-        let ingested = try CommandRunner.trustmesh(["ingest", "--data", network.dataDirectory(code), input])
+        let ingested = try await CommandRunner.trustmesh(["ingest", "--data", network.dataDirectory(code), input])
         #expect(ingested.status == 0, "\(ingested.stdout)\(ingested.stderr)")
     }
 
@@ -103,10 +103,10 @@ import TrustMeshWeb
         let network = try TestNetwork(trusts: ["RRK", "RKB"])
         try await network.start("RRK")
         try await network.start("RKB")
-        try Self.ingest(
+        try await Self.ingest(
             network, at: "RRK", uid: "1.2.826.0.1.3680043.10.77.1", date: Self.date(monthsAgo: 2),
             description: "CT CHEST")
-        try Self.ingest(
+        try await Self.ingest(
             network, at: "RKB", uid: "1.2.826.0.1.3680043.10.77.2", date: Self.date(monthsAgo: 30), modality: "MR",
             bodyPart: "HEAD", description: "MR HEAD")
         try await Self.waitForStudies(network, at: "RKB", count: 2)
@@ -122,7 +122,7 @@ import TrustMeshWeb
             #expect(answer.type.hasPrefix("application/fhir+json"))
             let path = network.directory.appending("bundle-\(UUID().uuidString).json")
             try Data(answer.body.utf8).write(to: URL(fileURLWithPath: path))
-            let validation = try CommandRunner.run(
+            let validation = try await CommandRunner.run(
                 "/usr/bin/env", ["python3", Self.root + "/Scripts/validate-fhir.py", path, Self.patient])
             #expect(validation.status == 0, "\(validation.stdout)\(validation.stderr)")
             #expect(validation.stdout.contains("2 ImagingStudy resource(s) conform"), "\(validation.stdout)")
@@ -145,16 +145,16 @@ import TrustMeshWeb
         let network = try TestNetwork(trusts: ["RRK", "RKB"])
         try await network.start("RRK")
         try await network.start("RKB")
-        try Self.ingest(
+        try await Self.ingest(
             network, at: "RRK", uid: "1.2.826.0.1.3680043.10.78.1", date: Self.date(monthsAgo: 3),
             description: "CT CHEST RECENT")
-        try Self.ingest(
+        try await Self.ingest(
             network, at: "RKB", uid: "1.2.826.0.1.3680043.10.78.2", date: Self.date(monthsAgo: 1), bodyPart: "Chest",
             description: "CT CHEST NEWEST")
-        try Self.ingest(
+        try await Self.ingest(
             network, at: "RRK", uid: "1.2.826.0.1.3680043.10.78.3", date: Self.date(monthsAgo: 20),
             description: "CT CHEST OLD")
-        try Self.ingest(
+        try await Self.ingest(
             network, at: "RRK", uid: "1.2.826.0.1.3680043.10.78.4", date: Self.date(monthsAgo: 2), modality: "MR",
             description: "MR CHEST")
         try await Self.waitForStudies(network, at: "RKB", count: 4)
@@ -189,7 +189,7 @@ import TrustMeshWeb
         try await network.start("RRK")
         try await network.start("RKB")
         let study = "1.2.826.0.1.3680043.10.79.1"
-        try Self.ingest(network, at: "RRK", uid: study, date: Self.date(monthsAgo: 1), description: "CT CHEST")
+        try await Self.ingest(network, at: "RRK", uid: study, date: Self.date(monthsAgo: 1), description: "CT CHEST")
         try await Self.waitForStudies(network, at: "RKB", count: 1)
         let node = network.url("RKB")
         let token = Self.bearer(network, "RKB")
@@ -291,14 +291,14 @@ import TrustMeshWeb
         try await network.start("RRK")
         try await network.start("RKB", arguments: ["--fetch-batch-kb", "64"])
         let study = "1.2.826.0.1.3680043.10.80.1"
-        try Self.ingest(
+        try await Self.ingest(
             network, at: "RRK", uid: study, date: Self.date(monthsAgo: 2), description: "CT CHEST WITH CONTRAST",
             instances: 40, size: 384)
-        try Self.ingest(
+        try await Self.ingest(
             network, at: "RRK", uid: "1.2.826.0.1.3680043.10.80.2", patient: Self.optedOut,
             date: Self.date(monthsAgo: 1),
             bodyPart: "HEAD", description: "CT HEAD")
-        let optOut = try CommandRunner.trustmesh([
+        let optOut = try await CommandRunner.trustmesh([
             "optout", "--data", network.dataDirectory("RRK"), "--nhs", Self.optedOut, "--reference",
             "Opt-out form OPT-1",
         ])
@@ -309,7 +309,7 @@ import TrustMeshWeb
         }
 
         let screenshots = Self.root + "/out/screenshots"
-        let result = try CommandRunner.run(
+        let result = try await CommandRunner.run(
             "/usr/bin/env",
             [
                 "python3", Self.root + "/Scripts/browser-test.py", "--base", network.url("RKB"), "--nhs", Self.patient,

@@ -33,12 +33,12 @@ import TrustMeshTesting
         let network = try TestNetwork(trusts: ["RRK", "RQ3", "RXK"])
         // Each patient's study at RQ3 (even) or RXK (odd).
         for (index, nhs) in patients.enumerated() {
-            try network.ingestSyntheticStudy(
+            try await network.ingestSyntheticStudy(
                 at: index.isMultiple(of: 2) ? "RQ3" : "RXK", patient: nhs, studyUID: Self.uid(index), instances: 2,
                 size: 32)
         }
         // Patient 2 opts out at RQ3, which holds their imaging.
-        let optOut = try CommandRunner.trustmesh([
+        let optOut = try await CommandRunner.trustmesh([
             "optout", "--data", network.dataDirectory("RQ3"), "--nhs", patients[2], "--reference", "Opt-out form OPT-7",
         ])
         #expect(optOut.status == 0, "\(optOut.stderr)")
@@ -99,7 +99,7 @@ import TrustMeshTesting
         line("S15", "C-CANCEL", patients[3], "APT-3", "")
         let input = network.directory.appending("messages.jsonl")
         try Data(lines.joined(separator: "\n").utf8).write(to: URL(fileURLWithPath: input))
-        let sent = try CommandRunner.run(
+        let sent = try await CommandRunner.run(
             "/bin/sh", ["-c", "/usr/bin/python3 \(Self.root)/Scripts/hl7-send.py 127.0.0.1 \(port) < \(input)"])
         #expect(sent.status == 0, "\(sent.stderr)")
         let acks = try JSONSerialization.jsonObject(with: Data(sent.stdout.utf8)) as? [[String: String]] ?? []

@@ -47,7 +47,7 @@ import TrustMeshTesting
         try await network.start("RRK")
         try await network.start("RKB")
         let studies = ["1.2.826.0.1.3680043.10.181.1", "1.2.826.0.1.3680043.10.181.2"]
-        for uid in studies { try network.ingestSyntheticStudy(at: "RRK", patient: Self.patient, studyUID: uid) }
+        for uid in studies { try await network.ingestSyntheticStudy(at: "RRK", patient: Self.patient, studyUID: uid) }
         try await poll("RKB to list both studies", deadline: .seconds(30)) {
             let listed = try? await LocalAPIClient.query(node: network.api("RKB"), nhs: NHSNumber(Self.patient))
             return listed?.studies.count == 2

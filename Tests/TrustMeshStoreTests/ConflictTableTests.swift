@@ -24,7 +24,7 @@ import TrustMeshTesting
         return try encoder.encode(record)
     }
 
-    @Test func headsFollowEveryStoredRecordAndAreRebuiltByTheMigration() throws {
+    @Test func headsFollowEveryStoredRecordAndAreRebuiltByTheMigration() async throws {
         let dir = try TemporaryDirectory()
         let path = dir.appending("store")
         let records = [
@@ -41,7 +41,7 @@ import TrustMeshTesting
         }
         // A catalogue from before the heads: the migration fills them from the records held.
         let sql = "DROP TABLE indexHead; DELETE FROM grdb_migrations WHERE identifier = 'v10: index heads';"
-        let result = try CommandRunner.run("/usr/bin/sqlite3", [path + "/catalogue.sqlite", sql])
+        let result = try await CommandRunner.run("/usr/bin/sqlite3", [path + "/catalogue.sqlite", sql])
         #expect(result.status == 0, "\(result.stderr)")
         let reopened = try StudyStore(directory: path)
         #expect(try reopened.index.heads()[Self.rrk]?.contentHash == records[1].contentHash)

@@ -15,9 +15,9 @@ import TrustMeshTesting
     static let patientB = "4010232137"
 
     /// A copy of `file` at `path` with attributes changed by dcmodify (dcmtk), e.g. `(0020,000E)=1.2`.
-    static func modified(_ file: String, to path: String, _ changes: [String]) throws -> String {
+    static func modified(_ file: String, to path: String, _ changes: [String]) async throws -> String {
         try FileManager.default.copyItem(atPath: file, toPath: path)
-        let result = try CommandRunner.run("dcmodify", ["-nb"] + changes.flatMap { ["-m", $0] } + [path])
+        let result = try await CommandRunner.run("dcmodify", ["-nb"] + changes.flatMap { ["-m", $0] } + [path])
         #expect(result.status == 0, "\(result.stderr)")
         return path
     }
@@ -27,7 +27,7 @@ import TrustMeshTesting
     @Test func aUIDThatIsAPathIsRefusedAtIngestNamingTheAttributeAndNothingIsStored() async throws {
         let dir = try TemporaryDirectory()
         let (_, files) = try makeStudy(in: dir.appending("in"), instances: 1)
-        let bad = try Self.modified(
+        let bad = try await Self.modified(
             files[0], to: dir.appending("bad.dcm"), ["(0020,000E)=../../../../../../outside/ESCAPED"])
         let store = try StudyStore(directory: dir.appending("store"))
         let report = try await store.ingest(paths: [bad])
@@ -45,7 +45,7 @@ import TrustMeshTesting
         #expect(try await store.ingest(paths: [dir.appending("in")]).instancesAdded == 3)
         let chunksBefore = chunkFiles(dir.appending("store")).count
         // Patient A's series UID, a new study and SOP Instance UID, patient B's NHS number.
-        let attack = try Self.modified(
+        let attack = try await Self.modified(
             files[0], to: dir.appending("attack.dcm"),
             [
                 "(0020,000D)=1.2.826.0.1.3680043.10.999.77", "(0008,0018)=1.2.826.0.1.3680043.10.999.77.1",
@@ -68,7 +68,7 @@ import TrustMeshTesting
         let store = try StudyStore(directory: dir.appending("store"))
         _ = try await store.ingest(paths: [dir.appending("in")])
         let before = try #require(try store.studyManifestHash(uid: study.studyInstanceUID))
-        let attack = try Self.modified(
+        let attack = try await Self.modified(
             files[0], to: dir.appending("attack.dcm"),
             ["(0020,000D)=1.2.826.0.1.3680043.10.999.78", "(0020,000E)=1.2.826.0.1.3680043.10.999.78.1"])
         // Even the operator's correction cannot move an instance to another study.
@@ -86,7 +86,7 @@ import TrustMeshTesting
         _ = try await store.ingest(paths: [dir.appending("in")])
         let before = try #require(try store.studyManifestHash(uid: study.studyInstanceUID))
         let sop = try #require(try Self.attributes(files[0]).sopInstanceUID)
-        let changed = try Self.modified(files[0], to: dir.appending("changed.dcm"), ["(0010,0010)=OTHER^NAME"])
+        let changed = try await Self.modified(files[0], to: dir.appending("changed.dcm"), ["(0010,0010)=OTHER^NAME"])
 
         let refused = try await store.ingest(paths: [changed])
         #expect(refused.failures.first?.identityConflict == true)
@@ -107,7 +107,7 @@ import TrustMeshTesting
     @Test func oneIngestCannotRefileASeriesItAddedEarlierInTheSameTransaction() async throws {
         let dir = try TemporaryDirectory()
         let (_, files) = try makeStudy(in: dir.appending("in"), instances: 2)
-        let second = try Self.modified(
+        let second = try await Self.modified(
             files[1], to: dir.appending("second.dcm"), ["(0020,000D)=1.2.826.0.1.3680043.10.999.79"])
         let store = try StudyStore(directory: dir.appending("store"))
         let report = try await store.ingest(paths: [files[0], second], workers: 1)

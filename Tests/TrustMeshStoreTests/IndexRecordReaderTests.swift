@@ -162,7 +162,7 @@ import TrustMeshTesting
 /// Migration v14: a catalogue whose records are keyed by origin and sequence (every catalogue
 /// before it) is rebuilt keyed by patient, keeping every record and every way of reading them.
 @Suite struct IndexClusteredMigrationTests {
-    @Test func aCatalogueKeyedByOriginIsRebuiltKeyedByPatientWithNothingLost() throws {
+    @Test func aCatalogueKeyedByOriginIsRebuiltKeyedByPatientWithNothingLost() async throws {
         let dir = try TemporaryDirectory()
         let path = dir.appending("store")
         let patients = try ["9434765919", "4010232137", "9876543210"].map(NHSNumber.init)
@@ -194,11 +194,11 @@ import TrustMeshTesting
             DELETE FROM grdb_migrations WHERE identifier = 'v14: index records clustered by patient';
             """
         let catalogue = path + "/catalogue.sqlite"
-        let reverted = try CommandRunner.run("/usr/bin/sqlite3", [catalogue, sql])
+        let reverted = try await CommandRunner.run("/usr/bin/sqlite3", [catalogue, sql])
         #expect(reverted.status == 0, "\(reverted.stderr)")
 
         let store = try StudyStore(directory: path)
-        let schema = try CommandRunner.run("/usr/bin/sqlite3", [catalogue, ".schema indexRecord"]).stdout
+        let schema = try await CommandRunner.run("/usr/bin/sqlite3", [catalogue, ".schema indexRecord"]).stdout
         #expect(schema.contains("PRIMARY KEY (nhsNumber, origin, sequence)"), "\(schema)")
         #expect(schema.contains("indexRecord_origin") && schema.contains("indexRecord_study"), "\(schema)")
         for nhs in patients {

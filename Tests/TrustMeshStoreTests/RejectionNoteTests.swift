@@ -22,13 +22,13 @@ import TrustMeshTesting
         return try DataSetDump.read(source: &source)
     }
 
-    @Test func eachRejectionCodeIsRecognisedWithItsEvidenceAndOtherTitlesAreNot() throws {
+    @Test func eachRejectionCodeIsRecognisedWithItsEvidenceAndOtherTitlesAreNot() async throws {
         let dir = try TemporaryDirectory(prefix: "rejection-codes")
         let (_, files) = try makeStudy(in: dir.appending("in"), instances: 3)
         for code in ["113001", "113037", "113038", "113039"] {
             for implicit in [false, true] {
                 let path = dir.appending("\(code)-\(implicit).dcm")
-                let uid = try RejectionNotes.write(
+                let uid = try await RejectionNotes.write(
                     to: path, rejecting: Array(files.prefix(2)), options: .init(code: code, implicitVR: implicit))
                 guard case .rejection(let note) = try RejectionNote.recognise(try dump(path)) else {
                     Issue.record("\(code) (implicit VR: \(implicit)) was not recognised")
@@ -52,7 +52,7 @@ import TrustMeshTesting
         ]
         for (i, options) in others.enumerated() {
             let path = dir.appending("other-\(i).dcm")
-            try RejectionNotes.write(to: path, rejecting: files, options: options)
+            try await RejectionNotes.write(to: path, rejecting: files, options: options)
             #expect(try RejectionNote.recognise(try dump(path)) == .notARejectionNote)
         }
     }
@@ -61,7 +61,7 @@ import TrustMeshTesting
         let dir = try TemporaryDirectory(prefix: "rejection-no-evidence")
         let (store, study, files) = try await heldStudy(dir)
         let path = dir.appending("note.dcm")
-        try RejectionNotes.write(to: path, rejecting: files, options: .init(evidence: false))
+        try await RejectionNotes.write(to: path, rejecting: files, options: .init(evidence: false))
         #expect(throws: RejectionNoteError.self) { try RejectionNote.recognise(try dump(path)) }
         let report = try await store.ingest(paths: [path])
         #expect(report.rejectionNotes == nil)
@@ -74,7 +74,7 @@ import TrustMeshTesting
         let dir = try TemporaryDirectory(prefix: "rejection-whole")
         let (store, study, files) = try await heldStudy(dir)
         let path = dir.appending("note.dcm")
-        let noteUID = try RejectionNotes.write(to: path, rejecting: files)
+        let noteUID = try await RejectionNotes.write(to: path, rejecting: files)
         let report = try await store.ingest(paths: [path])
         #expect(report.rejectionNotes == 1)
         #expect(report.failures.isEmpty)
@@ -98,7 +98,7 @@ import TrustMeshTesting
         let (store, study, files) = try await heldStudy(dir)
         let before = try store.studyManifestHash(uid: study.studyInstanceUID)
         let path = dir.appending("note.dcm")
-        try RejectionNotes.write(to: path, rejecting: Array(files.prefix(1)), options: .init(code: "113001"))
+        try await RejectionNotes.write(to: path, rejecting: Array(files.prefix(1)), options: .init(code: "113001"))
         let report = try await store.ingest(paths: [path])
         #expect(report.rejectionNotes == 1)
         #expect(try store.study(uid: study.studyInstanceUID)?.instanceCount == 3)
@@ -112,7 +112,7 @@ import TrustMeshTesting
         let dir = try TemporaryDirectory(prefix: "rejection-kos")
         let (store, study, files) = try await heldStudy(dir)
         let path = dir.appending("note.dcm")
-        let uid = try RejectionNotes.write(to: path, rejecting: files, options: .init(code: "113000"))
+        let uid = try await RejectionNotes.write(to: path, rejecting: files, options: .init(code: "113000"))
         let report = try await store.ingest(paths: [path])
         #expect(report.rejectionNotes == nil)
         #expect(report.instancesAdded == 1)
@@ -154,7 +154,7 @@ import TrustMeshTesting
         let store = try StudyStore(directory: dir.appending("store"))
         let (_, files) = try makeStudy(in: dir.appending("in"), instances: 2)
         let path = dir.appending("note.dcm")
-        try RejectionNotes.write(to: path, rejecting: files)
+        try await RejectionNotes.write(to: path, rejecting: files)
         let report = try await store.ingest(paths: [path])
         #expect(report.failures.first?.reason.contains("which this node does not hold") == true)
         #expect(try store.statistics().studies == 0)

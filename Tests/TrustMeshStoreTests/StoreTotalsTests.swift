@@ -50,7 +50,7 @@ import TrustMeshTesting
         // old series may be left empty and swept).
         let moved = dir.appending("moved.dcm")
         try FileManager.default.copyItem(atPath: files[0], toPath: moved)
-        let result = try CommandRunner.run(
+        let result = try await CommandRunner.run(
             "dcmodify",
             ["-nb", "-m", "(0020,000E)=1.2.826.0.1.3680043.10.999.172", "-m", "(0008,103E)=MOVED", moved])
         #expect(result.status == 0, "\(result.stderr)")

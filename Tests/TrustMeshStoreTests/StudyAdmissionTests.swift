@@ -45,7 +45,7 @@ import TrustMeshTesting
             ),
         ]
         for (name, source, changes) in attacks {
-            let path = try IdentityTests.modified(source, to: dir.appending("\(name).dcm"), changes)
+            let path = try await IdentityTests.modified(source, to: dir.appending("\(name).dcm"), changes)
             guard case .refused(let early) = try Self.admission(store, path) else {
                 Issue.record("\(name): not refused before storing")
                 continue
@@ -58,7 +58,7 @@ import TrustMeshTesting
         #expect(try store.study(uid: study.studyInstanceUID)?.instanceCount == 2)
 
         // Bad files: the check throws what ingest reports.
-        let noSeries = try IdentityTests.modified(files[2], to: dir.appending("bad.dcm"), ["(0020,000E)=../x"])
+        let noSeries = try await IdentityTests.modified(files[2], to: dir.appending("bad.dcm"), ["(0020,000E)=../x"])
         let garbage = dir.appending("garbage.dcm")
         try Data("not DICOM at all".utf8).write(to: URL(fileURLWithPath: garbage))
         for path in [noSeries, garbage] {

@@ -98,7 +98,7 @@ func chunkFiles(_ storeDirectory: String) -> [String] {
         // Re-code the name as another trust's PAS would: a longer value near the start of the file.
         let edited = dir.appending("edited.dcm")
         try FileManager.default.copyItem(atPath: files[0], toPath: edited)
-        let result = try CommandRunner.run(
+        let result = try await CommandRunner.run(
             "dcmodify", ["-nb", "-m", "(0010,0010)=MUCH-LONGER-SURNAME^FORENAME^MIDDLE", edited])
         #expect(result.status == 0, "\(result.stderr)")
         let size = try FileManager.default.attributesOfItem(atPath: edited)[.size] as! Int
