@@ -259,8 +259,7 @@ package final class EmergencyPush: Sendable {
         logger.warning(
             "emergency push refused",
             metadata: ["from": "\(subject[.peer] ?? "?")", "rule": "\(rule.rawValue)", "study": "\(grant.studyUID)"])
-        return PeerRefusal(
-            .pushRefused, "\(node.configuration.trust) refused: \(rule.explanation)", rule: ReportedRule(rule.rawValue))
+        return PeerRefusal(.pushRefused, rule.explanation, rule: ReportedRule(rule.rawValue))
     }
 
     // MARK: Listing
