@@ -159,6 +159,7 @@ let package = Package(
                 "TrustMeshNodeCore", "TrustMeshAccess", "TrustMeshFetch", "TrustMeshPeer", "TrustMeshStore",
                 "TrustMeshModel",
                 "TrustMeshCrypto", "TrustMeshDICOM", "TrustMeshPolicy", "TrustMeshAudit", "TrustMeshFHIR",
+                "TrustMeshPrefetch",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -253,6 +254,7 @@ let package = Package(
                 "TrustMeshPrefetch", "TrustMeshNodeCore", "TrustMeshModel", "TrustMeshFetch", "TrustMeshStore",
                 "TrustMeshPeer", "TrustMeshNode", "TrustMeshTesting", "TrustMeshNodeTesting",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: settings),
         .testTarget(

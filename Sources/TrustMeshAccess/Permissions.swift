@@ -152,6 +152,9 @@ package enum AccessTable {
         "POST /operator/conflicts/resolve": .page(.status),
         "GET /audit": .page(.audit),
         "GET /governance": .page(.audit),
+        "GET /worklists": .page(.view),
+        "GET /worklist": .page(.view),
+        "POST /worklists/upload": .page(.fetch),  // a clinic list plans fetches, as the clinician's own would
         "POST /governance/review": .page(.audit),
         // The JSON API.
         "GET /api/v1/status": .program(.status),

@@ -437,9 +437,11 @@ public final class NodeRuntime: Sendable {
         router.add(middleware: MetricsMiddleware(metrics: metrics))
         router.add(middleware: access.listenerMiddleware)
         let guarded = [access.guardMiddleware]
-        let services = LocalServices(
+        var services = LocalServices(
             node: node, topology: topologyNow, fetches: fetches, contacts: contacts, baseURL: local.publicURL,
             logger: logger, status: { try await self.status() }, pushes: pushes)
+        services.prefetcher = prefetcher
+        services.deliverFeed = deliverFeed
         router.addRoutes(SignInRoutes(access).routes())
         router.addRoutes(LocalAPI(services).routes(middleware: guarded))
         router.addRoutes(

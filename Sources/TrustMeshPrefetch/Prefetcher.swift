@@ -13,11 +13,11 @@ import TrustMeshStore
 /// (audited `query`), the care relationship (`careAdded`), the fetch (`fetchRequested`…).
 /// ``runDue(now:)`` is called by the node every few seconds; it is safe to call at any time.
 package final class Prefetcher: Sendable {
-    private let node: LocalNode
-    private let fetches: FetchEngine
+    let node: LocalNode
+    let fetches: FetchEngine
     /// The node's rules.
     package let rules: PrefetchRules
-    private let timeZone: TimeZone
+    let timeZone: TimeZone
 
     package init(
         node: LocalNode, fetches: FetchEngine, rules: PrefetchRules, timeZone: TimeZone = PrefetchPlanner.london
@@ -62,6 +62,7 @@ package final class Prefetcher: Sendable {
         case .noRule, .optedOut:
             break
         }
+        try list(event, decision, now: now)
         return decision
     }
 

@@ -35,6 +35,144 @@ package final class PrefetchTable: Sendable {
                     CREATE INDEX prefetchTask_fetching ON prefetchTask(state) WHERE state = 'fetching';
                     """)
         }
+        migrator.registerMigration("v17: worklist lines") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE worklistLine (
+                        id INTEGER PRIMARY KEY,
+                        nhsNumber TEXT NOT NULL,
+                        source TEXT NOT NULL,                -- the feed, or the clinic list's uploader
+                        reference TEXT,                      -- the feed's appointment/order reference
+                        kind TEXT NOT NULL,                  -- the feed event's kind
+                        at REAL,                             -- the appointment, seconds since 1970
+                        day TEXT NOT NULL,                   -- its day in the trust's time, YYYY-MM-DD
+                        place TEXT NOT NULL,                 -- the clinic or meeting ('' when unnamed)
+                        clinician TEXT,                      -- named by the feed: data, not a signed-in person
+                        decision TEXT NOT NULL,              -- planned, noRule, optedOut, cancelled, past
+                        rule TEXT,                           -- the rule that planned it
+                        detail TEXT,
+                        updatedAt REAL NOT NULL
+                    );
+                    CREATE INDEX worklistLine_list ON worklistLine(day, place);
+                    CREATE INDEX worklistLine_reference ON worklistLine(nhsNumber, source, reference);
+                    """)
+        }
+    }
+
+    /// One patient on a clinic's or meeting's list, with what the pre-fetch engine decided for them.
+    package struct Line: Sendable, Equatable {
+        package var id: Int64
+        package var nhsNumber: String
+        package var source: String
+        package var reference: String?
+        package var kind: String
+        package var at: Date?
+        package var day: String
+        package var place: String
+        package var clinician: String?
+        /// `planned`, `noRule`, `optedOut`, `cancelled` or `past`.
+        package var decision: String
+        package var rule: String?
+        package var detail: String?
+
+        package init(
+            nhsNumber: String, source: String, reference: String?, kind: String, at: Date?, day: String,
+            place: String, clinician: String?, decision: String, rule: String?, detail: String?
+        ) {
+            self.id = 0
+            self.nhsNumber = nhsNumber
+            self.source = source
+            self.reference = reference
+            self.kind = kind
+            self.at = at
+            self.day = day
+            self.place = place
+            self.clinician = clinician
+            self.decision = decision
+            self.rule = rule
+            self.detail = detail
+        }
+    }
+
+    /// Keeps what a feed event decided for the worklist. An event naming a reference already listed
+    /// (a reschedule, a second booking, a cancellation) updates that line; a cancellation or a
+    /// past appointment changes only the decision of the lines it ends, and is listed on its own
+    /// only when nothing was listed for it.
+    package func record(_ line: Line, now: Date = Date()) throws {
+        try pool.write { db in
+            let ends = line.decision == "cancelled" || line.decision == "past"
+            if line.reference != nil {
+                if ends {
+                    try db.execute(
+                        sql: """
+                            UPDATE worklistLine SET decision = ?, detail = ?, updatedAt = ?
+                            WHERE nhsNumber = ? AND source = ? AND reference = ?
+                            """,
+                        arguments: [
+                            line.decision, line.detail, now.timeIntervalSince1970, line.nhsNumber, line.source,
+                            line.reference,
+                        ])
+                } else {
+                    try db.execute(
+                        sql: """
+                            UPDATE worklistLine SET kind = ?, at = ?, day = ?, place = ?, clinician = ?, decision = ?,
+                                rule = ?, detail = ?, updatedAt = ?
+                            WHERE nhsNumber = ? AND source = ? AND reference = ?
+                            """,
+                        arguments: [
+                            line.kind, line.at?.timeIntervalSince1970, line.day, line.place, line.clinician,
+                            line.decision, line.rule, line.detail, now.timeIntervalSince1970, line.nhsNumber,
+                            line.source, line.reference,
+                        ])
+                }
+                if db.changesCount > 0 { return }
+            }
+            try db.execute(
+                sql: """
+                    INSERT INTO worklistLine (nhsNumber, source, reference, kind, at, day, place, clinician, decision,
+                        rule, detail, updatedAt)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    line.nhsNumber, line.source, line.reference, line.kind, line.at?.timeIntervalSince1970, line.day,
+                    line.place, line.clinician, line.decision, line.rule, line.detail, now.timeIntervalSince1970,
+                ])
+        }
+    }
+
+    /// The clinics and meetings listed, newest day first: each day, place and how many patients.
+    package func lists(limit: Int = 200) throws -> [(day: String, place: String, patients: Int)] {
+        try pool.read { db in
+            try GRDB.Row.fetchAll(
+                db,
+                sql: """
+                    SELECT day, place, COUNT(*) AS patients FROM worklistLine
+                    GROUP BY day, place ORDER BY day DESC, place LIMIT ?
+                    """,
+                arguments: [limit]
+            ).map { ($0["day"], $0["place"], $0["patients"]) }
+        }
+    }
+
+    /// One clinic's or meeting's list for a day, in appointment order.
+    package func lines(day: String, place: String) throws -> [Line] {
+        try pool.read { db in
+            try GRDB.Row.fetchAll(
+                db,
+                sql: """
+                    SELECT * FROM worklistLine WHERE day = ? AND place = ? ORDER BY at, nhsNumber, id
+                    """,
+                arguments: [day, place]
+            ).map { row in
+                var line = Line(
+                    nhsNumber: row["nhsNumber"], source: row["source"], reference: row["reference"],
+                    kind: row["kind"], at: (row["at"] as Double?).map { Date(timeIntervalSince1970: $0) },
+                    day: row["day"], place: row["place"], clinician: row["clinician"], decision: row["decision"],
+                    rule: row["rule"], detail: row["detail"])
+                line.id = row["id"]
+                return line
+            }
+        }
     }
 
     /// One stored task.

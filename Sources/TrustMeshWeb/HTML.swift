@@ -18,13 +18,15 @@ enum HTML {
 
     /// The main navigation's entries: path and label.
     static let navigation: [(path: String, label: String)] = [
-        ("/", "Patient search"), ("/priors", "Prior imaging"), ("/fetches", "Fetches"), ("/operator", "Operator"),
+        ("/", "Patient search"), ("/priors", "Prior imaging"), ("/worklists", "Worklists"), ("/fetches", "Fetches"),
+        ("/operator", "Operator"),
         ("/audit", "Audit trail"), ("/governance", "Emergency reviews"),
     ]
 
     /// What each navigation entry needs; entries the signed-in person may not use are not shown.
     static let navigationPermission: [String: Permission] = [
-        "/": .search, "/priors": .search, "/fetches": .view, "/operator": .status, "/audit": .audit,
+        "/": .search, "/priors": .search, "/worklists": .view, "/fetches": .view, "/operator": .status,
+        "/audit": .audit,
         "/governance": .audit,
     ]
 

@@ -3,6 +3,7 @@ package import TrustMeshFetch
 package import TrustMeshModel
 package import TrustMeshNodeCore
 package import TrustMeshPeer
+package import TrustMeshPrefetch
 
 /// What the local doors (the page, the JSON API, FHIR) are given by the node that runs them.
 package struct LocalServices: Sendable {
@@ -20,6 +21,11 @@ package struct LocalServices: Sendable {
     package let status: @Sendable () async throws -> NodeStatus
     /// Emergency pushes (nil: this node neither pushes nor lists pushes).
     package let pushes: EmergencyPush?
+    /// The pre-fetch engine, for the worklist pages (nil: the node runs without pre-fetch rules).
+    package var prefetcher: Prefetcher?
+    /// Where a clinic or MDT list uploaded on the page goes once audited, as the feeds' events do
+    /// (nil: nowhere, and the page does not offer the upload).
+    package var deliverFeed: (@Sendable (FeedEvent) async throws -> Void)?
 
     package init(
         node: LocalNode, topology: @escaping @Sendable () -> Topology, fetches: FetchEngine, contacts: PeerContacts,

@@ -29,6 +29,7 @@ import TrustMeshStore
 /// | `GET /operator` | peers, index per trust, fetches, refusals, disk and dedup; the equivocation alarm |
 /// | `POST /operator/conflicts/resolve` | form: resolve an equivocation (id, note, keep) |
 /// | `GET /audit?nhs=&clinician=&trust=` | the audit trail with each entry's verification |
+/// | `GET /worklists`, `GET /worklist?day=&place=`, `POST /worklists/upload` | clinic and MDT worklists; a list's upload (`WebWorklist.swift`) |
 /// | `GET /assets/app.css`, `GET /assets/app.js` | the stylesheet and script |
 ///
 /// Forms work without JavaScript (GET search, POST-redirect-GET for care and fetch). No route
@@ -75,6 +76,9 @@ package struct WebUI: Sendable {
         router.post("/operator/conflicts/resolve") { request, _ in await self.resolveConflict(request) }
         router.get("/audit") { request, _ in self.auditPage(HTML.query(of: request)) }
         router.get("/governance") { _, _ in self.governancePage() }
+        router.get("/worklists") { _, _ in self.worklistsPage() }
+        router.get("/worklist") { request, _ in self.worklistPage(HTML.query(of: request)) }
+        router.post("/worklists/upload") { request, _ in await self.uploadList(request) }
         router.post("/governance/review") { request, _ in await self.reviewEmergency(request) }
         router.get("/assets/app.css") { _, _ in Self.asset(WebAssets.css, type: "text/css; charset=utf-8") }
         router.get("/assets/app.js") { _, _ in

@@ -1,4 +1,5 @@
 import Foundation
+import NIOHTTP1
 import Testing
 import TrustMeshModel
 import TrustMeshNode
@@ -130,5 +131,26 @@ import TrustMeshTesting
             audit.filter { $0.kind == .fetchCompleted && $0.subject[.studyUID] == Self.uid(1) }.count == 1)
         #expect(
             audit.filter { $0.kind == .careAdded }.allSatisfy { $0.actor.hasPrefix("HL7 v2 PAS^RRK from 127.0.0.1") })
+
+        // The clinic's worklist at RRK, as a clinician there reads it: one line per booking.
+        let ravi = try await network.signIn("RRK", user: "ravi")
+        let isoDay = String(format: "%04d-%02d-%02d", day.year!, day.month!, day.day!)
+        var rows: [(String, String?)] = []
+        try await poll("RRK's worklist to show the clinic", deadline: .seconds(30)) {
+            let page = try await TestNetwork.request(
+                .GET, network.url("RRK") + "/worklist?day=\(isoDay)&place=Fracture%20clinic", headers: ravi.headers)
+            rows = page.body.components(separatedBy: "<tr data-nhs=\"").dropFirst().map { row in
+                (
+                    String(row.prefix(10)),
+                    row.range(of: "data-status=\"").map { String(row[$0.upperBound...].prefix { $0 != "\"" }) }
+                )
+            }
+            return rows.count == 21 && rows.allSatisfy { $0.1 != "fetching" }
+        }
+        for (nhs, status) in rows {
+            let index = patients.firstIndex(of: nhs)
+            let expected = index == 2 ? "opted-out" : index == 3 ? "cancelled" : "ready"
+            #expect(status == expected, "patient \(index ?? -1)")
+        }
     }
 }
