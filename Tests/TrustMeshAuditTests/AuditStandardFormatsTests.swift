@@ -98,6 +98,23 @@ import TrustMeshTesting
                 .init(
                     kind: "fetchServed", fhirType: "110106", profile: "PrivacyDisclosure.Source", outcome: "0",
                     dicomEvent: "110102"))
+            // An emergency push: pushed by patel to RQ3, one pushed here by RQ3, one refused.
+            try add(
+                .studyPushed, patel, [.peer: "RQ3", .studyUID: F.study, .nhsNumber: nhs, .pushID: "p1"],
+                .init(
+                    kind: "studyPushed", fhirType: "110106", profile: "PrivacyDisclosure.Source", outcome: "0",
+                    dicomEvent: "110102"))
+            try add(
+                .pushReceived, .system("peer RQ3"),
+                [.peer: "RQ3", .studyUID: otherStudy, .nhsNumber: nhs, .pushID: "p2"],
+                .init(
+                    kind: "pushReceived", fhirType: "110107", profile: "PrivacyDisclosure.Recipient", outcome: "0",
+                    dicomEvent: "110102"))
+            try add(
+                .pushRefused, .system("peer RXK"),
+                [.peer: "RXK", .studyUID: F.study, .pushID: "p3", .rule: "pushNotAllowed"],
+                details: "this trust does not accept pushes from the sending trust",
+                .init(kind: "pushRefused", fhirType: "110113", outcome: "4", dicomEvent: "110113"))
             try add(
                 .fetchRefused, .system("peer RXK"), [.peer: "RXK", .studyUID: F.study, .rule: "noCareRelationship"],
                 .init(kind: "fetchRefused", fhirType: "110113", outcome: "4", dicomEvent: "110113"))
