@@ -142,6 +142,31 @@ import TrustMeshTesting
         let ines = try await network.signIn("RKB", user: "ines")
         let governance = try await TestNetwork.request(.GET, network.url("RKB") + "/governance", headers: ines.headers)
         #expect(governance.body.contains("data-push=\"\(pushID)\" data-direction=\"received\""), "\(governance.body)")
+        let reviewed = try await WebTests.post(
+            network.url("RKB") + "/governance/review", form: ["push": pushID], as: ines)
+        #expect((300..<400).contains(reviewed.status) && reviewed.location.contains("/governance"), "\(reviewed)")
+        #expect(
+            try Self.entries(network, "RKB", [.emergencyReviewed]).contains {
+                $0[.pushID] == pushID && $0[.actorKind] == "person"
+            })
+        // The auditor's replay judges RRK's share under the grant by the holder's own rule: no finding.
+        var logs: [String] = []
+        for code in ["RRK", "RKB"] {
+            let path = network.directory.appending("\(code).jsonl")
+            let export = try await CommandRunner.trustmesh([
+                "audit", "export", "--data", network.dataDirectory(code), "--out", path,
+            ])
+            #expect(export.status == 0, "\(export.stderr)")
+            logs.append(path)
+        }
+        let replay = try await CommandRunner.trustmesh(
+            ["audit", "replay"] + logs + ["--topology", network.topologyPath, "--json"])
+        let report = try #require(
+            try JSONSerialization.jsonObject(with: Data(replay.stdout.utf8)) as? [String: Any], "\(replay.stderr)")
+        let findings = try #require(report["findings"] as? [[String: Any]]).compactMap { $0["kind"] as? String }
+        #expect(
+            !findings.contains { ["servedWithoutValidCare", "servedOptedOut", "unmatchedFetch"].contains($0) },
+            "\(replay.stdout)\(replay.stderr)")
         let holderList = try await TestNetwork.request(
             .GET, network.url("RRK") + "/api/v1/push", headers: ["Authorization": "Bearer " + network.testToken("RRK")])
         #expect(holderList.body.contains(pushID) && holderList.body.contains("\"sent\""), "\(holderList.body)")
