@@ -128,6 +128,11 @@ extension LocalNode {
     /// Every copy held here hidden because its origin withdrew or corrected it (the operator's list).
     package func copyMarks() throws -> [CopyMark] { try store.copyMarks() }
 
+    /// The marks of those of `studyUIDs` held here that are marked (one patient's studies).
+    package func copyMarks(studyUIDs: some Collection<String>) throws -> [CopyMark] {
+        try store.copyMarks(studyUIDs: studyUIDs)
+    }
+
     /// Before a study is fetched: a copy held here that its origin corrected is discarded (its
     /// catalogue rows; its chunks stay, so what did not change is not moved again), so the fetch
     /// brings the new version whole. A copy that is not marked corrected is left alone.

@@ -150,7 +150,7 @@ extension LocalNode {
         }
         // A copy whose origin withdrew or corrected it is no local copy (the one serving rule:
         // LocalNode+Held.swift).
-        let hidden = try held.isEmpty ? [] : Set(copyMarks().map(\.studyUID))
+        let hidden = Set(try copyMarks(studyUIDs: held).map(\.studyUID))
         let studies = try view.studies(for: nhs).compactMap { record -> FederatedQueryResult.Study? in
             guard let uid = record.studyUID else { return nil }
             return FederatedQueryResult.Study(

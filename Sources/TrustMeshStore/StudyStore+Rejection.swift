@@ -259,6 +259,16 @@ extension Catalogue {
         }
     }
 
+    /// The marks of those of `studyUIDs` that are marked, in one read: a patient's page or query
+    /// asks about the studies held for that patient, never the whole table.
+    package func copyMarks(studyUIDs: some Collection<String>) throws -> [CopyMark] {
+        guard !studyUIDs.isEmpty else { return [] }
+        return try pool.read { db in
+            let statement = try db.cachedStatement(sql: "SELECT * FROM copyMark WHERE studyUID = ?")
+            return try studyUIDs.compactMap { try Row.fetchOne(statement, arguments: [$0]).flatMap(Self.copyMark(_:)) }
+        }
+    }
+
     /// Every marked copy, newest mark first (the operator's list).
     package func copyMarks() throws -> [CopyMark] {
         try pool.read { db in
@@ -319,6 +329,11 @@ extension StudyStore {
 
     /// Every marked copy, newest mark first.
     package func copyMarks() throws -> [CopyMark] { try catalogue.copyMarks() }
+
+    /// The marks of those of `studyUIDs` that are marked.
+    package func copyMarks(studyUIDs: some Collection<String>) throws -> [CopyMark] {
+        try catalogue.copyMarks(studyUIDs: studyUIDs)
+    }
 
     /// Removes a copy's mark and its catalogue rows (its chunks stay for the next fetch).
     package func discardCopy(studyUID: String) throws { try catalogue.discardCopy(studyUID: studyUID) }

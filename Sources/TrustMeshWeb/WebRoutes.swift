@@ -187,10 +187,8 @@ package struct WebUI: Sendable {
                     + "patient's studies from other trusts." : nil)
         // Copies of this patient's studies hidden here because their origin withdrew or corrected them.
         var hidden: [String: String] = [:]
-        for mark in (try? node.copyMarks()) ?? []
-        where (try? node.store.study(uid: mark.studyUID))??.nhsNumber == nhs.digits {
-            hidden[mark.studyUID] = mark.note
-        }
+        let heldHere = ((try? node.store.studies(nhs: nhs)) ?? []).map(\.studyInstanceUID)
+        for mark in (try? node.copyMarks(studyUIDs: heldHere)) ?? [] { hidden[mark.studyUID] = mark.note }
         let body = WebPages.patient(
             result: result, nhs: nhs, cares: cares, fetches: fetches, highlight: highlight, notice: shownNotice,
             error: error, careError: careError, careValues: careValues, topology: services.topology, hidden: hidden)
