@@ -272,7 +272,8 @@ extension AuditEntry {
         public static let careAdded: Kind = "careAdded"
         /// An information governance reviewer reviewed an emergency care relationship's use:
         /// subject `careID`, `careKind`, `nhsNumber` (when known), `peer` (the caring trust, when it is
-        /// another); details the reviewer's note, if any.
+        /// another); for an emergency push, `pushID`, `studyUID`, `peer`, `nhsNumber` instead; details
+        /// the reviewer's note, if any.
         public static let emergencyReviewed: Kind = "emergencyReviewed"
         /// A clinician queried the federated index: subject `nhsNumber`.
         public static let query: Kind = "query"
