@@ -253,5 +253,41 @@ import TrustMeshTesting
         #expect(operatorCall.status == 403, "\(operatorCall.body)")
         #expect(try Self.entries(network, "RRK", [.studyPushed, .pushRefused]).count == pushesBefore)
         #expect(try Self.entries(network, "RRK", [AuditEntry.Kind(rawValue: "accessRefused")]).count >= 2)
+
+        // The study page's button, as RRK's clinician uses it: the form is on the page; a post
+        // without the session's CSRF token is refused and pushes nothing; a push to a trust that does
+        // not accept pushes comes back on the form with the reason; one to RKB goes.
+        let ravi = try await network.signIn("RRK", user: "ravi")
+        let studyPage = try await TestNetwork.request(
+            .GET, network.url("RRK") + "/study?uid=\(Self.study)", headers: ravi.headers)
+        #expect(
+            studyPage.status == 200 && studyPage.body.contains("action=\"/push\""), "\(studyPage.body.prefix(3000))")
+        func postPush(_ to: String, csrf: String) async throws -> TestNetwork.Answer {
+            let fields = [
+                "study": Self.study, "to": to, "clinician": Self.clinician, "reason": "Page push: " + Self.reason,
+                "csrf": csrf,
+            ]
+            var allowed = CharacterSet.alphanumerics
+            allowed.insert(charactersIn: "-._~")
+            let form = fields.map { "\($0.key)=\($0.value.addingPercentEncoding(withAllowedCharacters: allowed)!)" }
+                .joined(separator: "&")
+            var headers = ravi.headers
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+            return try await TestNetwork.request(
+                .POST, network.url("RRK") + "/push", body: Data(form.utf8), headers: headers)
+        }
+        let pushedBefore = try Self.entries(network, "RRK", [.studyPushed]).count
+        let forged = try await postPush("RKB", csrf: "not-the-token")
+        #expect(forged.status == 403, "\(forged.status)")
+        #expect(try Self.entries(network, "RRK", [.studyPushed]).count == pushedBefore)
+        let toRJ1 = try await postPush("RJ1", csrf: ravi.csrf)
+        #expect(toRJ1.status == 409 && toRJ1.body.contains("does not accept pushes"), "\(toRJ1.body.prefix(3000))")
+        let byPage = try await postPush("RKB", csrf: ravi.csrf)
+        #expect(byPage.status == 200 && byPage.body.contains("id=\"pushed\""), "\(byPage.body.prefix(3000))")
+        let pagePush = try #require(try Self.entries(network, "RRK", [.studyPushed]).last)
+        #expect(pagePush.actor.contains("Ravi") && pagePush.details?.contains("Page push") == true, "\(pagePush)")
+        try await poll("RKB to receive the page's push", deadline: .seconds(30)) {
+            try Self.entries(network, "RKB", [.pushReceived]).contains { $0[.pushID] == pagePush[.pushID] }
+        }
     }
 }
