@@ -75,7 +75,7 @@ public enum PrefetchPlanner {
         guard let rule = rules.rule(for: event) else { return .noRule }
         if federated.optedOut { return .optedOut }
         let since = lookBackStart(from: event.at ?? now, months: rule.lookBackMonths, timeZone: timeZone)
-        let matching = federated.studies.filter { study in
+        let matching = studies(federated.studies).filter { study in
             guard let date = study.studyDate, date >= since else { return false }
             if !rule.modalities.isEmpty, rule.modalities.isDisjoint(with: study.modalities.map { $0.uppercased() }) {
                 return false
@@ -108,6 +108,28 @@ public enum PrefetchPlanner {
             }
         }
         return .plan(rule: rule.name, tasks: tasks, held: held, suppressed: suppressed)
+    }
+
+    /// The federated answer's studies, one per Study Instance UID: the answer lists a study once
+    /// for every trust that announces it (a copy made by an earlier transfer is announced by its
+    /// holder too). Held here if any entry says so; otherwise fetched from the first holder in code
+    /// order, so a plan is the same however the answer is ordered. Counting each holder's entry
+    /// once filled `maxStudies` with one study and fetched it twice (Scripts/bench prefetch).
+    static func studies(_ listed: [FederatedQueryResult.Study]) -> [FederatedQueryResult.Study] {
+        var byUID: [String: FederatedQueryResult.Study] = [:]
+        for study in listed {
+            guard var kept = byUID[study.studyInstanceUID] else {
+                byUID[study.studyInstanceUID] = study
+                continue
+            }
+            if study.localCopy || (!kept.localCopy && study.holder < kept.holder) {
+                let held = kept.localCopy || study.localCopy
+                kept = study
+                kept.localCopy = held
+            }
+            byUID[study.studyInstanceUID] = kept
+        }
+        return Array(byUID.values)
     }
 
     /// When a rule's fetches may run: from `notBefore`, and (when set) starting before `notAfter`.

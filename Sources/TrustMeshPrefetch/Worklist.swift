@@ -15,7 +15,7 @@ public struct Worklist: Sendable, Equatable {
         case waiting(opens: Date)
         /// Fetching: bytes received of the bytes to move (what is held here already is not moved).
         case fetching(received: Int, toMove: Int)
-        /// Every planned prior is here (fetched, or held here already).
+        /// Every planned prior is here (fetched, or held here already when the rule matched it).
         case ready
         /// A fetch failed: the holder's refusal (with its rule) or the fault, as the fetch gave it.
         case refused(String)
@@ -84,15 +84,15 @@ extension Prefetcher {
 
     /// Keeps what the planner decided for an event, for the worklist.
     func list(_ event: FeedEvent, _ decision: PrefetchDecision, now: Date) throws {
-        let (state, rule, detail): (String, String?, String?) =
+        let (state, rule, held, detail): (String, String?, Int, String?) =
             switch decision {
-            case .noRule: ("noRule", nil, "no pre-fetch rule applies to \(event.kind.rawValue)")
-            case .optedOut: ("optedOut", nil, "the patient has opted out of sharing")
-            case .cancel: ("cancelled", nil, "cancelled by the feed (\(event.kind.rawValue))")
-            case .past: ("past", nil, "the appointment has passed")
+            case .noRule: ("noRule", nil, 0, "no pre-fetch rule applies to \(event.kind.rawValue)")
+            case .optedOut: ("optedOut", nil, 0, "the patient has opted out of sharing")
+            case .cancel: ("cancelled", nil, 0, "cancelled by the feed (\(event.kind.rawValue))")
+            case .past: ("past", nil, 0, "the appointment has passed")
             case .plan(let rule, let tasks, let held, let suppressed):
                 (
-                    "planned", rule,
+                    "planned", rule, held.count,
                     "\(tasks.count) to fetch, \(held.count) held here, \(suppressed.count) planned before"
                 )
             }
@@ -100,7 +100,7 @@ extension Prefetcher {
             .init(
                 nhsNumber: event.nhsNumber.digits, source: event.source, reference: event.reference,
                 kind: event.kind.rawValue, at: event.at, day: day(of: event, now: now), place: event.place ?? "",
-                clinician: event.clinician, decision: state, rule: rule, detail: detail),
+                clinician: event.clinician, decision: state, rule: rule, held: held, detail: detail),
             now: now)
     }
 
@@ -127,7 +127,7 @@ extension Prefetcher {
             case "optedOut": status = .optedOut
             case "noRule": status = .noRule
             case "cancelled", "past": status = .cancelled(line.detail ?? line.decision)
-            default: status = Self.status(of: tasks, progress: { self.fetches.progress($0) })
+            default: status = Self.status(of: tasks, held: line.held, progress: { self.fetches.progress($0) })
             }
             entries.append(
                 .init(
@@ -154,10 +154,11 @@ extension Prefetcher {
 
     /// A planned patient's status from their tasks: a refusal first (someone must act on it), then
     /// fetching, waiting, and ready once every task is.
+    /// - Parameter held: priors the rule matched that were held here already when it planned.
     static func status(
-        of tasks: [(PrefetchTable.Row, PrefetchTask)], progress: (String) -> FetchProgress?
+        of tasks: [(PrefetchTable.Row, PrefetchTask)], held: Int, progress: (String) -> FetchProgress?
     ) -> Worklist.Status {
-        if tasks.isEmpty { return .nothingElsewhere }
+        if tasks.isEmpty { return held > 0 ? .ready : .nothingElsewhere }
         if let failed = tasks.first(where: { $0.0.state == "failed" }) {
             return .refused(failed.0.detail ?? "the fetch failed")
         }

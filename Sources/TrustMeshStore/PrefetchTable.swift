@@ -50,6 +50,7 @@ package final class PrefetchTable: Sendable {
                         clinician TEXT,                      -- named by the feed: data, not a signed-in person
                         decision TEXT NOT NULL,              -- planned, noRule, optedOut, cancelled, past
                         rule TEXT,                           -- the rule that planned it
+                        held INTEGER NOT NULL,               -- priors the rule matched already held here
                         detail TEXT,
                         updatedAt REAL NOT NULL
                     );
@@ -73,11 +74,13 @@ package final class PrefetchTable: Sendable {
         /// `planned`, `noRule`, `optedOut`, `cancelled` or `past`.
         package var decision: String
         package var rule: String?
+        /// Priors the rule matched that are held here already (not fetched).
+        package var held: Int
         package var detail: String?
 
         package init(
             nhsNumber: String, source: String, reference: String?, kind: String, at: Date?, day: String,
-            place: String, clinician: String?, decision: String, rule: String?, detail: String?
+            place: String, clinician: String?, decision: String, rule: String?, held: Int = 0, detail: String?
         ) {
             self.id = 0
             self.nhsNumber = nhsNumber
@@ -90,6 +93,7 @@ package final class PrefetchTable: Sendable {
             self.clinician = clinician
             self.decision = decision
             self.rule = rule
+            self.held = held
             self.detail = detail
         }
     }
@@ -116,13 +120,13 @@ package final class PrefetchTable: Sendable {
                     try db.execute(
                         sql: """
                             UPDATE worklistLine SET kind = ?, at = ?, day = ?, place = ?, clinician = ?, decision = ?,
-                                rule = ?, detail = ?, updatedAt = ?
+                                rule = ?, held = ?, detail = ?, updatedAt = ?
                             WHERE nhsNumber = ? AND source = ? AND reference = ?
                             """,
                         arguments: [
                             line.kind, line.at?.timeIntervalSince1970, line.day, line.place, line.clinician,
-                            line.decision, line.rule, line.detail, now.timeIntervalSince1970, line.nhsNumber,
-                            line.source, line.reference,
+                            line.decision, line.rule, line.held, line.detail, now.timeIntervalSince1970,
+                            line.nhsNumber, line.source, line.reference,
                         ])
                 }
                 if db.changesCount > 0 { return }
@@ -130,12 +134,13 @@ package final class PrefetchTable: Sendable {
             try db.execute(
                 sql: """
                     INSERT INTO worklistLine (nhsNumber, source, reference, kind, at, day, place, clinician, decision,
-                        rule, detail, updatedAt)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        rule, held, detail, updatedAt)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     line.nhsNumber, line.source, line.reference, line.kind, line.at?.timeIntervalSince1970, line.day,
-                    line.place, line.clinician, line.decision, line.rule, line.detail, now.timeIntervalSince1970,
+                    line.place, line.clinician, line.decision, line.rule, line.held, line.detail,
+                    now.timeIntervalSince1970,
                 ])
         }
     }
@@ -168,7 +173,7 @@ package final class PrefetchTable: Sendable {
                     nhsNumber: row["nhsNumber"], source: row["source"], reference: row["reference"],
                     kind: row["kind"], at: (row["at"] as Double?).map { Date(timeIntervalSince1970: $0) },
                     day: row["day"], place: row["place"], clinician: row["clinician"], decision: row["decision"],
-                    rule: row["rule"], detail: row["detail"])
+                    rule: row["rule"], held: row["held"], detail: row["detail"])
                 line.id = row["id"]
                 return line
             }

@@ -114,6 +114,31 @@ import TrustMeshPrefetch
         FederatedQueryResult(nhsNumber: nhs.digits, optedOut: optedOut, studies: studies)
     }
 
+    /// The federated answer lists a study once per trust that announces it (a copy an earlier
+    /// transfer made): it is one prior, fetched once from one holder, or none if any copy is here.
+    @Test func aStudyAnnouncedByTwoOrThreeTrustsIsOnePriorFetchedOnce() throws {
+        let now = Self.local(4, 14)
+        let clinic = Self.local(5, 9, 30)
+        let studies = [
+            Self.study("1.a", "20260101", at: "RXK"), Self.study("1.a", "20260101", at: "RL4"),
+            Self.study("1.a", "20260101", at: "RQ3"),
+            Self.study("1.b", "20251201", at: "RKB"), Self.study("1.b", "20251201", at: "RRK", held: true),
+            Self.study("1.c", "20251101", at: "RL4"), Self.study("1.d", "20251001", at: "RQ3"),
+        ]
+        for order in [studies, studies.reversed()] {
+            let decision = PrefetchPlanner.decide(
+                Self.event(at: clinic), rules: Self.rules, federated: Self.answer(order), planned: [], now: now)
+            guard case .plan(_, let tasks, let held, _) = decision else {
+                Issue.record("\(decision)")
+                return
+            }
+            // maxStudies 3: 1.a, 1.b and 1.c, each counted once; 1.b is held here.
+            #expect(tasks.map(\.studyUID) == ["1.a", "1.c"])
+            #expect(tasks.map(\.holder) == ["RL4", "RL4"], "the first holder in code order")
+            #expect(held == ["1.b"])
+        }
+    }
+
     @Test func aClinicBookingBringsTheNewestMatchingPriorsInTheOffPeakWindowBeforeIt() throws {
         let now = Self.local(4, 14)  // Friday 14:00
         let clinic = Self.local(5, 9, 30)  // tomorrow 09:30
