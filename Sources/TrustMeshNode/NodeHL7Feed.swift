@@ -10,27 +10,8 @@ import TrustMeshNodeCore
 struct NodeHL7Auditor: HL7FeedAuditor {
     let node: LocalNode
 
-    /// The details of a `feedReceived` entry: the event, without the patient (in the subject) and
-    /// the actor (the entry's actor).
-    private struct Details: Encodable {
-        var kind: String
-        var reference: String?
-        var at: String?
-        var place: String?
-        var clinician: String?
-        var procedure: String?
-        var messageID: String
-        var messageType: String
-    }
-
     func accepted(_ event: FeedEvent, address: String, messageType: String) async throws {
-        let details = Details(
-            kind: event.kind.rawValue, reference: event.reference, at: event.at.map(CareTime.format),
-            place: event.place, clinician: event.clinician, procedure: event.procedure, messageID: event.messageID,
-            messageType: messageType)
-        try node.audit(
-            .feedReceived, actor: .system(event.source),
-            subject: [.nhsNumber: event.nhsNumber.digits, .peer: address], details: Self.json(details))
+        try node.auditFeedReceived(event, messageType: messageType, peer: address)
     }
 
     func refused(_ error: HL7Error, actor: String, address: String, controlID: String?, messageType: String?) async {
@@ -46,12 +27,6 @@ struct NodeHL7Auditor: HL7FeedAuditor {
             .feedRefused, source: address, actor: .system("HL7 v2 peer at \(address)"),
             subject: [.peer: address, .rule: "connection"], details: "connection closed on accept: " + reason,
             reason: reason)
-    }
-
-    private static func json(_ value: some Encodable) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
     }
 }
 

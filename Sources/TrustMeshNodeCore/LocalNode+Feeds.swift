@@ -3,6 +3,43 @@ public import TrustMeshModel
 import TrustMeshStore
 
 extension LocalNode {
+    /// The details of a `feedReceived` entry: the event, without the patient (the subject) and the
+    /// actor (the entry's), and how it came.
+    private struct FeedDetails: Encodable {
+        var kind: String
+        var reference: String?
+        var at: String?
+        var place: String?
+        var clinician: String?
+        var procedure: String?
+        var messageID: String
+        var messageType: String
+        var resource: String?
+    }
+
+    /// Audits an event a feed door accepted, as `feedReceived`, before it is handed on: the feed
+    /// the actor (or `actor`: the signed-in person who uploaded a list), the patient the subject, the
+    /// event in the details as JSON (the clinician it names is data there).
+    /// - Parameters:
+    ///   - messageType: how it came (`SIU^S12`, `FHIR Appointment`, `clinic list`).
+    ///   - resource: the FHIR resource it was read from, if any.
+    ///   - peer: the sending address, if the door knows it.
+    package func auditFeedReceived(
+        _ event: FeedEvent, actor: Actor? = nil, messageType: String, resource: String? = nil, peer: String? = nil
+    ) throws {
+        let details = FeedDetails(
+            kind: event.kind.rawValue, reference: event.reference, at: event.at.map(CareTime.format),
+            place: event.place, clinician: event.clinician, procedure: event.procedure, messageID: event.messageID,
+            messageType: messageType, resource: resource)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        var subject: [AuditEntry.SubjectKey: String] = [.nhsNumber: event.nhsNumber.digits]
+        if let peer { subject[.peer] = peer }
+        try audit(
+            .feedReceived, actor: actor ?? .system(event.source), subject: subject,
+            details: String(decoding: try encoder.encode(details), as: UTF8.self))
+    }
+
     /// The issuer a care relationship names when its clinician came from a hospital feed rather
     /// than from the trust's identity provider: holders see where the name came from.
     public static let feedClinicianIssuer = "urn:trustmesh:feed"

@@ -185,30 +185,11 @@ package struct FHIRFeedRoutes: Sendable {
         return FHIRImagingStudy.response(.ok, ["resourceType": "OperationOutcome", "issue": issues])
     }
 
-    /// The details of a `feedReceived` entry (as the HL7 door writes them, with the resource).
-    private struct Details: Encodable {
-        var kind: String
-        var reference: String?
-        var at: String?
-        var place: String?
-        var clinician: String?
-        var procedure: String?
-        var messageID: String
-        var messageType: String
-        var resource: String
-    }
-
     func audit(_ event: FeedEvent, item: FHIRFeedItem, notification: String?) throws {
-        let details = Details(
-            kind: event.kind.rawValue, reference: event.reference, at: event.at.map(CareTime.format),
-            place: event.place, clinician: event.clinician, procedure: event.procedure, messageID: event.messageID,
+        try node.auditFeedReceived(
+            event,
             messageType: notification == nil ? "FHIR \(item.resourceType)" : "FHIR notification \(item.resourceType)",
             resource: item.label)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let json = String(decoding: try encoder.encode(details), as: UTF8.self)
-        try node.audit(
-            .feedReceived, actor: .system(event.source), subject: [.nhsNumber: event.nhsNumber.digits], details: json)
     }
 
     /// Answers a refusal with its OperationOutcome, audited as `feedRefused` (rule: the HTTP status).

@@ -131,10 +131,7 @@ extension WebUI {
         }
         do {
             for event in events {
-                try node.audit(
-                    .feedReceived, actor: viewer, subject: [.nhsNumber: event.nhsNumber.digits],
-                    details:
-                        "\(event.kind.rawValue) \(event.reference ?? ""), clinician \(event.clinician ?? "not named")")
+                try node.auditFeedReceived(event, actor: viewer, messageType: "\(kind.rawValue) list (page)")
                 try await deliver(event)
             }
         } catch {
