@@ -134,6 +134,7 @@ package final class Catalogue: Sendable {
         IndexTable.migrateClustered(&migrator)
         migrateCorrections(&migrator)
         PrefetchTable.migrate(&migrator)
+        migrateRejectedInstances(&migrator)
         return migrator
     }
 
@@ -226,6 +227,17 @@ package final class Catalogue: Sendable {
         }
         // A rejection note removes what it names instead of being stored (StudyStore+Rejection.swift).
         if let note = instance.rejection { return try apply(note, of: instance, now: now, db: db) }
+        // An instance a note rejected here is not stored again, whoever sends it.
+        if let rejected = try Row.fetchOne(
+            db.cachedStatement(sql: "SELECT noteUID, code FROM rejectedInstance WHERE sopInstanceUID = ?"),
+            arguments: [instance.sopInstanceUID])
+        {
+            let noteUID: String = rejected["noteUID"]
+            let code: String = rejected["code"]
+            return refuse(
+                "SOPInstanceUID \(instance.sopInstanceUID) was rejected by note \(noteUID) (code \(code)) and is not "
+                    + "stored again")
+        }
         var previous: Digest256?
         // Cached statements: a fetched study commits hundreds of instances in one transaction, and
         // preparing each statement anew was most of that commit's time.

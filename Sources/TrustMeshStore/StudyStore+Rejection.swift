@@ -144,8 +144,25 @@ extension Catalogue {
         }
     }
 
+    /// Every instance a note applied here rejected, so that it is never stored again (a modality
+    /// or PACS resending the wrong patient's image after the correction). Notes applied before
+    /// this migration are not kept (only their counts are), so their instances are not listed.
+    static func migrateRejectedInstances(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("v18: rejected instances") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE rejectedInstance (
+                        sopInstanceUID TEXT PRIMARY KEY NOT NULL,
+                        noteUID TEXT NOT NULL,
+                        code TEXT NOT NULL
+                    ) WITHOUT ROWID;
+                    """)
+        }
+    }
+
     /// Applies a rejection note inside the commit's transaction: removes the held instances it
-    /// names (their series and study when left empty) and records it. A note applied before is
+    /// names (their series and study when left empty), records it, and remembers every instance it
+    /// names (`rejectedInstance`) so that none is stored again. A note applied before is
     /// `.unchanged`.
     /// - Returns: the outcome for the note's own instance (never stored as an instance).
     static func apply(
@@ -180,7 +197,10 @@ extension Catalogue {
                 "rejection note \(note.sopInstanceUID) names another patient than study \(study) held here")
         }
         var removed = 0
+        let remember = try db.cachedStatement(
+            sql: "INSERT OR IGNORE INTO rejectedInstance (sopInstanceUID, noteUID, code) VALUES (?, ?, ?)")
         for reference in note.instances {
+            try remember.execute(arguments: [reference.sopInstanceUID, note.sopInstanceUID, note.code])
             try db.execute(
                 sql: """
                     DELETE FROM instance WHERE sopInstanceUID = ? AND seriesUID IN

@@ -106,6 +106,20 @@ import TrustMeshTesting
         let applied = try store.unsettledRejections(studies: [study.studyInstanceUID])
         #expect(applied.first?.studyRemoved == false)
         #expect(applied.first?.instances == 1)
+        // The whole study sent again: the rejected instance is refused naming its note, the others
+        // are unchanged, and the study stays as the note left it.
+        let noteUID = try #require(applied.first?.noteUID)
+        let afterNote = try store.studyManifestHash(uid: study.studyInstanceUID)
+        let resent = try await store.ingest(paths: files)
+        #expect(resent.failures.count == 1, "\(resent.failures)")
+        #expect(resent.failures.first?.path == files[0])
+        #expect(
+            resent.failures.first?.reason.contains(
+                "was rejected by note \(noteUID) (code 113001) and is not stored again")
+                == true, "\(resent.failures)")
+        #expect(resent.instancesUnchanged == 3)
+        #expect(try store.study(uid: study.studyInstanceUID)?.instanceCount == 3)
+        #expect(try store.studyManifestHash(uid: study.studyInstanceUID) == afterNote)
     }
 
     @Test func aKOSThatIsNotARejectionNoteIsStoredAsAnObject() async throws {
