@@ -6,7 +6,7 @@ package import TrustMeshStore
 
 /// A clinic's or meeting's list as the pre-fetch engine sees it: each patient the feeds (or an
 /// uploaded list) put on it, with where their prior imaging stands.
-public struct Worklist: Sendable, Equatable {
+public struct Worklist: Sendable {
     /// Where a patient's prior imaging stands.
     public enum Status: Sendable, Equatable {
         /// The rule applied, and no other trust holds a prior it asks for.
@@ -42,7 +42,7 @@ public struct Worklist: Sendable, Equatable {
     }
 
     /// One patient on the list.
-    public struct Entry: Sendable, Equatable {
+    public struct Entry: Sendable {
         public var nhsNumber: NHSNumber
         /// The appointment or meeting time, if the feed said.
         public var at: Date?
@@ -56,13 +56,6 @@ public struct Worklist: Sendable, Equatable {
         /// The priors planned for the patient, with each one's state (`waiting`, `fetching`,
         /// `ready`, `failed`), oldest plan first.
         public var studies: [(uid: String, holder: String, state: String)]
-
-        public static func == (lhs: Self, rhs: Self) -> Bool {
-            lhs.nhsNumber == rhs.nhsNumber && lhs.at == rhs.at && lhs.clinician == rhs.clinician
-                && lhs.source == rhs.source && lhs.rule == rhs.rule && lhs.status == rhs.status
-                && lhs.studies.map(\.uid) == rhs.studies.map(\.uid)
-                && lhs.studies.map(\.state) == rhs.studies.map(\.state)
-        }
     }
 
     /// The day, `YYYY-MM-DD` in the trust's time.
@@ -70,17 +63,20 @@ public struct Worklist: Sendable, Equatable {
     /// The clinic or meeting.
     public var place: String
     public var entries: [Entry]
+
+    /// A time's day in `timeZone` (the trust's), `YYYY-MM-DD`: how lists are named by day.
+    public static func day(_ date: Date, timeZone: TimeZone = PrefetchPlanner.london) -> String {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = timeZone
+        let parts = calendar.dateComponents([.year, .month, .day], from: date)
+        return String(format: "%04d-%02d-%02d", parts.year ?? 0, parts.month ?? 0, parts.day ?? 0)
+    }
 }
 
 extension Prefetcher {
     /// The day an event's appointment falls on in the trust's time (`YYYY-MM-DD`), or the day it
     /// was received when it names no time.
-    func day(of event: FeedEvent, now: Date) -> String {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = timeZone
-        let parts = calendar.dateComponents([.year, .month, .day], from: event.at ?? now)
-        return String(format: "%04d-%02d-%02d", parts.year ?? 0, parts.month ?? 0, parts.day ?? 0)
-    }
+    func day(of event: FeedEvent, now: Date) -> String { Worklist.day(event.at ?? now, timeZone: timeZone) }
 
     /// Keeps what the planner decided for an event, for the worklist.
     func list(_ event: FeedEvent, _ decision: PrefetchDecision, now: Date) throws {

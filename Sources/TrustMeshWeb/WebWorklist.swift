@@ -139,7 +139,7 @@ extension WebUI {
         }
         let first = events[0]
         return HTML.redirect(
-            "/worklist?day=\(HTML.query(Self.day(first.at ?? Date())))&place=\(HTML.query(first.place ?? ""))")
+            "/worklist?day=\(HTML.query(Worklist.day(first.at ?? Date())))&place=\(HTML.query(first.place ?? ""))")
     }
 
     private static func problem(_ text: String) -> SafeHTML {
@@ -154,19 +154,11 @@ extension WebUI {
         return String(format: "%02d:%02d", parts.hour ?? 0, parts.minute ?? 0)
     }
 
-    /// `YYYY-MM-DD` in the trust's time.
-    static func day(_ date: Date) -> String {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = PrefetchPlanner.london
-        let parts = calendar.dateComponents([.year, .month, .day], from: date)
-        return String(format: "%04d-%02d-%02d", parts.year ?? 0, parts.month ?? 0, parts.day ?? 0)
-    }
-
     static func describe(_ status: Worklist.Status, rule: String?) -> SafeHTML {
         switch status {
         case .nothingElsewhere: return "Nothing found elsewhere\(rule.map { " (rule \($0))" } ?? "")"
         case .waiting(let opens):
-            return "Waiting for its window (from \(day(opens)) \(clock(opens)))"
+            return "Waiting for its window (from \(Worklist.day(opens)) \(clock(opens)))"
         case .fetching(let received, let toMove):
             let percent = toMove > 0 ? min(100, received * 100 / toMove) : 0
             return
