@@ -476,15 +476,20 @@ import TrustMeshTesting
             let half = ByteBuffer(bytes: full.prefix(full.count / 2))
             try dropper.send(.data([PDV(contextID: 1, isCommand: false, isLast: false, data: half)]))
         }  // closed here
-        try await poll("the node to notice the dropped peer", deadline: .seconds(30)) {
-            (try await Self.status(net, "RRK").dicom?.associationsAborted ?? 0) > abortedBefore
+        // The abort is counted before the half-received file is removed: wait for both.
+        let folder = net.dataDirectory("RRK") + "/incoming/spool"
+        try await poll("the node to notice the dropped peer and remove its file", deadline: .seconds(30)) {
+            let aborted = (try await Self.status(net, "RRK").dicom?.associationsAborted ?? 0) > abortedBefore
+            let left = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter {
+                $0.hasSuffix(".dcm")
+            }
+            return aborted && left.isEmpty
         }
         let after = try await Self.status(net, "RRK")
         #expect(after.instances == 0)
         #expect(after.studies == 0)
         // The dropped association's half-received file is gone, and nothing reached the spool
         // (instances are received into its folder and renamed there only once answered).
-        let folder = net.dataDirectory("RRK") + "/incoming/spool"
         let incoming = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
         #expect(incoming.filter { $0.hasSuffix(".dcm") }.isEmpty, "\(incoming)")
 

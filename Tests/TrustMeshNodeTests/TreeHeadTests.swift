@@ -148,8 +148,10 @@ import TrustMeshTesting
         try await client.shutdown()
 
         let rkb = try LocalNode(directory: network.dataDirectory("RKB"))
-        try await poll("RKB to record both equivocations", deadline: .seconds(30)) {
+        // The conflict rows and their audit entries are written one after the other: wait for both.
+        try await poll("RKB to record and audit both equivocations", deadline: .seconds(30)) {
             try rkb.store.audit.treeHeadConflicts().count >= 2
+                && rkb.store.audit.entries(kinds: [.treeHeadConflict]).count >= 2
         }
         let conflicts = try rkb.store.audit.treeHeadConflicts()
         #expect(conflicts.contains { $0.first == genuine && $0.second == forged })
