@@ -1,4 +1,5 @@
 import Foundation
+import TrustMeshModel
 
 /// One data set in the DICOM JSON Model (PS3.18 Annex F.2): an object keyed by the tag as eight
 /// upper-case hex digits, each attribute an object with its `vr` and, unless empty, a `Value` array.
@@ -176,27 +177,9 @@ package struct DICOMJSONObject: Sendable, Equatable {
 
     private static let hexDigits = Array("0123456789ABCDEF".utf8)
 
-    /// Appends `text` as a JSON string (RFC 8259 §7): `"` and `\` escaped, control characters as
-    /// `\n`-style or `\u00XX` escapes, everything else (`/` and all of Unicode) as its UTF-8.
+    /// Appends `text` as a JSON string: `/` and all of Unicode as their UTF-8 (``JSONText``).
     static func writeString(_ text: String, to out: inout [UInt8]) {
-        out.append(UInt8(ascii: "\""))
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): out.append(contentsOf: #"\""#.utf8)
-            case UInt8(ascii: "\\"): out.append(contentsOf: #"\\"#.utf8)
-            case 0x0A: out.append(contentsOf: #"\n"#.utf8)
-            case 0x0D: out.append(contentsOf: #"\r"#.utf8)
-            case 0x09: out.append(contentsOf: #"\t"#.utf8)
-            case 0x08: out.append(contentsOf: #"\b"#.utf8)
-            case 0x0C: out.append(contentsOf: #"\f"#.utf8)
-            case 0..<0x20:
-                out.append(contentsOf: #"\u00"#.utf8)
-                out.append(hexDigits[Int(byte >> 4)])
-                out.append(hexDigits[Int(byte & 0xF)])
-            default: out.append(byte)
-            }
-        }
-        out.append(UInt8(ascii: "\""))
+        JSONText.append(string: text, to: &out, escapingSlashes: false)
     }
 
     /// The JSON bytes of an array of objects, as QIDO-RS and metadata answer (keys in tag order).

@@ -45,7 +45,10 @@ package struct LocalAPI: Sendable {
         let router = RouteCollection(context: AccessContext.self)
         for layer in middleware { router.add(middleware: layer) }
         router.get("/api/v1/status") { _, _ in await answer { try await services.status() } }
-        router.get("/api/v1/query") { request, context in await answer { try query(request, context) } }
+        router.get("/api/v1/query") { request, context in
+            // Written directly (FederatedQueryResult.json), the same bytes as the encoder's.
+            do { return Self.json(200, bytes: try query(request, context).json) } catch { return errorResponse(error) }
+        }
         router.post("/api/v1/care") { request, context in await answer { try await addCare(request, context) } }
         router.get("/api/v1/care") { _, _ in await answer { try services.node.store.care.all() } }
         router.post("/api/v1/optout") { request, context in await answer { try await optOut(request, context) } }
@@ -212,8 +215,12 @@ package struct LocalAPI: Sendable {
     package static func json(_ status: Int, _ value: some Encodable) -> Response {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        let data = (try? encoder.encode(value)) ?? Data()
-        var response = Response(status: .init(code: status), body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        return json(status, bytes: Array((try? encoder.encode(value)) ?? Data()))
+    }
+
+    /// A JSON answer already written.
+    static func json(_ status: Int, bytes: [UInt8]) -> Response {
+        var response = Response(status: .init(code: status), body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
         response.headers[.contentType] = "application/json"
         return response
     }

@@ -47,7 +47,12 @@ struct IndexQueryCommand: ParsableCommand {
             blobIndex += 1
         }
         try stage("query (audit included)") { studies += try node.query(nhs: $0, by: .system("bench")).studies.count }
-        try stage("query and its JSON") { try _ = encoder.encode(node.query(nhs: $0, by: .system("bench"))) }
+        try stage("query and its JSON (JSONEncoder)") {
+            try _ = encoder.encode(node.query(nhs: $0, by: .system("bench")))
+        }
+        try stage("query and its JSON (as the API writes it)") {
+            try _ = node.query(nhs: $0, by: .system("bench")).json
+        }
         print("studies listed (mean) \(String(format: "%.1f", Double(studies) / Double(count)))")
 
         func stage(_ name: String, _ body: (NHSNumber) throws -> Void) rethrows {
