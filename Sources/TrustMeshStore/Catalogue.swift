@@ -234,9 +234,7 @@ package final class Catalogue: Sendable {
         {
             let noteUID: String = rejected["noteUID"]
             let code: String = rejected["code"]
-            return refuse(
-                "SOPInstanceUID \(instance.sopInstanceUID) was rejected by note \(noteUID) (code \(code)) and is not "
-                    + "stored again")
+            return refuse(IdentityRule.rejected(instance.sopInstanceUID, noteUID: noteUID, code: code))
         }
         var previous: Digest256?
         // Cached statements: a fetched study commits hundreds of instances in one transaction, and

@@ -29,16 +29,19 @@ package struct HeldIdentity: Sendable {
     package var studyHeld = false
     /// The held study's NHS number (nil: unmatched, or not held).
     package var studyNHSNumber: String?
+    /// The rejection note that rejected the instance here, and its code (nil: none did).
+    package var rejectedBy: (noteUID: String, code: String)?
 
     /// Facts as gathered; nothing held by default.
     package init(
         instanceStudy: String? = nil, seriesStudy: String? = nil, studyHeld: Bool = false,
-        studyNHSNumber: String? = nil
+        studyNHSNumber: String? = nil, rejectedBy: (noteUID: String, code: String)? = nil
     ) {
         self.instanceStudy = instanceStudy
         self.seriesStudy = seriesStudy
         self.studyHeld = studyHeld
         self.studyNHSNumber = studyNHSNumber
+        self.rejectedBy = rejectedBy
     }
 }
 
@@ -61,6 +64,12 @@ enum IdentityRule {
     /// or an error, never re-filed.
     static func instanceInAnotherStudy(_ sopInstanceUID: String) -> String {
         "an instance is never re-filed: SOPInstanceUID \(sopInstanceUID) is held in another study"
+    }
+
+    /// An instance a rejection note removed is not stored again, whoever resends it
+    /// (StudyStore+Rejection.swift).
+    static func rejected(_ sopInstanceUID: String, noteUID: String, code: String) -> String {
+        "SOPInstanceUID \(sopInstanceUID) was rejected by note \(noteUID) (code \(code)) and is not stored again"
     }
 
     static func otherBytes(_ sopInstanceUID: String) -> String {
@@ -151,6 +160,12 @@ extension StudyStore {
                 held.studyHeld = true
                 held.studyNHSNumber = row["nhsNumber"]
             }
+            if let row = try Row.fetchOne(
+                db.cachedStatement(sql: "SELECT noteUID, code FROM rejectedInstance WHERE sopInstanceUID = ?"),
+                arguments: [instance.sopInstanceUID])
+            {
+                held.rejectedBy = (row["noteUID"], row["code"])
+            }
             return held
         }
     }
@@ -161,6 +176,12 @@ extension StudyStore {
     /// - Parameter path: the file's name, as the refusal's text names it.
     package static func admission(_ instance: CheckedInstance, path: String, held: [HeldIdentity]) -> Admission {
         let study = instance.studyUID
+        for facts in held {
+            guard let (noteUID, code) = facts.rejectedBy else { continue }
+            return .refused(
+                .identityConflict(
+                    path: path, reason: IdentityRule.rejected(instance.sopInstanceUID, noteUID: noteUID, code: code)))
+        }
         for facts in held {
             guard let holder = facts.instanceStudy else { continue }
             guard holder == study else {

@@ -110,6 +110,16 @@ import TrustMeshTesting
         // are unchanged, and the study stays as the note left it.
         let noteUID = try #require(applied.first?.noteUID)
         let afterNote = try store.studyManifestHash(uid: study.studyInstanceUID)
+        // C-STORE answers from the admission, before the commit: it refuses the rejected instance
+        // with the commit's own words, so a modality resending it is told, not answered Success.
+        guard case .refused(let early) = try StudyAdmissionTests.admission(store, files[0]) else {
+            Issue.record("the rejected instance was admitted")
+            return
+        }
+        guard case .held = try StudyAdmissionTests.admission(store, files[1]) else {
+            Issue.record("an instance the note left was not held")
+            return
+        }
         let resent = try await store.ingest(paths: files)
         #expect(resent.failures.count == 1, "\(resent.failures)")
         #expect(resent.failures.first?.path == files[0])
@@ -117,6 +127,7 @@ import TrustMeshTesting
             resent.failures.first?.reason.contains(
                 "was rejected by note \(noteUID) (code 113001) and is not stored again")
                 == true, "\(resent.failures)")
+        #expect(resent.failures.first?.reason == early.description)
         #expect(resent.instancesUnchanged == 3)
         #expect(try store.study(uid: study.studyInstanceUID)?.instanceCount == 3)
         #expect(try store.studyManifestHash(uid: study.studyInstanceUID) == afterNote)
