@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Synchronization
 import TrustMeshModel
 import TrustMeshNodeCore
 import TrustMeshStore
@@ -27,6 +28,13 @@ struct IndexQueryCommand: ParsableCommand {
     @Option(help: "Queries per stage (patients taken round robin).")
     var count = 400
 
+    @Option(
+        help: """
+            Checkpoint the catalogue's write-ahead log every this many milliseconds on a thread of its \
+            own, as a running node does (0: SQLite's own checkpoints, as a CLI command).
+            """)
+    var checkpointEvery = 0
+
     func run() throws {
         let node = try LocalNode(directory: data)
         let chosen = try String(contentsOfFile: patients, encoding: .utf8).split(separator: "\n").compactMap {
@@ -35,8 +43,22 @@ struct IndexQueryCommand: ParsableCommand {
             return parts.count == 2 && parts[0] == kind ? try? NHSNumber(String(parts[1])) : nil
         }
         guard !chosen.isEmpty else { throw BenchError("no \(kind) patients in \(patients)") }
+        let stop = Atomic(false)
+        if checkpointEvery > 0 {
+            let (store, interval) = (node.store, UInt32(checkpointEvery) * 1000)
+            Thread.detachNewThread {
+                while !stop.load(ordering: .relaxed) {
+                    usleep(interval)
+                    _ = try? store.checkpointCatalogue()
+                }
+            }
+        }
+        defer { stop.store(true, ordering: .relaxed) }
         let encoder = JSONEncoder()
         var studies = 0
+        try stage("the audit entry alone") {
+            try node.audit(.query, actor: .system("bench"), subject: [.nhsNumber: $0.digits])
+        }
         try stage("records and held studies, one read") { try _ = node.store.index.patient(nhs: $0) }
         // The same records through JSONDecoder, as every read was decoded before IndexRecordReader.
         let blobs = try chosen.map { try node.store.index.records(nhs: $0).map { try encoder.encode($0) } }
