@@ -9,6 +9,8 @@
 /// var out: [UInt8] = []
 /// JSONText.append(string: "CT head/neck", to: &out, escapingSlashes: true)   // "CT head\/neck"
 /// ```
+///
+/// ``Object`` writes a whole object field by field.
 package enum JSONText {
     /// Appends `text` as a JSON string (RFC 8259 §7): `"` and `\` escaped, control characters as
     /// `\n`-style or `\u00xx` escapes, `/` as `\/` when `escapingSlashes` (as `JSONEncoder` writes
@@ -63,4 +65,71 @@ package enum JSONText {
     }
 
     private static let hexDigits = Array("0123456789abcdef".utf8)
+
+    /// One JSON object, its fields written in the order given (the caller gives them sorted),
+    /// strings as `JSONEncoder` writes them (`/` as `\/`), a nil field left out.
+    ///
+    /// ```swift
+    /// var object = JSONText.Object()
+    /// object.field("holder", "RRK")
+    /// object.field("localCopy", true)
+    /// object.closed()   // {"holder":"RRK","localCopy":true}
+    /// ```
+    package struct Object: Sendable {
+        private var bytes: [UInt8]
+        private var empty = true
+
+        /// An empty object; `capacity` is a hint of its size in bytes.
+        package init(capacity: Int = 256) {
+            bytes = []
+            bytes.reserveCapacity(capacity)
+            bytes.append(UInt8(ascii: "{"))
+        }
+
+        private mutating func key(_ key: StaticString) {
+            if !empty { bytes.append(UInt8(ascii: ",")) }
+            empty = false
+            JSONText.append(key: key, to: &bytes)
+        }
+
+        /// A string field; nil leaves it out.
+        package mutating func field(_ name: StaticString, _ value: String?) {
+            guard let value else { return }
+            key(name)
+            JSONText.append(string: value, to: &bytes, escapingSlashes: true)
+        }
+
+        /// A number field.
+        package mutating func field(_ name: StaticString, _ value: Int) {
+            key(name)
+            JSONText.append(integer: value, to: &bytes)
+        }
+
+        /// A boolean field.
+        package mutating func field(_ name: StaticString, _ value: Bool) {
+            key(name)
+            JSONText.append(bool: value, to: &bytes)
+        }
+
+        /// An array of strings.
+        package mutating func field(_ name: StaticString, _ values: [String]) {
+            key(name)
+            JSONText.append(strings: values, to: &bytes, escapingSlashes: true)
+        }
+
+        /// An array of objects.
+        package mutating func field(_ name: StaticString, objects: [Object]) {
+            key(name)
+            bytes.append(UInt8(ascii: "["))
+            for (index, object) in objects.enumerated() {
+                if index > 0 { bytes.append(UInt8(ascii: ",")) }
+                bytes.append(contentsOf: object.bytes)
+                bytes.append(UInt8(ascii: "}"))
+            }
+            bytes.append(UInt8(ascii: "]"))
+        }
+
+        /// The object's bytes, closed.
+        package func closed() -> [UInt8] { bytes + [UInt8(ascii: "}")] }
+    }
 }

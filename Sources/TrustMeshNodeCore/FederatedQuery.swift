@@ -63,60 +63,30 @@ extension FederatedQueryResult {
     /// out, `/` written `\/`), byte for byte, written directly: a 40-study answer took 0.4 ms through
     /// the encoder, a third of the query.
     public var json: [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(64 + studies.count * 448)
-        out.append(UInt8(ascii: "{"))
-        JSONText.append(key: "nhsNumber", to: &out)
-        JSONText.append(string: nhsNumber, to: &out, escapingSlashes: true)
-        out.append(UInt8(ascii: ","))
-        JSONText.append(key: "optedOut", to: &out)
-        JSONText.append(bool: optedOut, to: &out)
-        out.append(UInt8(ascii: ","))
-        JSONText.append(key: "studies", to: &out)
-        out.append(UInt8(ascii: "["))
-        for (index, study) in studies.enumerated() {
-            if index > 0 { out.append(UInt8(ascii: ",")) }
-            study.write(to: &out)
-        }
-        out.append(contentsOf: "]}".utf8)
-        return out
+        var answer = JSONText.Object(capacity: 64 + studies.count * 448)
+        answer.field("nhsNumber", nhsNumber)
+        answer.field("optedOut", optedOut)
+        answer.field("studies", objects: studies.map(\.json))
+        return answer.closed()
     }
 }
 
 extension FederatedQueryResult.Study {
-    /// Appends the study's object, keys in sorted order.
-    fileprivate func write(to out: inout [UInt8]) {
-        func string(_ key: StaticString, _ value: String?) {
-            guard let value else { return }
-            JSONText.append(key: key, to: &out)
-            JSONText.append(string: value, to: &out, escapingSlashes: true)
-            out.append(UInt8(ascii: ","))
-        }
-        func integer(_ key: StaticString, _ value: Int) {
-            JSONText.append(key: key, to: &out)
-            JSONText.append(integer: value, to: &out)
-            out.append(UInt8(ascii: ","))
-        }
-        out.append(UInt8(ascii: "{"))
-        string("accessionNumber", accessionNumber)
-        JSONText.append(key: "bodyParts", to: &out)
-        JSONText.append(strings: bodyParts, to: &out, escapingSlashes: true)
-        out.append(UInt8(ascii: ","))
-        string("description", description)
-        string("holder", holder)
-        string("holderName", holderName)
-        integer("instanceCount", instanceCount)
-        JSONText.append(key: "localCopy", to: &out)
-        JSONText.append(bool: localCopy, to: &out)
-        out.append(UInt8(ascii: ","))
-        JSONText.append(key: "modalities", to: &out)
-        JSONText.append(strings: modalities, to: &out, escapingSlashes: true)
-        out.append(UInt8(ascii: ","))
-        integer("seriesCount", seriesCount)
-        integer("sizeBytes", sizeBytes)
-        string("studyDate", studyDate)
-        JSONText.append(key: "studyInstanceUID", to: &out)
-        JSONText.append(string: studyInstanceUID, to: &out, escapingSlashes: true)
-        out.append(UInt8(ascii: "}"))
+    /// The study's object, keys in sorted order.
+    fileprivate var json: JSONText.Object {
+        var study = JSONText.Object(capacity: 448)
+        study.field("accessionNumber", accessionNumber)
+        study.field("bodyParts", bodyParts)
+        study.field("description", description)
+        study.field("holder", holder)
+        study.field("holderName", holderName)
+        study.field("instanceCount", instanceCount)
+        study.field("localCopy", localCopy)
+        study.field("modalities", modalities)
+        study.field("seriesCount", seriesCount)
+        study.field("sizeBytes", sizeBytes)
+        study.field("studyDate", studyDate)
+        study.field("studyInstanceUID", studyInstanceUID)
+        return study
     }
 }
