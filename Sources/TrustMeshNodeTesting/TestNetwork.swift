@@ -413,6 +413,27 @@ public final class TestNetwork: @unchecked Sendable {
         return Answer(status: Int(response.status.code), headers: fields, body: String(buffer: bytes))
     }
 
+    /// A form posted from the page: with a session, its cookie, the page's Origin and the
+    /// session's CSRF token (nil: an uninvited caller with none of them). The answer itself, not
+    /// where a redirect leads.
+    public static func postForm(_ url: String, _ fields: [String: String], as session: PageSession?) async throws
+        -> Answer
+    {
+        var fields = fields
+        if let session { fields["csrf"] = session.csrf }
+        var headers = session?.headers ?? [:]
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+        return try await request(.POST, url, body: Data(formEncoded(fields).utf8), headers: headers)
+    }
+
+    /// `key=value&…`, percent-encoded as `application/x-www-form-urlencoded` and a query string take them.
+    public static func formEncoded(_ fields: [String: String]) -> String {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~")
+        return fields.map { "\($0.key)=\($0.value.addingPercentEncoding(withAllowedCharacters: allowed)!)" }
+            .joined(separator: "&")
+    }
+
     static func post(_ url: String, json: Data) async throws -> Answer {
         try await request(.POST, url, body: json, headers: ["Content-Type": "application/json"])
     }

@@ -84,20 +84,12 @@ import TrustMeshTesting
     /// A form posted from the page by a signed-in person (their cookie, the page's Origin, the
     /// session's CSRF token); the answer itself, not where a redirect leads.
     static func post(_ url: String, form: [String: String], as session: TestNetwork.PageSession) async throws -> Page {
-        var headers = session.headers
-        headers["Content-Type"] = "application/x-www-form-urlencoded"
-        let body = formEncoded(form.merging(["csrf": session.csrf]) { $1 })
-        let answer = try await TestNetwork.request(.POST, url, body: Data(body.utf8), headers: headers)
+        let answer = try await TestNetwork.postForm(url, form, as: session)
         return Page(
             path: url, status: answer.status, headers: answer.headers.map { ($0.key, $0.value) }, body: answer.body)
     }
 
-    static func formEncoded(_ fields: [String: String]) -> String {
-        var allowed = CharacterSet.alphanumerics
-        allowed.insert(charactersIn: "-._~")
-        return fields.map { "\($0.key)=\($0.value.addingPercentEncoding(withAllowedCharacters: allowed)!)" }
-            .joined(separator: "&")
-    }
+    static func formEncoded(_ fields: [String: String]) -> String { TestNetwork.formEncoded(fields) }
 
     /// Whether `text`'s bytes occur in `body`'s (`String.contains` compares whole `Character`s, which
     /// would miss a `"` that a combining accent joins to the next character).

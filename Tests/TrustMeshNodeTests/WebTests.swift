@@ -79,15 +79,7 @@ import TrustMeshWeb
     static func post(_ url: String, form: [String: String], as session: TestNetwork.PageSession) async throws -> (
         status: Int, location: String, body: String
     ) {
-        var allowed = CharacterSet.alphanumerics
-        allowed.insert(charactersIn: "-._~")
-        var fields = form
-        fields["csrf"] = session.csrf
-        let text = fields.map { "\($0.key)=\($0.value.addingPercentEncoding(withAllowedCharacters: allowed)!)" }
-            .joined(separator: "&")
-        var headers = session.headers
-        headers["Content-Type"] = "application/x-www-form-urlencoded"
-        let answer = try await TestNetwork.request(.POST, url, body: Data(text.utf8), headers: headers)
+        let answer = try await TestNetwork.postForm(url, form, as: session)
         return (answer.status, header(answer, "location") ?? "", answer.body)
     }
 

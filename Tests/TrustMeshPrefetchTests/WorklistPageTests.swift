@@ -18,21 +18,6 @@ import TrustMeshTesting
 
     static func uid(_ index: Int) -> String { "1.2.826.0.1.3680043.10.183.\(index + 1)" }
 
-    /// A form posted from the page: the session's cookie, Origin and CSRF token.
-    static func post(_ url: String, _ fields: [String: String], as session: TestNetwork.PageSession?) async throws
-        -> TestNetwork.Answer
-    {
-        var allowed = CharacterSet.alphanumerics
-        allowed.insert(charactersIn: "-._~")
-        var fields = fields
-        if let session { fields["csrf"] = session.csrf }
-        let text = fields.map { "\($0.key)=\($0.value.addingPercentEncoding(withAllowedCharacters: allowed)!)" }
-            .joined(separator: "&")
-        var headers = session?.headers ?? [:]
-        headers["Content-Type"] = "application/x-www-form-urlencoded"
-        return try await TestNetwork.request(.POST, url, body: Data(text.utf8), headers: headers)
-    }
-
     /// Each row's `data-status` on a worklist page, by NHS number.
     static func statuses(_ html: String) -> [String: String] {
         var found: [String: String] = [:]
@@ -79,16 +64,16 @@ import TrustMeshTesting
         let csv = (["NHS number,Date and time,Clinic,Clinician"] + rows).joined(separator: "\n")
 
         // Uninvited: no session, then signed-in people whose role may not plan fetches.
-        let anonymous = try await Self.post(upload, ["kind": "clinic", "csv": csv], as: nil)
+        let anonymous = try await TestNetwork.postForm(upload, ["kind": "clinic", "csv": csv], as: nil)
         #expect([401, 403, 303].contains(anonymous.status), "\(anonymous.status)")
         for user in ["ines", "olu"] {
             let session = try await network.signIn("RKB", user: user)
-            let refused = try await Self.post(upload, ["kind": "clinic", "csv": csv], as: session)
+            let refused = try await TestNetwork.postForm(upload, ["kind": "clinic", "csv": csv], as: session)
             #expect(refused.status == 403, "\(user): \(refused.status)")
         }
         let priya = try await network.signIn("RKB", user: "priya")
         // A list with a bad row plans nothing and says which row.
-        let bad = try await Self.post(
+        let bad = try await TestNetwork.postForm(
             upload, ["kind": "clinic", "csv": csv + "\n9434765919,\(day) 25:00,Respiratory clinic,Dr"], as: priya)
         #expect(bad.status == 422)
         #expect(bad.body.contains("line 6, date and time"), "\(bad.body.prefix(2000))")
@@ -97,7 +82,7 @@ import TrustMeshTesting
         #expect(before.status == 200)
         #expect(Self.statuses(before.body).isEmpty, "nothing listed from the refused upload")
 
-        let accepted = try await Self.post(upload, ["kind": "clinic", "csv": csv], as: priya)
+        let accepted = try await TestNetwork.postForm(upload, ["kind": "clinic", "csv": csv], as: priya)
         #expect(accepted.status == 303, "\(accepted.status) \(accepted.body.prefix(1000))")
         #expect(accepted.headers["Location"]?.hasPrefix("/worklist?day=\(day)&place=Respiratory") == true)
 
