@@ -38,24 +38,24 @@ package enum JSONText {
     }
 
     /// Appends `"key":` (a key the caller knows needs no escape).
-    package static func append(key: StaticString, to out: inout [UInt8]) {
+    fileprivate static func append(key: StaticString, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
         key.withUTF8Buffer { out.append(contentsOf: $0) }
         out.append(contentsOf: "\":".utf8)
     }
 
     /// Appends an integer in decimal.
-    package static func append(integer: Int, to out: inout [UInt8]) {
+    fileprivate static func append(integer: Int, to out: inout [UInt8]) {
         out.append(contentsOf: String(integer).utf8)
     }
 
     /// Appends `true` or `false`.
-    package static func append(bool: Bool, to out: inout [UInt8]) {
+    fileprivate static func append(bool: Bool, to out: inout [UInt8]) {
         out.append(contentsOf: (bool ? "true" : "false").utf8)
     }
 
     /// Appends an array of strings.
-    package static func append(strings: [String], to out: inout [UInt8], escapingSlashes: Bool) {
+    fileprivate static func append(strings: [String], to out: inout [UInt8], escapingSlashes: Bool) {
         out.append(UInt8(ascii: "["))
         for (index, text) in strings.enumerated() {
             if index > 0 { out.append(UInt8(ascii: ",")) }
