@@ -267,10 +267,8 @@ import TrustMeshTesting
                 "study": Self.study, "to": to, "clinician": Self.clinician, "reason": "Page push: " + Self.reason,
                 "csrf": csrf,
             ]
-            var allowed = CharacterSet.alphanumerics
-            allowed.insert(charactersIn: "-._~")
-            let form = fields.map { "\($0.key)=\($0.value.addingPercentEncoding(withAllowedCharacters: allowed)!)" }
-                .joined(separator: "&")
+            // Not TestNetwork.postForm: this one posts a CSRF token of its choosing (a forged one too).
+            let form = TestNetwork.formEncoded(fields)
             var headers = ravi.headers
             headers["Content-Type"] = "application/x-www-form-urlencoded"
             return try await TestNetwork.request(

@@ -89,8 +89,6 @@ import TrustMeshTesting
             path: url, status: answer.status, headers: answer.headers.map { ($0.key, $0.value) }, body: answer.body)
     }
 
-    static func formEncoded(_ fields: [String: String]) -> String { TestNetwork.formEncoded(fields) }
-
     /// Whether `text`'s bytes occur in `body`'s (`String.contains` compares whole `Character`s, which
     /// would miss a `"` that a combining accent joins to the next character).
     static func has(_ body: String, _ text: String) -> Bool {
@@ -198,14 +196,17 @@ import TrustMeshTesting
 
         let priors = try await Self.get(
             node + "/priors?"
-                + Self.formEncoded(["nhs": Self.patient, "modality": "CT", "bodyPart": Self.bodyPart, "months": "120"]),
+                + TestNetwork.formEncoded([
+                    "nhs": Self.patient, "modality": "CT", "bodyPart": Self.bodyPart, "months": "120",
+                ]),
             as: priya)
         Self.expectEscaped(priors, shows: [Self.description, Self.accession, Self.bodyPart, Self.holderName])
 
         let operatorPage = try await Self.get(node + "/operator", as: olu)
         Self.expectEscaped(operatorPage, shows: [Self.holderName, Self.requesterName])
 
-        let audit = try await Self.get(node + "/audit?" + Self.formEncoded(["clinician": Self.clinician]), as: ines)
+        let audit = try await Self.get(
+            node + "/audit?" + TestNetwork.formEncoded(["clinician": Self.clinician]), as: ines)
         Self.expectEscaped(audit, shows: [Self.clinician])
         #expect(Self.has(audit.body, "<td>\(Self.escaped(Self.clinician))</td>"), "the actor column")
     }
